@@ -1,0 +1,342 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"crewmail/config"
+	"crewmail/lists"
+	"crewmail/store"
+	"crewmail/templates"
+)
+
+// adminCommand runs list, member and archive commands: through the running server's control
+// socket when there is one (bbolt allows one process per file), else on the database directly.
+func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if code, ok := ctlCall(ctlPath(cfg), args, stdout, stderr); ok {
+		return code
+	}
+	var st *store.Store
+	open := func() (*lists.Service, error) {
+		var err error
+		if st, err = store.Open(cfg.DataDir); err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				return nil, fmt.Errorf("the database in %s is in use, but the server's control socket does not answer; is another crewmail running there?", cfg.DataDir)
+			}
+			return nil, err
+		}
+		tpl, err := templates.New("")
+		if err != nil {
+			return nil, err
+		}
+		return lists.New(st, tpl, lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator}, slog.New(slog.DiscardHandler)), nil
+	}
+	code := execAdmin(args, open, stdout, stderr)
+	if st != nil {
+		if err := st.Close(); err != nil {
+			fmt.Fprintf(stderr, "crewmail: close database: %v\n", err)
+			return exitError
+		}
+	}
+	return code
+}
+
+// execAdmin parses and runs one admin command against the Service that service returns (asked
+// for only once the command line is known to be right).
+func execAdmin(args []string, service func() (*lists.Service, error), stdout, stderr io.Writer) int {
+	op, err := parseAdmin(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitUsage
+	}
+	svc, err := service()
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if err := op(svc, stdout); err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+type adminOp func(svc *lists.Service, out io.Writer) error
+
+type commandSpec struct {
+	synopsis string
+	nargs    int // positional arguments; -1 for "one or more after the first"
+	flags    func(fs *flag.FlagSet) func(pos []string) adminOp
+}
+
+// listFlags are the settings of list create and list set.
+func listFlags(fs *flag.FlagSet) *lists.ListOptions {
+	o := &lists.ListOptions{}
+	fs.StringVar(&o.Name, "name", "", "the list's display name (default: the address's local part)")
+	fs.Func("owner", "an owner's address (repeat for more)", func(s string) error {
+		o.Owners = append(o.Owners, s)
+		return nil
+	})
+	fs.StringVar(&o.Join, "join", "", "who may join: open, approve or invite (default approve)")
+	fs.StringVar(&o.Post, "post", "", "who may post: members or anyone (default members)")
+	fs.Func("subject-prefix", "text put in front of each post's subject, e.g. \"[crew]\" (changes the author's signed Subject)", func(s string) error {
+		o.SubjectPrefix = &s
+		return nil
+	})
+	fs.Func("archive-url", "where the list's archive can be read; sent as List-Archive", func(s string) error {
+		o.ArchiveURL = &s
+		return nil
+	})
+	return o
+}
+
+var commands = map[string]commandSpec{
+	"list create": {"list create ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		o := listFlags(fs)
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				l, err := svc.CreateList(pos[0], *o)
+				if err == nil {
+					fmt.Fprintf(out, "created %s (join: %s, post: %s)\n", l.Address, l.Join, l.Post)
+				}
+				return err
+			}
+		}
+	}},
+	"list set": {"list set ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		o := listFlags(fs)
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				l, err := svc.UpdateList(pos[0], *o)
+				if err == nil {
+					fmt.Fprintf(out, "updated %s\n", l.Address)
+				}
+				return err
+			}
+		}
+	}},
+	"list ls": {"list ls", 0, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func([]string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				ls, err := svc.Lists()
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ADDRESS\tNAME\tJOIN\tPOST\tMEMBERS")
+				for _, l := range ls {
+					ms, err := svc.Members(l.Address)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", l.Address, l.Name, l.Join, l.Post, len(ms))
+				}
+				return tw.Flush()
+			}
+		}
+	}},
+	"list show": {"list show ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				l, err := svc.List(pos[0])
+				if err != nil {
+					return err
+				}
+				ms, err := svc.Members(l.Address)
+				if err != nil {
+					return err
+				}
+				posts, err := svc.Archive(l.Address)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
+				fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
+				return tw.Flush()
+			}
+		}
+	}},
+	"list rm": {"list rm ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				if err := svc.RemoveList(pos[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "removed %s with its members and archive\n", pos[0])
+				return nil
+			}
+		}
+	}},
+	"member add": {"member add LIST ADDRESS... [-mode each|daily|weekly|nomail]", -1, func(fs *flag.FlagSet) func([]string) adminOp {
+		mode := fs.String("mode", "each", "how the member receives the list: each, daily, weekly or nomail")
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				for _, a := range pos[1:] {
+					m, err := svc.AddMember(pos[0], a, *mode)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "added %s to %s (%s)\n", m.Address, pos[0], m.Mode)
+				}
+				return nil
+			}
+		}
+	}},
+	"member rm": {"member rm LIST ADDRESS", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				if err := svc.RemoveMember(pos[0], pos[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "removed %s from %s\n", pos[1], pos[0])
+				return nil
+			}
+		}
+	}},
+	"member ls": {"member ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				ms, err := svc.Members(pos[0])
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ADDRESS\tMODE\tADDED")
+				for _, m := range ms {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"))
+				}
+				return tw.Flush()
+			}
+		}
+	}},
+	"member mode": {"member mode LIST ADDRESS each|daily|weekly|nomail", 3, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				m, err := svc.SetMode(pos[0], pos[1], pos[2])
+				if err == nil {
+					fmt.Fprintf(out, "%s now receives %s in %s mode\n", m.Address, pos[0], m.Mode)
+				}
+				return err
+			}
+		}
+	}},
+	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				posts, err := svc.Archive(pos[0])
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					enc := json.NewEncoder(out)
+					for _, p := range posts {
+						if err := enc.Encode(archiveEntry(p)); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
+				for _, p := range posts {
+					fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
+				}
+				return tw.Flush()
+			}
+		}
+	}},
+}
+
+// archiveEntry is the stable JSON form of an archived post.
+type archiveJSON struct {
+	Seq       uint64    `json:"seq"`
+	Date      time.Time `json:"date"`
+	Received  time.Time `json:"received"`
+	MessageID string    `json:"message_id"`
+	Thread    uint64    `json:"thread"`
+	From      string    `json:"from"`
+	Subject   string    `json:"subject"`
+	Size      int       `json:"size"`
+}
+
+func archiveEntry(p store.Post) archiveJSON {
+	date := p.Date
+	if date.IsZero() {
+		date = p.Received
+	}
+	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size}
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// parseAdmin turns an admin command line into the operation to run. "-h" prints the command's
+// help to out and returns flag.ErrHelp.
+func parseAdmin(args []string, out io.Writer) (adminOp, error) {
+	if len(args) < 2 || args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
+		var subs []string
+		for name, spec := range commands {
+			if strings.HasPrefix(name, args[0]+" ") {
+				subs = append(subs, "  crewmail "+spec.synopsis)
+			}
+		}
+		slices.Sort(subs)
+		if len(args) >= 2 {
+			fmt.Fprintf(out, "Usage:\n%s\n", strings.Join(subs, "\n"))
+			return nil, flag.ErrHelp
+		}
+		return nil, fmt.Errorf("%s needs a subcommand:\n%s", args[0], strings.Join(subs, "\n"))
+	}
+	name := args[0] + " " + args[1]
+	spec, ok := commands[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown command %q; \"crewmail %s -h\" lists what %s can do", name, args[0], args[0])
+	}
+	fs := flag.NewFlagSet("crewmail "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	build := spec.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: crewmail %s\n", spec.synopsis)
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard) // errors are reported once, by the caller
+	pos, err := parseInterleaved(fs, args[2:])
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(out)
+		fs.Usage()
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	switch {
+	case spec.nargs >= 0 && len(pos) != spec.nargs:
+		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
+	case spec.nargs < 0 && len(pos) < 2:
+		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
+	}
+	return build(pos), nil
+}

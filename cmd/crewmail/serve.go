@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"crewmail/config"
+	"crewmail/delivery"
+	"crewmail/lists"
+	"crewmail/smtpd"
+	"crewmail/store"
+	"crewmail/templates"
+)
+
+func serveCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("crewmail serve", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	logJSON := fs.Bool("log-json", false, "log in JSON instead of text (also: [log] format = \"json\")")
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "Usage: crewmail serve [-config FILE] [-log-json]\n\nRuns the server until SIGINT or SIGTERM. Without a config file: the trial setup on loopback.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "crewmail serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if *logJSON {
+		cfg.Log.Format = "json"
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := startServer(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if err := srv.run(ctx); err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// server is a running crewmail: every listener bound, the store open.
+type server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	st    *store.Store
+	svc   *lists.Service
+	smtp  *smtpd.Server
+	queue *delivery.Queue
+	ctl   *ctlServer
+	http  *http.Server
+
+	smtpLn, httpLn net.Listener
+	// SMTPAddr and HTTPAddr are where the listeners are bound (the port chosen when the
+	// configuration said 0).
+	SMTPAddr, HTTPAddr string
+}
+
+// startServer opens the store and binds every listener, so that a misconfiguration stops
+// start-up with an error instead of a half-running server.
+func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if s.st, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	tpl, err := templates.New(filepath.Join(cfg.DataDir, "templates"))
+	if err != nil {
+		return nil, err
+	}
+	s.svc = lists.New(s.st, tpl, lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator}, log)
+
+	transport, err := newTransport(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.queue = delivery.New(s.st, s.svc, transport, delivery.Config{Workers: cfg.Delivery.Workers, MaxAge: cfg.Delivery.MaxAge.Duration}, log.With("component", "delivery"))
+	s.svc.Enqueued = s.queue.Wake
+
+	scfg := smtpd.Config{
+		Hostname:        cfg.Hostname,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
+	}
+	if cfg.SMTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("key smtp.tls_cert: %w", err)
+		}
+		scfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.smtp = smtpd.New(scfg, s.svc, log.With("component", "smtp"))
+	if s.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
+		return nil, fmt.Errorf("key smtp.listen: %w", err)
+	}
+	s.SMTPAddr = s.smtpLn.Addr().String()
+	if cfg.HTTP.Listen != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return nil, fmt.Errorf("key http.listen: %w", err)
+		}
+		s.HTTPAddr = s.httpLn.Addr().String()
+		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	if s.ctl, err = listenCtl(ctlPath(cfg), s.svc, log.With("component", "ctl")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, error) {
+	d := cfg.Delivery
+	switch d.Mode {
+	case "smarthost":
+		log.Info("outbound mail goes through the smarthost", "smarthost", d.Smarthost, "tls", d.SmarthostTLS)
+		return delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, nil), nil
+	case "mx":
+		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"))
+		return delivery.NewMX(delivery.NewResolver(cfg.DNS.Resolver), d.MXPort, cfg.Hostname), nil
+	default:
+		dir := d.Maildir
+		if dir == "" {
+			dir = filepath.Join(cfg.DataDir, "maildir")
+		}
+		abs, _ := filepath.Abs(dir)
+		log.Info("outbound mail is written to a Maildir, not sent to the internet (set [delivery] mode to send it)", "maildir", abs)
+		return delivery.NewMaildir(dir, cfg.Hostname)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.st.View(func(*store.Tx) error { return nil }); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
+// in progress finish, deliveries in flight finish, the database is closed.
+func (s *server) run(ctx context.Context) error {
+	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	qctx, stopQueue := context.WithCancel(context.Background())
+	defer stopQueue()
+	wg.Go(func() {
+		if err := s.queue.Run(qctx); err != nil {
+			errs <- err
+		}
+	})
+	wg.Go(func() {
+		if err := s.smtp.Serve(s.smtpLn); err != nil {
+			errs <- fmt.Errorf("SMTP: %w", err)
+		}
+	})
+	if s.http != nil {
+		wg.Go(func() {
+			if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("HTTP: %w", err)
+			}
+		})
+	}
+	wg.Go(s.ctl.serve)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping: finishing SMTP transactions and deliveries in progress")
+	case runErr = <-errs:
+		s.log.Error("stopping after an error", "err", runErr)
+	}
+	s.smtp.Shutdown(30 * time.Second)
+	if s.http != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.http.Shutdown(hctx)
+		cancel()
+	}
+	_ = s.ctl.close()
+	stopQueue()
+	wg.Wait()
+	if err := s.st.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close database: %w", err)
+	}
+	s.log.Info("crewmail stopped")
+	return runErr
+}
+
+// closeAll releases what startServer got before it failed.
+func (s *server) closeAll() {
+	for _, c := range []io.Closer{s.smtpLn, s.httpLn} {
+		if c != nil && c != io.Closer(nil) {
+			_ = c.Close()
+		}
+	}
+	if s.ctl != nil {
+		_ = s.ctl.close()
+	}
+	if s.st != nil {
+		_ = s.st.Close()
+	}
+}

@@ -1,0 +1,256 @@
+// Package config owns crewmail's TOML configuration: the keys, their defaults (a loopback trial
+// setup when no file is given) and validation that names the key at fault.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Every key is optional.
+type Config struct {
+	// Hostname is the server's name in SMTP greetings, Received headers and Message-IDs.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the database, the control socket and the trial Maildir.
+	DataDir string `toml:"data_dir"`
+	// Separator joins a list's local part and a command: crew+subscribe@.
+	Separator string `toml:"separator"`
+
+	Log      Log      `toml:"log"`
+	SMTP     SMTP     `toml:"smtp"`
+	HTTP     HTTP     `toml:"http"`
+	Delivery Delivery `toml:"delivery"`
+	DNS      DNS      `toml:"dns"`
+}
+
+// Log says how crewmail writes its log.
+type Log struct {
+	Format string `toml:"format"` // "text" or "json"
+	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
+}
+
+// SMTP is the inbound SMTP listener.
+type SMTP struct {
+	Listen          string   `toml:"listen"`
+	MaxMessageBytes int64    `toml:"max_message_bytes"`
+	MaxRecipients   int      `toml:"max_recipients"`
+	TLSCert         string   `toml:"tls_cert"`
+	TLSKey          string   `toml:"tls_key"`
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+}
+
+// HTTP is the HTTP listener (health now; one-click unsubscribe and metrics later).
+type HTTP struct {
+	Listen  string `toml:"listen"`
+	BaseURL string `toml:"base_url"`
+}
+
+// Delivery says how outbound mail leaves.
+type Delivery struct {
+	// Mode is "maildir" (write to a folder; the trial default), "smarthost" or "mx".
+	Mode string `toml:"mode"`
+	// Maildir is where maildir mode writes; default DataDir/maildir.
+	Maildir string `toml:"maildir"`
+	// Smarthost is host:port of the relay in smarthost mode.
+	Smarthost string `toml:"smarthost"`
+	// SmarthostTLS: "starttls" (required), "opportunistic" (if offered), "tls" (implicit), "none".
+	SmarthostTLS string `toml:"smarthost_tls"`
+	Username     string `toml:"username"`
+	Password     string `toml:"password"`
+	// MXPort is the port dialled at MX hosts; 25 except in tests.
+	MXPort  int      `toml:"mx_port"`
+	Workers int      `toml:"workers"`
+	MaxAge  Duration `toml:"max_age"` // temporary failures are retried this long
+}
+
+// DNS selects the resolver for MX (and, later, DKIM/SPF/DMARC) lookups.
+type DNS struct {
+	// Resolver is host:port of a DNS server; empty means the system resolver.
+	Resolver string `toml:"resolver"`
+}
+
+// Duration is a time.Duration written as "90s", "5m" or "120h" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"90s\" or \"5m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default is the zero-config trial setup: everything on loopback, data in ./crewmail-data,
+// outbound mail into a Maildir.
+func Default() *Config {
+	return &Config{
+		Hostname:  "localhost",
+		DataDir:   "crewmail-data",
+		Separator: "+",
+		Log:       Log{Format: "text", Level: "info"},
+		SMTP: SMTP{
+			Listen:          "127.0.0.1:2525",
+			MaxMessageBytes: 25 << 20,
+			MaxRecipients:   50,
+			ReadTimeout:     Duration{10 * time.Minute},
+			WriteTimeout:    Duration{time.Minute},
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:8025"},
+		Delivery: Delivery{
+			Mode:         "maildir",
+			SmarthostTLS: "opportunistic",
+			MXPort:       25,
+			Workers:      8,
+			MaxAge:       Duration{5 * 24 * time.Hour},
+		},
+	}
+}
+
+// Load reads the TOML file at path over the defaults. An empty path gives the defaults.
+func Load(path string) (*Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := c.parse(path, string(data)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) parse(path, text string) error {
+	md, err := toml.Decode(text, c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			msg := perr.Message
+			if perr.LastKey != "" {
+				return fmt.Errorf("config %s: key %s (line %d): %s", path, perr.LastKey, perr.Position.Line, msg)
+			}
+			return fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, msg)
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return fmt.Errorf("config %s: unknown key %s", path, undecoded[0])
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks every value and names the first key that is wrong.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("key %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t@<>") {
+		return bad("hostname", "%q is not a host name", c.Hostname)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	if len(c.Separator) != 1 || !strings.Contains("+-=", c.Separator) {
+		return bad("separator", "must be one of \"+\", \"-\" or \"=\", not %q", c.Separator)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if err := checkListen(c.SMTP.Listen); err != nil {
+		return bad("smtp.listen", "%v", err)
+	}
+	if c.SMTP.MaxMessageBytes < 1024 {
+		return bad("smtp.max_message_bytes", "must be at least 1024, not %d", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients < 1 {
+		return bad("smtp.max_recipients", "must be at least 1, not %d", c.SMTP.MaxRecipients)
+	}
+	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
+		return bad("smtp.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
+	if c.SMTP.ReadTimeout.Duration <= 0 {
+		return bad("smtp.read_timeout", "must be positive")
+	}
+	if c.SMTP.WriteTimeout.Duration <= 0 {
+		return bad("smtp.write_timeout", "must be positive")
+	}
+	if c.HTTP.Listen != "" {
+		if err := checkListen(c.HTTP.Listen); err != nil {
+			return bad("http.listen", "%v", err)
+		}
+	}
+	if c.HTTP.BaseURL != "" && !strings.HasPrefix(c.HTTP.BaseURL, "http://") && !strings.HasPrefix(c.HTTP.BaseURL, "https://") {
+		return bad("http.base_url", "must start with http:// or https://, not %q", c.HTTP.BaseURL)
+	}
+	d := c.Delivery
+	switch d.Mode {
+	case "maildir", "mx":
+	case "smarthost":
+		if d.Smarthost == "" {
+			return bad("delivery.smarthost", "must be set (host:port) when delivery.mode is \"smarthost\"")
+		}
+	default:
+		return bad("delivery.mode", "must be \"maildir\", \"smarthost\" or \"mx\", not %q", d.Mode)
+	}
+	if d.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(d.Smarthost); err != nil {
+			return bad("delivery.smarthost", "%q is not host:port", d.Smarthost)
+		}
+	}
+	switch d.SmarthostTLS {
+	case "starttls", "opportunistic", "tls", "none":
+	default:
+		return bad("delivery.smarthost_tls", "must be starttls, opportunistic, tls or none, not %q", d.SmarthostTLS)
+	}
+	if (d.Username == "") != (d.Password == "") {
+		return bad("delivery.username", "username and password go together: set both or neither")
+	}
+	if d.MXPort < 1 || d.MXPort > 65535 {
+		return bad("delivery.mx_port", "must be a port number, not %d", d.MXPort)
+	}
+	if d.Workers < 1 || d.Workers > 256 {
+		return bad("delivery.workers", "must be between 1 and 256, not %d", d.Workers)
+	}
+	if d.MaxAge.Duration < time.Minute {
+		return bad("delivery.max_age", "must be at least a minute, not %s", d.MaxAge.Duration)
+	}
+	if c.DNS.Resolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
+			return bad("dns.resolver", "%q is not host:port", c.DNS.Resolver)
+		}
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", addr)
+	}
+	return nil
+}

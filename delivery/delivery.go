@@ -1,0 +1,253 @@
+// Package delivery owns sending what the outbox holds: the workers that claim due rows, the
+// transports (smarthost, MX, Maildir), the retry schedule, and recording each attempt's outcome.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"crewmail/store"
+)
+
+// Transport sends one message to one recipient.
+type Transport interface {
+	Send(ctx context.Context, from, to string, msg []byte) error
+}
+
+// Composer turns an outbox row into the bytes to send (the list copy of a post, a notice).
+type Composer interface {
+	Compose(d store.Delivery) ([]byte, error)
+}
+
+// Config is the delivery workers' settings.
+type Config struct {
+	Workers     int
+	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
+	SendTimeout time.Duration // one attempt; default 10 minutes
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default 30 minutes
+}
+
+// Queue drains the outbox.
+type Queue struct {
+	st        *store.Store
+	composer  Composer
+	transport Transport
+	cfg       Config
+	log       *slog.Logger
+	wake      chan struct{}
+	// Now is the clock; Jitter returns a number in [0,1) for the retry schedule. Tests replace them.
+	Now    func() time.Time
+	Jitter func() float64
+}
+
+// New returns a Queue.
+func New(st *store.Store, composer Composer, transport Transport, cfg Config, log *slog.Logger) *Queue {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.SendTimeout == 0 {
+		cfg.SendTimeout = 10 * time.Minute
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 30 * time.Minute
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 5 * 24 * time.Hour
+	}
+	return &Queue{st: st, composer: composer, transport: transport, cfg: cfg, log: log,
+		wake: make(chan struct{}, 1), Now: time.Now, Jitter: rand.Float64}
+}
+
+// Wake tells the workers that new rows are due. It never blocks.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is done, then lets the attempts in flight finish (up to the send
+// timeout) and returns. The outbox rows are the truth: Run starts by making rows leased by a
+// process that is gone due again.
+func (q *Queue) Run(ctx context.Context) error {
+	var released int
+	err := q.st.Update(func(tx *store.Tx) error {
+		var err error
+		released, err = tx.ReleaseLeases(q.Now())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release outbox leases: %w", err)
+	}
+	if released > 0 {
+		q.log.Info("resuming deliveries interrupted by a stop", "count", released)
+	}
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	finished := make(chan struct{}, q.cfg.Workers)
+	inflight := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var claimed []store.Delivery
+		free := q.cfg.Workers - inflight
+		if free > 0 && ctx.Err() == nil {
+			err := q.st.Update(func(tx *store.Tx) error {
+				var err error
+				claimed, err = tx.ClaimDue(q.Now(), q.cfg.Lease, free)
+				return err
+			})
+			if err != nil {
+				q.log.Error("cannot claim deliveries from the outbox", "err", err)
+			}
+			for _, d := range claimed {
+				inflight++
+				go func() {
+					defer func() { finished <- struct{}{} }()
+					q.attempt(sendCtx, d)
+				}()
+			}
+		}
+		if ctx.Err() != nil {
+			return q.drain(inflight, finished, cancelSends)
+		}
+		if free == 0 || len(claimed) == free {
+			// Every worker is busy, and there may be more due right now: claim again once
+			// one is free.
+			select {
+			case <-finished:
+				inflight--
+			case <-ctx.Done():
+			}
+			continue
+		}
+		wait := time.Hour
+		_ = q.st.View(func(tx *store.Tx) error {
+			if next, ok := tx.NextDue(); ok {
+				wait = max(next.Sub(q.Now()), time.Millisecond)
+			}
+			return nil
+		})
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-q.wake:
+		case <-finished:
+			inflight--
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// drain waits for the attempts in flight; those still going after the send timeout are cut
+// off, and their rows are retried at the next start.
+func (q *Queue) drain(inflight int, finished chan struct{}, cancel context.CancelFunc) error {
+	deadline := time.NewTimer(q.cfg.SendTimeout)
+	defer deadline.Stop()
+	for inflight > 0 {
+		select {
+		case <-finished:
+			inflight--
+		case <-deadline.C:
+			cancel()
+			for ; inflight > 0; inflight-- {
+				<-finished
+			}
+		}
+	}
+	return nil
+}
+
+// attempt sends one delivery and records the outcome.
+func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
+	start := time.Now()
+	log := q.log.With("id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)
+	defer func() {
+		// A poisoned row must not take the server down: set it aside and keep serving.
+		if r := recover(); r != nil {
+			log.Error("delivery attempt panicked", "panic", r, "stack", string(debug.Stack()))
+			q.record(log, d, Permanent(fmt.Errorf("internal error: %v", r)), start)
+		}
+	}()
+	msg, err := q.composer.Compose(d)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = Permanent(err)
+		}
+		q.record(log, d, err, start)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, q.cfg.SendTimeout)
+	defer cancel()
+	q.record(log, d, q.transport.Send(sctx, d.From, d.To, msg), start)
+}
+
+// record writes an attempt's outcome: delivered, retried later, or failed for good.
+func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time) {
+	now := q.Now()
+	ms := time.Since(start).Milliseconds()
+	var update func(tx *store.Tx) error
+	switch {
+	case sendErr == nil:
+		log.Info("delivered", "ms", ms)
+		update = func(tx *store.Tx) error { return tx.Delivered(d) }
+	case IsPermanent(sendErr):
+		log.Warn("delivery failed", "err", sendErr, "ms", ms)
+		update = func(tx *store.Tx) error { return tx.Fail(d, now, sendErr.Error()) }
+	case now.Sub(d.Created) >= q.cfg.MaxAge:
+		reason := fmt.Sprintf("gave up after %d attempts over %s: %v", d.Attempts, now.Sub(d.Created).Round(time.Minute), sendErr)
+		log.Warn("delivery failed", "err", reason, "ms", ms)
+		update = func(tx *store.Tx) error { return tx.Fail(d, now, reason) }
+	default:
+		next := now.Add(Backoff(d.Attempts, q.Jitter()))
+		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
+		update = func(tx *store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
+	}
+	if err := q.st.Update(update); err != nil {
+		// The row stays leased; it is retried when the lease runs out or at the next start.
+		log.Error("cannot record delivery outcome", "err", err)
+	}
+}
+
+// Backoff is the wait before the next attempt after attempt number n (1-based) failed: one
+// minute, doubling each time, capped at four hours, with ±10% jitter (j in [0,1)) so that
+// deliveries deferred together do not return together. Computed in floating point: an integer
+// factor would truncate.
+func Backoff(n int, j float64) time.Duration {
+	const base, capped = float64(time.Minute), float64(4 * time.Hour)
+	d := min(base*math.Pow(2, float64(max(n, 1)-1)), capped)
+	return time.Duration(d * (0.9 + 0.2*j))
+}
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that retrying cannot fix.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err is permanent: marked so, or an SMTP 5xx reply.
+func IsPermanent(err error) bool {
+	var p permanentError
+	if errors.As(err, &p) {
+		return true
+	}
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+}

@@ -1,0 +1,61 @@
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Maildir writes each message into a Maildir folder instead of sending it: the trial setup's
+// transport, so nothing leaves the machine. Each file starts with Return-Path and Delivered-To,
+// as a local delivery agent writes them.
+type Maildir struct {
+	Dir      string
+	Hostname string
+}
+
+// NewMaildir creates dir's tmp, new and cur folders.
+func NewMaildir(dir, hostname string) (*Maildir, error) {
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("maildir %s: %w", dir, err)
+		}
+	}
+	return &Maildir{Dir: dir, Hostname: strings.ReplaceAll(hostname, "/", "_")}, nil
+}
+
+// Send writes msg to tmp/, fsyncs it and moves it into new/, the Maildir way of making a
+// message appear whole or not at all.
+func (m *Maildir) Send(_ context.Context, from, to string, msg []byte) error {
+	r := make([]byte, 8)
+	_, _ = rand.Read(r)
+	name := fmt.Sprintf("%d.%s.%s", time.Now().UnixNano(), hex.EncodeToString(r), m.Hostname)
+	tmp := filepath.Join(m.Dir, "tmp", name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("maildir: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", from, to)
+	if err == nil {
+		_, err = f.Write(msg)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(m.Dir, "new", name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("maildir: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
+)
+
+// TLS modes of an outbound SMTP connection.
+const (
+	TLSNone          = "none"          // plain text
+	TLSOpportunistic = "opportunistic" // STARTTLS when offered, unauthenticated (RFC 7435); plain otherwise
+	TLSStartTLS      = "starttls"      // STARTTLS required, certificate verified
+	TLSImplicit      = "tls"           // TLS from the first byte, certificate verified
+)
+
+// client holds what every outbound SMTP session needs.
+type client struct {
+	hostname string      // our EHLO name
+	tlsMode  string      // one of the TLS modes
+	roots    *x509.CertPool // nil: the system's
+	auth     func() sasl.Client
+}
+
+// send delivers msg to to through the SMTP server at addr (host:port); serverName is the name
+// its certificate must carry.
+func (c *client) send(ctx context.Context, addr, serverName, from, to string, msg []byte) error {
+	sc, err := c.dial(ctx, addr, serverName, c.tlsMode)
+	if err != nil && c.tlsMode == TLSOpportunistic {
+		// The peer offered no STARTTLS, or the handshake failed: opportunistic TLS falls back
+		// to plain text rather than not delivering at all (RFC 7435 §1.3).
+		sc, err = c.dial(ctx, addr, serverName, TLSNone)
+	}
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		sc.CommandTimeout = time.Until(deadline)
+		sc.SubmissionTimeout = time.Until(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	defer stop()
+
+	if c.auth != nil {
+		_, isTLS := sc.TLSConnectionState()
+		if !isTLS && !isLoopback(addr) {
+			return Permanent(fmt.Errorf("%s: refusing to send the password without TLS", addr))
+		}
+		if err := sc.Auth(c.auth()); err != nil {
+			return fmt.Errorf("%s: AUTH: %w", addr, err)
+		}
+	}
+	utf8, _ := sc.Extension("SMTPUTF8")
+	opts := &smtp.MailOptions{}
+	rcpt := to
+	if needsUTF8(from) || needsUTF8(to) {
+		if utf8 {
+			opts.UTF8 = true
+		} else if rcpt, err = asciiAddress(to); err != nil {
+			return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+		}
+	}
+	if err := sc.Mail(from, opts); err != nil {
+		return fmt.Errorf("%s: MAIL FROM: %w", addr, err)
+	}
+	if err := sc.Rcpt(rcpt, nil); err != nil {
+		return fmt.Errorf("%s: RCPT TO: %w", addr, err)
+	}
+	w, err := sc.Data()
+	if err != nil {
+		return fmt.Errorf("%s: DATA: %w", addr, err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return fmt.Errorf("%s: DATA: %w", addr, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("%s: DATA: %w", addr, err)
+	}
+	_ = sc.Quit()
+	return nil
+}
+
+// dial connects and greets, with TLS as mode says.
+func (c *client) dial(ctx context.Context, addr, serverName, mode string) (*smtp.Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	tc := &tls.Config{ServerName: serverName, RootCAs: c.roots}
+	var sc *smtp.Client
+	switch mode {
+	case TLSImplicit:
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS with %s: %w", addr, err)
+		}
+		sc = smtp.NewClient(tconn)
+	case TLSStartTLS, TLSOpportunistic:
+		if mode == TLSOpportunistic {
+			tc.InsecureSkipVerify = true // encryption without authentication: RFC 7435
+		}
+		if sc, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("STARTTLS with %s: %w", addr, err)
+		}
+	default:
+		sc = smtp.NewClient(conn)
+	}
+	if err := sc.Hello(c.hostname); err != nil {
+		sc.Close()
+		return nil, fmt.Errorf("EHLO to %s: %w", addr, err)
+	}
+	return sc, nil
+}
+
+func needsUTF8(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiAddress is addr with its domain in IDNA A-labels, for a peer without SMTPUTF8; a
+// non-ASCII local part has no ASCII form (RFC 6531 §3.2).
+func asciiAddress(addr string) (string, error) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return "", fmt.Errorf("%q is not an address", addr)
+	}
+	if needsUTF8(addr[:at]) {
+		return "", fmt.Errorf("the address %s has a non-ASCII local part", addr)
+	}
+	domain, err := idna.Lookup.ToASCII(addr[at+1:])
+	if err != nil {
+		return "", fmt.Errorf("the domain of %s has no ASCII form: %w", addr, err)
+	}
+	return addr[:at+1] + domain, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Smarthost relays everything through one SMTP server.
+type Smarthost struct {
+	Addr string // host:port
+	c    client
+}
+
+// NewSmarthost returns a transport relaying through addr. user and password, when set, are
+// sent with AUTH PLAIN, only over TLS or to a loopback address.
+func NewSmarthost(addr, hostname, tlsMode, user, password string, roots *x509.CertPool) *Smarthost {
+	s := &Smarthost{Addr: addr, c: client{hostname: hostname, tlsMode: tlsMode, roots: roots}}
+	if user != "" {
+		s.c.auth = func() sasl.Client { return sasl.NewPlainClient("", user, password) }
+	}
+	return s
+}
+
+// Send implements Transport.
+func (s *Smarthost) Send(ctx context.Context, from, to string, msg []byte) error {
+	host, _, _ := net.SplitHostPort(s.Addr)
+	return s.c.send(ctx, s.Addr, host, from, to, msg)
+}
+
+// MX delivers to the recipient domain's mail exchangers, found through resolver.
+type MX struct {
+	Resolver *net.Resolver
+	Port     string // "25" except in tests
+	c        client
+}
+
+// NewMX returns a transport that looks up MX records with resolver and delivers with
+// opportunistic STARTTLS.
+func NewMX(resolver *net.Resolver, port int, hostname string) *MX {
+	return &MX{Resolver: resolver, Port: fmt.Sprint(port), c: client{hostname: hostname, tlsMode: TLSOpportunistic}}
+}
+
+// Send implements Transport: each MX in order of preference, each of its addresses, until one
+// takes the message or refuses it for good.
+func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
+	at := strings.LastIndexByte(to, '@')
+	if at < 0 {
+		return Permanent(fmt.Errorf("%q is not an address", to))
+	}
+	domain, err := idna.Lookup.ToASCII(to[at+1:])
+	if err != nil {
+		return Permanent(fmt.Errorf("the domain of %s is not valid: %w", to, err))
+	}
+	hosts, err := m.exchangers(ctx, domain)
+	if err != nil {
+		return err
+	}
+	var last error
+	for _, host := range hosts {
+		addrs, err := m.Resolver.LookupHost(ctx, host)
+		if err != nil {
+			last = fmt.Errorf("look up %s (MX of %s): %w", host, domain, err)
+			continue
+		}
+		for _, ip := range addrs {
+			err := m.c.send(ctx, net.JoinHostPort(ip, m.Port), host, from, to, msg)
+			if err == nil || IsPermanent(err) {
+				return err
+			}
+			last = err
+		}
+	}
+	return last
+}
+
+// exchangers returns the hosts to try for domain, best first. RFC 5321 §5.1: with no MX
+// records the domain itself is the exchanger; RFC 7505: a null MX means no mail is accepted.
+func (m *MX) exchangers(ctx context.Context, domain string) ([]string, error) {
+	mxs, err := m.Resolver.LookupMX(ctx, domain)
+	var dnsErr *net.DNSError
+	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return nil, fmt.Errorf("look up MX of %s: %w", domain, err)
+	}
+	if len(mxs) == 0 {
+		if _, err := m.Resolver.LookupHost(ctx, domain); err != nil {
+			if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+				return nil, Permanent(fmt.Errorf("the domain %s does not exist", domain))
+			}
+			return nil, fmt.Errorf("look up %s: %w", domain, err)
+		}
+		return []string{domain}, nil
+	}
+	if len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == "") {
+		return nil, Permanent(fmt.Errorf("the domain %s accepts no mail (null MX)", domain))
+	}
+	hosts := make([]string, 0, len(mxs))
+	for _, mx := range mxs { // LookupMX sorts by preference
+		hosts = append(hosts, strings.TrimSuffix(mx.Host, "."))
+	}
+	return hosts, nil
+}
+
+// NewResolver returns a resolver that asks the DNS server at addr (host:port), or the system
+// resolver when addr is empty.
+func NewResolver(addr string) *net.Resolver {
+	if addr == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}

@@ -1,0 +1,228 @@
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"crewmail/store"
+)
+
+// Envelope is one SMTP transaction as the domain sees it.
+type Envelope struct {
+	From     string   // MAIL FROM; "" is the null sender
+	Targets  []Target // from Route, one per accepted RCPT
+	Received string   // our trace header, CRLF-terminated, to put on top of what we keep
+}
+
+// Result says what Accept did.
+type Result struct {
+	Posts      []Archived // newly archived posts, one per list
+	Duplicates []string     // lists that already had this Message-ID: acknowledged, not resent
+	Queued     int          // outbox entries made
+}
+
+// Archived is a post newly archived in List.
+type Archived struct {
+	List string
+	store.Post
+}
+
+// inbound is a parsed inbound message.
+type inbound struct {
+	raw       []byte
+	header    mail.Header
+	from      string // the one From address, normalized
+	messageID string
+	subject   string
+	auto      bool // Auto-Submitted other than "no" (RFC 3834)
+}
+
+func parseMessage(raw []byte) (*inbound, error) {
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return nil, refuse(550, [3]int{5, 6, 0}, "the message header cannot be parsed: %v", err)
+	}
+	m := &inbound{raw: raw, header: mail.Header{Header: message.Header{Header: th}}}
+	// RFC 5322 §3.6 allows one From field; a second one can ride along a valid DKIM signature
+	// and show members a different author, so exactly one is accepted.
+	switch n := len(th.Values("From")); n {
+	case 0:
+		return nil, refuse(550, [3]int{5, 7, 1}, "the message has no From header")
+	case 1:
+	default:
+		return nil, refuse(550, [3]int{5, 7, 1}, "the message has %d From headers; exactly one is allowed", n)
+	}
+	from, err := m.header.AddressList("From")
+	if err != nil || len(from) != 1 {
+		return nil, refuse(550, [3]int{5, 7, 1}, "the From header must name exactly one readable address")
+	}
+	if m.from, err = ParseAddress(from[0].Address); err != nil {
+		return nil, refuse(550, [3]int{5, 7, 1}, "the From address is not usable: %v", err)
+	}
+	if id, err := m.header.MessageID(); err == nil && id != "" && strings.Contains(id, "@") {
+		m.messageID = id
+	}
+	m.subject, _ = m.header.Subject()
+	if v := th.Get("Auto-Submitted"); v != "" {
+		kind, _, _ := strings.Cut(v, ";")
+		m.auto = !strings.EqualFold(strings.TrimSpace(kind), "no")
+	}
+	return m, nil
+}
+
+// references are the Message-IDs a message replies to, nearest parent first.
+func (m *inbound) references() []string {
+	var ids []string
+	if irt, err := m.header.MsgIDList("In-Reply-To"); err == nil {
+		ids = append(ids, irt...)
+	}
+	if refs, err := m.header.MsgIDList("References"); err == nil {
+		slices.Reverse(refs)
+		ids = append(ids, refs...)
+	}
+	return ids
+}
+
+// Accept takes a message for its targets: posts are archived with their outbox entries in one
+// durable transaction, commands are answered, bounces kept. It returns a *Refusal for mail that
+// must be refused, any other error for a temporary failure. Either everything is accepted or
+// nothing is.
+func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
+	var res Result
+	m, err := parseMessage(raw)
+	if err != nil {
+		return res, err
+	}
+	targets := slices.Clone(env.Targets)
+	slices.SortFunc(targets, func(a, b Target) int {
+		return strings.Compare(fmt.Sprint(a.List, a.Kind, a.Token), fmt.Sprint(b.List, b.Kind, b.Token))
+	})
+	targets = slices.Compact(targets)
+
+	// A message without a usable Message-ID gets one on top, so the archive can index it.
+	kept := append([]byte(env.Received), raw...)
+	if m.messageID == "" {
+		m.messageID = s.newMessageID()
+		kept = slices.Concat([]byte(env.Received), []byte("Message-ID: <"+m.messageID+">\r\n"), raw)
+	}
+
+	err = s.st.Update(func(tx *store.Tx) error {
+		res = Result{}
+		for _, t := range targets {
+			l, err := tx.List(t.List)
+			if err != nil {
+				return refuse(450, [3]int{4, 2, 1}, "the list %s has just gone away", t.List)
+			}
+			switch t.Kind {
+			case KindPost:
+				err = s.acceptPost(tx, l, env, m, kept, &res)
+			case KindBounce:
+				err = tx.AddBounce(l.Address, kept)
+			case KindHelp, KindUnsubscribe, KindConfirm:
+				err = s.acceptCommand(tx, l, t, env, m, &res)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Queued > 0 {
+		s.Enqueued()
+	}
+	for _, p := range res.Posts {
+		s.log.Info("post archived", "msgid", p.MessageID, "list", p.List, "seq", p.Seq, "from", p.From, "size", p.Size)
+	}
+	return res, nil
+}
+
+// acceptPost checks a post against the list's policy, archives it and puts one outbox entry per
+// member who receives each post.
+func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
+	id := listID(l.Address)
+	for _, v := range m.header.Values("List-Id") {
+		if strings.Contains(strings.ToLower(v), "<"+id+">") {
+			return refuse(550, [3]int{5, 4, 6}, "mail loop: this message has already been through %s", l.Address)
+		}
+	}
+	for _, v := range m.header.Values("X-Loop") {
+		if strings.EqualFold(strings.TrimSpace(v), l.Address) {
+			return refuse(550, [3]int{5, 4, 6}, "mail loop: this message has already been through %s", l.Address)
+		}
+	}
+	// RFC 3834 §2: automatic responses (vacation notices and the like) are not posts.
+	if m.auto {
+		return refuse(550, [3]int{5, 7, 1}, "automatically submitted mail (Auto-Submitted) is not posted to %s", l.Address)
+	}
+	if env.From == "" {
+		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
+	}
+	if l.Post != "anyone" {
+		if _, err := tx.Member(l.Address, m.from); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
+			}
+			return err
+		}
+	}
+	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
+		res.Duplicates = append(res.Duplicates, l.Address)
+		return nil
+	}
+	p := store.Post{Received: s.Now().UTC(), MessageID: m.messageID, From: m.from, Subject: m.subject}
+	if d, err := m.header.Date(); err == nil {
+		p.Date = d
+	}
+	for _, ref := range m.references() {
+		if seq, ok := tx.MessageID(l.Address, ref); ok {
+			if parent, err := tx.PostMeta(l.Address, seq); err == nil {
+				p.Thread = parent.Thread
+				break
+			}
+		}
+	}
+	p, err := tx.AppendPost(l.Address, p, kept)
+	if err != nil {
+		return err
+	}
+	res.Posts = append(res.Posts, Archived{List: l.Address, Post: p})
+	members, err := tx.Members(l.Address)
+	if err != nil {
+		return err
+	}
+	for _, mem := range members {
+		if mem.Mode != "each" {
+			continue
+		}
+		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Created: p.Received}
+		if _, err := tx.Enqueue(d); err != nil {
+			return err
+		}
+		res.Queued++
+	}
+	return nil
+}
+
+// bounceAddress is the VERP return path for mail from list to one member.
+func (s *Service) bounceAddress(list string, memberID uint64) string {
+	return s.address(list, "bounces-"+s.verpToken(list, memberID))
+}
+
+func (s *Service) newMessageID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return encodeToken(b) + "@" + s.cfg.Hostname
+}

@@ -1,0 +1,106 @@
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+
+	"crewmail/store"
+)
+
+// Compose returns the message an outbox entry carries. For a post that is the list copy: the
+// archived message with the list's headers added on top and nothing else changed, so the
+// author's DKIM signature still verifies at every member (design.md, "No modification vs.
+// subject prefix and footer"). A subject prefix, when the list has one, is the one exception.
+func (s *Service) Compose(d store.Delivery) ([]byte, error) {
+	if d.Seq == 0 {
+		return d.Message, nil
+	}
+	var l store.List
+	var raw []byte
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		if l, err = tx.List(d.List); err != nil {
+			return err
+		}
+		_, raw, err = tx.Post(d.List, d.Seq)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+	}
+	if l.SubjectPrefix != "" {
+		if raw, err = withSubjectPrefix(raw, l.SubjectPrefix); err != nil {
+			return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw) + 512)
+	if err := textproto.WriteHeader(&buf, s.listHeader(l)); err != nil {
+		return nil, err
+	}
+	// WriteHeader ends the block with the empty line; the archived message brings its own.
+	buf.Truncate(buf.Len() - 2)
+	buf.Write(raw)
+	return buf.Bytes(), nil
+}
+
+// listHeader is what a list adds on top of each post: RFC 2919 List-Id, the RFC 2369 List-*
+// fields, Precedence and the loop marker that stops the post coming back through the list.
+func (s *Service) listHeader(l store.List) textproto.Header {
+	var h textproto.Header
+	// Add puts each field on top: add them in reverse of the order they should appear in.
+	h.Add("X-Loop", l.Address)
+	h.Add("Precedence", "list")
+	if l.ArchiveURL != "" {
+		h.Add("List-Archive", "<"+l.ArchiveURL+">")
+	}
+	h.Add("List-Unsubscribe", "<mailto:"+s.address(l.Address, "unsubscribe")+">")
+	h.Add("List-Help", "<mailto:"+s.address(l.Address, "help")+">")
+	h.Add("List-Post", "<mailto:"+l.Address+">")
+	h.Add("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
+	return h
+}
+
+// phrase writes a display name as an RFC 5322 phrase, RFC 2047-encoded when it is not ASCII.
+func phrase(name string) string {
+	for _, r := range name {
+		if r >= 0x80 {
+			return mime.QEncoding.Encode("utf-8", name)
+		}
+	}
+	if strings.ContainsAny(name, "()<>[]:;@\\,.\"") {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	}
+	return name
+}
+
+// withSubjectPrefix puts prefix in front of the Subject unless it is already there.
+func withSubjectPrefix(raw []byte, prefix string) ([]byte, error) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	subject := h.Get("Subject")
+	if dec, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+		subject = dec
+	}
+	if strings.Contains(subject, strings.TrimSpace(prefix)) {
+		return raw, nil
+	}
+	h.Set("Subject", mime.QEncoding.Encode("utf-8", strings.TrimRight(prefix, " ")+" "+subject))
+	var buf bytes.Buffer
+	if err := textproto.WriteHeader(&buf, h); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(&buf, br); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

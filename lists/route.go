@@ -1,0 +1,113 @@
+package lists
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"crewmail/store"
+)
+
+// Kind is what an address of a list does (design.md, "Addresses of a list").
+type Kind int
+
+const (
+	KindPost        Kind = iota + 1 // crew@: post to the list
+	KindHelp                        // crew+help@
+	KindUnsubscribe                 // crew+unsubscribe@
+	KindConfirm                     // crew+confirm-TOKEN@
+	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
+)
+
+// Target is where one recipient address leads.
+type Target struct {
+	List  string // the list's address
+	Kind  Kind
+	Token string // for KindConfirm and KindBounce
+}
+
+// Refusal is a reason to refuse a recipient or a message, with the SMTP reply it deserves.
+// Its Message is written for the person who sent the mail.
+type Refusal struct {
+	Code     int
+	Enhanced [3]int
+	Message  string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+func refuse(code int, enhanced [3]int, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Enhanced: enhanced, Message: fmt.Sprintf(format, args...)}
+}
+
+// Route says where rcpt leads. Addresses in a domain no list uses are refused with 550 5.7.1
+// (crewmail is never a relay); unknown addresses in a served domain with 550 5.1.1.
+func (s *Service) Route(rcpt string) (Target, error) {
+	addr, err := ParseAddress(rcpt)
+	if err != nil {
+		return Target{}, refuse(501, [3]int{5, 1, 3}, "%s", err.Error())
+	}
+	local, domain := splitAddress(addr)
+	var t Target
+	err = s.st.View(func(tx *store.Tx) error {
+		if _, err := tx.List(addr); err == nil {
+			t = Target{List: addr, Kind: KindPost}
+			return nil
+		}
+		if base, cmd, ok := strings.Cut(local, s.cfg.Separator); ok {
+			list := base + "@" + domain
+			if _, err := tx.List(list); err == nil {
+				if t, ok = s.routeCommand(list, cmd); ok {
+					return nil
+				}
+				return refuse(550, [3]int{5, 1, 1}, "%s is not an address of the list %s", addr, list)
+			}
+		}
+		lists, err := tx.Lists()
+		if err != nil {
+			return err
+		}
+		for _, l := range lists {
+			if _, d := splitAddress(l.Address); d == domain {
+				return refuse(550, [3]int{5, 1, 1}, "there is no list or mailbox %s here", addr)
+			}
+		}
+		return refuse(550, [3]int{5, 7, 1}, "relaying to %s is not allowed: this server only takes mail for its lists", domain)
+	})
+	return t, err
+}
+
+func (s *Service) routeCommand(list, cmd string) (Target, bool) {
+	switch {
+	case cmd == "help":
+		return Target{List: list, Kind: KindHelp}, true
+	case cmd == "unsubscribe":
+		return Target{List: list, Kind: KindUnsubscribe}, true
+	case strings.HasPrefix(cmd, "confirm-"):
+		return Target{List: list, Kind: KindConfirm, Token: strings.TrimPrefix(cmd, "confirm-")}, true
+	case cmd == "bounces" || strings.HasPrefix(cmd, "bounces-"):
+		return Target{List: list, Kind: KindBounce, Token: strings.TrimPrefix(strings.TrimPrefix(cmd, "bounces"), "-")}, true
+	}
+	return Target{}, false
+}
+
+// IsRefusal reports whether err is a Refusal (as opposed to a temporary, internal failure).
+func IsRefusal(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// address builds one of a list's addresses: s.address("crew@x", "help") = crew+help@x.
+func (s *Service) address(list, cmd string) string {
+	if cmd == "" {
+		return list
+	}
+	local, domain := splitAddress(list)
+	return local + s.cfg.Separator + cmd + "@" + domain
+}
+
+// listID is the RFC 2919 list identifier: the list address with "@" turned into ".".
+func listID(list string) string {
+	return strings.Replace(list, "@", ".", 1)
+}

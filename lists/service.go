@@ -1,0 +1,292 @@
+// Package lists owns crewmail's domain: lists, members and their policies, where a recipient
+// address leads (post, command, bounce), what happens to a message sent there, and the copy of a
+// post that members receive.
+package lists
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"crewmail/store"
+	"crewmail/templates"
+)
+
+// Join and post policies, and delivery modes.
+var (
+	JoinPolicies = []string{"open", "approve", "invite"}
+	PostPolicies = []string{"members", "anyone"}
+	Modes        = []string{"each", "daily", "weekly", "nomail"}
+)
+
+// Config is what the domain needs from the server's configuration.
+type Config struct {
+	Hostname  string
+	Separator string // between a list's local part and a command: crew+help@
+}
+
+// Service is the domain layer over the store. Its methods are safe for concurrent use.
+type Service struct {
+	st     *store.Store
+	tpl    *templates.Set
+	cfg    Config
+	log    *slog.Logger
+	secret []byte
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
+	Enqueued func()
+}
+
+// New returns a Service.
+func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
+	if cfg.Separator == "" {
+		cfg.Separator = "+"
+	}
+	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, secret: st.Secret(), Now: time.Now, Enqueued: func() {}}
+}
+
+// ListOptions are the settings given when a list is created or changed; empty fields keep the
+// current (or default) value.
+type ListOptions struct {
+	Name          string
+	Owners        []string
+	Join          string
+	Post          string
+	SubjectPrefix *string
+	ArchiveURL    *string
+}
+
+func (o ListOptions) apply(l *store.List) error {
+	if o.Name != "" {
+		l.Name = o.Name
+	}
+	for _, owner := range o.Owners {
+		a, err := ParseAddress(owner)
+		if err != nil {
+			return fmt.Errorf("owner: %w", err)
+		}
+		if !slices.Contains(l.Owners, a) {
+			l.Owners = append(l.Owners, a)
+		}
+	}
+	if o.Join != "" {
+		if !slices.Contains(JoinPolicies, o.Join) {
+			return fmt.Errorf("join policy must be one of %s, not %q", strings.Join(JoinPolicies, ", "), o.Join)
+		}
+		l.Join = o.Join
+	}
+	if o.Post != "" {
+		if !slices.Contains(PostPolicies, o.Post) {
+			return fmt.Errorf("post policy must be one of %s, not %q", strings.Join(PostPolicies, ", "), o.Post)
+		}
+		l.Post = o.Post
+	}
+	if o.SubjectPrefix != nil {
+		l.SubjectPrefix = *o.SubjectPrefix
+	}
+	if o.ArchiveURL != nil {
+		u := *o.ArchiveURL
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "mailto:") {
+			return fmt.Errorf("archive URL must start with https://, http:// or mailto:, not %q", u)
+		}
+		l.ArchiveURL = u
+	}
+	return nil
+}
+
+// CreateList makes a new list at address.
+func (s *Service) CreateList(address string, o ListOptions) (store.List, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return store.List{}, err
+	}
+	local, _ := splitAddress(addr)
+	if strings.Contains(local, s.cfg.Separator) {
+		return store.List{}, fmt.Errorf("a list address cannot contain the separator %q: %s", s.cfg.Separator, addr)
+	}
+	if strings.HasSuffix(local, "-request") || local == "postmaster" || local == "abuse" {
+		return store.List{}, fmt.Errorf("%s is reserved and cannot be a list", addr)
+	}
+	l := store.List{Address: addr, Name: local, Join: "approve", Post: "members", Created: s.Now().UTC()}
+	if err := o.apply(&l); err != nil {
+		return l, err
+	}
+	err = s.st.Update(func(tx *store.Tx) error { return tx.CreateList(l) })
+	if errors.Is(err, store.ErrExists) {
+		return l, fmt.Errorf("the list %s already exists", addr)
+	}
+	return l, err
+}
+
+// UpdateList changes a list's settings.
+func (s *Service) UpdateList(address string, o ListOptions) (store.List, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return store.List{}, err
+	}
+	var l store.List
+	err = s.st.Update(func(tx *store.Tx) error {
+		var err error
+		if l, err = tx.List(addr); err != nil {
+			return err
+		}
+		if err := o.apply(&l); err != nil {
+			return err
+		}
+		return tx.PutList(l)
+	})
+	return l, notFound(err, "there is no list %s", addr)
+}
+
+// List returns one list's settings.
+func (s *Service) List(address string) (store.List, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return store.List{}, err
+	}
+	var l store.List
+	err = s.st.View(func(tx *store.Tx) error {
+		l, err = tx.List(addr)
+		return err
+	})
+	return l, notFound(err, "there is no list %s", addr)
+}
+
+// Lists returns every list.
+func (s *Service) Lists() ([]store.List, error) {
+	var out []store.List
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		out, err = tx.Lists()
+		return err
+	})
+	return out, err
+}
+
+// RemoveList deletes a list, its members and its archive.
+func (s *Service) RemoveList(address string) error {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return err
+	}
+	err = s.st.Update(func(tx *store.Tx) error { return tx.DeleteList(addr) })
+	return notFound(err, "there is no list %s", addr)
+}
+
+// AddMember subscribes address to list in mode (default "each").
+func (s *Service) AddMember(list, address, mode string) (store.Member, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return store.Member{}, err
+	}
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return store.Member{}, err
+	}
+	if mode == "" {
+		mode = "each"
+	}
+	if !slices.Contains(Modes, mode) {
+		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
+	}
+	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
+	err = s.st.Update(func(tx *store.Tx) error {
+		var err error
+		m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added})
+		return err
+	})
+	if errors.Is(err, store.ErrExists) {
+		return m, fmt.Errorf("%s is already a member of %s", addr, laddr)
+	}
+	return m, notFound(err, "there is no list %s", laddr)
+}
+
+// RemoveMember unsubscribes address from list.
+func (s *Service) RemoveMember(list, address string) error {
+	laddr, addr, err := parseTwo(list, address)
+	if err != nil {
+		return err
+	}
+	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		return tx.RemoveMember(laddr, addr)
+	})
+	return notFound(err, "%s is not a member of %s", addr, laddr)
+}
+
+// SetMode changes how a member receives the list.
+func (s *Service) SetMode(list, address, mode string) (store.Member, error) {
+	laddr, addr, err := parseTwo(list, address)
+	if err != nil {
+		return store.Member{}, err
+	}
+	if !slices.Contains(Modes, mode) {
+		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
+	}
+	var m store.Member
+	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		var err error
+		if m, err = tx.Member(laddr, addr); err != nil {
+			return err
+		}
+		m.Mode = mode
+		return tx.PutMember(laddr, m)
+	})
+	return m, notFound(err, "%s is not a member of %s", addr, laddr)
+}
+
+// Members returns a list's members.
+func (s *Service) Members(list string) ([]store.Member, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Member
+	err = s.st.View(func(tx *store.Tx) error {
+		out, err = tx.Members(laddr)
+		return err
+	})
+	return out, notFound(err, "there is no list %s", laddr)
+}
+
+// Archive returns what the archive of list holds, in sequence order.
+func (s *Service) Archive(list string) ([]store.Post, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Post
+	err = s.st.View(func(tx *store.Tx) error {
+		return tx.Posts(laddr, func(p store.Post) error {
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, notFound(err, "there is no list %s", laddr)
+}
+
+func parseTwo(list, address string) (string, string, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return "", "", err
+	}
+	addr, err := ParseAddress(address)
+	return laddr, addr, err
+}
+
+// notFound turns store.ErrNotFound into a sentence for the person at the keyboard.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf(format, args...)
+	}
+	return err
+}

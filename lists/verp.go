@@ -1,0 +1,50 @@
+package lists
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"strings"
+)
+
+// b32 writes tokens in lowercase base32 without padding, so they survive mail systems that fold
+// the case of local parts (design.md).
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func encodeToken(b []byte) string { return strings.ToLower(b32.EncodeToString(b)) }
+
+func decodeToken(s string) ([]byte, bool) {
+	b, err := b32.DecodeString(strings.ToUpper(s))
+	return b, err == nil
+}
+
+// mac signs purpose and data with a key derived from the server secret.
+func (s *Service) mac(purpose string, data []byte, n int) []byte {
+	h := hmac.New(sha256.New, s.secret)
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(data)
+	return h.Sum(nil)[:n]
+}
+
+// verpToken names a member of a list in the list's bounce address: the member's ID (a varint,
+// so the address stays short) and a MAC.
+func (s *Service) verpToken(list string, memberID uint64) string {
+	data := binary.AppendUvarint(nil, memberID)
+	return encodeToken(append(data, s.mac("verp:"+list, data, 6)...))
+}
+
+// parseVERPToken returns the member ID a bounce token names, if the token is genuine.
+func (s *Service) parseVERPToken(list, token string) (uint64, bool) {
+	b, ok := decodeToken(token)
+	if !ok || len(b) < 7 {
+		return 0, false
+	}
+	data, sum := b[:len(b)-6], b[len(b)-6:]
+	id, n := binary.Uvarint(data)
+	if n != len(data) || !hmac.Equal(sum, s.mac("verp:"+list, data, 6)) {
+		return 0, false
+	}
+	return id, true
+}

@@ -1,0 +1,242 @@
+// Package smtpd owns crewmail's inbound SMTP server: the go-smtp backend and sessions, the
+// checks made at RCPT and DATA (routing, size, SMTP smuggling), the Received trace header, and
+// turning domain outcomes into SMTP replies.
+package smtpd
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"crewmail/lists"
+)
+
+// Domain is what the SMTP server needs from the domain layer.
+type Domain interface {
+	Route(rcpt string) (lists.Target, error)
+	Accept(env lists.Envelope, raw []byte) (lists.Result, error)
+}
+
+// Config is the SMTP listener's settings.
+type Config struct {
+	Hostname        string
+	MaxMessageBytes int64
+	MaxRecipients   int
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	TLS             *tls.Config // nil: no STARTTLS
+}
+
+// Server is the inbound SMTP server.
+type Server struct {
+	smtp   *smtp.Server
+	domain Domain
+	cfg    Config
+	log    *slog.Logger
+	// Now is the clock used in Received headers; tests replace it.
+	Now func() time.Time
+}
+
+// New returns a Server that hands mail to domain.
+func New(cfg Config, domain Domain, log *slog.Logger) *Server {
+	s := &Server{domain: domain, cfg: cfg, log: log, Now: time.Now}
+	srv := smtp.NewServer(s)
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.ReadTimeout = cfg.ReadTimeout
+	srv.WriteTimeout = cfg.WriteTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.TLSConfig = cfg.TLS
+	srv.ErrorLog = slogAdapter{log}
+	s.smtp = srv
+	return s
+}
+
+// Serve accepts connections on l until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for the ones open to finish (a DATA in
+// progress completes and gets its reply) or for the deadline; then it closes the rest.
+func (s *Server) Shutdown(deadline time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		if err := s.smtp.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			s.log.Info("closing SMTP connections still open at shutdown", "err", err)
+			_ = s.smtp.Close()
+		}
+	}()
+	<-done
+}
+
+// NewSession implements smtp.Backend; go-smtp calls it at HELO/EHLO.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	id := make([]byte, 6)
+	_, _ = rand.Read(id)
+	sess := &session{srv: s, conn: c, id: hex.EncodeToString(id)}
+	sess.log = s.log.With("conn", sess.id, "remote", c.Conn().RemoteAddr().String())
+	return sess, nil
+}
+
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	id   string
+	log  *slog.Logger
+
+	from    string
+	utf8    bool
+	rcpts   []string
+	targets []lists.Target
+	n       int // transactions in this session
+}
+
+func (s *session) Reset() {
+	s.from, s.utf8, s.rcpts, s.targets = "", false, nil, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.Reset()
+	s.from = from
+	s.utf8 = opts != nil && opts.UTF8
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	t, err := s.srv.domain.Route(to)
+	if err != nil {
+		s.log.Info("recipient refused", "from", s.from, "rcpt", to, "reason", err)
+		return smtpError(err)
+	}
+	s.rcpts = append(s.rcpts, to)
+	s.targets = append(s.targets, t)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	start := time.Now()
+	s.n++
+	txid := fmt.Sprintf("%s.%d", s.id, s.n)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		s.log.Info("DATA not received", "tx", txid, "from", s.from, "err", err)
+		return smtpError(err)
+	}
+	// SMTP smuggling (CVE-2023-51766 and kin): a bare LF or CR lets a sender hide a second
+	// message behind an end-of-data that other servers see differently. RFC 5321 §2.3.8 allows
+	// CR and LF only together, so refuse anything else.
+	if i := bareCRorLF(raw); i >= 0 {
+		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "bare CR or LF", "offset", i)
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+			Message: "Message refused: it contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)"}
+	}
+	env := lists.Envelope{From: s.from, Targets: s.targets, Received: s.received(txid)}
+	res, err := s.srv.domain.Accept(env, raw)
+	attrs := []any{"tx", txid, "from", s.from, "rcpts", strings.Join(s.rcpts, ","), "size", len(raw), "ms", time.Since(start).Milliseconds()}
+	if err != nil {
+		s.log.Info("message refused", append(attrs, "reason", err)...)
+		return smtpError(err)
+	}
+	for _, p := range res.Posts {
+		attrs = append(attrs, "msgid", p.MessageID)
+	}
+	s.log.Info("message accepted", append(attrs, "posts", len(res.Posts), "duplicates", len(res.Duplicates), "queued", res.Queued)...)
+	if len(res.Duplicates) > 0 && len(res.Posts) == 0 {
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+			Message: "OK: this message was already posted; it is not sent again"}
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + txid}
+}
+
+// received is the trace field RFC 5321 §4.4 asks every SMTP server to add.
+func (s *session) received(txid string) string {
+	helo := sanitize(s.conn.Hostname())
+	ip := "unknown"
+	if a, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		ip = a.IP.String()
+	}
+	// RFC 3848 protocol names: ESMTP, with S for TLS; UTF8SMTP for SMTPUTF8 (RFC 6531 §3.7.3).
+	proto := "ESMTP"
+	if s.utf8 {
+		proto = "UTF8SMTP"
+	}
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		proto += "S"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (crewmail) with %s id %s", helo, ip, s.srv.cfg.Hostname, proto, txid)
+	if len(s.rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(s.rcpts[0]))
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", s.srv.Now().Format(time.RFC1123Z))
+	return b.String()
+}
+
+// bareCRorLF returns the offset of the first CR not followed by LF or LF not preceded by CR,
+// or -1.
+func bareCRorLF(b []byte) int {
+	for i, c := range b {
+		switch c {
+		case '\r':
+			if i+1 >= len(b) || b[i+1] != '\n' {
+				return i
+			}
+		case '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// sanitize keeps what a client said about itself from breaking the Received field.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == '(' || r == ')' || r == ';' || r == '\\' || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// smtpError turns a domain outcome into the reply go-smtp sends. go-smtp uses a type assertion,
+// so the *smtp.SMTPError goes back bare, not wrapped. Anything that is not a deliberate refusal
+// is a temporary local problem: 451, never a permanent code.
+func smtpError(err error) error {
+	if r, ok := lists.IsRefusal(err); ok {
+		return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Message}
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "Temporary local problem; please try again later"}
+}
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any)               { a.log.Warn(fmt.Sprint(v...)) }

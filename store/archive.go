@@ -1,0 +1,122 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Post is what the archive knows about one archived message besides its bytes.
+type Post struct {
+	Seq       uint64    `json:"seq"` // archive sequence; also the IMAP UID
+	Received  time.Time `json:"received"`
+	Date      time.Time `json:"date,omitzero"` // the author's Date header, when it parses
+	MessageID string    `json:"message_id"`
+	Thread    uint64    `json:"thread"` // sequence of the thread's first archived post
+	From      string    `json:"from"`
+	Subject   string    `json:"subject"`
+	Size      int       `json:"size"`
+}
+
+// MessageID looks up a Message-ID in list's archive.
+func (t *Tx) MessageID(list, id string) (seq uint64, ok bool) {
+	b := t.listBucket(list)
+	if b == nil {
+		return 0, false
+	}
+	v := b.Bucket(subMsgIDs).Get([]byte(id))
+	if len(v) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+// AppendPost archives raw in list under the next sequence and indexes its Message-ID.
+// p.Seq is set by AppendPost; p.Thread of 0 means "a thread of its own".
+func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	if _, dup := t.MessageID(list, p.MessageID); dup {
+		return p, fmt.Errorf("message %s in %s: %w", p.MessageID, list, ErrExists)
+	}
+	archive := b.Bucket(subArchive)
+	seq, err := archive.NextSequence()
+	if err != nil {
+		return p, err
+	}
+	p.Seq = seq
+	p.Size = len(raw)
+	if p.Thread == 0 {
+		p.Thread = seq
+	}
+	key := u64(seq)
+	if err := archive.Put(key, raw); err != nil {
+		return p, err
+	}
+	if err := putJSON(b.Bucket(subPosts), key, p); err != nil {
+		return p, err
+	}
+	return p, b.Bucket(subMsgIDs).Put([]byte(p.MessageID), key)
+}
+
+// Post returns an archived post; raw is a copy of its bytes.
+func (t *Tx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return p, nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	key := u64(seq)
+	v := b.Bucket(subArchive).Get(key)
+	if v == nil {
+		return p, nil, fmt.Errorf("post %d of %s: %w", seq, list, ErrNotFound)
+	}
+	if err := getJSON(b.Bucket(subPosts), key, &p); err != nil {
+		return p, nil, err
+	}
+	return p, append([]byte(nil), v...), nil
+}
+
+// PostMeta returns an archived post's record without its bytes.
+func (t *Tx) PostMeta(list string, seq uint64) (Post, error) {
+	var p Post
+	b := t.listBucket(list)
+	if b == nil {
+		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	if err := getJSON(b.Bucket(subPosts), u64(seq), &p); err != nil {
+		return p, fmt.Errorf("post %d of %s: %w", seq, list, err)
+	}
+	return p, nil
+}
+
+// Posts calls fn for every archived post of list in sequence order.
+func (t *Tx) Posts(list string, fn func(Post) error) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return b.Bucket(subPosts).ForEach(func(_, v []byte) error {
+		var p Post
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		return fn(p)
+	})
+}
+
+// AddBounce keeps a message that arrived at list's bounce address, for bounce processing.
+func (t *Tx) AddBounce(list string, raw []byte) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	bounces := b.Bucket(subBounces)
+	seq, err := bounces.NextSequence()
+	if err != nil {
+		return err
+	}
+	return bounces.Put(u64(seq), raw)
+}

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// List is a mailing list's settings.
+type List struct {
+	Address       string    `json:"address"` // canonical crew@example.org
+	Name          string    `json:"name"`
+	Owners        []string  `json:"owners,omitempty"`
+	Join          string    `json:"join"`
+	Post          string    `json:"post"`
+	SubjectPrefix string    `json:"subject_prefix,omitempty"`
+	ArchiveURL    string    `json:"archive_url,omitempty"`
+	Created       time.Time `json:"created"`
+}
+
+// Member is one subscriber of a list.
+type Member struct {
+	Address string    `json:"address"`
+	ID      uint64    `json:"id"` // stable per list; names the member in VERP addresses
+	Mode    string    `json:"mode"`
+	Added   time.Time `json:"added"`
+}
+
+// Per-list sub-buckets.
+var (
+	keyConfig    = []byte("config")
+	subMembers   = []byte("members")
+	subMemberIDs = []byte("member-ids")
+	subArchive   = []byte("archive")
+	subPosts     = []byte("posts")
+	subMsgIDs    = []byte("message-ids")
+	subBounces   = []byte("bounces")
+)
+
+func (t *Tx) listBucket(addr string) *bolt.Bucket {
+	return t.tx.Bucket(bucketLists).Bucket([]byte(addr))
+}
+
+// CreateList stores a new list; ErrExists if one with that address is there.
+func (t *Tx) CreateList(l List) error {
+	root := t.tx.Bucket(bucketLists)
+	if root.Bucket([]byte(l.Address)) != nil {
+		return fmt.Errorf("list %s: %w", l.Address, ErrExists)
+	}
+	b, err := root.CreateBucket([]byte(l.Address))
+	if err != nil {
+		return err
+	}
+	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces} {
+		if _, err := b.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return putJSON(b, keyConfig, l)
+}
+
+// PutList replaces an existing list's settings.
+func (t *Tx) PutList(l List) error {
+	b := t.listBucket(l.Address)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", l.Address, ErrNotFound)
+	}
+	return putJSON(b, keyConfig, l)
+}
+
+// List returns a list's settings.
+func (t *Tx) List(addr string) (List, error) {
+	var l List
+	b := t.listBucket(addr)
+	if b == nil {
+		return l, fmt.Errorf("list %s: %w", addr, ErrNotFound)
+	}
+	err := getJSON(b, keyConfig, &l)
+	return l, err
+}
+
+// Lists returns every list, ordered by address.
+func (t *Tx) Lists() ([]List, error) {
+	var out []List
+	err := t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+		l, err := t.List(string(k))
+		if err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// DeleteList removes a list with its members and archive.
+func (t *Tx) DeleteList(addr string) error {
+	root := t.tx.Bucket(bucketLists)
+	if root.Bucket([]byte(addr)) == nil {
+		return fmt.Errorf("list %s: %w", addr, ErrNotFound)
+	}
+	return root.DeleteBucket([]byte(addr))
+}
+
+// AddMember subscribes m.Address to list, giving it an ID; ErrExists if already a member.
+func (t *Tx) AddMember(list string, m Member) (Member, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return m, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	members := b.Bucket(subMembers)
+	if members.Get([]byte(m.Address)) != nil {
+		return m, fmt.Errorf("%s on %s: %w", m.Address, list, ErrExists)
+	}
+	id, err := members.NextSequence()
+	if err != nil {
+		return m, err
+	}
+	m.ID = id
+	if err := b.Bucket(subMemberIDs).Put(u64(id), []byte(m.Address)); err != nil {
+		return m, err
+	}
+	return m, putJSON(members, []byte(m.Address), m)
+}
+
+// PutMember replaces an existing member's record.
+func (t *Tx) PutMember(list string, m Member) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	members := b.Bucket(subMembers)
+	if members.Get([]byte(m.Address)) == nil {
+		return fmt.Errorf("%s on %s: %w", m.Address, list, ErrNotFound)
+	}
+	return putJSON(members, []byte(m.Address), m)
+}
+
+// Member returns one member of list.
+func (t *Tx) Member(list, addr string) (Member, error) {
+	var m Member
+	b := t.listBucket(list)
+	if b == nil {
+		return m, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	v := b.Bucket(subMembers).Get([]byte(addr))
+	if v == nil {
+		return m, fmt.Errorf("%s on %s: %w", addr, list, ErrNotFound)
+	}
+	err := json.Unmarshal(v, &m)
+	return m, err
+}
+
+// MemberByID returns the member of list with the given ID.
+func (t *Tx) MemberByID(list string, id uint64) (Member, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return Member{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	addr := b.Bucket(subMemberIDs).Get(u64(id))
+	if addr == nil {
+		return Member{}, fmt.Errorf("member %d of %s: %w", id, list, ErrNotFound)
+	}
+	return t.Member(list, string(addr))
+}
+
+// RemoveMember unsubscribes addr from list.
+func (t *Tx) RemoveMember(list, addr string) error {
+	m, err := t.Member(list, addr)
+	if err != nil {
+		return err
+	}
+	b := t.listBucket(list)
+	if err := b.Bucket(subMemberIDs).Delete(u64(m.ID)); err != nil {
+		return err
+	}
+	return b.Bucket(subMembers).Delete([]byte(addr))
+}
+
+// Members returns the members of list, ordered by address.
+func (t *Tx) Members(list string) ([]Member, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	var out []Member
+	err := b.Bucket(subMembers).ForEach(func(_, v []byte) error {
+		var m Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	data := b.Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("damaged record %q: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Delivery is one message to one recipient, waiting in the outbox. Rows are keyed by the time
+// of their next attempt, so the due ones come first.
+type Delivery struct {
+	ID        uint64    `json:"id"`
+	Due       time.Time `json:"due"`
+	List      string    `json:"list"`
+	Seq       uint64    `json:"seq,omitempty"`     // the archived post it carries; 0 for a notice
+	Message   []byte    `json:"message,omitempty"` // the whole message, for notices
+	From      string    `json:"from"`              // envelope sender ("" = null sender)
+	To        string    `json:"to"`
+	Created   time.Time `json:"created"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Leased    bool      `json:"leased,omitempty"` // an attempt is under way
+}
+
+// Failure records a delivery that failed for good.
+type Failure struct {
+	Delivery
+	Failed time.Time `json:"failed"`
+	Error  string    `json:"error"`
+}
+
+func outboxKey(due time.Time, id uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(due.UnixNano()))
+	binary.BigEndian.PutUint64(k[8:], id)
+	return k
+}
+
+// Enqueue adds d to the outbox, due at d.Due (or at once when zero), and returns it with its ID.
+func (t *Tx) Enqueue(d Delivery) (Delivery, error) {
+	b := t.tx.Bucket(bucketOutbox)
+	id, err := b.NextSequence()
+	if err != nil {
+		return d, err
+	}
+	d.ID = id
+	if d.Due.IsZero() {
+		d.Due = d.Created
+	}
+	return d, putJSON(b, outboxKey(d.Due, d.ID), d)
+}
+
+// ClaimDue takes up to max deliveries due at now and leases them until now+lease: the attempt
+// is recorded (Attempts+1) before anyone dials, and a crash leaves the row to be retried.
+func (t *Tx) ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, error) {
+	b := t.tx.Bucket(bucketOutbox)
+	limit := outboxKey(now, ^uint64(0))
+	var due []Delivery
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && bytes.Compare(k, limit) <= 0 && len(due) < max; k, v = c.Next() {
+		var d Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, fmt.Errorf("damaged outbox row %x: %w", k, err)
+		}
+		due = append(due, d)
+	}
+	for i := range due {
+		d := &due[i]
+		if err := b.Delete(outboxKey(d.Due, d.ID)); err != nil {
+			return nil, err
+		}
+		d.Attempts++
+		d.Leased = true
+		d.Due = now.Add(lease)
+		if err := putJSON(b, outboxKey(d.Due, d.ID), d); err != nil {
+			return nil, err
+		}
+	}
+	return due, nil
+}
+
+// Delivered removes a leased delivery from the outbox.
+func (t *Tx) Delivered(d Delivery) error {
+	return t.tx.Bucket(bucketOutbox).Delete(outboxKey(d.Due, d.ID))
+}
+
+// Retry moves a leased delivery to a new due time, keeping the error that delayed it.
+func (t *Tx) Retry(d Delivery, next time.Time, reason string) error {
+	b := t.tx.Bucket(bucketOutbox)
+	if err := b.Delete(outboxKey(d.Due, d.ID)); err != nil {
+		return err
+	}
+	d.Due, d.Leased, d.LastError = next, false, reason
+	return putJSON(b, outboxKey(d.Due, d.ID), d)
+}
+
+// Fail removes a leased delivery from the outbox and records it as failed for good.
+func (t *Tx) Fail(d Delivery, now time.Time, reason string) error {
+	if err := t.Delivered(d); err != nil {
+		return err
+	}
+	d.Leased = false
+	d.Message = nil
+	return putJSON(t.tx.Bucket(bucketFailures), u64(d.ID), Failure{Delivery: d, Failed: now, Error: reason})
+}
+
+// ReleaseLeases makes every leased delivery due at now. Only one process uses the file, so at
+// start-up every lease belongs to a process that is gone.
+func (t *Tx) ReleaseLeases(now time.Time) (int, error) {
+	b := t.tx.Bucket(bucketOutbox)
+	var leased []Delivery
+	err := b.ForEach(func(k, v []byte) error {
+		var d Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("damaged outbox row %x: %w", k, err)
+		}
+		if d.Leased {
+			leased = append(leased, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range leased {
+		if err := t.Retry(d, now, d.LastError); err != nil {
+			return 0, err
+		}
+	}
+	return len(leased), nil
+}
+
+// NextDue is the due time of the earliest outbox row.
+func (t *Tx) NextDue() (time.Time, bool) {
+	k, _ := t.tx.Bucket(bucketOutbox).Cursor().First()
+	if len(k) != 16 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), true
+}
+
+// Outbox calls fn for every waiting delivery, earliest first.
+func (t *Tx) Outbox(fn func(Delivery) error) error {
+	return t.tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		var d Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("damaged outbox row %x: %w", k, err)
+		}
+		return fn(d)
+	})
+}
+
+// Failures calls fn for every delivery that failed for good, oldest first.
+func (t *Tx) Failures(fn func(Failure) error) error {
+	return t.tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
+		var f Failure
+		if err := json.Unmarshal(v, &f); err != nil {
+			return fmt.Errorf("damaged failure row %x: %w", k, err)
+		}
+		return fn(f)
+	})
+}

@@ -1,0 +1,242 @@
+// Package store owns crewmail's single bbolt file: the schema, its version and migrations, typed
+// accessors for lists, members, the archive and the outbox, and the group commit that makes
+// every acknowledged write durable without one fsync per message.
+//
+// It is the only package that imports bbolt.
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
+// refused; an older one is migrated (see migrations).
+const SchemaVersion = 1
+
+// FileName is the name of the database inside the data folder.
+const FileName = "crewmail.db"
+
+var (
+	// ErrNotFound is returned when a list, member or post does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists is returned when creating something that is already there.
+	ErrExists = errors.New("already exists")
+	// ErrLocked is returned by Open when another process holds the database.
+	ErrLocked = errors.New("the database is in use by another process")
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketLists    = []byte("lists")
+	bucketOutbox   = []byte("outbox")
+	bucketFailures = []byte("failures")
+
+	keyVersion = []byte("version")
+	keySecret  = []byte("secret")
+)
+
+// Store is an open database. Its methods are safe for concurrent use.
+type Store struct {
+	db      *bolt.DB
+	path    string
+	secret  []byte
+	commits chan *commit
+	done    chan struct{}
+}
+
+// Open opens (creating if needed) the database in dir, checks its schema version and migrates
+// an older file. It fails with ErrLocked when another process has the file open.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, commits: make(chan *commit, 256), done: make(chan struct{})}
+	if err := s.prepare(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.committer()
+	return s, nil
+}
+
+// prepare creates the top-level buckets, checks the schema version and runs migrations.
+func (s *Store) prepare() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		version := uint64(0)
+		if v := meta.Get(keyVersion); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("damaged schema version record")
+			}
+			version = binary.BigEndian.Uint64(v)
+		}
+		if version > SchemaVersion {
+			return fmt.Errorf("the database has schema version %d but this crewmail understands only up to %d; use a newer crewmail", version, SchemaVersion)
+		}
+		for v := version; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+			if err := meta.Put(keyVersion, u64(v+1)); err != nil {
+				return err
+			}
+		}
+		secret := meta.Get(keySecret)
+		if secret == nil {
+			secret = make([]byte, 32)
+			if _, err := rand.Read(secret); err != nil {
+				return err
+			}
+			if err := meta.Put(keySecret, secret); err != nil {
+				return err
+			}
+		}
+		s.secret = append([]byte(nil), secret...)
+		return nil
+	})
+}
+
+// migrations[v] turns a schema-v file into schema v+1. Each must be idempotent.
+var migrations = []func(tx *bolt.Tx) error{
+	// 0 → 1: the initial layout.
+	func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketLists, bucketOutbox, bucketFailures} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Secret is the server's random secret, made when the database was created; tokens and VERP
+// addresses are signed with keys derived from it.
+func (s *Store) Secret() []byte { return s.secret }
+
+// Close stops the committer and closes the file.
+func (s *Store) Close() error {
+	close(s.done)
+	return s.db.Close()
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
+// Concurrent calls share one commit (group commit), so fn may run more than once if another
+// caller's function fails in the same batch: fn must set its results afresh on every run and
+// have no effects outside the transaction.
+func (s *Store) Update(fn func(*Tx) error) error {
+	c := &commit{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.commits <- c:
+	case <-s.done:
+		return errors.New("store closed")
+	}
+	return <-c.done
+}
+
+type commit struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many callers share one transaction.
+const maxBatch = 256
+
+// committer runs queued updates. While one transaction is being written and fsync'd, new
+// callers queue; the next transaction takes all of them. There is no timer: a lone writer pays
+// one fsync, and many writers share one.
+func (s *Store) committer() {
+	batch := make([]*commit, 0, maxBatch)
+	for {
+		select {
+		case c := <-s.commits:
+			batch = append(batch[:0], c)
+		case <-s.done:
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-s.commits:
+				batch = append(batch, c)
+			default:
+				break fill
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch commits batch in one transaction. A function that fails is answered with its error
+// and the rest are run again without it.
+func (s *Store) runBatch(batch []*commit) {
+	for len(batch) > 0 {
+		failed := -1
+		var fnErr error
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{tx: btx}
+			for i, c := range batch {
+				if err := s.safeRun(c.fn, tx); err != nil {
+					failed, fnErr = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, c := range batch {
+				c.done <- err
+			}
+			return
+		}
+		batch[failed].done <- fnErr
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// safeRun keeps a panicking caller from taking the committer down with it.
+func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in store update: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// Tx is a transaction with crewmail's typed accessors.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
