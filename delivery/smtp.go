@@ -25,8 +25,8 @@ const (
 
 // client holds what every outbound SMTP session needs.
 type client struct {
-	hostname string      // our EHLO name
-	tlsMode  string      // one of the TLS modes
+	hostname string         // our EHLO name
+	tlsMode  string         // one of the TLS modes
 	roots    *x509.CertPool // nil: the system's
 	auth     func() sasl.Client
 }

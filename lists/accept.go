@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
 	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
@@ -27,8 +27,8 @@ type Envelope struct {
 // Result says what Accept did.
 type Result struct {
 	Posts      []Archived // newly archived posts, one per list
-	Duplicates []string     // lists that already had this Message-ID: acknowledged, not resent
-	Queued     int          // outbox entries made
+	Duplicates []string   // lists that already had this Message-ID: acknowledged, not resent
+	Queued     int        // outbox entries made
 }
 
 // Archived is a post newly archived in List.

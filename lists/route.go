@@ -85,8 +85,12 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		return Target{List: list, Kind: KindUnsubscribe}, true
 	case strings.HasPrefix(cmd, "confirm-"):
 		return Target{List: list, Kind: KindConfirm, Token: strings.TrimPrefix(cmd, "confirm-")}, true
-	case cmd == "bounces" || strings.HasPrefix(cmd, "bounces-"):
-		return Target{List: list, Kind: KindBounce, Token: strings.TrimPrefix(strings.TrimPrefix(cmd, "bounces"), "-")}, true
+	case strings.HasPrefix(cmd, "bounces-"):
+		// Only genuine VERP addresses: nobody can fill a list's bounce store by guessing.
+		token := strings.TrimPrefix(cmd, "bounces-")
+		if _, ok := s.parseVERPToken(list, token); ok {
+			return Target{List: list, Kind: KindBounce, Token: token}, true
+		}
 	}
 	return Target{}, false
 }
