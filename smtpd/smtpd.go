@@ -139,6 +139,11 @@ func (s *session) Data(r io.Reader) error {
 	s.n++
 	txid := fmt.Sprintf("%s.%d", s.id, s.n)
 	raw, err := io.ReadAll(r)
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "line too long")
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+			Message: fmt.Sprintf("Message refused: a line is longer than %d characters (RFC 5321 section 4.5.3.1.6 allows 1000)", s.srv.smtp.MaxLineLength)}
+	}
 	if err != nil {
 		s.log.Info("DATA not received", "tx", txid, "from", s.from, "err", err)
 		return smtpError(err)

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"crewmail/internal/mailtest"
+	"crewmail/store"
+)
+
+var crew = "crew@" + testDomain
+
+func TestPostReachesEveryMemberOnce(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test", "carol@example.test")
+	ts.mustCLI(t, "member", "add", crew, "dave@example.test", "-mode", "daily")
+
+	msg := post("Alice <alice@example.test>", "Tomatoes", "t1@example.test", "The tomatoes are ripe.\r\n.A line that starts with a dot.\r\n\r\nGrüße\r\n")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); err != nil {
+		t.Fatalf("post refused: %v", err)
+	}
+	got := sink.Wait(t, 3)
+	var rcpts []string
+	for _, m := range got {
+		if len(m.To) != 1 {
+			t.Fatalf("a delivery to %d recipients, want one per member: %v", len(m.To), m.To)
+		}
+		rcpts = append(rcpts, m.To[0])
+		// The author's message, header and body, is there byte for byte under what we add.
+		if !bytes.HasSuffix(m.Data, msg) {
+			t.Errorf("copy to %s does not end with the author's message unchanged:\n%s", m.To[0], m.Data)
+		}
+		if !strings.HasPrefix(m.From, "crew+bounces-") || !strings.HasSuffix(m.From, "@"+testDomain) {
+			t.Errorf("envelope sender %q is not the list's VERP address", m.From)
+		}
+		added := string(m.Data[:len(m.Data)-len(msg)])
+		for _, want := range []string{
+			"List-Id: Garden crew <crew.lists.example.test>\r\n",
+			"List-Post: <mailto:crew@lists.example.test>\r\n",
+			"List-Help: <mailto:crew+help@lists.example.test>\r\n",
+			"List-Unsubscribe: <mailto:crew+unsubscribe@lists.example.test>\r\n",
+			"Precedence: list\r\n",
+			"X-Loop: crew@lists.example.test\r\n",
+			"Received: from client.example.test ([127.0.0.1])\r\n\tby lists.example.test (crewmail) with ESMTP",
+		} {
+			if !strings.Contains(added, want) {
+				t.Errorf("copy to %s lacks %q; added on top:\n%s", m.To[0], want, added)
+			}
+		}
+		if strings.Contains(added, "List-Archive") {
+			t.Errorf("List-Archive added though the list has no archive URL")
+		}
+	}
+	slices.Sort(rcpts)
+	if want := []string{"alice@example.test", "bob@example.test", "carol@example.test"}; !slices.Equal(rcpts, want) {
+		t.Errorf("delivered to %v, want %v (dave is in daily mode)", rcpts, want)
+	}
+	// VERP addresses differ per member.
+	if got[0].From == got[1].From {
+		t.Errorf("two members share the return path %s", got[0].From)
+	}
+
+	out := ts.mustCLI(t, "archive", "ls", crew, "-json")
+	var entry struct {
+		Seq       uint64 `json:"seq"`
+		MessageID string `json:"message_id"`
+		Thread    uint64 `json:"thread"`
+		From      string `json:"from"`
+		Subject   string `json:"subject"`
+	}
+	if err := json.Unmarshal([]byte(out), &entry); err != nil {
+		t.Fatalf("archive ls -json: %v\n%s", err, out)
+	}
+	if entry.Seq != 1 || entry.MessageID != "t1@example.test" || entry.Thread != 1 || entry.From != "alice@example.test" || entry.Subject != "Tomatoes" {
+		t.Errorf("archive entry = %+v", entry)
+	}
+}
+
+func TestReplyJoinsItsThread(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	for _, m := range []struct{ from, msgid, extra string }{
+		{"alice@example.test", "a1@example.test", ""},
+		{"bob@example.test", "b1@example.test", ""},
+		{"bob@example.test", "b2@example.test", "In-Reply-To: <a1@example.test>\r\nReferences: <a1@example.test>\r\n"},
+	} {
+		msg := append([]byte(m.extra), post(m.from, "Seeds", m.msgid, "text\r\n")...)
+		if err := send(t, ts.SMTPAddr, m.from, []string{crew}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := ts.mustCLI(t, "archive", "ls", crew, "-json")
+	var threads []uint64
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e struct{ Thread uint64 }
+		if err := dec.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		threads = append(threads, e.Thread)
+	}
+	if want := []uint64{1, 2, 1}; !slices.Equal(threads, want) {
+		t.Errorf("threads = %v, want %v", threads, want)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	dir := t.TempDir()
+	ts := startTestServer(t, testConfig(t, dir, sink.Addr, "max_message_bytes = 4096\nmax_recipients = 3"))
+	ts.mustCLI(t, "list", "create", crew)
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test", "bob@example.test")
+	alice := "alice@example.test"
+	ok := post(alice, "hi", "ok@example.test", "hello\r\n")
+
+	tests := []struct {
+		name     string
+		from     string
+		to       []string
+		msg      []byte
+		want     string
+		contains string
+	}{
+		{"non-member", "mallory@evil.test", []string{crew}, post("mallory@evil.test", "hi", "m@evil.test", "buy\r\n"), "550 5.7.1", "not a member"},
+		{"unknown recipient", alice, []string{"nobody@" + testDomain}, ok, "550 5.1.1", "no list"},
+		{"unknown command address", alice, []string{"crew+frobnicate@" + testDomain}, ok, "550 5.1.1", ""},
+		{"forged bounce address", alice, []string{"crew+bounces-aaaaaaaaaaaa@" + testDomain}, ok, "550 5.1.1", ""},
+		{"foreign domain", alice, []string{"someone@gmail.example"}, ok, "550 5.7.1", "relaying"},
+		{"relay trick with percent", alice, []string{"someone%gmail.example@" + testDomain}, ok, "550 5.1.1", ""},
+		{"too big", alice, []string{crew}, post(alice, "big", "big@example.test", strings.Repeat(strings.Repeat("x", 70)+"\r\n", 70)), "552 5.3.4", ""},
+		{"line too long", alice, []string{crew}, post(alice, "long", "long@example.test", strings.Repeat("x", 2100)+"\r\n"), "550 5.6.0", "longer than"},
+		{"too many recipients", alice, []string{crew, crew, crew, crew}, ok, "452 4.5.3", ""},
+		{"two From headers", alice, []string{crew}, append([]byte("From: bob@example.test\r\n"), post(alice, "hi", "two@example.test", "x\r\n")...), "550 5.7.1", "From"},
+		{"no From header", alice, []string{crew}, []byte("Subject: x\r\nMessage-ID: <nf@example.test>\r\n\r\nx\r\n"), "550 5.7.1", "From"},
+		{"unparsable From", alice, []string{crew}, []byte("From: <<<\r\nSubject: x\r\n\r\nx\r\n"), "550 5.7.1", "From"},
+		{"null sender post", "", []string{crew}, post(alice, "hi", "null@example.test", "x\r\n"), "550 5.7.1", "null sender"},
+		{"loop by List-Id", alice, []string{crew}, append([]byte("List-Id: Crew <crew.lists.example.test>\r\n"), post(alice, "hi", "loop1@example.test", "x\r\n")...), "550 5.4.6", "loop"},
+		{"loop by X-Loop", alice, []string{crew}, append([]byte("X-Loop: crew@lists.example.test\r\n"), post(alice, "hi", "loop2@example.test", "x\r\n")...), "550 5.4.6", "loop"},
+		{"auto-submitted", alice, []string{crew}, append([]byte("Auto-Submitted: auto-replied\r\n"), post(alice, "Out of office", "auto@example.test", "x\r\n")...), "550 5.7.1", "Auto-Submitted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := send(t, ts.SMTPAddr, tc.from, tc.to, tc.msg)
+			if got := smtpCode(err); got != tc.want {
+				t.Errorf("reply %s (%v), want %s", got, err, tc.want)
+			}
+			if tc.contains != "" && (err == nil || !strings.Contains(err.Error(), tc.contains)) {
+				t.Errorf("reply %v does not say %q", err, tc.contains)
+			}
+		})
+	}
+	// Auto-Submitted: no is an ordinary post.
+	if err := send(t, ts.SMTPAddr, alice, []string{crew}, append([]byte("Auto-Submitted: no\r\n"), ok...)); err != nil {
+		t.Errorf("Auto-Submitted: no refused: %v", err)
+	}
+	out := ts.mustCLI(t, "archive", "ls", crew, "-json")
+	if n := strings.Count(out, "\n"); n != 1 {
+		t.Errorf("archive has %d posts after the refusals, want only the one accepted:\n%s", n, out)
+	}
+}
+
+func TestBareLineEndingsRefused(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	head := "From: alice@example.test\r\nSubject: smuggle\r\nMessage-ID: <s@example.test>\r\n\r\n"
+	for name, data := range map[string]string{
+		"bare LF":           head + "hello\n.\nMAIL FROM:<x@y>\r\n.\r\n",
+		"bare CR":           head + "hello\r.\rMAIL FROM:<x@y>\r\n.\r\n",
+		"bare LF in header": "From: alice@example.test\nSubject: x\r\n\r\nx\r\n.\r\n",
+	} {
+		if reply := rawSMTP(t, ts.SMTPAddr, "alice@example.test", crew, data); !strings.HasPrefix(reply, "550 5.6.0") {
+			t.Errorf("%s: reply %q, want 550 5.6.0", name, reply)
+		}
+	}
+	if reply := rawSMTP(t, ts.SMTPAddr, "alice@example.test", crew, head+"fine\r\n.\r\n"); !strings.HasPrefix(reply, "250") {
+		t.Errorf("a clean message after the refusals: %q", reply)
+	}
+	if got := sink.Wait(t, 1); len(got) != 1 || !bytes.HasSuffix(got[0].Data, []byte("fine\r\n")) {
+		t.Errorf("delivered %d messages, want only the clean one", len(got))
+	}
+}
+
+func TestDuplicateMessageIDNotRedistributed(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	msg := post("alice@example.test", "Once", "once@example.test", "only once\r\n")
+	for i := range 3 {
+		if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// A different message after the duplicates: when its copies arrive, the duplicates' would
+	// have arrived before them.
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Next", "next@example.test", "next\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 4)
+	ts.waitOutbox(t, "empty", func(rows []store.Delivery) bool { return len(rows) == 0 })
+	got = sink.Messages()
+	count := 0
+	for _, m := range got {
+		if bytes.Contains(m.Data, []byte("only once")) {
+			count++
+		}
+	}
+	if count != 2 || len(got) != 4 {
+		t.Errorf("got %d copies of the duplicated post (want 2) and %d in all (want 4)", count, len(got))
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew); strings.Count(out, "once@example.test") != 1 {
+		t.Errorf("archive lists the duplicate more than once:\n%s", out)
+	}
+}
+
+func TestSmarthostTemporaryFailureRetried(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	var refused atomic.Int32
+	failedOnce := make(chan struct{})
+	sink.Reject = func(m mailtest.Message) error {
+		if refused.Add(1) == 1 {
+			close(failedOnce)
+			return mailtest.ErrTemporary
+		}
+		return nil
+	}
+	ts := newCrew(t, sink, "alice@example.test")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Retry", "retry@example.test", "again\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	<-failedOnce
+	rows := ts.waitOutbox(t, "a deferred delivery", func(rows []store.Delivery) bool {
+		return len(rows) == 1 && !rows[0].Leased
+	})
+	if d := rows[0]; d.Attempts != 1 || !strings.Contains(d.LastError, "451") || d.Due.Sub(ts.clock.Now()) < 30*time.Second {
+		t.Errorf("deferred delivery: attempts %d, due in %s, last error %q; want 1 attempt, due in about a minute, the 451",
+			d.Attempts, d.Due.Sub(ts.clock.Now()), d.LastError)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("sink kept %d messages after answering 451", n)
+	}
+	// The retry is due a minute later: move the clock past it and wake the queue.
+	ts.clock.Advance(2 * time.Minute)
+	ts.queue.Wake()
+	got := sink.Wait(t, 1)
+	if !bytes.Contains(got[0].Data, []byte("again")) {
+		t.Errorf("retried message: %s", got[0].Data)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink)
+	resp, err := http.Get("http://" + ts.HTTPAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/healthz = %d", resp.StatusCode)
+	}
+}
