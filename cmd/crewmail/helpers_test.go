@@ -46,7 +46,7 @@ func testConfig(t *testing.T, dir, smarthost string, smtpKeys string) string {
 	text := fmt.Sprintf(`hostname = %q
 data_dir = %q
 [log]
-level = "warn"
+level = "info"
 [smtp]
 listen = "127.0.0.1:0"
 %s

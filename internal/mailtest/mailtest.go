@@ -33,6 +33,7 @@ type Sink struct {
 	notify chan struct{}
 	srv    *smtp.Server
 	hold   chan struct{}
+	held   int
 }
 
 // NewSink starts a Sink; it stops when the test ends.
@@ -63,6 +64,13 @@ func (s *Sink) Hold() (release func()) {
 	s.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(func() { close(ch) }) }
+}
+
+// Held is how many DATA commands have been held so far (see Hold).
+func (s *Sink) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // Messages returns what the sink has kept so far.
@@ -115,6 +123,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	hold := s.hold
 	s.mu.Unlock()
 	if hold != nil {
+		s.mu.Lock()
+		s.held++
+		s.mu.Unlock()
 		<-hold
 	}
 	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data}
@@ -154,4 +165,3 @@ var ErrTemporary = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4,
 
 // ErrPermanent is a 550 reply for Sink.Reject.
 var ErrPermanent = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-
