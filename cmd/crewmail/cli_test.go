@@ -1,0 +1,85 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"crewmail/internal/mailtest"
+)
+
+// TestAdminCommands runs the admin CLI against a running server (over the control socket),
+// then against the stopped server's database, as an operator would.
+func TestAdminCommands(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := startTestServer(t, testConfig(t, t.TempDir(), sink.Addr, ""))
+
+	steps := []struct {
+		args []string
+		code int
+		out  string // expected in stdout (code 0) or stderr
+	}{
+		{[]string{"list", "create", "Crew@Lists.Example.Test", "-name", "Garden crew", "-owner", "olga@example.test", "-post", "anyone"}, 0, "created crew@lists.example.test"},
+		{[]string{"list", "create", crew}, 1, "already exists"},
+		{[]string{"list", "create", "not-an-address"}, 1, "not an email address"},
+		{[]string{"list", "create", "x@" + testDomain, "-join", "whenever"}, 1, "join policy must be one of open, approve, invite"},
+		{[]string{"list", "create", "crew+x@" + testDomain}, 1, "separator"},
+		{[]string{"list", "create"}, 2, "usage: crewmail list create"},
+		{[]string{"list", "frobnicate"}, 2, "unknown command"},
+		{[]string{"list"}, 2, "needs a subcommand"},
+		{[]string{"list", "ls"}, 0, "crew@lists.example.test  Garden crew  approve  anyone  0"},
+		// Flags after positionals, as people type them.
+		{[]string{"member", "add", crew, "Alice@Example.Test", "bob@example.test", "-mode", "daily"}, 0, "added bob@example.test to crew@lists.example.test (daily)"},
+		{[]string{"member", "add", crew, "alice@example.test"}, 1, "alice@example.test is already a member of crew@lists.example.test"},
+		{[]string{"member", "add", crew, "carol@example.test", "-mode", "hourly"}, 1, "mode must be one of each, daily, weekly, nomail"},
+		{[]string{"member", "add", "ghost@" + testDomain, "carol@example.test"}, 1, "there is no list ghost@lists.example.test"},
+		{[]string{"member", "mode", crew, "alice@example.test", "weekly"}, 0, "alice@example.test now receives crew@lists.example.test in weekly mode"},
+		{[]string{"member", "mode", crew, "zed@example.test", "weekly"}, 1, "zed@example.test is not a member of crew@lists.example.test"},
+		{[]string{"member", "ls", crew}, 0, "alice@example.test  weekly"},
+		{[]string{"member", "rm", crew, "bob@example.test"}, 0, "removed bob@example.test"},
+		{[]string{"member", "rm", crew, "bob@example.test"}, 1, "bob@example.test is not a member"},
+		{[]string{"list", "set", crew, "-subject-prefix", "[garden]", "-archive-url", "https://example.test/garden"}, 0, "updated crew@lists.example.test"},
+		{[]string{"list", "show", crew}, 0, "subject prefix:  [garden]"},
+		{[]string{"archive", "ls", crew}, 0, "SEQ"},
+		{[]string{"archive", "ls", "ghost@" + testDomain}, 1, "there is no list ghost@lists.example.test"},
+		{[]string{"member", "add", "-h"}, 0, "Usage: crewmail member add LIST ADDRESS..."},
+		{[]string{"list", "-h"}, 0, "crewmail list create ADDRESS"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	}
+	for _, s := range steps {
+		out, errOut, code := ts.cli(t, s.args...)
+		where := out
+		if s.code != 0 {
+			where = errOut
+		}
+		if code != s.code || !strings.Contains(where, s.out) {
+			t.Errorf("crewmail %s: exit %d, stdout %q, stderr %q; want exit %d with %q", strings.Join(s.args, " "), code, out, errOut, s.code, s.out)
+		}
+		if s.code != 0 && strings.Count(strings.TrimSpace(errOut), "\n") > 0 && s.code != 2 {
+			t.Errorf("crewmail %s: error is not one sentence: %q", strings.Join(s.args, " "), errOut)
+		}
+	}
+
+	ts.stop()
+	// Without a server the same commands open the database.
+	out, errOut, code := ts.cli(t, "member", "ls", crew)
+	if code != 0 || !strings.Contains(out, "alice@example.test") || strings.Contains(out, "bob@example.test") {
+		t.Errorf("member ls on the stopped server's database: exit %d: %s%s", code, out, errOut)
+	}
+	if _, errOut, code := ts.cli(t, "list", "rm", crew); code != 0 {
+		t.Errorf("list rm: %s", errOut)
+	}
+	if out, _, _ := ts.cli(t, "list", "ls"); strings.Contains(out, crew) {
+		t.Errorf("list still there after rm: %s", out)
+	}
+}
+
+func TestBadConfigStopsStartup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "127.0.0.1:1", "lisen = \"127.0.0.1:25\"")
+	_, errOut, code := runCLI(t, cfg, "serve")
+	if code != 1 || !strings.Contains(errOut, "unknown key smtp.lisen") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("serve with an unknown key: exit %d, %q", code, errOut)
+	}
+}
