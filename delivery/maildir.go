@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,8 +13,8 @@ import (
 )
 
 // Maildir writes each message into a Maildir folder instead of sending it: the trial setup's
-// transport, so nothing leaves the machine. Each file starts with Return-Path and Delivered-To,
-// as a local delivery agent writes them.
+// transport, so nothing leaves the machine. Each file starts with Return-Path and Delivered-To
+// and ends its lines with LF, as a local delivery agent writes them.
 type Maildir struct {
 	Dir      string
 	Hostname string
@@ -40,9 +41,10 @@ func (m *Maildir) Send(_ context.Context, from, to string, msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("maildir: %w", err)
 	}
-	_, err = fmt.Fprintf(f, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", from, to)
+	// Maildir files end lines with LF, as local delivery agents write them.
+	_, err = fmt.Fprintf(f, "Return-Path: <%s>\nDelivered-To: %s\n", from, to)
 	if err == nil {
-		_, err = f.Write(msg)
+		_, err = f.Write(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")))
 	}
 	if err == nil {
 		err = f.Sync()

@@ -48,7 +48,7 @@ type inbound struct {
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
-	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(skipBlankLines(raw))))
 	if err != nil {
 		return nil, refuse(550, [3]int{5, 6, 0}, "the message header cannot be parsed: %v", err)
 	}
@@ -63,6 +63,11 @@ func parseMessage(raw []byte) (*inbound, error) {
 		return nil, refuse(550, [3]int{5, 7, 1}, "the message has %d From headers; exactly one is allowed", n)
 	}
 	from, err := m.header.AddressList("From")
+	if err != nil {
+		// Raw 8-bit text in a display name (RFC 6532 allows only UTF-8) does not make the
+		// address unreadable: read it with the stray bytes replaced.
+		from, err = mail.ParseAddressList(strings.ToValidUTF8(th.Get("From"), "\uFFFD"))
+	}
 	if err != nil || len(from) != 1 {
 		return nil, refuse(550, [3]int{5, 7, 1}, "the From header must name exactly one readable address")
 	}
@@ -78,6 +83,22 @@ func parseMessage(raw []byte) (*inbound, error) {
 		m.auto = !strings.EqualFold(strings.TrimSpace(kind), "no")
 	}
 	return m, nil
+}
+
+// skipBlankLines skips lines of only spaces and tabs before the header, which some mail
+// software writes and which are neither a header field nor the end of the header. The kept
+// message is unchanged; this is only where reading starts.
+func skipBlankLines(raw []byte) []byte {
+	for {
+		i := 0
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t') {
+			i++
+		}
+		if i == 0 || !bytes.HasPrefix(raw[i:], []byte("\r\n")) {
+			return raw
+		}
+		raw = raw[i+2:]
+	}
 }
 
 // references are the Message-IDs a message replies to, nearest parent first.

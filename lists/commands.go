@@ -107,24 +107,25 @@ func (s *Service) enqueueNotice(tx *store.Tx, l store.List, to, name string, dat
 	if err != nil {
 		return err
 	}
+	// Each Set puts its field on top: set them in reverse of the order a reader expects.
 	var h mail.Header
-	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: s.address(l.Address, "help")}})
-	h.SetAddressList("To", []*mail.Address{{Address: to}})
-	if c, ok := data["Confirm"].(string); ok {
-		h.SetAddressList("Reply-To", []*mail.Address{{Address: c}})
-	}
-	h.SetSubject(subject)
-	h.SetDate(s.Now())
-	h.SetMessageID(s.newMessageID())
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("MIME-Version", "1.0")
+	h.Set("X-Loop", l.Address)
+	h.Set("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
+	h.Set("Auto-Submitted", "auto-replied")
 	if inReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{inReplyTo})
 	}
-	h.Set("Auto-Submitted", "auto-replied")
-	h.Set("List-Id", fmt.Sprintf("%s <%s>", l.Name, listID(l.Address)))
-	h.Set("X-Loop", l.Address)
-	h.Set("MIME-Version", "1.0")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	h.SetMessageID(s.newMessageID())
+	h.SetDate(s.Now())
+	h.SetSubject(subject)
+	if c, ok := data["Confirm"].(string); ok {
+		h.SetAddressList("Reply-To", []*mail.Address{{Address: c}})
+	}
+	h.SetAddressList("To", []*mail.Address{{Address: to}})
+	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: s.address(l.Address, "help")}})
 	var buf bytes.Buffer
 	w, err := mail.CreateSingleInlineWriter(&buf, h)
 	if err != nil {

@@ -318,15 +318,15 @@ func parseAdmin(args []string, out io.Writer) (adminOp, error) {
 	fs := flag.NewFlagSet("crewmail "+name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	build := spec.flags(fs)
+	fs.SetOutput(io.Discard) // errors are reported once, by the caller
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: crewmail %s\n", spec.synopsis)
+		fs.SetOutput(out)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
-	fs.SetOutput(io.Discard) // errors are reported once, by the caller
 	pos, err := parseInterleaved(fs, args[2:])
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(out)
-		fs.Usage()
 		return nil, err
 	}
 	if err != nil {

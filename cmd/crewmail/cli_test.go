@@ -55,6 +55,9 @@ func TestAdminCommands(t *testing.T) {
 		if code != s.code || !strings.Contains(where, s.out) {
 			t.Errorf("crewmail %s: exit %d, stdout %q, stderr %q; want exit %d with %q", strings.Join(s.args, " "), code, out, errOut, s.code, s.out)
 		}
+		if strings.Count(out, "Usage:") > 1 {
+			t.Errorf("crewmail %s: usage printed twice: %q", strings.Join(s.args, " "), out)
+		}
 		if s.code != 0 && strings.Count(strings.TrimSpace(errOut), "\n") > 0 && s.code != 2 {
 			t.Errorf("crewmail %s: error is not one sentence: %q", strings.Join(s.args, " "), errOut)
 		}

@@ -271,3 +271,78 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("/healthz = %d", resp.StatusCode)
 	}
 }
+
+func TestHelpAndUnsubscribeByEmail(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+
+	// Help answers the sender, as an automatic reply with the null return path.
+	if err := send(t, ts.SMTPAddr, "carol@example.test", []string{"crew+help@" + testDomain}, post("carol@example.test", "help?", "h1@example.test", "how?\r\n")); err != nil {
+		t.Fatalf("help: %v", err)
+	}
+	got := sink.Wait(t, 1)
+	help := string(got[0].Data)
+	if got[0].To[0] != "carol@example.test" || got[0].From != "" || !strings.Contains(help, "Auto-Submitted: auto-replied") ||
+		!strings.Contains(help, "In-Reply-To: <h1@example.test>") || !strings.Contains(help, "crew+unsubscribe@lists.example.test") {
+		t.Errorf("help reply from <%s> to %v:\n%s", got[0].From, got[0].To, help)
+	}
+	if !strings.HasPrefix(help, "From: ") {
+		t.Errorf("help reply does not start with From (fields out of order):\n%s", help)
+	}
+
+	// Someone forging bob's From asks to unsubscribe him: the confirmation goes to bob.
+	if err := send(t, ts.SMTPAddr, "mallory@evil.test", []string{"crew+unsubscribe@" + testDomain}, post("bob@example.test", "bye", "u1@evil.test", "\r\n")); err != nil {
+		t.Fatalf("unsubscribe: %v", err)
+	}
+	got = sink.Wait(t, 2)
+	confirm := got[1]
+	if confirm.To[0] != "bob@example.test" {
+		t.Fatalf("confirmation went to %v, want the member's address on file", confirm.To)
+	}
+	var confirmAddr string
+	for _, line := range strings.Split(string(confirm.Data), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "Reply-To: "); ok {
+			confirmAddr = strings.Trim(v, "<>")
+		}
+	}
+	if !strings.HasPrefix(confirmAddr, "crew+confirm-") || !strings.Contains(string(confirm.Data), confirmAddr) {
+		t.Fatalf("confirmation has no confirm address in Reply-To:\n%s", confirm.Data)
+	}
+	if out := ts.mustCLI(t, "member", "ls", crew); !strings.Contains(out, "bob@example.test") {
+		t.Fatal("bob removed before confirming")
+	}
+	// A tampered token is refused.
+	bad := confirmAddr[:len("crew+confirm-")] + "a" + confirmAddr[len("crew+confirm-")+1:]
+	if bad == confirmAddr {
+		bad = confirmAddr[:len("crew+confirm-")] + "b" + confirmAddr[len("crew+confirm-")+1:]
+	}
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{bad}, post("bob@example.test", "Re: confirm", "c0@example.test", "yes\r\n")); smtpCode(err) != "550 5.7.1" {
+		t.Errorf("tampered confirmation: %v, want 550 5.7.1", err)
+	}
+	// Bob replies to the confirmation: he is off the list and told so.
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{confirmAddr}, post("bob@example.test", "Re: confirm", "c1@example.test", "> To leave, reply\r\nyes\r\n")); err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
+	got = sink.Wait(t, 3)
+	if got[2].To[0] != "bob@example.test" || !strings.Contains(string(got[2].Data), "no longer on") {
+		t.Errorf("farewell notice: %v\n%s", got[2].To, got[2].Data)
+	}
+	if out := ts.mustCLI(t, "member", "ls", crew); strings.Contains(out, "bob@example.test") || !strings.Contains(out, "alice@example.test") {
+		t.Errorf("after confirming, members are:\n%s", out)
+	}
+	// Confirming again is harmless; automatic mail to the help address gets no answer.
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{confirmAddr}, post("bob@example.test", "Re: confirm", "c2@example.test", "yes\r\n")); err != nil {
+		t.Errorf("second confirmation: %v", err)
+	}
+	if err := send(t, ts.SMTPAddr, "", []string{"crew+help@" + testDomain}, post("mailer-daemon@example.test", "bounce", "b1@example.test", "\r\n")); err != nil {
+		t.Errorf("null-sender mail to help: %v", err)
+	}
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "after", "after@example.test", "x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got = sink.Wait(t, 4)
+	if len(got) != 4 || got[3].To[0] != "alice@example.test" {
+		t.Errorf("after the unsubscribe, a post went to %v (%d messages in all)", got[len(got)-1].To, len(got))
+	}
+}

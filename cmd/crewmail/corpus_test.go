@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"crewmail/internal/mailtest"
+	"crewmail/lists"
+)
+
+// corpusDir is the real-mail corpus named by CREWMAIL_CORPUS; the test is skipped without it.
+func corpusDir(t *testing.T, sub string) string {
+	t.Helper()
+	dir := os.Getenv("CREWMAIL_CORPUS")
+	if dir == "" {
+		t.Skip("CREWMAIL_CORPUS is not set; skipping the real-mail corpus")
+	}
+	if !filepath.IsAbs(dir) {
+		// Relative to the project's root, where people run "go test ./...", not to this
+		// package's folder, where the test runs.
+		dir = filepath.Join("..", "..", dir)
+	}
+	return filepath.Join(dir, sub)
+}
+
+// crlf gives a message read from a file the line endings SMTP carries, without the mbox
+// "From " envelope line some files begin with (it is not part of the message).
+func crlf(b []byte) []byte {
+	if bytes.HasPrefix(b, []byte("From ")) {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+}
+
+// TestCorpusPostsArriveUnchanged posts every message of the corpus's threads/ and mime/ from its
+// author, a member, and checks that each reaches the members with everything the author wrote
+// unchanged. Automatic mail (Auto-Submitted, RFC 3834) is refused instead.
+func TestCorpusPostsArriveUnchanged(t *testing.T) {
+	var files []string
+	for _, sub := range []string{"threads", "mime"} {
+		matches, err := filepath.Glob(filepath.Join(corpusDir(t, sub), "*.eml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, matches...)
+	}
+	if len(files) < 300 {
+		t.Fatalf("found %d corpus messages, expected the 309 of threads/ and mime/", len(files))
+	}
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "reader@example.test")
+
+	type sent struct {
+		name string
+		data []byte
+	}
+	var want []sent
+	seen := map[string]bool{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := crlf(raw)
+		th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(bytes.TrimLeft(msg, " \t\r\n"))))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !th.Has("From") {
+			// As a submission agent would, give a message without an author one (RFC 6409 §8.1).
+			msg = append([]byte("From: reader@example.test\r\n"), msg...)
+			th.Add("From", "reader@example.test")
+		}
+		name := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)
+		h := mail.Header{Header: message.Header{Header: th}}
+		from, err := h.AddressList("From")
+		if err != nil {
+			from, err = mail.ParseAddressList(strings.ToValidUTF8(th.Get("From"), "?"))
+		}
+		if err != nil || len(from) != 1 {
+			// A From that does not parse (a list archive's "user at example.org") names no
+			// member: refused, never guessed at.
+			err := send(t, ts.SMTPAddr, "reader@example.test", []string{crew}, msg)
+			if got := smtpCode(err); got != "550 5.7.1" {
+				t.Errorf("%s (unparsable From %q): reply %s, want 550 5.7.1", name, th.Get("From"), got)
+			}
+			t.Logf("%s: refused, From %q names no address", name, th.Get("From"))
+			continue
+		}
+		author, err := lists.ParseAddress(from[0].Address)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, errOut, code := ts.cli(t, "member", "add", crew, author, "-mode", "nomail"); code != 0 && !strings.Contains(errOut, "already a member") {
+			t.Fatalf("add %s: %s", author, errOut)
+		}
+		err = send(t, ts.SMTPAddr, author, []string{crew}, msg)
+		if auto := th.Get("Auto-Submitted"); auto != "" && !strings.EqualFold(auto, "no") {
+			if got := smtpCode(err); got != "550 5.7.1" {
+				t.Errorf("%s (Auto-Submitted: %s): reply %s, want 550 5.7.1", name, auto, got)
+			}
+			t.Logf("%s: refused, Auto-Submitted: %s", name, auto)
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+			continue
+		}
+		id, _ := h.MessageID()
+		if id != "" && seen[id] {
+			t.Logf("%s: Message-ID <%s> seen before: acknowledged, not sent again", name, id)
+			continue
+		}
+		seen[id] = true
+		want = append(want, sent{name, msg})
+	}
+	got := sink.Wait(t, len(want))
+	if len(got) != len(want) {
+		t.Errorf("reader got %d copies, want %d", len(got), len(want))
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			if bytes.HasSuffix(g.Data, w.data) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no copy carries the message unchanged", w.name)
+		}
+	}
+	t.Logf("%d corpus messages posted, %d delivered unchanged", len(files), len(want))
+}
