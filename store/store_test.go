@@ -1,0 +1,294 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openTest(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func TestReopenKeepsEverythingAndTheSecret(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := append([]byte(nil), s.Secret()...)
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: "crew@x.test", Name: "crew"}); err != nil {
+			return err
+		}
+		_, err := tx.AppendPost("crew@x.test", Post{MessageID: "a@x"}, []byte("raw"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if string(s.Secret()) != string(secret) || len(secret) != 32 {
+		t.Error("the server secret changed across a restart")
+	}
+	err = s.View(func(tx *Tx) error {
+		p, raw, err := tx.Post("crew@x.test", 1)
+		if err != nil {
+			return err
+		}
+		if string(raw) != "raw" || p.MessageID != "a@x" || p.Thread != 1 || p.Size != 3 {
+			t.Errorf("post after reopen: %+v %q", p, raw)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecondProcessIsLockedOut(t *testing.T) {
+	_, dir := openTest(t)
+	_, err := Open(dir)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pretend a newer crewmail wrote the file.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, SchemaVersion+1)
+		return tx.Bucket(bucketMeta).Put(keyVersion, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "use a newer crewmail") || !strings.Contains(err.Error(), FileName) {
+		t.Fatalf("Open of a newer file: %v", err)
+	}
+}
+
+func TestNotADatabaseRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/"+FileName, []byte(strings.Repeat("garbage!", 1024)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), FileName) {
+		t.Fatalf("Open of a damaged file: %v", err)
+	}
+}
+
+// TestGroupCommitIsolatesFailures: many concurrent updates share commits; one that fails gets
+// its error and leaves no trace, and every other one is committed.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	s, _ := openTest(t)
+	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	errBad := errors.New("bad post")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.Update(func(tx *Tx) error {
+				if _, err := tx.AppendPost("crew@x.test", Post{MessageID: fmt.Sprintf("%d@x", i)}, []byte("x")); err != nil {
+					return err
+				}
+				if i%10 == 7 {
+					return errBad // after writing: the write must not survive
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%10 == 7) != errors.Is(err, errBad) {
+			t.Errorf("update %d: %v", i, err)
+		}
+	}
+	var ids []string
+	err := s.View(func(tx *Tx) error {
+		return tx.Posts("crew@x.test", func(p Post) error {
+			ids = append(ids, p.MessageID)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n-n/10 {
+		t.Fatalf("%d posts committed, want %d", len(ids), n-n/10)
+	}
+	for _, id := range ids {
+		var i int
+		fmt.Sscanf(id, "%d@x", &i)
+		if i%10 == 7 {
+			t.Errorf("failed update %s left its post behind", id)
+		}
+	}
+}
+
+func TestDuplicateMessageIDRefusedByAppend(t *testing.T) {
+	s, _ := openTest(t)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
+			return err
+		}
+		if _, err := tx.AppendPost("crew@x.test", Post{MessageID: "a@x"}, []byte("1")); err != nil {
+			return err
+		}
+		_, err := tx.AppendPost("crew@x.test", Post{MessageID: "a@x"}, []byte("2"))
+		if !errors.Is(err, ErrExists) {
+			t.Errorf("second append: %v, want ErrExists", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOutboxClaimRetryFail(t *testing.T) {
+	s, _ := openTest(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	err := s.Update(func(tx *Tx) error {
+		for i, due := range []time.Time{now.Add(-time.Minute), now, now.Add(time.Minute)} {
+			if _, err := tx.Enqueue(Delivery{To: fmt.Sprintf("m%d@x", i), Due: due, Created: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed []Delivery
+	update := func(fn func(tx *Tx) error) {
+		t.Helper()
+		if err := s.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(tx *Tx) (err error) {
+		claimed, err = tx.ClaimDue(now, 30*time.Minute, 10)
+		return err
+	})
+	if len(claimed) != 2 || claimed[0].To != "m0@x" || claimed[1].To != "m1@x" {
+		t.Fatalf("claimed %+v, want the two due rows in due order", claimed)
+	}
+	for _, d := range claimed {
+		if d.Attempts != 1 || !d.Leased || !d.Due.Equal(now.Add(30*time.Minute)) {
+			t.Errorf("claimed row %+v: want attempt recorded and leased for 30 minutes", d)
+		}
+	}
+	// Claimed rows are not claimed again while leased.
+	update(func(tx *Tx) error {
+		again, err := tx.ClaimDue(now.Add(2*time.Minute), 30*time.Minute, 10)
+		if len(again) != 1 || again[0].To != "m2@x" {
+			t.Errorf("second claim got %+v, want only m2", again)
+		}
+		return err
+	})
+	update(func(tx *Tx) error { return tx.Retry(claimed[0], now.Add(5*time.Minute), "451 later") })
+	update(func(tx *Tx) error { return tx.Fail(claimed[1], now, "550 no such user") })
+	update(func(tx *Tx) error {
+		var rows []Delivery
+		if err := tx.Outbox(func(d Delivery) error { rows = append(rows, d); return nil }); err != nil {
+			return err
+		}
+		var failures []Failure
+		if err := tx.Failures(func(f Failure) error { failures = append(failures, f); return nil }); err != nil {
+			return err
+		}
+		if len(rows) != 2 || rows[0].To != "m0@x" || rows[0].Leased || rows[0].LastError != "451 later" {
+			t.Errorf("outbox after retry: %+v", rows)
+		}
+		if len(failures) != 1 || failures[0].To != "m1@x" || failures[0].Error != "550 no such user" {
+			t.Errorf("failures: %+v", failures)
+		}
+		next, ok := tx.NextDue()
+		if !ok || !next.Equal(now.Add(5*time.Minute)) {
+			t.Errorf("next due %v, want the retry", next)
+		}
+		// At start-up, the row still leased (m2) becomes due at once.
+		n, err := tx.ReleaseLeases(now.Add(time.Hour))
+		if n != 1 {
+			t.Errorf("released %d leases, want 1", n)
+		}
+		return err
+	})
+}
+
+// BenchmarkGroupCommit measures durable posts per second with 16 concurrent writers, each
+// post archived with 8 outbox rows, as an SMTP DATA does.
+func BenchmarkGroupCommit(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
+		b.Fatal(err)
+	}
+	raw := []byte(strings.Repeat("x", 4096))
+	var seq sync.Mutex
+	next := 0
+	b.SetParallelism(8) // × GOMAXPROCS(2) = 16 writers
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			seq.Lock()
+			next++
+			id := fmt.Sprintf("%d@x", next)
+			seq.Unlock()
+			err := s.Update(func(tx *Tx) error {
+				p, err := tx.AppendPost("crew@x.test", Post{MessageID: id}, raw)
+				if err != nil {
+					return err
+				}
+				for m := range 8 {
+					if _, err := tx.Enqueue(Delivery{List: "crew@x.test", Seq: p.Seq, To: fmt.Sprintf("m%d@x", m)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
+}
