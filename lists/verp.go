@@ -14,9 +14,11 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func encodeToken(b []byte) string { return strings.ToLower(b32.EncodeToString(b)) }
 
+// decodeToken accepts only the one spelling encodeToken gives (up to case): the spare bits
+// of the last character must be zero, so no token has a second form.
 func decodeToken(s string) ([]byte, bool) {
 	b, err := b32.DecodeString(strings.ToUpper(s))
-	return b, err == nil
+	return b, err == nil && encodeToken(b) == strings.ToLower(s)
 }
 
 // mac signs purpose and data with a key derived from the server secret.
