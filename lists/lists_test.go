@@ -259,3 +259,7 @@ func TestMessageWithoutMessageIDGetsOne(t *testing.T) {
 		t.Errorf("archived copy:\n%s", raw)
 	}
 }
+
+func deliveryOf(p Archived) store.Delivery {
+	return store.Delivery{List: p.List, Seq: p.Seq}
+}

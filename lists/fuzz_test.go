@@ -1,0 +1,89 @@
+package lists
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// The seed corpora are in testdata/fuzz; "go test" runs them, "scripts/fuzz" or
+// "go test -fuzz=FuzzX ./lists" explores further.
+
+func FuzzParseAddress(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAddress(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseAddress(a)
+		if err != nil || again != a {
+			t.Errorf("ParseAddress(%q) = %q, but that normalizes to %q, %v", s, a, again, err)
+		}
+		if strings.Count(a, "@") < 1 || a != strings.ToLower(a) {
+			t.Errorf("ParseAddress(%q) = %q", s, a)
+		}
+	})
+}
+
+func FuzzParseMessage(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := parseMessage(raw)
+		if err != nil {
+			if _, ok := IsRefusal(err); !ok {
+				t.Fatalf("parseMessage failed without a refusal: %v", err)
+			}
+			return
+		}
+		if a, err := ParseAddress(m.from); err != nil || a != m.from {
+			t.Errorf("From %q is not normalized (%v)", m.from, err)
+		}
+		_ = m.references()
+	})
+}
+
+func FuzzTokens(f *testing.F) {
+	s := newTestService(f)
+	now := s.Now()
+	genuine := s.confirmToken("crew@x.test", actionUnsubscribe, 7, now.Add(confirmValidity))
+	f.Add(genuine)
+	f.Add(s.verpToken("crew@x.test", 300))
+	f.Fuzz(func(t *testing.T, token string) {
+		if _, id, err := s.parseConfirmToken("crew@x.test", token, now); err == nil && strings.ToLower(token) != genuine {
+			t.Errorf("forged confirmation %q accepted (member %d)", token, id)
+		}
+		if id, ok := s.parseVERPToken("crew@x.test", token); ok && s.verpToken("crew@x.test", id) != strings.ToLower(token) {
+			t.Errorf("VERP token %q accepted but is not the one for member %d", token, id)
+		}
+	})
+}
+
+// FuzzAccept posts arbitrary bytes to a list anyone may post to: a refusal or an archived copy
+// that ends with exactly the bytes sent, never a panic.
+func FuzzAccept(f *testing.F) {
+	s := newTestService(f)
+	if _, err := s.CreateList("crew@lists.example.test", ListOptions{Post: "anyone"}); err != nil {
+		f.Fatal(err)
+	}
+	tgt, err := s.Route("crew@lists.example.test")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		res, err := s.Accept(Envelope{From: "a@example.test", Targets: []Target{tgt}}, raw)
+		if err != nil {
+			if _, ok := IsRefusal(err); !ok {
+				t.Fatalf("Accept failed without a refusal: %v", err)
+			}
+			return
+		}
+		for _, p := range res.Posts {
+			got, err := s.Compose(deliveryOf(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasSuffix(got, raw) {
+				t.Errorf("list copy does not end with the message as sent")
+			}
+		}
+	})
+}

@@ -1,0 +1,186 @@
+package smtpd
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"crewmail/lists"
+)
+
+// fakeDomain accepts every recipient and keeps the messages it is given.
+type fakeDomain struct {
+	got    [][]byte
+	envs   []lists.Envelope
+	accErr error
+}
+
+func (d *fakeDomain) Route(rcpt string) (lists.Target, error) {
+	return lists.Target{List: rcpt, Kind: lists.KindPost}, nil
+}
+
+func (d *fakeDomain) Accept(env lists.Envelope, raw []byte) (lists.Result, error) {
+	d.envs = append(d.envs, env)
+	d.got = append(d.got, raw)
+	return lists.Result{}, d.accErr
+}
+
+func startSMTP(t *testing.T, cfg Config, d Domain) string {
+	t.Helper()
+	if cfg.Hostname == "" {
+		cfg.Hostname = "mx.example.test"
+	}
+	cfg.MaxMessageBytes, cfg.MaxRecipients = 1<<20, 10
+	cfg.ReadTimeout, cfg.WriteTimeout = time.Minute, time.Minute
+	s := New(cfg, d, slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(time.Second) })
+	return ln.Addr().String()
+}
+
+func TestExtensionsAndStartTLS(t *testing.T) {
+	d := &fakeDomain{}
+	addr := startSMTP(t, Config{TLS: selfSigned(t)}, d)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{"SIZE", "8BITMIME", "SMTPUTF8", "PIPELINING", "ENHANCEDSTATUSCODES", "STARTTLS"} {
+		if ok, _ := c.Extension(ext); !ok {
+			t.Errorf("%s not advertised", ext)
+		}
+	}
+	if _, p := c.Extension("SIZE"); p != "1048576" {
+		t.Errorf("SIZE %q", p)
+	}
+	c.Close()
+
+	// After STARTTLS the Received field says ESMTPS.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := smtp.NewClientStartTLS(conn, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if err := tc.Hello("client.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.SendMail("a@example.test", []string{"crew@example.test"}, strings.NewReader("From: a@example.test\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.envs) != 1 || !strings.Contains(d.envs[0].Received, "with ESMTPS id") || !strings.Contains(d.envs[0].Received, "for <crew@example.test>") {
+		t.Errorf("Received after STARTTLS: %+v", d.envs)
+	}
+}
+
+func TestNoStartTLSWithoutCertificate(t *testing.T) {
+	addr := startSMTP(t, Config{}, &fakeDomain{})
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("STARTTLS offered without a certificate")
+	}
+}
+
+// TestInternalErrorIsTemporary: a failure that is not a refusal (the disk, the database) must
+// never answer with a permanent code, or the sender would drop the mail.
+func TestInternalErrorIsTemporary(t *testing.T) {
+	addr := startSMTP(t, Config{}, &fakeDomain{accErr: io.ErrUnexpectedEOF})
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.SendMail("a@example.test", []string{"crew@example.test"}, strings.NewReader("From: a@example.test\r\n\r\nhi\r\n"))
+	se, ok := err.(*smtp.SMTPError)
+	if !ok || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 0}) {
+		t.Errorf("internal error answered %v, want 451 4.3.0", err)
+	}
+	if strings.Contains(err.Error(), "unexpected EOF") {
+		t.Errorf("internal cause leaked into the reply: %v", err)
+	}
+}
+
+func TestBareCRorLF(t *testing.T) {
+	for in, want := range map[string]int{
+		"":                -1,
+		"a\r\nb\r\n":      -1,
+		"\n":              0,
+		"\r":              0,
+		"ab\r":            2,
+		"a\r\nb\nc":       4,
+		"a\rb\r\n":        1,
+		"a\r\r\n":         1,
+		"\r\n\r\n\r\n.\n": 7,
+	} {
+		if got := bareCRorLF([]byte(in)); got != want {
+			t.Errorf("bareCRorLF(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func FuzzBareCRorLF(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// Reference: with every CRLF pair gone, no CR or LF may remain.
+		clean := !bytes.ContainsAny(bytes.ReplaceAll(b, []byte("\r\n"), nil), "\r\n")
+		if got := bareCRorLF(b); (got < 0) != clean {
+			t.Errorf("bareCRorLF(%q) = %d, reference says clean = %v", b, got, clean)
+		}
+	})
+}
+
+func FuzzReceived(f *testing.F) {
+	f.Fuzz(func(t *testing.T, helo string) {
+		s := sanitize(helo)
+		if strings.ContainsAny(s, " \t\r\n();\\") {
+			t.Errorf("sanitize(%q) = %q", helo, s)
+		}
+	})
+}
+
+func selfSigned(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.example.test"},
+		DNSNames: []string{"mx.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
