@@ -227,3 +227,34 @@ func newCrew(t *testing.T, sink *mailtest.Sink, members ...string) *testServer {
 	}
 	return ts
 }
+
+// startBenchServer is startTestServer for benchmarks.
+func startBenchServer(b *testing.B, dir, smarthost string) *testServer {
+	b.Helper()
+	path := filepath.Join(dir, "crewmail.toml")
+	text := fmt.Sprintf("hostname = %q\ndata_dir = %q\n[log]\nlevel = \"warn\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = %q\nsmarthost_tls = \"none\"\n", testDomain, filepath.Join(dir, "data"), smarthost)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := startServer(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return &testServer{server: srv, cfgPath: path}
+}
+
+func (ts *testServer) mustCLIb(b *testing.B, args ...string) {
+	b.Helper()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"-config", ts.cfgPath}, args...), &out, &errOut); code != 0 {
+		b.Fatalf("crewmail %v: %s", args, errOut.String())
+	}
+}
