@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -32,7 +33,7 @@ type Config struct {
 	Workers     int
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
-	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default 30 minutes
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
 }
 
 // Queue drains the outbox.
@@ -57,7 +58,8 @@ func New(st *store.Store, composer Composer, transport Transport, cfg Config, lo
 		cfg.SendTimeout = 10 * time.Minute
 	}
 	if cfg.Lease == 0 {
-		cfg.Lease = 30 * time.Minute
+		// A worker takes at most two claimed rows in turn: the lease outlasts both attempts.
+		cfg.Lease = 3 * cfg.SendTimeout
 	}
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 5 * 24 * time.Hour
@@ -94,40 +96,48 @@ func (q *Queue) Run(ctx context.Context) error {
 	defer cancelSends()
 	finished := make(chan struct{}, q.cfg.Workers)
 	inflight := 0
+	// Rows are claimed in batches (one write transaction for many rows) and wait here for a
+	// free worker; their leases cover the wait.
+	var ready []store.Delivery
+	batch := 2 * q.cfg.Workers
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		var claimed []store.Delivery
-		free := q.cfg.Workers - inflight
-		if free > 0 && ctx.Err() == nil {
+		more := false
+		if len(ready) == 0 && ctx.Err() == nil {
 			err := q.st.Update(func(tx *store.Tx) error {
 				var err error
-				claimed, err = tx.ClaimDue(q.Now(), q.cfg.Lease, free)
+				ready, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
 				return err
 			})
 			if err != nil {
 				q.log.Error("cannot claim deliveries from the outbox", "err", err)
 			}
-			for _, d := range claimed {
-				inflight++
-				go func() {
-					defer func() { finished <- struct{}{} }()
-					q.attempt(sendCtx, d)
-				}()
-			}
+			more = len(ready) == batch
+		}
+		for inflight < q.cfg.Workers && len(ready) > 0 {
+			d := ready[0]
+			ready = ready[1:]
+			inflight++
+			go func() {
+				defer func() { finished <- struct{}{} }()
+				q.attempt(sendCtx, d)
+			}()
 		}
 		if ctx.Err() != nil {
+			// Rows claimed but not started keep their lease and are retried at the next start.
 			return q.drain(inflight, finished, cancelSends)
 		}
-		if free == 0 || len(claimed) == free {
-			// Every worker is busy, and there may be more due right now: claim again once
-			// one is free.
+		if len(ready) > 0 || (more && inflight == q.cfg.Workers) {
 			select {
 			case <-finished:
 				inflight--
 			case <-ctx.Done():
 			}
 			continue
+		}
+		if more {
+			continue // a full batch: there may be more due right now
 		}
 		wait := time.Hour
 		_ = q.st.View(func(tx *store.Tx) error {
@@ -168,6 +178,9 @@ func (q *Queue) drain(inflight int, finished chan struct{}, cancel context.Cance
 				<-finished
 			}
 		}
+	}
+	if c, ok := q.transport.(io.Closer); ok {
+		return c.Close()
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -23,17 +24,87 @@ const (
 	TLSImplicit      = "tls"           // TLS from the first byte, certificate verified
 )
 
-// client holds what every outbound SMTP session needs.
+// client holds what every outbound SMTP session needs, and the sessions kept open between
+// messages: most mail goes to a few places (the smarthost, a few big providers), and a new TCP
+// connection, greeting and EHLO per message cost more than the message.
 type client struct {
 	hostname string         // our EHLO name
 	tlsMode  string         // one of the TLS modes
 	roots    *x509.CertPool // nil: the system's
 	auth     func() sasl.Client
+
+	mu   sync.Mutex
+	idle map[string][]*session // by address
+}
+
+// A session is an open SMTP connection between transactions.
+type session struct {
+	c    *smtp.Client
+	used int       // transactions sent on it
+	last time.Time // when it was last put back
+}
+
+// Limits on keeping sessions open (Postfix's smtp_connection_reuse_* say the same).
+const (
+	maxIdle      = 30 * time.Second
+	maxReuse     = 100
+	maxIdlePerTo = 16
+)
+
+// get returns an idle session to addr, or nil.
+func (c *client) get(addr string) *session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
+		s := list[len(list)-1]
+		c.idle[addr] = list[:len(list)-1]
+		if time.Since(s.last) < maxIdle {
+			return s
+		}
+		s.c.Close()
+	}
+	return nil
+}
+
+// put keeps s open for the next message to addr, or closes it.
+func (c *client) put(addr string, s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.used >= maxReuse || len(c.idle[addr]) >= maxIdlePerTo {
+		_ = s.c.Quit()
+		return
+	}
+	if c.idle == nil {
+		c.idle = map[string][]*session{}
+	}
+	s.last = time.Now()
+	c.idle[addr] = append(c.idle[addr], s)
+}
+
+// close ends every idle session.
+func (c *client) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for addr, list := range c.idle {
+		for _, s := range list {
+			_ = s.c.Quit()
+		}
+		delete(c.idle, addr)
+	}
 }
 
 // send delivers msg to to through the SMTP server at addr (host:port); serverName is the name
-// its certificate must carry.
+// its certificate must carry. It reuses an idle session to addr when there is one.
 func (c *client) send(ctx context.Context, addr, serverName, from, to string, msg []byte) error {
+	if s := c.get(addr); s != nil {
+		err := c.transaction(ctx, s, addr, from, to, msg)
+		if err == nil || isReply(err) {
+			c.finish(addr, s, err)
+			return err
+		}
+		// The server closed the idle connection: that is no failure of this message.
+		s.c.Close()
+	}
 	sc, err := c.dial(ctx, addr, serverName, c.tlsMode)
 	if err != nil && c.tlsMode == TLSOpportunistic {
 		// The peer offered no STARTTLS, or the handshake failed: opportunistic TLS falls back
@@ -43,34 +114,75 @@ func (c *client) send(ctx context.Context, addr, serverName, from, to string, ms
 	if err != nil {
 		return err
 	}
-	defer sc.Close()
+	if c.auth != nil {
+		_, isTLS := sc.TLSConnectionState()
+		if !isTLS && !isLoopback(addr) {
+			sc.Close()
+			return Permanent(fmt.Errorf("%s: refusing to send the password without TLS", addr))
+		}
+		if err := sc.Auth(c.auth()); err != nil {
+			sc.Close()
+			return fmt.Errorf("%s: AUTH: %w", addr, err)
+		}
+	}
+	s := &session{c: sc}
+	err = c.transaction(ctx, s, addr, from, to, msg)
+	c.finish(addr, s, err)
+	return err
+}
+
+// finish keeps a session that is still in a known state, and closes any other.
+func (c *client) finish(addr string, s *session, err error) {
+	switch {
+	case err == nil:
+		c.put(addr, s)
+	case isReply(err) && s.c.Reset() == nil:
+		// A refused transaction leaves the session usable once reset.
+		c.put(addr, s)
+	default:
+		s.c.Close()
+	}
+}
+
+// isReply reports whether err is the server's answer (the session is still in step) rather
+// than a broken connection.
+func isReply(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// transaction sends one message on an open session.
+func (c *client) transaction(ctx context.Context, s *session, addr, from, to string, msg []byte) error {
+	sc := s.c
 	if deadline, ok := ctx.Deadline(); ok {
 		sc.CommandTimeout = time.Until(deadline)
 		sc.SubmissionTimeout = time.Until(deadline)
 	}
 	stop := context.AfterFunc(ctx, func() { sc.Close() })
 	defer stop()
+	s.used++
 
-	if c.auth != nil {
-		_, isTLS := sc.TLSConnectionState()
-		if !isTLS && !isLoopback(addr) {
-			return Permanent(fmt.Errorf("%s: refusing to send the password without TLS", addr))
-		}
-		if err := sc.Auth(c.auth()); err != nil {
-			return fmt.Errorf("%s: AUTH: %w", addr, err)
-		}
-	}
 	utf8, _ := sc.Extension("SMTPUTF8")
 	opts := &smtp.MailOptions{}
-	rcpt := to
+	sender, rcpt := from, to
 	if needsUTF8(from) || needsUTF8(to) {
 		if utf8 {
 			opts.UTF8 = true
-		} else if rcpt, err = asciiAddress(to); err != nil {
-			return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+		} else {
+			// A peer without SMTPUTF8 gets A-label domains; a non-ASCII local part has no
+			// ASCII form (RFC 6531 §3.2).
+			var err error
+			if rcpt, err = asciiAddress(to); err != nil {
+				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+			}
+			if from == "" {
+				// the null sender has nothing to convert
+			} else if sender, err = asciiAddress(from); err != nil {
+				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+			}
 		}
 	}
-	if err := sc.Mail(from, opts); err != nil {
+	if err := sc.Mail(sender, opts); err != nil {
 		return fmt.Errorf("%s: MAIL FROM: %w", addr, err)
 	}
 	if err := sc.Rcpt(rcpt, nil); err != nil {
@@ -87,7 +199,6 @@ func (c *client) send(ctx context.Context, addr, serverName, from, to string, ms
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("%s: DATA: %w", addr, err)
 	}
-	_ = sc.Quit()
 	return nil
 }
 
@@ -98,8 +209,11 @@ func (c *client) dial(ctx context.Context, addr, serverName, mode string) (*smtp
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
+	// The dial, greeting and TLS handshake must finish within the attempt's time; after
+	// them the client's command timeouts apply.
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
+		defer conn.SetDeadline(time.Time{})
 	}
 	tc := &tls.Config{ServerName: serverName, RootCAs: c.roots}
 	var sc *smtp.Client
@@ -189,6 +303,12 @@ func (s *Smarthost) Send(ctx context.Context, from, to string, msg []byte) error
 	return s.c.send(ctx, s.Addr, host, from, to, msg)
 }
 
+// Close ends the sessions kept open to the smarthost.
+func (s *Smarthost) Close() error {
+	s.c.close()
+	return nil
+}
+
 // MX delivers to the recipient domain's mail exchangers, found through resolver.
 type MX struct {
 	Resolver *net.Resolver
@@ -233,6 +353,12 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 		}
 	}
 	return last
+}
+
+// Close ends the sessions kept open to mail exchangers.
+func (m *MX) Close() error {
+	m.c.close()
+	return nil
 }
 
 // exchangers returns the hosts to try for domain, best first. RFC 5321 §5.1: with no MX

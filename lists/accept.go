@@ -164,9 +164,6 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	if res.Queued > 0 {
 		s.Enqueued()
 	}
-	for _, p := range res.Posts {
-		s.log.Info("post archived", "msgid", p.MessageID, "list", p.List, "seq", p.Seq, "from", p.From, "size", p.Size)
-	}
 	return res, nil
 }
 

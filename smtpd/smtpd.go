@@ -164,7 +164,7 @@ func (s *session) Data(r io.Reader) error {
 		return smtpError(err)
 	}
 	for _, p := range res.Posts {
-		attrs = append(attrs, "msgid", p.MessageID)
+		attrs = append(attrs, "msgid", p.MessageID, "archived", fmt.Sprintf("%s#%d", p.List, p.Seq))
 	}
 	s.log.Info("message accepted", append(attrs, "posts", len(res.Posts), "duplicates", len(res.Duplicates), "queued", res.Queued)...)
 	if len(res.Duplicates) > 0 && len(res.Posts) == 0 {
