@@ -57,8 +57,9 @@ func New(st *store.Store, composer Composer, transport Transport, cfg Config, lo
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 10 * time.Minute
 	}
-	if cfg.Lease == 0 {
-		// A worker takes at most two claimed rows in turn: the lease outlasts both attempts.
+	// A worker takes at most two claimed rows in turn: the lease must outlast both attempts,
+	// or a row could be claimed again while it is being sent.
+	if cfg.Lease < 3*cfg.SendTimeout {
 		cfg.Lease = 3 * cfg.SendTimeout
 	}
 	if cfg.MaxAge == 0 {
@@ -115,7 +116,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 			more = len(ready) == batch
 		}
-		for inflight < q.cfg.Workers && len(ready) > 0 {
+		for inflight < q.cfg.Workers && len(ready) > 0 && ctx.Err() == nil {
 			d := ready[0]
 			ready = ready[1:]
 			inflight++
@@ -125,7 +126,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			}()
 		}
 		if ctx.Err() != nil {
-			// Rows claimed but not started keep their lease and are retried at the next start.
+			q.unclaim(ready)
 			return q.drain(inflight, finished, cancelSends)
 		}
 		if len(ready) > 0 || (more && inflight == q.cfg.Workers) {
@@ -160,6 +161,28 @@ func (q *Queue) Run(ctx context.Context) error {
 			default:
 			}
 		}
+	}
+}
+
+// unclaim gives back rows claimed but not started, as they were: due now, the attempt that
+// never happened not counted. Should this fail, their leases run out at the next start.
+func (q *Queue) unclaim(rows []store.Delivery) {
+	if len(rows) == 0 {
+		return
+	}
+	now := q.Now()
+	err := q.st.Update(func(tx *store.Tx) error {
+		for _, d := range rows {
+			back := d
+			back.Attempts--
+			if err := tx.Retry(back, now, d.LastError); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Error("cannot give back unstarted deliveries; they are retried at the next start", "err", err)
 	}
 }
 
@@ -246,6 +269,16 @@ func Backoff(n int, j float64) time.Duration {
 	return time.Duration(d * (0.9 + 0.2*j))
 }
 
+// temporaryError marks a failure that is worth retrying whatever the server answered (our
+// own configuration is at fault, not the message).
+type temporaryError struct{ err error }
+
+func (e temporaryError) Error() string { return e.err.Error() }
+func (e temporaryError) Unwrap() error { return e.err }
+
+// Temporary marks err as a failure to retry, even if it wraps a 5xx reply.
+func Temporary(err error) error { return temporaryError{err} }
+
 // permanentError marks a failure that retrying cannot fix.
 type permanentError struct{ err error }
 
@@ -255,8 +288,13 @@ func (e permanentError) Unwrap() error { return e.err }
 // Permanent marks err as a failure that retrying cannot fix.
 func Permanent(err error) error { return permanentError{err} }
 
-// IsPermanent reports whether err is permanent: marked so, or an SMTP 5xx reply.
+// IsPermanent reports whether err is permanent: marked so, or an SMTP 5xx reply not marked
+// Temporary.
 func IsPermanent(err error) bool {
+	var t temporaryError
+	if errors.As(err, &t) {
+		return false
+	}
 	var p permanentError
 	if errors.As(err, &p) {
 		return true

@@ -56,8 +56,25 @@ func (m *Maildir) Send(_ context.Context, from, to string, msg []byte) error {
 		err = os.Rename(tmp, filepath.Join(m.Dir, "new", name))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
+		return fmt.Errorf("maildir: %w", err)
+	}
+	// The rename is durable only once the folder is synced: until then a crash could lose a
+	// message the outbox already counts as delivered.
+	if err := syncDir(filepath.Join(m.Dir, "new")); err != nil {
 		return fmt.Errorf("maildir: %w", err)
 	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

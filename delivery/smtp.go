@@ -66,30 +66,43 @@ func (c *client) get(addr string) *session {
 	return nil
 }
 
-// put keeps s open for the next message to addr, or closes it.
+// put keeps s open for the next message to addr, or retires it.
 func (c *client) put(addr string, s *session) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s.used >= maxReuse || len(c.idle[addr]) >= maxIdlePerTo {
-		_ = s.c.Quit()
-		return
+	if s.used < maxReuse && len(c.idle[addr]) < maxIdlePerTo {
+		if c.idle == nil {
+			c.idle = map[string][]*session{}
+		}
+		s.last = time.Now()
+		c.idle[addr] = append(c.idle[addr], s)
+		s = nil
 	}
-	if c.idle == nil {
-		c.idle = map[string][]*session{}
+	c.mu.Unlock()
+	if s != nil {
+		go quit(s.c)
 	}
-	s.last = time.Now()
-	c.idle[addr] = append(c.idle[addr], s)
 }
 
 // close ends every idle session.
 func (c *client) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var all []*session
 	for addr, list := range c.idle {
-		for _, s := range list {
-			_ = s.c.Quit()
-		}
+		all = append(all, list...)
 		delete(c.idle, addr)
+	}
+	c.mu.Unlock()
+	for _, s := range all {
+		go quit(s.c)
+	}
+}
+
+// quit says goodbye politely but waits at most a few seconds for the answer: the messages
+// the session carried are delivered already.
+func quit(sc *smtp.Client) {
+	sc.CommandTimeout = 5 * time.Second
+	if sc.Quit() != nil {
+		sc.Close()
 	}
 }
 
@@ -98,11 +111,12 @@ func (c *client) close() {
 func (c *client) send(ctx context.Context, addr, serverName, from, to string, msg []byte) error {
 	if s := c.get(addr); s != nil {
 		err := c.transaction(ctx, s, addr, from, to, msg)
-		if err == nil || isReply(err) {
+		if err == nil || isReply(err) && !isClosing(err) {
 			c.finish(addr, s, err)
 			return err
 		}
-		// The server closed the idle connection: that is no failure of this message.
+		// The server closed the idle connection, or is closing it (421, RFC 5321 §3.8): that
+		// is no failure of this message; a new connection carries it.
 		s.c.Close()
 	}
 	sc, err := c.dial(ctx, addr, serverName, c.tlsMode)
@@ -116,13 +130,15 @@ func (c *client) send(ctx context.Context, addr, serverName, from, to string, ms
 	}
 	if c.auth != nil {
 		_, isTLS := sc.TLSConnectionState()
+		// A refused or unsafe login is a fault in our own configuration, not in the message:
+		// the mail waits until the operator fixes it (as Postfix's smtp_sasl_auth_soft_bounce).
 		if !isTLS && !isLoopback(addr) {
 			sc.Close()
-			return Permanent(fmt.Errorf("%s: refusing to send the password without TLS", addr))
+			return Temporary(fmt.Errorf("%s: refusing to send the password without TLS", addr))
 		}
 		if err := sc.Auth(c.auth()); err != nil {
 			sc.Close()
-			return fmt.Errorf("%s: AUTH: %w", addr, err)
+			return Temporary(fmt.Errorf("%s: AUTH: %w", addr, err))
 		}
 	}
 	s := &session{c: sc}
@@ -136,12 +152,18 @@ func (c *client) finish(addr string, s *session, err error) {
 	switch {
 	case err == nil:
 		c.put(addr, s)
-	case isReply(err) && s.c.Reset() == nil:
+	case isReply(err) && !isClosing(err) && s.c.Reset() == nil:
 		// A refused transaction leaves the session usable once reset.
 		c.put(addr, s)
 	default:
 		s.c.Close()
 	}
+}
+
+// isClosing reports whether err is a 421: the server is closing the connection.
+func isClosing(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code == 421
 }
 
 // isReply reports whether err is the server's answer (the session is still in step) rather

@@ -1,0 +1,53 @@
+package delivery
+
+import "testing"
+
+// TestIsLoopback: the password may go over plain text only to these addresses.
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:587", true},
+		{"127.0.0.2:25", true},
+		{"127.255.255.254:25", true},
+		{"[::1]:587", true},
+		{"localhost:25", true},
+		{"[::ffff:127.0.0.1]:25", true},
+		{"192.0.2.1:587", false},
+		{"10.0.0.1:25", false},
+		{"[2001:db8::1]:587", false},
+		{"smtp.example.test:587", false},
+		{"localhost.example.test:587", false},
+		{"0.0.0.0:25", false},
+		{"127.0.0.1", false}, // no port: not an address we dial
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := isLoopback(tt.addr); got != tt.want {
+			t.Errorf("isLoopback(%q) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestASCIIAddress(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr, want string
+		wantErr    bool
+	}{
+		{addr: "ann@example.test", want: "ann@example.test"},
+		{addr: "ann@bücher.example", want: "ann@xn--bcher-kva.example"},
+		{addr: "ann@BÜCHER.example", want: "ann@xn--bcher-kva.example"},
+		{addr: "\"odd@local\"@münchen.example", want: "\"odd@local\"@xn--mnchen-3ya.example"},
+		{addr: "jörg@example.test", wantErr: true},
+		{addr: "no-at-sign", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := asciiAddress(tt.addr)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("asciiAddress(%q) = %q, %v; want %q, error=%v", tt.addr, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
