@@ -21,6 +21,9 @@ type Config struct {
 	DataDir string `toml:"data_dir"`
 	// Separator joins a list's local part and a command: crew+subscribe@.
 	Separator string `toml:"separator"`
+	// Postmaster receives mail to postmaster@ of every domain with lists (RFC 5321 §4.5.1);
+	// empty: the owners of that domain's lists.
+	Postmaster string `toml:"postmaster"`
 
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`
@@ -169,6 +172,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Separator) != 1 || !strings.Contains("+-=", c.Separator) {
 		return bad("separator", "must be one of \"+\", \"-\" or \"=\", not %q", c.Separator)
+	}
+	if c.Postmaster != "" {
+		if at := strings.LastIndexByte(c.Postmaster, '@'); at <= 0 || at == len(c.Postmaster)-1 || strings.ContainsAny(c.Postmaster, " <>,") {
+			return bad("postmaster", "%q is not an email address", c.Postmaster)
+		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)

@@ -151,6 +151,8 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = tx.AddBounce(l.Address, kept)
 			case KindHelp, KindUnsubscribe, KindConfirm:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
+			case KindPostmaster:
+				err = s.forwardToPostmaster(tx, l, kept, &res)
 			}
 			if err != nil {
 				return err
@@ -227,6 +229,23 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 		}
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Created: p.Received}
 		if _, err := tx.Enqueue(d); err != nil {
+			return err
+		}
+		res.Queued++
+	}
+	return nil
+}
+
+// forwardToPostmaster passes mail for postmaster@ on, unchanged, with the null return path so
+// that a failure cannot start a loop.
+func (s *Service) forwardToPostmaster(tx *store.Tx, l store.List, kept []byte, res *Result) error {
+	all, err := tx.Lists()
+	if err != nil {
+		return err
+	}
+	_, domain := splitAddress(l.Address)
+	for _, to := range s.postmasters(all, domain) {
+		if _, err := tx.Enqueue(store.Delivery{List: l.Address, Message: kept, To: to, Created: s.Now().UTC()}); err != nil {
 			return err
 		}
 		res.Queued++

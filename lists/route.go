@@ -3,6 +3,7 @@ package lists
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"crewmail/store"
@@ -17,6 +18,7 @@ const (
 	KindUnsubscribe                 // crew+unsubscribe@
 	KindConfirm                     // crew+confirm-TOKEN@
 	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
+	KindPostmaster                  // postmaster@ of a domain with lists (RFC 5321 §4.5.1)
 )
 
 // Target is where one recipient address leads.
@@ -69,6 +71,10 @@ func (s *Service) Route(rcpt string) (Target, error) {
 		}
 		for _, l := range lists {
 			if _, d := splitAddress(l.Address); d == domain {
+				if local == "postmaster" && len(s.postmasters(lists, domain)) > 0 {
+					t = Target{List: l.Address, Kind: KindPostmaster}
+					return nil
+				}
 				return refuse(550, [3]int{5, 1, 1}, "there is no list or mailbox %s here", addr)
 			}
 		}
@@ -93,6 +99,25 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		}
 	}
 	return Target{}, false
+}
+
+// postmasters are who reads mail to postmaster@domain: the configured postmaster, or else the
+// owners of the lists in domain.
+func (s *Service) postmasters(lists []store.List, domain string) []string {
+	if s.cfg.Postmaster != "" {
+		return []string{s.cfg.Postmaster}
+	}
+	var out []string
+	for _, l := range lists {
+		if _, d := splitAddress(l.Address); d == domain {
+			for _, o := range l.Owners {
+				if !slices.Contains(out, o) {
+					out = append(out, o)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // IsRefusal reports whether err is a Refusal (as opposed to a temporary, internal failure).

@@ -26,6 +26,8 @@ var (
 type Config struct {
 	Hostname  string
 	Separator string // between a list's local part and a command: crew+help@
+	// Postmaster receives mail to postmaster@ of the lists' domains; empty: their owners.
+	Postmaster string
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.

@@ -42,7 +42,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		return lists.New(st, tpl, lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator}, slog.New(slog.DiscardHandler)), nil
+		return lists.New(st, tpl, listsConfig(cfg), slog.New(slog.DiscardHandler)), nil
 	}
 	code := execAdmin(args, open, stdout, stderr)
 	if st != nil {

@@ -346,3 +346,24 @@ func TestHelpAndUnsubscribeByEmail(t *testing.T) {
 		t.Errorf("after the unsubscribe, a post went to %v (%d messages in all)", got[len(got)-1].To, len(got))
 	}
 }
+
+// TestPostmaster: RFC 5321 §4.5.1 asks every SMTP server to take mail for postmaster. It
+// reaches the owners of the domain's lists, unchanged; without owners it is refused.
+func TestPostmaster(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink)
+	pm := "postmaster@" + testDomain
+	msg := post("someone@example.test", "Your server", "pm1@example.test", "hello postmaster\r\n")
+	if err := send(t, ts.SMTPAddr, "someone@example.test", []string{pm}, msg); smtpCode(err) != "550 5.1.1" {
+		t.Errorf("postmaster with no owner anywhere: %v, want 550 5.1.1", err)
+	}
+	ts.mustCLI(t, "list", "set", crew, "-owner", "olga@example.test")
+	if err := send(t, ts.SMTPAddr, "someone@example.test", []string{pm}, msg); err != nil {
+		t.Fatalf("postmaster: %v", err)
+	}
+	got := sink.Wait(t, 1)
+	if got[0].To[0] != "olga@example.test" || got[0].From != "" || !bytes.HasSuffix(got[0].Data, msg) {
+		t.Errorf("postmaster mail went from <%s> to %v:\n%s", got[0].From, got[0].To, got[0].Data)
+	}
+}

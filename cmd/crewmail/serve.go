@@ -104,7 +104,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.svc = lists.New(s.st, tpl, lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator}, log)
+	s.svc = lists.New(s.st, tpl, listsConfig(cfg), log)
 
 	transport, err := newTransport(cfg, log)
 	if err != nil {
@@ -143,6 +143,10 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func listsConfig(cfg *config.Config) lists.Config {
+	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster}
 }
 
 func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, error) {
