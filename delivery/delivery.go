@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -34,6 +35,7 @@ type Config struct {
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
 	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
+	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 }
 
 // Queue drains the outbox.
@@ -226,6 +228,13 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		}
 		q.record(log, d, err, start)
 		return
+	}
+	if q.cfg.Signer != nil {
+		_, domain, _ := strings.Cut(d.List, "@")
+		if msg, err = q.cfg.Signer.Sign(domain, msg); err != nil {
+			q.record(log, d, err, start)
+			return
+		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, q.cfg.SendTimeout)
 	defer cancel()

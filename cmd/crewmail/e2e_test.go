@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
 
 	"crewmail/internal/mailtest"
 	"crewmail/store"
@@ -365,5 +368,36 @@ func TestPostmaster(t *testing.T) {
 	got := sink.Wait(t, 1)
 	if got[0].To[0] != "olga@example.test" || got[0].From != "" || !bytes.HasSuffix(got[0].Data, msg) {
 		t.Errorf("postmaster mail went from <%s> to %v:\n%s", got[0].From, got[0].To, got[0].Data)
+	}
+}
+
+// TestOutboundDKIM: after "crewmail dkim keygen", what the list sends carries a signature of the
+// list's domain that verifies against the record keygen printed.
+func TestOutboundDKIM(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	out := ts.mustCLI(t, "dkim", "keygen", testDomain, "-selector", "s2026", "-algo", "ed25519")
+	line := out[strings.Index(out, "s2026._domainkey."):]
+	name, value, ok := strings.Cut(strings.TrimSpace(line), ". IN TXT ")
+	if !ok || name != "s2026._domainkey."+testDomain {
+		t.Fatalf("keygen printed:\n%s", out)
+	}
+	value = strings.Trim(value, `"`)
+	if again, _, code := ts.cli(t, "dkim", "show", testDomain); code != 0 || !strings.Contains(again, value) {
+		t.Errorf("dkim show: %s", again)
+	}
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Signed", "signed@example.test", "hello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 1)
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(got[0].Data), &dkim.VerifyOptions{LookupTXT: func(q string) ([]string, error) {
+		if q == name {
+			return []string{value}, nil
+		}
+		return nil, errors.New("no such record")
+	}})
+	if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != testDomain {
+		t.Fatalf("list copy's signature: %v %+v", err, vs)
 	}
 }

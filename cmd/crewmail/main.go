@@ -33,6 +33,7 @@ Usage:
   crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail]
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
   crewmail archive ls LIST [-json]
+  crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail version
 
 Every command takes -config FILE (or CREWMAIL_CONFIG); without one, the trial setup is used:
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serveCommand(ctx, cfgPath, args[1:], stdout, stderr)
 	case "list", "member", "archive":
 		return adminCommand(cfgPath, args, stdout, stderr)
+	case "dkim":
+		return dkimCommand(cfgPath, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "crewmail %s\n", version())
 		return exitOK

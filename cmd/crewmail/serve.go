@@ -110,7 +110,11 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.queue = delivery.New(s.st, s.svc, transport, delivery.Config{Workers: cfg.Delivery.Workers, MaxAge: cfg.Delivery.MaxAge.Duration}, log.With("component", "delivery"))
+	s.queue = delivery.New(s.st, s.svc, transport, delivery.Config{
+		Workers: cfg.Delivery.Workers,
+		MaxAge:  cfg.Delivery.MaxAge.Duration,
+		Signer:  delivery.NewSigner(dkimDir(cfg)),
+	}, log.With("component", "delivery"))
 	s.svc.Enqueued = s.queue.Wake
 
 	scfg := smtpd.Config{

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"crewmail/config"
+	"crewmail/delivery"
+	"crewmail/lists"
+)
+
+func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dkim") }
+
+// dkimCommand makes a list domain's DKIM key and tells what to publish. It needs no database,
+// so it runs the same whether or not the server does; a running server starts signing with a
+// new key within a minute.
+func dkimCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "keygen" && args[0] != "show") {
+		fmt.Fprintln(stderr, "usage: crewmail dkim keygen DOMAIN [-selector S] [-algo rsa|ed25519] | crewmail dkim show DOMAIN")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("crewmail dkim "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	selector := fs.String("selector", "crewmail", "the DNS label the key is published under: SELECTOR._domainkey.DOMAIN")
+	algo := fs.String("algo", "rsa", "rsa (RSA-2048, understood everywhere) or ed25519 (RFC 8463; not yet checked by every receiver)")
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: crewmail dkim %s DOMAIN [flags]\n", args[0])
+		if args[0] == "keygen" {
+			fs.PrintDefaults()
+		}
+	}
+	pos, err := parseInterleaved(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil || len(pos) != 1 {
+		fmt.Fprintf(stderr, "usage: crewmail dkim %s DOMAIN\n", args[0])
+		return exitUsage
+	}
+	domain := strings.ToLower(strings.TrimSuffix(pos[0], "."))
+	if a, err := lists.ParseAddress("postmaster@" + domain); err != nil {
+		fmt.Fprintf(stderr, "crewmail: %q is not a domain\n", pos[0])
+		return exitUsage
+	} else {
+		domain = strings.TrimPrefix(a, "postmaster@")
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	var name, value string
+	if args[0] == "keygen" {
+		name, value, err = delivery.GenerateKey(dkimDir(cfg), domain, *selector, *algo)
+	} else {
+		name, value, err = delivery.RecordOf(dkimDir(cfg), domain)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if args[0] == "keygen" {
+		fmt.Fprintf(stdout, "Wrote the DKIM key of %s to %s.\nMail crewmail sends for %s is signed with it from now on. Publish this DNS record:\n\n",
+			domain, delivery.KeyFile(dkimDir(cfg), domain), domain)
+	}
+	fmt.Fprintf(stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
+	return exitOK
+}
+
+// zoneStrings writes a TXT value as zone-file strings of at most 255 bytes each (RFC 1035
+// §3.3.14), in parentheses when there is more than one.
+func zoneStrings(v string) string {
+	var parts []string
+	for len(v) > 255 {
+		parts = append(parts, `"`+v[:255]+`"`)
+		v = v[255:]
+	}
+	parts = append(parts, `"`+v+`"`)
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "( " + strings.Join(parts, " ") + " )"
+}
