@@ -22,6 +22,19 @@ type Envelope struct {
 	From     string   // MAIL FROM; "" is the null sender
 	Targets  []Target // from Route, one per accepted RCPT
 	Received string   // our trace header, CRLF-terminated, to put on top of what we keep
+	Auth     Auth     // what verification found out about the author
+}
+
+// Auth is what verification (DKIM, SPF, DMARC) found out about a message's author.
+type Auth struct {
+	// Pass: a DMARC-aligned DKIM signature or SPF check passed for the From domain.
+	Pass   bool
+	Method string // "dkim" or "spf" when Pass
+	Domain string // the authenticated domain when Pass
+	Reason string // why not, when not Pass, in a few words
+	// Header is the Authentication-Results field (RFC 8601) to put on top of what is kept,
+	// CRLF-terminated; empty when nothing was verified.
+	Header string
 }
 
 // Result says what Accept did.
@@ -29,6 +42,7 @@ type Result struct {
 	Posts      []Archived // newly archived posts, one per list
 	Duplicates []string   // lists that already had this Message-ID: acknowledged, not resent
 	Queued     int        // outbox entries made
+	Held       int        // posts held until their author confirms
 }
 
 // Archived is a post newly archived in List.
@@ -130,12 +144,14 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	})
 	targets = slices.Compact(targets)
 
-	// A message without a usable Message-ID gets one on top, so the archive can index it.
-	kept := append([]byte(env.Received), raw...)
+	// What is kept: our Authentication-Results and Received on top (RFC 8601 §5, RFC 5321
+	// §4.4), and a Message-ID when the message has no usable one, so the archive can index it.
+	var msgid []byte
 	if m.messageID == "" {
 		m.messageID = s.newMessageID()
-		kept = slices.Concat([]byte(env.Received), []byte("Message-ID: <"+m.messageID+">\r\n"), raw)
+		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
+	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
 
 	err = s.st.Update(func(tx *store.Tx) error {
 		res = Result{}
@@ -202,7 +218,19 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	p := store.Post{Received: s.Now().UTC(), MessageID: m.messageID, From: m.from, Subject: m.subject}
+	if l.Post == "verified" && !env.Auth.Pass {
+		return s.holdForConfirmation(tx, l, env.Auth, m, kept, res)
+	}
+	verified := ""
+	if env.Auth.Pass {
+		verified = env.Auth.Method
+	}
+	return s.distribute(tx, l, m, kept, verified, env.Auth.Domain, res)
+}
+
+// distribute archives a post and puts one outbox entry per member who receives each post.
+func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, verified, authDomain string, res *Result) error {
+	p := store.Post{Received: s.Now().UTC(), MessageID: m.messageID, From: m.from, Subject: m.subject, Verified: verified, AuthDomain: authDomain}
 	if d, err := m.header.Date(); err == nil {
 		p.Date = d
 	}

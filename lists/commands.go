@@ -16,6 +16,7 @@ import (
 // Confirmation tokens: what is confirmed, until when, for which member, signed.
 const (
 	actionUnsubscribe byte = 1
+	actionReleasePost byte = 2 // the ID is a held post's, not a member's
 	confirmValidity        = 7 * 24 * time.Hour
 )
 
@@ -69,6 +70,9 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		if err != nil {
 			s.log.Info("confirmation refused", "list", l.Address, "from", m.from, "reason", err)
 			return refuse(550, [3]int{5, 7, 1}, "%s: %v", s.address(l.Address, "confirm-…"), err)
+		}
+		if action == actionReleasePost {
+			return s.releaseHeld(tx, l, id, res)
 		}
 		mem, err := tx.MemberByID(l.Address, id)
 		if errors.Is(err, store.ErrNotFound) {

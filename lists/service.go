@@ -18,7 +18,7 @@ import (
 // Join and post policies, and delivery modes.
 var (
 	JoinPolicies = []string{"open", "approve", "invite"}
-	PostPolicies = []string{"members", "anyone"}
+	PostPolicies = []string{"verified", "members", "anyone"}
 	Modes        = []string{"each", "daily", "weekly", "nomail"}
 )
 
@@ -28,6 +28,8 @@ type Config struct {
 	Separator string // between a list's local part and a command: crew+help@
 	// Postmaster receives mail to postmaster@ of the lists' domains; empty: their owners.
 	Postmaster string
+	// ConfirmWithin is how long a post held for its author's confirmation waits; default 7 days.
+	ConfirmWithin time.Duration
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
@@ -47,6 +49,9 @@ type Service struct {
 func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
 	if cfg.Separator == "" {
 		cfg.Separator = "+"
+	}
+	if cfg.ConfirmWithin == 0 {
+		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
 	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, secret: st.Secret(), Now: time.Now, Enqueued: func() {}}
 }

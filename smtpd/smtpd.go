@@ -166,7 +166,11 @@ func (s *session) Data(r io.Reader) error {
 	for _, p := range res.Posts {
 		attrs = append(attrs, "msgid", p.MessageID, "archived", fmt.Sprintf("%s#%d", p.List, p.Seq))
 	}
-	s.log.Info("message accepted", append(attrs, "posts", len(res.Posts), "duplicates", len(res.Duplicates), "queued", res.Queued)...)
+	s.log.Info("message accepted", append(attrs, "posts", len(res.Posts), "held", res.Held, "duplicates", len(res.Duplicates), "queued", res.Queued)...)
+	if res.Held > 0 && len(res.Posts) == 0 {
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+			Message: "OK: held until the member it comes from confirms it; nothing was sent to the list yet"}
+	}
 	if len(res.Duplicates) > 0 && len(res.Posts) == 0 {
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 			Message: "OK: this message was already posted; it is not sent again"}

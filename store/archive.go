@@ -17,6 +17,10 @@ type Post struct {
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
 	Size      int       `json:"size"`
+	// How the author was found to be who the From says: "dkim" or "spf" (DMARC-aligned, with
+	// AuthDomain), "confirmed" (the member confirmed by reply), or "" (not verified).
+	Verified   string `json:"verified,omitempty"`
+	AuthDomain string `json:"auth_domain,omitempty"`
 }
 
 // MessageID looks up a Message-ID in list's archive.
@@ -119,4 +123,66 @@ func (t *Tx) AddBounce(list string, raw []byte) error {
 		return err
 	}
 	return bounces.Put(u64(seq), raw)
+}
+
+// Held is a post waiting for something before it reaches the list: its author's confirmation.
+type Held struct {
+	ID       uint64    `json:"id"`
+	From     string    `json:"from"` // the member it claims to come from
+	Reason   string    `json:"reason"`
+	Received time.Time `json:"received"`
+	Expires  time.Time `json:"expires"`
+	Raw      []byte    `json:"raw"` // as it would have been archived
+}
+
+// Hold keeps h in list's held posts and returns it with its ID.
+func (t *Tx) Hold(list string, h Held) (Held, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return h, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	held := b.Bucket(subHeld)
+	id, err := held.NextSequence()
+	if err != nil {
+		return h, err
+	}
+	h.ID = id
+	return h, putJSON(held, u64(id), h)
+}
+
+// HeldPost returns one held post.
+func (t *Tx) HeldPost(list string, id uint64) (Held, error) {
+	var h Held
+	b := t.listBucket(list)
+	if b == nil {
+		return h, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	if err := getJSON(b.Bucket(subHeld), u64(id), &h); err != nil {
+		return h, fmt.Errorf("held post %d of %s: %w", id, list, err)
+	}
+	return h, nil
+}
+
+// Release removes a held post (it was posted, or it expired).
+func (t *Tx) Release(list string, id uint64) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return b.Bucket(subHeld).Delete(u64(id))
+}
+
+// HeldPosts calls fn for each held post of list, oldest first.
+func (t *Tx) HeldPosts(list string, fn func(Held) error) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return b.Bucket(subHeld).ForEach(func(k, v []byte) error {
+		var h Held
+		if err := json.Unmarshal(v, &h); err != nil {
+			return fmt.Errorf("damaged held post %x: %w", k, err)
+		}
+		return fn(h)
+	})
 }

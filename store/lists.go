@@ -37,6 +37,7 @@ var (
 	subPosts     = []byte("posts")
 	subMsgIDs    = []byte("message-ids")
 	subBounces   = []byte("bounces")
+	subHeld      = []byte("held")
 )
 
 func (t *Tx) listBucket(addr string) *bolt.Bucket {
@@ -53,7 +54,7 @@ func (t *Tx) CreateList(l List) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces} {
+	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld} {
 		if _, err := b.CreateBucket(name); err != nil {
 			return err
 		}

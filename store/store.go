@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -127,6 +127,13 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	// 1 → 2: every list gets a bucket of held posts (waiting for their author's confirmation).
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			_, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(subHeld)
+			return err
+		})
 	},
 }
 

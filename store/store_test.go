@@ -292,3 +292,54 @@ func BenchmarkGroupCommit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
 }
+
+// TestMigrationFromSchema1 opens a file laid out as schema 1 (lists without a held bucket)
+// and finds it migrated: version 2, every list able to hold posts.
+func TestMigrationFromSchema1(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it a schema-1 file with a list as schema 1 made it.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		l, err := tx.Bucket(bucketLists).CreateBucket([]byte("old@x.test"))
+		if err != nil {
+			return err
+		}
+		for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces} {
+			if _, err := l.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(l, keyConfig, List{Address: "old@x.test"}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, u64(1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Update(func(tx *Tx) error {
+		if v := binary.BigEndian.Uint64(tx.tx.Bucket(bucketMeta).Get(keyVersion)); v != SchemaVersion {
+			t.Errorf("schema version %d after migration", v)
+		}
+		h, err := tx.Hold("old@x.test", Held{From: "a@x.test", Raw: []byte("x")})
+		if err != nil {
+			return err
+		}
+		got, err := tx.HeldPost("old@x.test", h.ID)
+		if err != nil || string(got.Raw) != "x" {
+			t.Errorf("held post after migration: %+v %v", got, err)
+		}
+		return tx.Release("old@x.test", h.ID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,6 +11,7 @@ var data = map[string]any{
 	"ListName": "Garden crew", "List": "crew@x.test", "Post": "crew@x.test", "Help": "crew+help@x.test",
 	"Unsubscribe": "crew+unsubscribe@x.test", "Policy": "members", "Hostname": "x.test",
 	"Address": "bob@x.test", "Confirm": "crew+confirm-abc@x.test", "Expires": "Monday",
+	"Subject": "Tomatoes", "Received": "Tuesday", "Reason": "no DKIM",
 }
 
 func TestBuiltinTemplatesRender(t *testing.T) {
@@ -22,6 +23,7 @@ func TestBuiltinTemplatesRender(t *testing.T) {
 		"help":                "crew+unsubscribe@x.test",
 		"unsubscribe-confirm": "crew+confirm-abc@x.test",
 		"unsubscribed":        "bob@x.test is no longer on Garden crew",
+		"confirm-post":        "Subject:  Tomatoes",
 	} {
 		subject, body, err := s.Render(name, data)
 		if err != nil {
