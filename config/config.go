@@ -24,6 +24,9 @@ type Config struct {
 	// Postmaster receives mail to postmaster@ of every domain with lists (RFC 5321 §4.5.1);
 	// empty: the owners of that domain's lists.
 	Postmaster string `toml:"postmaster"`
+	// ConfirmWithin is how long a post that could not be verified waits for its author to
+	// confirm it by reply, on lists whose policy is "verified".
+	ConfirmWithin Duration `toml:"confirm_within"`
 
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`
@@ -99,10 +102,11 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // outbound mail into a Maildir.
 func Default() *Config {
 	return &Config{
-		Hostname:  "localhost",
-		DataDir:   "crewmail-data",
-		Separator: "+",
-		Log:       Log{Format: "text", Level: "info"},
+		Hostname:      "localhost",
+		DataDir:       "crewmail-data",
+		Separator:     "+",
+		ConfirmWithin: Duration{7 * 24 * time.Hour},
+		Log:           Log{Format: "text", Level: "info"},
 		SMTP: SMTP{
 			Listen:          "127.0.0.1:2525",
 			MaxMessageBytes: 25 << 20,
@@ -177,6 +181,9 @@ func (c *Config) Validate() error {
 		if at := strings.LastIndexByte(c.Postmaster, '@'); at <= 0 || at == len(c.Postmaster)-1 || strings.ContainsAny(c.Postmaster, " <>,") {
 			return bad("postmaster", "%q is not an email address", c.Postmaster)
 		}
+	}
+	if c.ConfirmWithin.Duration < time.Hour {
+		return bad("confirm_within", "must be at least an hour, not %s", c.ConfirmWithin.Duration)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)

@@ -26,7 +26,7 @@ const usage = `crewmail — mailing lists and digests for small groups
 
 Usage:
   crewmail serve   [-config FILE] [-log-json]
-  crewmail list    create ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post members|anyone]
+  crewmail list    create ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone]
                                   [-subject-prefix TEXT] [-archive-url URL]
   crewmail list    set ADDRESS [the flags of create]
   crewmail list    ls | show ADDRESS | rm ADDRESS

@@ -150,7 +150,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 }
 
 func listsConfig(cfg *config.Config) lists.Config {
-	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster}
+	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration}
 }
 
 func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, error) {
@@ -218,6 +218,8 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	wg.Go(s.ctl.serve)
+	stopSweeper := make(chan struct{})
+	wg.Go(func() { s.svc.RunSweeper(stopSweeper, 10*time.Minute) })
 
 	var runErr error
 	select {
@@ -233,6 +235,7 @@ func (s *server) run(ctx context.Context) error {
 		cancel()
 	}
 	_ = s.ctl.close()
+	close(stopSweeper)
 	stopQueue()
 	wg.Wait()
 	if err := s.st.Close(); err != nil && runErr == nil {
