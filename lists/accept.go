@@ -32,6 +32,12 @@ type Auth struct {
 	Method string // "dkim" or "spf" when Pass
 	Domain string // the authenticated domain when Pass
 	Reason string // why not, when not Pass, in a few words
+	// DKIMAligned: a valid DKIM signature of the From domain, which survives an unchanged list
+	// copy. DMARCPolicy: the policy the From domain publishes ("none", "quarantine",
+	// "reject", or "" without a record). Together they decide whether the list copy must be
+	// sent From the list (see Compose).
+	DKIMAligned bool
+	DMARCPolicy string
 	// Header is the Authentication-Results field (RFC 8601) to put on top of what is kept,
 	// CRLF-terminated; empty when nothing was verified.
 	Header string
@@ -225,12 +231,14 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 	if env.Auth.Pass {
 		verified = env.Auth.Method
 	}
-	return s.distribute(tx, l, m, kept, verified, env.Auth.Domain, res)
+	p := store.Post{Verified: verified, AuthDomain: env.Auth.Domain, DKIMAligned: env.Auth.DKIMAligned, DMARCPolicy: env.Auth.DMARCPolicy}
+	return s.distribute(tx, l, m, kept, p, res)
 }
 
-// distribute archives a post and puts one outbox entry per member who receives each post.
-func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, verified, authDomain string, res *Result) error {
-	p := store.Post{Received: s.Now().UTC(), MessageID: m.messageID, From: m.from, Subject: m.subject, Verified: verified, AuthDomain: authDomain}
+// distribute archives a post (p carries what verification found) and puts one outbox entry per
+// member who receives each post.
+func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, p store.Post, res *Result) error {
+	p.Received, p.MessageID, p.From, p.Subject = s.Now().UTC(), m.messageID, m.from, m.subject
 	if d, err := m.header.Date(); err == nil {
 		p.Date = d
 	}

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
 	"crewmail/store"
@@ -22,13 +24,14 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 		return d.Message, nil
 	}
 	var l store.List
+	var p store.Post
 	var raw []byte
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
 		if l, err = tx.List(d.List); err != nil {
 			return err
 		}
-		_, raw, err = tx.Post(d.List, d.Seq)
+		p, raw, err = tx.Post(d.List, d.Seq)
 		return err
 	})
 	if err != nil {
@@ -36,6 +39,11 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	}
 	if l.SubjectPrefix != "" {
 		if raw, err = withSubjectPrefix(raw, l.SubjectPrefix); err != nil {
+			return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+		}
+	}
+	if needsFromRewrite(l, p) {
+		if raw, err = fromTheList(raw, l); err != nil {
 			return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
 		}
 	}
@@ -97,6 +105,60 @@ func withSubjectPrefix(raw []byte, prefix string) ([]byte, error) {
 	h.Set("Subject", mime.QEncoding.Encode("utf-8", strings.TrimRight(prefix, " ")+" "+subject))
 	var buf bytes.Buffer
 	if err := textproto.WriteHeader(&buf, h); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(&buf, br); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// needsFromRewrite says whether the list copy must be sent From the list. A receiver checks
+// DMARC against the From domain: when the author's domain asks receivers to quarantine or
+// reject failing mail, and the copy carries no valid signature of that domain (the author did
+// not sign, or the list changed what was signed), the copy would fail DMARC and be lost
+// (RFC 7960 §4.1.3 describes the problem; rewriting From is the usual mitigation).
+func needsFromRewrite(l store.List, p store.Post) bool {
+	if p.DMARCPolicy != "quarantine" && p.DMARCPolicy != "reject" {
+		return false
+	}
+	return !p.DKIMAligned || l.SubjectPrefix != ""
+}
+
+// fromTheList sends the copy From the list, as '"Alice via Garden crew" <crew@example.org>',
+// with the author in Reply-To (or Cc, as the list says) and X-Original-From, so every member
+// still sees who wrote and replies reach the author.
+func fromTheList(raw []byte, l store.List) ([]byte, error) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	th, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	h := mail.Header{Header: message.Header{Header: th}}
+	original := th.Get("From")
+	from, err := h.AddressList("From")
+	if err != nil || len(from) != 1 {
+		return raw, nil // nothing readable to rewrite; accepted posts have one From
+	}
+	author := from[0]
+	name := author.Name
+	if name == "" {
+		name, _, _ = strings.Cut(author.Address, "@")
+	}
+	listName := l.Name
+	if listName == "" {
+		listName, _, _ = strings.Cut(l.Address, "@")
+	}
+	if l.AuthorIn == "cc" {
+		cc, _ := h.AddressList("Cc")
+		h.SetAddressList("Cc", append(cc, author))
+	} else if !th.Has("Reply-To") {
+		h.SetAddressList("Reply-To", []*mail.Address{author})
+	}
+	th.Set("X-Original-From", original)
+	h.SetAddressList("From", []*mail.Address{{Name: name + " via " + listName, Address: l.Address}})
+	var buf bytes.Buffer
+	if err := textproto.WriteHeader(&buf, th); err != nil {
 		return nil, err
 	}
 	if _, err := io.Copy(&buf, br); err != nil {

@@ -32,7 +32,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 	if reason == "" {
 		reason = "no DMARC-aligned DKIM signature or SPF pass"
 	}
-	h, err := tx.Hold(l.Address, store.Held{From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept})
+	h, err := tx.Hold(l.Address, store.Held{From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy})
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	return s.distribute(tx, l, m, h.Raw, "confirmed", "", res)
+	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: "confirmed", DMARCPolicy: h.DMARCPolicy}, res)
 }
 
 // Sweep drops held posts whose confirmation did not come in time. It returns how many.

@@ -144,17 +144,26 @@ func TestConfirmTokens(t *testing.T) {
 // TestComposeGolden compares the list copy of a post with a golden file; -update rewrites it.
 func TestComposeGolden(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		prefix string
-		url    string
+		name     string
+		prefix   string
+		url      string
+		auth     Auth
+		authorIn string
 	}{
-		{"plain", "", ""},
-		{"prefix-and-archive", "[Garden]", "https://lists.example.test/crew/"},
+		{"plain", "", "", Auth{}, ""},
+		{"prefix-and-archive", "[Garden]", "https://lists.example.test/crew/", Auth{}, ""},
+		// The author signed and the list changes nothing: From stays, whatever the policy.
+		{"signed-reject-unchanged", "", "", Auth{Pass: true, Method: "dkim", DKIMAligned: true, DMARCPolicy: "reject"}, ""},
+		// A prefix breaks the author's signature under p=reject: From the list, author in Reply-To.
+		{"dmarc-from-rewrite", "[Garden]", "", Auth{Pass: true, Method: "dkim", DKIMAligned: true, DMARCPolicy: "reject"}, ""},
+		// Unsigned (SPF passed at our door, which no member's server will see) under
+		// p=quarantine: From the list, author in Cc as the list asks.
+		{"dmarc-from-rewrite-cc", "", "", Auth{Pass: true, Method: "spf", DMARCPolicy: "quarantine"}, "cc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestService(t)
 			prefix, url := tc.prefix, tc.url
-			if _, err := s.CreateList("crew@lists.example.test", ListOptions{Name: "Garden crew: Ünter", SubjectPrefix: &prefix, ArchiveURL: &url}); err != nil {
+			if _, err := s.CreateList("crew@lists.example.test", ListOptions{Name: "Garden crew: Ünter", SubjectPrefix: &prefix, ArchiveURL: &url, AuthorIn: tc.authorIn}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", ""); err != nil {
@@ -165,7 +174,7 @@ func TestComposeGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			tgt, _ := s.Route("crew@lists.example.test")
-			res, err := s.Accept(Envelope{From: "alice@example.test", Targets: []Target{tgt}, Received: "Received: from test;\r\n\tWed, 25 Nov 2026 10:00:00 +0000\r\n"}, in)
+			res, err := s.Accept(Envelope{From: "alice@example.test", Targets: []Target{tgt}, Auth: tc.auth, Received: "Received: from test;\r\n\tWed, 25 Nov 2026 10:00:00 +0000\r\n"}, in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +202,11 @@ func TestComposeGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("list copy differs from %s (run with -update to accept):\n%s", golden, got)
 			}
-			if tc.prefix == "" && !bytes.HasSuffix(got, in) {
+			rewritten := strings.Contains(tc.name, "rewrite")
+			if rewritten != bytes.Contains(got, []byte("X-Original-From: Alice <alice@example.test>\r\n")) {
+				t.Errorf("From rewritten = %v, want %v", !rewritten, rewritten)
+			}
+			if tc.prefix == "" && !rewritten && !bytes.HasSuffix(got, in) {
 				t.Error("without a prefix the author's message must come through unchanged")
 			}
 			if !bytes.HasSuffix(got, in[bytes.Index(in, []byte("\r\n\r\n")):]) {

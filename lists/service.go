@@ -65,6 +65,7 @@ type ListOptions struct {
 	Post          string
 	SubjectPrefix *string
 	ArchiveURL    *string
+	AuthorIn      string // "reply-to" or "cc"
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -91,6 +92,12 @@ func (o ListOptions) apply(l *store.List) error {
 			return fmt.Errorf("post policy must be one of %s, not %q", strings.Join(PostPolicies, ", "), o.Post)
 		}
 		l.Post = o.Post
+	}
+	if o.AuthorIn != "" {
+		if o.AuthorIn != "reply-to" && o.AuthorIn != "cc" {
+			return fmt.Errorf("the author goes in reply-to or cc, not %q", o.AuthorIn)
+		}
+		l.AuthorIn = o.AuthorIn
 	}
 	if o.SubjectPrefix != nil {
 		l.SubjectPrefix = *o.SubjectPrefix

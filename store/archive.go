@@ -21,6 +21,10 @@ type Post struct {
 	// AuthDomain), "confirmed" (the member confirmed by reply), or "" (not verified).
 	Verified   string `json:"verified,omitempty"`
 	AuthDomain string `json:"auth_domain,omitempty"`
+	// DKIMAligned: the author's own DKIM signature verified; DMARCPolicy: the author's domain's
+	// published DMARC policy. They decide whether the list copy is sent From the list.
+	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
+	DMARCPolicy string `json:"dmarc_policy,omitempty"`
 }
 
 // MessageID looks up a Message-ID in list's archive.
@@ -133,6 +137,8 @@ type Held struct {
 	Received time.Time `json:"received"`
 	Expires  time.Time `json:"expires"`
 	Raw      []byte    `json:"raw"` // as it would have been archived
+	// DMARCPolicy of the author's domain, for the list copy once released.
+	DMARCPolicy string `json:"dmarc_policy,omitempty"`
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.

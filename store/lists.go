@@ -10,14 +10,17 @@ import (
 
 // List is a mailing list's settings.
 type List struct {
-	Address       string    `json:"address"` // canonical crew@example.org
-	Name          string    `json:"name"`
-	Owners        []string  `json:"owners,omitempty"`
-	Join          string    `json:"join"`
-	Post          string    `json:"post"`
-	SubjectPrefix string    `json:"subject_prefix,omitempty"`
-	ArchiveURL    string    `json:"archive_url,omitempty"`
-	Created       time.Time `json:"created"`
+	Address       string   `json:"address"` // canonical crew@example.org
+	Name          string   `json:"name"`
+	Owners        []string `json:"owners,omitempty"`
+	Join          string   `json:"join"`
+	Post          string   `json:"post"`
+	SubjectPrefix string   `json:"subject_prefix,omitempty"`
+	ArchiveURL    string   `json:"archive_url,omitempty"`
+	// AuthorIn is where the author goes when a copy must be sent From the list (DMARC):
+	// "reply-to" (the default) or "cc".
+	AuthorIn string    `json:"author_in,omitempty"`
+	Created  time.Time `json:"created"`
 }
 
 // Member is one subscriber of a list.
