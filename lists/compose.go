@@ -134,8 +134,8 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := mail.Header{Header: message.Header{Header: th}}
-	original := th.Get("From")
+	h := mail.Header{Header: message.Header{Header: th}} // from here on, only h
+	original := h.Get("From")
 	from, err := h.AddressList("From")
 	if err != nil || len(from) != 1 {
 		return raw, nil // nothing readable to rewrite; accepted posts have one From
@@ -152,13 +152,13 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 	if l.AuthorIn == "cc" {
 		cc, _ := h.AddressList("Cc")
 		h.SetAddressList("Cc", append(cc, author))
-	} else if !th.Has("Reply-To") {
+	} else if !h.Has("Reply-To") {
 		h.SetAddressList("Reply-To", []*mail.Address{author})
 	}
-	th.Set("X-Original-From", original)
+	h.Set("X-Original-From", original)
 	h.SetAddressList("From", []*mail.Address{{Name: name + " via " + listName, Address: l.Address}})
 	var buf bytes.Buffer
-	if err := textproto.WriteHeader(&buf, th); err != nil {
+	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
 		return nil, err
 	}
 	if _, err := io.Copy(&buf, br); err != nil {

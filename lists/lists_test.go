@@ -203,6 +203,10 @@ func TestComposeGolden(t *testing.T) {
 				t.Errorf("list copy differs from %s (run with -update to accept):\n%s", golden, got)
 			}
 			rewritten := strings.Contains(tc.name, "rewrite")
+			authorKept := bytes.Contains(got, []byte("\r\nReply-To: \"Alice\" <alice@example.test>\r\n")) || bytes.Contains(got, []byte("\r\nCc: \"Alice\" <alice@example.test>\r\n"))
+			if rewritten && !authorKept {
+				t.Error("From rewritten but the author is in neither Reply-To nor Cc")
+			}
 			if rewritten != bytes.Contains(got, []byte("X-Original-From: Alice <alice@example.test>\r\n")) {
 				t.Errorf("From rewritten = %v, want %v", !rewritten, rewritten)
 			}
