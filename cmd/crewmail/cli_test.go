@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -84,5 +86,29 @@ func TestBadConfigStopsStartup(t *testing.T) {
 	_, errOut, code := runCLI(t, cfg, "serve")
 	if code != 1 || !strings.Contains(errOut, "unknown key smtp.lisen") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("serve with an unknown key: exit %d, %q", code, errOut)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	t.Parallel()
+	dns := mailtest.NewDNS(t, "lists.example.test. 300 IN MX 10 lists.example.test.", `lists.example.test. 300 IN TXT "v=spf1 mx -all"`)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "127.0.0.1:1", "")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "[dns]\nresolver = %q\n", dns.Addr)
+	f.Close()
+	out, _, code := runCLI(t, cfg, "check", testDomain)
+	if code != 1 || !strings.Contains(out, "OK    MX") || !strings.Contains(out, "FAIL  DKIM") || !strings.Contains(out, "crewmail dkim keygen") {
+		t.Errorf("check without a DKIM key: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := runCLI(t, cfg, "dkim", "keygen", testDomain); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ = runCLI(t, cfg, "check", testDomain)
+	if !strings.Contains(out, "publish:  crewmail._domainkey.lists.example.test. IN TXT \"v=DKIM1; k=rsa; p=") {
+		t.Errorf("check after keygen does not say what to publish:\n%s", out)
 	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"crewmail/check"
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/lists"
@@ -87,4 +91,37 @@ func zoneStrings(v string) string {
 		return parts[0]
 	}
 	return "( " + strings.Join(parts, " ") + " )"
+}
+
+// checkCommand looks up what DOMAIN publishes and says what to fix; exit status 1 when
+// something failed.
+func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: crewmail check DOMAIN   (looks up MX, SPF, DKIM and DMARC through the configured resolver)")
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
+	setup := check.Setup{Hostname: cfg.Hostname}
+	if name, value, err := delivery.RecordOf(dkimDir(cfg), domain); err == nil {
+		setup.DKIMName, setup.DKIMValue = name, value
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	findings := check.Domain(ctx, delivery.NewResolver(cfg.DNS.Resolver), domain, setup)
+	check.Print(stdout, domain, findings)
+	if check.Failed(findings) {
+		return exitError
+	}
+	return exitOK
 }

@@ -34,6 +34,7 @@ Usage:
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
   crewmail archive ls LIST [-json]
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
+  crewmail check   DOMAIN
   crewmail version
 
 Every command takes -config FILE (or CREWMAIL_CONFIG); without one, the trial setup is used:
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return adminCommand(cfgPath, args, stdout, stderr)
 	case "dkim":
 		return dkimCommand(cfgPath, args[1:], stdout, stderr)
+	case "check":
+		return checkCommand(ctx, cfgPath, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "crewmail %s\n", version())
 		return exitOK
