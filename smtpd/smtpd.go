@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"crewmail/lists"
+	"crewmail/verify"
 )
 
 // Domain is what the SMTP server needs from the domain layer.
@@ -35,6 +36,8 @@ type Config struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	TLS             *tls.Config // nil: no STARTTLS
+	// Verifier checks DKIM, SPF and DMARC of every message; nil: nothing is verified.
+	Verifier *verify.Verifier
 }
 
 // Server is the inbound SMTP server.
@@ -156,7 +159,16 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 			Message: "Message refused: it contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)"}
 	}
-	env := lists.Envelope{From: s.from, Targets: s.targets, Received: s.received(txid)}
+	auth, err := s.verify(raw)
+	if err != nil {
+		s.log.Info("message deferred", "tx", txid, "from", s.from, "reason", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Temporary DNS failure while checking who sent this; please try again later"}
+	}
+	if auth.Header != "" {
+		raw = verify.StripOurs(raw, s.srv.cfg.Hostname)
+	}
+	env := lists.Envelope{From: s.from, Targets: s.targets, Received: s.received(txid), Auth: auth}
 	res, err := s.srv.domain.Accept(env, raw)
 	attrs := []any{"tx", txid, "from", s.from, "rcpts", strings.Join(s.rcpts, ","), "size", len(raw), "ms", time.Since(start).Milliseconds()}
 	if err != nil {
@@ -176,6 +188,41 @@ func (s *session) Data(r io.Reader) error {
 			Message: "OK: this message was already posted; it is not sent again"}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + txid}
+}
+
+// verify authenticates the message (RFC 6376 DKIM, RFC 7208 SPF, RFC 7489 DMARC). Only a
+// temporary DNS failure that leaves the outcome open is an error: the sender retries later,
+// and nothing is accepted unverified.
+func (s *session) verify(raw []byte) (lists.Auth, error) {
+	v := s.srv.cfg.Verifier
+	if v == nil {
+		return lists.Auth{}, nil
+	}
+	in := verify.Input{Helo: s.conn.Hostname(), MailFrom: s.from, Message: raw}
+	if a, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		in.RemoteIP = a.IP
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := v.Verify(ctx, in)
+	if errors.Is(err, verify.ErrTemporary) {
+		return lists.Auth{}, err
+	}
+	auth := lists.Auth{
+		Pass:        res.Pass(),
+		Method:      res.DMARC.Aligned,
+		Domain:      res.DMARC.AlignedDomain,
+		DKIMAligned: res.DMARC.Aligned == "dkim", // DKIM is named when both align
+		DMARCPolicy: res.DMARC.Policy,
+		Header:      res.Header(s.srv.cfg.Hostname),
+	}
+	if !auth.Pass {
+		auth.Reason = fmt.Sprintf("dmarc=%s, spf=%s", res.DMARC.Result, res.SPF.Result)
+		for _, d := range res.DKIM {
+			auth.Reason += fmt.Sprintf(", dkim=%s (%s)", d.Result, d.Domain)
+		}
+	}
+	return auth, nil
 }
 
 // received is the trace field RFC 5321 §4.4 asks every SMTP server to add.

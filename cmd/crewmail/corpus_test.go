@@ -80,8 +80,8 @@ func TestCorpusPostsArriveUnchanged(t *testing.T) {
 		}
 		if !th.Has("From") {
 			// As a submission agent would, give a message without an author one (RFC 6409 §8.1).
-			msg = append([]byte("From: reader@example.test\r\n"), msg...)
-			th.Add("From", "reader@example.test")
+			msg = append([]byte("From: poster@elsewhere.example\r\n"), msg...)
+			th.Add("From", "poster@elsewhere.example")
 		}
 		name := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)
 		h := mail.Header{Header: message.Header{Header: th}}

@@ -401,3 +401,88 @@ func TestOutboundDKIM(t *testing.T) {
 		t.Fatalf("list copy's signature: %v %+v", err, vs)
 	}
 }
+
+// TestVerifiedPolicy: on a list with the verified policy, a post from a member's own server
+// (SPF aligned with From) goes out at once; the same From sent by a stranger's server is held,
+// the member alone is asked, and only the member's confirmation releases it.
+func TestVerifiedPolicy(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-post", "verified")
+
+	// Alice's server: MAIL FROM in example.test, whose SPF allows 127.0.0.1.
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Real", "real@example.test", "from alice\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 2)
+	for _, m := range got {
+		if !bytes.Contains(m.Data, []byte("Authentication-Results: lists.example.test;")) || !bytes.Contains(m.Data, []byte("spf=pass")) || !bytes.Contains(m.Data, []byte("dmarc=pass")) {
+			t.Errorf("verified copy to %v lacks our Authentication-Results:\n%s", m.To, m.Data)
+		}
+	}
+
+	// A stranger's server (its own envelope domain, no signature) claims to be Alice, and
+	// forges an Authentication-Results in our name.
+	forged := append([]byte("Authentication-Results: lists.example.test; dmarc=pass\r\n"), post("alice@example.test", "Buy now", "forged@evil.test", "cheap pills\r\n")...)
+	err := send(t, ts.SMTPAddr, "bulk@evil.test", []string{crew}, forged)
+	if err != nil {
+		t.Fatalf("forged post: %v (it is held, not refused)", err)
+	}
+	got = sink.Wait(t, 3)
+	ask := got[2]
+	if len(ask.To) != 1 || ask.To[0] != "alice@example.test" || !bytes.Contains(ask.Data, []byte("Did you send this")) {
+		t.Fatalf("after the forged post the sink got a mail to %v:\n%s", ask.To, ask.Data)
+	}
+	var confirmAddr string
+	for _, line := range strings.Split(string(ask.Data), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "Reply-To: "); ok {
+			confirmAddr = strings.Trim(v, "<>")
+		}
+	}
+	// The stranger guesses at the confirm address: nothing.
+	guess := "crew+confirm-aiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@" + testDomain
+	if err := send(t, ts.SMTPAddr, "bulk@evil.test", []string{guess}, post("bulk@evil.test", "yes", "g@evil.test", "yes\r\n")); smtpCode(err) != "550 5.7.1" {
+		t.Errorf("guessed confirmation: %v", err)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew, "-json"); strings.Contains(out, "forged@evil.test") {
+		t.Fatal("the forged post is in the archive before anyone confirmed it")
+	}
+	// Alice confirms (say the forger was her own other mail program): it goes out, once.
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{confirmAddr}, post("alice@example.test", "Re: Did you send this", "c@example.test", "yes\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got = sink.Wait(t, 5)
+	for _, m := range got[3:] {
+		if !bytes.Contains(m.Data, []byte("cheap pills")) {
+			t.Errorf("after the confirmation %v got:\n%s", m.To, m.Data)
+		}
+		// Our verdict replaced the forged one.
+		if bytes.Count(m.Data, []byte("Authentication-Results: lists.example.test;")) != 1 || bytes.Contains(m.Data, []byte("lists.example.test; dmarc=pass\r\n")) {
+			t.Errorf("the forged Authentication-Results survived:\n%s", m.Data)
+		}
+	}
+}
+
+// TestDMARCSafeCopy: an unsigned post from a domain that publishes p=reject goes out From the
+// list, with the author in Reply-To, so members' servers do not reject it.
+func TestDMARCSafeCopy(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "dora@strict.test", "alice@example.test")
+	msg := post("Dora <dora@strict.test>", "Strict", "strict@strict.test", "hello\r\n")
+	if err := send(t, ts.SMTPAddr, "dora@strict.test", []string{crew}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 2)
+	for _, m := range got {
+		for _, want := range []string{"From: \"Dora via Garden crew\" <crew@lists.example.test>\r\n", "Reply-To: \"Dora\" <dora@strict.test>\r\n", "X-Original-From: Dora <dora@strict.test>\r\n"} {
+			if !bytes.Contains(m.Data, []byte(want)) {
+				t.Errorf("copy to %v lacks %q:\n%s", m.To, want, m.Data)
+			}
+		}
+		if !bytes.HasSuffix(m.Data, mailtest.Body(msg)) {
+			t.Error("the body changed")
+		}
+	}
+}

@@ -56,12 +56,28 @@ listen = "127.0.0.1:0"
 mode = "smarthost"
 smarthost = %q
 smarthost_tls = "none"
-`, testDomain, filepath.Join(dir, "data"), smtpKeys, smarthost)
+[dns]
+resolver = %q
+`, testDomain, filepath.Join(dir, "data"), smtpKeys, smarthost, testDNS(t).Addr)
 	path := filepath.Join(dir, "crewmail.toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// testDNS is the world's DNS as the tests see it: example.test, where most members live, lets
+// 127.0.0.1 send its mail (SPF) and publishes DMARC p=none; strict.test does the same with
+// p=reject; every other name does not exist.
+func testDNS(t *testing.T) *mailtest.DNS {
+	return mailtest.NewDNS(t,
+		`example.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
+		`_dmarc.example.test. 300 IN TXT "v=DMARC1; p=none"`,
+		`strict.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
+		`_dmarc.strict.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		"lists.example.test. 300 IN MX 10 lists.example.test.",
+		"lists.example.test. 300 IN A 127.0.0.1",
+	)
 }
 
 // startTestServer runs crewmail with the config at cfgPath until the test ends.

@@ -20,6 +20,7 @@ import (
 	"crewmail/smtpd"
 	"crewmail/store"
 	"crewmail/templates"
+	"crewmail/verify"
 )
 
 func serveCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
@@ -131,6 +132,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		}
 		scfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	scfg.Verifier = &verify.Verifier{Resolver: verify.NewResolver(cfg.DNS.Resolver)}
 	s.smtp = smtpd.New(scfg, s.svc, log.With("component", "smtp"))
 	if s.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
 		return nil, fmt.Errorf("key smtp.listen: %w", err)

@@ -1,0 +1,66 @@
+package verify
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"blitiri.com.ar/go/spf"
+	"github.com/miekg/dns"
+)
+
+// checkSPF checks the MAIL FROM identity and the HELO identity (RFC 7208 §2.3, §2.4).
+func (v *Verifier) checkSPF(ctx context.Context, in Input) (mailFrom, helo SPFResult) {
+	heloDomain := strings.TrimSuffix(strings.ToLower(in.Helo), ".")
+	helo = SPFResult{Result: "none", Domain: heloDomain, Identity: "helo"}
+	if isDomain(heloDomain) {
+		helo = v.spf(ctx, in, heloDomain, "postmaster@"+heloDomain, "helo")
+	} else {
+		// An address literal or a bare word: RFC 7208 §2.3 checks only domain names.
+		helo.Reason = "the HELO name is not a domain name"
+	}
+
+	sender := strings.TrimSuffix(strings.TrimPrefix(in.MailFrom, "<"), ">")
+	local, domain, ok := cutLast(sender, "@")
+	if !ok || domain == "" {
+		// RFC 7208 §2.4: with the null reverse-path, the MAIL FROM check is that of
+		// postmaster@<HELO name>, which is the HELO check.
+		mailFrom = helo
+		return mailFrom, helo
+	}
+	domain = normalizeDomain(domain)
+	if strings.Contains(local, "@") {
+		// A quoted local part holding "@": the spf package splits at the first one.
+		local = "postmaster"
+	}
+	return v.spf(ctx, in, domain, local+"@"+domain, "mailfrom"), helo
+}
+
+func (v *Verifier) spf(ctx context.Context, in Input, domain, sender, identity string) SPFResult {
+	res, err := spf.CheckHostWithSender(in.RemoteIP, in.Helo, sender,
+		spf.WithResolver(v.resolver()), spf.WithContext(ctx))
+	r := SPFResult{Result: string(res), Domain: domain, Identity: identity}
+	if err != nil && (res == spf.TempError || res == spf.PermError) {
+		// The spf package also returns an error with a match ("matched ip"): only
+		// errors explain something.
+		r.Reason = err.Error()
+	}
+	return r
+}
+
+// isDomain reports whether s can be a host's domain name: not an address literal, not one bare
+// label.
+func isDomain(s string) bool {
+	if s == "" || strings.HasPrefix(s, "[") || !strings.Contains(s, ".") || net.ParseIP(s) != nil {
+		return false
+	}
+	_, ok := dns.IsDomainName(s)
+	return ok
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
