@@ -163,7 +163,7 @@ func TestComposeGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestService(t)
 			prefix, url := tc.prefix, tc.url
-			if _, err := s.CreateList("crew@lists.example.test", ListOptions{Name: "Garden crew: Ünter", SubjectPrefix: &prefix, ArchiveURL: &url, AuthorIn: tc.authorIn}); err != nil {
+			if _, err := s.CreateList("crew@lists.example.test", ListOptions{Name: "Garden crew: Ünter", SubjectPrefix: &prefix, ArchiveURL: &url, AuthorIn: tc.authorIn, Post: "members"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", ""); err != nil {
@@ -223,7 +223,7 @@ func TestComposeGolden(t *testing.T) {
 func TestAcceptIsAllOrNothing(t *testing.T) {
 	s := newTestService(t)
 	for _, l := range []string{"crew@lists.example.test", "open@lists.example.test"} {
-		if _, err := s.CreateList(l, ListOptions{}); err != nil {
+		if _, err := s.CreateList(l, ListOptions{Post: "members"}); err != nil {
 			t.Fatal(err)
 		}
 	}

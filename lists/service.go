@@ -125,7 +125,7 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if strings.HasSuffix(local, "-request") || local == "postmaster" || local == "abuse" {
 		return store.List{}, fmt.Errorf("%s is reserved and cannot be a list", addr)
 	}
-	l := store.List{Address: addr, Name: local, Join: "approve", Post: "members", Created: s.Now().UTC()}
+	l := store.List{Address: addr, Name: local, Join: "approve", Post: "verified", Created: s.Now().UTC()}
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}

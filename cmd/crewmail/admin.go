@@ -94,7 +94,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		return nil
 	})
 	fs.StringVar(&o.Join, "join", "", "who may join: open, approve or invite (default approve)")
-	fs.StringVar(&o.Post, "post", "", "who may post: verified (members, proven by DKIM/SPF or by confirming), members, or anyone (default members)")
+	fs.StringVar(&o.Post, "post", "", "who may post: verified (members, proven by DKIM/SPF or by confirming; the default), members, or anyone")
 	fs.StringVar(&o.AuthorIn, "dmarc-author", "", "when DMARC makes a copy go out From the list, put the author in reply-to or cc (default reply-to)")
 	fs.Func("subject-prefix", "text put in front of each post's subject, e.g. \"[crew]\" (changes the author's signed Subject)", func(s string) error {
 		o.SubjectPrefix = &s
