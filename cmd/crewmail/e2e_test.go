@@ -486,3 +486,51 @@ func TestDMARCSafeCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedPostFromAnyServerIsVerified: a member's post DKIM-signed by their domain passes on
+// a verified list even when it comes through a server SPF does not know (a forwarder, a
+// phone's provider), and a tampered copy of it does not.
+func TestSignedPostFromAnyServerIsVerified(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	signed := signAsExampleTest(t, post("alice@example.test", "Signed", "dkim@example.test", "signed text\r\n"))
+	if err := send(t, ts.SMTPAddr, "bounces@relay.elsewhere", []string{crew}, signed); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 1)
+	if !bytes.HasSuffix(got[0].Data, signed) || !bytes.Contains(got[0].Data, []byte("dkim=pass")) || !bytes.Contains(got[0].Data, []byte("dmarc=pass")) {
+		t.Fatalf("signed post:\n%s", got[0].Data)
+	}
+	tampered := bytes.Replace(signAsExampleTest(t, post("alice@example.test", "Signed", "dkim2@example.test", "signed text\r\n")), []byte("signed text"), []byte("changed text"), 1)
+	if err := send(t, ts.SMTPAddr, "bounces@relay.elsewhere", []string{crew}, tampered); err != nil {
+		t.Fatal(err)
+	}
+	got = sink.Wait(t, 2)
+	if !bytes.Contains(got[1].Data, []byte("Did you send this")) || got[1].To[0] != "alice@example.test" {
+		t.Errorf("tampered post was not held for confirmation; sink got for %v:\n%s", got[1].To, got[1].Data)
+	}
+}
+
+// TestDNSFailureDefers: when DNS cannot answer, the sender is told to try later (451 4.7.0)
+// and nothing is archived; when it answers again, the post goes through.
+func TestDNSFailureDefers(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	d, _ := dnsOf.Load(ts.cfgPath)
+	dns := d.(*mailtest.DNS)
+	dns.Fail(true)
+	msg := post("alice@example.test", "Later", "later@example.test", "x\r\n")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); smtpCode(err) != "451 4.7.0" {
+		t.Fatalf("with DNS down: %v, want 451 4.7.0", err)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew, "-json"); out != "" {
+		t.Fatalf("archived while DNS was down:\n%s", out)
+	}
+	dns.Fail(false)
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); err != nil {
+		t.Fatalf("with DNS back: %v", err)
+	}
+	sink.Wait(t, 1)
+}

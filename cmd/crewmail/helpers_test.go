@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
 	"crewmail/config"
@@ -43,6 +47,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // are more lines for its [smtp] table.
 func testConfig(t *testing.T, dir, smarthost string, smtpKeys string) string {
 	t.Helper()
+	dns := testDNS(t)
 	text := fmt.Sprintf(`hostname = %q
 data_dir = %q
 [log]
@@ -58,8 +63,9 @@ smarthost = %q
 smarthost_tls = "none"
 [dns]
 resolver = %q
-`, testDomain, filepath.Join(dir, "data"), smtpKeys, smarthost, testDNS(t).Addr)
+`, testDomain, filepath.Join(dir, "data"), smtpKeys, smarthost, dns.Addr)
 	path := filepath.Join(dir, "crewmail.toml")
+	dnsOf.Store(path, dns)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +76,9 @@ resolver = %q
 // 127.0.0.1 send its mail (SPF) and publishes DMARC p=none; strict.test does the same with
 // p=reject; every other name does not exist.
 func testDNS(t *testing.T) *mailtest.DNS {
+	pub := testDKIMKey.Public().(ed25519.PublicKey)
 	return mailtest.NewDNS(t,
+		`sel1._domainkey.example.test. 300 IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`,
 		`example.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
 		`_dmarc.example.test. 300 IN TXT "v=DMARC1; p=none"`,
 		`strict.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
@@ -79,6 +87,25 @@ func testDNS(t *testing.T) *mailtest.DNS {
 		"lists.example.test. 300 IN A 127.0.0.1",
 	)
 }
+
+// testDKIMKey signs for example.test as sel1 (published by testDNS).
+var testDKIMKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// signAsExampleTest DKIM-signs msg for example.test, as a member's own mail server would.
+func signAsExampleTest(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	err := dkim.Sign(&out, bytes.NewReader(msg), &dkim.SignOptions{Domain: "example.test", Selector: "sel1", Signer: testDKIMKey,
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
+		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// dnsOf finds the DNS server of a test configuration.
+var dnsOf sync.Map // config path → *mailtest.DNS
 
 // startTestServer runs crewmail with the config at cfgPath until the test ends.
 func startTestServer(t *testing.T, cfgPath string) *testServer {
