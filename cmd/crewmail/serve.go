@@ -249,9 +249,9 @@ func (s *server) run(ctx context.Context) error {
 
 // closeAll releases what startServer got before it failed.
 func (s *server) closeAll() {
-	for _, c := range []io.Closer{s.smtpLn, s.httpLn} {
-		if c != nil && c != io.Closer(nil) {
-			_ = c.Close()
+	for _, ln := range []net.Listener{s.smtpLn, s.httpLn} {
+		if ln != nil {
+			_ = ln.Close()
 		}
 	}
 	if s.ctl != nil {
