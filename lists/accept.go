@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
@@ -64,7 +65,9 @@ type inbound struct {
 	from      string // the one From address, normalized
 	messageID string
 	subject   string
-	auto      bool // Auto-Submitted other than "no" (RFC 3834)
+	date      time.Time // the Date field, zero when it does not parse
+	refs      []string  // Message-IDs it replies to, nearest parent first
+	auto      bool      // Auto-Submitted other than "no" (RFC 3834)
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -98,6 +101,11 @@ func parseMessage(raw []byte) (*inbound, error) {
 		m.messageID = id
 	}
 	m.subject, _ = m.header.Subject()
+	// Parsed here, outside the transaction every concurrent post waits on.
+	if d, err := m.header.Date(); err == nil {
+		m.date = d
+	}
+	m.refs = m.references()
 	if v := th.Get("Auto-Submitted"); v != "" {
 		kind, _, _ := strings.Cut(v, ";")
 		m.auto = !strings.EqualFold(strings.TrimSpace(kind), "no")
@@ -239,10 +247,8 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 // member who receives each post.
 func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, p store.Post, res *Result) error {
 	p.Received, p.MessageID, p.From, p.Subject = s.Now().UTC(), m.messageID, m.from, m.subject
-	if d, err := m.header.Date(); err == nil {
-		p.Date = d
-	}
-	for _, ref := range m.references() {
+	p.Date = m.date
+	for _, ref := range m.refs {
 		if seq, ok := tx.MessageID(l.Address, ref); ok {
 			if parent, err := tx.PostMeta(l.Address, seq); err == nil {
 				p.Thread = parent.Thread
