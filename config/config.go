@@ -76,7 +76,8 @@ type Delivery struct {
 	MaxAge  Duration `toml:"max_age"` // temporary failures are retried this long
 }
 
-// DNS selects the resolver for MX (and, later, DKIM/SPF/DMARC) lookups.
+// DNS selects the resolver for every lookup: DKIM, SPF and DMARC of inbound mail, MX hosts and
+// crewmail check.
 type DNS struct {
 	// Resolver is host:port of a DNS server; empty means the system resolver.
 	Resolver string `toml:"resolver"`
