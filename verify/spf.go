@@ -12,12 +12,12 @@ import (
 // checkSPF checks the MAIL FROM identity and the HELO identity (RFC 7208 §2.3, §2.4).
 func (v *Verifier) checkSPF(ctx context.Context, in Input) (mailFrom, helo SPFResult) {
 	heloDomain := strings.TrimSuffix(strings.ToLower(in.Helo), ".")
-	helo = SPFResult{Result: "none", Domain: heloDomain, Identity: "helo"}
-	if isDomain(heloDomain) {
-		helo = v.spf(ctx, in, heloDomain, "postmaster@"+heloDomain, "helo")
-	} else {
-		// An address literal or a bare word: RFC 7208 §2.3 checks only domain names.
-		helo.Reason = "the HELO name is not a domain name"
+	checkHelo := func() SPFResult {
+		if !isDomain(heloDomain) {
+			// An address literal or a bare word: RFC 7208 §2.3 checks only domain names.
+			return SPFResult{Result: "none", Domain: heloDomain, Identity: "helo", Reason: "the HELO name is not a domain name"}
+		}
+		return v.spf(ctx, in, heloDomain, "postmaster@"+heloDomain, "helo")
 	}
 
 	sender := strings.TrimSuffix(strings.TrimPrefix(in.MailFrom, "<"), ">")
@@ -25,15 +25,29 @@ func (v *Verifier) checkSPF(ctx context.Context, in Input) (mailFrom, helo SPFRe
 	if !ok || domain == "" {
 		// RFC 7208 §2.4: with the null reverse-path, the MAIL FROM check is that of
 		// postmaster@<HELO name>, which is the HELO check.
-		mailFrom = helo
-		return mailFrom, helo
+		helo = checkHelo()
+		return helo, helo
 	}
 	domain = normalizeDomain(domain)
 	if strings.Contains(local, "@") {
 		// A quoted local part holding "@": the spf package splits at the first one.
 		local = "postmaster"
 	}
-	return v.spf(ctx, in, domain, local+"@"+domain, "mailfrom"), helo
+	// The two checks are independent: run them side by side, so a slow DNS server costs the
+	// sender one wait, not two.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				helo = SPFResult{Result: "permerror", Domain: heloDomain, Identity: "helo", Reason: "internal error"}
+			}
+		}()
+		helo = checkHelo()
+	}()
+	mailFrom = v.spf(ctx, in, domain, local+"@"+domain, "mailfrom")
+	<-done
+	return mailFrom, helo
 }
 
 func (v *Verifier) spf(ctx context.Context, in Input, domain, sender, identity string) SPFResult {
