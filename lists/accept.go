@@ -261,14 +261,11 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 		return err
 	}
 	res.Posts = append(res.Posts, Archived{List: l.Address, Post: p})
-	members, err := tx.Members(l.Address)
+	rcpts, err := tx.Recipients(l.Address)
 	if err != nil {
 		return err
 	}
-	for _, mem := range members {
-		if mem.Mode != "each" {
-			continue
-		}
+	for _, mem := range rcpts {
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Created: p.Received}
 		if _, err := tx.Enqueue(d); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -34,6 +35,7 @@ type Member struct {
 // Per-list sub-buckets.
 var (
 	keyConfig    = []byte("config")
+	keyRoster    = []byte("roster") // the members in "each" mode, kept with every member change
 	subMembers   = []byte("members")
 	subMemberIDs = []byte("member-ids")
 	subArchive   = []byte("archive")
@@ -126,7 +128,10 @@ func (t *Tx) AddMember(list string, m Member) (Member, error) {
 	if err := b.Bucket(subMemberIDs).Put(u64(id), []byte(m.Address)); err != nil {
 		return m, err
 	}
-	return m, putJSON(members, []byte(m.Address), m)
+	if err := putJSON(members, []byte(m.Address), m); err != nil {
+		return m, err
+	}
+	return m, writeRoster(b)
 }
 
 // PutMember replaces an existing member's record.
@@ -139,7 +144,10 @@ func (t *Tx) PutMember(list string, m Member) error {
 	if members.Get([]byte(m.Address)) == nil {
 		return fmt.Errorf("%s on %s: %w", m.Address, list, ErrNotFound)
 	}
-	return putJSON(members, []byte(m.Address), m)
+	if err := putJSON(members, []byte(m.Address), m); err != nil {
+		return err
+	}
+	return writeRoster(b)
 }
 
 // Member returns one member of list.
@@ -180,7 +188,63 @@ func (t *Tx) RemoveMember(list, addr string) error {
 	if err := b.Bucket(subMemberIDs).Delete(u64(m.ID)); err != nil {
 		return err
 	}
-	return b.Bucket(subMembers).Delete([]byte(addr))
+	if err := b.Bucket(subMembers).Delete([]byte(addr)); err != nil {
+		return err
+	}
+	return writeRoster(b)
+}
+
+// writeRoster records who receives each post (the members in "each" mode) as one value, so
+// that a post, which reads it inside the transaction every concurrent post waits on, decodes
+// one record and not one per member.
+func writeRoster(list *bolt.Bucket) error {
+	var roster []byte
+	err := list.Bucket(subMembers).ForEach(func(_, v []byte) error {
+		var m Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		if m.Mode == "each" {
+			roster = binary.AppendUvarint(roster, m.ID)
+			roster = binary.AppendUvarint(roster, uint64(len(m.Address)))
+			roster = append(roster, m.Address...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return list.Put(keyRoster, roster)
+}
+
+// Recipient is a member who receives each post.
+type Recipient struct {
+	ID      uint64
+	Address string
+}
+
+// Recipients returns the members of list in "each" mode.
+func (t *Tx) Recipients(list string) ([]Recipient, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	v := b.Get(keyRoster)
+	var out []Recipient
+	for len(v) > 0 {
+		id, n := binary.Uvarint(v)
+		if n <= 0 {
+			return nil, fmt.Errorf("damaged roster of %s", list)
+		}
+		v = v[n:]
+		size, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) < size {
+			return nil, fmt.Errorf("damaged roster of %s", list)
+		}
+		out = append(out, Recipient{ID: id, Address: string(v[n : n+int(size)])})
+		v = v[n+int(size):]
+	}
+	return out, nil
 }
 
 // Members returns the members of list, ordered by address.

@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -133,6 +133,12 @@ var migrations = []func(tx *bolt.Tx) error{
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			_, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(subHeld)
 			return err
+		})
+	},
+	// 2 → 3: every list gets its roster of members in "each" mode.
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			return writeRoster(tx.Bucket(bucketLists).Bucket(k))
 		})
 	},
 }

@@ -293,8 +293,9 @@ func BenchmarkGroupCommit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
 }
 
-// TestMigrationFromSchema1 opens a file laid out as schema 1 (lists without a held bucket)
-// and finds it migrated: version 2, every list able to hold posts.
+// TestMigrationFromSchema1 opens a file laid out as schema 1 (lists without held posts or a
+// roster) and finds it migrated: the current version, every list able to hold posts, its
+// roster built from its members.
 func TestMigrationFromSchema1(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
@@ -315,6 +316,12 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if err := putJSON(l, keyConfig, List{Address: "old@x.test"}); err != nil {
 			return err
 		}
+		for i, mode := range []string{"each", "daily", "each"} {
+			m := Member{Address: fmt.Sprintf("m%d@x.test", i), ID: uint64(i + 1), Mode: mode}
+			if err := putJSON(l.Bucket(subMembers), []byte(m.Address), m); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketMeta).Put(keyVersion, u64(1))
 	})
 	if err != nil {
@@ -329,6 +336,10 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if v := binary.BigEndian.Uint64(tx.tx.Bucket(bucketMeta).Get(keyVersion)); v != SchemaVersion {
 			t.Errorf("schema version %d after migration", v)
 		}
+		rcpts, err := tx.Recipients("old@x.test")
+		if err != nil || len(rcpts) != 2 || rcpts[0] != (Recipient{1, "m0@x.test"}) || rcpts[1] != (Recipient{3, "m2@x.test"}) {
+			t.Errorf("recipients after migration: %+v %v", rcpts, err)
+		}
 		h, err := tx.Hold("old@x.test", Held{From: "a@x.test", Raw: []byte("x")})
 		if err != nil {
 			return err
@@ -342,4 +353,37 @@ func TestMigrationFromSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestRosterFollowsMemberChanges(t *testing.T) {
+	s, _ := openTest(t)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
+			return err
+		}
+		for _, a := range []string{"a@x.test", "b@x.test", "c@x.test"} {
+			if _, err := tx.AddMember("crew@x.test", Member{Address: a, Mode: "each"}); err != nil {
+				return err
+			}
+		}
+		b, err := tx.Member("crew@x.test", "b@x.test")
+		if err != nil {
+			return err
+		}
+		b.Mode = "daily"
+		if err := tx.PutMember("crew@x.test", b); err != nil {
+			return err
+		}
+		return tx.RemoveMember("crew@x.test", "c@x.test")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(func(tx *Tx) error {
+		r, err := tx.Recipients("crew@x.test")
+		if err != nil || len(r) != 1 || r[0].Address != "a@x.test" || r[0].ID != 1 {
+			t.Errorf("recipients: %+v %v", r, err)
+		}
+		return nil
+	})
 }
