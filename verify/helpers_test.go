@@ -122,31 +122,7 @@ func newTestDNS(t testing.TB, records ...string) *testDNS {
 	for _, r := range records {
 		d.Add(t, r)
 	}
-	// As mailtest.NewDNS: UDP and TCP on one port, which may take a few tries.
-	var pc net.PacketConn
-	var ln net.Listener
-	for try := 0; ; try++ {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		if try == 20 {
-			t.Fatal(err)
-		}
-	}
-	d.Addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: d}
-	tcp := &dns.Server{Listener: ln, Handler: d}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() {
-		udp.Shutdown()
-		tcp.Shutdown()
-	})
+	d.Addr = mailtest.ServeDNS(t, d)
 	return d
 }
 

@@ -26,8 +26,15 @@ func NewDNS(t testing.TB, records ...string) *DNS {
 	for _, r := range records {
 		d.Add(t, r)
 	}
-	// UDP and TCP on the same port: the port free for one may be taken for the other, so try
-	// a few.
+	d.Addr = ServeDNS(t, d)
+	return d
+}
+
+// ServeDNS answers DNS queries with h on 127.0.0.1, UDP and TCP on one port, until the test
+// ends, and returns the address.
+func ServeDNS(t testing.TB, h dns.Handler) string {
+	t.Helper()
+	// The port free for UDP may be taken for TCP, so try a few.
 	var pc net.PacketConn
 	var ln net.Listener
 	for try := 0; ; try++ {
@@ -43,16 +50,15 @@ func NewDNS(t testing.TB, records ...string) *DNS {
 			t.Fatal(err)
 		}
 	}
-	d.Addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: d}
-	tcp := &dns.Server{Listener: ln, Handler: d}
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	tcp := &dns.Server{Listener: ln, Handler: h}
 	go udp.ActivateAndServe()
 	go tcp.ActivateAndServe()
 	t.Cleanup(func() {
 		udp.Shutdown()
 		tcp.Shutdown()
 	})
-	return d
+	return pc.LocalAddr().String()
 }
 
 // Add adds one record in zone-file syntax.
