@@ -50,6 +50,12 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 // releaseHeld posts a held post its author confirmed. Confirming twice, or after it expired,
 // does nothing.
 func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result) error {
+	return s.release(tx, l, id, "confirmed", res)
+}
+
+// release posts held post id of l, recording how it was vouched for ("confirmed" by its
+// author, "approved" by the operator).
+func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string, res *Result) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -70,7 +76,70 @@ func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: "confirmed", DMARCPolicy: h.DMARCPolicy}, res)
+	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, DMARCPolicy: h.DMARCPolicy}, res)
+}
+
+// HeldPost describes a held post for the operator.
+type HeldPost struct {
+	store.Held
+	Subject string
+}
+
+// Held returns the posts of list waiting for something, oldest first.
+func (s *Service) Held(list string) ([]HeldPost, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []HeldPost
+	err = s.st.View(func(tx *store.Tx) error {
+		return tx.HeldPosts(laddr, func(h store.Held) error {
+			hp := HeldPost{Held: h}
+			if m, err := parseMessage(h.Raw); err == nil {
+				hp.Subject = m.subject
+			}
+			out = append(out, hp)
+			return nil
+		})
+	})
+	return out, notFound(err, "there is no list %s", laddr)
+}
+
+// Approve posts a held post to the list as the operator's decision.
+func (s *Service) Approve(list string, id uint64) (Result, error) {
+	return s.decide(list, id, true)
+}
+
+// Reject deletes a held post without posting it.
+func (s *Service) Reject(list string, id uint64) error {
+	_, err := s.decide(list, id, false)
+	return err
+}
+
+func (s *Service) decide(list string, id uint64, approve bool) (Result, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = s.st.Update(func(tx *store.Tx) error {
+		res = Result{}
+		l, err := tx.List(laddr)
+		if err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		if _, err := tx.HeldPost(laddr, id); err != nil {
+			return fmt.Errorf("%s has no held post %d", laddr, id)
+		}
+		if !approve {
+			return tx.Release(laddr, id)
+		}
+		return s.release(tx, l, id, "approved", &res)
+	})
+	if err == nil && res.Queued > 0 {
+		s.Enqueued()
+	}
+	return res, err
 }
 
 // Sweep drops held posts whose confirmation did not come in time. It returns how many.

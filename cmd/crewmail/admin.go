@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -238,6 +239,57 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
+	"held ls": {"held ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				held, err := svc.Held(pos[0])
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tEXPIRES\tWHY")
+				for _, h := range held {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.Format("2006-01-02 15:04"), h.From, oneLine(h.Subject, 40), h.Expires.Format("2006-01-02"), oneLine(h.Reason, 60))
+				}
+				return tw.Flush()
+			}
+		}
+	}},
+	"held approve": {"held approve LIST ID", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				id, err := strconv.ParseUint(pos[1], 10, 64)
+				if err != nil {
+					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
+				}
+				res, err := svc.Approve(pos[0], id)
+				if err != nil {
+					return err
+				}
+				if len(res.Posts) == 0 {
+					fmt.Fprintf(out, "held post %d was already on %s; removed from the held posts\n", id, pos[0])
+					return nil
+				}
+				fmt.Fprintf(out, "posted held post %d to %s (%d deliveries)\n", id, pos[0], res.Queued)
+				return nil
+			}
+		}
+	}},
+	"held reject": {"held reject LIST ID", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(svc *lists.Service, out io.Writer) error {
+				id, err := strconv.ParseUint(pos[1], 10, 64)
+				if err != nil {
+					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
+				}
+				if err := svc.Reject(pos[0], id); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "deleted held post %d of %s\n", id, pos[0])
+				return nil
+			}
+		}
+	}},
 	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
 		return func(pos []string) adminOp {
@@ -276,6 +328,9 @@ type archiveJSON struct {
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
 	Size      int       `json:"size"`
+	// Verified says how the author was established: "dkim" or "spf" (DMARC-aligned),
+	// "confirmed" (by reply), "approved" (by the operator), or "" (not verified).
+	Verified string `json:"verified"`
 }
 
 func archiveEntry(p store.Post) archiveJSON {
@@ -283,7 +338,7 @@ func archiveEntry(p store.Post) archiveJSON {
 	if date.IsZero() {
 		date = p.Received
 	}
-	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size}
+	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size, Verified: p.Verified}
 }
 
 func oneLine(s string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -533,4 +534,41 @@ func TestDNSFailureDefers(t *testing.T) {
 		t.Fatalf("with DNS back: %v", err)
 	}
 	sink.Wait(t, 1)
+}
+
+// TestHeldByOperator: the operator sees held posts and approves or rejects them.
+func TestHeldByOperator(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	for i, subject := range []string{"Spam", "Real but unsigned"} {
+		msg := post("alice@example.test", subject, fmt.Sprintf("held%d@example.test", i), "text\r\n")
+		if err := send(t, ts.SMTPAddr, "relay@elsewhere.example", []string{crew}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.Wait(t, 2) // the two questions to alice
+	out := ts.mustCLI(t, "held", "ls", crew)
+	if !strings.Contains(out, "Spam") || !strings.Contains(out, "Real but unsigned") || !strings.Contains(out, "alice@example.test") {
+		t.Fatalf("held ls:\n%s", out)
+	}
+	ts.mustCLI(t, "held", "reject", crew, "1")
+	if out := ts.mustCLI(t, "held", "approve", crew, "2"); !strings.Contains(out, "posted held post 2") {
+		t.Errorf("approve: %s", out)
+	}
+	got := sink.Wait(t, 4)
+	for _, m := range got[2:] {
+		if !bytes.Contains(m.Data, []byte("Subject: Real but unsigned")) {
+			t.Errorf("after approving, %v got:\n%s", m.To, m.Data)
+		}
+	}
+	if out := ts.mustCLI(t, "held", "ls", crew); strings.Contains(out, "alice@example.test") {
+		t.Errorf("held posts left after deciding:\n%s", out)
+	}
+	if _, errOut, code := ts.cli(t, "held", "approve", crew, "1"); code != 1 || !strings.Contains(errOut, "no held post 1") {
+		t.Errorf("approving a rejected post: exit %d %s", code, errOut)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew, "-json"); strings.Contains(out, "held0@") || !strings.Contains(out, `"message_id":"held1@example.test","thread":1,"from":"alice@example.test","subject":"Real but unsigned","size":`) || !strings.Contains(out, `"verified":"approved"`) {
+		t.Errorf("archive after deciding:\n%s", out)
+	}
 }

@@ -33,6 +33,7 @@ Usage:
   crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail]
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
   crewmail archive ls LIST [-json]
+  crewmail held    ls LIST | approve LIST ID | reject LIST ID
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail check   DOMAIN
   crewmail version
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCommand(ctx, cfgPath, args[1:], stdout, stderr)
-	case "list", "member", "archive":
+	case "list", "member", "archive", "held":
 		return adminCommand(cfgPath, args, stdout, stderr)
 	case "dkim":
 		return dkimCommand(cfgPath, args[1:], stdout, stderr)
