@@ -129,7 +129,13 @@ func (s *Service) enqueueNotice(tx *store.Tx, l store.List, to, name string, dat
 		h.SetAddressList("Reply-To", []*mail.Address{{Address: c}})
 	}
 	h.SetAddressList("To", []*mail.Address{{Address: to}})
-	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: s.address(l.Address, "help")}})
+	// A confirmation comes from its confirm address, so that a reply reaches it even from a
+	// client that ignores Reply-To; anything else from the help address.
+	from := s.address(l.Address, "help")
+	if c, ok := data["Confirm"].(string); ok {
+		from = c
+	}
+	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
 	var buf bytes.Buffer
 	w, err := mail.CreateSingleInlineWriter(&buf, h)
 	if err != nil {

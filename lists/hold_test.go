@@ -65,6 +65,9 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 		t.Fatalf("confirmation: %+v\n%s", ask, ask.Message)
 	}
 	confirm := confirmAddress(t, ask.Message)
+	if !bytes.HasPrefix(ask.Message, []byte(`From: "crew" <`+confirm+">\r\n")) {
+		t.Errorf("the question does not come from its confirm address (a reply must reach it):\n%s", ask.Message)
+	}
 
 	// Alice replies: the post goes to the list, marked confirmed.
 	tgt, err := s.Route(confirm)
