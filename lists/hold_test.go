@@ -65,7 +65,7 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 		t.Fatalf("confirmation: %+v\n%s", ask, ask.Message)
 	}
 	confirm := confirmAddress(t, ask.Message)
-	if !bytes.HasPrefix(ask.Message, []byte(`From: "crew" <`+confirm+">\r\n")) {
+	if unfolded := bytes.ReplaceAll(ask.Message, []byte("\r\n "), []byte(" ")); !bytes.HasPrefix(unfolded, []byte(`From: "crew" <`+confirm+">\r\n")) {
 		t.Errorf("the question does not come from its confirm address (a reply must reach it):\n%s", ask.Message)
 	}
 
