@@ -16,45 +16,11 @@ import (
 	"crewmail/lists"
 )
 
-// corpusDir is the real-mail corpus named by CREWMAIL_CORPUS; the test is skipped without it.
-func corpusDir(t *testing.T, sub string) string {
-	t.Helper()
-	dir := os.Getenv("CREWMAIL_CORPUS")
-	if dir == "" {
-		t.Skip("CREWMAIL_CORPUS is not set; skipping the real-mail corpus")
-	}
-	if !filepath.IsAbs(dir) {
-		// Relative to the project's root, where people run "go test ./...", not to this
-		// package's folder, where the test runs.
-		dir = filepath.Join("..", "..", dir)
-	}
-	return filepath.Join(dir, sub)
-}
-
-// crlf gives a message read from a file the line endings SMTP carries, without the mbox
-// "From " envelope line some files begin with (it is not part of the message).
-func crlf(b []byte) []byte {
-	if bytes.HasPrefix(b, []byte("From ")) {
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
-	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
-}
-
 // TestCorpusPostsArriveUnchanged posts every message of the corpus's threads/ and mime/ from its
 // author, a member, and checks that each reaches the members with everything the author wrote
 // unchanged. Automatic mail (Auto-Submitted, RFC 3834) is refused instead.
 func TestCorpusPostsArriveUnchanged(t *testing.T) {
-	var files []string
-	for _, sub := range []string{"threads", "mime"} {
-		matches, err := filepath.Glob(filepath.Join(corpusDir(t, sub), "*.eml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, matches...)
-	}
+	files := mailtest.Corpus(t, "threads", "mime")
 	if len(files) < 300 {
 		t.Fatalf("found %d corpus messages, expected the 309 of threads/ and mime/", len(files))
 	}
@@ -75,7 +41,7 @@ func TestCorpusPostsArriveUnchanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := crlf(raw)
+		msg := mailtest.SMTPForm(raw)
 		th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(bytes.TrimLeft(msg, " \t\r\n"))))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
