@@ -49,7 +49,11 @@ func serveCommand(ctx context.Context, cfgPath string, args []string, stdout, st
 	if *logJSON {
 		cfg.Log.Format = "json"
 	}
-	log := newLogger(cfg.Log, stderr)
+	logOut := newLogBuffer(stderr)
+	if c, ok := logOut.(io.Closer); ok {
+		defer c.Close()
+	}
+	log := newLogger(cfg.Log, logOut)
 	srv, err := startServer(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "crewmail: %v\n", err)
