@@ -1,8 +1,6 @@
 package lists
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,8 +11,8 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 
+	"crewmail/internal/rawmsg"
 	"crewmail/store"
 )
 
@@ -71,7 +69,7 @@ type inbound struct {
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
-	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(skipBlankLines(raw))))
+	th, err := rawmsg.ReadHeader(raw)
 	if err != nil {
 		return nil, refuse(550, [3]int{5, 6, 0}, "the message header cannot be parsed: %v", err)
 	}
@@ -111,22 +109,6 @@ func parseMessage(raw []byte) (*inbound, error) {
 		m.auto = !strings.EqualFold(strings.TrimSpace(kind), "no")
 	}
 	return m, nil
-}
-
-// skipBlankLines skips lines of only spaces and tabs before the header, which some mail
-// software writes and which are neither a header field nor the end of the header. The kept
-// message is unchanged; this is only where reading starts.
-func skipBlankLines(raw []byte) []byte {
-	for {
-		i := 0
-		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t') {
-			i++
-		}
-		if i == 0 || !bytes.HasPrefix(raw[i:], []byte("\r\n")) {
-			return raw
-		}
-		raw = raw[i+2:]
-	}
 }
 
 // references are the Message-IDs a message replies to, nearest parent first.

@@ -6,8 +6,6 @@
 package verify
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,8 +16,9 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 display names decode instead of failing
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/idna"
+
+	"crewmail/internal/rawmsg"
 )
 
 // ErrTemporary is wrapped by the error Verify returns when a temporary DNS failure keeps it from
@@ -197,7 +196,7 @@ func (v *Verifier) resolver() Resolver {
 // fromDomain returns the domain of the message's From address, or "" and why not. RFC 7489 §6.6.1
 // leaves messages without exactly one From domain to local policy: here they cannot pass.
 func fromDomain(msg []byte) (string, string) {
-	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(skipBlankLines(msg))))
+	th, err := rawmsg.ReadHeader(msg)
 	if err != nil {
 		return "", "the header cannot be parsed"
 	}
@@ -239,19 +238,4 @@ func normalizeDomain(d string) string {
 		return a
 	}
 	return d
-}
-
-// skipBlankLines skips lines of only spaces and tabs before the header, which some mail
-// software writes (lists.parseMessage reads From the same way).
-func skipBlankLines(raw []byte) []byte {
-	for {
-		i := 0
-		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t') {
-			i++
-		}
-		if i == 0 || !bytes.HasPrefix(raw[i:], []byte("\r\n")) {
-			return raw
-		}
-		raw = raw[i+2:]
-	}
 }
