@@ -2,15 +2,9 @@ package smtpd
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -18,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"crewmail/internal/mailtest"
 	"crewmail/lists"
 )
 
@@ -58,14 +53,7 @@ func startSMTP(t *testing.T, cfg Config, d Domain) string {
 func TestExtensionsAndStartTLS(t *testing.T) {
 	d := &fakeDomain{}
 	addr := startSMTP(t, Config{TLS: selfSigned(t)}, d)
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example.test"); err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, addr)
 	for _, ext := range []string{"SIZE", "8BITMIME", "SMTPUTF8", "PIPELINING", "ENHANCEDSTATUSCODES", "STARTTLS"} {
 		if ok, _ := c.Extension(ext); !ok {
 			t.Errorf("%s not advertised", ext)
@@ -99,14 +87,7 @@ func TestExtensionsAndStartTLS(t *testing.T) {
 
 func TestNoStartTLSWithoutCertificate(t *testing.T) {
 	addr := startSMTP(t, Config{}, &fakeDomain{})
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example.test"); err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, addr)
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		t.Error("STARTTLS offered without a certificate")
 	}
@@ -116,12 +97,7 @@ func TestNoStartTLSWithoutCertificate(t *testing.T) {
 // never answer with a permanent code, or the sender would drop the mail.
 func TestInternalErrorIsTemporary(t *testing.T) {
 	addr := startSMTP(t, Config{}, &fakeDomain{accErr: io.ErrUnexpectedEOF})
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	err = c.SendMail("a@example.test", []string{"crew@example.test"}, strings.NewReader("From: a@example.test\r\n\r\nhi\r\n"))
+	err := dial(t, addr).SendMail("a@example.test", []string{"crew@example.test"}, strings.NewReader("From: a@example.test\r\n\r\nhi\r\n"))
 	se, ok := err.(*smtp.SMTPError)
 	if !ok || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 0}) {
 		t.Errorf("internal error answered %v, want 451 4.3.0", err)
@@ -169,18 +145,20 @@ func FuzzReceived(f *testing.F) {
 }
 
 func selfSigned(t *testing.T) *tls.Config {
+	cert, _ := mailtest.NewCert(t, "mx.example.test")
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
+// dial connects to the server at addr and greets it.
+func dial(t *testing.T, addr string) *smtp.Client {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.example.test"},
-		DNSNames: []string{"mx.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.example.test"); err != nil {
 		t.Fatal(err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	return c
 }

@@ -4,7 +4,7 @@ import "testing"
 
 func TestReadHeader(t *testing.T) {
 	for in, wantFrom := range map[string]string{
-		"From: a@x.test\r\n\r\nbody":                 "a@x.test",
+		"From: a@x.test\r\n\r\nbody":                "a@x.test",
 		"   \r\n\t\r\nFrom: b@x.test\r\n\r\n":       "b@x.test",
 		" \r\nFrom: c@x.test\r\nSubject: s\r\n\r\n": "c@x.test",
 	} {
