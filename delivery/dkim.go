@@ -196,7 +196,11 @@ func (s *Signer) Sign(domain string, msg []byte) ([]byte, error) {
 	if err != nil || k == nil {
 		return msg, err
 	}
-	digest := sha256.Sum256(append([]byte(domain+"\x00"), msg...))
+	h := sha256.New()
+	h.Write([]byte(domain + "\x00"))
+	h.Write(msg)
+	var digest [32]byte
+	h.Sum(digest[:0])
 	s.mu.Lock()
 	field, ok := s.cache[digest]
 	s.mu.Unlock()
