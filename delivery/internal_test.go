@@ -51,3 +51,25 @@ func TestASCIIAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestSignerSignsEachPostOnce: the copies members receive of one post are identical, and only
+// the first is hashed and signed; the others reuse its signature.
+func TestSignerSignsEachPostOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := GenerateKey(dir, "x.test", "s", "ed25519"); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSigner(dir)
+	post := []byte("From: a@x.test\r\nSubject: one\r\n\r\nbody\r\n")
+	for range 8 {
+		if _, err := s.Sign("x.test", post); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.cache) != 1 {
+		t.Fatalf("8 identical copies made %d signatures, want 1", len(s.cache))
+	}
+	if _, err := s.Sign("x.test", []byte("From: a@x.test\r\nSubject: two\r\n\r\nbody\r\n")); err != nil || len(s.cache) != 2 {
+		t.Fatalf("a second post: %d signatures, %v", len(s.cache), err)
+	}
+}
