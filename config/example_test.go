@@ -168,6 +168,8 @@ func TestLoadErrorNamesKey(t *testing.T) {
 		{"tls_cert without tls_key", "[smtp]\ntls_cert = \"cert.pem\"\n", "smtp.tls_cert"},
 		{"message size too small", "[smtp]\nmax_message_bytes = 10\n", "smtp.max_message_bytes"},
 		{"bad separator", "separator = \"++\"\n", "separator"},
+		{"postmaster not an address", "postmaster = \"ops\"\n", "postmaster"},
+		{"confirm_within too short", "confirm_within = \"10m\"\n", "confirm_within"},
 		{"bad hostname", "hostname = \"mail example org\"\n", "hostname"},
 		{"empty data_dir", "data_dir = \"\"\n", "data_dir"},
 		{"bad log format", "[log]\nformat = \"xml\"\n", "log.format"},

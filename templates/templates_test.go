@@ -70,3 +70,25 @@ func TestBrokenOverrideIsAnError(t *testing.T) {
 		t.Error("a missing value rendered silently")
 	}
 }
+
+func TestHelpExplainsThePolicy(t *testing.T) {
+	s, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for policy, want := range map[string]string{
+		"verified": "confirms it by replying",
+		"members":  "Only members may post",
+		"anyone":   "Anyone may post",
+	} {
+		d := map[string]any{}
+		for k, v := range data {
+			d[k] = v
+		}
+		d["Policy"] = policy
+		_, body, err := s.Render("help", d)
+		if err != nil || !strings.Contains(body, want) {
+			t.Errorf("help for %s: %v\n%s", policy, err, body)
+		}
+	}
+}
