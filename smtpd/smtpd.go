@@ -212,7 +212,7 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 		Pass:        res.Pass(),
 		Method:      res.DMARC.Aligned,
 		Domain:      res.DMARC.AlignedDomain,
-		DKIMAligned: res.DMARC.Aligned == "dkim", // DKIM is named when both align
+		DKIMAligned: res.DKIMAligned(),
 		DMARCPolicy: res.DMARC.Policy,
 		Header:      res.Header(s.srv.cfg.Hostname),
 	}

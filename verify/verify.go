@@ -111,6 +111,12 @@ func (r Result) Pass() bool {
 	return r.DMARC.Aligned != ""
 }
 
+// DKIMAligned reports whether a DKIM signature of a domain aligned with From verified: the
+// author's own signature, which survives a copy that changes nothing it signed.
+func (r Result) DKIMAligned() bool {
+	return r.DMARC.Aligned == "dkim" // DKIM is named when both DKIM and SPF align
+}
+
 // maxSignatures is how many DKIM signatures are verified per message; RFC 6376 §6.1 lets a
 // verifier limit the work a message can cause.
 const maxSignatures = 5

@@ -328,6 +328,9 @@ func TestDMARC(t *testing.T) {
 			if res.Pass() != (tc.want.Aligned != "") {
 				t.Errorf("Pass() = %v", res.Pass())
 			}
+			if res.DKIMAligned() != (tc.want.Aligned == "dkim") {
+				t.Errorf("DKIMAligned() = %v", res.DKIMAligned())
+			}
 		})
 	}
 }
