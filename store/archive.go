@@ -129,14 +129,28 @@ func (t *Tx) AddBounce(list string, raw []byte) error {
 	return bounces.Put(u64(seq), raw)
 }
 
-// Held is a post waiting for something before it reaches the list: its author's confirmation.
+// Kinds of held posts: what a post waits for.
+const (
+	HeldForAuthor    = "author"    // its author's confirmation (it could not be verified)
+	HeldForModerator = "moderator" // a moderator's decision
+)
+
+// Held is a post waiting for something before it reaches the list.
 type Held struct {
-	ID       uint64    `json:"id"`
-	From     string    `json:"from"` // the member it claims to come from
-	Reason   string    `json:"reason"`
-	Received time.Time `json:"received"`
-	Expires  time.Time `json:"expires"`
-	Raw      []byte    `json:"raw"` // as it would have been archived
+	ID uint64 `json:"id"`
+	// Kind is HeldForAuthor or HeldForModerator; records from before moderation have none and
+	// wait for their author.
+	Kind   string `json:"kind,omitempty"`
+	From   string `json:"from"` // the address it claims to come from
+	Reason string `json:"reason"`
+	// Verified is how the author was proven ("dkim", "spf", "confirmed"), empty when not.
+	Verified   string `json:"verified,omitempty"`
+	AuthDomain string `json:"auth_domain,omitempty"`
+	// DKIMAligned: the author's own signature survives an unchanged list copy.
+	DKIMAligned bool      `json:"dkim_aligned,omitempty"`
+	Received    time.Time `json:"received"`
+	Expires     time.Time `json:"expires"`
+	Raw         []byte    `json:"raw"` // as it would have been archived
 	// DMARCPolicy of the author's domain, for the list copy once released.
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
 }
@@ -154,6 +168,19 @@ func (t *Tx) Hold(list string, h Held) (Held, error) {
 	}
 	h.ID = id
 	return h, putJSON(held, u64(id), h)
+}
+
+// PutHeld replaces an existing held post's record.
+func (t *Tx) PutHeld(list string, h Held) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	held := b.Bucket(subHeld)
+	if held.Get(u64(h.ID)) == nil {
+		return fmt.Errorf("held post %d of %s: %w", h.ID, list, ErrNotFound)
+	}
+	return putJSON(held, u64(h.ID), h)
 }
 
 // HeldPost returns one held post.

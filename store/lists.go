@@ -20,8 +20,15 @@ type List struct {
 	ArchiveURL    string   `json:"archive_url,omitempty"`
 	// AuthorIn is where the author goes when a copy must be sent From the list (DMARC):
 	// "reply-to" (the default) or "cc".
-	AuthorIn string    `json:"author_in,omitempty"`
-	Created  time.Time `json:"created"`
+	AuthorIn string `json:"author_in,omitempty"`
+	// Moderated: every post waits for a moderator. NonMembers: what happens to a post from
+	// someone who is not a member, when the post policy wants members: "reject" (the default)
+	// or "hold" for the moderators.
+	Moderated  bool   `json:"moderated,omitempty"`
+	NonMembers string `json:"nonmembers,omitempty"`
+	// Moderators decide on held posts; empty means the owners.
+	Moderators []string  `json:"moderators,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 // Member is one subscriber of a list.
@@ -43,6 +50,8 @@ var (
 	subMsgIDs    = []byte("message-ids")
 	subBounces   = []byte("bounces")
 	subHeld      = []byte("held")
+	subPending   = []byte("pending")      // actions waiting for a confirmation, by ID
+	subPendKeys  = []byte("pending-keys") // kind + address → pending ID
 )
 
 func (t *Tx) listBucket(addr string) *bolt.Bucket {
@@ -59,7 +68,7 @@ func (t *Tx) CreateList(l List) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld} {
+	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld, subPending, subPendKeys} {
 		if _, err := b.CreateBucket(name); err != nil {
 			return err
 		}

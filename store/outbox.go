@@ -18,6 +18,7 @@ type Delivery struct {
 	Message   []byte    `json:"message,omitempty"` // the whole message, for notices
 	From      string    `json:"from"`              // envelope sender ("" = null sender)
 	To        string    `json:"to"`
+	Member    uint64    `json:"member,omitempty"` // the member it goes to, for their own links
 	Created   time.Time `json:"created"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`

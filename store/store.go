@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -139,6 +139,18 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			return writeRoster(tx.Bucket(bucketLists).Bucket(k))
+		})
+	},
+	// 3 → 4: every list gets its pending actions (joins, invitations, mode changes waiting for
+	// a confirmation).
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			for _, name := range [][]byte{subPending, subPendKeys} {
+				if _, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	},
 }

@@ -348,7 +348,64 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if err != nil || string(got.Raw) != "x" {
 			t.Errorf("held post after migration: %+v %v", got, err)
 		}
-		return tx.Release("old@x.test", h.ID)
+		if err := tx.Release("old@x.test", h.ID); err != nil {
+			return err
+		}
+		p, err := tx.PutPending("old@x.test", Pending{Kind: PendingJoin, Address: "new@x.test"})
+		if err != nil {
+			t.Errorf("pending action after migration: %v", err)
+			return nil
+		}
+		if got, err := tx.PendingFor("old@x.test", PendingJoin, "new@x.test"); err != nil || got.ID != p.ID {
+			t.Errorf("pending action after migration: %+v %v", got, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPendingOnePerKindAndAddress: asking again finds the same pending action; a new one of the
+// same kind replaces it; deleting removes it from both lookups.
+func TestPendingOnePerKindAndAddress(t *testing.T) {
+	s, _ := openTest(t)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
+			return err
+		}
+		a, err := tx.PutPending("crew@x.test", Pending{Kind: PendingJoin, Address: "a@x.test"})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.PutPending("crew@x.test", Pending{Kind: PendingMode, Address: "a@x.test", Mode: "daily"}); err != nil {
+			return err
+		}
+		got, err := tx.PendingFor("crew@x.test", PendingJoin, "a@x.test")
+		if err != nil || got.ID != a.ID {
+			t.Errorf("PendingFor = %+v, %v; want ID %d", got, err, a.ID)
+		}
+		b, err := tx.PutPending("crew@x.test", Pending{Kind: PendingJoin, Address: "a@x.test"})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.PendingByID("crew@x.test", a.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the replaced pending action is still there: %v", err)
+		}
+		if err := tx.DeletePending("crew@x.test", b.ID); err != nil {
+			return err
+		}
+		if _, err := tx.PendingFor("crew@x.test", PendingJoin, "a@x.test"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("deleted pending action still found: %v", err)
+		}
+		n := 0
+		if err := tx.PendingActions("crew@x.test", func(p Pending) error { n++; return nil }); err != nil {
+			return err
+		}
+		if n != 1 {
+			t.Errorf("%d pending actions left, want the mode change only", n)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

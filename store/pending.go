@@ -1,0 +1,124 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Kinds of pending actions.
+const (
+	PendingJoin    = "join"    // someone asked to join; waits for their confirmation
+	PendingRequest = "request" // a confirmed join waits for an owner's decision
+	PendingInvite  = "invite"  // an owner invited someone; waits for the invitee
+	PendingMode    = "mode"    // a member asked for another delivery mode, unverified
+	PendingOwner   = "owner"   // owner commands from an unverified owner address
+	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
+)
+
+// Pending is an action that waits for someone's confirmation or decision. There is at most one
+// of each kind per address and list, so asking again finds the same one.
+type Pending struct {
+	ID      uint64    `json:"id"`
+	Kind    string    `json:"kind"`
+	Address string    `json:"address"`        // whom it is about
+	Mode    string    `json:"mode,omitempty"` // PendingMode: the mode asked for
+	By      string    `json:"by,omitempty"`   // PendingInvite: the owner who invited
+	Lines   []string  `json:"lines,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Sent    time.Time `json:"sent"` // when its confirmation was last mailed
+}
+
+func pendingKey(kind, addr string) []byte { return []byte(kind + "\x00" + addr) }
+
+// PendingFor returns the pending action of kind about addr on list.
+func (t *Tx) PendingFor(list, kind, addr string) (Pending, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return Pending{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	id := b.Bucket(subPendKeys).Get(pendingKey(kind, addr))
+	if id == nil {
+		return Pending{}, fmt.Errorf("%s for %s on %s: %w", kind, addr, list, ErrNotFound)
+	}
+	var p Pending
+	if err := getJSON(b.Bucket(subPending), id, &p); err != nil {
+		return p, fmt.Errorf("%s for %s on %s: %w", kind, addr, list, err)
+	}
+	return p, nil
+}
+
+// PendingByID returns one pending action of list.
+func (t *Tx) PendingByID(list string, id uint64) (Pending, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return Pending{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	var p Pending
+	if err := getJSON(b.Bucket(subPending), u64(id), &p); err != nil {
+		return p, fmt.Errorf("pending action %d of %s: %w", id, list, err)
+	}
+	return p, nil
+}
+
+// PutPending stores p, giving it an ID when it has none. One of the same kind about the same
+// address is replaced.
+func (t *Tx) PutPending(list string, p Pending) (Pending, error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	pending, keys := b.Bucket(subPending), b.Bucket(subPendKeys)
+	if p.ID == 0 {
+		if old := keys.Get(pendingKey(p.Kind, p.Address)); old != nil {
+			if err := pending.Delete(old); err != nil {
+				return p, err
+			}
+		}
+		id, err := pending.NextSequence()
+		if err != nil {
+			return p, err
+		}
+		p.ID = id
+	}
+	if err := keys.Put(pendingKey(p.Kind, p.Address), u64(p.ID)); err != nil {
+		return p, err
+	}
+	return p, putJSON(pending, u64(p.ID), p)
+}
+
+// DeletePending removes a pending action; removing one that is gone is not an error.
+func (t *Tx) DeletePending(list string, id uint64) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	pending := b.Bucket(subPending)
+	var p Pending
+	if err := getJSON(pending, u64(id), &p); err != nil {
+		return nil
+	}
+	keys := b.Bucket(subPendKeys)
+	if v := keys.Get(pendingKey(p.Kind, p.Address)); v != nil && string(v) == string(u64(id)) {
+		if err := keys.Delete(pendingKey(p.Kind, p.Address)); err != nil {
+			return err
+		}
+	}
+	return pending.Delete(u64(id))
+}
+
+// PendingActions calls fn for each pending action of list, oldest first.
+func (t *Tx) PendingActions(list string, fn func(Pending) error) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return b.Bucket(subPending).ForEach(func(k, v []byte) error {
+		var p Pending
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("damaged pending action %x: %w", k, err)
+		}
+		return fn(p)
+	})
+}
