@@ -27,6 +27,9 @@ type Config struct {
 	// ConfirmWithin is how long a post that could not be verified waits for its author to
 	// confirm it by reply, on lists whose policy is "verified".
 	ConfirmWithin Duration `toml:"confirm_within"`
+	// TemplatesDir holds the operator's versions of notice templates (NAME.txt replaces the
+	// built-in NAME); empty: the folder "templates" in the data folder.
+	TemplatesDir string `toml:"templates_dir"`
 
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`

@@ -66,6 +66,9 @@ type inbound struct {
 	date      time.Time // the Date field, zero when it does not parse
 	refs      []string  // Message-IDs it replies to, nearest parent first
 	auto      bool      // Auto-Submitted other than "no" (RFC 3834)
+	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
+	// junk or list; X-Autoreply): commands never answer it.
+	automatic bool
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -108,6 +111,9 @@ func parseMessage(raw []byte) (*inbound, error) {
 		kind, _, _ := strings.Cut(v, ";")
 		m.auto = !strings.EqualFold(strings.TrimSpace(kind), "no")
 	}
+	prec := strings.ToLower(strings.TrimSpace(th.Get("Precedence")))
+	m.automatic = m.auto || prec == "auto_reply" || prec == "bulk" || prec == "junk" || prec == "list" ||
+		th.Get("X-Autoreply") != "" || th.Get("X-Autorespond") != ""
 	return m, nil
 }
 
@@ -161,10 +167,12 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
 				err = tx.AddBounce(l.Address, kept)
-			case KindHelp, KindUnsubscribe, KindConfirm:
+			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:
 				err = s.forwardToPostmaster(tx, l, kept, &res)
+			case KindOwner:
+				err = s.forward(tx, l, l.Owners, kept, &res)
 			}
 			if err != nil {
 				return err
@@ -202,20 +210,35 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 	if env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
 	}
-	if l.Post != "anyone" {
-		if _, err := tx.Member(l.Address, m.from); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
-			}
-			return err
-		}
+	member := true
+	if _, err := tx.Member(l.Address, m.from); errors.Is(err, store.ErrNotFound) {
+		member = false
+	} else if err != nil {
+		return err
+	}
+	if !member && l.Post != "anyone" && l.NonMembers != "hold" {
+		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
 	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	if l.Post == "verified" && !env.Auth.Pass {
+	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy}
+	if env.Auth.Pass {
+		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
+	}
+	switch {
+	case !member && l.Post != "anyone":
+		held.Reason = m.from + " is not a member"
+		if !env.Auth.Pass {
+			held.Reason += ", and the post could not be verified"
+		}
+		return s.holdForModeration(tx, l, held, res)
+	case l.Post == "verified" && !env.Auth.Pass:
 		return s.holdForConfirmation(tx, l, env.Auth, m, kept, res)
+	case l.Moderated:
+		held.Reason = "the list is moderated"
+		return s.holdForModeration(tx, l, held, res)
 	}
 	verified := ""
 	if env.Auth.Pass {
@@ -248,7 +271,7 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 		return err
 	}
 	for _, mem := range rcpts {
-		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Created: p.Received}
+		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}
 		if _, err := tx.Enqueue(d); err != nil {
 			return err
 		}
@@ -257,15 +280,23 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 	return nil
 }
 
-// forwardToPostmaster passes mail for postmaster@ on, unchanged, with the null return path so
-// that a failure cannot start a loop.
+// forwardToPostmaster passes mail for postmaster@ on to the postmasters.
 func (s *Service) forwardToPostmaster(tx *store.Tx, l store.List, kept []byte, res *Result) error {
 	all, err := tx.Lists()
 	if err != nil {
 		return err
 	}
 	_, domain := splitAddress(l.Address)
-	for _, to := range s.postmasters(all, domain) {
+	return s.forward(tx, l, s.postmasters(all, domain), kept, res)
+}
+
+// forward passes mail on to people (postmasters, owners), unchanged, with the null return path
+// so that a failure cannot start a loop.
+func (s *Service) forward(tx *store.Tx, l store.List, to []string, kept []byte, res *Result) error {
+	if len(to) == 0 {
+		return refuse(550, [3]int{5, 1, 1}, "%s has nobody to read this mail: the list has no owners", l.Address)
+	}
+	for _, to := range to {
 		if _, err := tx.Enqueue(store.Delivery{List: l.Address, Message: kept, To: to, Created: s.Now().UTC()}); err != nil {
 			return err
 		}

@@ -1,156 +1,161 @@
 package lists
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"strings"
 	"time"
-
-	"github.com/emersion/go-message/mail"
 
 	"crewmail/store"
 )
 
-// Confirmation tokens: what is confirmed, until when, for which member, signed.
+// What a confirmation token confirms. The ID it carries is a member's, a held post's or a
+// pending action's, as the action says. The action and the list are under the HMAC, so a token
+// for one thing never does another; the address is bound through the record the ID names.
 const (
-	actionUnsubscribe byte = 1
-	actionReleasePost byte = 2 // the ID is a held post's, not a member's
-	confirmValidity        = 7 * 24 * time.Hour
+	actionUnsubscribe byte = 1 // member ID: the member leaves
+	actionReleasePost byte = 2 // held post ID: its author confirms it
+	actionPending     byte = 3 // pending action ID: its address confirms it (join, invite, mode, owner commands)
+	actionModerate    byte = 4 // held post ID: the moderator's reply says approve or reject
+	actionApprovePost byte = 5 // held post ID: a moderator approves
+	actionRejectPost  byte = 6 // held post ID: a moderator rejects
+	actionDecideJoin  byte = 7 // pending request ID: the owner's reply says approve or decline
+	actionApproveJoin byte = 8 // pending request ID: an owner approves
+	actionDeclineJoin byte = 9 // pending request ID: an owner declines
+
+	confirmValidity = 7 * 24 * time.Hour
 )
 
-func (s *Service) confirmToken(list string, action byte, memberID uint64, expires time.Time) string {
+func (s *Service) confirmToken(list string, action byte, id uint64, expires time.Time) string {
 	data := []byte{action}
 	data = binary.BigEndian.AppendUint32(data, uint32(expires.Unix()/3600))
-	data = binary.BigEndian.AppendUint64(data, memberID)
+	data = binary.BigEndian.AppendUint64(data, id)
 	return encodeToken(append(data, s.mac("confirm:"+list, data, 8)...))
 }
 
-func (s *Service) parseConfirmToken(list, token string, now time.Time) (action byte, memberID uint64, err error) {
+// confirmAddress is the address that confirms action on id until expires.
+func (s *Service) confirmAddress(list string, action byte, id uint64, expires time.Time) string {
+	return s.address(list, "confirm-"+s.confirmToken(list, action, id, expires))
+}
+
+var (
+	errBadToken     = errors.New("this is not a valid confirmation address; please reply to the mail that gave it")
+	errExpiredToken = errors.New("this confirmation has expired; please ask again")
+)
+
+func (s *Service) parseConfirmToken(list, token string, now time.Time) (action byte, id uint64, err error) {
 	b, ok := decodeToken(token)
 	if !ok || len(b) != 21 || !hmac.Equal(b[13:], s.mac("confirm:"+list, b[:13], 8)) {
-		return 0, 0, errors.New("not a valid confirmation")
+		return 0, 0, errBadToken
 	}
 	if expires := time.Unix(int64(binary.BigEndian.Uint32(b[1:5]))*3600, 0); now.After(expires) {
-		return 0, 0, errors.New("the confirmation has expired")
+		return 0, 0, errExpiredToken
 	}
 	return b[0], binary.BigEndian.Uint64(b[5:13]), nil
 }
 
+// command is one command mail as the handlers see it.
+type command struct {
+	l        store.List
+	env      Envelope
+	m        *inbound
+	verified bool // the From address is proven (DMARC-aligned DKIM or SPF)
+	res      *Result
+}
+
+// reply answers the mail the command came in.
+func (c *command) reply(template string, data map[string]any) notice {
+	return notice{to: c.m.from, template: template, data: data, inReplyTo: c.m.messageID, replied: true}
+}
+
 // acceptCommand answers mail to a list's command addresses. Commands never reach the list.
-// RFC 3834 §2: automatic mail and mail from the null sender get no answer.
+// RFC 3834 §2: automatic mail and mail from the null sender get no answer, and confirm
+// nothing: a vacation notice must not confirm a subscription someone forged.
 func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelope, m *inbound, res *Result) error {
-	if m.auto || env.From == "" {
+	if m.automatic || env.From == "" {
 		s.log.Info("automatic mail to a command address ignored", "list", l.Address, "from", m.from, "msgid", m.messageID)
 		return nil
 	}
-	now := s.Now().UTC()
-	data := s.noticeData(l)
+	c := &command{l: l, env: env, m: m, verified: env.Auth.Pass, res: res}
 	switch t.Kind {
 	case KindHelp:
-		return s.enqueueNotice(tx, l, m.from, "help", data, m.messageID, res)
-	case KindUnsubscribe:
-		mem, err := tx.Member(l.Address, m.from)
-		if errors.Is(err, store.ErrNotFound) {
-			s.log.Info("unsubscribe from a non-member ignored", "list", l.Address, "from", m.from)
-			return nil
-		} else if err != nil {
+		return s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), res)
+	case KindSubscribe:
+		result, err := s.subscribe(tx, c)
+		if err != nil || result == "" {
 			return err
 		}
-		// The confirmation goes to the address on file, so nobody can take a member off by
-		// forging their From.
-		expires := now.Add(confirmValidity)
-		data["Address"] = mem.Address
-		data["Confirm"] = s.address(l.Address, "confirm-"+s.confirmToken(l.Address, actionUnsubscribe, mem.ID, expires))
-		data["Expires"] = expires.Format("Monday 2 January 2006")
-		return s.enqueueNotice(tx, l, mem.Address, "unsubscribe-confirm", data, m.messageID, res)
+		return s.answer(tx, c, []string{result})
+	case KindUnsubscribe:
+		_, err := s.unsubscribe(tx, c)
+		return err
+	case KindMode:
+		_, err := s.changeMode(tx, c, t.Token, true)
+		return err
+	case KindRequest:
+		return s.request(tx, c)
 	case KindConfirm:
-		action, id, err := s.parseConfirmToken(l.Address, t.Token, now)
+		return s.confirm(tx, c, t.Token)
+	}
+	return nil
+}
+
+// answer sends the results of someone's commands back to them; to an address that did not
+// prove itself at most once an hour.
+func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
+	if !c.verified {
+		ok, err := s.mayAnswer(tx, c.l, c.m.from)
 		if err != nil {
-			s.log.Info("confirmation refused", "list", l.Address, "from", m.from, "reason", err)
-			return refuse(550, [3]int{5, 7, 1}, "%s: %v", s.address(l.Address, "confirm-…"), err)
+			return err
 		}
-		if action == actionReleasePost {
-			return s.releaseHeld(tx, l, id, res)
+		if !ok {
+			s.log.Info("answer not sent: one went to this address within the hour", "list", c.l.Address, "to", c.m.from)
+			return nil
 		}
+	}
+	data := s.noticeData(c.l)
+	data["Results"] = results
+	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
+}
+
+// confirm carries out what a confirmation token stands for.
+func (s *Service) confirm(tx *store.Tx, c *command, token string) error {
+	l := c.l
+	action, id, err := s.parseConfirmToken(l.Address, token, s.Now())
+	if err != nil {
+		s.log.Info("confirmation refused", "list", l.Address, "from", c.m.from, "reason", err)
+		return refuse(550, [3]int{5, 7, 1}, "%s: %v", s.address(l.Address, "confirm-…"), err)
+	}
+	switch action {
+	case actionUnsubscribe:
 		mem, err := tx.MemberByID(l.Address, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // already done: confirming twice is harmless
 		} else if err != nil {
 			return err
 		}
-		if action == actionUnsubscribe {
-			if err := tx.RemoveMember(l.Address, mem.Address); err != nil {
-				return err
-			}
-			data["Address"] = mem.Address
-			return s.enqueueNotice(tx, l, mem.Address, "unsubscribed", data, m.messageID, res)
-		}
+		return s.leave(tx, l, mem.Address, "they confirmed by mail", "", c.m.messageID, c.res)
+	case actionReleasePost:
+		return s.releaseHeld(tx, l, id, c.res)
+	case actionPending:
+		return s.confirmPending(tx, c, id)
+	case actionModerate, actionApprovePost, actionRejectPost:
+		return s.moderateByMail(tx, c, action, id)
+	case actionDecideJoin, actionApproveJoin, actionDeclineJoin:
+		return s.decideJoinByMail(tx, c, action, id)
 	}
 	return nil
 }
 
-func (s *Service) noticeData(l store.List) map[string]any {
-	return map[string]any{
-		"ListName":    l.Name,
-		"List":        l.Address,
-		"Post":        l.Address,
-		"Help":        s.address(l.Address, "help"),
-		"Unsubscribe": s.address(l.Address, "unsubscribe"),
-		"Policy":      l.Post,
-		"Hostname":    s.cfg.Hostname,
-	}
+// firstWord splits a line of a reply into its first word, lowercased, and the rest.
+func firstWord(line string) (string, string) {
+	word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return strings.ToLower(strings.Trim(word, ".,:;!")), strings.TrimSpace(rest)
 }
 
-// enqueueNotice renders a template into a mail from the list to one person and puts it in the
-// outbox. Notices are automatic replies (RFC 3834 §5: Auto-Submitted: auto-replied) sent with
-// the null return path, so they never cause more automatic mail.
-func (s *Service) enqueueNotice(tx *store.Tx, l store.List, to, name string, data map[string]any, inReplyTo string, res *Result) error {
-	subject, body, err := s.tpl.Render(name, data)
-	if err != nil {
-		return err
-	}
-	// Each Set puts its field on top: set them in reverse of the order a reader expects.
-	var h mail.Header
-	h.Set("Content-Transfer-Encoding", "quoted-printable")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("MIME-Version", "1.0")
-	h.Set("X-Loop", l.Address)
-	h.Set("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
-	h.Set("Auto-Submitted", "auto-replied")
-	if inReplyTo != "" {
-		h.SetMsgIDList("In-Reply-To", []string{inReplyTo})
-	}
-	h.SetMessageID(s.newMessageID())
-	h.SetDate(s.Now())
-	h.SetSubject(subject)
-	if c, ok := data["Confirm"].(string); ok {
-		h.SetAddressList("Reply-To", []*mail.Address{{Address: c}})
-	}
-	h.SetAddressList("To", []*mail.Address{{Address: to}})
-	// A confirmation comes from its confirm address, so that a reply reaches it even from a
-	// client that ignores Reply-To; anything else from the help address.
-	from := s.address(l.Address, "help")
-	if c, ok := data["Confirm"].(string); ok {
-		from = c
-	}
-	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
-	var buf bytes.Buffer
-	w, err := mail.CreateSingleInlineWriter(&buf, h)
-	if err != nil {
-		return fmt.Errorf("write notice: %w", err)
-	}
-	if _, err := w.Write([]byte(body)); err != nil {
-		return fmt.Errorf("write notice: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write notice: %w", err)
-	}
-	now := s.Now().UTC()
-	if _, err := tx.Enqueue(store.Delivery{List: l.Address, Message: buf.Bytes(), To: to, Created: now}); err != nil {
-		return err
-	}
-	res.Queued++
-	return nil
+// requestAddress is crew-request@ of a list: commands in the body.
+func requestAddress(list string) string {
+	local, domain := splitAddress(list)
+	return local + "-request@" + domain
 }

@@ -49,7 +49,7 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw) + 512)
-	if err := textproto.WriteHeader(&buf, s.listHeader(l)); err != nil {
+	if err := textproto.WriteHeader(&buf, s.listHeader(l, d.Member)); err != nil {
 		return nil, err
 	}
 	// WriteHeader ends the block with the empty line; the archived message brings its own.
@@ -60,7 +60,9 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 
 // listHeader is what a list adds on top of each post: RFC 2919 List-Id, the RFC 2369 List-*
 // fields, Precedence and the loop marker that stops the post coming back through the list.
-func (s *Service) listHeader(l store.List) textproto.Header {
+// A member's copy carries their own one-click unsubscribe link (RFC 8058), which delivery signs
+// with DKIM as §4 requires.
+func (s *Service) listHeader(l store.List, member uint64) textproto.Header {
 	var h textproto.Header
 	// Add puts each field on top: add them in reverse of the order they should appear in.
 	h.Add("X-Loop", l.Address)
@@ -68,7 +70,10 @@ func (s *Service) listHeader(l store.List) textproto.Header {
 	if l.ArchiveURL != "" {
 		h.Add("List-Archive", "<"+l.ArchiveURL+">")
 	}
-	h.Add("List-Unsubscribe", "<mailto:"+s.address(l.Address, "unsubscribe")+">")
+	if s.oneClickURL(l.Address, member) != "" {
+		h.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	}
+	h.Add("List-Unsubscribe", s.unsubscribeHeader(l.Address, member))
 	h.Add("List-Help", "<mailto:"+s.address(l.Address, "help")+">")
 	h.Add("List-Post", "<mailto:"+l.Address+">")
 	h.Add("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")

@@ -8,53 +8,125 @@ import (
 	"crewmail/store"
 )
 
-// maxHeldPerMember bounds the confirmations a forger can make crewmail send to one member.
-const maxHeldPerMember = 5
+// maxHeldPerSender bounds the posts from one address that may wait at once, and so the mail a
+// forger can make crewmail send about them.
+const maxHeldPerSender = 5
 
-// holdForConfirmation keeps a member's post that could not be verified and asks the member, at
-// the address on file, whether they sent it. A forger never sees the question; a member whose
-// domain has no DKIM can still post, by replying.
-func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *inbound, kept []byte, res *Result) error {
+// moderationWithin is how long a post waits for a moderator.
+const moderationWithin = 14 * 24 * time.Hour
+
+// checkHeldRoom refuses a post when maxHeldPerSender from its sender already wait.
+func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string) error {
 	pending := 0
 	if err := tx.HeldPosts(l.Address, func(h store.Held) error {
-		if h.From == m.from {
+		if h.From == from {
 			pending++
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if pending >= maxHeldPerMember {
-		return refuse(550, [3]int{5, 7, 1}, "%d posts from %s already wait for confirmation; this one could not be verified and is refused", pending, m.from)
+	if pending >= maxHeldPerSender {
+		return refuse(550, [3]int{5, 7, 1}, "%d posts from %s already wait to be confirmed or moderated; this one is refused", pending, from)
+	}
+	return nil
+}
+
+// holdForConfirmation keeps a member's post that could not be verified and asks the member, at
+// the address on file, whether they sent it. A forger never sees the question; a member whose
+// domain has no DKIM can still post, by replying.
+func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *inbound, kept []byte, res *Result) error {
+	if err := s.checkHeldRoom(tx, l, m.from); err != nil {
+		return err
 	}
 	now := s.Now().UTC()
 	reason := auth.Reason
 	if reason == "" {
 		reason = "no DMARC-aligned DKIM signature or SPF pass"
 	}
-	h, err := tx.Hold(l.Address, store.Held{From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy})
+	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy})
 	if err != nil {
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"] = m.from
-	data["Subject"] = m.subject
-	data["Received"] = now.Format("Monday 2 January 2006, 15:04 MST")
-	data["Confirm"] = s.address(l.Address, "confirm-"+s.confirmToken(l.Address, actionReleasePost, h.ID, h.Expires))
-	data["Expires"] = h.Expires.Format("Monday 2 January 2006")
-	data["Reason"] = reason
+	data["Address"], data["Subject"], data["Received"] = m.from, m.subject, moment(now)
+	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
+	data["Expires"], data["Reason"] = day(h.Expires), reason
 	res.Held++
-	return s.enqueueNotice(tx, l, m.from, "confirm-post", data, "", res)
+	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
 }
 
-// releaseHeld posts a held post its author confirmed. Confirming twice, or after it expired,
-// does nothing.
+// holdForModeration keeps a post for the moderators and sends each the post with addresses to
+// approve or reject it.
+func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, res *Result) error {
+	if h.ID == 0 {
+		if err := s.checkHeldRoom(tx, l, h.From); err != nil {
+			return err
+		}
+	}
+	now := s.Now().UTC()
+	h.Kind, h.Expires = store.HeldForModerator, now.Add(moderationWithin)
+	var err error
+	if h.ID == 0 {
+		h, err = tx.Hold(l.Address, h)
+	} else {
+		err = tx.PutHeld(l.Address, h)
+	}
+	if err != nil {
+		return err
+	}
+	res.Held++
+	s.log.Info("post held for the moderators", "list", l.Address, "from", h.From, "id", h.ID, "reason", h.Reason)
+	data := s.noticeData(l)
+	data["From"], data["Reason"], data["Received"] = h.From, h.Reason, moment(h.Received)
+	if m, err := parseMessage(h.Raw); err == nil {
+		data["Subject"] = m.subject
+		if f := m.header.Get("From"); f != "" {
+			data["From"] = f
+		}
+	}
+	data["Confirm"] = s.confirmAddress(l.Address, actionModerate, h.ID, h.Expires)
+	data["Approve"] = s.confirmAddress(l.Address, actionApprovePost, h.ID, h.Expires)
+	data["Reject"] = s.confirmAddress(l.Address, actionRejectPost, h.ID, h.Expires)
+	data["Expires"] = day(h.Expires)
+	mods := s.moderators(l)
+	if len(mods) == 0 {
+		s.log.Warn("a post waits for moderation but the list has no owners or moderators", "list", l.Address, "id", h.ID)
+	}
+	for _, to := range mods {
+		if err := s.enqueueNotice(tx, l, notice{to: to, template: "moderation", data: data, attach: h.Raw}, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moderators decide on held posts: the list's moderators, or else its owners.
+func (s *Service) moderators(l store.List) []string {
+	if len(l.Moderators) > 0 {
+		return l.Moderators
+	}
+	return l.Owners
+}
+
+// releaseHeld posts a held post its author confirmed, or hands it to the moderators when the
+// list is moderated. Confirming twice, or after it expired, does nothing.
 func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result) error {
+	h, err := tx.HeldPost(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind == store.HeldForModerator) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if l.Moderated && !s.Now().After(h.Expires) {
+		h.Verified, h.Reason = "confirmed", "the list is moderated"
+		return s.holdForModeration(tx, l, h, res)
+	}
 	return s.release(tx, l, id, "confirmed", res)
 }
 
-// release posts held post id of l, recording how it was vouched for ("confirmed" by its
-// author, "approved" by the operator).
+// release posts held post id of l, recording how it was vouched for: verified unless the post
+// was verified on arrival ("confirmed" by its author, "approved" by a moderator).
 func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string, res *Result) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -76,7 +148,72 @@ func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, DMARCPolicy: h.DMARCPolicy}, res)
+	if h.Verified != "" {
+		verified = h.Verified
+	}
+	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, AuthDomain: h.AuthDomain, DKIMAligned: h.DKIMAligned, DMARCPolicy: h.DMARCPolicy}, res)
+}
+
+// moderateByMail is a moderator's answer to a held post: by the approve or reject address, or
+// by a reply whose first line says which.
+func (s *Service) moderateByMail(tx *store.Tx, c *command, action byte, id uint64) error {
+	l := c.l
+	h, err := tx.HeldPost(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind != store.HeldForModerator) {
+		return s.answer(tx, c, []string{"This post has been decided already."})
+	} else if err != nil {
+		return err
+	}
+	reason := ""
+	if action == actionModerate {
+		word, rest := c.firstLine()
+		switch word {
+		case "approve", "accept", "yes", "ok":
+			action = actionApprovePost
+		case "reject", "decline", "no", "deny":
+			action, reason = actionRejectPost, rest
+		default:
+			return s.answer(tx, c, []string{fmt.Sprintf("Your reply about the post from %s begins neither with approve nor with reject, so nothing was done. Reply again with one of them on the first line.", h.From)})
+		}
+	}
+	if action == actionApprovePost {
+		s.log.Info("held post approved", "list", l.Address, "id", id, "by", c.m.from)
+		return s.release(tx, l, id, "approved", c.res)
+	}
+	s.log.Info("held post rejected", "list", l.Address, "id", id, "by", c.m.from)
+	return s.reject(tx, l, h, reason, c.res)
+}
+
+// reject drops a held post and tells its author why, when the author is known to be real.
+func (s *Service) reject(tx *store.Tx, l store.List, h store.Held, reason string, res *Result) error {
+	if err := tx.Release(l.Address, h.ID); err != nil {
+		return err
+	}
+	return s.tellPoster(tx, l, h, "post-rejected", reason, res)
+}
+
+// tellPoster writes to the author of a post held for the moderators, unless the From address
+// may be forged (not verified, not a member): a notice to a forged address is backscatter. A
+// post held for its author's confirmation is not followed up: its member was asked already, and
+// silence means they did not send it.
+func (s *Service) tellPoster(tx *store.Tx, l store.List, h store.Held, template, reason string, res *Result) error {
+	to := h.From
+	if h.Kind != store.HeldForModerator {
+		return nil
+	}
+	if _, err := tx.Member(l.Address, h.From); err != nil && h.Verified == "" {
+		s.log.Info("author of a held post not told: the address may be forged", "list", l.Address, "from", h.From, "id", h.ID, "notice", template)
+		return nil
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Reason"], data["Received"] = to, reason, moment(h.Received)
+	if m, err := parseMessage(h.Raw); err == nil {
+		data["Subject"] = m.subject
+		if m.messageID != "" {
+			return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data, inReplyTo: m.messageID}, res)
+		}
+	}
+	return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data}, res)
 }
 
 // HeldPost describes a held post for the operator.
@@ -95,6 +232,9 @@ func (s *Service) Held(list string) ([]HeldPost, error) {
 	err = s.st.View(func(tx *store.Tx) error {
 		return tx.HeldPosts(laddr, func(h store.Held) error {
 			hp := HeldPost{Held: h}
+			if hp.Kind == "" {
+				hp.Kind = store.HeldForAuthor
+			}
 			if m, err := parseMessage(h.Raw); err == nil {
 				hp.Subject = m.subject
 			}
@@ -107,16 +247,16 @@ func (s *Service) Held(list string) ([]HeldPost, error) {
 
 // Approve posts a held post to the list as the operator's decision.
 func (s *Service) Approve(list string, id uint64) (Result, error) {
-	return s.decide(list, id, true)
+	return s.decide(list, id, true, "")
 }
 
-// Reject deletes a held post without posting it.
-func (s *Service) Reject(list string, id uint64) error {
-	_, err := s.decide(list, id, false)
+// Reject drops a held post without posting it; its author is told, with reason.
+func (s *Service) Reject(list string, id uint64, reason string) error {
+	_, err := s.decide(list, id, false, reason)
 	return err
 }
 
-func (s *Service) decide(list string, id uint64, approve bool) (Result, error) {
+func (s *Service) decide(list string, id uint64, approve bool, reason string) (Result, error) {
 	laddr, err := ParseAddress(list)
 	if err != nil {
 		return Result{}, err
@@ -128,11 +268,12 @@ func (s *Service) decide(list string, id uint64, approve bool) (Result, error) {
 		if err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
-		if _, err := tx.HeldPost(laddr, id); err != nil {
+		h, err := tx.HeldPost(laddr, id)
+		if err != nil {
 			return fmt.Errorf("%s has no held post %d", laddr, id)
 		}
 		if !approve {
-			return tx.Release(laddr, id)
+			return s.reject(tx, l, h, reason, &res)
 		}
 		return s.release(tx, l, id, "approved", &res)
 	})
@@ -142,12 +283,14 @@ func (s *Service) decide(list string, id uint64, approve bool) (Result, error) {
 	return res, err
 }
 
-// Sweep drops held posts whose confirmation did not come in time. It returns how many.
+// Sweep drops held posts and pending actions whose time ran out, telling the authors of
+// dropped posts (nothing held disappears silently). It returns how many posts it dropped.
 func (s *Service) Sweep() (int, error) {
 	now := s.Now()
 	var n int
+	var res Result
 	err := s.st.Update(func(tx *store.Tx) error {
-		n = 0
+		n, res = 0, Result{}
 		ls, err := tx.Lists()
 		if err != nil {
 			return err
@@ -166,15 +309,51 @@ func (s *Service) Sweep() (int, error) {
 				if err := tx.Release(l.Address, h.ID); err != nil {
 					return err
 				}
+				if err := s.tellPoster(tx, l, h, "held-expired", "", &res); err != nil {
+					return err
+				}
 				n++
+			}
+			if err := s.sweepPending(tx, l, now, &res); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 	if n > 0 {
-		s.log.Info("unconfirmed held posts expired", "count", n)
+		s.log.Info("held posts expired", "count", n)
+	}
+	if err == nil && res.Queued > 0 {
+		s.Enqueued()
 	}
 	return n, err
+}
+
+// sweepPending drops pending actions that ran out; a join request no owner decided is
+// answered, so the requester is not left waiting.
+func (s *Service) sweepPending(tx *store.Tx, l store.List, now time.Time, res *Result) error {
+	var expired []store.Pending
+	if err := tx.PendingActions(l.Address, func(p store.Pending) error {
+		if now.After(p.Expires) {
+			expired = append(expired, p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range expired {
+		if err := tx.DeletePending(l.Address, p.ID); err != nil {
+			return err
+		}
+		if p.Kind == store.PendingRequest {
+			data := s.noticeData(l)
+			data["Address"], data["Reason"] = p.Address, "No owner answered within a week."
+			if err := s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // RunSweeper calls Sweep every interval until stop is closed.

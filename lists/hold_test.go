@@ -39,7 +39,7 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range []string{"alice@example.test", "bob@example.test"} {
-		if _, err := s.AddMember("crew@lists.example.test", a, ""); err != nil {
+		if _, err := s.AddMember("crew@lists.example.test", a, "", false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,20 +84,20 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 	}
 
 	// A forger cannot make crewmail mail a member without end.
-	for i := range maxHeldPerMember {
+	for i := range maxHeldPerSender {
 		if _, err := s.Accept(Envelope{From: "x@evil.test", Targets: []Target{crew}}, msg("f"+string(rune('a'+i)))); err != nil {
 			t.Fatalf("held %d: %v", i, err)
 		}
 	}
 	_, err = s.Accept(Envelope{From: "x@evil.test", Targets: []Target{crew}}, msg("one-too-many"))
 	if r, ok := IsRefusal(err); !ok || r.Code != 550 {
-		t.Errorf("post beyond %d waiting: %v", maxHeldPerMember, err)
+		t.Errorf("post beyond %d waiting: %v", maxHeldPerSender, err)
 	}
 
 	// Unconfirmed posts expire.
 	s.Now = func() time.Time { return now.Add(8 * 24 * time.Hour) }
-	if n, err := s.Sweep(); err != nil || n != maxHeldPerMember {
-		t.Errorf("Sweep = %d, %v; want %d", n, err, maxHeldPerMember)
+	if n, err := s.Sweep(); err != nil || n != maxHeldPerSender {
+		t.Errorf("Sweep = %d, %v; want %d", n, err, maxHeldPerSender)
 	}
 	posts, _ := s.Archive("crew@lists.example.test")
 	if len(posts) != 2 {

@@ -66,7 +66,7 @@ func TestRoute(t *testing.T) {
 	if _, err := s.CreateList("crew@lists.example.test", ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.AddMember("crew@lists.example.test", "alice@example.test", "")
+	m, err := s.AddMember("crew@lists.example.test", "alice@example.test", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestComposeGolden(t *testing.T) {
 			if _, err := s.CreateList("crew@lists.example.test", ListOptions{Name: "Garden crew: Ünter", SubjectPrefix: &prefix, ArchiveURL: &url, AuthorIn: tc.authorIn, Post: "members"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", ""); err != nil {
+			if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", "", false); err != nil {
 				t.Fatal(err)
 			}
 			in, err := os.ReadFile(filepath.Join("testdata", "post.eml"))
@@ -227,7 +227,7 @@ func TestAcceptIsAllOrNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", ""); err != nil {
+	if _, err := s.AddMember("crew@lists.example.test", "alice@example.test", "", false); err != nil {
 		t.Fatal(err)
 	}
 	crew, _ := s.Route("crew@lists.example.test")

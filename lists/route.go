@@ -19,13 +19,17 @@ const (
 	KindConfirm                     // crew+confirm-TOKEN@
 	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
 	KindPostmaster                  // postmaster@ of a domain with lists (RFC 5321 §4.5.1)
+	KindSubscribe                   // crew+subscribe@
+	KindMode                        // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
+	KindOwner                       // crew+owner@: reaches the owners
+	KindRequest                     // crew-request@: commands in the body
 )
 
 // Target is where one recipient address leads.
 type Target struct {
 	List  string // the list's address
 	Kind  Kind
-	Token string // for KindConfirm and KindBounce
+	Token string // for KindConfirm, KindBounce and KindMode
 }
 
 // Refusal is a reason to refuse a recipient or a message, with the SMTP reply it deserves.
@@ -55,6 +59,12 @@ func (s *Service) Route(rcpt string) (Target, error) {
 		if _, err := tx.List(addr); err == nil {
 			t = Target{List: addr, Kind: KindPost}
 			return nil
+		}
+		if base, ok := strings.CutSuffix(local, "-request"); ok {
+			if _, err := tx.List(base + "@" + domain); err == nil {
+				t = Target{List: base + "@" + domain, Kind: KindRequest}
+				return nil
+			}
 		}
 		if base, cmd, ok := strings.Cut(local, s.cfg.Separator); ok {
 			list := base + "@" + domain
@@ -89,6 +99,12 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		return Target{List: list, Kind: KindHelp}, true
 	case cmd == "unsubscribe":
 		return Target{List: list, Kind: KindUnsubscribe}, true
+	case cmd == "subscribe":
+		return Target{List: list, Kind: KindSubscribe}, true
+	case cmd == "owner":
+		return Target{List: list, Kind: KindOwner}, true
+	case slices.Contains(Modes, cmd):
+		return Target{List: list, Kind: KindMode, Token: cmd}, true
 	case strings.HasPrefix(cmd, "confirm-"):
 		return Target{List: list, Kind: KindConfirm, Token: strings.TrimPrefix(cmd, "confirm-")}, true
 	case strings.HasPrefix(cmd, "bounces-"):

@@ -30,6 +30,9 @@ type Config struct {
 	Postmaster string
 	// ConfirmWithin is how long a post held for its author's confirmation waits; default 7 days.
 	ConfirmWithin time.Duration
+	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
+	// unsubscribe links; empty: mailto links only.
+	BaseURL string
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
@@ -50,6 +53,7 @@ func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Ser
 	if cfg.Separator == "" {
 		cfg.Separator = "+"
 	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
@@ -66,6 +70,9 @@ type ListOptions struct {
 	SubjectPrefix *string
 	ArchiveURL    *string
 	AuthorIn      string // "reply-to" or "cc"
+	Moderated     *bool
+	NonMembers    string // "reject" or "hold"
+	Moderators    *[]string
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -99,6 +106,27 @@ func (o ListOptions) apply(l *store.List) error {
 		}
 		l.AuthorIn = o.AuthorIn
 	}
+	if o.Moderated != nil {
+		l.Moderated = *o.Moderated
+	}
+	if o.NonMembers != "" {
+		if o.NonMembers != "reject" && o.NonMembers != "hold" {
+			return fmt.Errorf("posts from non-members are reject or hold, not %q", o.NonMembers)
+		}
+		l.NonMembers = o.NonMembers
+	}
+	if o.Moderators != nil {
+		l.Moderators = nil
+		for _, m := range *o.Moderators {
+			a, err := ParseAddress(m)
+			if err != nil {
+				return fmt.Errorf("moderator: %w", err)
+			}
+			if !slices.Contains(l.Moderators, a) {
+				l.Moderators = append(l.Moderators, a)
+			}
+		}
+	}
 	if o.SubjectPrefix != nil {
 		l.SubjectPrefix = *o.SubjectPrefix
 	}
@@ -125,7 +153,7 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if strings.HasSuffix(local, "-request") || local == "postmaster" || local == "abuse" {
 		return store.List{}, fmt.Errorf("%s is reserved and cannot be a list", addr)
 	}
-	l := store.List{Address: addr, Name: local, Join: "approve", Post: "verified", Created: s.Now().UTC()}
+	l := store.List{Address: addr, Name: local, Join: "approve", Post: "verified", NonMembers: "reject", Created: s.Now().UTC()}
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}
@@ -191,8 +219,9 @@ func (s *Service) RemoveList(address string) error {
 	return notFound(err, "there is no list %s", addr)
 }
 
-// AddMember subscribes address to list in mode (default "each").
-func (s *Service) AddMember(list, address, mode string) (store.Member, error) {
+// AddMember subscribes address to list in mode (default "each"), with a welcome mail when
+// welcome is set.
+func (s *Service) AddMember(list, address, mode string, welcome bool) (store.Member, error) {
 	laddr, err := ParseAddress(list)
 	if err != nil {
 		return store.Member{}, err
@@ -208,11 +237,22 @@ func (s *Service) AddMember(list, address, mode string) (store.Member, error) {
 		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
 	}
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
+	var res Result
 	err = s.st.Update(func(tx *store.Tx) error {
+		res = Result{}
 		var err error
-		m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added})
-		return err
+		if m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added}); err != nil || !welcome {
+			return err
+		}
+		l, err := tx.List(laddr)
+		if err != nil {
+			return err
+		}
+		return s.welcome(tx, l, addr, mode, "", &res)
 	})
+	if err == nil && res.Queued > 0 {
+		s.Enqueued()
+	}
 	if errors.Is(err, store.ErrExists) {
 		return m, fmt.Errorf("%s is already a member of %s", addr, laddr)
 	}

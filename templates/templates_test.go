@@ -1,38 +1,67 @@
 package templates
 
 import (
+	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// data has every value the lists package gives a notice (see lists.noticeData).
 var data = map[string]any{
 	"ListName": "Garden crew", "List": "crew@x.test", "Post": "crew@x.test", "Help": "crew+help@x.test",
-	"Unsubscribe": "crew+unsubscribe@x.test", "Policy": "members", "Hostname": "x.test",
-	"Address": "bob@x.test", "Confirm": "crew+confirm-abc@x.test", "Expires": "Monday",
-	"Subject": "Tomatoes", "Received": "Tuesday", "Reason": "no DKIM",
+	"Unsubscribe": "crew+unsubscribe@x.test", "Subscribe": "crew+subscribe@x.test",
+	"Request": "crew-request@x.test", "Owner": "crew+owner@x.test",
+	"Each": "crew+each@x.test", "Daily": "crew+daily@x.test", "Weekly": "crew+weekly@x.test", "Nomail": "crew+nomail@x.test",
+	"Policy": "verified", "Join": "approve", "Moderated": true, "ArchiveURL": "https://x.test/crew/", "Hostname": "x.test",
+	"Address": "bob@x.test", "Mode": "daily", "Confirm": "crew+confirm-abc@x.test",
+	"Approve": "crew+confirm-app@x.test", "Reject": "crew+confirm-rej@x.test", "Expires": "Monday 30 November 2026",
+	"Subject": "Tomatoes", "From": "Bob <bob@x.test>", "Received": "Tuesday 24 November 2026, 10:00 UTC",
+	"Reason": "no DKIM", "By": "ann@x.test", "How": "they confirmed, and ann@x.test approved",
+	"Lines":   []string{"invite carol@x.test", "remove dan@x.test"},
+	"Results": []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 }
 
-func TestBuiltinTemplatesRender(t *testing.T) {
+// TestGolden renders every built-in template with data and compares it with its golden file
+// in testdata/; -update rewrites them.
+func TestGolden(t *testing.T) {
 	s, err := New("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{
-		"help":                "crew+unsubscribe@x.test",
-		"unsubscribe-confirm": "crew+confirm-abc@x.test",
-		"unsubscribed":        "bob@x.test is no longer on Garden crew",
-		"confirm-post":        "Subject:  Tomatoes",
-	} {
-		subject, body, err := s.Render(name, data)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if subject == "" || strings.Contains(subject, "\n") || !strings.Contains(body, want) || strings.HasPrefix(body, "\n") {
-			t.Errorf("%s: subject %q, body:\n%s", name, subject, body)
-		}
+	names, err := fs.Glob(builtin, "text/*.txt")
+	if err != nil || len(names) < 19 {
+		t.Fatalf("built-in templates: %v %v", names, err)
+	}
+	for _, name := range names {
+		name = strings.TrimSuffix(filepath.Base(name), ".txt")
+		t.Run(name, func(t *testing.T) {
+			subject, body, err := s.Render(name, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject == "" || strings.Contains(subject, "\n") || strings.HasPrefix(body, "\n") || strings.Contains(body, "<no value>") {
+				t.Errorf("subject %q, body:\n%s", subject, body)
+			}
+			got := "Subject: " + subject + "\n\n" + body
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s (run with -update to accept):\n%s", name, golden, got)
+			}
+		})
 	}
 }
 
@@ -49,7 +78,7 @@ func TestOperatorOverride(t *testing.T) {
 	if err != nil || subject != "Our own help" || body != "Ask Garden crew.\n" {
 		t.Errorf("override: %q %q %v", subject, body, err)
 	}
-	if _, body, _ := s.Render("unsubscribed", data); !strings.Contains(body, "no longer on") {
+	if _, body, _ := s.Render("goodbye", data); !strings.Contains(body, "no longer on") {
 		t.Errorf("templates not overridden changed: %q", body)
 	}
 }

@@ -39,7 +39,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 			}
 			return nil, err
 		}
-		tpl, err := templates.New("")
+		tpl, err := templates.New(templatesDir(cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +103,24 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 	})
 	fs.Func("archive-url", "where the list's archive can be read; sent as List-Archive", func(s string) error {
 		o.ArchiveURL = &s
+		return nil
+	})
+	fs.Func("moderated", "true: every post waits for a moderator; false: only what the other rules hold", func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("-moderated is true or false, not %q", s)
+		}
+		o.Moderated = &b
+		return nil
+	})
+	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
+	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
+		if o.Moderators == nil {
+			o.Moderators = &[]string{}
+		}
+		if s != "" {
+			*o.Moderators = append(*o.Moderators, s)
+		}
 		return nil
 	})
 	return o
@@ -169,7 +187,16 @@ var commands = map[string]commandSpec{
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				moderators := "the owners"
+				if len(l.Moderators) > 0 {
+					moderators = strings.Join(l.Moderators, ", ")
+				}
+				nonmembers := l.NonMembers
+				if nonmembers == "" {
+					nonmembers = "reject"
+				}
 				fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
+				fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
 				fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
 				return tw.Flush()
 			}
@@ -186,12 +213,13 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
-	"member add": {"member add LIST ADDRESS... [-mode each|daily|weekly|nomail]", -1, func(fs *flag.FlagSet) func([]string) adminOp {
+	"member add": {"member add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]", -1, func(fs *flag.FlagSet) func([]string) adminOp {
 		mode := fs.String("mode", "each", "how the member receives the list: each, daily, weekly or nomail")
+		welcome := fs.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
 		return func(pos []string) adminOp {
 			return func(svc *lists.Service, out io.Writer) error {
 				for _, a := range pos[1:] {
-					m, err := svc.AddMember(pos[0], a, *mode)
+					m, err := svc.AddMember(pos[0], a, *mode, *welcome)
 					if err != nil {
 						return err
 					}
@@ -247,9 +275,9 @@ var commands = map[string]commandSpec{
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tEXPIRES\tWHY")
+				fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tWAITS FOR\tEXPIRES\tWHY")
 				for _, h := range held {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.Format("2006-01-02 15:04"), h.From, oneLine(h.Subject, 40), h.Expires.Format("2006-01-02"), oneLine(h.Reason, 60))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.Format("2006-01-02 15:04"), h.From, oneLine(h.Subject, 40), h.Kind, h.Expires.Format("2006-01-02"), oneLine(h.Reason, 60))
 				}
 				return tw.Flush()
 			}
@@ -275,14 +303,15 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
-	"held reject": {"held reject LIST ID", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+	"held reject": {"held reject LIST ID [-reason TEXT]", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		reason := fs.String("reason", "", "why, in a sentence the author reads")
 		return func(pos []string) adminOp {
 			return func(svc *lists.Service, out io.Writer) error {
 				id, err := strconv.ParseUint(pos[1], 10, 64)
 				if err != nil {
 					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
 				}
-				if err := svc.Reject(pos[0], id); err != nil {
+				if err := svc.Reject(pos[0], id, *reason); err != nil {
 					return err
 				}
 				fmt.Fprintf(out, "deleted held post %d of %s\n", id, pos[0])

@@ -105,11 +105,21 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if s.st, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	tpl, err := templates.New(filepath.Join(cfg.DataDir, "templates"))
+	tpl, err := templates.New(templatesDir(cfg))
 	if err != nil {
 		return nil, err
 	}
-	s.svc = lists.New(s.st, tpl, listsConfig(cfg), log)
+	lcfg := listsConfig(cfg)
+	if cfg.HTTP.Listen != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return nil, fmt.Errorf("key http.listen: %w", err)
+		}
+		s.HTTPAddr = s.httpLn.Addr().String()
+		if lcfg.BaseURL == "" {
+			lcfg.BaseURL = "http://" + s.HTTPAddr
+		}
+	}
+	s.svc = lists.New(s.st, tpl, lcfg, log)
 
 	transport, err := newTransport(cfg, log)
 	if err != nil {
@@ -142,11 +152,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		return nil, fmt.Errorf("key smtp.listen: %w", err)
 	}
 	s.SMTPAddr = s.smtpLn.Addr().String()
-	if cfg.HTTP.Listen != "" {
-		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return nil, fmt.Errorf("key http.listen: %w", err)
-		}
-		s.HTTPAddr = s.httpLn.Addr().String()
+	if s.httpLn != nil {
 		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	if s.ctl, err = listenCtl(ctlPath(cfg), s.svc, log.With("component", "ctl")); err != nil {
@@ -156,7 +162,15 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 }
 
 func listsConfig(cfg *config.Config) lists.Config {
-	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration}
+	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration, BaseURL: cfg.HTTP.BaseURL}
+}
+
+// templatesDir is where the operator's templates are.
+func templatesDir(cfg *config.Config) string {
+	if cfg.TemplatesDir != "" {
+		return cfg.TemplatesDir
+	}
+	return filepath.Join(cfg.DataDir, "templates")
 }
 
 func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, error) {
@@ -195,6 +209,8 @@ func (s *server) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
 	return mux
 }
 

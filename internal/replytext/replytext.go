@@ -1,0 +1,130 @@
+// Package replytext owns finding what a person typed at the top of a mail (a reply to a
+// notice, or commands to a -request address), leaving out quoted, forwarded and signature
+// material; format=flowed text is joined first, as RFC 3676 says.
+package replytext
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // non-UTF-8 bodies decode instead of staying raw
+)
+
+// maxText bounds how much of one text part is read: commands sit at the top, and a bound
+// keeps a huge or hostile body from costing more than this.
+const maxText = 1 << 20
+
+// errFound ends the walk over the parts once the text/plain part has been read.
+var errFound = errors.New("text/plain part found")
+
+// Lines returns the lines a person wrote themselves at the top of msg (a whole RFC 5322 message,
+// header and body, as received), at most max of them, trimmed, empty lines dropped.
+//
+// The text is the first text/plain part that is not an attachment, else the first text/html
+// one. A message go-message only partly understands (an unknown charset or transfer
+// encoding, a broken multipart) gives what could be read; the error is for a message that
+// gives no text at all because it could not be read. A message without any text part, or
+// with an empty one, gives no lines and no error.
+func Lines(msg []byte, max int) ([]string, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	e, err := message.Read(bytes.NewReader(msg))
+	if e == nil {
+		return nil, fmt.Errorf("reading the message header: %w", err)
+	}
+	text, ok, err := bodyText(e)
+	if !ok {
+		if err != nil {
+			return nil, fmt.Errorf("no readable text: %w", err)
+		}
+		return nil, nil
+	}
+	return ownLines(text, max), nil
+}
+
+// bodyText returns the text of the part Lines reads, as UTF-8 with flowed lines joined and
+// HTML rendered, and whether there was such a part. err is the first problem met on the way,
+// which matters only when there was none.
+func bodyText(e *message.Entity) (text string, ok bool, err error) {
+	var (
+		html    []byte
+		hasHTML bool
+		plain   string
+		first   error
+	)
+	note := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	walkErr := e.Walk(func(_ []int, p *message.Entity, err error) error {
+		if err != nil {
+			// An unknown charset or transfer encoding: p reads as it was sent, which for a
+			// command in ASCII is still right.
+			note(err)
+		}
+		if isAttachment(p.Header) {
+			return nil
+		}
+		t, params, _ := p.Header.ContentType()
+		switch mediaType(t) {
+		case "text/plain":
+			b, err := io.ReadAll(io.LimitReader(p.Body, maxText))
+			if err != nil {
+				note(fmt.Errorf("reading a text/plain part: %w", err))
+				if len(b) == 0 {
+					return nil
+				}
+			}
+			plain = strings.ToValidUTF8(string(b), "\uFFFD")
+			if strings.EqualFold(params["format"], "flowed") {
+				plain = unflow(plain, strings.EqualFold(params["delsp"], "yes"))
+			}
+			return errFound
+		case "text/html":
+			if hasHTML {
+				return nil
+			}
+			b, err := io.ReadAll(io.LimitReader(p.Body, maxText))
+			if err != nil {
+				note(fmt.Errorf("reading a text/html part: %w", err))
+				if len(b) == 0 {
+					return nil
+				}
+			}
+			html, hasHTML = b, true
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(walkErr, errFound):
+		return plain, true, nil
+	case walkErr != nil:
+		// A multipart structure broken part way: what was read before the break still counts.
+		note(walkErr)
+	}
+	if hasHTML {
+		return htmlText(html), true, nil
+	}
+	return "", false, first
+}
+
+// mediaType returns the type/subtype of a Content-Type value in lower case. go-message gives
+// back the whole raw value when the parameters do not parse, so the type is cut off here.
+func mediaType(t string) string {
+	t, _, _ = strings.Cut(t, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// isAttachment reports whether the part is an attachment (RFC 2183 §2.2): something the person
+// attached, not what they wrote.
+func isAttachment(h message.Header) bool {
+	disp, _, _ := h.ContentDisposition()
+	disp, _, _ = strings.Cut(disp, ";")
+	return strings.EqualFold(strings.TrimSpace(disp), "attachment")
+}

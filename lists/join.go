@@ -1,0 +1,305 @@
+package lists
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"crewmail/store"
+)
+
+// subscribe starts joining for the sender of c: a confirmation to their address, once an hour
+// at most however often they (or anyone using their address) ask. It returns a sentence for
+// the sender when there is something to tell them other than the confirmation.
+func (s *Service) subscribe(tx *store.Tx, c *command) (string, error) {
+	l, addr := c.l, c.m.from
+	if _, err := tx.Member(l.Address, addr); err == nil {
+		return fmt.Sprintf("subscribe: %s is already a member of %s.", addr, l.Address), nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if inv, err := tx.PendingFor(l.Address, store.PendingInvite, addr); err == nil && s.Now().Before(inv.Expires) {
+		return "", s.sendPending(tx, l, inv, "invitation", c.m.messageID, c.res)
+	}
+	if l.Join == "invite" {
+		return fmt.Sprintf("subscribe: %s takes new members by invitation only; ask the owners at %s.", l.Address, s.address(l.Address, "owner")), nil
+	}
+	if req, err := tx.PendingFor(l.Address, store.PendingRequest, addr); err == nil && s.Now().Before(req.Expires) {
+		return fmt.Sprintf("subscribe: your request to join %s already waits for the owners.", l.Address), nil
+	}
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(l.Address, store.PendingJoin, addr)
+	if err != nil || now.After(p.Expires) {
+		p = store.Pending{Kind: store.PendingJoin, Address: addr, Created: now, Expires: now.Add(confirmValidity)}
+	} else if now.Sub(p.Sent) < answerEvery {
+		s.log.Info("join confirmation not sent again within the hour", "list", l.Address, "address", addr)
+		return "", nil
+	}
+	return "", s.sendPending(tx, l, p, "subscribe-confirm", c.m.messageID, c.res)
+}
+
+// sendPending stores p, marked as sent now, and mails its confirmation to its address; the
+// same pending action gives the same confirm address every time.
+func (s *Service) sendPending(tx *store.Tx, l store.List, p store.Pending, template, inReplyTo string, res *Result) error {
+	p.Sent = s.Now().UTC()
+	p, err := tx.PutPending(l.Address, p)
+	if err != nil {
+		return err
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Mode"], data["By"], data["Lines"] = p.Address, p.Mode, p.By, p.Lines
+	data["Confirm"] = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
+	data["Expires"] = day(p.Expires)
+	return s.enqueueNotice(tx, l, notice{to: p.Address, template: template, data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
+}
+
+// unsubscribe asks the member, at the address on file, to confirm leaving: nobody can take a
+// member off by forging their From.
+func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
+	l := c.l
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Info("unsubscribe from a non-member ignored", "list", l.Address, "from", c.m.from)
+		return fmt.Sprintf("unsubscribe: %s is not a member of %s.", c.m.from, l.Address), nil
+	} else if err != nil {
+		return "", err
+	}
+	expires := s.Now().UTC().Add(confirmValidity)
+	data := s.noticeData(l)
+	data["Address"] = mem.Address
+	data["Confirm"] = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
+	data["Expires"] = day(expires)
+	return fmt.Sprintf("unsubscribe: a confirmation went to %s.", mem.Address), s.enqueueNotice(tx, l, c.reply("unsubscribe-confirm", data), c.res)
+}
+
+// changeMode sets how the sender receives the list: at once when their address is proven,
+// else after they confirm from the address on file. notify: tell them by mail (a command
+// address); otherwise the result sentence is all (a crew-request@ mail).
+func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool) (string, error) {
+	l := c.l
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Info("mode change from a non-member ignored", "list", l.Address, "from", c.m.from)
+		return fmt.Sprintf("%s: %s is not a member of %s.", mode, c.m.from, l.Address), nil
+	} else if err != nil {
+		return "", err
+	}
+	if c.verified {
+		if err := s.setMode(tx, l, mem, mode, notify, c.m.messageID, c.res); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s: done; %s now gets %s.", mode, mem.Address, modeWords(mode)), nil
+	}
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(l.Address, store.PendingMode, mem.Address)
+	if err == nil && p.Mode == mode && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
+		return fmt.Sprintf("%s: a confirmation went to %s within the hour.", mode, mem.Address), nil
+	}
+	p = store.Pending{Kind: store.PendingMode, Address: mem.Address, Mode: mode, Created: now, Expires: now.Add(confirmValidity)}
+	if err := s.sendPending(tx, l, p, "mode-confirm", c.m.messageID, c.res); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: a confirmation went to %s.", mode, mem.Address), nil
+}
+
+func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode string, notify bool, inReplyTo string, res *Result) error {
+	mem.Mode = mode
+	if err := tx.PutMember(l.Address, mem); err != nil {
+		return err
+	}
+	s.log.Info("delivery mode changed", "list", l.Address, "member", mem.Address, "mode", mode)
+	if !notify {
+		return nil
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Mode"] = mem.Address, mode
+	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: "mode-changed", data: data, inReplyTo: inReplyTo, replied: true}, res)
+}
+
+func modeWords(mode string) string {
+	switch mode {
+	case "each":
+		return "every post as it comes"
+	case "nomail":
+		return "no mail"
+	}
+	return "a " + mode + " digest"
+}
+
+// confirmPending carries out a pending action its address confirmed.
+func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
+	l := c.l
+	p, err := tx.PendingByID(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // done already, or replaced by a newer request
+	} else if err != nil {
+		return err
+	}
+	if s.Now().After(p.Expires) {
+		return tx.DeletePending(l.Address, id)
+	}
+	switch p.Kind {
+	case store.PendingJoin:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		if l.Join == "open" {
+			return s.join(tx, l, p.Address, "each", "they confirmed by mail", c.m.messageID, c.res)
+		}
+		return s.askOwners(tx, c, p.Address)
+	case store.PendingInvite:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		return s.join(tx, l, p.Address, "each", "invited by "+p.By+", they accepted", c.m.messageID, c.res)
+	case store.PendingMode:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		mem, err := tx.Member(l.Address, p.Address)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return s.setMode(tx, l, mem, p.Mode, true, c.m.messageID, c.res)
+	case store.PendingOwner:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		if !slices.Contains(l.Owners, p.Address) {
+			return nil // no longer an owner
+		}
+		results, err := s.ownerCommands(tx, l, p.Address, p.Lines, c.m.messageID, c.res)
+		if err != nil {
+			return err
+		}
+		data := s.noticeData(l)
+		data["Results"] = results
+		return s.enqueueNotice(tx, l, notice{to: p.Address, template: "request-results", data: data, inReplyTo: c.m.messageID}, c.res)
+	}
+	return nil
+}
+
+// askOwners hands a confirmed join to the owners: each gets the request with addresses to
+// approve or decline; the requester hears it waits.
+func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
+	l := c.l
+	now := s.Now().UTC()
+	p, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingRequest, Address: addr, Created: now, Sent: now, Expires: now.Add(confirmValidity)})
+	if err != nil {
+		return err
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Expires"] = addr, day(p.Expires)
+	data["Confirm"] = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
+	data["Approve"] = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
+	data["Reject"] = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
+	for _, owner := range l.Owners {
+		if err := s.enqueueNotice(tx, l, notice{to: owner, template: "join-request", data: data}, c.res); err != nil {
+			return err
+		}
+	}
+	if len(l.Owners) == 0 {
+		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", addr)
+	}
+	data = s.noticeData(l)
+	data["Address"] = addr
+	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
+}
+
+// decideJoinByMail is an owner's answer to a join request: by the approve or decline address,
+// or by a reply whose first line says which.
+func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uint64) error {
+	l := c.l
+	p, err := tx.PendingByID(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Kind != store.PendingRequest) {
+		return s.answer(tx, c, []string{"This join request has been decided already."})
+	} else if err != nil {
+		return err
+	}
+	reason := ""
+	if action == actionDecideJoin {
+		word, rest := c.firstLine()
+		switch word {
+		case "approve", "accept", "yes", "ok":
+			action = actionApproveJoin
+		case "decline", "reject", "no", "deny":
+			action, reason = actionDeclineJoin, rest
+		default:
+			return s.answer(tx, c, []string{fmt.Sprintf("Your reply about %s joining %s begins neither with approve nor with decline, so nothing was done. Reply again with one of them on the first line.", p.Address, l.Address)})
+		}
+	}
+	if err := tx.DeletePending(l.Address, id); err != nil {
+		return err
+	}
+	if action == actionApproveJoin {
+		return s.join(tx, l, p.Address, "each", "they confirmed, and "+c.m.from+" approved", "", c.res)
+	}
+	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
+	data := s.noticeData(l)
+	data["Address"], data["Reason"] = p.Address, reason
+	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
+}
+
+// firstLine is the first line the sender of c wrote themselves, split into its first word and
+// the rest.
+func (c *command) firstLine() (string, string) {
+	lines := c.m.lines(1)
+	if len(lines) == 0 {
+		return "", ""
+	}
+	return firstWord(lines[0])
+}
+
+// join makes addr a member of l: a welcome to them, a notice to the owners saying how.
+func (s *Service) join(tx *store.Tx, l store.List, addr, mode, how, inReplyTo string, res *Result) error {
+	if _, err := tx.AddMember(l.Address, store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}); errors.Is(err, store.ErrExists) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("member joined", "list", l.Address, "member", addr, "how", how)
+	if err := s.welcome(tx, l, addr, mode, inReplyTo, res); err != nil {
+		return err
+	}
+	return s.tellOwners(tx, l, "owner-join", addr, how, res)
+}
+
+func (s *Service) welcome(tx *store.Tx, l store.List, addr, mode, inReplyTo string, res *Result) error {
+	data := s.noticeData(l)
+	data["Address"], data["Mode"] = addr, mode
+	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
+}
+
+// leave takes addr off l: a goodbye to them (with reason, when an owner removed them), a
+// notice to the owners saying how.
+func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo string, res *Result) error {
+	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
+	data := s.noticeData(l)
+	data["Address"], data["Reason"] = addr, reason
+	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
+		return err
+	}
+	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
+}
+
+// tellOwners sends the owners of l a notice about addr, except an owner it is about.
+func (s *Service) tellOwners(tx *store.Tx, l store.List, template, addr, how string, res *Result) error {
+	data := s.noticeData(l)
+	data["Address"], data["How"] = addr, how
+	for _, owner := range l.Owners {
+		if owner == addr {
+			continue
+		}
+		if err := s.enqueueNotice(tx, l, notice{to: owner, template: template, data: data}, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package lists
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"crewmail/store"
+)
+
+// notice is a mail crewmail writes to one person from a template.
+type notice struct {
+	to       string
+	template string
+	data     map[string]any
+	// inReplyTo is the Message-ID of the mail this answers; empty for a notice nobody's mail
+	// asked for (RFC 3834 §5: Auto-Submitted is then auto-generated, not auto-replied).
+	inReplyTo string
+	replied   bool   // it answers someone's mail even without a Message-ID to cite
+	attach    []byte // a message to attach whole (message/rfc822), for moderators
+}
+
+// noticeData is what every template may use: the list's addresses and policies. Notices add
+// their own values; every key a template names exists, empty if nothing else.
+func (s *Service) noticeData(l store.List) map[string]any {
+	d := map[string]any{
+		"ListName": l.Name, "List": l.Address, "Post": l.Address,
+		"Help": s.address(l.Address, "help"), "Unsubscribe": s.address(l.Address, "unsubscribe"),
+		"Subscribe": s.address(l.Address, "subscribe"), "Owner": s.address(l.Address, "owner"),
+		"Request": requestAddress(l.Address),
+		"Each":    s.address(l.Address, "each"), "Daily": s.address(l.Address, "daily"),
+		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
+		"Policy": l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
+		"Hostname": s.cfg.Hostname,
+	}
+	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How"} {
+		d[k] = ""
+	}
+	d["Lines"], d["Results"] = []string(nil), []string(nil)
+	return d
+}
+
+func day(t time.Time) string { return t.UTC().Format("Monday 2 January 2006") }
+
+func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 15:04 MST") }
+
+// enqueueNotice renders n into a mail from the list and puts it in the outbox. Notices are
+// automatic mail (RFC 3834 §5) sent with the null return path, so they never cause more.
+// A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
+// even from a client that ignores Reply-To; any other from the help address.
+func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
+	subject, body, err := s.tpl.Render(n.template, n.data)
+	if err != nil {
+		return err
+	}
+	from := s.address(l.Address, "help")
+	if c, ok := n.data["Confirm"].(string); ok && c != "" {
+		from = c
+	}
+	auto := "auto-generated"
+	if n.inReplyTo != "" || n.replied {
+		auto = "auto-replied"
+	}
+	// Each Set puts its field on top: set them in reverse of the order a reader expects.
+	var h mail.Header
+	if n.attach == nil {
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	} else {
+		h.SetContentType("multipart/mixed", map[string]string{"boundary": newBoundary()})
+	}
+	h.Set("MIME-Version", "1.0")
+	h.Set("X-Loop", l.Address)
+	h.Set("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
+	h.Set("Auto-Submitted", auto)
+	if n.inReplyTo != "" {
+		h.SetMsgIDList("In-Reply-To", []string{n.inReplyTo})
+		h.SetMsgIDList("References", []string{n.inReplyTo})
+	}
+	h.SetMessageID(s.newMessageID())
+	h.SetDate(s.Now())
+	h.SetSubject(subject)
+	if from != s.address(l.Address, "help") {
+		h.SetAddressList("Reply-To", []*mail.Address{{Address: from}})
+	}
+	h.SetAddressList("To", []*mail.Address{{Address: n.to}})
+	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
+	var buf bytes.Buffer
+	if n.attach == nil {
+		err = writeSingle(&buf, h, body)
+	} else {
+		err = writeWithMessage(&buf, h, body, n.attach)
+	}
+	if err != nil {
+		return fmt.Errorf("write notice %s: %w", n.template, err)
+	}
+	if _, err := tx.Enqueue(store.Delivery{List: l.Address, Message: buf.Bytes(), To: n.to, Created: s.Now().UTC()}); err != nil {
+		return err
+	}
+	res.Queued++
+	return nil
+}
+
+func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {
+	w, err := mail.CreateSingleInlineWriter(buf, h)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte(body)); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// writeWithMessage writes body followed by msg attached whole (RFC 2046 §5.2.1: a
+// message/rfc822 part is never encoded, so it is 7bit or 8bit as it is).
+func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte) error {
+	mw, err := mail.CreateWriter(buf, h)
+	if err != nil {
+		return err
+	}
+	var th mail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
+		return err
+	}
+	if _, err := tw.Write([]byte(body)); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	var ah mail.AttachmentHeader
+	ah.Set("Content-Type", "message/rfc822")
+	ah.Set("Content-Disposition", "inline")
+	enc := "7bit"
+	for _, c := range msg {
+		if c >= 0x80 {
+			enc = "8bit"
+			break
+		}
+	}
+	ah.Set("Content-Transfer-Encoding", enc)
+	aw, err := mw.CreateAttachment(ah)
+	if err != nil {
+		return err
+	}
+	if _, err := aw.Write(msg); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+func newBoundary() string {
+	b := make([]byte, 15)
+	_, _ = rand.Read(b)
+	return "=_" + encodeToken(b)
+}
+
+// mayAnswer reports whether an answer may go to addr now: at most one an hour to an address
+// that did not prove who it is, so nobody can mail-bomb a stranger through the list. It
+// records the answer it allows.
+func (s *Service) mayAnswer(tx *store.Tx, l store.List, addr string) (bool, error) {
+	now := s.Now().UTC()
+	if p, err := tx.PendingFor(l.Address, store.PendingNotice, addr); err == nil && now.Before(p.Expires) {
+		return false, nil
+	}
+	_, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingNotice, Address: addr, Created: now, Sent: now, Expires: now.Add(answerEvery)})
+	return err == nil, err
+}
+
+// answerEvery is how often an address that did not prove itself may get an answer.
+const answerEvery = time.Hour

@@ -1,0 +1,122 @@
+package lists
+
+import (
+	"crypto/hmac"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"crewmail/store"
+)
+
+// One-click unsubscribe (RFC 8058): every copy of a post carries a link naming its member. The
+// token holds the member's ID, a MAC and the list's address, so the link needs no lookup table
+// and cannot be guessed or turned to another member or list.
+
+// oneClickToken names a member of a list in its one-click unsubscribe link.
+func (s *Service) oneClickToken(list string, memberID uint64) string {
+	data := binary.AppendUvarint(nil, memberID)
+	sum := s.mac("unsubscribe:"+list, data, 10)
+	return encodeToken(append(append(data, sum...), list...))
+}
+
+// oneClickURL is the one-click unsubscribe link of a member, or "" when the server has no
+// HTTP address.
+func (s *Service) oneClickURL(list string, memberID uint64) string {
+	if s.cfg.BaseURL == "" || memberID == 0 {
+		return ""
+	}
+	return s.cfg.BaseURL + "/u/" + s.oneClickToken(list, memberID)
+}
+
+// ErrBadLink is returned for a one-click link that is not genuine.
+var ErrBadLink = errors.New("this unsubscribe link is not valid; use the one in a recent mail from the list")
+
+func (s *Service) parseOneClick(token string) (list string, memberID uint64, err error) {
+	b, ok := decodeToken(token)
+	if !ok {
+		return "", 0, ErrBadLink
+	}
+	id, n := binary.Uvarint(b)
+	if n <= 0 || len(b) < n+10 {
+		return "", 0, ErrBadLink
+	}
+	list = string(b[n+10:])
+	if !hmac.Equal(b[n:n+10], s.mac("unsubscribe:"+list, b[:n], 10)) {
+		return "", 0, ErrBadLink
+	}
+	return list, id, nil
+}
+
+// Unsubscription is what a one-click link names.
+type Unsubscription struct {
+	List     string
+	ListName string
+	Address  string // "" when the member has left already
+}
+
+// OneClick looks up what a one-click link names without changing anything (the page a GET
+// shows).
+func (s *Service) OneClick(token string) (Unsubscription, error) {
+	list, id, err := s.parseOneClick(token)
+	if err != nil {
+		return Unsubscription{}, err
+	}
+	u := Unsubscription{List: list}
+	err = s.st.View(func(tx *store.Tx) error {
+		l, err := tx.List(list)
+		if err != nil {
+			return err
+		}
+		u.ListName = l.Name
+		if m, err := tx.MemberByID(list, id); err == nil {
+			u.Address = m.Address
+		}
+		return nil
+	})
+	return u, notFound(err, "the list %s no longer exists", list)
+}
+
+// UnsubscribeOneClick takes the member a one-click link names off its list at once (RFC 8058
+// §3: the POST is the confirmation), with a goodbye and a notice to the owners. Following a
+// link a second time is not an error.
+func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
+	list, id, err := s.parseOneClick(token)
+	if err != nil {
+		return Unsubscription{}, err
+	}
+	u := Unsubscription{List: list}
+	var res Result
+	err = s.st.Update(func(tx *store.Tx) error {
+		res = Result{}
+		l, err := tx.List(list)
+		if err != nil {
+			return err
+		}
+		u.ListName = l.Name
+		m, err := tx.MemberByID(list, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		u.Address = m.Address
+		return s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", &res)
+	})
+	if err != nil {
+		return u, notFound(err, "the list %s no longer exists", list)
+	}
+	if res.Queued > 0 {
+		s.Enqueued()
+	}
+	return u, nil
+}
+
+// unsubscribeHeaders are the RFC 2369 and RFC 8058 fields of one member's copy.
+func (s *Service) unsubscribeHeader(list string, memberID uint64) string {
+	mailto := "<mailto:" + s.address(list, "unsubscribe") + ">"
+	if u := s.oneClickURL(list, memberID); u != "" {
+		return fmt.Sprintf("<%s>, %s", u, mailto)
+	}
+	return mailto
+}

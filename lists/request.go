@@ -1,0 +1,185 @@
+package lists
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"crewmail/internal/replytext"
+	"crewmail/store"
+)
+
+// maxRequestLines bounds the commands one mail to crew-request@ carries.
+const maxRequestLines = 20
+
+// lines returns the first lines the sender wrote themselves, quoted text and signatures left
+// out (see replytext).
+func (m *inbound) lines(max int) []string {
+	lines, err := replytext.Lines(m.raw, max)
+	if err != nil {
+		return nil
+	}
+	return lines
+}
+
+// request carries out the commands of a mail to crew-request@, one per line (the subject may
+// hold one too), and answers with what became of each. Owner commands count only from an
+// owner's proven address; from an owner's address that is not proven they wait for the
+// owner's confirmation.
+func (s *Service) request(tx *store.Tx, c *command) error {
+	l := c.l
+	lines := c.m.lines(maxRequestLines)
+	if subj := stripReplyPrefix(c.m.subject); subj != "" {
+		if w, _ := firstWord(subj); isCommand(w) {
+			lines = append([]string{subj}, lines...)
+		}
+	}
+	var results, owner []string
+	unknown := 0
+lines:
+	for _, line := range lines {
+		word, rest := firstWord(line)
+		var result string
+		var err error
+		switch word {
+		case "subscribe", "join":
+			result, err = s.subscribe(tx, c)
+			if result == "" && err == nil {
+				result = "subscribe: a confirmation went to " + c.m.from + "."
+			}
+		case "unsubscribe", "leave":
+			result, err = s.unsubscribe(tx, c)
+		case "each", "daily", "weekly", "nomail":
+			result, err = s.changeMode(tx, c, word, false)
+		case "help":
+			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
+			result = "help: sent in a mail of its own."
+		case "who", "invite", "remove":
+			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
+			continue
+		case "end", "stop", "thanks":
+			break lines
+		default:
+			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, help, and for owners who, invite and remove.", line)
+			if unknown++; unknown == 3 {
+				results = append(results, result, "The rest of the mail was not read.")
+				break lines
+			}
+		}
+		if err != nil {
+			return err
+		}
+		results = append(results, result)
+	}
+	if len(owner) > 0 {
+		switch {
+		case !slices.Contains(l.Owners, c.m.from):
+			results = append(results, strings.Join(owner, ", ")+": only the owners of "+l.Address+" may use these commands.")
+		case c.verified:
+			r, err := s.ownerCommands(tx, l, c.m.from, owner, c.m.messageID, c.res)
+			if err != nil {
+				return err
+			}
+			results = append(results, r...)
+		default:
+			now := s.Now().UTC()
+			p := store.Pending{Kind: store.PendingOwner, Address: c.m.from, Lines: owner, Created: now, Expires: now.Add(confirmValidity)}
+			if err := s.sendPending(tx, l, p, "owner-confirm", c.m.messageID, c.res); err != nil {
+				return err
+			}
+			results = append(results, strings.Join(owner, ", ")+": your address could not be verified, so these wait until you confirm them; a confirmation went to "+c.m.from+".")
+		}
+	}
+	if len(results) == 0 {
+		results = []string{"The mail held no commands."}
+	}
+	return s.answer(tx, c, results)
+}
+
+func isCommand(word string) bool {
+	return slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "each", "daily", "weekly", "nomail", "help", "who", "invite", "remove"}, word)
+}
+
+// stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
+func stripReplyPrefix(subject string) string {
+	for {
+		subject = strings.TrimSpace(subject)
+		w, rest, ok := strings.Cut(subject, ":")
+		if !ok || !slices.Contains([]string{"re", "aw", "sv", "fw", "fwd", "wg", "tr"}, strings.ToLower(w)) {
+			return subject
+		}
+		subject = rest
+	}
+}
+
+// ownerCommands carries out who, invite and remove for owner and returns what became of each.
+func (s *Service) ownerCommands(tx *store.Tx, l store.List, owner string, lines []string, inReplyTo string, res *Result) ([]string, error) {
+	var results []string
+	for _, line := range lines {
+		word, rest := firstWord(line)
+		switch word {
+		case "who":
+			members, err := tx.Members(l.Address)
+			if err != nil {
+				return nil, err
+			}
+			r := fmt.Sprintf("who: %d members:", len(members))
+			for _, m := range members {
+				r += "\n    " + m.Address + " (" + m.Mode + ")"
+			}
+			results = append(results, r)
+		case "invite":
+			if rest == "" {
+				results = append(results, "invite: name the addresses to invite after the word invite.")
+			}
+			for _, a := range strings.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '\t' }) {
+				r, err := s.invite(tx, l, owner, a, inReplyTo, res)
+				if err != nil {
+					return nil, err
+				}
+				results = append(results, r)
+			}
+		case "remove":
+			if rest == "" {
+				results = append(results, "remove: name the addresses to remove after the word remove.")
+			}
+			for _, a := range strings.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '\t' }) {
+				addr, err := ParseAddress(strings.Trim(a, "<>"))
+				if err != nil {
+					results = append(results, fmt.Sprintf("remove %s: %v.", a, err))
+					continue
+				}
+				if _, err := tx.Member(l.Address, addr); err != nil {
+					results = append(results, fmt.Sprintf("remove %s: not a member.", addr))
+					continue
+				}
+				if err := s.leave(tx, l, addr, "removed by "+owner, "One of the owners, "+owner+", removed you from the list.", "", res); err != nil {
+					return nil, err
+				}
+				results = append(results, fmt.Sprintf("remove %s: done.", addr))
+			}
+		}
+	}
+	return results, nil
+}
+
+// invite sends addr an invitation to join l from owner.
+func (s *Service) invite(tx *store.Tx, l store.List, owner, a, inReplyTo string, res *Result) (string, error) {
+	addr, err := ParseAddress(strings.Trim(a, "<>"))
+	if err != nil {
+		return fmt.Sprintf("invite %s: %v.", a, err), nil
+	}
+	if _, err := tx.Member(l.Address, addr); err == nil {
+		return fmt.Sprintf("invite %s: already a member.", addr), nil
+	}
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(l.Address, store.PendingInvite, addr)
+	if err == nil && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
+		return fmt.Sprintf("invite %s: invited within the hour already.", addr), nil
+	}
+	p = store.Pending{Kind: store.PendingInvite, Address: addr, By: owner, Created: now, Expires: now.Add(confirmValidity)}
+	if err := s.sendPending(tx, l, p, "invitation", "", res); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("invite %s: invitation sent.", addr), nil
+}
