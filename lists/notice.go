@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
 	"crewmail/store"
@@ -116,16 +117,17 @@ func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {
 }
 
 // writeWithMessage writes body followed by msg attached whole (RFC 2046 §5.2.1: a
-// message/rfc822 part is never encoded, so it is 7bit or 8bit as it is).
+// message/rfc822 part is never encoded, so it is 7bit or 8bit as it is). h carries the
+// multipart/mixed Content-Type with its boundary, so the fields stay in the order set.
 func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte) error {
-	mw, err := mail.CreateWriter(buf, h)
+	mw, err := message.CreateWriter(buf, h.Header)
 	if err != nil {
 		return err
 	}
-	var th mail.InlineHeader
-	th.Set("Content-Type", "text/plain; charset=utf-8")
+	var th message.Header
 	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	tw, err := mw.CreateSingleInline(th)
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	tw, err := mw.CreatePart(th)
 	if err != nil {
 		return err
 	}
@@ -135,9 +137,6 @@ func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte)
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	var ah mail.AttachmentHeader
-	ah.Set("Content-Type", "message/rfc822")
-	ah.Set("Content-Disposition", "inline")
 	enc := "7bit"
 	for _, c := range msg {
 		if c >= 0x80 {
@@ -145,8 +144,11 @@ func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte)
 			break
 		}
 	}
+	var ah message.Header
 	ah.Set("Content-Transfer-Encoding", enc)
-	aw, err := mw.CreateAttachment(ah)
+	ah.Set("Content-Disposition", "inline")
+	ah.Set("Content-Type", "message/rfc822")
+	aw, err := mw.CreatePart(ah)
 	if err != nil {
 		return err
 	}
