@@ -47,7 +47,12 @@ func FuzzTokens(f *testing.F) {
 	genuine := s.confirmToken("crew@x.test", actionUnsubscribe, 7, now.Add(confirmValidity))
 	f.Add(genuine)
 	f.Add(s.verpToken("crew@x.test", 300))
+	link := s.oneClickToken("crew@x.test", 300)
+	f.Add(link)
 	f.Fuzz(func(t *testing.T, token string) {
+		if list, id, err := s.parseOneClick(token); err == nil && s.oneClickToken(list, id) != strings.ToLower(token) {
+			t.Errorf("one-click token %q accepted but is not the one for member %d of %s", token, id, list)
+		}
 		if _, id, err := s.parseConfirmToken("crew@x.test", token, now); err == nil && strings.ToLower(token) != genuine {
 			t.Errorf("forged confirmation %q accepted (member %d)", token, id)
 		}
@@ -83,6 +88,31 @@ func FuzzAccept(f *testing.F) {
 			}
 			if !bytes.HasSuffix(got, raw) {
 				t.Errorf("list copy does not end with the message as sent")
+			}
+		}
+	})
+}
+
+// FuzzCommands sends arbitrary bytes to crew-request@ as a proven owner and as a stranger: the
+// commands they hold are carried out or answered, or the mail is refused; never a panic, and
+// every answer renders.
+func FuzzCommands(f *testing.F) {
+	s := newTestService(f)
+	if _, err := s.CreateList("crew@lists.example.test", ListOptions{Owners: []string{"o@example.test"}, Join: "open"}); err != nil {
+		f.Fatal(err)
+	}
+	req, err := s.Route("crew-request@lists.example.test")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("From: o@example.test\r\nSubject: who\r\n\r\ninvite a@example.test b@example.test\r\nremove a@example.test\r\ndaily\r\n"))
+	f.Add([]byte("From: x@example.test\r\nContent-Type: text/html\r\n\r\n<p>subscribe</p><blockquote>who</blockquote>"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, auth := range []Auth{{Pass: true, Method: "dkim", Domain: "example.test"}, {}} {
+			if _, err := s.Accept(Envelope{From: "o@example.test", Targets: []Target{req}, Auth: auth}, raw); err != nil {
+				if _, ok := IsRefusal(err); !ok {
+					t.Fatalf("Accept failed without a refusal: %v", err)
+				}
 			}
 		}
 	})
