@@ -27,13 +27,14 @@ const usage = `crewmail — mailing lists and digests for small groups
 Usage:
   crewmail serve   [-config FILE] [-log-json]
   crewmail list    create ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone]
-                                  [-subject-prefix TEXT] [-archive-url URL]
+                                  [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]...
+                                  [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc]
   crewmail list    set ADDRESS [the flags of create]
   crewmail list    ls | show ADDRESS | rm ADDRESS
-  crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail]
+  crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
   crewmail archive ls LIST [-json]
-  crewmail held    ls LIST | approve LIST ID | reject LIST ID
+  crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail check   DOMAIN
   crewmail version

@@ -633,3 +633,26 @@ func TestMembershipAbuse(t *testing.T) {
 		t.Errorf("%d mails sent in all, want the 2 confirmations", len(msgs))
 	}
 }
+
+// TestCLIMirrorsMembership: member add -welcome mails the welcome, a plain member add is
+// silent, and held reject -reason reaches the author of a moderated post.
+func TestCLIMirrorsMembership(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-moderated", "true")
+	ts.mustCLI(t, "member", "add", crew, "bob@example.test", "-welcome", "-mode", "weekly")
+	expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "How you get the list: a weekly digest.", "Auto-Submitted: auto-generated")
+
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Raffle", "raffle@example.test", "Buy tickets\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, sink, 2, owner, "waits for you: Raffle")
+	out := ts.mustCLI(t, "held", "ls", crew)
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	ts.mustCLI(t, "held", "reject", crew, id, "-reason", "No raffles here.")
+	expect(t, sink, 3, "alice@example.test", "not accepted: Raffle", "The moderator's reason: No raffles here.")
+	if msgs := sink.Messages(); len(msgs) != 3 {
+		t.Errorf("%d mails, want 3 (a plain member add is silent)", len(msgs))
+	}
+}
