@@ -10,14 +10,13 @@ import (
 )
 
 // One-click unsubscribe (RFC 8058): every copy of a post carries a link naming its member. The
-// token holds the member's ID, a MAC and the list's address, so the link needs no lookup table
-// and cannot be guessed or turned to another member or list.
+// token holds the member's ID, the list's address and a MAC of both, so the link needs no
+// lookup table and cannot be guessed or turned to another member or list.
 
 // oneClickToken names a member of a list in its one-click unsubscribe link.
 func (s *Service) oneClickToken(list string, memberID uint64) string {
-	data := binary.AppendUvarint(nil, memberID)
-	sum := s.mac("unsubscribe:"+list, data, 10)
-	return encodeToken(append(append(data, sum...), list...))
+	data := append(binary.AppendUvarint(nil, memberID), list...)
+	return encodeToken(append(data, s.mac("unsubscribe", data, 10)...))
 }
 
 // oneClickURL is the one-click unsubscribe link of a member, or "" when the server has no
@@ -30,7 +29,7 @@ func (s *Service) oneClickURL(list string, memberID uint64) string {
 }
 
 // ErrBadLink is returned for a one-click link that is not genuine.
-var ErrBadLink = errors.New("this unsubscribe link is not valid; use the one in a recent mail from the list")
+var ErrBadLink = errors.New("this unsubscribe link is not valid: use the one in a recent mail from the list")
 
 func (s *Service) parseOneClick(token string) (list string, memberID uint64, err error) {
 	b, ok := decodeToken(token)
@@ -41,11 +40,11 @@ func (s *Service) parseOneClick(token string) (list string, memberID uint64, err
 	if n <= 0 || len(b) < n+10 {
 		return "", 0, ErrBadLink
 	}
-	list = string(b[n+10:])
-	if !hmac.Equal(b[n:n+10], s.mac("unsubscribe:"+list, b[:n], 10)) {
+	data, sum := b[:len(b)-10], b[len(b)-10:]
+	if !hmac.Equal(sum, s.mac("unsubscribe", data, 10)) {
 		return "", 0, ErrBadLink
 	}
-	return list, id, nil
+	return string(data[n:]), id, nil
 }
 
 // Unsubscription is what a one-click link names.

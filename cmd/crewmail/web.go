@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 
 	"crewmail/lists"
 )
@@ -41,7 +42,6 @@ func (s *server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 func (s *server) unsubscribeNow(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		http.Error(w, "an unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058)", http.StatusBadRequest)
 		return
 	}
@@ -60,9 +60,9 @@ func (s *server) renderUnsubscribe(w http.ResponseWriter, u lists.Unsubscription
 	status := http.StatusOK
 	switch {
 	case errors.Is(err, lists.ErrBadLink):
-		v.Error, status = err.Error(), http.StatusNotFound
+		v.Error, status = sentence(err), http.StatusNotFound
 	case err != nil && u.List != "" && u.ListName == "":
-		v.Error, status = err.Error(), http.StatusNotFound
+		v.Error, status = sentence(err), http.StatusNotFound
 	case err != nil:
 		s.log.Error("one-click unsubscribe failed", "err", err)
 		v.Error, status = "Something went wrong on our side; nothing was changed. Please try again later.", http.StatusServiceUnavailable
@@ -74,4 +74,13 @@ func (s *server) renderUnsubscribe(w http.ResponseWriter, u lists.Unsubscription
 	if err := unsubscribeTpl.Execute(w, v); err != nil {
 		s.log.Error("write unsubscribe page", "err", err)
 	}
+}
+
+// sentence writes an error as a sentence for a page: capital first, full stop last.
+func sentence(err error) string {
+	msg := err.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
