@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -117,18 +118,28 @@ func parseMessage(raw []byte) (*inbound, error) {
 	return m, nil
 }
 
-// references are the Message-IDs a message replies to, nearest parent first.
+// references are the Message-IDs a message replies to, nearest parent first: In-Reply-To, then
+// References from the end. Ids are read the way threaders read them (JWZ): any "<…@…>" token,
+// so a stray "<yes>" or prose around the ids spoils nothing.
 func (m *inbound) references() []string {
 	var ids []string
-	if irt, err := m.header.MsgIDList("In-Reply-To"); err == nil {
-		ids = append(ids, irt...)
+	for _, v := range m.header.Values("In-Reply-To") {
+		for _, id := range msgIDRE.FindAllStringSubmatch(v, -1) {
+			ids = append(ids, id[1])
+		}
 	}
-	if refs, err := m.header.MsgIDList("References"); err == nil {
-		slices.Reverse(refs)
-		ids = append(ids, refs...)
+	var refs []string
+	for _, v := range m.header.Values("References") {
+		for _, id := range msgIDRE.FindAllStringSubmatch(v, -1) {
+			refs = append(refs, id[1])
+		}
 	}
-	return ids
+	slices.Reverse(refs)
+	return append(ids, refs...)
 }
+
+// msgIDRE matches one "<id-left@id-right>" (RFC 5322 §3.6.4) in a field.
+var msgIDRE = regexp.MustCompile(`<([^<>@\s]+@[^<>@\s]+)>`)
 
 // Accept takes a message for its targets: posts are archived with their outbox entries in one
 // durable transaction, commands are answered, bounces kept. It returns a *Refusal for mail that
@@ -253,16 +264,15 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, p store.Post, res *Result) error {
 	p.Received, p.MessageID, p.From, p.Subject = s.Now().UTC(), m.messageID, m.from, m.subject
 	p.Date = m.date
-	for _, ref := range m.refs {
-		if seq, ok := tx.MessageID(l.Address, ref); ok {
-			if parent, err := tx.PostMeta(l.Address, seq); err == nil {
-				p.Thread = parent.Thread
-				break
-			}
-		}
-	}
-	p, err := tx.AppendPost(l.Address, p, kept)
+	th, err := s.threadOf(tx, l.Address, m)
 	if err != nil {
+		return err
+	}
+	p.Thread = th
+	if p, err = tx.AppendPost(l.Address, p, kept); err != nil {
+		return err
+	}
+	if err := s.indexThread(tx, l.Address, p, m); err != nil {
 		return err
 	}
 	res.Posts = append(res.Posts, Archived{List: l.Address, Post: p})

@@ -58,6 +58,10 @@ func (t *Tx) listBucket(addr string) *bolt.Bucket {
 	return t.tx.Bucket(bucketLists).Bucket([]byte(addr))
 }
 
+// listBuckets are the sub-buckets of every list.
+var listBuckets = [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld, subPending, subPendKeys,
+	subThreadIDs, subSubjects, subMutes, subCursors}
+
 // CreateList stores a new list; ErrExists if one with that address is there.
 func (t *Tx) CreateList(l List) error {
 	root := t.tx.Bucket(bucketLists)
@@ -68,7 +72,7 @@ func (t *Tx) CreateList(l List) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld, subPending, subPendKeys} {
+	for _, name := range listBuckets {
 		if _, err := b.CreateBucket(name); err != nil {
 			return err
 		}
@@ -140,6 +144,9 @@ func (t *Tx) AddMember(list string, m Member) (Member, error) {
 	if err := putJSON(members, []byte(m.Address), m); err != nil {
 		return m, err
 	}
+	if err := followCursor(b, m); err != nil {
+		return m, err
+	}
 	return m, writeRoster(b)
 }
 
@@ -154,6 +161,9 @@ func (t *Tx) PutMember(list string, m Member) error {
 		return fmt.Errorf("%s on %s: %w", m.Address, list, ErrNotFound)
 	}
 	if err := putJSON(members, []byte(m.Address), m); err != nil {
+		return err
+	}
+	if err := followCursor(b, m); err != nil {
 		return err
 	}
 	return writeRoster(b)
@@ -198,6 +208,9 @@ func (t *Tx) RemoveMember(list, addr string) error {
 		return err
 	}
 	if err := b.Bucket(subMembers).Delete([]byte(addr)); err != nil {
+		return err
+	}
+	if err := b.Bucket(subCursors).Delete([]byte(addr)); err != nil {
 		return err
 	}
 	return writeRoster(b)

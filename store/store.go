@@ -8,6 +8,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -151,6 +152,36 @@ var migrations = []func(tx *bolt.Tx) error{
 				}
 			}
 			return nil
+		})
+	},
+	// 4 → 5: every list gets its thread index (each archived post's Message-ID → its thread),
+	// subject index, thread mutes and digest cursors (digest members start after what is
+	// archived now).
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			l := tx.Bucket(bucketLists).Bucket(k)
+			for _, name := range [][]byte{subThreadIDs, subSubjects, subMutes, subCursors} {
+				if _, err := l.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			tids := l.Bucket(subThreadIDs)
+			if err := l.Bucket(subPosts).ForEach(func(_, v []byte) error {
+				var p Post
+				if err := json.Unmarshal(v, &p); err != nil {
+					return err
+				}
+				return tids.Put([]byte(p.MessageID), u64(p.Thread))
+			}); err != nil {
+				return err
+			}
+			return l.Bucket(subMembers).ForEach(func(_, v []byte) error {
+				var m Member
+				if err := json.Unmarshal(v, &m); err != nil {
+					return err
+				}
+				return followCursor(l, m)
+			})
 		})
 	},
 }

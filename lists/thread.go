@@ -1,0 +1,112 @@
+package lists
+
+import (
+	"strings"
+	"time"
+
+	"crewmail/store"
+)
+
+// subjectWindow is how far back a reply without references looks for a thread with its subject.
+const subjectWindow = 30 * 24 * time.Hour
+
+// threadOf finds the thread a post joins (JWZ, design.md): the thread of any Message-ID it
+// refers to or that referred to it before it came; else, for a "Re:" with no references at all,
+// the latest thread with the same base subject within 30 days; else 0, a thread of its own.
+func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error) {
+	th, err := tx.FindThread(list, append(m.refIDs(), m.messageID))
+	if err != nil || th != 0 {
+		return th, err
+	}
+	if len(m.refIDs()) == 0 && isReplySubject(m.subject) {
+		if th, ok := tx.SubjectThread(list, baseSubject(m.subject), m.postDate(s.Now()).Add(-subjectWindow)); ok {
+			return th, nil
+		}
+	}
+	return 0, nil
+}
+
+// indexThread records a newly archived post's ids and subject under its thread.
+func (s *Service) indexThread(tx *store.Tx, list string, p store.Post, m *inbound) error {
+	return tx.IndexThread(list, p.Thread, append(m.refIDs(), p.MessageID), baseSubject(m.subject), m.postDate(p.Received))
+}
+
+// refIDs are the Message-IDs a message refers to that can be ids at all (RFC 5322 §3.6.4:
+// id-left "@" id-right; "<yes>" from a misused git send-email is not one), its own left out.
+func (m *inbound) refIDs() []string {
+	var out []string
+	for _, id := range m.refs {
+		if strings.Contains(id, "@") && id != m.messageID {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// postDate is when the author wrote it (the Date field), or else received.
+func (m *inbound) postDate(received time.Time) time.Time {
+	if m.date.IsZero() || m.date.After(received) {
+		return received
+	}
+	return m.date
+}
+
+// replyPrefixes are what mail clients put in front of a subject when replying or forwarding, in
+// the languages they most often come in.
+var replyPrefixes = []string{"re", "aw", "sv", "vs", "antw", "odp", "ynt", "fw", "fwd", "wg", "tr", "rv", "enc"}
+
+// isReplySubject reports whether subject starts with a reply prefix ("Re:", "AW:", "Re[2]:"),
+// after any "[list]" tags.
+func isReplySubject(subject string) bool {
+	s := strings.TrimSpace(stripTags(subject))
+	w, _, ok := strings.Cut(s, ":")
+	if !ok {
+		return false
+	}
+	w = strings.ToLower(strings.TrimSpace(w))
+	if i := strings.IndexAny(w, "[("); i > 0 {
+		w = w[:i]
+	}
+	return w == "re" || w == "aw" || w == "sv" || w == "vs" || w == "antw" || w == "odp" || w == "ynt"
+}
+
+// baseSubject is a subject without reply and forward prefixes and list tags, spaces folded,
+// lowercased: what a thread's posts have in common.
+func baseSubject(subject string) string {
+	s := subject
+	for {
+		s = strings.TrimSpace(stripTags(s))
+		w, rest, ok := strings.Cut(s, ":")
+		if !ok {
+			break
+		}
+		w = strings.ToLower(strings.TrimSpace(w))
+		if i := strings.IndexAny(w, "[("); i > 0 {
+			w = w[:i]
+		}
+		known := false
+		for _, p := range replyPrefixes {
+			known = known || w == p
+		}
+		if !known {
+			break
+		}
+		s = rest
+	}
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// stripTags removes leading "[tag]" groups, as lists put in subjects.
+func stripTags(s string) string {
+	for {
+		t := strings.TrimSpace(s)
+		if !strings.HasPrefix(t, "[") {
+			return t
+		}
+		end := strings.Index(t, "]")
+		if end < 0 {
+			return t
+		}
+		s = t[end+1:]
+	}
+}
