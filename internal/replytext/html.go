@@ -8,73 +8,89 @@ import (
 	"golang.org/x/net/html/atom"
 )
 
-// maxHTMLDepth bounds how deep htmlText follows nested elements, so markup nested beyond any
-// real message's cannot run the stack up; what is deeper is left out.
-const maxHTMLDepth = 512
-
 // htmlText renders an HTML body as the lines a reader sees: blocks and <br> end lines, and the
 // quoted or hidden elements are left out.
+//
+// It reads tokens rather than a parsed tree: html.Parse refuses a document nested more than
+// 512 elements deep and would then give nothing, where tokens still give the text.
 func htmlText(body []byte) string {
-	doc, err := html.Parse(bytes.NewReader(body))
-	if err != nil {
-		return "" // html.Parse fails only when its reader does, and a bytes.Reader does not
-	}
-	var r renderer
-	r.node(doc, false, 0)
-	return r.b.String()
-}
-
-type renderer struct {
-	b    strings.Builder
-	done bool // the replied-to message has started: nothing after it is the person's
-}
-
-func (r *renderer) node(n *html.Node, pre bool, depth int) {
-	if r.done || depth > maxHTMLDepth {
-		return
-	}
-	switch n.Type {
-	case html.TextNode:
-		if pre {
-			r.b.WriteString(n.Data)
-		} else {
-			// Outside <pre> a line break in the source is just a space.
-			r.b.WriteString(strings.Map(func(c rune) rune {
-				if c == '\n' || c == '\r' || c == '\t' || c == '\f' {
-					return ' '
+	var (
+		b    strings.Builder
+		pre  int    // open <pre> elements: inside one, line breaks in the source are kept
+		skip string // the hidden element whose contents are being left out
+		open int    // elements named skip open, counting the hidden one
+	)
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken: // io.EOF, or a reader error there cannot be from a bytes.Reader
+			return b.String()
+		case html.TextToken:
+			if open > 0 {
+				continue
+			}
+			text := string(z.Text())
+			if pre == 0 {
+				// Outside <pre> a line break in the source is just a space.
+				text = strings.Map(func(c rune) rune {
+					if c == '\n' || c == '\r' || c == '\t' || c == '\f' {
+						return ' '
+					}
+					return c
+				}, text)
+			}
+			b.WriteString(text)
+		case html.StartTagToken, html.SelfClosingTagToken:
+			// A self-closing slash means nothing on an HTML element (HTML §13.1.2.1): <div/>
+			// opens a div, so both kinds of token are read alike.
+			t := z.Token()
+			if open > 0 {
+				switch {
+				case t.Data == skip:
+					open++
+				case skip == "head" && t.DataAtom == atom.Body:
+					open = 0 // a <head> left open ends where the body starts
 				}
-				return c
-			}, n.Data))
+				continue
+			}
+			if startsOriginal(t) {
+				return b.String()
+			}
+			if hidden(t) && !void[t.DataAtom] {
+				skip, open = t.Data, 1
+				continue
+			}
+			switch {
+			case t.DataAtom == atom.Br:
+				b.WriteByte('\n')
+			case t.DataAtom == atom.Td || t.DataAtom == atom.Th:
+				b.WriteByte(' ')
+			case blocks[t.DataAtom]:
+				b.WriteByte('\n')
+			}
+			if t.DataAtom == atom.Pre {
+				pre++
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			if open > 0 {
+				if string(name) == skip {
+					open--
+				}
+				continue
+			}
+			switch {
+			case a == atom.Br: // browsers read </br> as <br>
+				b.WriteByte('\n')
+			case blocks[a]:
+				b.WriteByte('\n')
+			}
+			if a == atom.Pre && pre > 0 {
+				pre--
+			}
 		}
-		return
-	case html.ElementNode:
-		if startsOriginal(n) {
-			r.done = true
-			return
-		}
-		if hidden(n) {
-			return
-		}
-	case html.DocumentNode:
-	default:
-		return // comments and doctypes show nothing
-	}
-	block := blocks[n.DataAtom]
-	switch {
-	case n.DataAtom == atom.Br:
-		r.b.WriteByte('\n')
-		return
-	case n.DataAtom == atom.Td || n.DataAtom == atom.Th:
-		r.b.WriteByte(' ')
-	case block:
-		r.b.WriteByte('\n')
-	}
-	pre = pre || n.DataAtom == atom.Pre
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		r.node(c, pre, depth+1)
-	}
-	if block {
-		r.b.WriteByte('\n')
 	}
 }
 
@@ -85,22 +101,29 @@ var blocks = map[atom.Atom]bool{
 	atom.H6: true, atom.Hr: true, atom.Ul: true, atom.Ol: true, atom.Table: true,
 }
 
-// startsOriginal reports whether n is where Outlook begins the message being replied to.
-// Outlook does not put that message in a <blockquote>, but after these elements as their
-// sibling, so everything from here on is left out, not just their contents.
-func startsOriginal(n *html.Node) bool {
-	id := attr(n, "id")
+// void elements have no contents and no end tag (HTML §13.1.2).
+var void = map[atom.Atom]bool{
+	atom.Area: true, atom.Base: true, atom.Br: true, atom.Col: true, atom.Embed: true,
+	atom.Hr: true, atom.Img: true, atom.Input: true, atom.Link: true, atom.Meta: true,
+	atom.Source: true, atom.Track: true, atom.Wbr: true,
+}
+
+// startsOriginal reports whether t is where Outlook begins the message being replied to.
+// Outlook does not put that message in a <blockquote> but after these elements, so everything
+// from here on is left out, not just their contents.
+func startsOriginal(t html.Token) bool {
+	id := attr(t, "id")
 	return strings.EqualFold(id, "divRplyFwdMsg") || strings.EqualFold(id, "appendonsend")
 }
 
-// hidden reports whether n holds material that is not the person's own words: a quote, the
+// hidden reports whether t opens material that is not the person's own words: a quote, the
 // quote's attribution, or something a mail client does not show.
-func hidden(n *html.Node) bool {
-	switch n.DataAtom {
+func hidden(t html.Token) bool {
+	switch t.DataAtom {
 	case atom.Blockquote, atom.Style, atom.Script, atom.Head, atom.Title, atom.Template:
 		return true
 	}
-	class := attr(n, "class")
+	class := attr(t, "class")
 	for _, c := range []string{"gmail_quote", "moz-cite-prefix", "yahoo_quoted"} {
 		if strings.Contains(class, c) {
 			return true
@@ -109,8 +132,8 @@ func hidden(n *html.Node) bool {
 	return false
 }
 
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
+func attr(t html.Token, key string) string {
+	for _, a := range t.Attr {
 		if a.Namespace == "" && a.Key == key {
 			return a.Val
 		}

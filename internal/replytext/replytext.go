@@ -1,6 +1,6 @@
-// Package replytext owns finding what a person typed at the top of a mail (a reply to a
-// notice, or commands to a -request address), leaving out quoted, forwarded and signature
-// material; format=flowed text is joined first, as RFC 3676 says.
+// Package replytext owns finding the lines a person typed at the top of a mail (a reply to a
+// notice, or commands to a -request address), without the quoted, forwarded and signature
+// material below them. Flowed text (RFC 3676) is joined back into the lines typed first.
 package replytext
 
 import (
@@ -33,7 +33,7 @@ func Lines(msg []byte, max int) ([]string, error) {
 	if max <= 0 {
 		return nil, nil
 	}
-	e, err := message.Read(bytes.NewReader(msg))
+	e, err := message.Read(bytes.NewReader(skipBlankLines(msg)))
 	if e == nil {
 		return nil, fmt.Errorf("reading the message header: %w", err)
 	}
@@ -44,7 +44,22 @@ func Lines(msg []byte, max int) ([]string, error) {
 		}
 		return nil, nil
 	}
-	return ownLines(text, max), nil
+	// A part without a charset, or with one it does not keep to, can hold any bytes.
+	return ownLines(strings.ToValidUTF8(text, "\uFFFD"), max), nil
+}
+
+// skipBlankLines drops the lines of only spaces and tabs that some mail software writes
+// before the header. rawmsg.ReadHeader skips the same lines, and Lines must too: otherwise a
+// message the server accepted would have no readable text here.
+func skipBlankLines(msg []byte) []byte {
+	for {
+		line, rest, ok := bytes.Cut(msg, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if !ok || len(line) == 0 || len(bytes.Trim(line, " \t")) != 0 {
+			return msg
+		}
+		msg = rest
+	}
 }
 
 // bodyText returns the text of the part Lines reads, as UTF-8 with flowed lines joined and
@@ -81,7 +96,7 @@ func bodyText(e *message.Entity) (text string, ok bool, err error) {
 					return nil
 				}
 			}
-			plain = strings.ToValidUTF8(string(b), "\uFFFD")
+			plain = string(b)
 			if strings.EqualFold(params["format"], "flowed") {
 				plain = unflow(plain, strings.EqualFold(params["delsp"], "yes"))
 			}

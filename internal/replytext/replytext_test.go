@@ -70,6 +70,21 @@ func TestLinesUnreadable(t *testing.T) {
 		wantErr bool
 	}{
 		{
+			name: "blank lines before the header",
+			msg:  "  \r\n\t\r\nFrom: a@example.org\r\n\r\napprove\r\n",
+			want: []string{"approve"},
+		},
+		{
+			name: "an empty line first is an empty header",
+			msg:  "\r\nFrom: a@example.org\r\n",
+			want: []string{"From: a@example.org"},
+		},
+		{
+			name: "invalid UTF-8 in HTML",
+			msg:  "Content-Type: text/html\r\n\r\n<p>approve \xff</p>\r\n",
+			want: []string{"approve \uFFFD"},
+		},
+		{
 			name:    "header line without a colon",
 			msg:     "approve\r\n\r\n",
 			wantErr: true,
@@ -218,7 +233,17 @@ func TestHTMLText(t *testing.T) {
 		{"outlook original is not in a blockquote", "<div>approve</div><div id=\"appendonsend\"></div><hr>" +
 			"<div id=\"divRplyFwdMsg\"><b>From:</b> Crew</div><div>Reply with approve or reject</div>",
 			[]string{"approve"}},
-		{"deep nesting", strings.Repeat("<b>", 2*maxHTMLDepth) + "deep" + "<p>", nil},
+		{"nested deeper than html.Parse takes", strings.Repeat("<div>", 1000) + "approve", []string{"approve"}},
+		{"nested quotes", "<p>approve</p><blockquote><blockquote>a</blockquote>b</blockquote><p>thanks</p>",
+			[]string{"approve", "thanks"}},
+		{"nested divs in a quote", "<div>approve</div><div class=\"gmail_quote\"><div><div>a</div></div>b</div>" +
+			"<div>thanks</div>", []string{"approve", "thanks"}},
+		{"head left open", "<head><title>t</title><body><p>approve</p>", []string{"approve"}},
+		{"self-closing slash ignored", "<div>approve</div><blockquote/>reject", []string{"approve"}},
+		{"end br", "subscribe</br>who", []string{"subscribe", "who"}},
+		{"unclosed paragraphs and items", "<p>subscribe<p>daily<ul><li>who<li>help</ul>",
+			[]string{"subscribe", "daily", "who", "help"}},
+		{"tags inside a script", "<script>document.write('<blockquote>')</script><p>approve</p>", []string{"approve"}},
 	} {
 		if got := ownLines(htmlText([]byte(tc.in)), 10); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: htmlText(%q) gives %q; want %q", tc.name, tc.in, got, tc.want)
