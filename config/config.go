@@ -36,6 +36,18 @@ type Config struct {
 	HTTP     HTTP     `toml:"http"`
 	Delivery Delivery `toml:"delivery"`
 	DNS      DNS      `toml:"dns"`
+	Digest   Digest   `toml:"digest"`
+}
+
+// Digest says when digests go out.
+type Digest struct {
+	DailyAt  string `toml:"daily_at"`  // "HH:MM", local time of the list
+	WeeklyOn string `toml:"weekly_on"` // a day of the week, in English
+	// Timezone is an IANA zone name ("Europe/Berlin"); lists may have their own. Empty: the
+	// server's local time zone.
+	Timezone string `toml:"timezone"`
+	// MaxBytes: a digest larger than this is sent in parts.
+	MaxBytes int `toml:"max_bytes"`
 }
 
 // Log says how crewmail writes its log.
@@ -119,6 +131,7 @@ func Default() *Config {
 			WriteTimeout:    Duration{time.Minute},
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:8025"},
+		Digest: Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
 		Delivery: Delivery{
 			Mode:         "maildir",
 			SmarthostTLS: "opportunistic",
@@ -188,6 +201,18 @@ func (c *Config) Validate() error {
 	}
 	if c.ConfirmWithin.Duration < time.Hour {
 		return bad("confirm_within", "must be at least an hour, not %s", c.ConfirmWithin.Duration)
+	}
+	if _, err := time.Parse("15:04", c.Digest.DailyAt); err != nil {
+		return bad("digest.daily_at", "must be a time of day like \"08:00\", not %q", c.Digest.DailyAt)
+	}
+	if _, ok := ParseWeekday(c.Digest.WeeklyOn); !ok {
+		return bad("digest.weekly_on", "must be a day of the week like \"monday\", not %q", c.Digest.WeeklyOn)
+	}
+	if _, err := time.LoadLocation(c.Digest.Timezone); err != nil {
+		return bad("digest.timezone", "%q is not a time zone name like \"Europe/Berlin\"", c.Digest.Timezone)
+	}
+	if c.Digest.MaxBytes < 64<<10 {
+		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)
@@ -272,4 +297,18 @@ func checkListen(addr string) error {
 		return fmt.Errorf("%q has no port", addr)
 	}
 	return nil
+}
+
+// ParseWeekday reads a day of the week in English ("monday", "Mon").
+func ParseWeekday(s string) (time.Weekday, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 3 {
+		return 0, false
+	}
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if strings.HasPrefix(strings.ToLower(d.String()), s) {
+			return d, true
+		}
+	}
+	return 0, false
 }

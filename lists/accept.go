@@ -178,12 +178,14 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
 				err = tx.AddBounce(l.Address, kept)
-			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest:
+			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:
 				err = s.forwardToPostmaster(tx, l, kept, &res)
 			case KindOwner:
 				err = s.forward(tx, l, l.Owners, kept, &res)
+			case KindReply:
+				err = s.acceptReply(tx, l, t, env, m, kept, &res)
 			}
 			if err != nil {
 				return err
@@ -280,7 +282,11 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 	if err != nil {
 		return err
 	}
+	muted := tx.Muted(l.Address, p.Thread)
 	for _, mem := range rcpts {
+		if muted[mem.ID] {
+			continue
+		}
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}
 		if _, err := tx.Enqueue(d); err != nil {
 			return err

@@ -97,6 +97,10 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		return s.request(tx, c)
 	case KindConfirm:
 		return s.confirm(tx, c, t.Token)
+	case KindMute, KindUnmute:
+		return s.mute(tx, c, t.Token, t.Kind == KindMute)
+	case KindDigestReply:
+		return s.digestReply(tx, c)
 	}
 	return nil
 }

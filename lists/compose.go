@@ -20,6 +20,15 @@ import (
 // author's DKIM signature still verifies at every member (design.md, "No modification vs.
 // subject prefix and footer"). A subject prefix, when the list has one, is the one exception.
 func (s *Service) Compose(d store.Delivery) ([]byte, error) {
+	if d.Blob != 0 {
+		var msg []byte
+		err := s.st.View(func(tx *store.Tx) error {
+			var err error
+			msg, err = tx.Blob(d.Blob)
+			return err
+		})
+		return msg, err
+	}
 	if d.Seq == 0 {
 		return d.Message, nil
 	}

@@ -40,7 +40,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How"} {
 		d[k] = ""
 	}
-	d["Lines"], d["Results"] = []string(nil), []string(nil)
+	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
 	return d
 }
 

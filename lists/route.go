@@ -23,13 +23,17 @@ const (
 	KindMode                        // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
 	KindOwner                       // crew+owner@: reaches the owners
 	KindRequest                     // crew-request@: commands in the body
+	KindReply                       // crew+r-TOKEN@: a post answering the archived post TOKEN names
+	KindMute                        // crew+mute-TOKEN@: the sender mutes a thread
+	KindUnmute                      // crew+unmute-TOKEN@
+	KindDigestReply                 // crew+digest@: a reply to a digest, answered, never posted
 )
 
 // Target is where one recipient address leads.
 type Target struct {
 	List  string // the list's address
 	Kind  Kind
-	Token string // for KindConfirm, KindBounce and KindMode
+	Token string // for KindConfirm, KindBounce, KindMode, KindReply, KindMute and KindUnmute
 }
 
 // Refusal is a reason to refuse a recipient or a message, with the SMTP reply it deserves.
@@ -103,6 +107,20 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		return Target{List: list, Kind: KindSubscribe}, true
 	case cmd == "owner":
 		return Target{List: list, Kind: KindOwner}, true
+	case cmd == "digest":
+		return Target{List: list, Kind: KindDigestReply}, true
+	case strings.HasPrefix(cmd, "r-"):
+		if _, ok := s.parseSeqToken("reply:"+list, strings.TrimPrefix(cmd, "r-")); ok {
+			return Target{List: list, Kind: KindReply, Token: strings.TrimPrefix(cmd, "r-")}, true
+		}
+	case strings.HasPrefix(cmd, "mute-"):
+		if _, ok := s.parseSeqToken("mute:"+list, strings.TrimPrefix(cmd, "mute-")); ok {
+			return Target{List: list, Kind: KindMute, Token: strings.TrimPrefix(cmd, "mute-")}, true
+		}
+	case strings.HasPrefix(cmd, "unmute-"):
+		if _, ok := s.parseSeqToken("mute:"+list, strings.TrimPrefix(cmd, "unmute-")); ok {
+			return Target{List: list, Kind: KindUnmute, Token: strings.TrimPrefix(cmd, "unmute-")}, true
+		}
 	case slices.Contains(Modes, cmd):
 		return Target{List: list, Kind: KindMode, Token: cmd}, true
 	case strings.HasPrefix(cmd, "confirm-"):

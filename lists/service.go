@@ -73,6 +73,7 @@ type ListOptions struct {
 	Moderated     *bool
 	NonMembers    string // "reject" or "hold"
 	Moderators    *[]string
+	Timezone      *string
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -126,6 +127,12 @@ func (o ListOptions) apply(l *store.List) error {
 				l.Moderators = append(l.Moderators, a)
 			}
 		}
+	}
+	if o.Timezone != nil {
+		if _, err := time.LoadLocation(*o.Timezone); err != nil {
+			return fmt.Errorf("%q is not a time zone name like \"Europe/Berlin\"", *o.Timezone)
+		}
+		l.Timezone = *o.Timezone
 	}
 	if o.SubjectPrefix != nil {
 		l.SubjectPrefix = *o.SubjectPrefix

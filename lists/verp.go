@@ -30,23 +30,34 @@ func (s *Service) mac(purpose string, data []byte, n int) []byte {
 	return h.Sum(nil)[:n]
 }
 
-// verpToken names a member of a list in the list's bounce address: the member's ID (a varint,
-// so the address stays short) and a MAC.
-func (s *Service) verpToken(list string, memberID uint64) string {
-	data := binary.AppendUvarint(nil, memberID)
-	return encodeToken(append(data, s.mac("verp:"+list, data, 6)...))
+// seqToken names a number (an archived post, a thread) for one purpose: the number as a varint,
+// so addresses stay short, and a MAC.
+func (s *Service) seqToken(purpose string, n uint64) string {
+	data := binary.AppendUvarint(nil, n)
+	return encodeToken(append(data, s.mac(purpose, data, 6)...))
 }
 
-// parseVERPToken returns the member ID a bounce token names, if the token is genuine.
-func (s *Service) parseVERPToken(list, token string) (uint64, bool) {
+// parseSeqToken returns the number a token names, if the token is genuine for purpose.
+func (s *Service) parseSeqToken(purpose, token string) (uint64, bool) {
 	b, ok := decodeToken(token)
 	if !ok || len(b) < 7 {
 		return 0, false
 	}
 	data, sum := b[:len(b)-6], b[len(b)-6:]
-	id, n := binary.Uvarint(data)
-	if n != len(data) || !hmac.Equal(sum, s.mac("verp:"+list, data, 6)) {
+	n, k := binary.Uvarint(data)
+	if k != len(data) || !hmac.Equal(sum, s.mac(purpose, data, 6)) {
 		return 0, false
 	}
-	return id, true
+	return n, true
+}
+
+// verpToken names a member of a list in the list's bounce address: the member's ID (a varint,
+// so the address stays short) and a MAC.
+func (s *Service) verpToken(list string, memberID uint64) string {
+	return s.seqToken("verp:"+list, memberID)
+}
+
+// parseVERPToken returns the member ID a bounce token names, if the token is genuine.
+func (s *Service) parseVERPToken(list, token string) (uint64, bool) {
+	return s.parseSeqToken("verp:"+list, token)
 }

@@ -26,6 +26,8 @@ type List struct {
 	// or "hold" for the moderators.
 	Moderated  bool   `json:"moderated,omitempty"`
 	NonMembers string `json:"nonmembers,omitempty"`
+	// Timezone of the list's digests and the times they show (IANA name); empty: the server's.
+	Timezone string `json:"timezone,omitempty"`
 	// Moderators decide on held posts; empty means the owners.
 	Moderators []string  `json:"moderators,omitempty"`
 	Created    time.Time `json:"created"`

@@ -16,6 +16,7 @@ type Delivery struct {
 	List      string    `json:"list"`
 	Seq       uint64    `json:"seq,omitempty"`     // the archived post it carries; 0 for a notice
 	Message   []byte    `json:"message,omitempty"` // the whole message, for notices
+	Blob      uint64    `json:"blob,omitempty"`    // or a message shared by many deliveries (digests)
 	From      string    `json:"from"`              // envelope sender ("" = null sender)
 	To        string    `json:"to"`
 	Member    uint64    `json:"member,omitempty"` // the member it goes to, for their own links
@@ -84,7 +85,51 @@ func (t *Tx) ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, 
 
 // Delivered removes a leased delivery from the outbox.
 func (t *Tx) Delivered(d Delivery) error {
-	return t.tx.Bucket(bucketOutbox).Delete(outboxKey(d.Due, d.ID))
+	if err := t.tx.Bucket(bucketOutbox).Delete(outboxKey(d.Due, d.ID)); err != nil {
+		return err
+	}
+	return t.unrefBlob(d.Blob)
+}
+
+// PutBlob stores a message that refs deliveries will carry, and returns its ID. It is removed
+// when the last of them is delivered or fails.
+func (t *Tx) PutBlob(data []byte, refs int) (uint64, error) {
+	b := t.tx.Bucket(bucketBlobs)
+	id, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Put(u64(id), data); err != nil {
+		return 0, err
+	}
+	return id, t.tx.Bucket(bucketBlobRefs).Put(u64(id), u64(uint64(refs)))
+}
+
+// Blob returns a copy of a stored message.
+func (t *Tx) Blob(id uint64) ([]byte, error) {
+	v := t.tx.Bucket(bucketBlobs).Get(u64(id))
+	if v == nil {
+		return nil, fmt.Errorf("message %d: %w", id, ErrNotFound)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (t *Tx) unrefBlob(id uint64) error {
+	if id == 0 {
+		return nil
+	}
+	refs := t.tx.Bucket(bucketBlobRefs)
+	v := refs.Get(u64(id))
+	if len(v) != 8 {
+		return nil
+	}
+	if n := binary.BigEndian.Uint64(v); n > 1 {
+		return refs.Put(u64(id), u64(n-1))
+	}
+	if err := refs.Delete(u64(id)); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketBlobs).Delete(u64(id))
 }
 
 // Retry moves a leased delivery to a new due time, keeping the error that delayed it.

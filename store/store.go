@@ -39,6 +39,8 @@ var (
 	bucketLists    = []byte("lists")
 	bucketOutbox   = []byte("outbox")
 	bucketFailures = []byte("failures")
+	bucketBlobs    = []byte("blobs")     // messages many deliveries share (digests), by ID
+	bucketBlobRefs = []byte("blob-refs") // how many outbox rows still carry each
 
 	keyVersion = []byte("version")
 	keySecret  = []byte("secret")
@@ -154,10 +156,15 @@ var migrations = []func(tx *bolt.Tx) error{
 			return nil
 		})
 	},
-	// 4 → 5: every list gets its thread index (each archived post's Message-ID → its thread),
+	// 4 → 5: shared messages (digests) for the outbox; every list gets its thread index (each archived post's Message-ID → its thread),
 	// subject index, thread mutes and digest cursors (digest members start after what is
 	// archived now).
 	func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketBlobs, bucketBlobRefs} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			l := tx.Bucket(bucketLists).Bucket(k)
 			for _, name := range [][]byte{subThreadIDs, subSubjects, subMutes, subCursors} {

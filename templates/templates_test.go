@@ -24,6 +24,7 @@ var data = map[string]any{
 	"Reason": "no DKIM", "By": "ann@x.test", "How": "they confirmed, and ann@x.test approved",
 	"Lines":   []string{"invite carol@x.test", "remove dan@x.test"},
 	"Results": []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
+	"Threads": []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file
@@ -39,6 +40,9 @@ func TestGolden(t *testing.T) {
 	}
 	for _, name := range names {
 		name = strings.TrimSuffix(filepath.Base(name), ".txt")
+		if name == "digest" { // its data is a digest.Digest; digest/render_test.go has its goldens
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			subject, body, err := s.Render(name, data)
 			if err != nil {
@@ -119,5 +123,62 @@ func TestHelpExplainsThePolicy(t *testing.T) {
 		if err != nil || !strings.Contains(body, want) {
 			t.Errorf("help for %s: %v\n%s", policy, err, body)
 		}
+	}
+}
+
+func TestHTMLOverride(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "digest.html"), []byte("<p>Our own {{.ListName}}</p>\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.RenderHTML("digest", data)
+	if err != nil || page != "<p>Our own Garden crew</p>\n" {
+		t.Errorf("override: %q %v", page, err)
+	}
+	if _, body, err := s.Render("help", data); err != nil || !strings.Contains(body, "mailing list") {
+		t.Errorf("text templates changed with an HTML override: %v\n%s", err, body)
+	}
+}
+
+func TestBrokenHTMLOverrideIsAnError(t *testing.T) {
+	for name, text := range map[string]string{
+		"unclosed action": "<p>{{.ListName</p>",
+		"unclosed tag":    "<a href=\"{{.Help}}>help</a>", // html/template refuses an action in an unfinished attribute
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "digest.html"), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := New(dir); err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestHTMLEscapes(t *testing.T) {
+	dir := t.TempDir()
+	page := `<p title="{{.Subject}}">{{.From}}</p><a href="{{.ArchiveURL}}">archive</a>`
+	if err := os.WriteFile(filepath.Join(dir, "note.html"), []byte(page), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := map[string]any{"Subject": `"><script>x</script>`, "From": "<script>alert(1)</script> & co", "ArchiveURL": "javascript:alert(1)"}
+	got, err := s.RenderHTML("note", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<p title="&#34;&gt;&lt;script&gt;x&lt;/script&gt;">&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</p><a href="#ZgotmplZ">archive</a>`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got, err := s.RenderHTML("note", map[string]any{"Subject": "x"}); err == nil {
+		t.Errorf("a missing value rendered silently: %s", got)
 	}
 }

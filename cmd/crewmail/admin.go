@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"crewmail/config"
+	"crewmail/digest"
 	"crewmail/lists"
 	"crewmail/store"
 	"crewmail/templates"
@@ -31,7 +32,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	var st *store.Store
-	open := func() (*lists.Service, error) {
+	open := func() (*backend, error) {
 		var err error
 		if st, err = store.Open(cfg.DataDir); err != nil {
 			if errors.Is(err, store.ErrLocked) {
@@ -43,7 +44,9 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		return lists.New(st, tpl, listsConfig(cfg), slog.New(slog.DiscardHandler)), nil
+		log := slog.New(slog.DiscardHandler)
+		svc := lists.New(st, tpl, listsConfig(cfg), log)
+		return &backend{svc: svc, digests: newScheduler(cfg, st, tpl, svc, log)}, nil
 	}
 	code := execAdmin(args, open, stdout, stderr)
 	if st != nil {
@@ -57,7 +60,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 
 // execAdmin parses and runs one admin command against the Service that service returns (asked
 // for only once the command line is known to be right).
-func execAdmin(args []string, service func() (*lists.Service, error), stdout, stderr io.Writer) int {
+func execAdmin(args []string, service func() (*backend, error), stdout, stderr io.Writer) int {
 	op, err := parseAdmin(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -78,11 +81,18 @@ func execAdmin(args []string, service func() (*lists.Service, error), stdout, st
 	return exitOK
 }
 
-type adminOp func(svc *lists.Service, out io.Writer) error
+type adminOp func(b *backend, out io.Writer) error
+
+// backend is what admin commands work on: the server's own while it runs, else one made on
+// the database for the one command.
+type backend struct {
+	svc     *lists.Service
+	digests *digest.Scheduler
+}
 
 type commandSpec struct {
 	synopsis string
-	nargs    int // positional arguments; -1 for "one or more after the first"
+	nargs    int // positional arguments; -1 for "one or more after the first", -2 for "none or one"
 	flags    func(fs *flag.FlagSet) func(pos []string) adminOp
 }
 
@@ -113,6 +123,10 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.Moderated = &b
 		return nil
 	})
+	fs.Func("timezone", "the time zone of the list's digests, e.g. Europe/Berlin (default: [digest] timezone)", func(s string) error {
+		o.Timezone = &s
+		return nil
+	})
 	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
 	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
 		if o.Moderators == nil {
@@ -130,7 +144,8 @@ var commands = map[string]commandSpec{
 	"list create": {"list create ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		o := listFlags(fs)
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				l, err := svc.CreateList(pos[0], *o)
 				if err == nil {
 					fmt.Fprintf(out, "created %s (join: %s, post: %s)\n", l.Address, l.Join, l.Post)
@@ -142,7 +157,8 @@ var commands = map[string]commandSpec{
 	"list set": {"list set ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		o := listFlags(fs)
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				l, err := svc.UpdateList(pos[0], *o)
 				if err == nil {
 					fmt.Fprintf(out, "updated %s\n", l.Address)
@@ -153,7 +169,8 @@ var commands = map[string]commandSpec{
 	}},
 	"list ls": {"list ls", 0, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func([]string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				ls, err := svc.Lists()
 				if err != nil {
 					return err
@@ -173,7 +190,8 @@ var commands = map[string]commandSpec{
 	}},
 	"list show": {"list show ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				l, err := svc.List(pos[0])
 				if err != nil {
 					return err
@@ -197,6 +215,9 @@ var commands = map[string]commandSpec{
 				}
 				fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
 				fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
+				if l.Timezone != "" {
+					fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
+				}
 				fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
 				return tw.Flush()
 			}
@@ -204,7 +225,8 @@ var commands = map[string]commandSpec{
 	}},
 	"list rm": {"list rm ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				if err := svc.RemoveList(pos[0]); err != nil {
 					return err
 				}
@@ -217,7 +239,8 @@ var commands = map[string]commandSpec{
 		mode := fs.String("mode", "each", "how the member receives the list: each, daily, weekly or nomail")
 		welcome := fs.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				for _, a := range pos[1:] {
 					m, err := svc.AddMember(pos[0], a, *mode, *welcome)
 					if err != nil {
@@ -231,7 +254,8 @@ var commands = map[string]commandSpec{
 	}},
 	"member rm": {"member rm LIST ADDRESS", 2, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				if err := svc.RemoveMember(pos[0], pos[1]); err != nil {
 					return err
 				}
@@ -242,7 +266,8 @@ var commands = map[string]commandSpec{
 	}},
 	"member ls": {"member ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				ms, err := svc.Members(pos[0])
 				if err != nil {
 					return err
@@ -258,7 +283,8 @@ var commands = map[string]commandSpec{
 	}},
 	"member mode": {"member mode LIST ADDRESS each|daily|weekly|nomail", 3, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				m, err := svc.SetMode(pos[0], pos[1], pos[2])
 				if err == nil {
 					fmt.Fprintf(out, "%s now receives %s in %s mode\n", m.Address, pos[0], m.Mode)
@@ -269,7 +295,8 @@ var commands = map[string]commandSpec{
 	}},
 	"held ls": {"held ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				held, err := svc.Held(pos[0])
 				if err != nil {
 					return err
@@ -285,7 +312,8 @@ var commands = map[string]commandSpec{
 	}},
 	"held approve": {"held approve LIST ID", 2, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				id, err := strconv.ParseUint(pos[1], 10, 64)
 				if err != nil {
 					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
@@ -306,7 +334,8 @@ var commands = map[string]commandSpec{
 	"held reject": {"held reject LIST ID [-reason TEXT]", 2, func(fs *flag.FlagSet) func([]string) adminOp {
 		reason := fs.String("reason", "", "why, in a sentence the author reads")
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				id, err := strconv.ParseUint(pos[1], 10, 64)
 				if err != nil {
 					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
@@ -319,10 +348,58 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
+	"digest preview": {"digest preview LIST [-period daily|weekly] [-member ADDR] [-html]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		period := fs.String("period", "daily", "the digest of the last day (daily) or week (weekly)")
+		member := fs.String("member", "", "the digest this member would get now (their mode, what is new for them, their mutes)")
+		asHTML := fs.Bool("html", false, "print the HTML part instead of the text part")
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				if *period != "daily" && *period != "weekly" {
+					return fmt.Errorf("-period is daily or weekly, not %q", *period)
+				}
+				d, err := b.digests.Preview(pos[0], *period, *member)
+				if err != nil {
+					return err
+				}
+				if d.Messages == 0 {
+					fmt.Fprintf(out, "nothing new for a %s digest of %s\n", d.Period, pos[0])
+					return nil
+				}
+				var body string
+				if *asHTML {
+					body, err = b.digests.HTML(d)
+				} else {
+					body, err = b.digests.Text(d)
+				}
+				if err == nil {
+					fmt.Fprint(out, body)
+				}
+				return err
+			}
+		}
+	}},
+	"digest send": {"digest send [LIST] [-now]", -2, func(fs *flag.FlagSet) func([]string) adminOp {
+		now := fs.Bool("now", false, "every digest member gets what is new for them now, whatever the schedule")
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				list := ""
+				if len(pos) == 1 {
+					list = pos[0]
+				}
+				sent, err := b.digests.SendDue(list, *now)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "sent %d digests to %d members (%d messages)\n", sent.Digests, sent.Members, sent.Messages)
+				return nil
+			}
+		}
+	}},
 	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
 		return func(pos []string) adminOp {
-			return func(svc *lists.Service, out io.Writer) error {
+			return func(b *backend, out io.Writer) error {
+				svc := b.svc
 				posts, err := svc.Archive(pos[0])
 				if err != nil {
 					return err
@@ -420,7 +497,9 @@ func parseAdmin(args []string, out io.Writer) (adminOp, error) {
 	switch {
 	case spec.nargs >= 0 && len(pos) != spec.nargs:
 		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
-	case spec.nargs < 0 && len(pos) < 2:
+	case spec.nargs == -2 && len(pos) > 1:
+		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
+	case spec.nargs == -1 && len(pos) < 2:
 		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
 	}
 	return build(pos), nil

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"crewmail/config"
-	"crewmail/lists"
 )
 
 // The control socket lets admin commands reach a running server, which alone may open the
@@ -57,13 +56,13 @@ func ctlCall(path string, args []string, stdout, stderr io.Writer) (code int, ok
 // ctlServer answers admin commands on the control socket.
 type ctlServer struct {
 	ln  net.Listener
-	svc *lists.Service
+	b   *backend
 	log *slog.Logger
 }
 
 // listenCtl makes the control socket, readable by the server's user only. A socket left by a
 // server that crashed is removed: we hold the database lock, so no other server is using it.
-func listenCtl(path string, svc *lists.Service, log *slog.Logger) (*ctlServer, error) {
+func listenCtl(path string, b *backend, log *slog.Logger) (*ctlServer, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove old control socket: %w", err)
 	}
@@ -75,7 +74,7 @@ func listenCtl(path string, svc *lists.Service, log *slog.Logger) (*ctlServer, e
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return &ctlServer{ln: ln, svc: svc, log: log}, nil
+	return &ctlServer{ln: ln, b: b, log: log}, nil
 }
 
 func (c *ctlServer) serve() {
@@ -101,7 +100,7 @@ func (c *ctlServer) handle(conn net.Conn) {
 		return
 	}
 	var out, errOut bytes.Buffer
-	code := execAdmin(req.Args, func() (*lists.Service, error) { return c.svc, nil }, &out, &errOut)
+	code := execAdmin(req.Args, func() (*backend, error) { return c.b, nil }, &out, &errOut)
 	c.log.Info("control command", "args", req.Args, "code", code)
 	_ = json.NewEncoder(conn).Encode(ctlResponse{Stdout: out.String(), Stderr: errOut.String(), Code: code})
 }

@@ -34,6 +34,7 @@ Usage:
   crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
   crewmail archive ls LIST [-json]
+  crewmail digest  preview LIST [-period daily|weekly] [-member ADDR] [-html] | send [LIST] [-now]
   crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail check   DOMAIN
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCommand(ctx, cfgPath, args[1:], stdout, stderr)
-	case "list", "member", "archive", "held":
+	case "list", "member", "archive", "held", "digest":
 		return adminCommand(cfgPath, args, stdout, stderr)
 	case "dkim":
 		return dkimCommand(cfgPath, args[1:], stdout, stderr)

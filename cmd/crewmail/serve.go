@@ -16,6 +16,7 @@ import (
 
 	"crewmail/config"
 	"crewmail/delivery"
+	"crewmail/digest"
 	"crewmail/lists"
 	"crewmail/smtpd"
 	"crewmail/store"
@@ -78,14 +79,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // server is a running crewmail: every listener bound, the store open.
 type server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	st    *store.Store
-	svc   *lists.Service
-	smtp  *smtpd.Server
-	queue *delivery.Queue
-	ctl   *ctlServer
-	http  *http.Server
+	cfg     *config.Config
+	log     *slog.Logger
+	st      *store.Store
+	svc     *lists.Service
+	smtp    *smtpd.Server
+	queue   *delivery.Queue
+	digests *digest.Scheduler
+	ctl     *ctlServer
+	http    *http.Server
 
 	smtpLn, httpLn net.Listener
 	// SMTPAddr and HTTPAddr are where the listeners are bound (the port chosen when the
@@ -155,7 +157,9 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if s.httpLn != nil {
 		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	}
-	if s.ctl, err = listenCtl(ctlPath(cfg), s.svc, log.With("component", "ctl")); err != nil {
+	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
+	s.digests.Enqueued = s.queue.Wake
+	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -163,6 +167,14 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 
 func listsConfig(cfg *config.Config) lists.Config {
 	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration, BaseURL: cfg.HTTP.BaseURL}
+}
+
+// newScheduler makes the digest scheduler of the configuration.
+func newScheduler(cfg *config.Config, st *store.Store, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
+	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
+	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
+	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
+	return digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
 }
 
 // templatesDir is where the operator's templates are.
@@ -242,6 +254,7 @@ func (s *server) run(ctx context.Context) error {
 	wg.Go(s.ctl.serve)
 	stopSweeper := make(chan struct{})
 	wg.Go(func() { s.svc.RunSweeper(stopSweeper, 10*time.Minute) })
+	wg.Go(func() { s.digests.Run(qctx, time.Minute) })
 
 	var runErr error
 	select {

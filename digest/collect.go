@@ -1,0 +1,161 @@
+package digest
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"crewmail/internal/rawmsg"
+	"crewmail/internal/replytext"
+	"crewmail/store"
+)
+
+// Links are the addresses a digest points to; the lists package makes them (they are signed
+// with the server's secret).
+type Links interface {
+	ReplyAddress(list string, seq uint64) string     // crew+r-TOKEN@: answers one post
+	MuteAddress(list string, thread uint64) string   // crew+mute-TOKEN@: mutes a thread
+	Address(list, cmd string) string                 // crew+CMD@
+	BounceAddress(list string, member uint64) string // the VERP return path to one member
+}
+
+// maxTextChars bounds the text of one message in a digest; the archive keeps all of it.
+const maxTextChars = 8000
+
+// post is an archived post read for digests: what every member's digest shows of it.
+type post struct {
+	store.Post
+	author  string
+	message Message
+}
+
+// readPosts reads the posts of list after seq, with their text, once for all the members
+// whose digests include them.
+func readPosts(tx *store.Tx, list string, after uint64, links Links, zone *time.Location) ([]post, error) {
+	var out []post
+	err := tx.PostsAfter(list, after, func(p store.Post, raw []byte) error {
+		out = append(out, readPost(list, p, raw, links, zone))
+		return nil
+	})
+	return out, err
+}
+
+func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Location) post {
+	author := p.From
+	if h, err := rawmsg.ReadHeader(raw); err == nil {
+		mh := mail.Header{}
+		mh.Set("From", h.Get("From"))
+		if as, err := mh.AddressList("From"); err == nil && len(as) == 1 && strings.TrimSpace(as[0].Name) != "" {
+			author = strings.TrimSpace(as[0].Name)
+		}
+	}
+	when := p.Date
+	if when.IsZero() || when.After(p.Received) {
+		when = p.Received
+	}
+	m := Message{
+		Seq: p.Seq, Author: author, Address: p.From,
+		Verified: p.Verified == "dkim" || p.Verified == "spf" || p.Verified == "confirmed",
+		Time:     when.In(zone).Format("Mon 2 Jan 15:04"),
+		Reply:    mailto(links.ReplyAddress(list, p.Seq), replySubject(p.Subject)),
+	}
+	if t, err := replytext.Body(raw, maxTextChars); err == nil {
+		m.Text, m.Trimmed = t.Text, t.Trimmed
+		for _, f := range t.Attachments {
+			m.Attachments = append(m.Attachments, Attachment{Name: f.Name, Size: size(f.Size)})
+		}
+	} else {
+		m.Text, m.Trimmed = "(this message could not be read; it is in the archive as it came)", true
+	}
+	return post{Post: p, author: author, message: m}
+}
+
+// build groups posts into a digest: threads ordered by latest activity, newest first; each
+// thread's messages in the order they came. New threads are the ones that started after the
+// member's previous digest.
+func build(l store.List, period string, posts []post, after uint64, links Links, zone *time.Location, until time.Time) Digest {
+	byThread := map[uint64]*Thread{}
+	latest := map[uint64]uint64{}
+	var order []uint64
+	for _, p := range posts {
+		t, ok := byThread[p.Thread]
+		if !ok {
+			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), Subject: p.Subject, New: p.Thread > after,
+				Mute: mailto(links.MuteAddress(l.Address, p.Thread), "")}
+			byThread[p.Thread] = t
+			order = append(order, p.Thread)
+		}
+		if t.Subject == "" {
+			t.Subject = p.Subject
+		}
+		if !slices.Contains(t.Participants, p.author) {
+			t.Participants = append(t.Participants, p.author)
+		}
+		t.Messages = append(t.Messages, p.message)
+		t.Count++
+		latest[p.Thread] = p.Seq
+	}
+	slices.SortStableFunc(order, func(a, b uint64) int { return int(latest[b]) - int(latest[a]) })
+	d := Digest{
+		List: l.Address, ListName: l.Name, Period: period, Messages: len(posts),
+		NewPost: mailto(l.Address, ""), Help: links.Address(l.Address, "help"),
+		Each: links.Address(l.Address, "each"), Leave: links.Address(l.Address, "unsubscribe"),
+		Until: until.In(zone), Zone: zone.String(),
+	}
+	if len(posts) > 0 {
+		d.Since = posts[0].Received.In(zone)
+	}
+	for _, th := range order {
+		t := byThread[th]
+		if t.Subject == "" {
+			t.Subject = "(no subject)"
+		}
+		d.Threads = append(d.Threads, *t)
+	}
+	name := "Daily"
+	if period == "weekly" {
+		name = "Weekly"
+	}
+	d.Title = fmt.Sprintf("%s digest: %s, %s", name, count(len(d.Threads), "conversation"), count(d.Messages, "message"))
+	d.Subject = "[" + l.Name + "] " + d.Title
+	return d
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// mailto is a mailto: URL (RFC 6068) with an optional subject, percent-encoded.
+func mailto(addr, subject string) string {
+	u := "mailto:" + addr
+	if subject != "" {
+		u += "?subject=" + strings.ReplaceAll(url.QueryEscape(subject), "+", "%20")
+	}
+	return u
+}
+
+// replySubject is the subject of an answer: "Re: " in front, once.
+func replySubject(s string) string {
+	if t := strings.TrimSpace(s); len(t) >= 3 && strings.EqualFold(t[:3], "re:") {
+		return t
+	}
+	return "Re: " + strings.TrimSpace(s)
+}
+
+func size(n int) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%d KB", (n+500)/1000)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+}

@@ -1,0 +1,558 @@
+package replytext
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// Text is what a digest shows of a post: the author's own words.
+type Text struct {
+	Text        string // the author's text: quoted blocks, their attribution lines and the signature left out
+	Trimmed     bool   // something was left out (the archive keeps it all)
+	Attachments []File // files that came with it, in order
+}
+
+// File is an attachment: its file name and decoded size in bytes.
+type File struct {
+	Name string
+	Size int
+}
+
+const (
+	// maxSize bounds how much of one part is read to count its size. The message is in memory
+	// already, so this only stops a decoder from being kept busy for nothing.
+	maxSize = 100 << 20
+	// maxDepth bounds how deep the walk goes into multiparts inside multiparts: real mail nests
+	// a few levels, and each level costs a reader with its own buffer.
+	maxDepth = 32
+	// quoteMark is the line that stands, in the text of an HTML part, for a quote htmlText left
+	// out, so that the attribution above it goes too. No mail client writes this character of
+	// Unicode's private use area.
+	quoteMark = "\uE000"
+)
+
+// Body returns the author's own text of msg (a whole RFC 5322 message as archived), at most
+// maxChars runes of it (cut at a line end when possible, and then Trimmed), and its attachments.
+//
+// Unlike Lines, Body keeps all of the author's text, also between quotes (an interleaved or a
+// bottom-posted reply). It leaves out each run of quoted lines with the attribution above it,
+// everything from a signature separator on, everything from where a top-posted reply's quoted
+// original begins ("-----Original Message-----", Outlook's header block), and a "Sent from my
+// phone" line at the end. Paragraphs stay: lines as they are with trailing space trimmed, runs of
+// blank lines made one. The text is the first text/plain part that is not an attachment, else
+// the first text/html one with its quotes left out; a later inline text part of the same kind,
+// such as a list footer, is left out and sets Trimmed.
+//
+// A message that is partly unreadable (a broken multipart, an unknown charset or transfer
+// encoding) gives what could be read. The error is only for a header that cannot be read.
+func Body(msg []byte, maxChars int) (Text, error) {
+	r := bufio.NewReader(bytes.NewReader(skipBlankLines(msg)))
+	h, err := textproto.ReadHeader(r)
+	if err != nil {
+		return Text{}, fmt.Errorf("reading the message header: %w", err)
+	}
+	var w walker
+	// A multipart broken part way ends the walk; what was read before the break still counts.
+	_ = w.walk(message.Header{Header: h}, r, "", 0)
+
+	chosen := w.choose()
+	var out Text
+	for i, p := range w.parts {
+		switch {
+		case i == chosen:
+		case p.kind == "" || p.name != "":
+			name := p.name
+			if name == "" {
+				name = "unnamed (" + p.typ + ")"
+			}
+			out.Attachments = append(out.Attachments, File{Name: name, Size: p.size})
+		case chosen >= 0 && p.kind == w.parts[chosen].kind && !p.blank:
+			out.Trimmed = true // a second text, such as a list's footer
+		}
+	}
+	if chosen < 0 {
+		return out, nil
+	}
+	p := w.parts[chosen]
+	text, trimmed := ownText(p.lines())
+	text, cut := cutText(text, maxChars)
+	out.Text = text
+	out.Trimmed = out.Trimmed || p.long || trimmed || cut
+	return out, nil
+}
+
+// part is a leaf of the message's MIME tree that Body reports: a text that may be the one shown,
+// or a file.
+type part struct {
+	kind   string         // "text/plain" or "text/html" for a text that may be shown, else ""
+	typ    string         // the media type
+	name   string         // the file name, if the part has one
+	size   int            // decoded bytes, up to maxSize
+	header message.Header // a text's header, for its charset and format
+	raw    []byte         // a text's first maxText bytes, transfer decoding undone; nil once not needed
+	blank  bool           // the text has nothing but white space
+	long   bool           // the text is longer than maxText
+}
+
+type walker struct {
+	parts []part
+}
+
+// walk visits the part with header h and the given body, in a multipart of type parent (""
+// at the top), depth multiparts down. It returns the error that broke a multipart.
+//
+// It reads the MIME tree itself rather than with message.Entity.Walk because an entity's body
+// has its charset already converted, and a file's size is its size before that.
+func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int) error {
+	t, params := contentType(h, parent)
+	if strings.HasPrefix(t, "multipart/") {
+		// RFC 2046 §5.1.1: the boundary is required. Without it the parts cannot be found.
+		if depth >= maxDepth || params["boundary"] == "" {
+			return nil
+		}
+		mr := textproto.NewMultipartReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := w.walk(message.Header{Header: p.Header}, p, t, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+
+	// Only the transfer encoding is undone here (RFC 2045 §6); an unknown one reads as sent.
+	var enc message.Header
+	enc.Set("Content-Transfer-Encoding", h.Get("Content-Transfer-Encoding"))
+	e, _ := message.New(enc, body)
+
+	switch {
+	case t == "message/rfc822" || t == "message/global":
+		w.parts = append(w.parts, forwarded(e.Body))
+	case signatures[t]:
+		// The signature of a multipart/signed (RFC 1847, RFC 3156, RFC 8551) is not a file the
+		// author attached.
+	case (t == "text/plain" || t == "text/html") && !isAttachment(h):
+		raw, err := io.ReadAll(io.LimitReader(e.Body, maxText))
+		p := part{kind: t, typ: t, name: fileName(h), size: len(raw), header: h, raw: raw}
+		if err == nil {
+			rest, _ := io.Copy(io.Discard, io.LimitReader(e.Body, maxSize-int64(len(raw))))
+			p.size += int(rest)
+			p.long = rest > 0
+		}
+		p.blank = len(bytes.TrimSpace(raw)) == 0
+		if p.blank || w.have(t) {
+			p.raw = nil // it will not be shown
+		}
+		w.parts = append(w.parts, p)
+	default:
+		name := fileName(h)
+		// RFC 2183 §2.2: an attachment is one by its disposition; a part that is not text and
+		// has a name, such as an inline image, is a file too.
+		if name == "" && !isAttachment(h) {
+			return nil
+		}
+		n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, maxSize))
+		w.parts = append(w.parts, part{typ: t, name: name, size: int(n)})
+	}
+	return nil
+}
+
+// have reports whether a text of the kind that is not blank has been seen already.
+func (w *walker) have(kind string) bool {
+	for _, p := range w.parts {
+		if p.kind == kind && !p.blank {
+			return true
+		}
+	}
+	return false
+}
+
+// choose returns the index of the text shown: the first text/plain that is not blank, else the
+// first such text/html; -1 when there is none.
+func (w *walker) choose() int {
+	for _, kind := range []string{"text/plain", "text/html"} {
+		for i, p := range w.parts {
+			if p.kind == kind && !p.blank {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// lines returns the text of p as lines: charset decoded, flowed lines joined, HTML rendered.
+func (p part) lines() []string {
+	_, params, _ := p.header.ContentType()
+	// Only the charset is converted here; the transfer encoding was undone in walk.
+	var ct message.Header
+	ct.Set("Content-Type", p.header.Get("Content-Type"))
+	e, _ := message.New(ct, bytes.NewReader(p.raw)) // an unknown charset reads as sent
+	b, _ := io.ReadAll(e.Body)
+	text := strings.ToValidUTF8(string(b), "\uFFFD")
+
+	if p.kind == "text/html" {
+		lines := splitLines(htmlText(markQuotes([]byte(text))))
+		for i, l := range lines {
+			// A browser shows each run of white space as one space.
+			lines[i] = clean(l)
+		}
+		return lines
+	}
+	if strings.EqualFold(params["format"], "flowed") {
+		text = unflow(text, strings.EqualFold(params["delsp"], "yes"))
+	}
+	lines := splitLines(text)
+	for i, l := range lines {
+		lines[i] = strings.TrimRightFunc(l, unicode.IsSpace)
+	}
+	return lines
+}
+
+func splitLines(text string) []string {
+	text = strings.TrimPrefix(text, "\uFEFF")
+	return strings.Split(strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(text), "\n")
+}
+
+// signatures are the media types of the signature part of a signed message.
+var signatures = map[string]bool{
+	"application/pgp-signature":     true,
+	"application/pkcs7-signature":   true,
+	"application/x-pkcs7-signature": true,
+}
+
+// contentType returns the media type of a part in lower case, and its parameters. RFC 2045
+// §5.2: a part without a Content-Type, or with one that does not parse, is text/plain; RFC 2046
+// §5.1.5: in a multipart/digest it is message/rfc822.
+func contentType(h message.Header, parent string) (string, map[string]string) {
+	if strings.TrimSpace(h.Get("Content-Type")) == "" {
+		if parent == "multipart/digest" {
+			return "message/rfc822", nil
+		}
+		return "text/plain", nil
+	}
+	t, params, _ := h.ContentType()
+	t = mediaType(t)
+	if _, _, err := mime.ParseMediaType(t); err != nil || !strings.Contains(t, "/") {
+		return "text/plain", nil
+	}
+	return t, params
+}
+
+// fileName returns the name a part gives its file: the filename of its Content-Disposition,
+// else the name of its Content-Type (go-message decodes RFC 2231 and RFC 2047 in both).
+func fileName(h message.Header) string {
+	_, params, _ := h.ContentDisposition()
+	name := params["filename"]
+	if name == "" {
+		_, params, _ = h.ContentType()
+		name = params["name"]
+	}
+	// Some clients send the path the file had on the sender's disk.
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(name, "\uFFFD"))
+	return clean(name)
+}
+
+// forwarded returns a message/rfc822 part as a file named after the subject of the message it
+// holds, with the size of that message.
+func forwarded(body io.Reader) part {
+	c := &counter{r: io.LimitReader(body, maxSize)}
+	r := bufio.NewReader(c)
+	var subject string
+	if h, err := textproto.ReadHeader(r); err == nil {
+		mh := message.Header{Header: h}
+		// An unknown charset gives the subject as written, which is still something to show.
+		subject, _ = mh.Text("Subject")
+	}
+	_, _ = io.Copy(io.Discard, r) // reading only to count
+	name := "forwarded message"
+	if s := clean(strings.ToValidUTF8(subject, "\uFFFD")); s != "" {
+		name += ": " + s
+	}
+	return part{typ: "message/rfc822", name: name, size: c.n}
+}
+
+type counter struct {
+	r io.Reader
+	n int
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// markQuotes returns body with a quoteMark line before each element htmlText leaves out as
+// quoted (and before Outlook's original, where htmlText stops), and a signature separator
+// before a Gmail signature, so that ownText can treat them as it treats plain text.
+func markQuotes(body []byte) []byte {
+	var out bytes.Buffer
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		tt := z.Next()
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			out.Write(z.Raw())
+			if tt == html.ErrorToken {
+				return out.Bytes()
+			}
+			continue
+		}
+		raw := bytes.Clone(z.Raw()) // z.Token may change what z.Raw returned
+		t := z.Token()
+		switch {
+		case startsOriginal(t), hidden(t) && !unseen[t.DataAtom]:
+			out.WriteString("<br>" + quoteMark + "<br>")
+		case strings.Contains(attr(t, "class"), "gmail_signature"):
+			out.WriteString("<br>-- <br>")
+		}
+		out.Write(raw)
+	}
+}
+
+// unseen are the elements hidden leaves out because a reader never sees them, not because
+// they quote.
+var unseen = map[atom.Atom]bool{
+	atom.Style: true, atom.Script: true, atom.Head: true, atom.Title: true, atom.Template: true,
+}
+
+// ownText returns the author's own lines of a text as one string, and whether anything was
+// left out.
+func ownText(lines []string) (string, bool) {
+	keys := make([]string, len(lines)) // cleaned, for the rules
+	for i, l := range lines {
+		keys[i] = clean(l)
+	}
+	lower := func(i int) string {
+		if i < 0 || i >= len(keys) {
+			return ""
+		}
+		return strings.ToLower(keys[i])
+	}
+	trimmed := false
+
+	// Where the author's text ends: a signature, or the original of a top-posted reply. The
+	// original counts only below some text of the author's: at the top, "From:" and "Date:"
+	// are a patch's own header or an attribution.
+	end, own := len(lines), false
+	for i, l := range lines {
+		if keys[i] == "" || quoted(l) {
+			continue
+		}
+		if keys[i] == "--" { // "-- ", RFC 3676 §4.3, trimmed; some clients drop the space
+			end = i
+			break
+		}
+		if own && (originalMessage.MatchString(keys[i]) || outlookHeader(lower, i)) {
+			end = i
+			// Outlook draws a rule of underscores above its header block.
+			for end > 0 && (keys[end-1] == "" || isRule(keys[end-1])) {
+				end--
+			}
+			break
+		}
+		own = true
+	}
+	if end < len(lines) {
+		trimmed = true
+	}
+
+	// Each run of quoted lines goes, and with it the attribution above it.
+	drop := make([]bool, end)
+	for i := range end {
+		if !quoted(lines[i]) {
+			continue
+		}
+		drop[i], trimmed = true, true
+		if i > 0 && drop[i-1] {
+			continue // inside a run
+		}
+		k := i - 1
+		for k >= 0 && keys[k] == "" {
+			k--
+		}
+		if k < 0 || drop[k] {
+			continue
+		}
+		from, to := attributionAbove(keys, lines, k)
+		for j := from; j <= to; j++ {
+			drop[j] = true
+		}
+	}
+
+	var kept []int
+	for i := range end {
+		if !drop[i] {
+			kept = append(kept, i)
+		}
+	}
+	// A phone's or a webmail's line at the end.
+	for len(kept) > 0 {
+		i := kept[len(kept)-1]
+		if keys[i] != "" && !sentFrom(lower(i)) {
+			break
+		}
+		if keys[i] != "" {
+			trimmed = true
+		}
+		kept = kept[:len(kept)-1]
+	}
+
+	var b strings.Builder
+	blank := false
+	for _, i := range kept {
+		if keys[i] == "" {
+			blank = b.Len() > 0
+			continue
+		}
+		if blank {
+			b.WriteByte('\n')
+			blank = false
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(lines[i])
+	}
+	return b.String(), trimmed
+}
+
+// quoted reports whether l is a quoted line, or stands for a quote left out of HTML.
+func quoted(l string) bool {
+	return strings.HasPrefix(strings.TrimLeft(l, " \t"), ">") || l == quoteMark
+}
+
+// isRule reports whether s is a line of underscores, as Outlook draws above the original.
+func isRule(s string) bool {
+	return len(s) >= 2 && strings.Trim(s, "_") == ""
+}
+
+// outlookHeader reports whether line i begins Outlook's header block of the original: From:,
+// then Sent: or Date: within three lines.
+func outlookHeader(lower func(int) string, i int) bool {
+	if !strings.HasPrefix(lower(i), "from:") {
+		return false
+	}
+	for j := i + 1; j <= i+3; j++ {
+		if next := lower(j); strings.HasPrefix(next, "sent:") || strings.HasPrefix(next, "date:") {
+			return true
+		}
+	}
+	return false
+}
+
+// attributionAbove returns the lines from..to, ending at k, that say who wrote the quote below
+// line k; from > to when line k is the author's own.
+func attributionAbove(keys, lines []string, k int) (from, to int) {
+	lower := strings.ToLower(keys[k])
+	// Clients wrap a long attribution: "On <date>, <name>" and "<address> wrote:". The first
+	// line has a digit, of the date, so that a sentence of the author's above "Bob wrote:" stays.
+	if k > 0 && keys[k-1] != "" && !quoted(lines[k-1]) && strings.ContainsAny(keys[k-1], "0123456789") &&
+		attribution(strings.ToLower(keys[k-1])+" "+lower) {
+		return k - 1, k
+	}
+	if leadsQuote(lower) {
+		return k, k
+	}
+	// A header block: "From: ...", "Date: ..." above the quote, as some people write it.
+	header := func(s string) bool {
+		name, _, ok := strings.Cut(s, ":")
+		return ok && name != "" && !strings.ContainsAny(name, " \t")
+	}
+	for j := k; j >= 0 && j > k-6 && keys[j] != "" && !quoted(lines[j]) && header(keys[j]); j-- {
+		if strings.HasPrefix(strings.ToLower(keys[j]), "from:") {
+			for m := j + 1; m <= k; m++ {
+				l := strings.ToLower(keys[m])
+				if strings.HasPrefix(l, "date:") || strings.HasPrefix(l, "sent:") {
+					return j, k
+				}
+			}
+		}
+	}
+	return k + 1, k
+}
+
+// leadsQuote reports whether lower, a lower-cased line right above quoted text, says who wrote
+// it. Right above a quote more forms count than Lines knows: "Name <address> wrote:",
+// "* Name writes:", "Name wrote on <date>:", "Excerpts from ...:", "Quoting ...:".
+func leadsQuote(lower string) bool {
+	if attribution(lower) {
+		return true
+	}
+	lower, ok := strings.CutSuffix(lower, ":")
+	if !ok {
+		return false
+	}
+	return strings.HasPrefix(lower, "excerpts from ") || strings.HasPrefix(lower, "quoting ") ||
+		wrote.MatchString(lower)
+}
+
+var wrote = regexp.MustCompile(`(^|\W)(wrote|writes|a écrit|schrieb|escribió)(\W|$)`)
+
+// sentFrom reports whether lower, a lower-cased line, is what a phone or a webmail adds at the
+// end of what the author wrote.
+func sentFrom(lower string) bool {
+	if utf8.RuneCountInString(lower) > 60 {
+		return false
+	}
+	for _, p := range []string{"sent from my ", "sent from outlook", "sent from mail for windows",
+		"sent from yahoo mail", "get outlook for ", "envoyé de mon ", "enviado desde mi "} {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	return strings.HasPrefix(lower, "von meinem ") && strings.HasSuffix(lower, " gesendet")
+}
+
+// cutText returns text cut to at most max runes, and whether it was cut. It cuts at a line end
+// when that keeps at least half of max, else at a space, else inside a word.
+func cutText(text string, max int) (string, bool) {
+	if utf8.RuneCountInString(text) <= max {
+		return text, false
+	}
+	if max <= 0 {
+		return "", true
+	}
+	end, n := len(text), 0
+	for i := range text {
+		if n == max {
+			end = i
+			break
+		}
+		n++
+	}
+	head := text[:end]
+	if text[end] != '\n' {
+		for _, sep := range []string{"\n", " "} {
+			if i := strings.LastIndex(head, sep); i > 0 && utf8.RuneCountInString(head[:i]) >= max/2 {
+				head = head[:i]
+				break
+			}
+		}
+	}
+	return strings.TrimRightFunc(head, unicode.IsSpace), true
+}

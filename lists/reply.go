@@ -1,0 +1,165 @@
+package lists
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"crewmail/internal/rawmsg"
+	"crewmail/store"
+)
+
+// ReplyAddress is the address of a Reply link to archived post seq of list (digests).
+func (s *Service) ReplyAddress(list string, seq uint64) string {
+	return s.address(list, "r-"+s.seqToken("reply:"+list, seq))
+}
+
+// MuteAddress mutes thread of list for whoever mails it; UnmuteAddress undoes that.
+func (s *Service) MuteAddress(list string, thread uint64) string {
+	return s.address(list, "mute-"+s.seqToken("mute:"+list, thread))
+}
+
+// UnmuteAddress lets a muted thread reach whoever mails it again.
+func (s *Service) UnmuteAddress(list string, thread uint64) string {
+	return s.address(list, "unmute-"+s.seqToken("mute:"+list, thread))
+}
+
+// Address is one of a list's own addresses: Address("crew@x", "help") = crew+help@x.
+func (s *Service) Address(list, cmd string) string { return s.address(list, cmd) }
+
+// acceptReply posts mail sent to a Reply link as an answer to the post the link names: with the
+// list's policy and verification like any post, and with In-Reply-To and References naming
+// that post when the client set neither, so the answer threads for everyone whatever wrote it.
+// Adding fields on top leaves the author's DKIM signature valid.
+func (s *Service) acceptReply(tx *store.Tx, l store.List, t Target, env Envelope, m *inbound, kept []byte, res *Result) error {
+	seq, _ := s.parseSeqToken("reply:"+l.Address, t.Token)
+	parent, praw, err := tx.Post(l.Address, seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return refuse(550, [3]int{5, 1, 1}, "the post this Reply link answers is no longer in the archive of %s; write to %s instead", l.Address, l.Address)
+	} else if err != nil {
+		return err
+	}
+	if m.header.Get("In-Reply-To") != "" || m.header.Get("References") != "" {
+		return s.acceptPost(tx, l, env, m, kept, res)
+	}
+	var refs []string
+	if ph, err := rawmsg.ReadHeader(praw); err == nil {
+		for _, v := range ph.Values("References") {
+			for _, id := range msgIDRE.FindAllStringSubmatch(v, -1) {
+				if id[1] != parent.MessageID && !slices.Contains(refs, id[1]) {
+					refs = append(refs, id[1])
+				}
+			}
+		}
+	}
+	var h mail.Header
+	h.SetMsgIDList("References", append(refs, parent.MessageID))
+	h.SetMsgIDList("In-Reply-To", []string{parent.MessageID})
+	var add bytes.Buffer
+	if err := textproto.WriteHeader(&add, h.Header.Header); err != nil {
+		return err
+	}
+	add.Truncate(add.Len() - 2) // WriteHeader ends the block with the empty line
+	raw := append(add.Bytes(), m.raw...)
+	m2, err := parseMessage(raw)
+	if err != nil {
+		return err
+	}
+	m2.messageID = m.messageID // one it was given on arrival, if it had none
+	trace := kept[:len(kept)-len(m.raw)]
+	return s.acceptPost(tx, l, env, m2, slices.Concat(trace, raw), res)
+}
+
+// mute keeps a thread out of the sender's mail (digests and single posts), or lets it back.
+// It acts at once, and the answer goes to the member's address on file, so a forged mute is
+// seen and undone with one mail.
+func (s *Service) mute(tx *store.Tx, c *command, token string, on bool) error {
+	l := c.l
+	purpose := "mute:" + l.Address
+	thread, _ := s.parseSeqToken(purpose, token)
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Info("mute from a non-member ignored", "list", l.Address, "from", c.m.from)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	first, err := tx.PostMeta(l.Address, thread)
+	if err != nil {
+		return refuse(550, [3]int{5, 1, 1}, "that conversation is no longer in the archive of %s", l.Address)
+	}
+	template := "thread-muted"
+	if on {
+		err = tx.Mute(l.Address, thread, mem.ID)
+	} else {
+		template = "thread-unmuted"
+		err = tx.Unmute(l.Address, thread, mem.ID)
+	}
+	if err != nil {
+		return err
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Subject"] = mem.Address, first.Subject
+	data["Approve"] = s.UnmuteAddress(l.Address, thread)
+	data["Reject"] = s.MuteAddress(l.Address, thread)
+	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: template, data: data, inReplyTo: c.m.messageID, replied: true}, c.res)
+}
+
+// ThreadLink is a conversation with the address that answers its latest post.
+type ThreadLink struct {
+	Subject string
+	Reply   string
+}
+
+// digestReply answers a reply to a digest: it is never posted (it would quote the whole digest
+// to everyone); the sender gets the Reply links of the recent conversations and their mail back
+// whole.
+func (s *Service) digestReply(tx *store.Tx, c *command) error {
+	l := c.l
+	if !c.verified {
+		ok, err := s.mayAnswer(tx, l, c.m.from)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	since := s.Now().Add(-14 * 24 * time.Hour)
+	latest := map[uint64]store.Post{}
+	var order []uint64
+	last := tx.LastSeq(l.Address)
+	from := uint64(0)
+	if last > 500 {
+		from = last - 500
+	}
+	if err := tx.PostsAfter(l.Address, from, func(p store.Post, _ []byte) error {
+		if p.Received.Before(since) {
+			return nil
+		}
+		if _, ok := latest[p.Thread]; !ok {
+			order = append(order, p.Thread)
+		}
+		latest[p.Thread] = p
+		return nil
+	}); err != nil {
+		return err
+	}
+	slices.SortFunc(order, func(a, b uint64) int { return -latest[a].Received.Compare(latest[b].Received) })
+	var links []ThreadLink
+	for _, th := range order[:min(len(order), 10)] {
+		p := latest[th]
+		links = append(links, ThreadLink{Subject: p.Subject, Reply: s.ReplyAddress(l.Address, p.Seq)})
+	}
+	data := s.noticeData(l)
+	data["Address"], data["Threads"] = c.m.from, links
+	n := c.reply("digest-reply", data)
+	n.attach = c.m.raw
+	return s.enqueueNotice(tx, l, n, c.res)
+}
+
+// BounceAddress is the VERP return path of mail from list to one member.
+func (s *Service) BounceAddress(list string, member uint64) string {
+	return s.bounceAddress(list, member)
+}
