@@ -130,7 +130,7 @@ func Default() *Config {
 			ReadTimeout:     Duration{10 * time.Minute},
 			WriteTimeout:    Duration{time.Minute},
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8025"},
+		HTTP:   HTTP{Listen: "127.0.0.1:8025"},
 		Digest: Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
 		Delivery: Delivery{
 			Mode:         "maildir",
