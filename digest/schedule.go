@@ -299,10 +299,10 @@ func (s *Scheduler) addresses(l store.List) Addresses {
 	id := strings.Replace(l.Address, "@", ".", 1)
 	return Addresses{
 		From: l.Address, To: l.Address, ReplyTo: s.links.Address(l.Address, "digest"),
-		ListID:          fmt.Sprintf("%s <%s>", l.Name, id),
-		ListPost:        "<mailto:" + l.Address + ">",
-		ListHelp:        "<mailto:" + s.links.Address(l.Address, "help") + ">",
-		ListUnsubscribe: "<mailto:" + s.links.Address(l.Address, "unsubscribe") + ">",
+		ListID:   fmt.Sprintf("%s <%s>", l.Name, id),
+		ListPost: "<mailto:" + l.Address + ">",
+		ListHelp: "<mailto:" + s.links.Address(l.Address, "help") + ">",
+		// List-Unsubscribe is each member's own (RFC 8058), added at delivery (lists.Compose).
 	}
 }
 

@@ -21,13 +21,29 @@ import (
 // subject prefix and footer"). A subject prefix, when the list has one, is the one exception.
 func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	if d.Blob != 0 {
+		// A message many members share (a digest): their own unsubscribe fields on top.
 		var msg []byte
 		err := s.st.View(func(tx *store.Tx) error {
 			var err error
 			msg, err = tx.Blob(d.Blob)
 			return err
 		})
-		return msg, err
+		if err != nil || d.Member == 0 {
+			return msg, err
+		}
+		var h textproto.Header
+		if s.oneClickURL(d.List, d.Member) != "" {
+			h.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		}
+		h.Add("List-Unsubscribe", s.unsubscribeHeader(d.List, d.Member))
+		var buf bytes.Buffer
+		buf.Grow(len(msg) + 256)
+		if err := textproto.WriteHeader(&buf, h); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 2)
+		buf.Write(msg)
+		return buf.Bytes(), nil
 	}
 	if d.Seq == 0 {
 		return d.Message, nil

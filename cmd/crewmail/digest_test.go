@@ -67,7 +67,8 @@ func TestDigestReplyLinkThreads(t *testing.T) {
 	if out := ts.mustCLI(t, "digest", "send", "-now"); !strings.Contains(out, "sent 1 digests to 1 members (2 messages)") {
 		t.Fatalf("digest send: %s", out)
 	}
-	d := expect(t, sink, 3, "bob@example.test", "Daily digest: 2 conversations, 2 messages", "Reply-To: <crew+digest@"+testDomain+">")
+	d := expect(t, sink, 3, "bob@example.test", "Daily digest: 2 conversations, 2 messages", "Reply-To: <crew+digest@"+testDomain+">",
+		"List-Unsubscribe: <http://"+ts.HTTPAddr+"/u/", "List-Unsubscribe-Post: List-Unsubscribe=One-Click")
 	text, page := digestParts(t, d)
 	page = html.UnescapeString(page)
 	if !strings.Contains(page, "mailto:crew+r-") || strings.Contains(page, "http://") || strings.Contains(page, "https://") {
