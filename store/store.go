@@ -156,18 +156,19 @@ var migrations = []func(tx *bolt.Tx) error{
 			return nil
 		})
 	},
-	// 4 → 5: shared messages (digests) for the outbox; every list gets its thread index (each archived post's Message-ID → its thread),
+	// 4 → 5: shared messages (digests) for the outbox, IMAP app passwords; every list gets
+	// its thread index, IMAP flags (each archived post's Message-ID → its thread),
 	// subject index, thread mutes and digest cursors (digest members start after what is
 	// archived now).
 	func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketBlobs, bucketBlobRefs} {
+		for _, name := range [][]byte{bucketBlobs, bucketBlobRefs, bucketPasswords} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			l := tx.Bucket(bucketLists).Bucket(k)
-			for _, name := range [][]byte{subThreadIDs, subSubjects, subMutes, subCursors} {
+			for _, name := range [][]byte{subThreadIDs, subSubjects, subMutes, subCursors, subFlags} {
 				if _, err := l.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}

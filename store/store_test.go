@@ -444,3 +444,43 @@ func TestRosterFollowsMemberChanges(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFlagsAndAppPasswords: flags are per member and post; an app password replaces the last.
+func TestFlagsAndAppPasswords(t *testing.T) {
+	s, _ := openTest(t)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
+			return err
+		}
+		for _, f := range []struct {
+			member, seq uint64
+			flags       byte
+		}{{1, 3, FlagSeen}, {1, 5, FlagSeen | FlagFlagged}, {2, 3, FlagFlagged}, {1, 7, FlagSeen}, {1, 7, 0}} {
+			if err := tx.SetFlags("crew@x.test", f.member, f.seq, f.flags); err != nil {
+				return err
+			}
+		}
+		got := map[uint64]byte{}
+		if err := tx.FlagsOf("crew@x.test", 1, func(seq uint64, f byte) error { got[seq] = f; return nil }); err != nil {
+			return err
+		}
+		if len(got) != 2 || got[3] != FlagSeen || got[5] != FlagSeen|FlagFlagged {
+			t.Errorf("member 1's flags: %v", got)
+		}
+		for _, h := range []string{"first", "second"} {
+			if err := tx.SetAppPassword("a@x.test", AppPassword{Hash: []byte(h)}); err != nil {
+				return err
+			}
+		}
+		if p, err := tx.AppPasswordOf("a@x.test"); err != nil || string(p.Hash) != "second" {
+			t.Errorf("app password: %q %v", p.Hash, err)
+		}
+		if _, err := tx.AppPasswordOf("b@x.test"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an address without app password: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
