@@ -34,6 +34,7 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`
 	HTTP     HTTP     `toml:"http"`
+	IMAP     IMAP     `toml:"imap"`
 	Delivery Delivery `toml:"delivery"`
 	DNS      DNS      `toml:"dns"`
 	Digest   Digest   `toml:"digest"`
@@ -68,6 +69,17 @@ type SMTP struct {
 }
 
 // HTTP is the HTTP listener (health now; one-click unsubscribe and metrics later).
+// IMAP is where members read the archive: plain with STARTTLS, and implicit TLS.
+type IMAP struct {
+	Listen    string `toml:"listen"`     // "" turns plain IMAP off
+	ListenTLS string `toml:"listen_tls"` // implicit TLS (993-style); needs the certificate
+	// TLSCert and TLSKey: a certificate for IMAP; empty: the [smtp] one.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Host is the name members put in their mail program; empty: hostname.
+	Host string `toml:"host"`
+}
+
 type HTTP struct {
 	Listen  string `toml:"listen"`
 	BaseURL string `toml:"base_url"`
@@ -131,6 +143,7 @@ func Default() *Config {
 			WriteTimeout:    Duration{time.Minute},
 		},
 		HTTP:   HTTP{Listen: "127.0.0.1:8025"},
+		IMAP:   IMAP{Listen: "127.0.0.1:1143"},
 		Digest: Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
 		Delivery: Delivery{
 			Mode:         "maildir",
@@ -244,6 +257,20 @@ func (c *Config) Validate() error {
 		if err := checkListen(c.HTTP.Listen); err != nil {
 			return bad("http.listen", "%v", err)
 		}
+	}
+	for key, addr := range map[string]string{"imap.listen": c.IMAP.Listen, "imap.listen_tls": c.IMAP.ListenTLS} {
+		if addr == "" {
+			continue
+		}
+		if err := checkListen(addr); err != nil {
+			return bad(key, "%v", err)
+		}
+	}
+	if (c.IMAP.TLSCert == "") != (c.IMAP.TLSKey == "") {
+		return bad("imap.tls_cert", "tls_cert and tls_key go together")
+	}
+	if c.IMAP.ListenTLS != "" && c.IMAP.TLSCert == "" && c.SMTP.TLSCert == "" {
+		return bad("imap.listen_tls", "implicit TLS needs a certificate: set imap.tls_cert and imap.tls_key (or smtp's)")
 	}
 	if c.HTTP.BaseURL != "" && !strings.HasPrefix(c.HTTP.BaseURL, "http://") && !strings.HasPrefix(c.HTTP.BaseURL, "https://") {
 		return bad("http.base_url", "must start with http:// or https://, not %q", c.HTTP.BaseURL)

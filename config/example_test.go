@@ -149,7 +149,7 @@ func TestLoadErrorNamesKey(t *testing.T) {
 	}{
 		{"unknown key", "[smtp]\nlisen = \"x\"\n", "smtp.lisen"},
 		{"unknown top-level key", "hostnme = \"mail.example.org\"\n", "hostnme"},
-		{"unknown table", "[imap]\nlisten = \"127.0.0.1:1143\"\n", "imap"},
+		{"unknown table", "[pop3]\nlisten = \"127.0.0.1:1110\"\n", "pop3"},
 		{"bad mode", "[delivery]\nmode = \"carrier-pigeon\"\n", "delivery.mode"},
 		{"wrong type", "[smtp]\nmax_message_bytes = \"big\"\n", "smtp.max_message_bytes"},
 		{"table as value", "smtp = 3\n", "smtp"},

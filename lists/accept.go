@@ -178,7 +178,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
 				err = tx.AddBounce(l.Address, kept)
-			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply:
+			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:
 				err = s.forwardToPostmaster(tx, l, kept, &res)

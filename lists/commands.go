@@ -101,6 +101,12 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		return s.mute(tx, c, t.Token, t.Kind == KindMute)
 	case KindDigestReply:
 		return s.digestReply(tx, c)
+	case KindPassword:
+		result, err := s.password(tx, c)
+		if err != nil || !strings.Contains(result, "within the hour") && !strings.Contains(result, "not a member") {
+			return err
+		}
+		return s.answer(tx, c, []string{result})
 	}
 	return nil
 }

@@ -34,10 +34,11 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		"Request": requestAddress(l.Address),
 		"Each":    s.address(l.Address, "each"), "Daily": s.address(l.Address, "daily"),
 		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
+		"NewPassword": s.address(l.Address, "password"),
 		"Policy": l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
 		"Hostname": s.cfg.Hostname,
 	}
-	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How"} {
+	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How", "Password", "IMAP"} {
 		d[k] = ""
 	}
 	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)

@@ -51,6 +51,8 @@ lines:
 			result, err = s.unsubscribe(tx, c)
 		case "each", "daily", "weekly", "nomail":
 			result, err = s.changeMode(tx, c, word, false)
+		case "password":
+			result, err = s.password(tx, c)
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: sent in a mail of its own."
@@ -60,7 +62,7 @@ lines:
 		case "end", "stop", "thanks":
 			break lines
 		default:
-			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, help, and for owners who, invite and remove.", line)
+			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite and remove.", line)
 			if unknown++; unknown == 3 {
 				results = append(results, result, "The rest of the mail was not read.")
 				break lines
@@ -97,7 +99,7 @@ lines:
 }
 
 func isCommand(word string) bool {
-	return slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "each", "daily", "weekly", "nomail", "help", "who", "invite", "remove"}, word)
+	return slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "each", "daily", "weekly", "nomail", "help", "password", "who", "invite", "remove"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.

@@ -27,6 +27,7 @@ const (
 	KindMute                        // crew+mute-TOKEN@: the sender mutes a thread
 	KindUnmute                      // crew+unmute-TOKEN@
 	KindDigestReply                 // crew+digest@: a reply to a digest, answered, never posted
+	KindPassword                    // crew+password@: a new IMAP app password, to the address on file
 )
 
 // Target is where one recipient address leads.
@@ -107,6 +108,8 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		return Target{List: list, Kind: KindSubscribe}, true
 	case cmd == "owner":
 		return Target{List: list, Kind: KindOwner}, true
+	case cmd == "password":
+		return Target{List: list, Kind: KindPassword}, true
 	case cmd == "digest":
 		return Target{List: list, Kind: KindDigestReply}, true
 	case strings.HasPrefix(cmd, "r-"):

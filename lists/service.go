@@ -30,6 +30,8 @@ type Config struct {
 	Postmaster string
 	// ConfirmWithin is how long a post held for its author's confirmation waits; default 7 days.
 	ConfirmWithin time.Duration
+	// IMAPServer tells members how to reach the IMAP archive, in the app password mail.
+	IMAPServer string
 	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
 	// unsubscribe links; empty: mailto links only.
 	BaseURL string

@@ -264,6 +264,17 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
+	"member password": {"member password LIST ADDRESS", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				if err := b.svc.NewAppPassword(pos[0], pos[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "a new app password went to %s by mail\n", pos[1])
+				return nil
+			}
+		}
+	}},
 	"member ls": {"member ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		return func(pos []string) adminOp {
 			return func(b *backend, out io.Writer) error {

@@ -32,7 +32,7 @@ Usage:
   crewmail list    set ADDRESS [the flags of create]
   crewmail list    ls | show ADDRESS | rm ADDRESS
   crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]
-  crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE
+  crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE | password LIST ADDRESS
   crewmail archive ls LIST [-json]
   crewmail digest  preview LIST [-period daily|weekly] [-member ADDR] [-html] | send [LIST] [-now]
   crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"golang.org/x/crypto/bcrypt"
 
 	"crewmail/internal/mailtest"
 	"crewmail/store"
@@ -654,5 +655,56 @@ func TestCLIMirrorsMembership(t *testing.T) {
 	expect(t, sink, 3, "alice@example.test", "not accepted: Raffle", "The moderator's reason: No raffles here.")
 	if msgs := sink.Messages(); len(msgs) != 3 {
 		t.Errorf("%d mails, want 3 (a plain member add is silent)", len(msgs))
+	}
+}
+
+var passwordRE = regexp.MustCompile(`Password:\s+([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})`)
+
+// TestAppPasswordByMail: a member asks crew+password@ and gets a password at the address on
+// file; only its hash is stored; asking again within the hour gets no second one; the operator
+// can always issue one; a stranger gets none.
+func TestAppPasswordByMail(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	if err := ask(t, ts, "alice@example.test", "crew+password@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	m := expect(t, sink, 1, "alice@example.test", "User name: alice@example.test", "port")
+	pw := passwordRE.FindStringSubmatch(text(t, m))
+	if pw == nil {
+		t.Fatalf("no password in:\n%s", text(t, m))
+	}
+	check := func(want bool, password string) {
+		t.Helper()
+		err := ts.st.View(func(tx *store.Tx) error {
+			p, err := tx.AppPasswordOf("alice@example.test")
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(p.Hash, []byte(password)) {
+				t.Error("the password is stored as it is")
+			}
+			if ok := bcrypt.CompareHashAndPassword(p.Hash, []byte(password)) == nil; ok != want {
+				t.Errorf("password %s matches the stored hash: %v, want %v", password, ok, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(true, pw[1])
+	if err := ask(t, ts, "alice@example.test", "crew-request@"+testDomain, "password\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, sink, 2, "alice@example.test", "within the hour")
+	check(true, pw[1])
+	ts.mustCLI(t, "member", "password", crew, "alice@example.test")
+	pw2 := passwordRE.FindStringSubmatch(text(t, expect(t, sink, 3, "alice@example.test", "Password:")))
+	check(false, pw[1])
+	check(true, pw2[1])
+	if _, errOut, code := ts.cli(t, "member", "password", crew, "nobody@example.test"); code != 1 || !strings.Contains(errOut, "not a member") {
+		t.Errorf("password for a non-member: exit %d %s", code, errOut)
 	}
 }

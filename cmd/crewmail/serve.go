@@ -166,7 +166,30 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 }
 
 func listsConfig(cfg *config.Config) lists.Config {
-	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration, BaseURL: cfg.HTTP.BaseURL}
+	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
+		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg)}
+}
+
+// imapServer says how a member's mail program reaches the IMAP archive.
+func imapServer(cfg *config.Config) string {
+	host := cfg.IMAP.Host
+	if host == "" {
+		host = cfg.Hostname
+	}
+	port := func(addr string) string {
+		_, p, _ := net.SplitHostPort(addr)
+		return p
+	}
+	tls := cfg.IMAP.TLSCert != "" || cfg.SMTP.TLSCert != ""
+	switch {
+	case cfg.IMAP.ListenTLS != "":
+		return host + ", port " + port(cfg.IMAP.ListenTLS) + ", SSL/TLS"
+	case cfg.IMAP.Listen != "" && tls:
+		return host + ", port " + port(cfg.IMAP.Listen) + ", STARTTLS"
+	case cfg.IMAP.Listen != "":
+		return host + ", port " + port(cfg.IMAP.Listen) + ", no encryption (works on this machine only)"
+	}
+	return host + " (IMAP is not switched on yet; ask the list's owners)"
 }
 
 // newScheduler makes the digest scheduler of the configuration.
