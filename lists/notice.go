@@ -35,7 +35,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		"Each":    s.address(l.Address, "each"), "Daily": s.address(l.Address, "daily"),
 		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
 		"NewPassword": s.address(l.Address, "password"),
-		"Policy": l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
+		"Policy":      l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
 		"Hostname": s.cfg.Hostname,
 	}
 	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How", "Password", "IMAP"} {

@@ -22,8 +22,8 @@ var data = map[string]any{
 	"Approve": "crew+confirm-app@x.test", "Reject": "crew+confirm-rej@x.test", "Expires": "Monday 30 November 2026",
 	"Subject": "Tomatoes", "From": "Bob <bob@x.test>", "Received": "Tuesday 24 November 2026, 10:00 UTC",
 	"Reason": "no DKIM", "By": "ann@x.test", "How": "they confirmed, and ann@x.test approved",
-	"Lines":   []string{"invite carol@x.test", "remove dan@x.test"},
-	"Results": []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
+	"Lines":       []string{"invite carol@x.test", "remove dan@x.test"},
+	"Results":     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	"NewPassword": "crew+password@x.test", "Password": "k3v9-xq2a-7mfp-d8wz", "IMAP": "x.test, port 993 (TLS)",
 	"Threads": []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
 }
