@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +30,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "crewmail: %v\n", err)
 		return exitError
 	}
-	if code, ok := ctlCall(ctlPath(cfg), args, stdout, stderr); ok {
+	if code, ok := ctlCall(ctlPath(cfg), absFileArgs(args), stdout, stderr); ok {
 		return code
 	}
 	var st *store.Store
@@ -46,7 +48,11 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		}
 		log := slog.New(slog.DiscardHandler)
 		svc := lists.New(st, tpl, listsConfig(cfg), log)
-		return &backend{svc: svc, digests: newScheduler(cfg, st, tpl, svc, log)}, nil
+		b := &backend{svc: svc, digests: newScheduler(cfg, st, tpl, svc, log), st: st}
+		if isTerminal(stderr) {
+			b.progress = stderr
+		}
+		return b, nil
 	}
 	code := execAdmin(args, open, stdout, stderr)
 	if st != nil {
@@ -88,6 +94,9 @@ type adminOp func(b *backend, out io.Writer) error
 type backend struct {
 	svc     *lists.Service
 	digests *digest.Scheduler
+	st      *store.Store
+	// progress is where long commands report how far they are: the caller's terminal, or nil.
+	progress io.Writer
 }
 
 type commandSpec struct {
@@ -406,6 +415,59 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
+	"export": {"export LIST [-since DATE]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		since := fs.String("since", "", "only posts received on or after this day, YYYY-MM-DD (UTC)")
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				var from time.Time
+				if *since != "" {
+					var err error
+					if from, err = time.Parse("2006-01-02", *since); err != nil {
+						return fmt.Errorf("-since %q is not a day like 2026-11-25", *since)
+					}
+				}
+				p := newProgress(b.progress, "exported")
+				n, err := b.svc.Export(pos[0], from, out, p.update)
+				p.done(n)
+				return err
+			}
+		}
+	}},
+	"import": {"import LIST FILE", 2, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				f, err := os.Open(pos[1])
+				if err != nil {
+					return fmt.Errorf("cannot read %s: %w", pos[1], errors.Unwrap(err))
+				}
+				defer f.Close()
+				p := newProgress(b.progress, "read")
+				res, err := b.svc.Import(pos[0], f, p.update)
+				p.done(res.Imported + res.Skipped + len(res.Refused))
+				if err != nil {
+					return fmt.Errorf("import %s: %w", pos[1], err)
+				}
+				fmt.Fprintf(out, "imported %d messages into %s; %d were there already", res.Imported, pos[0], res.Skipped)
+				if len(res.Refused) > 0 {
+					fmt.Fprintf(out, "; %d could not be read (first: %s)", len(res.Refused), res.Refused[0])
+				}
+				fmt.Fprintln(out)
+				return nil
+			}
+		}
+	}},
+	"backup": {"backup FILE", 1, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func(pos []string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				n, err := b.st.Backup(pos[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "wrote a consistent copy of the database to %s (%d bytes)\n", pos[0], n)
+				return nil
+			}
+		}
+	}},
 	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
 		return func(pos []string) adminOp {
@@ -469,7 +531,7 @@ func oneLine(s string, n int) string {
 // parseAdmin turns an admin command line into the operation to run. "-h" prints the command's
 // help to out and returns flag.ErrHelp.
 func parseAdmin(args []string, out io.Writer) (adminOp, error) {
-	if len(args) < 2 || args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
+	if _, single := commands[args[0]]; !single && (len(args) < 2 || args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
 		var subs []string
 		for name, spec := range commands {
 			if strings.HasPrefix(name, args[0]+" ") {
@@ -485,6 +547,10 @@ func parseAdmin(args []string, out io.Writer) (adminOp, error) {
 	}
 	name := args[0] + " " + args[1]
 	spec, ok := commands[name]
+	if single, found := commands[args[0]]; found {
+		// A command of one word (export, import, backup): the rest are its arguments.
+		name, spec, ok, args = args[0], single, true, append([]string{args[0], ""}, args[1:]...)
+	}
 	if !ok {
 		return nil, fmt.Errorf("unknown command %q; \"crewmail %s -h\" lists what %s can do", name, args[0], args[0])
 	}
@@ -514,4 +580,50 @@ func parseAdmin(args []string, out io.Writer) (adminOp, error) {
 		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
 	}
 	return build(pos), nil
+}
+
+// progress shows how far a long command is on a terminal (w not nil), at most a few times a
+// second, on one line; in scripts (w nil) it says nothing.
+type progress struct {
+	w    io.Writer
+	verb string
+	last time.Time
+}
+
+func newProgress(w io.Writer, verb string) *progress { return &progress{w: w, verb: verb} }
+
+func (p *progress) update(n int) {
+	if p.w == nil || time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\r%s %d messages…", p.verb, n)
+}
+
+func (p *progress) done(n int) {
+	if p.w != nil && !p.last.IsZero() {
+		fmt.Fprintf(p.w, "\r%s %d messages \n", p.verb, n)
+	}
+}
+
+// absFileArgs makes the file arguments of import and backup absolute: the server, which reads
+// or writes them, does not run in the caller's directory.
+func absFileArgs(args []string) []string {
+	out := slices.Clone(args)
+	pos := 0
+	for i := 1; i < len(out); i++ {
+		if strings.HasPrefix(out[i], "-") {
+			if !strings.Contains(out[i], "=") && i+1 < len(out) && (out[i] == "-config" || out[i] == "--config") {
+				i++
+			}
+			continue
+		}
+		pos++
+		if (out[0] == "backup" && pos == 1) || (out[0] == "import" && pos == 2) {
+			if abs, err := filepath.Abs(out[i]); err == nil {
+				out[i] = abs
+			}
+		}
+	}
+	return out
 }

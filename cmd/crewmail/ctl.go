@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"crewmail/config"
@@ -18,16 +18,40 @@ import (
 
 // The control socket lets admin commands reach a running server, which alone may open the
 // database. One request per connection: a JSON line with the command's arguments; the answer
-// is a JSON line with what the command printed and its exit status.
+// is a stream of JSON lines, each with some of what the command prints (so long commands
+// stream their output and progress), the last with its exit status.
 
 type ctlRequest struct {
 	Args []string `json:"args"`
+	// TTY: the caller's stderr is a terminal, so long commands show progress there.
+	TTY bool `json:"tty,omitempty"`
 }
 
-type ctlResponse struct {
-	Stdout string `json:"stdout"`
-	Stderr string `json:"stderr"`
-	Code   int    `json:"code"`
+type ctlFrame struct {
+	Stdout []byte `json:"stdout,omitempty"` // bytes, not text: an export is whatever the mail was
+	Stderr []byte `json:"stderr,omitempty"`
+	Code   *int   `json:"code,omitempty"` // set in the last frame
+}
+
+// frameWriter sends what is written to it as frames of one kind.
+type frameWriter struct {
+	mu     *sync.Mutex
+	conn   net.Conn
+	stderr bool
+}
+
+func (w frameWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := ctlFrame{Stdout: p}
+	if w.stderr {
+		f = ctlFrame{Stderr: p}
+	}
+	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	if err := json.NewEncoder(w.conn).Encode(f); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func ctlPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "crewmail.sock") }
@@ -39,18 +63,23 @@ func ctlCall(path string, args []string, stdout, stderr io.Writer) (code int, ok
 		return 0, false
 	}
 	defer conn.Close()
-	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args}); err != nil {
+	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args, TTY: isTerminal(stderr)}); err != nil {
 		fmt.Fprintf(stderr, "crewmail: talk to the server at %s: %v\n", path, err)
 		return exitError, true
 	}
-	var resp ctlResponse
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
-		fmt.Fprintf(stderr, "crewmail: no answer from the server at %s: %v\n", path, err)
-		return exitError, true
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	for {
+		var f ctlFrame
+		if err := dec.Decode(&f); err != nil {
+			fmt.Fprintf(stderr, "crewmail: the server at %s stopped answering: %v\n", path, err)
+			return exitError, true
+		}
+		stdout.Write(f.Stdout)
+		stderr.Write(f.Stderr)
+		if f.Code != nil {
+			return *f.Code, true
+		}
 	}
-	io.WriteString(stdout, resp.Stdout)
-	io.WriteString(stderr, resp.Stderr)
-	return resp.Code, true
 }
 
 // ctlServer answers admin commands on the control socket.
@@ -94,18 +123,36 @@ func (c *ctlServer) handle(conn net.Conn) {
 			c.log.Error("control command panicked", "panic", r)
 		}
 	}()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
 	var req ctlRequest
 	if err := json.NewDecoder(io.LimitReader(conn, 1<<20)).Decode(&req); err != nil || len(req.Args) == 0 {
 		return
 	}
-	var out, errOut bytes.Buffer
-	code := execAdmin(req.Args, func() (*backend, error) { return c.b, nil }, &out, &errOut)
+	var mu sync.Mutex
+	out, errOut := frameWriter{&mu, conn, false}, frameWriter{&mu, conn, true}
+	b := *c.b
+	b.progress = nil
+	if req.TTY {
+		b.progress = errOut
+	}
+	code := execAdmin(req.Args, func() (*backend, error) { return &b, nil }, out, errOut)
 	c.log.Info("control command", "args", req.Args, "code", code)
-	_ = json.NewEncoder(conn).Encode(ctlResponse{Stdout: out.String(), Stderr: errOut.String(), Code: code})
+	mu.Lock()
+	defer mu.Unlock()
+	_ = json.NewEncoder(conn).Encode(ctlFrame{Code: &code})
 }
 
 func (c *ctlServer) close() error {
 	err := c.ln.Close()
 	return err
+}
+
+// isTerminal reports whether w is a terminal (a character device), where progress is shown.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -35,6 +35,9 @@ Usage:
   crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE | password LIST ADDRESS
   crewmail archive ls LIST [-json]
   crewmail digest  preview LIST [-period daily|weekly] [-member ADDR] [-html] | send [LIST] [-now]
+  crewmail export  LIST [-since DATE]          (mboxrd on stdout)
+  crewmail import  LIST FILE                   (an mbox into the archive; nothing is sent)
+  crewmail backup  FILE                        (a consistent copy of the database, while serving)
   crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail check   DOMAIN
@@ -69,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCommand(ctx, cfgPath, args[1:], stdout, stderr)
-	case "list", "member", "archive", "held", "digest":
+	case "list", "member", "archive", "held", "digest", "export", "import", "backup":
 		return adminCommand(cfgPath, args, stdout, stderr)
 	case "dkim":
 		return dkimCommand(cfgPath, args[1:], stdout, stderr)

@@ -159,7 +159,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
-	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests}, log.With("component", "ctl")); err != nil {
+	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil

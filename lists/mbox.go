@@ -1,0 +1,237 @@
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"crewmail/store"
+)
+
+// Archives in and out as mbox (RFC 4155), in the mboxrd flavour: a line of the message that
+// starts with "From " after any number of ">" gets one more ">" on the way out and loses one on
+// the way in, so every message comes back exactly as it was. Messages are archived with CRLF
+// line ends and written with LF, as mbox files are.
+
+// asctime is the date format of an mbox "From " line.
+const asctime = "Mon Jan _2 15:04:05 2006"
+
+var fromLineRE = regexp.MustCompile(`^>*From `)
+
+// Export writes the posts of list received at or after since (all when zero) to w as mboxrd.
+// progress, when not nil, is called as posts are written.
+func (s *Service) Export(list string, since time.Time, w io.Writer, progress func(n int)) (int, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	n := 0
+	err = s.st.View(func(tx *store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		return tx.PostsAfter(laddr, 0, func(p store.Post, raw []byte) error {
+			if p.Received.Before(since) {
+				return nil
+			}
+			from := p.From
+			if from == "" {
+				from = "MAILER-DAEMON"
+			}
+			fmt.Fprintf(bw, "From %s %s\n", from, p.Received.UTC().Format(asctime))
+			for line := range bytes.Lines(raw) {
+				line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+				if fromLineRE.Match(line) {
+					bw.WriteByte('>')
+				}
+				bw.Write(line)
+				bw.WriteByte('\n')
+			}
+			bw.WriteByte('\n')
+			n++
+			if progress != nil {
+				progress(n)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+// ImportResult says what Import did.
+type ImportResult struct {
+	Imported, Skipped int // skipped: Message-IDs the list had already
+	Refused           []string
+}
+
+// Import reads an mbox (mboxrd or mboxo: an old Mailman or Google Groups export, or crewmail's
+// own) into list's archive. Nothing is sent. Posts are threaded as if they had come in order;
+// Message-IDs the list has already are skipped, so importing twice is harmless.
+func (s *Service) Import(list string, r io.Reader, progress func(done int)) (ImportResult, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	var res ImportResult
+	if err := s.st.View(func(tx *store.Tx) error {
+		_, err := tx.List(laddr)
+		return err
+	}); err != nil {
+		return res, fmt.Errorf("there is no list %s", laddr)
+	}
+	type msg struct {
+		raw      []byte
+		received time.Time
+	}
+	var batch []msg
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		var imported, skipped int
+		var refused []string
+		err := s.st.Update(func(tx *store.Tx) error {
+			imported, skipped, refused = 0, 0, nil
+			for _, b := range batch {
+				ok, why, err := s.importOne(tx, laddr, b.raw, b.received)
+				if err != nil {
+					return err
+				}
+				switch {
+				case ok:
+					imported++
+				case why == "":
+					skipped++
+				default:
+					refused = append(refused, why)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		res.Imported += imported
+		res.Skipped += skipped
+		res.Refused = append(res.Refused, refused...)
+		batch = batch[:0]
+		if progress != nil {
+			progress(res.Imported + res.Skipped + len(res.Refused))
+		}
+		return nil
+	}
+	err = readMbox(r, func(raw []byte, received time.Time) error {
+		batch = append(batch, msg{raw, received})
+		if len(batch) == 200 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, flush()
+}
+
+// importOne archives one message; ok false with why "" is a Message-ID already there.
+func (s *Service) importOne(tx *store.Tx, list string, raw []byte, received time.Time) (ok bool, why string, err error) {
+	m, err := parseMessage(raw)
+	if err != nil {
+		return false, err.Error(), nil
+	}
+	if m.messageID == "" {
+		m.messageID = s.newMessageID()
+		raw = append([]byte("Message-ID: <"+m.messageID+">\r\n"), raw...)
+		m.raw = raw
+	}
+	if _, dup := tx.MessageID(list, m.messageID); dup {
+		return false, "", nil
+	}
+	if received.IsZero() {
+		received = m.date
+	}
+	if received.IsZero() {
+		received = s.Now()
+	}
+	th, err := s.threadOf(tx, list, m)
+	if err != nil {
+		return false, "", err
+	}
+	p, err := tx.AppendPost(list, store.Post{Received: received.UTC(), Date: m.date, MessageID: m.messageID, From: m.from, Subject: m.subject, Thread: th}, raw)
+	if err != nil {
+		return false, "", err
+	}
+	return true, "", s.indexThread(tx, list, p, m)
+}
+
+// readMbox calls fn with each message of an mbox, its lines turned to CRLF and one level of
+// mboxrd quoting undone, and the date of its "From " line.
+func readMbox(r io.Reader, fn func(raw []byte, received time.Time) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var cur []byte
+	var received time.Time
+	started, blank := false, true
+	emit := func() error {
+		if !started {
+			return nil
+		}
+		// The empty line before the next "From " separates messages; it is not the message's.
+		cur = bytes.TrimSuffix(cur, []byte("\r\n"))
+		if len(cur) == 0 {
+			return nil
+		}
+		msg := cur
+		cur = nil
+		return fn(msg, received)
+	}
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			if blank && bytes.HasPrefix(line, []byte("From ")) {
+				if err := emit(); err != nil {
+					return err
+				}
+				started, cur = true, nil
+				received = fromLineDate(string(line))
+				blank = false
+				continue
+			}
+			if !started {
+				return fmt.Errorf("not an mbox file: it does not start with a \"From \" line")
+			}
+			if fromLineRE.Match(line) && line[0] == '>' {
+				line = line[1:]
+			}
+			cur = append(append(cur, line...), '\r', '\n')
+			blank = len(line) == 0
+		}
+		if err == io.EOF {
+			return emit()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fromLineDate reads the date at the end of an mbox "From sender date" line.
+func fromLineDate(line string) time.Time {
+	f := strings.Fields(line)
+	if len(f) < 7 {
+		return time.Time{}
+	}
+	d, err := time.Parse("Mon Jan 2 15:04:05 2006", strings.Join(f[len(f)-5:], " "))
+	if err != nil {
+		return time.Time{}
+	}
+	return d
+}
