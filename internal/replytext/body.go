@@ -51,9 +51,14 @@ const (
 // everything from a signature separator on, everything from where a top-posted reply's quoted
 // original begins ("-----Original Message-----", Outlook's header block), and a "Sent from my
 // phone" line at the end. Paragraphs stay: lines as they are with trailing space trimmed, runs of
-// blank lines made one. The text is the first text/plain part that is not an attachment, else
-// the first text/html one with its quotes left out; a later inline text part of the same kind,
-// such as a list footer, is left out and sets Trimmed.
+// blank lines made one.
+//
+// The text is that of the inline text/plain parts, else of the inline text/html ones with
+// their quotes left out: one of each multipart/alternative, but all of a multipart/mixed, where
+// Apple Mail puts the text before and after an inline image in parts of their own.
+//
+// Of each text the first maxText bytes are read; a longer one is Trimmed. A file's size is
+// counted up to maxSize.
 //
 // A message that is partly unreadable (a broken multipart, an unknown charset or transfer
 // encoding) gives what could be read. The error is only for a header that cannot be read.
@@ -67,43 +72,50 @@ func Body(msg []byte, maxChars int) (Text, error) {
 	// A multipart broken part way ends the walk; what was read before the break still counts.
 	_ = w.walk(message.Header{Header: h}, r, "", 0)
 
-	chosen := w.choose()
-	var out Text
-	for i, p := range w.parts {
-		switch {
-		case i == chosen:
-		case p.kind == "" || p.name != "":
+	kind := w.kind()
+	var (
+		out   Text
+		texts []string
+		first = true
+	)
+	for _, p := range w.parts {
+		// A text with a file name is the author's text only when it is the first: some
+		// clients name the body too. After that it is a file shown inline.
+		if kind != "" && p.kind == kind && !p.blank && (first || p.name == "") {
+			first = false
+			text, trimmed := ownText(p.lines())
+			if text != "" {
+				texts = append(texts, text)
+			}
+			out.Trimmed = out.Trimmed || trimmed || p.long
+			continue
+		}
+		if !p.skip && (p.kind == "" || p.name != "") {
 			name := p.name
 			if name == "" {
 				name = "unnamed (" + p.typ + ")"
 			}
 			out.Attachments = append(out.Attachments, File{Name: name, Size: p.size})
-		case chosen >= 0 && p.kind == w.parts[chosen].kind && !p.blank:
-			out.Trimmed = true // a second text, such as a list's footer
 		}
 	}
-	if chosen < 0 {
-		return out, nil
-	}
-	p := w.parts[chosen]
-	text, trimmed := ownText(p.lines())
-	text, cut := cutText(text, maxChars)
+	text, cut := cutText(strings.Join(texts, "\n\n"), maxChars)
 	out.Text = text
-	out.Trimmed = out.Trimmed || p.long || trimmed || cut
+	out.Trimmed = out.Trimmed || cut
 	return out, nil
 }
 
-// part is a leaf of the message's MIME tree that Body reports: a text that may be the one shown,
-// or a file.
+// part is a leaf of the message's MIME tree that Body reports: a text that may be shown, or a
+// file.
 type part struct {
 	kind   string         // "text/plain" or "text/html" for a text that may be shown, else ""
 	typ    string         // the media type
 	name   string         // the file name, if the part has one
 	size   int            // decoded bytes, up to maxSize
 	header message.Header // a text's header, for its charset and format
-	raw    []byte         // a text's first maxText bytes, transfer decoding undone; nil once not needed
+	raw    []byte         // a text's first maxText bytes, with the transfer encoding undone
 	blank  bool           // the text has nothing but white space
 	long   bool           // the text is longer than maxText
+	skip   bool           // an unnamed text of an alternative not shown: neither text nor file
 }
 
 type walker struct {
@@ -118,23 +130,31 @@ type walker struct {
 func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int) error {
 	t, params := contentType(h, parent)
 	if strings.HasPrefix(t, "multipart/") {
+		b := boundary(h, params)
 		// RFC 2046 §5.1.1: the boundary is required. Without it the parts cannot be found.
-		if depth >= maxDepth || params["boundary"] == "" {
+		if depth >= maxDepth || b == "" {
 			return nil
 		}
-		mr := textproto.NewMultipartReader(body, params["boundary"])
+		var starts []int // where in parts each child's parts begin
+		mr := textproto.NewMultipartReader(body, b)
+		var err error
 		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				return nil
+			var p *textproto.Part
+			if p, err = mr.NextPart(); err != nil {
+				break
 			}
-			if err != nil {
-				return err
-			}
-			if err := w.walk(message.Header{Header: p.Header}, p, t, depth+1); err != nil {
-				return err
+			starts = append(starts, len(w.parts))
+			if err = w.walk(message.Header{Header: p.Header}, p, t, depth+1); err != nil {
+				break
 			}
 		}
+		if t == "multipart/alternative" {
+			w.alternative(starts)
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		return err
 	}
 
 	// Only the transfer encoding is undone here (RFC 2045 §6); an unknown one reads as sent.
@@ -157,9 +177,6 @@ func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int
 			p.long = rest > 0
 		}
 		p.blank = len(bytes.TrimSpace(raw)) == 0
-		if p.blank || w.have(t) {
-			p.raw = nil // it will not be shown
-		}
 		w.parts = append(w.parts, p)
 	default:
 		name := fileName(h)
@@ -174,27 +191,52 @@ func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int
 	return nil
 }
 
-// have reports whether a text of the kind that is not blank has been seen already.
-func (w *walker) have(kind string) bool {
-	for _, p := range w.parts {
-		if p.kind == kind && !p.blank {
-			return true
+// alternative keeps the texts of one alternative of a multipart/alternative (RFC 2046 §5.1.4),
+// whose children's parts begin at the given indexes of parts: the first alternative with a
+// text/plain, else the first with a text/html. The texts of the others are left out, or are
+// files if they have a name; their files stay.
+func (w *walker) alternative(starts []int) {
+	end := func(c int) int {
+		if c+1 < len(starts) {
+			return starts[c+1]
 		}
+		return len(w.parts)
 	}
-	return false
-}
-
-// choose returns the index of the text shown: the first text/plain that is not blank, else the
-// first such text/html; -1 when there is none.
-func (w *walker) choose() int {
+	keep := -1
+find:
 	for _, kind := range []string{"text/plain", "text/html"} {
-		for i, p := range w.parts {
-			if p.kind == kind && !p.blank {
-				return i
+		for c, start := range starts {
+			for _, p := range w.parts[start:end(c)] {
+				if p.kind == kind && !p.blank {
+					keep = c
+					break find
+				}
 			}
 		}
 	}
-	return -1
+	for c, start := range starts {
+		if c == keep {
+			continue
+		}
+		for i := start; i < end(c); i++ {
+			if p := &w.parts[i]; p.kind != "" {
+				p.kind, p.raw, p.skip = "", nil, p.name == ""
+			}
+		}
+	}
+}
+
+// kind returns the kind of text shown: text/plain when there is one that is not blank, else
+// text/html when there is such a one, else "".
+func (w *walker) kind() string {
+	for _, kind := range []string{"text/plain", "text/html"} {
+		for _, p := range w.parts {
+			if p.kind == kind && !p.blank {
+				return kind
+			}
+		}
+	}
+	return ""
 }
 
 // lines returns the text of p as lines: charset decoded, flowed lines joined, HTML rendered.
@@ -218,11 +260,7 @@ func (p part) lines() []string {
 	if strings.EqualFold(params["format"], "flowed") {
 		text = unflow(text, strings.EqualFold(params["delsp"], "yes"))
 	}
-	lines := splitLines(text)
-	for i, l := range lines {
-		lines[i] = strings.TrimRightFunc(l, unicode.IsSpace)
-	}
-	return lines
+	return splitLines(text)
 }
 
 func splitLines(text string) []string {
@@ -253,6 +291,35 @@ func contentType(h message.Header, parent string) (string, map[string]string) {
 		return "text/plain", nil
 	}
 	return t, params
+}
+
+// boundary returns the boundary of a multipart. When the Content-Type's parameters do not
+// parse, mostly because an unquoted boundary holds a "=" (as Outlook Express wrote it), the
+// boundary is read as it stands: up to a ";" or the end.
+func boundary(h message.Header, params map[string]string) string {
+	if b := params["boundary"]; b != "" {
+		return b
+	}
+	v := h.Get("Content-Type")
+	// Lower-cased byte by byte: strings.ToLower would change the length of invalid UTF-8, and
+	// the index would then not be one in v.
+	lower := []byte(v)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	i := bytes.Index(lower, []byte("boundary="))
+	if i < 0 {
+		return ""
+	}
+	v = v[i+len("boundary="):]
+	if rest, ok := strings.CutPrefix(v, `"`); ok {
+		v, _, _ = strings.Cut(rest, `"`)
+		return v
+	}
+	v, _, _ = strings.Cut(v, ";")
+	return strings.TrimSpace(v)
 }
 
 // fileName returns the name a part gives its file: the filename of its Content-Disposition,
@@ -325,7 +392,7 @@ func markQuotes(body []byte) []byte {
 		raw := bytes.Clone(z.Raw()) // z.Token may change what z.Raw returned
 		t := z.Token()
 		switch {
-		case startsOriginal(t), hidden(t) && !unseen[t.DataAtom]:
+		case startsOriginal(t), hidden(t) && !unseen[t.DataAtom] && !void[t.DataAtom]:
 			out.WriteString("<br>" + quoteMark + "<br>")
 		case strings.Contains(attr(t, "class"), "gmail_signature"):
 			out.WriteString("<br>-- <br>")
@@ -353,21 +420,32 @@ func ownText(lines []string) (string, bool) {
 		}
 		return strings.ToLower(keys[i])
 	}
+	q := quotes(lines, keys)
 	trimmed := false
 
 	// Where the author's text ends: a signature, or the original of a top-posted reply. The
 	// original counts only below some text of the author's: at the top, "From:" and "Date:"
 	// are a patch's own header or an attribution.
 	end, own := len(lines), false
-	for i, l := range lines {
-		if keys[i] == "" || quoted(l) {
+	for i := range lines {
+		if keys[i] == "" || q[i] {
 			continue
 		}
 		if keys[i] == "--" { // "-- ", RFC 3676 §4.3, trimmed; some clients drop the space
 			end = i
 			break
 		}
-		if own && (originalMessage.MatchString(keys[i]) || outlookHeader(lower, i)) {
+		if isRule(keys[i]) {
+			if listFooter(lower, i) {
+				end = i
+				break
+			}
+			continue
+		}
+		if originalMessage.MatchString(keys[i]) || outlookHeader(lower, i) {
+			if !own {
+				continue // a forward, with nothing of the author's above it
+			}
 			end = i
 			// Outlook draws a rule of underscores above its header block.
 			for end > 0 && (keys[end-1] == "" || isRule(keys[end-1])) {
@@ -384,7 +462,7 @@ func ownText(lines []string) (string, bool) {
 	// Each run of quoted lines goes, and with it the attribution above it.
 	drop := make([]bool, end)
 	for i := range end {
-		if !quoted(lines[i]) {
+		if !q[i] {
 			continue
 		}
 		drop[i], trimmed = true, true
@@ -398,7 +476,7 @@ func ownText(lines []string) (string, bool) {
 		if k < 0 || drop[k] {
 			continue
 		}
-		from, to := attributionAbove(keys, lines, k)
+		from, to := attributionAbove(keys, q, k)
 		for j := from; j <= to; j++ {
 			drop[j] = true
 		}
@@ -436,9 +514,34 @@ func ownText(lines []string) (string, bool) {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(lines[i])
+		b.WriteString(strings.TrimRightFunc(lines[i], unicode.IsSpace))
 	}
 	return b.String(), trimmed
+}
+
+// quotes reports which lines are quoted. Besides the lines that begin with ">", these are the
+// pieces of a long quoted line that a client broke without putting ">" before the rest: up to
+// two short lines right between quoted lines, below one nearly as long as mail is wrapped.
+func quotes(lines, keys []string) []bool {
+	q := make([]bool, len(lines))
+	for i, l := range lines {
+		q[i] = quoted(l)
+	}
+	for i := 1; i < len(lines); i++ {
+		if !q[i-1] || q[i] || utf8.RuneCountInString(lines[i-1]) < 60 {
+			continue
+		}
+		j := i
+		for j < len(lines) && j < i+2 && !q[j] && keys[j] != "" && utf8.RuneCountInString(keys[j]) < 40 {
+			j++
+		}
+		if j > i && j < len(lines) && q[j] {
+			for k := i; k < j; k++ {
+				q[k] = true
+			}
+		}
+	}
+	return q
 }
 
 // quoted reports whether l is a quoted line, or stands for a quote left out of HTML.
@@ -449,6 +552,17 @@ func quoted(l string) bool {
 // isRule reports whether s is a line of underscores, as Outlook draws above the original.
 func isRule(s string) bool {
 	return len(s) >= 2 && strings.Trim(s, "_") == ""
+}
+
+// listFooter reports whether the rule of underscores at line i begins the footer a mailing list
+// (Mailman) added: the next line that is not blank names the list.
+func listFooter(lower func(int) string, i int) bool {
+	for j := i + 1; j <= i+2; j++ {
+		if l := lower(j); l != "" {
+			return strings.HasSuffix(l, "mailing list")
+		}
+	}
+	return false
 }
 
 // outlookHeader reports whether line i begins Outlook's header block of the original: From:,
@@ -467,11 +581,14 @@ func outlookHeader(lower func(int) string, i int) bool {
 
 // attributionAbove returns the lines from..to, ending at k, that say who wrote the quote below
 // line k; from > to when line k is the author's own.
-func attributionAbove(keys, lines []string, k int) (from, to int) {
+func attributionAbove(keys []string, q []bool, k int) (from, to int) {
 	lower := strings.ToLower(keys[k])
+	if attribution(lower) {
+		return k, k
+	}
 	// Clients wrap a long attribution: "On <date>, <name>" and "<address> wrote:". The first
 	// line has a digit, of the date, so that a sentence of the author's above "Bob wrote:" stays.
-	if k > 0 && keys[k-1] != "" && !quoted(lines[k-1]) && strings.ContainsAny(keys[k-1], "0123456789") &&
+	if k > 0 && keys[k-1] != "" && !q[k-1] && strings.ContainsAny(keys[k-1], "0123456789") &&
 		attribution(strings.ToLower(keys[k-1])+" "+lower) {
 		return k - 1, k
 	}
@@ -483,7 +600,7 @@ func attributionAbove(keys, lines []string, k int) (from, to int) {
 		name, _, ok := strings.Cut(s, ":")
 		return ok && name != "" && !strings.ContainsAny(name, " \t")
 	}
-	for j := k; j >= 0 && j > k-6 && keys[j] != "" && !quoted(lines[j]) && header(keys[j]); j-- {
+	for j := k; j >= 0 && j > k-6 && keys[j] != "" && !q[j] && header(keys[j]); j-- {
 		if strings.HasPrefix(strings.ToLower(keys[j]), "from:") {
 			for m := j + 1; m <= k; m++ {
 				l := strings.ToLower(keys[m])

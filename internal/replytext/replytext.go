@@ -1,6 +1,7 @@
-// Package replytext owns finding the lines a person typed at the top of a mail (a reply to a
-// notice, or commands to a -request address), without the quoted, forwarded and signature
-// material below them. Flowed text (RFC 3676) is joined back into the lines typed first.
+// Package replytext owns finding what a person wrote themselves in a mail: the lines typed at
+// the top of a reply (to a notice, or commands to a -request address), and the whole of a
+// post's own text for digests (Body), without the quoted, forwarded and signature material
+// around them. Flowed text (RFC 3676) is joined back into the lines typed first.
 package replytext
 
 import (
