@@ -66,6 +66,16 @@ type SMTP struct {
 	TLSKey          string   `toml:"tls_key"`
 	ReadTimeout     Duration `toml:"read_timeout"`
 	WriteTimeout    Duration `toml:"write_timeout"`
+	// Abuse limits: open connections per client address, messages a minute per client address
+	// and per envelope sender, header size, unknown recipients per session.
+	MaxConnectionsPerIP        int `toml:"max_connections_per_ip"`
+	MaxMessagesPerMinute       int `toml:"max_messages_per_minute"`
+	MaxMessagesPerMinuteSender int `toml:"max_messages_per_minute_sender"`
+	MaxHeaderBytes             int `toml:"max_header_bytes"`
+	MaxUnknownRecipients       int `toml:"max_unknown_recipients"`
+	// LimitLoopback applies the limits to clients on loopback too (the operator's own MTA or
+	// scripts are spared by default).
+	LimitLoopback bool `toml:"limit_loopback"`
 }
 
 // HTTP is the HTTP listener (health now; one-click unsubscribe and metrics later).
@@ -141,6 +151,12 @@ func Default() *Config {
 			MaxRecipients:   50,
 			ReadTimeout:     Duration{10 * time.Minute},
 			WriteTimeout:    Duration{time.Minute},
+
+			MaxConnectionsPerIP:        20,
+			MaxMessagesPerMinute:       120,
+			MaxMessagesPerMinuteSender: 60,
+			MaxHeaderBytes:             1 << 20,
+			MaxUnknownRecipients:       10,
 		},
 		HTTP:   HTTP{Listen: "127.0.0.1:8025"},
 		IMAP:   IMAP{Listen: "127.0.0.1:1143"},
@@ -226,6 +242,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Digest.MaxBytes < 64<<10 {
 		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)
+	}
+	for key, v := range map[string]int{"smtp.max_connections_per_ip": c.SMTP.MaxConnectionsPerIP, "smtp.max_messages_per_minute": c.SMTP.MaxMessagesPerMinute,
+		"smtp.max_messages_per_minute_sender": c.SMTP.MaxMessagesPerMinuteSender, "smtp.max_unknown_recipients": c.SMTP.MaxUnknownRecipients} {
+		if v < 1 {
+			return bad(key, "must be at least 1, not %d", v)
+		}
+	}
+	if c.SMTP.MaxHeaderBytes < 16<<10 {
+		return bad("smtp.max_header_bytes", "must be at least 16384, not %d", c.SMTP.MaxHeaderBytes)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)

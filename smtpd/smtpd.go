@@ -38,6 +38,7 @@ type Config struct {
 	TLS             *tls.Config // nil: no STARTTLS
 	// Verifier checks DKIM, SPF and DMARC of every message; nil: nothing is verified.
 	Verifier *verify.Verifier
+	Limits   Limits
 }
 
 // Server is the inbound SMTP server.
@@ -46,13 +47,24 @@ type Server struct {
 	domain Domain
 	cfg    Config
 	log    *slog.Logger
-	// Now is the clock used in Received headers; tests replace it.
+	// Now is the clock used in Received headers and rate limits; tests replace it.
 	Now func() time.Time
+	// Sleep slows clients down (unknown recipients); tests replace it.
+	Sleep func(time.Duration)
+
+	conns              connCount
+	rateIP, rateSender rate
 }
 
 // New returns a Server that hands mail to domain.
 func New(cfg Config, domain Domain, log *slog.Logger) *Server {
-	s := &Server{domain: domain, cfg: cfg, log: log, Now: time.Now}
+	cfg.Limits.defaults()
+	if cfg.Limits.UnknownDelay == 0 {
+		cfg.Limits.UnknownDelay = time.Second
+	}
+	s := &Server{domain: domain, cfg: cfg, log: log, Now: time.Now, Sleep: time.Sleep}
+	s.rateIP.now = func() time.Time { return s.Now() }
+	s.rateSender.now = func() time.Time { return s.Now() }
 	srv := smtp.NewServer(s)
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
@@ -68,7 +80,7 @@ func New(cfg Config, domain Domain, log *slog.Logger) *Server {
 
 // Serve accepts connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(l)
+	err := s.smtp.Serve(limitedListener{Listener: l, srv: s})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -111,6 +123,7 @@ type session struct {
 	rcpts   []string
 	targets []lists.Target
 	n       int // transactions in this session
+	unknown int // unknown recipients tried
 }
 
 func (s *session) Reset() {
@@ -121,6 +134,9 @@ func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	if err := s.checkRate(from); err != nil {
+		return err
+	}
 	s.from = from
 	s.utf8 = opts != nil && opts.UTF8
 	return nil
@@ -130,6 +146,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	t, err := s.srv.domain.Route(to)
 	if err != nil {
 		s.log.Info("recipient refused", "from", s.from, "rcpt", to, "reason", err)
+		if r, ok := lists.IsRefusal(err); ok && r.Enhanced == [3]int{5, 1, 1} {
+			if err := s.unknownRecipient(); err != nil {
+				return err
+			}
+		}
 		return smtpError(err)
 	}
 	s.rcpts = append(s.rcpts, to)
@@ -159,6 +180,11 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 			Message: "Message refused: it contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)"}
 	}
+	if n, max := headerSize(raw), s.srv.cfg.Limits.MaxHeaderBytes; n > max {
+		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "header too large", "bytes", n)
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+			Message: fmt.Sprintf("Message refused: its header is %d bytes, more than the %d this server takes", n, max)}
+	}
 	auth, err := s.verify(raw)
 	if err != nil {
 		s.log.Info("message deferred", "tx", txid, "from", s.from, "reason", err)
@@ -181,7 +207,7 @@ func (s *session) Data(r io.Reader) error {
 	s.log.Info("message accepted", append(attrs, "posts", len(res.Posts), "held", res.Held, "duplicates", len(res.Duplicates), "queued", res.Queued)...)
 	if res.Held > 0 && len(res.Posts) == 0 {
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
-			Message: "OK: held until the member it comes from confirms it; nothing was sent to the list yet"}
+			Message: "OK: held until its author confirms it or a moderator approves it; nothing was sent to the list yet"}
 	}
 	if len(res.Duplicates) > 0 && len(res.Posts) == 0 {
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},

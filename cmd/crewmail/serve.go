@@ -140,6 +140,14 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
 		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
+		Limits: smtpd.Limits{
+			ConnectionsPerIP:        cfg.SMTP.MaxConnectionsPerIP,
+			MessagesPerMinuteIP:     cfg.SMTP.MaxMessagesPerMinute,
+			MessagesPerMinuteSender: cfg.SMTP.MaxMessagesPerMinuteSender,
+			MaxHeaderBytes:          cfg.SMTP.MaxHeaderBytes,
+			UnknownRecipients:       cfg.SMTP.MaxUnknownRecipients,
+			Loopback:                cfg.SMTP.LimitLoopback,
+		},
 	}
 	if cfg.SMTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey)
