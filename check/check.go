@@ -1,14 +1,19 @@
-// Package check owns "crewmail check": looking up what a list domain publishes in DNS (MX, SPF,
-// the DKIM key record, DMARC) and saying in plain words what to publish or fix.
+// Package check owns "crewmail check": looking at what a list domain publishes in DNS and at how
+// this server presents itself to others (its name's addresses and reverse DNS, its TLS
+// certificate, its SMTP greeting), and saying in plain words what to publish or fix.
 package check
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"time"
+
+	"blitiri.com.ar/go/spf"
 )
 
 // Level is how a finding stands.
@@ -23,27 +28,53 @@ const (
 // Finding is one thing checked.
 type Finding struct {
 	Level  Level
-	What   string // MX, SPF, DKIM, DMARC
+	What   string // HOST, PTR, MX, SPF, DKIM, DMARC, TLS, SMTP
 	Detail string // what was found, and what to do, in plain words
 	Record string // the record to publish, when one is missing or wrong
 }
 
-// Resolver is the part of net.Resolver the checks use.
+// Resolver is the part of a DNS resolver the checks use: the methods the spf package needs
+// (spf.DNSResolver), which *net.Resolver and verify.CachingResolver have. Errors are
+// *net.DNSError, IsNotFound for a name or record type that does not exist.
 type Resolver interface {
-	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
 }
 
-// Setup is what this server would publish for a domain.
+var _ spf.DNSResolver = Resolver(nil)
+
+// Setup is what this server would publish for a domain, and how it is configured.
 type Setup struct {
 	Hostname string // this server's name: where MX should point
 	// DKIMName and DKIMValue are the DKIM record of our key for the domain; empty without a key.
 	DKIMName, DKIMValue string
+	// Smarthost is the relay outbound mail leaves through ("host:port"); empty when crewmail
+	// delivers to the receivers' MX hosts itself.
+	Smarthost string
+	// Certs are the TLS certificates configured; none means no TLS.
+	Certs []Cert
+	// Roots are the authorities a certificate must chain to; nil: the system's.
+	Roots *x509.CertPool
+	// SMTPListen is the configured SMTP listen address, whose greeting is checked; empty skips
+	// the check.
+	SMTPListen string
+	// Timeout bounds connecting to SMTPListen and waiting for its greeting; five seconds when zero.
+	Timeout time.Duration
 }
 
-// Domain checks domain and returns the findings, in the order an operator fixes them.
+// Domain checks domain and this server and returns the findings, in the order an operator
+// fixes them.
 func Domain(ctx context.Context, r Resolver, domain string, s Setup) []Finding {
-	return []Finding{mx(ctx, r, domain, s), spf(ctx, r, domain), dkimKey(ctx, r, s), dmarc(ctx, r, domain)}
+	hostAddrs, fs := host(ctx, r, s.Hostname)
+	mxFinding, mxHere := mx(ctx, r, domain, s, hostAddrs)
+	fs = append(fs, mxFinding, spfRecord(ctx, r, domain, s, hostAddrs, mxHere), dkimKey(ctx, r, s), dmarc(ctx, r, domain))
+	fs = append(fs, certs(s, time.Now())...)
+	if s.SMTPListen != "" {
+		fs = append(fs, greeting(ctx, s))
+	}
+	return fs
 }
 
 // Failed reports whether any finding failed.
@@ -72,33 +103,67 @@ func notFound(err error) bool {
 	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
-func mx(ctx context.Context, r Resolver, domain string, s Setup) Finding {
-	f := Finding{What: "MX"}
+// mx checks that the domain's mail comes to this server: an MX host that is hostname, or a name
+// with one of hostname's addresses. mxHere says whether it does.
+func mx(ctx context.Context, r Resolver, domain string, s Setup, hostAddrs []net.IP) (f Finding, mxHere bool) {
+	f = Finding{What: "MX"}
+	want := fmt.Sprintf("%s. IN MX 10 %s.", domain, s.Hostname)
 	mxs, err := r.LookupMX(ctx, domain)
 	switch {
 	case err != nil && !notFound(err):
 		f.Level, f.Detail = Fail, fmt.Sprintf("cannot look up the MX of %s: %v", domain, err)
-		return f
+		return f, false
 	case len(mxs) == 0:
 		f.Level = Fail
 		f.Detail = fmt.Sprintf("%s has no MX record, so other servers do not know where to deliver list mail", domain)
-		f.Record = fmt.Sprintf("%s. IN MX 10 %s.", domain, s.Hostname)
-		return f
+		f.Record = want
+		return f, false
 	}
 	var hosts []string
 	for _, m := range mxs {
 		h := strings.TrimSuffix(m.Host, ".")
+		if h == "" {
+			// RFC 7505: the null MX says the domain accepts no mail at all.
+			f.Level, f.Record = Fail, want
+			f.Detail = fmt.Sprintf("%s publishes a null MX (RFC 7505): it says it receives no mail, so nobody can post to its lists", domain)
+			return f, false
+		}
 		hosts = append(hosts, h)
 		if strings.EqualFold(h, s.Hostname) {
 			f.Level, f.Detail = OK, fmt.Sprintf("%s receives mail at %s, this server", domain, h)
-			return f
+			return f, true
 		}
 	}
-	f.Level = Warn
-	f.Detail = fmt.Sprintf("the MX of %s is %s, not this server's hostname %s: fine if that host relays to crewmail, otherwise list mail goes elsewhere",
+	for _, h := range hosts {
+		if addrs, err := r.LookupIPAddr(ctx, h); err == nil && sharesAddress(ips(addrs), hostAddrs) {
+			f.Level, f.Detail = OK, fmt.Sprintf("%s receives mail at %s, which has the address of %s, this server", domain, h, s.Hostname)
+			return f, true
+		}
+	}
+	f.Level = Fail
+	f.Detail = fmt.Sprintf("the MX of %s is %s, neither this server's hostname %s nor a name with its address, so list mail goes elsewhere",
 		domain, strings.Join(hosts, ", "), s.Hostname)
-	f.Record = fmt.Sprintf("%s. IN MX 10 %s.", domain, s.Hostname)
-	return f
+	f.Record = want
+	return f, false
+}
+
+func sharesAddress(a, b []net.IP) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Equal(y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func ips(addrs []net.IPAddr) []net.IP {
+	out := make([]net.IP, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.IP)
+	}
+	return out
 }
 
 // txt returns the TXT strings at name that start with prefix (case-insensitive).
@@ -116,26 +181,84 @@ func txt(ctx context.Context, r Resolver, name, prefix string) ([]string, error)
 	return out, nil
 }
 
-func spf(ctx context.Context, r Resolver, domain string) Finding {
+// spfRecord checks that the domain has one SPF record and that it authorizes each of this
+// server's addresses, evaluated as receivers do (RFC 7208 §4) through the same resolver.
+func spfRecord(ctx context.Context, r Resolver, domain string, s Setup, hostAddrs []net.IP, mxHere bool) Finding {
 	f := Finding{What: "SPF"}
 	recs, err := txt(ctx, r, domain, "v=spf1")
 	switch {
 	case err != nil:
 		f.Level, f.Detail = Fail, fmt.Sprintf("cannot look up the SPF record of %s: %v", domain, err)
+		return f
 	case len(recs) == 0:
 		f.Level = Fail
 		f.Detail = fmt.Sprintf("%s publishes no SPF record; list mail goes out with a return path in %s, and receivers cannot tell it comes from this server", domain, domain)
 		f.Record = fmt.Sprintf("%s. IN TXT \"v=spf1 mx -all\"", domain)
+		return f
 	case len(recs) > 1:
 		f.Level = Fail
 		f.Detail = fmt.Sprintf("%s publishes %d SPF records; RFC 7208 §4.5 makes that a permanent error: merge them into one", domain, len(recs))
-	default:
-		f.Level, f.Detail = OK, fmt.Sprintf("%q", recs[0])
-		if strings.HasSuffix(strings.TrimSpace(recs[0]), "+all") {
-			f.Level, f.Detail = Warn, fmt.Sprintf("%q ends in +all: it lets anyone send as %s", recs[0], domain)
+		return f
+	}
+	rec := strings.TrimSpace(recs[0])
+	if len(hostAddrs) == 0 {
+		f.Level, f.Detail = Warn, fmt.Sprintf("%q: whether it lets this server send cannot be told until %s has an address", rec, s.Hostname)
+		return f
+	}
+	// The return path of list mail is in the list's domain; receivers check it from the
+	// address the mail comes from, with our hostname as the HELO name.
+	var refused []string
+	for _, ip := range hostAddrs {
+		res, err := spf.CheckHostWithSender(ip, s.Hostname, "postmaster@"+domain, spf.WithResolver(r), spf.WithContext(ctx))
+		switch res {
+		case spf.Pass:
+		case spf.TempError:
+			f.Level, f.Detail = Fail, fmt.Sprintf("cannot evaluate the SPF record of %s: %v", domain, err)
+			return f
+		case spf.PermError:
+			f.Level = Fail
+			f.Detail = fmt.Sprintf("%q cannot be evaluated (%v): receivers treat that as a permanent error (RFC 7208 §2.6.7); fix the record", rec, err)
+			return f
+		default:
+			refused = append(refused, fmt.Sprintf("%s (%s)", ip, res))
 		}
 	}
+	if len(refused) == 0 {
+		f.Level, f.Detail = OK, fmt.Sprintf("%q lets this server (%s) send for %s", rec, joinIPs(hostAddrs), domain)
+		if strings.HasSuffix(rec, "+all") || strings.HasSuffix(rec, " all") {
+			f.Level, f.Detail = Warn, fmt.Sprintf("%q ends in +all: it lets anyone send as %s", rec, domain)
+		}
+		return f
+	}
+	f.Level = Fail
+	f.Detail = fmt.Sprintf("%q does not let this server send for %s: %s; receivers may refuse list mail or file it as spam", rec, domain, strings.Join(refused, ", "))
+	mech := "a:" + s.Hostname
+	if mxHere {
+		mech = "mx"
+	}
+	f.Record = fmt.Sprintf("%s. IN TXT %q", domain, withMechanism(rec, mech))
+	if s.Smarthost != "" {
+		// The receivers see the smarthost's address, not ours: whether it is authorized is
+		// between the record and the relay's provider.
+		f.Level = Warn
+		f.Detail += fmt.Sprintf("; fine if the smarthost %s sends from addresses the record allows (its provider says what to include)", s.Smarthost)
+		f.Record = ""
+	}
 	return f
+}
+
+// withMechanism puts mech first after the version, where it is evaluated before any "all".
+func withMechanism(rec, mech string) string {
+	fields := strings.Fields(rec)
+	return strings.Join(append([]string{fields[0], mech}, fields[1:]...), " ")
+}
+
+func joinIPs(addrs []net.IP) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 func dkimKey(ctx context.Context, r Resolver, s Setup) Finding {

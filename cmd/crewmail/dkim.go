@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/lists"
+	"crewmail/verify"
 )
 
 func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dkim") }
@@ -97,7 +99,7 @@ func zoneStrings(v string) string {
 // something failed.
 func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: crewmail check DOMAIN   (looks up MX, SPF, DKIM and DMARC through the configured resolver)")
+		fmt.Fprintln(stderr, "usage: crewmail check DOMAIN   (looks up this server's name, MX, SPF, DKIM and DMARC through the configured resolver, and checks the TLS certificate and the SMTP greeting)")
 		if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 			return exitOK
 		}
@@ -109,7 +111,23 @@ func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, st
 		return exitError
 	}
 	domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
-	setup := check.Setup{Hostname: cfg.Hostname}
+	setup := check.Setup{Hostname: cfg.Hostname, SMTPListen: cfg.SMTP.Listen}
+	if cfg.Delivery.Mode == "smarthost" {
+		setup.Smarthost = cfg.Delivery.Smarthost
+	}
+	if cfg.SMTP.TLSCert != "" {
+		setup.Certs = append(setup.Certs, check.Cert{Use: "SMTP", CertFile: cfg.SMTP.TLSCert, KeyFile: cfg.SMTP.TLSKey, Host: cfg.Hostname})
+	}
+	// IMAP uses its own certificate, or the SMTP one; either must name the host members
+	// put in their mail program.
+	imapHost := cmp.Or(cfg.IMAP.Host, cfg.Hostname)
+	switch {
+	case cfg.IMAP.Listen == "" && cfg.IMAP.ListenTLS == "":
+	case cfg.IMAP.TLSCert != "" && (cfg.IMAP.TLSCert != cfg.SMTP.TLSCert || imapHost != cfg.Hostname):
+		setup.Certs = append(setup.Certs, check.Cert{Use: "IMAP", CertFile: cfg.IMAP.TLSCert, KeyFile: cfg.IMAP.TLSKey, Host: imapHost})
+	case cfg.IMAP.TLSCert == "" && cfg.SMTP.TLSCert != "" && imapHost != cfg.Hostname:
+		setup.Certs = append(setup.Certs, check.Cert{Use: "IMAP", CertFile: cfg.SMTP.TLSCert, KeyFile: cfg.SMTP.TLSKey, Host: imapHost})
+	}
 	if name, value, err := delivery.RecordOf(dkimDir(cfg), domain); err == nil {
 		setup.DKIMName, setup.DKIMValue = name, value
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -118,7 +136,9 @@ func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, st
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	findings := check.Domain(ctx, delivery.NewResolver(cfg.DNS.Resolver), domain, setup)
+	// The verify resolver asks DNS itself, as receivers do: the system's lookup would read
+	// /etc/hosts, where a server's own name often stands for 127.0.1.1.
+	findings := check.Domain(ctx, verify.NewResolver(cfg.DNS.Resolver), domain, setup)
 	check.Print(stdout, domain, findings)
 	if check.Failed(findings) {
 		return exitError
