@@ -38,6 +38,15 @@ type Config struct {
 	Delivery Delivery `toml:"delivery"`
 	DNS      DNS      `toml:"dns"`
 	Digest   Digest   `toml:"digest"`
+	Bounces  Bounces  `toml:"bounces"`
+}
+
+// Bounces says when delivery to a member whose mail keeps bouncing is paused: when their
+// score (a hard bounce counts 1, a soft one 0.25, a success report clears it) reaches
+// Threshold after building up for at least Period.
+type Bounces struct {
+	Threshold float64  `toml:"threshold"`
+	Period    Duration `toml:"period"`
 }
 
 // Digest says when digests go out.
@@ -158,9 +167,10 @@ func Default() *Config {
 			MaxHeaderBytes:             1 << 20,
 			MaxUnknownRecipients:       10,
 		},
-		HTTP:   HTTP{Listen: "127.0.0.1:8025"},
-		IMAP:   IMAP{Listen: "127.0.0.1:1143"},
-		Digest: Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
+		HTTP:    HTTP{Listen: "127.0.0.1:8025"},
+		IMAP:    IMAP{Listen: "127.0.0.1:1143"},
+		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
+		Bounces: Bounces{Threshold: 3, Period: Duration{7 * 24 * time.Hour}},
 		Delivery: Delivery{
 			Mode:         "maildir",
 			SmarthostTLS: "opportunistic",
@@ -251,6 +261,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxHeaderBytes < 16<<10 {
 		return bad("smtp.max_header_bytes", "must be at least 16384, not %d", c.SMTP.MaxHeaderBytes)
+	}
+	if c.Bounces.Threshold < 1 {
+		return bad("bounces.threshold", "must be at least 1, not %g", c.Bounces.Threshold)
+	}
+	if c.Bounces.Period.Duration < 0 {
+		return bad("bounces.period", "must not be negative")
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"crewmail/internal/metrics"
 	"crewmail/store"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	SendTimeout time.Duration // one attempt; default 10 minutes
 	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
+	// Failed, when set, runs in the transaction that records a delivery as failed for good
+	// (bounce accounting).
+	Failed func(tx *store.Tx, d store.Delivery, reason string) error
 }
 
 // Queue drains the outbox.
@@ -248,17 +252,21 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 	var update func(tx *store.Tx) error
 	switch {
 	case sendErr == nil:
+		metrics.Deliveries.WithLabelValues("delivered").Inc()
 		log.Info("delivered", "ms", ms)
 		update = func(tx *store.Tx) error { return tx.Delivered(d) }
 	case IsPermanent(sendErr):
+		metrics.Deliveries.WithLabelValues("failed").Inc()
 		log.Warn("delivery failed", "err", sendErr, "ms", ms)
-		update = func(tx *store.Tx) error { return tx.Fail(d, now, sendErr.Error()) }
+		update = func(tx *store.Tx) error { return q.fail(tx, d, now, sendErr.Error()) }
 	case now.Sub(d.Created) >= q.cfg.MaxAge:
 		reason := fmt.Sprintf("gave up after %d attempts over %s: %v", d.Attempts, now.Sub(d.Created).Round(time.Minute), sendErr)
+		metrics.Deliveries.WithLabelValues("failed").Inc()
 		log.Warn("delivery failed", "err", reason, "ms", ms)
-		update = func(tx *store.Tx) error { return tx.Fail(d, now, reason) }
+		update = func(tx *store.Tx) error { return q.fail(tx, d, now, reason) }
 	default:
 		next := now.Add(Backoff(d.Attempts, q.Jitter()))
+		metrics.Deliveries.WithLabelValues("deferred").Inc()
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
 		update = func(tx *store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
 	}
@@ -266,6 +274,16 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 		// The row stays leased; it is retried when the lease runs out or at the next start.
 		log.Error("cannot record delivery outcome", "err", err)
 	}
+}
+
+func (q *Queue) fail(tx *store.Tx, d store.Delivery, now time.Time, reason string) error {
+	if err := tx.Fail(d, now, reason); err != nil {
+		return err
+	}
+	if q.cfg.Failed != nil {
+		return q.cfg.Failed(tx, d, reason)
+	}
+	return nil
 }
 
 // Backoff is the wait before the next attempt after attempt number n (1-based) failed: one

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"crewmail/internal/metrics"
 	"crewmail/store"
 )
 
@@ -128,6 +129,8 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	}
 	close(work)
 	wg.Wait()
+	metrics.Digests.Add(float64(total.Digests))
+	metrics.DigestDeliveries.Add(float64(total.Members))
 	if total.Members > 0 {
 		s.Enqueued()
 		s.log.Info("digests sent", "lists", total.Lists, "digests", total.Digests, "members", total.Members)
@@ -156,8 +159,8 @@ func (s *Scheduler) sendList(l store.List, force bool) (Sent, error) {
 		}
 		from := tx.LastSeq(l.Address)
 		for _, m := range members {
-			if m.Mode != "daily" && m.Mode != "weekly" {
-				continue
+			if m.Mode != "daily" && m.Mode != "weekly" || !m.Paused.IsZero() {
+				continue // paused for bouncing: their cursor waits, nothing is lost
 			}
 			c, _ := tx.Cursor(l.Address, m.Address)
 			run := s.sched.last(m.Mode, now, zone)

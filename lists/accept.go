@@ -177,7 +177,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 			case KindPost:
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
-				err = tx.AddBounce(l.Address, kept)
+				err = s.acceptBounce(tx, l, t, kept, &res)
 			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:

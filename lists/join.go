@@ -104,6 +104,9 @@ func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool)
 
 func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode string, notify bool, inReplyTo string, res *Result) error {
 	mem.Mode = mode
+	if resume(&mem) {
+		s.log.Info("delivery to a paused member resumed", "list", l.Address, "member", mem.Address)
+	}
 	if err := tx.PutMember(l.Address, mem); err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ type Config struct {
 	Postmaster string
 	// ConfirmWithin is how long a post held for its author's confirmation waits; default 7 days.
 	ConfirmWithin time.Duration
+	// BounceThreshold and BouncePeriod: a member whose bounce score reaches the threshold,
+	// built up over at least the period, is paused. Defaults 3 and 7 days.
+	BounceThreshold float64
+	BouncePeriod    time.Duration
 	// IMAPServer tells members how to reach the IMAP archive, in the app password mail.
 	IMAPServer string
 	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
@@ -56,6 +60,12 @@ func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Ser
 		cfg.Separator = "+"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.BounceThreshold == 0 {
+		cfg.BounceThreshold = 3
+	}
+	if cfg.BouncePeriod == 0 {
+		cfg.BouncePeriod = 7 * 24 * time.Hour
+	}
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
@@ -302,6 +312,7 @@ func (s *Service) SetMode(list, address, mode string) (store.Member, error) {
 			return err
 		}
 		m.Mode = mode
+		resume(&m)
 		return tx.PutMember(laddr, m)
 	})
 	return m, notFound(err, "%s is not a member of %s", addr, laddr)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"crewmail/internal/metrics"
 	"crewmail/lists"
 	"crewmail/verify"
 )
@@ -158,7 +159,8 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-func (s *session) Data(r io.Reader) error {
+func (s *session) Data(r io.Reader) (reply error) {
+	defer func() { metrics.Messages.WithLabelValues(outcome(reply)).Inc() }()
 	start := time.Now()
 	s.n++
 	txid := fmt.Sprintf("%s.%d", s.id, s.n)
@@ -186,6 +188,14 @@ func (s *session) Data(r io.Reader) error {
 			Message: fmt.Sprintf("Message refused: its header is %d bytes, more than the %d this server takes", n, max)}
 	}
 	auth, err := s.verify(raw)
+	switch {
+	case err != nil:
+		metrics.Verifications.WithLabelValues("temperror").Inc()
+	case auth.Pass:
+		metrics.Verifications.WithLabelValues(auth.Method).Inc()
+	case s.srv.cfg.Verifier != nil:
+		metrics.Verifications.WithLabelValues("fail").Inc()
+	}
 	if err != nil {
 		s.log.Info("message deferred", "tx", txid, "from", s.from, "reason", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
@@ -214,6 +224,24 @@ func (s *session) Data(r io.Reader) error {
 			Message: "OK: this message was already posted; it is not sent again"}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + txid}
+}
+
+// outcome is the metrics label of a DATA reply.
+func outcome(reply error) string {
+	var se *smtp.SMTPError
+	if !errors.As(reply, &se) {
+		return "error"
+	}
+	if se.Code == 250 {
+		switch {
+		case strings.Contains(se.Message, "held"):
+			return "held"
+		case strings.Contains(se.Message, "already posted"):
+			return "duplicate"
+		}
+		return "accepted"
+	}
+	return fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 }
 
 // verify authenticates the message (RFC 6376 DKIM, RFC 7208 SPF, RFC 7489 DMARC). Only a

@@ -28,6 +28,11 @@ type List struct {
 	NonMembers string `json:"nonmembers,omitempty"`
 	// Timezone of the list's digests and the times they show (IANA name); empty: the server's.
 	Timezone string `json:"timezone,omitempty"`
+	// PolicyBounces counts deliveries refused for policy or authentication (5.7.x, DMARC):
+	// the list's problem, shown to the operator, never held against a member.
+	PolicyBounces int       `json:"policy_bounces,omitempty"`
+	LastPolicy    string    `json:"last_policy,omitempty"`
+	LastPolicyAt  time.Time `json:"last_policy_at,omitzero"`
 	// Moderators decide on held posts; empty means the owners.
 	Moderators []string  `json:"moderators,omitempty"`
 	Created    time.Time `json:"created"`
@@ -39,6 +44,11 @@ type Member struct {
 	ID      uint64    `json:"id"` // stable per list; names the member in VERP addresses
 	Mode    string    `json:"mode"`
 	Added   time.Time `json:"added"`
+	// Bounces: the member's bounce score (a hard bounce counts 1, a soft one less), since when
+	// it has been growing, and when delivery to them was paused for bouncing (zero: it is not).
+	BounceScore float64   `json:"bounce_score,omitempty"`
+	BouncedFrom time.Time `json:"bounced_from,omitzero"`
+	Paused      time.Time `json:"paused,omitzero"`
 }
 
 // Per-list sub-buckets.
@@ -228,7 +238,7 @@ func writeRoster(list *bolt.Bucket) error {
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		if m.Mode == "each" {
+		if m.Mode == "each" && m.Paused.IsZero() {
 			roster = binary.AppendUvarint(roster, m.ID)
 			roster = binary.AppendUvarint(roster, uint64(len(m.Address)))
 			roster = append(roster, m.Address...)

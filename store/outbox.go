@@ -208,3 +208,8 @@ func (t *Tx) Failures(fn func(Failure) error) error {
 		return fn(f)
 	})
 }
+
+// OutboxSize is the number of deliveries waiting in the outbox.
+func (t *Tx) OutboxSize() int {
+	return t.tx.Bucket(bucketOutbox).Stats().KeyN
+}

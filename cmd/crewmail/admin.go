@@ -227,6 +227,9 @@ var commands = map[string]commandSpec{
 				if l.Timezone != "" {
 					fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
 				}
+				if l.PolicyBounces > 0 {
+					fmt.Fprintf(tw, "policy refusals:\t%d, the last on %s: %s\n", l.PolicyBounces, l.LastPolicyAt.Format("2006-01-02 15:04"), oneLine(l.LastPolicy, 120))
+				}
 				fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
 				return tw.Flush()
 			}
@@ -293,9 +296,16 @@ var commands = map[string]commandSpec{
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ADDRESS\tMODE\tADDED")
+				fmt.Fprintln(tw, "ADDRESS\tMODE\tADDED\tBOUNCES")
 				for _, m := range ms {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"))
+					bounces := ""
+					switch {
+					case !m.Paused.IsZero():
+						bounces = fmt.Sprintf("paused since %s (score %g)", m.Paused.Format("2006-01-02"), m.BounceScore)
+					case m.BounceScore > 0:
+						bounces = fmt.Sprintf("score %g since %s", m.BounceScore, m.BouncedFrom.Format("2006-01-02"))
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"), bounces)
 				}
 				return tw.Flush()
 			}

@@ -1,0 +1,61 @@
+// Package metrics owns what crewmail counts for its operator: the Prometheus counters and
+// gauges served at /metrics on the HTTP listener. Packages count what they do here; nothing
+// here decides anything.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry holds every crewmail metric and the Go runtime's.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// Messages counts what became of each SMTP transaction: "accepted", "held", "duplicate",
+	// "command", or the refusal's reply code ("550 5.7.1").
+	Messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_smtp_messages_total",
+		Help: "SMTP transactions by outcome: accepted, held, duplicate, command, or the refusal's reply code.",
+	}, []string{"outcome"})
+
+	// Verifications counts authentication outcomes: "dkim", "spf" (DMARC-aligned passes),
+	// "fail", "temperror".
+	Verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_verifications_total",
+		Help: "Verification of inbound mail: dkim or spf (aligned pass), fail, temperror.",
+	}, []string{"result"})
+
+	// Deliveries counts delivery attempts: "delivered", "deferred", "failed".
+	Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_deliveries_total",
+		Help: "Delivery attempts by outcome: delivered, deferred (retried later), failed (for good).",
+	}, []string{"outcome"})
+
+	// Digests counts digests sent (one per distinct digest) and the members they went to.
+	Digests = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crewmail_digests_total", Help: "Distinct digests composed and sent.",
+	})
+	DigestDeliveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crewmail_digest_members_total", Help: "Digests put in the outbox, one per member.",
+	})
+
+	// Bounces counts mail to bounce addresses and failed deliveries by what they report.
+	Bounces = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_bounces_total",
+		Help: "Bounces by kind: failed, delayed, delivered, policy, autoreply, unknown.",
+	}, []string{"kind"})
+
+	// IMAPSessions is the number of open IMAP sessions; IMAPLogins counts logins by result.
+	IMAPSessions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "crewmail_imap_sessions", Help: "Open IMAP sessions.",
+	})
+	IMAPLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_imap_logins_total", Help: "IMAP logins by result: ok, failed, throttled.",
+	}, []string{"result"})
+)
+
+func init() {
+	Registry.MustRegister(Messages, Verifications, Deliveries, Digests, DigestDeliveries, Bounces, IMAPSessions, IMAPLogins,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}

@@ -1,0 +1,148 @@
+package lists
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"crewmail/internal/dsn"
+	"crewmail/internal/metrics"
+	"crewmail/store"
+)
+
+// Bounces. Every copy goes out with a VERP return path naming its member, so a report that
+// comes back, or a delivery our own workers could not make, is about one known member. Hard
+// failures add to the member's score and soft ones less; a success report clears it; a score
+// over the threshold that has been building for at least the period pauses delivery to the
+// member, tells the owners, and tells the member how to come back. A refusal for policy or
+// authentication (5.7.x, DMARC) is the list's problem and counts against the list.
+
+const (
+	hardBounce = 1.0
+	softBounce = 0.25
+)
+
+// acceptBounce reads mail to a member's bounce address. It is kept in any case (for the
+// operator); what it reports is applied to the member.
+func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, kept []byte, res *Result) error {
+	if err := tx.AddBounce(l.Address, kept); err != nil {
+		return err
+	}
+	id, _ := s.parseVERPToken(l.Address, t.Token)
+	r, err := dsn.Parse(kept)
+	if err != nil {
+		s.log.Info("bounce not readable", "list", l.Address, "member", id, "err", err)
+		return nil
+	}
+	return s.applyBounce(tx, l, id, r, res)
+}
+
+// DeliveryFailed records a delivery our own workers gave up on (a 5xx from the member's
+// server, or retries run out): a bounce of the member it was for. It runs inside the
+// transaction that records the failure.
+func (s *Service) DeliveryFailed(tx *store.Tx, d store.Delivery, reason string) error {
+	if d.Member == 0 {
+		return nil // a notice, not a member's copy
+	}
+	l, err := tx.List(d.List)
+	if err != nil {
+		return nil // the list is gone
+	}
+	r := dsn.Report{Kind: dsn.Failed, Status: statusIn(reason), Recipient: d.To, Diagnostic: reason}
+	if strings.HasPrefix(r.Status, "4.") || strings.HasPrefix(reason, "gave up after") {
+		r.Kind = dsn.Delayed
+	}
+	if strings.HasPrefix(r.Status, "5.7.") || policyWords.MatchString(reason) {
+		r.Kind = dsn.Policy
+	}
+	var res Result
+	if err := s.applyBounce(tx, l, d.Member, r, &res); err != nil {
+		return err
+	}
+	if res.Queued > 0 {
+		s.Enqueued()
+	}
+	return nil
+}
+
+var (
+	statusRE    = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
+	policyWords = regexp.MustCompile(`(?i)dmarc|spf|dkim|spam|blocked|blacklist|blocklist|policy|reputation|not authorized|unauthenticated`)
+)
+
+func statusIn(s string) string {
+	return statusRE.FindString(s)
+}
+
+// applyBounce applies what a report says about member id of l.
+func (s *Service) applyBounce(tx *store.Tx, l store.List, id uint64, r dsn.Report, res *Result) error {
+	now := s.Now().UTC()
+	metrics.Bounces.WithLabelValues(r.Kind.String()).Inc()
+	switch r.Kind {
+	case dsn.AutoReply, dsn.Unknown:
+		s.log.Info("mail to a bounce address ignored", "list", l.Address, "member", id, "kind", r.Kind.String())
+		return nil
+	case dsn.Policy:
+		l.PolicyBounces++
+		l.LastPolicy, l.LastPolicyAt = oneLine(r.Diagnostic, 300), now
+		s.log.Warn("a copy was refused for policy or authentication: the list's problem, not the member's", "list", l.Address, "member", id, "status", r.Status, "diagnostic", l.LastPolicy)
+		return tx.PutList(l)
+	}
+	m, err := tx.MemberByID(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // gone since
+	} else if err != nil {
+		return err
+	}
+	switch r.Kind {
+	case dsn.Delivered:
+		if m.BounceScore == 0 {
+			return nil
+		}
+		m.BounceScore, m.BouncedFrom = 0, time.Time{}
+		s.log.Info("bounce score cleared by a success report", "list", l.Address, "member", m.Address)
+		return tx.PutMember(l.Address, m)
+	case dsn.Failed:
+		m.BounceScore += hardBounce
+	case dsn.Delayed:
+		m.BounceScore += softBounce
+	}
+	if m.BouncedFrom.IsZero() {
+		m.BouncedFrom = now
+	}
+	s.log.Info("bounce", "list", l.Address, "member", m.Address, "kind", r.Kind.String(), "status", r.Status, "score", m.BounceScore, "diagnostic", oneLine(r.Diagnostic, 200))
+	if !m.Paused.IsZero() || m.BounceScore < s.cfg.BounceThreshold || now.Sub(m.BouncedFrom) < s.cfg.BouncePeriod {
+		return tx.PutMember(l.Address, m)
+	}
+	m.Paused = now
+	if err := tx.PutMember(l.Address, m); err != nil {
+		return err
+	}
+	s.log.Warn("delivery to a bouncing member paused", "list", l.Address, "member", m.Address, "score", m.BounceScore, "since", m.BouncedFrom)
+	data := s.noticeData(l)
+	data["Address"], data["Reason"] = m.Address, oneLine(r.Diagnostic, 300)
+	data["Received"] = moment(m.BouncedFrom)
+	if err := s.enqueueNotice(tx, l, notice{to: m.Address, template: "bounce-paused", data: data}, res); err != nil {
+		return err
+	}
+	return s.tellOwners(tx, l, "owner-bounce-paused", m.Address, fmt.Sprintf("mail to them has bounced since %s (%s)", moment(m.BouncedFrom), oneLine(r.Diagnostic, 200)), res)
+}
+
+// resume undoes a bounce pause: the member asked for mail again.
+func resume(m *store.Member) bool {
+	if m.Paused.IsZero() && m.BounceScore == 0 {
+		return false
+	}
+	m.Paused, m.BounceScore, m.BouncedFrom = time.Time{}, 0, time.Time{}
+	return true
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
