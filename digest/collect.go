@@ -45,12 +45,14 @@ func readPosts(tx *store.Tx, list string, after uint64, links Links, zone *time.
 }
 
 func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Location) post {
+	// Raw 8-bit header text can be anything; a digest is UTF-8.
+	p.Subject = strings.ToValidUTF8(p.Subject, "\uFFFD")
 	author := p.From
 	if h, err := rawmsg.ReadHeader(raw); err == nil {
 		mh := mail.Header{}
 		mh.Set("From", h.Get("From"))
 		if as, err := mh.AddressList("From"); err == nil && len(as) == 1 && strings.TrimSpace(as[0].Name) != "" {
-			author = strings.TrimSpace(as[0].Name)
+			author = strings.ToValidUTF8(strings.TrimSpace(as[0].Name), "\uFFFD")
 		}
 	}
 	when := p.Date

@@ -331,12 +331,28 @@ func sanitize(s string) string {
 	}, s)
 }
 
+// oneLine keeps a reply on one line of printable text: a refusal may quote what the sender
+// wrote (a header that does not parse), and a line break there would end the reply early or
+// start a reply line of the sender's making.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
 // smtpError turns a domain outcome into the reply go-smtp sends. go-smtp uses a type assertion,
 // so the *smtp.SMTPError goes back bare, not wrapped. Anything that is not a deliberate refusal
 // is a temporary local problem: 451, never a permanent code.
 func smtpError(err error) error {
 	if r, ok := lists.IsRefusal(err); ok {
-		return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Message}
+		return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: oneLine(r.Message)}
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {

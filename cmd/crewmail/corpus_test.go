@@ -3,17 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
 
 	"crewmail/internal/mailtest"
 	"crewmail/lists"
+	"crewmail/store"
 )
 
 // TestCorpusPostsArriveUnchanged posts every message of the corpus's threads/ and mime/ from its
@@ -111,4 +115,91 @@ func TestCorpusPostsArriveUnchanged(t *testing.T) {
 		}
 	}
 	t.Logf("%d corpus messages posted, %d delivered unchanged", len(files), len(want))
+}
+
+// TestCorpusMalformedAnswered posts every broken or hostile message of the corpus's malformed/
+// as a member would: each gets a clear SMTP answer (250, or a refusal with an enhanced status
+// code and a sentence); each one accepted is archived byte for byte and reaches the members.
+func TestCorpusMalformedAnswered(t *testing.T) {
+	files := mailtest.Corpus(t, "malformed")
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "reader@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-post", "anyone")
+	accepted := map[string][]byte{}
+	codes := map[string]int{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := mailtest.SMTPForm(raw)
+		name := filepath.Base(f)
+		c, err := smtp.Dial(ts.SMTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Hello("client.example.test"); err != nil {
+			t.Fatal(err)
+		}
+		err = c.SendMail("reader@example.test", []string{crew}, bytes.NewReader(msg))
+		c.Close()
+		code := smtpCode(err)
+		codes[code[:3]]++
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			accepted[name] = msg
+		case errors.As(err, &se) && se.Code >= 500 && se.EnhancedCode[0] == 5 && len(se.Message) > 10:
+			t.Logf("%s: %d %v %s", name, se.Code, se.EnhancedCode, se.Message)
+		default:
+			t.Errorf("%s: no clear answer: %v", name, err)
+		}
+	}
+	settle(t, ts)
+	// Every accepted message is in the archive as sent, below crewmail's own fields.
+	var archived [][]byte
+	err := ts.st.View(func(tx *store.Tx) error {
+		return tx.PostsAfter(crew, 0, func(_ store.Post, raw []byte) error {
+			archived = append(archived, raw)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := sink.Messages()
+	for name, msg := range accepted {
+		inArchive, inMail := false, false
+		for _, a := range archived {
+			inArchive = inArchive || bytes.HasSuffix(a, msg)
+		}
+		for _, d := range delivered {
+			inMail = inMail || bytes.HasSuffix(d.Data, msg)
+		}
+		// A second message with a Message-ID seen before is acknowledged, not archived again.
+		if !inArchive && !sharesID(msg, accepted) {
+			t.Errorf("%s: accepted but not archived as sent", name)
+		}
+		if inArchive && !inMail {
+			t.Errorf("%s: archived but not delivered unchanged", name)
+		}
+	}
+	t.Logf("%d malformed messages: answers %v; %d archived and delivered", len(files), codes, len(archived))
+}
+
+var msgIDLine = regexp.MustCompile(`(?mi)^Message-Id:\s*(<[^>\r\n]*>)`)
+
+// sharesID reports whether msg has the Message-ID of another message in others.
+func sharesID(msg []byte, others map[string][]byte) bool {
+	id := msgIDLine.FindSubmatch(msg)
+	if id == nil {
+		return false
+	}
+	for _, o := range others {
+		if oid := msgIDLine.FindSubmatch(o); oid != nil && !bytes.Equal(o, msg) && bytes.Equal(oid[1], id[1]) {
+			return true
+		}
+	}
+	return false
 }
