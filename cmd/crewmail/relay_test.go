@@ -79,3 +79,32 @@ func TestNoOpenRelay(t *testing.T) {
 		t.Errorf("%d messages went out", n)
 	}
 }
+
+// TestNoHeaderInjection: a subject or name that decodes to a line break cannot add a field to
+// the notices and digests crewmail writes with it.
+func TestNoHeaderInjection(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-moderated", "true")
+	ts.mustCLI(t, "member", "mode", crew, "bob@example.test", "daily")
+	msg := []byte("From: Alice <alice@example.test>\r\nTo: " + crew +
+		"\r\nSubject: =?utf-8?q?Hi=0D=0ABcc:_victim@example.test?=\r\nMessage-ID: <inj@example.test>\r\n\r\nbody\r\n")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); err != nil {
+		t.Fatal(err)
+	}
+	notice := expect(t, sink, 1, owner, "waits for you")
+	ts.mustCLI(t, "held", "approve", crew, "1")
+	sink.Wait(t, 2)
+	settle(t, ts)
+	ts.mustCLI(t, "digest", "send", "-now")
+	digest := expect(t, sink, 3, "bob@example.test", "Daily digest")
+	for _, m := range []mailtest.Message{notice, digest} {
+		head, _, _ := strings.Cut(string(m.Data), "\r\n\r\n")
+		for _, line := range strings.Split(head, "\r\n") {
+			if strings.HasPrefix(strings.ToLower(line), "bcc:") {
+				t.Errorf("a field was injected into the mail to %v:\n%s", m.To, head)
+			}
+		}
+	}
+}
