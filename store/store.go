@@ -337,3 +337,14 @@ func (s *Store) Backup(path string) (int64, error) {
 	}
 	return n, nil
 }
+
+// Check verifies the database's internal structure (every page reachable once, no page both
+// used and free) and returns the first fault found.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("database %s: %w", s.path, err)
+		}
+		return nil
+	})
+}
