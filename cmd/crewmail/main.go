@@ -27,7 +27,7 @@ const usage = `crewmail — mailing lists and digests for small groups
 Usage:
   crewmail serve   [-config FILE] [-log-json]
   crewmail list    create ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone]
-                                  [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]...
+                                  [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE]
                                   [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc]
   crewmail list    set ADDRESS [the flags of create]
   crewmail list    ls | show ADDRESS | rm ADDRESS
