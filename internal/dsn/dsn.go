@@ -118,12 +118,13 @@ func (w *walker) report(h message.Header) Report {
 	if err != nil {
 		subject = h.Get("Subject") // an unknown charset: the words as written
 	}
-	subject = strings.ToValidUTF8(subject, "\uFFFD")
+	subject = clip(flat(subject), 1000) // a subject is a line; a longer one is no one's
 	text := w.text()
 
 	// The structure of a report comes first: a DSN carries Auto-Submitted: auto-replied
 	// (RFC 3834 §5.1 asks it of any automatic response), and is no vacation notice.
-	if len(w.status) == 0 && w.reportType == "delivery-status" {
+	dsnReport := strings.HasSuffix(w.reportType, "delivery-status") // or RFC 6533's global-delivery-status
+	if len(w.status) == 0 && dsnReport {
 		w.status = statusCandidates(w.candidates)
 	}
 	var fromStatus Report
@@ -136,7 +137,7 @@ func (w *walker) report(h message.Header) Report {
 			return fromStatus
 		}
 	}
-	if w.mdn != nil || w.reportType == "disposition-notification" {
+	if w.mdn != nil || strings.HasSuffix(w.reportType, "disposition-notification") {
 		return readMDN(w.mdn, from)
 	}
 	if w.feedback != nil || w.reportType == "feedback-report" {
@@ -146,9 +147,9 @@ func (w *walker) report(h message.Header) Report {
 	// A report without a recipient that says what happened, or no report: the words decide.
 	// An auto-reply's subject repeats the subject of the post, whatever words that has.
 	autoSubject := autoSubjectRE.MatchString(subject)
-	bounce := len(w.status) > 0 || w.reportType == "delivery-status" || daemon(from, fromName) ||
+	bounce := len(w.status) > 0 || dsnReport || daemon(from, fromName) ||
 		!autoSubject && (failureRE.MatchString(subject) || delayRE.MatchString(subject))
-	r := Report{Reporter: from}
+	var r Report
 	switch {
 	case bounce:
 		if t, ok := readText(subject, text, true, excluded(h, from)); ok {
@@ -162,15 +163,16 @@ func (w *walker) report(h message.Header) Report {
 		}
 	}
 	r.Reporter = from
+	// Exim names the recipients that failed in a field of its own.
+	if a := firstAddress(h.Get("X-Failed-Recipients"), nil); a != "" && r.Kind != AutoReply && r.Kind != Unknown {
+		r.Recipient = a
+	}
 	// What a report that was not understood said still helps whoever looks at it.
 	if fromStatus.Reporter != "" {
 		r.Reporter = fromStatus.Reporter
 	}
-	if r.Recipient == "" {
+	if r.Recipient == "" && r.Kind != AutoReply {
 		r.Recipient = fromStatus.Recipient
-	}
-	if r.Diagnostic == "" {
-		r.Diagnostic = fromStatus.Diagnostic
 	}
 	return r
 }
@@ -180,11 +182,11 @@ func (w *walker) report(h message.Header) Report {
 func sender(h message.Header) (addr, name string) {
 	mh := mail.Header{Header: h}
 	if list, err := mh.AddressList("From"); err == nil && len(list) > 0 {
-		return clip(strings.ToValidUTF8(list[0].Address, "\uFFFD"), maxAddress), strings.ToValidUTF8(list[0].Name, "\uFFFD")
+		return clip(flat(list[0].Address), maxAddress), flat(list[0].Name)
 	}
-	raw := strings.ToValidUTF8(h.Get("From"), "\uFFFD")
+	raw := flat(h.Get("From"))
 	if loc := addressRE.FindStringIndex(raw); loc != nil {
-		return clip(raw[loc[0]:loc[1]], maxAddress), strings.Trim(strings.TrimSpace(raw[:loc[0]]), `"<`)
+		return clip(raw[loc[0]:loc[1]], maxAddress), strings.Trim(raw[:loc[0]], ` "<`)
 	}
 	return "", raw
 }

@@ -79,7 +79,7 @@ func readStatus(parts [][]byte, text string) (r Report, ok bool) {
 	best, kind := -1, Unknown
 	for i, g := range all {
 		if r.Reporter == "" && g["reporting-mta"] != "" {
-			r.Reporter = clip(oneLine(typed(g["reporting-mta"])), maxAddress)
+			r.Reporter = clip(flat(typed(g["reporting-mta"])), maxAddress)
 		}
 		if r.Recipient == "" {
 			r.Recipient = recipient(g)
@@ -179,14 +179,14 @@ func readFeedback(b []byte, from string) Report {
 			r.Recipient = address(g["original-rcpt-to"])
 		}
 		if g["reporting-mta"] != "" {
-			r.Reporter = clip(oneLine(typed(g["reporting-mta"])), maxAddress)
+			r.Reporter = clip(flat(typed(g["reporting-mta"])), maxAddress)
 		}
 		// RFC 5965 §7.3: abuse, fraud, virus and other are complaints; auth-failure
 		// (RFC 6591) and not-spam are not, and are named as what they are.
 		switch t := strings.ToLower(firstWord(g["feedback-type"])); t {
 		case "", "abuse", "fraud", "virus", "other":
 		default:
-			r.Diagnostic = clip("feedback report: "+oneLine(t), maxDiagnostic)
+			r.Diagnostic = oneLine("feedback report: " + t)
 		}
 	}
 	return r
@@ -210,15 +210,11 @@ func address(v string) string {
 	if !ok {
 		typ, addr = "", v
 	}
-	addr = strings.TrimSpace(addr)
-	if i := strings.IndexAny(addr, " \t"); i >= 0 {
-		addr = addr[:i]
-	}
-	addr = strings.Trim(addr, "<>\"")
 	if strings.EqualFold(strings.TrimSpace(typ), "utf-8") {
 		addr = unescapeUnicode(addr)
 	}
-	return clip(strings.ToLower(strings.ToValidUTF8(addr, "\uFFFD")), maxAddress)
+	addr, _, _ = strings.Cut(flat(addr), " ")
+	return clip(strings.ToLower(strings.Trim(addr, "<>\"")), maxAddress)
 }
 
 var embeddedUnicode = regexp.MustCompile(`\\x\{([0-9A-Fa-f]{1,6})\}`)

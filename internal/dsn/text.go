@@ -43,7 +43,11 @@ var (
 	// policyRE matches the words of a refusal for policy or authentication rather than of a
 	// bad mailbox: the list's problem, not the member's.
 	policyRE = regexp.MustCompile(`(?i)dmarc|\bspf|dkim|spam|\bblocked\b|black ?list|block ?list|deny ?list|\bpolic(y|ies)\b|reputation|not authori[sz]ed|unauthenticated|\b(rbl|dnsbl)\b`)
-	// statusRE matches an enhanced status code (RFC 3463 §2); codeAt checks its context.
+	// responseRE matches what bounces put before the words of the remote server.
+	responseRE = phrases("the response was", "remote host said", "remote server said",
+		"server returned was", "the error was")
+	// statusRE matches an enhanced status code (RFC 3463 §2: the subjects defined are 0 to 7);
+	// codes checks its context.
 	statusRE = regexp.MustCompile(`\b[245]\.[0-7]\.[0-9]{1,3}\b`)
 	// replyRE matches an SMTP reply code of a failure (RFC 5321 §4.2.3) as bounces quote it:
 	// "550 …", "550-…", "#550", "554: delivery error".
@@ -58,6 +62,10 @@ var (
 	// one line: "550-5.1.1 The email account … 550-5.1.1 double-checking … 550 5.1.1 …".
 	continuedRE = regexp.MustCompile(`^([245][0-9][0-9])[ -](?:([245]\.[0-9]{1,3}\.[0-9]{1,3}) )?`)
 )
+
+// maxWords bounds how far into the human text the words of a bounce are looked for: a bounce
+// says what happened at the top, and a case-insensitive search for many phrases is not fast.
+const maxWords = 64 << 10
 
 // phrases returns a case-insensitive pattern matching any of the phrases, with any white
 // space, a line end too, between their words.
@@ -99,14 +107,15 @@ func codes(text string) []code {
 }
 
 // pick returns the code a bounce of kind k is about: the first enhanced code of its class
-// (5 for Failed, 4 for Delayed, either for Unknown), else the first enhanced code, else the same
-// of the reply codes.
+// (5 for Failed, 4 for Delayed, either for Unknown), else the first enhanced code of class 4 or
+// 5, else the same of the reply codes.
 func pick(cs []code, k Kind) (code, bool) {
 	want := map[Kind]byte{Failed: '5', Delayed: '4'}[k]
 	for _, enhanced := range []bool{true, false} {
 		for _, match := range []bool{true, false} {
 			for _, c := range cs {
-				if c.enhanced == enhanced && (!match || want == 0 || c.code[0] == want) {
+				// Success codes are no news in a bounce, and "2.6.36" is more often a version.
+				if c.code[0] != '2' && c.enhanced == enhanced && (!match || want == 0 || c.code[0] == want) {
 					return c, true
 				}
 			}
@@ -121,24 +130,26 @@ func pick(cs []code, k Kind) (code, bool) {
 // its recipient's.
 func readText(subject, text string, bounce bool, ex map[string]bool) (Report, bool) {
 	var (
-		r  Report
-		at []int // where the words are in text
+		r     Report
+		at    []int                             // where the words are in text
+		words = text[:min(len(text), maxWords)] // a prefix: its indexes are text's
 	)
-	if at = permanentRE.FindStringIndex(text); at != nil {
+	if at = permanentRE.FindStringIndex(words); at != nil {
 		r.Kind = Failed
-	} else if at = delayRE.FindStringIndex(text); at != nil || delayRE.MatchString(subject) {
+	} else if at = delayRE.FindStringIndex(words); at != nil || delayRE.MatchString(subject) {
 		r.Kind = Delayed
-	} else if at = failureRE.FindStringIndex(text); at != nil || failureRE.MatchString(subject) {
+	} else if at = failureRE.FindStringIndex(words); at != nil || failureRE.MatchString(subject) {
 		r.Kind = Failed
 	}
 	c, found := pick(codes(text), r.Kind)
-	if r.Kind == Unknown {
-		if !bounce || !found {
-			return Report{}, false
-		}
-		if r.Kind = classKind(c.code, Unknown); r.Kind == Unknown {
-			return Report{}, false
-		}
+	switch {
+	case !bounce && (r.Kind == Unknown || !found || !c.enhanced):
+		// Mail from a person's address: words alone are what people write about mail too.
+		return Report{}, false
+	case r.Kind == Unknown && !found:
+		return Report{}, false
+	case r.Kind == Unknown:
+		r.Kind = classKind(c.code, Unknown)
 	}
 
 	var diag string
@@ -149,7 +160,7 @@ func readText(subject, text string, bounce bool, ex map[string]bool) (Report, bo
 		}
 		diag = diagnosticAt(text, c.pos)
 	case at != nil:
-		diag = paragraph(text, at[0])
+		diag = wordsAfter(text, at[0])
 	}
 	r.Diagnostic = oneLine(diag)
 	from := 0
@@ -221,6 +232,35 @@ func diagnosticAt(text string, pos int) string {
 	return text[start:paragraphEnd(text, pos)]
 }
 
+// wordsAfter returns what a bounce without a status code says went wrong, given the words of
+// a failure or a delay at pos: what follows "The response was:" or "Remote host said:", else
+// the paragraph of the words, with the next when it is only a heading ("** Delivery
+// incomplete **") or ends in a colon ("… due to the following reason:").
+func wordsAfter(text string, pos int) string {
+	if m := responseRE.FindStringIndex(text[pos:min(len(text), pos+maxWords)]); m != nil {
+		start := pos + m[1]
+		rest := strings.TrimLeft(text[start:], " \t\r\n:")
+		start = len(text) - len(rest)
+		return text[start:paragraphEnd(text, start)]
+	}
+	words := paragraph(text, pos)
+	end := paragraphEnd(text, pos)
+	for range 2 {
+		w := strings.TrimSpace(words)
+		if len(w) >= 40 && !strings.HasSuffix(w, ":") {
+			break
+		}
+		rest := strings.TrimLeft(text[end:], " \t\r\n")
+		if rest == "" {
+			break
+		}
+		next := len(text) - len(rest)
+		end = paragraphEnd(text, next)
+		words = w + "\n" + text[next:end]
+	}
+	return words
+}
+
 // paragraph returns the paragraph of text that pos is in.
 func paragraph(text string, pos int) string {
 	start := 0
@@ -257,13 +297,7 @@ func firstAddress(text string, ex map[string]bool) string {
 // characters made single spaces, and the code repeated at the start of each line of a
 // multi-line SMTP reply left out.
 func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	s = strings.Join(strings.Fields(s), " ")
+	s = flat(s)
 	if m := continuedRE.FindStringSubmatch(s); m != nil {
 		rest := s[len(m[0]):]
 		if m[2] != "" {
@@ -276,6 +310,18 @@ func oneLine(s string) string {
 	}
 	s = strings.TrimRight(s, " #")
 	return clip(s, maxDiagnostic)
+}
+
+// flat returns s as valid UTF-8 on one line: white space and control characters made single
+// spaces.
+func flat(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // clip returns the first n runes of s, trimmed of white space.

@@ -57,8 +57,12 @@ func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int
 		if t == "multipart/report" && w.reportType == "" {
 			w.reportType = strings.ToLower(strings.TrimSpace(param(h, params, "report-type")))
 		}
+		// The first bytes are kept for when the boundary never appears.
 		head := &capped{max: maxPart}
-		mr := textproto.NewMultipartReader(io.TeeReader(body, head), b)
+		if r == roleHuman {
+			body = io.TeeReader(body, head)
+		}
+		mr := textproto.NewMultipartReader(body, b)
 		n := 0
 		for w.parts < maxParts {
 			p, err := mr.NextPart()
