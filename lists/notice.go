@@ -36,7 +36,10 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
 		"NewPassword": s.address(l.Address, "password"),
 		"Policy":      l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
-		"Hostname": s.cfg.Hostname,
+		"Hostname": s.cfg.Hostname, "Guide": "",
+	}
+	if s.cfg.BaseURL != "" {
+		d["Guide"] = s.cfg.BaseURL + "/guide"
 	}
 	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How", "Password", "IMAP"} {
 		d[k] = ""

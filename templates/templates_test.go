@@ -17,7 +17,7 @@ var data = map[string]any{
 	"Unsubscribe": "crew+unsubscribe@x.test", "Subscribe": "crew+subscribe@x.test",
 	"Request": "crew-request@x.test", "Owner": "crew+owner@x.test",
 	"Each": "crew+each@x.test", "Daily": "crew+daily@x.test", "Weekly": "crew+weekly@x.test", "Nomail": "crew+nomail@x.test",
-	"Policy": "verified", "Join": "approve", "Moderated": true, "ArchiveURL": "https://x.test/crew/", "Hostname": "x.test",
+	"Policy": "verified", "Join": "approve", "Moderated": true, "ArchiveURL": "https://x.test/crew/", "Hostname": "x.test", "Guide": "https://x.test/guide",
 	"Address": "bob@x.test", "Mode": "daily", "Confirm": "crew+confirm-abc@x.test",
 	"Approve": "crew+confirm-app@x.test", "Reject": "crew+confirm-rej@x.test", "Expires": "Monday 30 November 2026",
 	"Subject": "Tomatoes", "From": "Bob <bob@x.test>", "Received": "Tuesday 24 November 2026, 10:00 UTC",

@@ -643,7 +643,16 @@ func TestCLIMirrorsMembership(t *testing.T) {
 	ts := newCrew(t, sink, "alice@example.test")
 	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-moderated", "true")
 	ts.mustCLI(t, "member", "add", crew, "bob@example.test", "-welcome", "-mode", "weekly")
-	expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "How you get the list: a weekly digest.", "Auto-Submitted: auto-generated")
+	expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "How you get the list: a weekly digest.", "Auto-Submitted: auto-generated", "http://"+ts.HTTPAddr+"/guide")
+	resp, err := http.Get("http://" + ts.HTTPAddr + "/guide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	guide, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(guide, []byte("crew+subscribe@")) {
+		t.Errorf("the member guide the welcome links to: %d\n%.300s", resp.StatusCode, guide)
+	}
 
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Raffle", "raffle@example.test", "Buy tickets\r\n")); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/digest"
+	"crewmail/docs"
 	"crewmail/internal/metrics"
 	"crewmail/lists"
 	"crewmail/smtpd"
@@ -283,6 +284,10 @@ func (s *server) routes() http.Handler {
 		return 0
 	}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, reg}, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /guide", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, docs.Member)
+	})
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
 	return mux
