@@ -57,6 +57,8 @@ listen = "127.0.0.1:0"
 %s
 [http]
 listen = "127.0.0.1:0"
+[imap]
+listen = "127.0.0.1:0"
 [delivery]
 mode = "smarthost"
 smarthost = %q
@@ -276,7 +278,7 @@ func newCrew(t *testing.T, sink *mailtest.Sink, members ...string) *testServer {
 func startBenchServer(b *testing.B, dir, smarthost string) *testServer {
 	b.Helper()
 	path := filepath.Join(dir, "crewmail.toml")
-	text := fmt.Sprintf("hostname = %q\ndata_dir = %q\n[log]\nlevel = \"warn\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = %q\nsmarthost_tls = \"none\"\n", testDomain, filepath.Join(dir, "data"), smarthost)
+	text := fmt.Sprintf("hostname = %q\ndata_dir = %q\n[log]\nlevel = \"warn\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"\"\n[imap]\nlisten = \"\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = %q\nsmarthost_tls = \"none\"\n", testDomain, filepath.Join(dir, "data"), smarthost)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		b.Fatal(err)
 	}

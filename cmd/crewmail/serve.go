@@ -21,6 +21,7 @@ import (
 	"crewmail/delivery"
 	"crewmail/digest"
 	"crewmail/docs"
+	"crewmail/imapd"
 	"crewmail/internal/metrics"
 	"crewmail/lists"
 	"crewmail/smtpd"
@@ -94,10 +95,11 @@ type server struct {
 	ctl     *ctlServer
 	http    *http.Server
 
-	smtpLn, httpLn net.Listener
+	imap                            *imapd.Server
+	smtpLn, httpLn, imapLn, imapsLn net.Listener
 	// SMTPAddr and HTTPAddr are where the listeners are bound (the port chosen when the
 	// configuration said 0).
-	SMTPAddr, HTTPAddr string
+	SMTPAddr, HTTPAddr, IMAPAddr, IMAPSAddr string
 }
 
 // startServer opens the store and binds every listener, so that a misconfiguration stops
@@ -126,6 +128,10 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 			lcfg.BaseURL = "http://" + s.HTTPAddr
 		}
 	}
+	if err := s.bindIMAP(cfg); err != nil {
+		return nil, err
+	}
+	lcfg.IMAPServer = imapServer(cfg, s.IMAPAddr, s.IMAPSAddr)
 	s.svc = lists.New(s.st, tpl, lcfg, log)
 
 	transport, err := newTransport(cfg, log)
@@ -171,6 +177,12 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if s.httpLn != nil {
 		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	}
+	if err := s.listenIMAP(cfg, scfg.TLS, log); err != nil {
+		return nil, err
+	}
+	if s.imap != nil {
+		s.svc.Enqueued = func() { s.queue.Wake(); s.imap.Notify() } // IDLE sessions see new posts
+	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
 	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st}, log.With("component", "ctl")); err != nil {
@@ -179,13 +191,60 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	return s, nil
 }
 
-func listsConfig(cfg *config.Config) lists.Config {
-	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
-		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration}
+// bindIMAP binds the IMAP listeners of the configuration (plain with STARTTLS, implicit TLS).
+func (s *server) bindIMAP(cfg *config.Config) error {
+	if cfg.IMAP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.IMAP.Listen)
+		if err != nil {
+			return fmt.Errorf("key imap.listen: %w", err)
+		}
+		s.imapLn, s.IMAPAddr = ln, ln.Addr().String()
+	}
+	if cfg.IMAP.ListenTLS != "" {
+		ln, err := net.Listen("tcp", cfg.IMAP.ListenTLS)
+		if err != nil {
+			return fmt.Errorf("key imap.listen_tls: %w", err)
+		}
+		s.imapsLn, s.IMAPSAddr = ln, ln.Addr().String()
+	}
+	return nil
 }
 
-// imapServer says how a member's mail program reaches the IMAP archive.
-func imapServer(cfg *config.Config) string {
+// listenIMAP makes the IMAP server for the bound listeners. Logins without TLS are allowed only
+// on a loopback listener.
+func (s *server) listenIMAP(cfg *config.Config, smtpTLS *tls.Config, log *slog.Logger) error {
+	if s.imapLn == nil && s.imapsLn == nil {
+		return nil
+	}
+	tlsCfg := smtpTLS
+	if cfg.IMAP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.IMAP.TLSCert, cfg.IMAP.TLSKey)
+		if err != nil {
+			return fmt.Errorf("key imap.tls_cert: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	insecure := false
+	if s.imapLn != nil {
+		if a, ok := s.imapLn.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+			insecure = true
+		}
+	}
+	if s.imapsLn != nil && tlsCfg == nil {
+		return fmt.Errorf("key imap.listen_tls: implicit TLS needs a certificate (imap.tls_cert or smtp.tls_cert)")
+	}
+	s.imap = imapd.New(s.st, imapd.Config{TLS: tlsCfg, InsecureAuth: insecure, Log: log.With("component", "imap")})
+	return nil
+}
+
+func listsConfig(cfg *config.Config) lists.Config {
+	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
+		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration}
+}
+
+// imapServer says how a member's mail program reaches the IMAP archive at the listen addresses
+// plain and implicit (as bound, when the server runs).
+func imapServer(cfg *config.Config, plain, implicit string) string {
 	host := cfg.IMAP.Host
 	if host == "" {
 		host = cfg.Hostname
@@ -196,12 +255,12 @@ func imapServer(cfg *config.Config) string {
 	}
 	tls := cfg.IMAP.TLSCert != "" || cfg.SMTP.TLSCert != ""
 	switch {
-	case cfg.IMAP.ListenTLS != "":
-		return host + ", port " + port(cfg.IMAP.ListenTLS) + ", SSL/TLS"
-	case cfg.IMAP.Listen != "" && tls:
-		return host + ", port " + port(cfg.IMAP.Listen) + ", STARTTLS"
-	case cfg.IMAP.Listen != "":
-		return host + ", port " + port(cfg.IMAP.Listen) + ", no encryption (works on this machine only)"
+	case implicit != "":
+		return host + ", port " + port(implicit) + ", SSL/TLS"
+	case plain != "" && tls:
+		return host + ", port " + port(plain) + ", STARTTLS"
+	case plain != "":
+		return host + ", port " + port(plain) + ", no encryption (works on this machine only)"
 	}
 	return host + " (IMAP is not switched on yet; ask the list's owners)"
 }
@@ -299,7 +358,7 @@ const outboxStuckAfter = 15 * time.Minute
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
 func (s *server) run(ctx context.Context) error {
-	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
+	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	qctx, stopQueue := context.WithCancel(context.Background())
@@ -321,6 +380,20 @@ func (s *server) run(ctx context.Context) error {
 			}
 		})
 	}
+	if s.imapLn != nil {
+		wg.Go(func() {
+			if err := s.imap.Serve(s.imapLn); err != nil {
+				errs <- fmt.Errorf("IMAP: %w", err)
+			}
+		})
+	}
+	if s.imapsLn != nil {
+		wg.Go(func() {
+			if err := s.imap.ServeTLS(s.imapsLn); err != nil {
+				errs <- fmt.Errorf("IMAP (TLS): %w", err)
+			}
+		})
+	}
 	wg.Go(s.ctl.serve)
 	stopSweeper := make(chan struct{})
 	wg.Go(func() { s.svc.RunSweeper(stopSweeper, 10*time.Minute) })
@@ -339,6 +412,9 @@ func (s *server) run(ctx context.Context) error {
 		_ = s.http.Shutdown(hctx)
 		cancel()
 	}
+	if s.imap != nil {
+		_ = s.imap.Close()
+	}
 	_ = s.ctl.close()
 	close(stopSweeper)
 	stopQueue()
@@ -352,7 +428,7 @@ func (s *server) run(ctx context.Context) error {
 
 // closeAll releases what startServer got before it failed.
 func (s *server) closeAll() {
-	for _, ln := range []net.Listener{s.smtpLn, s.httpLn} {
+	for _, ln := range []net.Listener{s.smtpLn, s.httpLn, s.imapLn, s.imapsLn} {
 		if ln != nil {
 			_ = ln.Close()
 		}

@@ -1,0 +1,331 @@
+package imapd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+
+	"crewmail/store"
+)
+
+// errStop ends a walk through the archive early.
+var errStop = errors.New("stop")
+
+// Search answers SEARCH and UID SEARCH (RFC 9051 §6.4.4). Criteria on flags, dates (the
+// internal date, and the Date header the archive recorded), sizes and numbers need no message
+// bytes; header and text criteria read the posts in batches, one message at a time.
+func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, _ *imap.SearchOptions) (*imap.SearchData, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel := s.sel
+	if sel == nil {
+		return nil, no("", "No mailbox selected")
+	}
+	sel.staticCriteria(criteria)
+	var flags map[uint64]byte
+	err := s.srv.st.View(func(tx *store.Tx) error {
+		m, err := s.current(tx)
+		if err != nil {
+			return err
+		}
+		flags, err = flagMap(tx, sel.list, m.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	data := &imap.SearchData{}
+	var (
+		seqs imap.SeqSet
+		uids imap.UIDSet
+	)
+	j := 0 // walks sel.uids alongside the archive, which is in the same order
+	last := uint64(sel.lastUID())
+	consider := func(p store.Post, raw []byte) error {
+		if p.Seq > last {
+			return errStop // archived since the client last heard: not in its view yet
+		}
+		for j < len(sel.uids) && uint64(sel.uids[j]) < p.Seq {
+			j++
+		}
+		if j == len(sel.uids) || uint64(sel.uids[j]) != p.Seq {
+			return nil
+		}
+		c := candidate{seq: uint32(j) + 1, post: p, raw: raw, flags: flags[p.Seq]}
+		if !c.matches(criteria) {
+			return nil
+		}
+		num := c.seq
+		if kind == imapserver.NumKindUID {
+			num = uint32(p.Seq)
+			uids.AddNum(imap.UID(p.Seq))
+		} else {
+			seqs.AddNum(c.seq)
+		}
+		if data.Min == 0 || num < data.Min {
+			data.Min = num
+		}
+		data.Max = max(data.Max, num)
+		data.Count++
+		return nil
+	}
+
+	if !needsText(criteria) {
+		err = s.srv.st.View(func(tx *store.Tx) error {
+			return tx.Posts(sel.list, func(p store.Post) error { return consider(p, nil) })
+		})
+	} else {
+		// Batches, each in its own short transaction; the bytes are read in place.
+		var after uint64
+		for done := false; !done && err == nil; {
+			err = s.srv.st.View(func(tx *store.Tx) error {
+				done = true
+				n, size := 0, 0
+				err := tx.PostsAfter(sel.list, after, func(p store.Post, raw []byte) error {
+					after = p.Seq
+					if err := consider(p, raw); err != nil {
+						return err
+					}
+					n, size = n+1, size+len(raw)
+					if n >= batchMessages || size >= batchBytes {
+						done = false
+						return errStop
+					}
+					return nil
+				})
+				if errors.Is(err, errStop) {
+					return nil
+				}
+				return err
+			})
+			if after >= last {
+				break
+			}
+		}
+	}
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kind == imapserver.NumKindUID {
+		data.All = uids
+	} else {
+		data.All = seqs
+	}
+	return data, nil
+}
+
+// staticCriteria replaces "*" in the criteria's sets by numbers.
+func (sel *selected) staticCriteria(c *imap.SearchCriteria) {
+	for i, set := range c.SeqNum {
+		out := make(imap.SeqSet, len(set))
+		for k, r := range set {
+			out[k].Start, out[k].Stop = static(r.Start, r.Stop, uint32(len(sel.uids)))
+		}
+		c.SeqNum[i] = out
+	}
+	for i, set := range c.UID {
+		if imap.IsSearchRes(set) {
+			c.UID[i] = imap.UIDSet{} // SEARCHRES is not offered: "$" matches nothing
+			continue
+		}
+		out := make(imap.UIDSet, len(set))
+		for k, r := range set {
+			start, stop := static(uint32(r.Start), uint32(r.Stop), uint32(sel.lastUID()))
+			out[k].Start, out[k].Stop = imap.UID(start), imap.UID(stop)
+		}
+		c.UID[i] = out
+	}
+	for i := range c.Not {
+		sel.staticCriteria(&c.Not[i])
+	}
+	for i := range c.Or {
+		sel.staticCriteria(&c.Or[i][0])
+		sel.staticCriteria(&c.Or[i][1])
+	}
+}
+
+// needsText says whether c looks into a message's header or body.
+func needsText(c *imap.SearchCriteria) bool {
+	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 {
+		return true
+	}
+	for i := range c.Not {
+		if needsText(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsText(&c.Or[i][0]) || needsText(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate is a message being searched.
+type candidate struct {
+	seq   uint32
+	post  store.Post
+	raw   []byte // nil when the criteria need no text
+	flags byte
+}
+
+func (c *candidate) hasFlag(f imap.Flag) bool {
+	b := flagBit(f)
+	return b != 0 && c.flags&b != 0 // no post has \Answered, \Deleted, \Draft, \Recent or keywords
+}
+
+func (c *candidate) matches(cr *imap.SearchCriteria) bool {
+	for _, set := range cr.SeqNum {
+		if !set.Contains(c.seq) {
+			return false
+		}
+	}
+	for _, set := range cr.UID {
+		if !set.Contains(imap.UID(c.post.Seq)) {
+			return false
+		}
+	}
+	if !matchDate(internalDate(c.post), cr.Since, cr.Before) {
+		return false
+	}
+	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
+		if c.post.Date.IsZero() || !matchDate(c.post.Date, cr.SentSince, cr.SentBefore) {
+			return false
+		}
+	}
+	for _, f := range cr.Flag {
+		if !c.hasFlag(f) {
+			return false
+		}
+	}
+	for _, f := range cr.NotFlag {
+		if c.hasFlag(f) {
+			return false
+		}
+	}
+	if cr.Larger != 0 && int64(c.post.Size) <= cr.Larger {
+		return false
+	}
+	if cr.Smaller != 0 && int64(c.post.Size) >= cr.Smaller {
+		return false
+	}
+	if len(cr.Header) > 0 {
+		e := c.entity()
+		if e == nil {
+			return false
+		}
+		for _, h := range cr.Header {
+			if !matchFields(e.Header.FieldsByKey(h.Key), h.Value) {
+				return false
+			}
+		}
+	}
+	for _, t := range cr.Text {
+		if !matchEntity(c.entity(), t, true) {
+			return false
+		}
+	}
+	for _, t := range cr.Body {
+		if !matchEntity(c.entity(), t, false) {
+			return false
+		}
+	}
+	for i := range cr.Not {
+		if c.matches(&cr.Not[i]) {
+			return false
+		}
+	}
+	for i := range cr.Or {
+		if !c.matches(&cr.Or[i][0]) && !c.matches(&cr.Or[i][1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// entity parses the message afresh (its body is read as it is matched), decoding transfer
+// encodings and charsets; nil when even its header cannot be read.
+func (c *candidate) entity() *gomessage.Entity {
+	e, _ := gomessage.Read(bytes.NewReader(c.raw)) // an unknown charset still gives an entity
+	return e
+}
+
+// matchDate compares dates only, ignoring time and zone (RFC 9051 §6.4.4).
+func matchDate(t, since, before time.Time) bool {
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if !since.IsZero() && d.Before(since) {
+		return false
+	}
+	if !before.IsZero() && !d.Before(before) {
+		return false
+	}
+	return true
+}
+
+// matchFields: one of the fields contains pattern, case-insensitively; an empty pattern
+// matches any message that has the field.
+func matchFields(fields gomessage.HeaderFields, pattern string) bool {
+	if pattern == "" {
+		return fields.Len() > 0
+	}
+	pattern = strings.ToLower(pattern)
+	for fields.Next() {
+		v, _ := fields.Text()
+		if strings.Contains(strings.ToLower(v), pattern) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchEntity looks for pattern in e's text parts (and, for TEXT, its headers), decoded.
+func matchEntity(e *gomessage.Entity, pattern string, withHeader bool) (ok bool) {
+	if e == nil {
+		return false
+	}
+	if pattern == "" {
+		return true
+	}
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	if withHeader && matchFields(e.Header.Fields(), pattern) {
+		return true
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for {
+			part, err := mr.NextPart()
+			if err != nil {
+				return false // io.EOF, or a broken part: nothing more to look at
+			}
+			if matchEntity(part, pattern, withHeader) {
+				return true
+			}
+		}
+	}
+	t, _, err := e.Header.ContentType()
+	if err != nil {
+		t = "text/plain" // RFC 2045 §5.2
+	}
+	if !strings.HasPrefix(t, "text/") && !strings.HasPrefix(t, "message/") {
+		return false
+	}
+	body, err := io.ReadAll(e.Body)
+	if err != nil && len(body) == 0 {
+		return false
+	}
+	return bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(pattern)))
+}
