@@ -69,6 +69,9 @@ func Open(dir string) (*Store, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 		}
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			return nil, fmt.Errorf("open %s: it is not a crewmail database or it is damaged (%w); restore it from a backup (crewmail backup) or move it away to start afresh", path, err)
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, commits: make(chan *commit, 256), done: make(chan struct{})}

@@ -103,7 +103,7 @@ func TestNotADatabaseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open(dir)
-	if err == nil || !strings.Contains(err.Error(), FileName) {
+	if err == nil || !strings.Contains(err.Error(), FileName) || !strings.Contains(err.Error(), "restore it from a backup") {
 		t.Fatalf("Open of a damaged file: %v", err)
 	}
 }
