@@ -3,6 +3,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,6 +234,9 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		q.record(log, d, err, start)
 		return
 	}
+	if id := messageID(msg); id != "" {
+		log = log.With("msgid", id)
+	}
 	if q.cfg.Signer != nil {
 		_, domain, _ := strings.Cut(d.List, "@")
 		if msg, err = q.cfg.Signer.Sign(domain, msg); err != nil {
@@ -284,6 +288,22 @@ func (q *Queue) fail(tx *store.Tx, d store.Delivery, now time.Time, reason strin
 		return q.cfg.Failed(tx, d, reason)
 	}
 	return nil
+}
+
+// messageID is the Message-ID of msg as written, for the log; "" when its header has none.
+func messageID(msg []byte) string {
+	for len(msg) > 0 {
+		line, rest, _ := bytes.Cut(msg, []byte("\n"))
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			return ""
+		}
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Message-ID")) {
+			return strings.Trim(string(bytes.TrimSpace(value)), "<>")
+		}
+		msg = rest
+	}
+	return ""
 }
 
 // Backoff is the wait before the next attempt after attempt number n (1-based) failed: one
