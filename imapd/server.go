@@ -101,9 +101,11 @@ func New(st *store.Store, cfg Config) *Server {
 		notifyCh:  make(chan struct{}),
 	}
 	s.imap = imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         caps,
-		Logger:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+		NewSession: s.newSession,
+		Caps:       caps,
+		// What the library reports is about one connection (a client that hung up, a bad
+		// command): worth a line, not a warning.
+		Logger:       slog.NewLogLogger(cfg.Log.With("component", "imap").Handler(), slog.LevelInfo),
 		TLSConfig:    cfg.TLS,
 		InsecureAuth: cfg.InsecureAuth,
 	})

@@ -183,8 +183,11 @@ func readMbox(r io.Reader, fn func(raw []byte, received time.Time) error) error 
 		if !started {
 			return nil
 		}
-		// The empty line before the next "From " separates messages; it is not the message's.
-		cur = bytes.TrimSuffix(cur, []byte("\r\n"))
+		// The empty line before the next "From " (and at the end of the file) separates
+		// messages; it is not the message's. A file that ends without one keeps its last line.
+		if bytes.HasSuffix(cur, []byte("\r\n\r\n")) {
+			cur = cur[:len(cur)-2]
+		}
 		if len(cur) == 0 {
 			return nil
 		}
