@@ -166,14 +166,13 @@ func (s *Service) moderateByMail(tx *store.Tx, c *command, action byte, id uint6
 	}
 	reason := ""
 	if action == actionModerate {
-		word, rest := c.firstLine()
-		switch word {
-		case "approve", "accept", "yes", "ok":
-			action = actionApprovePost
-		case "reject", "decline", "no", "deny":
-			action, reason = actionRejectPost, rest
-		default:
+		approve, why, ok := c.decision()
+		if !ok {
 			return s.answer(tx, c, []string{fmt.Sprintf("Your reply about the post from %s begins neither with approve nor with reject, so nothing was done. Reply again with one of them on the first line.", h.From)})
+		}
+		action, reason = actionRejectPost, why
+		if approve {
+			action = actionApprovePost
 		}
 	}
 	if action == actionApprovePost {
@@ -261,9 +260,7 @@ func (s *Service) decide(list string, id uint64, approve bool, reason string) (R
 	if err != nil {
 		return Result{}, err
 	}
-	var res Result
-	err = s.st.Update(func(tx *store.Tx) error {
-		res = Result{}
+	return s.update(func(tx *store.Tx, res *Result) error {
 		l, err := tx.List(laddr)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
@@ -273,14 +270,10 @@ func (s *Service) decide(list string, id uint64, approve bool, reason string) (R
 			return fmt.Errorf("%s has no held post %d", laddr, id)
 		}
 		if !approve {
-			return s.reject(tx, l, h, reason, &res)
+			return s.reject(tx, l, h, reason, res)
 		}
-		return s.release(tx, l, id, "approved", &res)
+		return s.release(tx, l, id, "approved", res)
 	})
-	if err == nil && res.Queued > 0 {
-		s.Enqueued()
-	}
-	return res, err
 }
 
 // Sweep drops held posts and pending actions whose time ran out, telling the authors of

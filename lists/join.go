@@ -223,14 +223,13 @@ func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uin
 	}
 	reason := ""
 	if action == actionDecideJoin {
-		word, rest := c.firstLine()
-		switch word {
-		case "approve", "accept", "yes", "ok":
-			action = actionApproveJoin
-		case "decline", "reject", "no", "deny":
-			action, reason = actionDeclineJoin, rest
-		default:
+		approve, why, ok := c.decision()
+		if !ok {
 			return s.answer(tx, c, []string{fmt.Sprintf("Your reply about %s joining %s begins neither with approve nor with decline, so nothing was done. Reply again with one of them on the first line.", p.Address, l.Address)})
+		}
+		action, reason = actionDeclineJoin, why
+		if approve {
+			action = actionApproveJoin
 		}
 	}
 	if err := tx.DeletePending(l.Address, id); err != nil {
@@ -245,14 +244,22 @@ func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uin
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
 }
 
-// firstLine is the first line the sender of c wrote themselves, split into its first word and
-// the rest.
-func (c *command) firstLine() (string, string) {
+// decision reads an owner's or moderator's reply: the first line the sender wrote themselves
+// says approve (approve, accept, yes, ok) or not (reject, decline, no, deny; the rest of the
+// line is the reason); ok is false when it says neither.
+func (c *command) decision() (approve bool, reason string, ok bool) {
 	lines := c.m.lines(1)
 	if len(lines) == 0 {
-		return "", ""
+		return false, "", false
 	}
-	return firstWord(lines[0])
+	word, rest := firstWord(lines[0])
+	switch word {
+	case "approve", "accept", "yes", "ok":
+		return true, "", true
+	case "reject", "decline", "no", "deny":
+		return false, rest, true
+	}
+	return false, "", false
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.

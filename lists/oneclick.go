@@ -85,9 +85,7 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 		return Unsubscription{}, err
 	}
 	u := Unsubscription{List: list}
-	var res Result
-	err = s.st.Update(func(tx *store.Tx) error {
-		res = Result{}
+	_, err = s.update(func(tx *store.Tx, res *Result) error {
 		l, err := tx.List(list)
 		if err != nil {
 			return err
@@ -100,13 +98,10 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 			return err
 		}
 		u.Address = m.Address
-		return s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", &res)
+		return s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", res)
 	})
 	if err != nil {
 		return u, notFound(err, "the list %s no longer exists", list)
-	}
-	if res.Queued > 0 {
-		s.Enqueued()
 	}
 	return u, nil
 }

@@ -65,9 +65,7 @@ func (s *Service) NewAppPassword(list, address string) error {
 	if err != nil {
 		return err
 	}
-	var res Result
-	err = s.st.Update(func(tx *store.Tx) error {
-		res = Result{}
+	_, err = s.update(func(tx *store.Tx, res *Result) error {
 		l, err := tx.List(laddr)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
@@ -75,10 +73,7 @@ func (s *Service) NewAppPassword(list, address string) error {
 		if _, err := tx.Member(laddr, addr); err != nil {
 			return fmt.Errorf("%s is not a member of %s", addr, laddr)
 		}
-		return s.issuePassword(tx, l, addr, "", &res)
+		return s.issuePassword(tx, l, addr, "", res)
 	})
-	if err == nil && res.Queued > 0 {
-		s.Enqueued()
-	}
 	return err
 }

@@ -256,9 +256,7 @@ func (s *Service) AddMember(list, address, mode string, welcome bool) (store.Mem
 		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
 	}
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
-	var res Result
-	err = s.st.Update(func(tx *store.Tx) error {
-		res = Result{}
+	_, err = s.update(func(tx *store.Tx, res *Result) error {
 		var err error
 		if m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added}); err != nil || !welcome {
 			return err
@@ -267,11 +265,8 @@ func (s *Service) AddMember(list, address, mode string, welcome bool) (store.Mem
 		if err != nil {
 			return err
 		}
-		return s.welcome(tx, l, addr, mode, "", &res)
+		return s.welcome(tx, l, addr, mode, "", res)
 	})
-	if err == nil && res.Queued > 0 {
-		s.Enqueued()
-	}
 	if errors.Is(err, store.ErrExists) {
 		return m, fmt.Errorf("%s is already a member of %s", addr, laddr)
 	}
@@ -355,6 +350,20 @@ func parseTwo(list, address string) (string, string, error) {
 	}
 	addr, err := ParseAddress(address)
 	return laddr, addr, err
+}
+
+// update runs fn in a write transaction with a fresh Result each time (the group commit may
+// run fn again after another update failed) and wakes delivery when it put mail in the outbox.
+func (s *Service) update(fn func(tx *store.Tx, res *Result) error) (Result, error) {
+	var res Result
+	err := s.st.Update(func(tx *store.Tx) error {
+		res = Result{}
+		return fn(tx, &res)
+	})
+	if err == nil && res.Queued > 0 {
+		s.Enqueued()
+	}
+	return res, err
 }
 
 // notFound turns store.ErrNotFound into a sentence for the person at the keyboard.

@@ -209,20 +209,7 @@ func rawSMTP(t *testing.T, addr, from, to string, data string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	r := bufio.NewReader(conn)
-	reply := func() string {
-		var last string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("read reply: %v", err)
-			}
-			last = strings.TrimRight(line, "\r\n")
-			if len(last) < 4 || last[3] != '-' {
-				return last
-			}
-		}
-	}
+	reply := replies(conn)
 	reply()
 	for _, cmd := range []string{"EHLO client.example.test", "MAIL FROM:<" + from + ">", "RCPT TO:<" + to + ">", "DATA"} {
 		io.WriteString(conn, cmd+"\r\n")
@@ -230,6 +217,25 @@ func rawSMTP(t *testing.T, addr, from, to string, data string) string {
 	}
 	io.WriteString(conn, data)
 	return reply()
+}
+
+// replies reads SMTP replies from conn: each call returns the last line of the next reply
+// (multi-line replies are read whole), or "(connection closed)".
+func replies(conn net.Conn) func() string {
+	r := bufio.NewReader(conn)
+	return func() string {
+		var last string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return "(connection closed)"
+			}
+			last = strings.TrimRight(line, "\r\n")
+			if len(last) < 4 || last[3] != '-' {
+				return last
+			}
+		}
+	}
 }
 
 // post is a small message from a member.

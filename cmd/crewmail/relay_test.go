@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"strings"
@@ -19,20 +18,7 @@ func rcptReply(t *testing.T, addr, rcpt string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	r := bufio.NewReader(conn)
-	reply := func() string {
-		var last string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return "(connection closed)"
-			}
-			last = strings.TrimRight(line, "\r\n")
-			if len(last) < 4 || last[3] != '-' {
-				return last
-			}
-		}
-	}
+	reply := replies(conn)
 	reply()
 	for _, cmd := range []string{"EHLO client.example.test", "MAIL FROM:<alice@example.test> SMTPUTF8"} {
 		io.WriteString(conn, cmd+"\r\n")
