@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"crewmail/internal/mailtest"
 	"crewmail/store"
@@ -108,4 +110,43 @@ func mustSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestSmarthostDownForMinutes: the smarthost does not answer at all for twenty minutes; the
+// posts wait in the outbox, retried on schedule, and all go out once it is back.
+func TestSmarthostDownForMinutes(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ts := startTestServer(t, testConfig(t, t.TempDir(), addr, ""))
+	ts.mustCLI(t, "list", "create", crew, "-post", "members")
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test", "bob@example.test")
+	for i := range 3 {
+		if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "While down", fmt.Sprintf("down%d@example.test", i), "x\r\n")); err != nil {
+			t.Fatalf("post while the smarthost is down: %v", err)
+		}
+	}
+	for range 4 { // twenty minutes of retries against a closed port
+		ts.waitOutbox(t, "deferred deliveries", func(rows []store.Delivery) bool {
+			for _, d := range rows {
+				if d.Leased || d.Attempts == 0 {
+					return false
+				}
+			}
+			return len(rows) == 6
+		})
+		ts.clock.Advance(5 * time.Minute)
+		ts.queue.Wake()
+	}
+	sink := mailtest.NewSinkAt(t, addr)
+	ts.clock.Advance(time.Hour)
+	ts.queue.Wake()
+	got := sink.Wait(t, 6)
+	if len(got) != 6 {
+		t.Errorf("%d copies after the smarthost came back, want 6", len(got))
+	}
 }

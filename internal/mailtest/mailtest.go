@@ -39,7 +39,13 @@ type Sink struct {
 // NewSink starts a Sink; it stops when the test ends.
 func NewSink(t testing.TB) *Sink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewSinkAt(t, "127.0.0.1:0")
+}
+
+// NewSinkAt starts a Sink listening on addr (a smarthost that comes back where it was).
+func NewSinkAt(t testing.TB, addr string) *Sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
