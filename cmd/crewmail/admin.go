@@ -555,11 +555,15 @@ func parseAdmin(args []string, out io.Writer) (adminOp, error) {
 		}
 		return nil, fmt.Errorf("%s needs a subcommand:\n%s", args[0], strings.Join(subs, "\n"))
 	}
-	name := args[0] + " " + args[1]
-	spec, ok := commands[name]
+	var name string
+	var spec commandSpec
+	var ok bool
 	if single, found := commands[args[0]]; found {
 		// A command of one word (export, import, backup): the rest are its arguments.
 		name, spec, ok, args = args[0], single, true, append([]string{args[0], ""}, args[1:]...)
+	} else {
+		name = args[0] + " " + args[1]
+		spec, ok = commands[name]
 	}
 	if !ok {
 		return nil, fmt.Errorf("unknown command %q; \"crewmail %s -h\" lists what %s can do", name, args[0], args[0])

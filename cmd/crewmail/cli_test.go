@@ -45,6 +45,12 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"member", "add", "-h"}, 0, "Usage: crewmail member add LIST ADDRESS..."},
 		{[]string{"list", "-h"}, 0, "crewmail list create ADDRESS"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"export"}, 2, "usage: crewmail export LIST"},
+		{[]string{"import", crew}, 2, "usage: crewmail import LIST FILE"},
+		{[]string{"backup"}, 2, "usage: crewmail backup FILE"},
+		{[]string{"digest"}, 2, "digest needs a subcommand"},
+		{[]string{"export", "-h"}, 0, "Usage: crewmail export LIST [-since DATE]"},
+		{[]string{"export", crew, "-since", "yesterday"}, 1, "-since \"yesterday\" is not a day"},
 	}
 	for _, s := range steps {
 		out, errOut, code := ts.cli(t, s.args...)
