@@ -178,3 +178,22 @@ func TestLoopbackSparedByDefault(t *testing.T) {
 		c.Reset()
 	}
 }
+
+// TestLongLineRefusedSessionGoesOn: a line over the limit (but within what the transport
+// reads) is refused with 550 5.6.0 after the whole message was read, so the client hears the
+// answer and the same session can send the next message.
+func TestLongLineRefusedSessionGoesOn(t *testing.T) {
+	d := &fakeDomain{}
+	addr, _, _ := startLimited(t, Limits{}, d)
+	c := dial(t, addr)
+	long := "From: a@example.test\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n"
+	if err := c.SendMail("a@example.test", []string{"crew@lists.example.test"}, strings.NewReader(long)); smtpCodeOf(err) != 550 || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("long line: %v, want 550", err)
+	}
+	if err := c.SendMail("a@example.test", []string{"crew@lists.example.test"}, strings.NewReader("From: a@example.test\r\n\r\nshort\r\n")); err != nil {
+		t.Fatalf("the next message in the same session: %v", err)
+	}
+	if len(d.got) != 1 {
+		t.Errorf("%d messages reached the domain, want the short one", len(d.got))
+	}
+}

@@ -73,6 +73,7 @@ func New(cfg Config, domain Domain, log *slog.Logger) *Server {
 	srv.ReadTimeout = cfg.ReadTimeout
 	srv.WriteTimeout = cfg.WriteTimeout
 	srv.EnableSMTPUTF8 = true
+	srv.MaxLineLength = transportLine
 	srv.TLSConfig = cfg.TLS
 	srv.ErrorLog = slogAdapter{log}
 	s.smtp = srv
@@ -165,10 +166,12 @@ func (s *session) Data(r io.Reader) (reply error) {
 	s.n++
 	txid := fmt.Sprintf("%s.%d", s.id, s.n)
 	raw, err := io.ReadAll(r)
-	if errors.Is(err, smtp.ErrTooLongLine) {
+	if errors.Is(err, smtp.ErrTooLongLine) || err == nil && longestLine(raw) > maxLine {
+		// Lines up to the transport limit are read whole, so the refusal arrives while the
+		// connection is in step; beyond it go-smtp ends the connection.
 		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "line too long")
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-			Message: fmt.Sprintf("Message refused: a line is longer than %d characters (RFC 5321 section 4.5.3.1.6 allows 1000)", s.srv.smtp.MaxLineLength)}
+			Message: fmt.Sprintf("Message refused: a line is longer than %d characters (RFC 5321 section 4.5.3.1.6 allows 1000)", maxLine)}
 	}
 	if err != nil {
 		s.log.Info("DATA not received", "tx", txid, "from", s.from, "err", err)
@@ -301,6 +304,26 @@ func (s *session) received(txid string) string {
 	}
 	fmt.Fprintf(&b, ";\r\n\t%s\r\n", s.srv.Now().Format(time.RFC1123Z))
 	return b.String()
+}
+
+// maxLine is the longest line a message may have, CRLF included: RFC 5321 §4.5.3.1.6 sets 1000,
+// and real mail (long encoded headers, HTML on one line) needs a little more slack.
+// transportLine is what go-smtp reads before it gives up on the connection.
+const (
+	maxLine       = 2000
+	transportLine = 64 << 10
+)
+
+// longestLine is the length of the longest line of b, its CRLF included.
+func longestLine(b []byte) int {
+	longest, start := 0, 0
+	for i, c := range b {
+		if c == '\n' {
+			longest = max(longest, i+1-start)
+			start = i + 1
+		}
+	}
+	return max(longest, len(b)-start)
 }
 
 // bareCRorLF returns the offset of the first CR not followed by LF or LF not preceded by CR,
