@@ -91,27 +91,44 @@ func (t *Tx) Delivered(d Delivery) error {
 	return t.unrefBlob(d.Blob)
 }
 
+// blobChunk is the size of the pieces a shared message is stored in. bbolt rewrites a leaf
+// with every value in it when it adds to it, so large values side by side are copied again
+// and again; pieces smaller than a page fill leaves and are written once.
+const blobChunk = 1024
+
+func blobKey(id uint64, chunk uint32) []byte {
+	return binary.BigEndian.AppendUint32(u64(id), chunk)
+}
+
 // PutBlob stores a message that refs deliveries will carry, and returns its ID. It is removed
 // when the last of them is delivered or fails.
 func (t *Tx) PutBlob(data []byte, refs int) (uint64, error) {
 	b := t.tx.Bucket(bucketBlobs)
+	b.FillPercent = 0.95 // keys only ever grow: fill the leaves
 	id, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	if err := b.Put(u64(id), data); err != nil {
-		return 0, err
+	for i := 0; i == 0 || i*blobChunk < len(data); i++ {
+		if err := b.Put(blobKey(id, uint32(i)), data[i*blobChunk:min(len(data), (i+1)*blobChunk)]); err != nil {
+			return 0, err
+		}
 	}
 	return id, t.tx.Bucket(bucketBlobRefs).Put(u64(id), u64(uint64(refs)))
 }
 
 // Blob returns a copy of a stored message.
 func (t *Tx) Blob(id uint64) ([]byte, error) {
-	v := t.tx.Bucket(bucketBlobs).Get(u64(id))
-	if v == nil {
+	var out []byte
+	found := false
+	c := t.tx.Bucket(bucketBlobs).Cursor()
+	for k, v := c.Seek(blobKey(id, 0)); len(k) == 12 && binary.BigEndian.Uint64(k) == id; k, v = c.Next() {
+		out, found = append(out, v...), true
+	}
+	if !found {
 		return nil, fmt.Errorf("message %d: %w", id, ErrNotFound)
 	}
-	return append([]byte(nil), v...), nil
+	return out, nil
 }
 
 func (t *Tx) unrefBlob(id uint64) error {
@@ -129,7 +146,13 @@ func (t *Tx) unrefBlob(id uint64) error {
 	if err := refs.Delete(u64(id)); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketBlobs).Delete(u64(id))
+	c := t.tx.Bucket(bucketBlobs).Cursor()
+	for k, _ := c.Seek(blobKey(id, 0)); len(k) == 12 && binary.BigEndian.Uint64(k) == id; k, _ = c.Seek(blobKey(id, 0)) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Retry moves a leased delivery to a new due time, keeping the error that delayed it.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -477,6 +478,54 @@ func TestFlagsAndAppPasswords(t *testing.T) {
 		}
 		if _, err := tx.AppPasswordOf("b@x.test"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("an address without app password: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBlobs: shared messages of any size come back whole, and go when their last delivery has.
+func TestBlobs(t *testing.T) {
+	s, _ := openTest(t)
+	sizes := []int{0, 1, blobChunk, blobChunk + 1, 100_003}
+	ids := map[uint64][]byte{}
+	err := s.Update(func(tx *Tx) error {
+		for i, n := range sizes {
+			data := make([]byte, n)
+			for j := range data {
+				data[j] = byte(i + j)
+			}
+			id, err := tx.PutBlob(data, 2)
+			if err != nil {
+				return err
+			}
+			ids[id] = data
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx *Tx) error {
+		for id, want := range ids {
+			got, err := tx.Blob(id)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("blob %d of %d bytes: got %d bytes, %v", id, len(want), len(got), err)
+			}
+		}
+		var first uint64 = 1
+		for range 2 {
+			if err := tx.unrefBlob(first); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Blob(first); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a blob with no deliveries left is still there: %v", err)
+		}
+		if got, err := tx.Blob(2); err != nil || !bytes.Equal(got, ids[2]) {
+			t.Errorf("removing one blob touched another: %v", err)
 		}
 		return nil
 	})
