@@ -130,17 +130,21 @@ func TestSmarthostDownForMinutes(t *testing.T) {
 			t.Fatalf("post while the smarthost is down: %v", err)
 		}
 	}
-	for range 4 { // twenty minutes of retries against a closed port
-		ts.waitOutbox(t, "deferred deliveries", func(rows []store.Delivery) bool {
-			for _, d := range rows {
-				if d.Leased || d.Attempts == 0 {
-					return false
-				}
+	// Settled: every row tried, none under way and none due, so nothing is sent until the clock
+	// moves (an attempt still running when the smarthost returns would be a second copy).
+	settled := func(rows []store.Delivery) bool {
+		for _, d := range rows {
+			if d.Leased || d.Attempts == 0 || !d.Due.After(ts.clock.Now()) {
+				return false
 			}
-			return len(rows) == 6
-		})
+		}
+		return len(rows) == 6
+	}
+	ts.waitOutbox(t, "deferred deliveries", settled)
+	for range 4 { // twenty minutes of retries against a closed port
 		ts.clock.Advance(5 * time.Minute)
 		ts.queue.Wake()
+		ts.waitOutbox(t, "deferred deliveries", settled)
 	}
 	sink := mailtest.NewSinkAt(t, addr)
 	ts.clock.Advance(time.Hour)
