@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -78,24 +79,33 @@ type Sent struct {
 	Lists, Digests, Members, Messages int
 }
 
+// releaseEvery is how many lists a round goes through between giving back the database pages
+// it has read (store.ReleaseMapped): a round over thousands of lists reads the whole archive,
+// and its resident set should be what it holds, not the size of the file.
+const releaseEvery = 256
+
+func (s *Scheduler) releaseMapped() {
+	if err := s.st.ReleaseMapped(); err != nil {
+		s.log.Warn("cannot give back mapped database pages", "err", err)
+	}
+}
+
 // SendDue sends every digest that is due now, on every list (list == "") or one. With force,
 // every digest member gets what is new whatever the schedule (crewmail digest send -now).
 func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var lists []store.List
+	var lists []string
 	err := s.st.View(func(tx *store.Tx) error {
 		if list != "" {
-			l, err := tx.List(list)
-			if err != nil {
+			if _, err := tx.List(list); err != nil {
 				return fmt.Errorf("there is no list %s", list)
 			}
-			lists = []store.List{l}
+			lists = []string{list}
 			return nil
 		}
-		var err error
-		lists, err = tx.Lists()
-		return err
+		lists = tx.ListAddresses()
+		return nil
 	})
 	if err != nil {
 		return Sent{}, err
@@ -104,7 +114,7 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	var total Sent
 	var mu sync.Mutex
 	var firstErr error
-	work := make(chan store.List)
+	work := make(chan string)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -112,7 +122,7 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 				sent, err := s.sendList(l, force)
 				mu.Lock()
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("digests of %s: %w", l.Address, err)
+					firstErr = fmt.Errorf("digests of %s: %w", l, err)
 				}
 				total.Digests += sent.Digests
 				total.Members += sent.Members
@@ -124,11 +134,17 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 			}
 		})
 	}
-	for _, l := range lists {
+	for i, l := range lists {
+		if i > 0 && i%releaseEvery == 0 {
+			s.releaseMapped()
+		}
 		work <- l
 	}
 	close(work)
 	wg.Wait()
+	if len(lists) > releaseEvery {
+		s.releaseMapped()
+	}
 	metrics.Digests.Add(float64(total.Digests))
 	metrics.DigestDeliveries.Add(float64(total.Members))
 	if total.Members > 0 {
@@ -147,12 +163,21 @@ type due struct {
 }
 
 // sendList sends the digests of one list that are due.
-func (s *Scheduler) sendList(l store.List, force bool) (Sent, error) {
+func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	now := s.Now()
-	zone := s.Zone(l)
+	var l store.List
+	var zone *time.Location
 	var dues []due
 	var posts []post
 	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		if l, err = tx.List(list); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // deleted since the round began
+			}
+			return err
+		}
+		zone = s.Zone(l)
 		members, err := tx.Members(l.Address)
 		if err != nil {
 			return err

@@ -298,3 +298,43 @@ func keys(m map[string][]string) map[string]int {
 	}
 	return out
 }
+
+// TestDigestRoundOverManyLists: a round over more lists than it reads between giving back the
+// database's mapped pages sends every list's digest, once.
+func TestDigestRoundOverManyLists(t *testing.T) {
+	w := newWorld(t, at(0, "09:00"))
+	n := 2*releaseEvery + 3
+	err := w.st.Update(func(tx *store.Tx) error {
+		for i := range n {
+			addr := fmt.Sprintf("crew%d@lists.example.test", i)
+			if err := tx.CreateList(store.List{Address: addr, Name: fmt.Sprintf("Crew %d", i), Join: "approve", Post: "anyone"}); err != nil {
+				return err
+			}
+			if _, err := tx.AddMember(addr, store.Member{Address: fmt.Sprintf("m%d@example.test", i), Mode: "daily", Added: w.now}); err != nil {
+				return err
+			}
+			raw := fmt.Appendf(nil, "From: m%d@example.test\r\nSubject: News of crew %d\r\nMessage-ID: <n%d@example.test>\r\n\r\nHello.\r\n", i, i, i)
+			if _, err := tx.AppendPost(addr, store.Post{Received: w.now, MessageID: fmt.Sprintf("n%d@example.test", i), From: fmt.Sprintf("m%d@example.test", i), Subject: fmt.Sprintf("News of crew %d", i)}, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.now = at(1, "08:00")
+	if sent := w.send(); sent.Lists != n || sent.Members != n || sent.Messages != n {
+		t.Fatalf("round sent %+v, want %d lists, members and messages", sent, n)
+	}
+	got := w.digests()
+	for i := range n {
+		d := got[fmt.Sprintf("m%d@example.test", i)]
+		if len(d) != 1 || !strings.Contains(d[0], fmt.Sprintf("1. News of crew %d  [new]\r\n", i)) {
+			t.Fatalf("member of crew %d got %q", i, d)
+		}
+	}
+	if sent := w.send(); sent.Members != 0 {
+		t.Errorf("a second round sent %+v", sent)
+	}
+}

@@ -50,7 +50,10 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if _, dup := t.MessageID(list, p.MessageID); dup {
 		return p, fmt.Errorf("message %s in %s: %w", p.MessageID, list, ErrExists)
 	}
-	archive := b.Bucket(subArchive)
+	// Sequences only ever grow, so leaves are filled rather than split in half (bbolt's
+	// default leaves every page of an append-only bucket half empty).
+	archive, posts := b.Bucket(subArchive), b.Bucket(subPosts)
+	archive.FillPercent, posts.FillPercent = 0.95, 0.95
 	seq, err := archive.NextSequence()
 	if err != nil {
 		return p, err
@@ -64,7 +67,7 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if err := archive.Put(key, raw); err != nil {
 		return p, err
 	}
-	if err := putJSON(b.Bucket(subPosts), key, p); err != nil {
+	if err := putJSON(posts, key, p); err != nil {
 		return p, err
 	}
 	return p, b.Bucket(subMsgIDs).Put([]byte(p.MessageID), key)

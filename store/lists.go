@@ -126,6 +126,16 @@ func (t *Tx) Lists() ([]List, error) {
 	return out, err
 }
 
+// ListAddresses returns the address of every list, in order, without reading their settings.
+func (t *Tx) ListAddresses() []string {
+	var out []string
+	_ = t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
+}
+
 // DeleteList removes a list with its members and archive.
 func (t *Tx) DeleteList(addr string) error {
 	root := t.tx.Bucket(bucketLists)
