@@ -10,6 +10,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"crewmail/internal/rawmsg"
 )
 
 // role is what a part is for in the report it belongs to.
@@ -190,33 +192,9 @@ func boundary(h message.Header, params map[string]string) string {
 	return param(h, params, "boundary")
 }
 
-// param returns the parameter name of a Content-Type. When the parameters do not parse, mostly
-// because an unquoted value holds a "=" (as Outlook Express wrote boundaries) or a "/", the
-// value is read as it stands: quoted, or up to a ";" or the end.
+// param returns the parameter name of h's Content-Type, read tolerantly (rawmsg.Param).
 func param(h message.Header, params map[string]string, name string) string {
-	if v := params[name]; v != "" {
-		return v
-	}
-	v := h.Get("Content-Type")
-	// Lower-cased byte by byte: strings.ToLower would change the length of invalid UTF-8, and
-	// the index would then not be one in v.
-	lower := []byte(v)
-	for i, c := range lower {
-		if 'A' <= c && c <= 'Z' {
-			lower[i] = c + 'a' - 'A'
-		}
-	}
-	i := bytes.Index(lower, []byte(name+"="))
-	if i < 0 {
-		return ""
-	}
-	v = v[i+len(name)+1:]
-	if rest, ok := strings.CutPrefix(v, `"`); ok {
-		v, _, _ = strings.Cut(rest, `"`)
-		return v
-	}
-	v, _, _ = strings.Cut(v, ";")
-	return strings.TrimSpace(v)
+	return rawmsg.Param(h.Get("Content-Type"), params, name)
 }
 
 // attachment tells whether a part is an attachment by its disposition (RFC 2183 §2.2): a text

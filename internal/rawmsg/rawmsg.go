@@ -1,10 +1,12 @@
-// Package rawmsg owns reading the header of a message as it arrived over SMTP, in the one
-// tolerant way every package that looks at inbound mail shares.
+// Package rawmsg owns reading the header of a message as it arrived over SMTP, and the
+// Content-Type parameters real clients write wrongly, in the one tolerant way every package that
+// looks at inbound mail shares.
 package rawmsg
 
 import (
 	"bufio"
 	"bytes"
+	"strings"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -27,4 +29,33 @@ func skipBlankLines(raw []byte) []byte {
 		}
 		raw = raw[i+2:]
 	}
+}
+
+// Param returns the parameter name of a Content-Type value: from params, what go-message parsed,
+// when it is there. When the parameters do not parse, mostly because an unquoted value holds a
+// "=" (as Outlook Express wrote boundaries) or a "/", the value is read as it stands in
+// contentType: quoted, or up to a ";" or the end.
+func Param(contentType string, params map[string]string, name string) string {
+	if v := params[name]; v != "" {
+		return v
+	}
+	// Lower-cased byte by byte: strings.ToLower would change the length of invalid UTF-8, and
+	// the index would then not be one in contentType.
+	lower := []byte(contentType)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	i := bytes.Index(lower, []byte(strings.ToLower(name)+"="))
+	if i < 0 {
+		return ""
+	}
+	v := contentType[i+len(name)+1:]
+	if rest, ok := strings.CutPrefix(v, `"`); ok {
+		v, _, _ = strings.Cut(rest, `"`)
+		return v
+	}
+	v, _, _ = strings.Cut(v, ";")
+	return strings.TrimSpace(v)
 }

@@ -18,3 +18,24 @@ func TestReadHeader(t *testing.T) {
 		t.Error("a leading continuation line was accepted")
 	}
 }
+
+func TestParam(t *testing.T) {
+	for _, c := range []struct {
+		ct     string
+		params map[string]string
+		name   string
+		want   string
+	}{
+		{`multipart/mixed; boundary="abc"`, map[string]string{"boundary": "abc"}, "boundary", "abc"},
+		// Outlook Express: an unquoted boundary with "=" in it does not parse.
+		{`multipart/alternative; boundary=----=_NextPart_000_0007_01C1`, nil, "boundary", "----=_NextPart_000_0007_01C1"},
+		{`multipart/report; Report-Type=delivery-status; BOUNDARY="x/y"`, nil, "boundary", "x/y"},
+		{`multipart/report; report-type=delivery-status; boundary=a/b`, nil, "report-type", "delivery-status"},
+		{"multipart/mixed; \xff\xfe boundary=\xffq", nil, "boundary", "\xffq"},
+		{`text/plain; charset=utf-8`, nil, "boundary", ""},
+	} {
+		if got := Param(c.ct, c.params, c.name); got != c.want {
+			t.Errorf("Param(%q, %q) = %q, want %q", c.ct, c.name, got, c.want)
+		}
+	}
+}

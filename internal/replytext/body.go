@@ -15,6 +15,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"crewmail/internal/rawmsg"
 )
 
 // Text is what a digest shows of a post: the author's own words.
@@ -293,33 +295,10 @@ func contentType(h message.Header, parent string) (string, map[string]string) {
 	return t, params
 }
 
-// boundary returns the boundary of a multipart. When the Content-Type's parameters do not
-// parse, mostly because an unquoted boundary holds a "=" (as Outlook Express wrote it), the
-// boundary is read as it stands: up to a ";" or the end.
+// boundary returns the boundary of a multipart, read tolerantly (rawmsg.Param): an unquoted
+// boundary holding a "=", as Outlook Express wrote them, still counts.
 func boundary(h message.Header, params map[string]string) string {
-	if b := params["boundary"]; b != "" {
-		return b
-	}
-	v := h.Get("Content-Type")
-	// Lower-cased byte by byte: strings.ToLower would change the length of invalid UTF-8, and
-	// the index would then not be one in v.
-	lower := []byte(v)
-	for i, c := range lower {
-		if 'A' <= c && c <= 'Z' {
-			lower[i] = c + 'a' - 'A'
-		}
-	}
-	i := bytes.Index(lower, []byte("boundary="))
-	if i < 0 {
-		return ""
-	}
-	v = v[i+len("boundary="):]
-	if rest, ok := strings.CutPrefix(v, `"`); ok {
-		v, _, _ = strings.Cut(rest, `"`)
-		return v
-	}
-	v, _, _ = strings.Cut(v, ";")
-	return strings.TrimSpace(v)
+	return rawmsg.Param(h.Get("Content-Type"), params, "boundary")
 }
 
 // fileName returns the name a part gives its file: the filename of its Content-Disposition,
