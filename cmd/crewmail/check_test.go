@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,17 +17,7 @@ func TestCheckCommandReportsEachFinding(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cert, _ := mailtest.NewCert(t, testDomain)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := mailtest.WriteCert(t, cert, dir)
 	cfg := testConfig(t, dir, "127.0.0.1:1", fmt.Sprintf("tls_cert = %q\ntls_key = %q", certFile, keyFile))
 	dns, _ := dnsOf.Load(cfg)
 	ts := startTestServer(t, cfg)
