@@ -77,6 +77,7 @@ func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Ser
 type ListOptions struct {
 	Name          string
 	Owners        []string
+	RemoveOwners  []string
 	Join          string
 	Post          string
 	SubjectPrefix *string
@@ -100,6 +101,17 @@ func (o ListOptions) apply(l *store.List) error {
 		if !slices.Contains(l.Owners, a) {
 			l.Owners = append(l.Owners, a)
 		}
+	}
+	for _, owner := range o.RemoveOwners {
+		a, err := ParseAddress(owner)
+		if err != nil {
+			return fmt.Errorf("owner: %w", err)
+		}
+		i := slices.Index(l.Owners, a)
+		if i < 0 {
+			return fmt.Errorf("%s is not an owner of %s", a, l.Address)
+		}
+		l.Owners = slices.Delete(l.Owners, i, i+1)
 	}
 	if o.Join != "" {
 		if !slices.Contains(JoinPolicies, o.Join) {

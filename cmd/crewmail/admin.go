@@ -113,6 +113,10 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.Owners = append(o.Owners, s)
 		return nil
 	})
+	fs.Func("remove-owner", "an owner's address to remove (repeat for more; list set)", func(s string) error {
+		o.RemoveOwners = append(o.RemoveOwners, s)
+		return nil
+	})
 	fs.StringVar(&o.Join, "join", "", "who may join: open, approve or invite (default approve)")
 	fs.StringVar(&o.Post, "post", "", "who may post: verified (members, proven by DKIM/SPF or by confirming; the default), members, or anyone")
 	fs.StringVar(&o.AuthorIn, "dmarc-author", "", "when DMARC makes a copy go out From the list, put the author in reply-to or cc (default reply-to)")
