@@ -189,6 +189,7 @@ func (s *session) markSeen(sel *selected, member store.Member, batch []fetched, 
 	if len(set) == 0 {
 		return nil, nil
 	}
+	before := s.srv.flagGen(flagsKey{sel.list, sel.member})
 	err := s.srv.st.Update(func(tx *store.Tx) error {
 		if m, err := tx.Member(sel.list, s.addr); err != nil || m.ID != member.ID {
 			return err // removed meanwhile: nothing to keep
@@ -202,6 +203,9 @@ func (s *session) markSeen(sel *selected, member store.Member, batch []fetched, 
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	if err == nil {
+		s.setOwn(sel, before, set) // the FETCH responses below carry them
 	}
 	changed := make(map[uint64]bool, len(set))
 	for uid, f := range set {

@@ -30,7 +30,10 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	}
 	idx := sel.resolve(numSet)
 	result := make([]byte, len(idx))
+	set := map[uint64]byte{}
+	before := s.srv.flagGen(flagsKey{sel.list, sel.member})
 	err := s.srv.st.Update(func(tx *store.Tx) error {
+		clear(set)
 		m, err := s.current(tx)
 		if err != nil {
 			return err
@@ -54,6 +57,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 				if err := tx.SetFlags(sel.list, m.ID, uid, f); err != nil {
 					return err
 				}
+				set[uid] = f
 			}
 			result[i] = f
 		}
@@ -62,6 +66,8 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	if err != nil {
 		return err
 	}
+	// Told to the client below (or, with .SILENT, known to it already: RFC 9051 §6.4.6).
+	s.setOwn(sel, before, set)
 	if sf.Silent {
 		return nil
 	}

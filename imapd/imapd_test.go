@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -739,5 +740,67 @@ func TestCloseEndsSessions(t *testing.T) {
 	idle.Close()
 	if _, err := imapclient.DialInsecure(e.addr, nil); err == nil {
 		t.Error("the listener still accepts after Close")
+	}
+}
+
+// TestFlagChangesReachTheMembersOtherSessions: a flag one session of a member changes is
+// reported to the member's other open sessions at their next command, or at once in IDLE —
+// and to no one else, and not back to the session that made it.
+func TestFlagChangesReachTheMembersOtherSessions(t *testing.T) {
+	e := newEnvWith(t, envOptions{insecureAuth: true, pollEvery: time.Hour}) // only a change can wake IDLE
+	open := func(who string) *rawConn {
+		rc := e.raw(t)
+		if _, st := rc.cmd("LOGIN %s %s", who, passwords[who]); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("LOGIN %s: %s", who, st)
+		}
+		if _, st := rc.cmd("SELECT %s", crew); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("SELECT as %s: %s", who, st)
+		}
+		return rc
+	}
+	fetches := func(untagged []string) []string {
+		var out []string
+		for _, l := range untagged {
+			if strings.Contains(l, " FETCH ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	a, b, other := open(alice), open(alice), open(carol)
+
+	a.cmd("STORE 2 +FLAGS (\\Flagged)")
+	if got, _ := b.cmd("NOOP"); !slices.Equal(fetches(got), []string{`* 2 FETCH (UID 2 FLAGS (\Flagged))`}) {
+		t.Errorf("the other session's NOOP after STORE: %q", got)
+	}
+	if got, _ := b.cmd("NOOP"); len(fetches(got)) != 0 {
+		t.Errorf("a second NOOP repeats: %q", got)
+	}
+	if got, _ := a.cmd("NOOP"); len(fetches(got)) != 0 {
+		t.Errorf("the session that stored hears its own change again: %q", got)
+	}
+	if got, _ := other.cmd("NOOP"); len(fetches(got)) != 0 {
+		t.Errorf("another member hears alice's flags: %q", got)
+	}
+
+	// BODY[] sets \Seen in one session; the other hears it.
+	a.cmd("FETCH 3 BODY[]")
+	if got, _ := b.cmd("NOOP"); !slices.Equal(fetches(got), []string{`* 3 FETCH (UID 3 FLAGS (\Seen))`}) {
+		t.Errorf("the other session's NOOP after BODY[]: %q", got)
+	}
+
+	// In IDLE the change comes at once.
+	b.tag++
+	fmt.Fprintf(b.c, "x%d IDLE\r\n", b.tag)
+	if l := b.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	a.cmd("STORE 2 -FLAGS.SILENT (\\Flagged)")
+	if l := b.line(); l != `* 2 FETCH (UID 2 FLAGS ())` {
+		t.Errorf("in IDLE after STORE -FLAGS: %q", l)
+	}
+	fmt.Fprintf(b.c, "DONE\r\n")
+	if l := b.line(); !strings.HasPrefix(l, fmt.Sprintf("x%d OK", b.tag)) {
+		t.Errorf("IDLE ends with %q", l)
 	}
 }

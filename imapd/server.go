@@ -63,6 +63,9 @@ type Server struct {
 	notifyMu sync.Mutex
 	notifyCh chan struct{} // closed (and replaced) by Notify
 
+	flagsMu  sync.Mutex
+	flagGens map[flagsKey]uint64 // how often each member's flags on a list changed: see flagGen
+
 	dummyOnce sync.Once
 	dummyHash []byte
 	dummyCost int // of the dummy hash: that of real app passwords; tests lower it
@@ -99,6 +102,7 @@ func New(st *store.Store, cfg Config) *Server {
 		ctx:       ctx,
 		cancel:    cancel,
 		notifyCh:  make(chan struct{}),
+		flagGens:  map[flagsKey]uint64{},
 	}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -138,13 +142,39 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Notify tells IDLE sessions that a post was archived. They also look every pollEvery, so a
+// Notify tells IDLE sessions that a post was archived (or flags changed). They also look every pollEvery, so a
 // missed Notify delays news, it does not lose it.
 func (s *Server) Notify() {
 	s.notifyMu.Lock()
 	close(s.notifyCh)
 	s.notifyCh = make(chan struct{})
 	s.notifyMu.Unlock()
+}
+
+// flagsKey names one member's flags on one list.
+type flagsKey struct {
+	list   string
+	member uint64
+}
+
+// flagGen is how many times k's flags have changed since the server started. A session that
+// has told its client the flags of generation g has nothing to tell while flagGen is g.
+func (s *Server) flagGen(k flagsKey) uint64 {
+	s.flagsMu.Lock()
+	defer s.flagsMu.Unlock()
+	return s.flagGens[k]
+}
+
+// flagsChanged records a committed change of k's flags and wakes the IDLE sessions, which tell
+// their clients (RFC 9051 §7.5.2: a server should report flag changes made by other sessions).
+// It returns the new generation.
+func (s *Server) flagsChanged(k flagsKey) uint64 {
+	s.flagsMu.Lock()
+	s.flagGens[k]++
+	g := s.flagGens[k]
+	s.flagsMu.Unlock()
+	s.Notify()
+	return g
 }
 
 // notified returns a channel closed at the next Notify.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,26 @@ type selected struct {
 	created  time.Time // a list deleted and created again is another mailbox
 	readOnly bool      // EXAMINE: no flag changes, BODY[] does not set \Seen
 	uids     []imap.UID
+	// The member's flags as this session knows them, of generation flagGen (Server.flagGen):
+	// when another session changes them, the next poll tells the client what changed.
+	member  uint64
+	flags   map[uint64]byte
+	flagGen uint64
+}
+
+// setOwn records flags this session changed and told its client of; before is the generation
+// read before the change was made.
+func (s *session) setOwn(sel *selected, before uint64, set map[uint64]byte) {
+	if len(set) == 0 {
+		return
+	}
+	for uid, f := range set {
+		sel.flags[uid] = f
+	}
+	g := s.srv.flagsChanged(flagsKey{sel.list, sel.member})
+	if g == before+1 && sel.flagGen == before {
+		sel.flagGen = g // no other session changed them meanwhile: nothing to tell
+	}
 }
 
 func (sel *selected) lastUID() imap.UID {
@@ -182,11 +203,12 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		if err != nil {
 			return err
 		}
+		gen := s.srv.flagGen(flagsKey{l.Address, m.ID}) // before the flags are read
 		flags, err := flagMap(tx, l.Address, m.ID)
 		if err != nil {
 			return err
 		}
-		sel = &selected{list: l.Address, created: l.Created, readOnly: options.ReadOnly}
+		sel = &selected{list: l.Address, created: l.Created, readOnly: options.ReadOnly, member: m.ID, flags: flags, flagGen: gen}
 		var firstUnseen uint32
 		err = tx.Posts(l.Address, func(p store.Post) error {
 			if p.Seq > math.MaxUint32 {
@@ -388,18 +410,28 @@ func (s *session) Poll(w *imapserver.UpdateWriter, _ bool) error {
 	return s.pollLocked(w)
 }
 
-// pollLocked adds new posts to the selected mailbox and announces them with EXISTS. A store
-// error is logged, not returned: the library drops the connection on a Poll error.
+// pollLocked adds new posts to the selected mailbox and announces them with EXISTS, then
+// reports flags another session of the member changed. A store error is logged, not returned:
+// the library drops the connection on a Poll error.
 func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 	sel := s.sel
 	if sel == nil {
 		return nil
 	}
-	var fresh []imap.UID
+	var (
+		fresh []imap.UID
+		flags map[uint64]byte // read when another session changed them
+		gen   uint64
+	)
 	err := s.srv.st.View(func(tx *store.Tx) error {
-		fresh = fresh[:0]
-		if _, err := s.current(tx); err != nil {
+		m, err := s.current(tx)
+		if err != nil {
 			return nil // gone; the next command on it says so
+		}
+		if gen = s.srv.flagGen(flagsKey{sel.list, m.ID}); gen != sel.flagGen && m.ID == sel.member {
+			if flags, err = flagMap(tx, sel.list, m.ID); err != nil {
+				return err
+			}
 		}
 		last := uint64(sel.lastUID())
 		if tx.LastSeq(sel.list) <= last {
@@ -417,11 +449,36 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 		s.log.Error("imap: look for new posts", "list", sel.list, "err", err)
 		return nil
 	}
-	if len(fresh) == 0 {
+	if len(fresh) > 0 {
+		sel.uids = append(sel.uids, fresh...)
+		if err := w.WriteNumMessages(uint32(len(sel.uids))); err != nil {
+			return err
+		}
+	}
+	if flags == nil {
 		return nil
 	}
-	sel.uids = append(sel.uids, fresh...)
-	return w.WriteNumMessages(uint32(len(sel.uids)))
+	var changed []uint64
+	for uid, f := range flags {
+		if sel.flags[uid] != f {
+			changed = append(changed, uid)
+		}
+	}
+	for uid, f := range sel.flags {
+		if _, ok := flags[uid]; !ok && f != 0 {
+			changed = append(changed, uid)
+		}
+	}
+	slices.Sort(changed)
+	sel.flags, sel.flagGen = flags, gen
+	for _, uid := range changed {
+		if i, ok := slices.BinarySearch(sel.uids, imap.UID(uid)); ok {
+			if err := w.WriteMessageFlags(uint32(i)+1, imap.UID(uid), flagList(flags[uid])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Idle reports new posts as they are archived: at each Notify, and every pollEvery in case a
