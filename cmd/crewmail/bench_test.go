@@ -21,7 +21,7 @@ func BenchmarkPost(b *testing.B) {
 			sink := mailtest.NewSink(b)
 			dir := b.TempDir()
 			ts := startBenchServer(b, dir, sink.Addr)
-			ts.mustCLIb(b, "list", "create", crew)
+			ts.mustCLIb(b, "list", "create", crew, "-post", "members") // unsigned posts: members, not verified
 			for i := range 8 {
 				ts.mustCLIb(b, "member", "add", crew, fmt.Sprintf("m%d@example.test", i), "-mode", mode)
 			}
