@@ -87,6 +87,7 @@ func (t *Tx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
 	if err := getJSON(b.Bucket(subPosts), key, &p); err != nil {
 		return p, nil, err
 	}
+	p.Thread = thread(b, p.Thread)
 	return p, append([]byte(nil), v...), nil
 }
 
@@ -100,6 +101,7 @@ func (t *Tx) PostMeta(list string, seq uint64) (Post, error) {
 	if err := getJSON(b.Bucket(subPosts), u64(seq), &p); err != nil {
 		return p, fmt.Errorf("post %d of %s: %w", seq, list, err)
 	}
+	p.Thread = thread(b, p.Thread)
 	return p, nil
 }
 
@@ -114,6 +116,7 @@ func (t *Tx) Posts(list string, fn func(Post) error) error {
 		if err := json.Unmarshal(v, &p); err != nil {
 			return err
 		}
+		p.Thread = thread(b, p.Thread)
 		return fn(p)
 	})
 }

@@ -72,7 +72,7 @@ func (t *Tx) listBucket(addr string) *bolt.Bucket {
 
 // listBuckets are the sub-buckets of every list.
 var listBuckets = [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld, subPending, subPendKeys,
-	subThreadIDs, subSubjects, subMutes, subCursors, subFlags}
+	subThreadIDs, subSubjects, subMutes, subCursors, subFlags, subMerged}
 
 // CreateList stores a new list; ErrExists if one with that address is there.
 func (t *Tx) CreateList(l List) error {

@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -193,6 +193,14 @@ var migrations = []func(tx *bolt.Tx) error{
 				}
 				return followCursor(l, m)
 			})
+		})
+	},
+	// 5 → 6: every list gets its record of merged threads (merges no longer rewrite the
+	// records of the threads they merge).
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			_, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(subMerged)
+			return err
 		})
 	},
 }

@@ -360,6 +360,22 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if got, err := tx.PendingFor("old@x.test", PendingJoin, "new@x.test"); err != nil || got.ID != p.ID {
 			t.Errorf("pending action after migration: %+v %v", got, err)
 		}
+		// Threads: two posts, then a reply to both merges their threads.
+		for i := 1; i <= 2; i++ {
+			post, err := tx.AppendPost("old@x.test", Post{MessageID: fmt.Sprintf("t%d@x.test", i)}, []byte("x"))
+			if err != nil {
+				return err
+			}
+			if err := tx.IndexThread("old@x.test", post.Thread, []string{post.MessageID}, "", time.Time{}); err != nil {
+				return err
+			}
+		}
+		if th, err := tx.FindThread("old@x.test", []string{"t2@x.test", "t1@x.test"}); err != nil || th != 1 {
+			t.Errorf("merging threads after migration: %d %v", th, err)
+		}
+		if post, err := tx.PostMeta("old@x.test", 2); err != nil || post.Thread != 1 {
+			t.Errorf("the merged post after migration: %+v %v", post, err)
+		}
 		return nil
 	})
 	if err != nil {

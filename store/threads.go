@@ -21,7 +21,23 @@ var (
 	subSubjects  = []byte("subjects")   // base subject → thread + date of its latest post
 	subMutes     = []byte("mutes")      // thread + member ID → ""
 	subCursors   = []byte("cursors")    // member address → Cursor
+	subMerged    = []byte("merged")     // a merged thread → the thread it was merged into
 )
+
+// thread is where thread th is now. A merge does not rewrite the records of the threads it
+// merges (posts, ids, subjects keep the number they had); it records where each went, and
+// every reader follows that. Merges always go into the older, lower-numbered thread, so the
+// way only descends and ends.
+func thread(b *bolt.Bucket, th uint64) uint64 {
+	merged := b.Bucket(subMerged)
+	for {
+		v := merged.Get(u64(th))
+		if len(v) != 8 || binary.BigEndian.Uint64(v) >= th {
+			return th
+		}
+		th = binary.BigEndian.Uint64(v)
+	}
+}
 
 // FindThread returns the thread that any of ids belongs to, 0 when none does. When ids
 // belong to several threads, those are merged into the oldest first, which is returned.
@@ -34,7 +50,7 @@ func (t *Tx) FindThread(list string, ids []string) (uint64, error) {
 	var found []uint64
 	for _, id := range ids {
 		if v := tids.Get([]byte(id)); len(v) == 8 {
-			if th := binary.BigEndian.Uint64(v); !slices.Contains(found, th) {
+			if th := thread(b, binary.BigEndian.Uint64(v)); !slices.Contains(found, th) {
 				found = append(found, th)
 			}
 		}
@@ -51,58 +67,16 @@ func (t *Tx) FindThread(list string, ids []string) (uint64, error) {
 	return found[0], nil
 }
 
-// mergeThreads makes every post, id, subject and mute of the threads in from belong to into.
-// Merges are rare (a reply that arrives before what it answers, then its parent), so a scan of
-// the list's records is fine.
+// mergeThreads makes the threads in from part of into: it records where they went (see
+// thread) and moves their mutes. Its cost does not grow with the archive (an import of a big
+// archive with replies out of order merges often).
 func mergeThreads(b *bolt.Bucket, into uint64, from []uint64) error {
-	posts := b.Bucket(subPosts)
-	var changed [][2][]byte
-	err := posts.ForEach(func(k, v []byte) error {
-		var p Post
-		if err := json.Unmarshal(v, &p); err != nil {
-			return err
-		}
-		if slices.Contains(from, p.Thread) {
-			p.Thread = into
-			data, err := json.Marshal(p)
-			if err != nil {
-				return err
-			}
-			changed = append(changed, [2][]byte{slices.Clone(k), data})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, kv := range changed {
-		if err := posts.Put(kv[0], kv[1]); err != nil {
-			return err
-		}
-	}
-	for _, name := range [][]byte{subThreadIDs, subSubjects} {
-		bk := b.Bucket(name)
-		var keys [][]byte
-		var vals [][]byte
-		err := bk.ForEach(func(k, v []byte) error {
-			if len(v) >= 8 && slices.Contains(from, binary.BigEndian.Uint64(v)) {
-				nv := slices.Clone(v)
-				binary.BigEndian.PutUint64(nv, into)
-				keys, vals = append(keys, slices.Clone(k)), append(vals, nv)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for i := range keys {
-			if err := bk.Put(keys[i], vals[i]); err != nil {
-				return err
-			}
-		}
-	}
+	merged := b.Bucket(subMerged)
 	mutes := b.Bucket(subMutes)
 	for _, th := range from {
+		if err := merged.Put(u64(th), u64(into)); err != nil {
+			return err
+		}
 		var keys [][]byte
 		c := mutes.Cursor()
 		for k, _ := c.Seek(u64(th)); k != nil && bytes.HasPrefix(k, u64(th)); k, _ = c.Next() {
@@ -155,36 +129,36 @@ func (t *Tx) SubjectThread(list, subject string, since time.Time) (uint64, bool)
 	if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) < since.Unix() {
 		return 0, false
 	}
-	return binary.BigEndian.Uint64(v), true
+	return thread(b, binary.BigEndian.Uint64(v)), true
 }
 
 // Mute keeps thread of list out of a member's mail; Unmute undoes it.
-func (t *Tx) Mute(list string, thread, member uint64) error {
+func (t *Tx) Mute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Put(append(u64(thread), u64(member)...), nil)
+	return b.Bucket(subMutes).Put(append(u64(thread(b, th)), u64(member)...), nil)
 }
 
 // Unmute lets thread of list reach a member again.
-func (t *Tx) Unmute(list string, thread, member uint64) error {
+func (t *Tx) Unmute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Delete(append(u64(thread), u64(member)...))
+	return b.Bucket(subMutes).Delete(append(u64(thread(b, th)), u64(member)...))
 }
 
 // Muted returns the IDs of the members of list who muted thread.
-func (t *Tx) Muted(list string, thread uint64) map[uint64]bool {
+func (t *Tx) Muted(list string, th uint64) map[uint64]bool {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil
 	}
 	var out map[uint64]bool
 	c := b.Bucket(subMutes).Cursor()
-	prefix := u64(thread)
+	prefix := u64(thread(b, th))
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if out == nil {
 			out = map[uint64]bool{}
@@ -254,6 +228,7 @@ func (t *Tx) PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) err
 		if err := json.Unmarshal(v, &p); err != nil {
 			return fmt.Errorf("damaged post %x of %s: %w", k, list, err)
 		}
+		p.Thread = thread(b, p.Thread)
 		if err := fn(p, archive.Get(k)); err != nil {
 			return err
 		}
