@@ -83,8 +83,10 @@ func TestHealthzFailsWhenOutboxStuck(t *testing.T) {
 	sink := mailtest.NewSink(t)
 	release := sink.Hold()
 	ts := newCrew(t, sink, "alice@example.test")
-	// More deliveries than workers (8), all hanging at the smarthost.
-	for i := range 12 {
+	// More deliveries than the queue takes at once (8 workers, hanging at the smarthost, and
+	// up to 16 claimed rows waiting for them): the rest stay due and are not attempted.
+	const posts = 30
+	for i := range posts {
 		id := "stuck" + strconv.Itoa(i) + "@example.test"
 		if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Stuck", id, "x\r\n")); err != nil {
 			t.Fatal(err)
@@ -111,7 +113,7 @@ func TestHealthzFailsWhenOutboxStuck(t *testing.T) {
 		t.Errorf("healthz with the outbox stuck: %d %s", code, body)
 	}
 	release()
-	sink.Wait(t, 12)
+	sink.Wait(t, posts)
 	settle(t, ts)
 	if code, body := health(); code != 200 {
 		t.Errorf("healthz after recovery: %d %s", code, body)
