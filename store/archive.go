@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Post is what the archive knows about one archived message besides its bytes.
@@ -73,35 +75,58 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	return p, b.Bucket(subMsgIDs).Put([]byte(p.MessageID), key)
 }
 
+// postRecords reads a list's post records, each with the thread its post is in now (see
+// thread): the one way every reader of posts decodes them.
+type postRecords struct{ posts, merged *bolt.Bucket }
+
+func recordsOf(list *bolt.Bucket) postRecords {
+	return postRecords{list.Bucket(subPosts), list.Bucket(subMerged)}
+}
+
+func (r postRecords) decode(k, v []byte) (Post, error) {
+	var p Post
+	if err := json.Unmarshal(v, &p); err != nil {
+		return p, fmt.Errorf("damaged post %x: %w", k, err)
+	}
+	p.Thread = thread(r.merged, p.Thread)
+	return p, nil
+}
+
+// get reads the record of post seq; ErrNotFound when there is none.
+func (r postRecords) get(seq uint64) (Post, error) {
+	v := r.posts.Get(u64(seq))
+	if v == nil {
+		return Post{}, ErrNotFound
+	}
+	return r.decode(u64(seq), v)
+}
+
 // Post returns an archived post; raw is a copy of its bytes.
 func (t *Tx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return p, nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	key := u64(seq)
-	v := b.Bucket(subArchive).Get(key)
+	v := b.Bucket(subArchive).Get(u64(seq))
 	if v == nil {
 		return p, nil, fmt.Errorf("post %d of %s: %w", seq, list, ErrNotFound)
 	}
-	if err := getJSON(b.Bucket(subPosts), key, &p); err != nil {
-		return p, nil, err
+	if p, err = recordsOf(b).get(seq); err != nil {
+		return p, nil, fmt.Errorf("post %d of %s: %w", seq, list, err)
 	}
-	p.Thread = thread(b, p.Thread)
 	return p, append([]byte(nil), v...), nil
 }
 
 // PostMeta returns an archived post's record without its bytes.
 func (t *Tx) PostMeta(list string, seq uint64) (Post, error) {
-	var p Post
 	b := t.listBucket(list)
 	if b == nil {
-		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
+		return Post{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	if err := getJSON(b.Bucket(subPosts), u64(seq), &p); err != nil {
+	p, err := recordsOf(b).get(seq)
+	if err != nil {
 		return p, fmt.Errorf("post %d of %s: %w", seq, list, err)
 	}
-	p.Thread = thread(b, p.Thread)
 	return p, nil
 }
 
@@ -111,12 +136,12 @@ func (t *Tx) Posts(list string, fn func(Post) error) error {
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subPosts).ForEach(func(_, v []byte) error {
-		var p Post
-		if err := json.Unmarshal(v, &p); err != nil {
-			return err
+	r := recordsOf(b)
+	return r.posts.ForEach(func(k, v []byte) error {
+		p, err := r.decode(k, v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", list, err)
 		}
-		p.Thread = thread(b, p.Thread)
 		return fn(p)
 	})
 }

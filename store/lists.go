@@ -115,15 +115,14 @@ func (t *Tx) List(addr string) (List, error) {
 // Lists returns every list, ordered by address.
 func (t *Tx) Lists() ([]List, error) {
 	var out []List
-	err := t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
-		l, err := t.List(string(k))
+	for _, addr := range t.ListAddresses() {
+		l, err := t.List(addr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, l)
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // ListAddresses returns the address of every list, in order, without reading their settings.

@@ -135,12 +135,7 @@ var migrations = []func(tx *bolt.Tx) error{
 		return nil
 	},
 	// 1 → 2: every list gets a bucket of held posts (waiting for their author's confirmation).
-	func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
-			_, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(subHeld)
-			return err
-		})
-	},
+	addListBuckets(subHeld),
 	// 2 → 3: every list gets its roster of members in "each" mode.
 	func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
@@ -149,16 +144,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 3 → 4: every list gets its pending actions (joins, invitations, mode changes waiting for
 	// a confirmation).
-	func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
-			for _, name := range [][]byte{subPending, subPendKeys} {
-				if _, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	},
+	addListBuckets(subPending, subPendKeys),
 	// 4 → 5: shared messages (digests) for the outbox, IMAP app passwords; every list gets
 	// its thread index, IMAP flags (each archived post's Message-ID → its thread),
 	// subject index, thread mutes and digest cursors (digest members start after what is
@@ -197,12 +183,21 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 5 → 6: every list gets its record of merged threads (merges no longer rewrite the
 	// records of the threads they merge).
-	func(tx *bolt.Tx) error {
+	addListBuckets(subMerged),
+}
+
+// addListBuckets is a migration that gives every list the sub-buckets names, empty.
+func addListBuckets(names ...[]byte) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
-			_, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(subMerged)
-			return err
+			for _, name := range names {
+				if _, err := tx.Bucket(bucketLists).Bucket(k).CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
-	},
+	}
 }
 
 // Path is the database file's path.

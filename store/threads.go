@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -24,12 +23,11 @@ var (
 	subMerged    = []byte("merged")     // a merged thread → the thread it was merged into
 )
 
-// thread is where thread th is now. A merge does not rewrite the records of the threads it
+// thread is where thread th is now; merged is the list's record of merges. A merge does not rewrite the records of the threads it
 // merges (posts, ids, subjects keep the number they had); it records where each went, and
 // every reader follows that. Merges always go into the older, lower-numbered thread, so the
 // way only descends and ends.
-func thread(b *bolt.Bucket, th uint64) uint64 {
-	merged := b.Bucket(subMerged)
+func thread(merged *bolt.Bucket, th uint64) uint64 {
 	for {
 		v := merged.Get(u64(th))
 		if len(v) != 8 || binary.BigEndian.Uint64(v) >= th {
@@ -46,11 +44,11 @@ func (t *Tx) FindThread(list string, ids []string) (uint64, error) {
 	if b == nil {
 		return 0, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	tids := b.Bucket(subThreadIDs)
+	tids, merged := b.Bucket(subThreadIDs), b.Bucket(subMerged)
 	var found []uint64
 	for _, id := range ids {
 		if v := tids.Get([]byte(id)); len(v) == 8 {
-			if th := thread(b, binary.BigEndian.Uint64(v)); !slices.Contains(found, th) {
+			if th := thread(merged, binary.BigEndian.Uint64(v)); !slices.Contains(found, th) {
 				found = append(found, th)
 			}
 		}
@@ -129,7 +127,7 @@ func (t *Tx) SubjectThread(list, subject string, since time.Time) (uint64, bool)
 	if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) < since.Unix() {
 		return 0, false
 	}
-	return thread(b, binary.BigEndian.Uint64(v)), true
+	return thread(b.Bucket(subMerged), binary.BigEndian.Uint64(v)), true
 }
 
 // Mute keeps thread of list out of a member's mail; Unmute undoes it.
@@ -138,7 +136,7 @@ func (t *Tx) Mute(list string, th, member uint64) error {
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Put(append(u64(thread(b, th)), u64(member)...), nil)
+	return b.Bucket(subMutes).Put(append(u64(thread(b.Bucket(subMerged), th)), u64(member)...), nil)
 }
 
 // Unmute lets thread of list reach a member again.
@@ -147,7 +145,7 @@ func (t *Tx) Unmute(list string, th, member uint64) error {
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Delete(append(u64(thread(b, th)), u64(member)...))
+	return b.Bucket(subMutes).Delete(append(u64(thread(b.Bucket(subMerged), th)), u64(member)...))
 }
 
 // Muted returns the IDs of the members of list who muted thread.
@@ -158,7 +156,7 @@ func (t *Tx) Muted(list string, th uint64) map[uint64]bool {
 	}
 	var out map[uint64]bool
 	c := b.Bucket(subMutes).Cursor()
-	prefix := u64(thread(b, th))
+	prefix := u64(thread(b.Bucket(subMerged), th))
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if out == nil {
 			out = map[uint64]bool{}
@@ -222,13 +220,13 @@ func (t *Tx) PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) err
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	posts, archive := b.Bucket(subPosts).Cursor(), b.Bucket(subArchive)
-	for k, v := posts.Seek(u64(seq + 1)); k != nil; k, v = posts.Next() {
-		var p Post
-		if err := json.Unmarshal(v, &p); err != nil {
-			return fmt.Errorf("damaged post %x of %s: %w", k, list, err)
+	r, archive := recordsOf(b), b.Bucket(subArchive)
+	c := r.posts.Cursor()
+	for k, v := c.Seek(u64(seq + 1)); k != nil; k, v = c.Next() {
+		p, err := r.decode(k, v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", list, err)
 		}
-		p.Thread = thread(b, p.Thread)
 		if err := fn(p, archive.Get(k)); err != nil {
 			return err
 		}
