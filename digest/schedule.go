@@ -142,9 +142,9 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	}
 	close(work)
 	wg.Wait()
-	// Also what IMAP sessions and exports have read since the last round: the server's resident
-	// set stays what it holds.
-	s.releaseMapped()
+	if len(lists) > releaseEvery {
+		s.releaseMapped()
+	}
 	metrics.Digests.Add(float64(total.Digests))
 	metrics.DigestDeliveries.Add(float64(total.Members))
 	if total.Members > 0 {
