@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"crewmail/internal/mailtest"
 	"crewmail/lists"
 	"crewmail/store"
 	"crewmail/templates"
@@ -114,41 +115,16 @@ func BenchmarkDailyDigests(b *testing.B) {
 	b.ReportMetric(float64(n)/secs, "lists/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	b.Logf("%d lists × 8 members × 20 posts: %d digests composed, %d enqueued in %.1f s, peak RSS %d MiB (sampled peaks: anon %d MiB, file %d MiB)",
-		n, sent.Digests, sent.Members, secs, peakRSS()>>20, peaks["RssAnon:"]>>20, peaks["RssFile:"]>>20)
+		n, sent.Digests, sent.Members, secs, peakRSS()>>20, peaks["RssAnon"]>>20, peaks["RssFile"]>>20)
 }
 
 // resetPeakRSS starts a new peak-RSS measurement (Linux: clear_refs 5 resets VmHWM).
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // peakRSS is the process's peak resident set since the last reset, in bytes.
-func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func peakRSS() int64 { return mailtest.ProcStatus("VmHWM") }
 
 // rssParts are the anonymous and file-backed parts of the resident set now, in bytes.
 func rssParts() map[string]int64 {
-	out := map[string]int64{}
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for _, k := range []string{"RssAnon:", "RssFile:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				out[k] = kb << 10
-			}
-		}
-	}
-	return out
+	return map[string]int64{"RssAnon": mailtest.ProcStatus("RssAnon"), "RssFile": mailtest.ProcStatus("RssFile")}
 }

@@ -1,12 +1,15 @@
 // Package mailtest owns the test doubles of the outside world that crewmail's tests talk to
 // over real sockets on loopback: an SMTP server that captures what it receives, and a DNS
-// server with the records a test gives it.
+// server with the records a test gives it; and what tests read of this process (ProcStatus).
 package mailtest
 
 import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,3 +174,19 @@ var ErrTemporary = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4,
 
 // ErrPermanent is a 550 reply for Sink.Reject.
 var ErrPermanent = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+
+// ProcStatus is a size field of this process's /proc/self/status ("VmHWM", "RssFile", …) in
+// bytes; 0 when the system has no such field.
+func ProcStatus(field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
