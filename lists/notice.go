@@ -45,6 +45,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		d[k] = ""
 	}
 	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
+	d["Attached"] = false
 	return d
 }
 

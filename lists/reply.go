@@ -116,10 +116,19 @@ type ThreadLink struct {
 }
 
 // digestReply answers a reply to a digest: it is never posted (it would quote the whole digest
-// to everyone); the sender gets the Reply links of the recent conversations and their mail back
-// whole.
+// to everyone); a member gets the Reply links of the recent conversations, at the address on
+// file, and their mail back whole when it is proven to come from them. Anyone else gets
+// nothing: the links name the list's conversations, and an answer to a forged From would carry
+// someone else's text, signed by the list's domain, to a stranger.
 func (s *Service) digestReply(tx *store.Tx, c *command) error {
 	l := c.l
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Info("reply to a digest from a non-member ignored", "list", l.Address, "from", c.m.from)
+		return nil
+	} else if err != nil {
+		return err
+	}
 	if !c.verified {
 		ok, err := s.mayAnswer(tx, l, c.m.from)
 		if err != nil || !ok {
@@ -153,9 +162,11 @@ func (s *Service) digestReply(tx *store.Tx, c *command) error {
 		links = append(links, ThreadLink{Subject: p.Subject, Reply: s.ReplyAddress(l.Address, p.Seq)})
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Threads"] = c.m.from, links
-	n := c.reply("digest-reply", data)
-	n.attach = c.m.raw
+	data["Address"], data["Threads"], data["Attached"] = mem.Address, links, c.verified
+	n := notice{to: mem.Address, template: "digest-reply", data: data, inReplyTo: c.m.messageID, replied: true}
+	if c.verified {
+		n.attach = c.m.raw
+	}
 	return s.enqueueNotice(tx, l, n, c.res)
 }
 

@@ -25,7 +25,8 @@ var data = map[string]any{
 	"Lines":       []string{"invite carol@x.test", "remove dan@x.test"},
 	"Results":     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	"NewPassword": "crew+password@x.test", "Password": "k3v9-xq2a-7mfp-d8wz", "IMAP": "x.test, port 993 (TLS)",
-	"Threads": []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
+	"Threads":  []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
+	"Attached": true,
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file

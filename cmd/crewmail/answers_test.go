@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"crewmail/internal/mailtest"
+)
+
+// These tests send what a forger or an outsider would, with a real SMTP client, and count the
+// mail crewmail sends to the addresses they aim at.
+
+// mailsTo is the mail the sink received for addr, once everything queued has been delivered.
+func mailsTo(t *testing.T, ts *testServer, sink *mailtest.Sink, addr string) []mailtest.Message {
+	t.Helper()
+	settle(t, ts)
+	var got []mailtest.Message
+	for _, m := range sink.Messages() {
+		if m.To[0] == addr {
+			got = append(got, m)
+		}
+	}
+	return got
+}
+
+// TestDigestAddressAnswersOnlyMembers: mail to crew+digest@ tells nobody outside the list about
+// its conversations, and never hands back a message whose sender is not proven.
+func TestDigestAddressAnswersOnlyMembers(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Secret plans", "plans@example.test", "x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 2)
+	digest := "crew+digest@" + testDomain
+	// An outsider, proven or not, learns nothing; a forged outsider address gets nothing.
+	if err := ask(t, ts, "mallory@example.test", digest, "what is new?", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ask(t, ts, "victim@example.test", digest, "Click http://evil.example/ now", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"mallory@example.test", "victim@example.test"} {
+		if got := mailsTo(t, ts, sink, a); len(got) != 0 {
+			t.Errorf("%s got %d mails from crew+digest@:\n%s", a, len(got), got[0].Data)
+		}
+	}
+	// A forger using bob's address: bob gets the links, at his address, but not the forger's mail.
+	if err := ask(t, ts, "bob@example.test", digest, "Click http://evil.example/ now", false); err != nil {
+		t.Fatal(err)
+	}
+	got := mailsTo(t, ts, sink, "bob@example.test")
+	if len(got) != 2 {
+		t.Fatalf("bob got %d mails, want his copy and one answer", len(got))
+	}
+	if a := got[1].Data; !bytes.Contains(a, []byte("Secret plans")) || bytes.Contains(a, []byte("message/rfc822")) || bytes.Contains(a, []byte("evil.example")) {
+		t.Errorf("the answer to an unproven digest reply:\n%s", a)
+	}
+}
+
+// TestOneMailOneAnswer: however many lines or mails ask, an address gets one answer per mail,
+// and only a few an hour; a forged From never multiplies mail to its victim.
+func TestOneMailOneAnswer(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-join", "invite", "-owner", owner)
+	request := "crew-request@" + testDomain
+
+	// Twenty help lines from a forged address: one answer, with the help in it.
+	if err := ask(t, ts, "victim@example.test", request, strings.Repeat("help\r\n", 20), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "victim@example.test"); len(got) != 1 || !strings.Contains(text(t, got[0]), "crew+unsubscribe@"+testDomain) {
+		t.Errorf("victim got %d mails for 20 help lines, want 1 with the help", len(got))
+	}
+	// A member's address, forged: leave, then daily and weekly over and over: one answer.
+	if err := ask(t, ts, "alice@example.test", request, "unsubscribe\r\n"+strings.Repeat("daily\r\nweekly\r\n", 10), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "alice@example.test"); len(got) != 1 {
+		t.Errorf("alice got %d mails for 21 lines, want 1", len(got))
+	}
+	// An invitee saying subscribe twenty times gets the invitation once more, not twenty times.
+	if err := ask(t, ts, owner, request, "invite erin@example.test\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ask(t, ts, "erin@example.test", request, strings.Repeat("subscribe\r\n", 20), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "erin@example.test"); len(got) != 2 {
+		t.Errorf("erin got %d mails, want the invitation and one answer", len(got))
+	}
+	// Ten mails to crew+help@ from a forged address: three answers an hour, on all lists.
+	ts.mustCLI(t, "list", "create", "team@"+testDomain)
+	for i := range 10 {
+		to := "crew+help@" + testDomain
+		if i%2 == 1 {
+			to = "team+help@" + testDomain
+		}
+		if err := ask(t, ts, "victim2@example.test", to, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mailsTo(t, ts, sink, "victim2@example.test"); len(got) != unprovenAnswersPerHourForTest {
+		t.Errorf("victim2 got %d answers from 10 mails to +help, want %d", len(got), unprovenAnswersPerHourForTest)
+	}
+	ts.clock.Advance(61 * time.Minute)
+	if err := ask(t, ts, "victim2@example.test", "crew+help@"+testDomain, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "victim2@example.test"); len(got) != unprovenAnswersPerHourForTest+1 {
+		t.Errorf("an hour later: %d answers in all, want %d", len(got), unprovenAnswersPerHourForTest+1)
+	}
+	// Several command addresses in one mail: one answer.
+	msg := fmt.Appendf(nil, "From: victim3@example.test\r\nSubject: help\r\nMessage-ID: <multi@example.test>\r\n\r\nhelp\r\n")
+	if err := send(t, ts.SMTPAddr, "relay@elsewhere.example", []string{"crew+help@" + testDomain, request, "crew+subscribe@" + testDomain, "team+help@" + testDomain}, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "victim3@example.test"); len(got) != 1 {
+		t.Errorf("one mail to four command addresses made %d answers, want 1", len(got))
+	}
+}
+
+const unprovenAnswersPerHourForTest = 3
