@@ -49,6 +49,9 @@ type Result struct {
 	Duplicates []string   // lists that already had this Message-ID: acknowledged, not resent
 	Queued     int        // outbox entries made
 	Held       int        // posts held until their author confirms
+
+	answering *answering      // the command mail being answered, while it is
+	answered  map[string]bool // addresses this mail was answered to
 }
 
 // Archived is a post newly archived in List.

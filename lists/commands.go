@@ -78,6 +78,8 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		return nil
 	}
 	c := &command{l: l, env: env, m: m, verified: env.Auth.Pass, res: res}
+	res.answering = &answering{to: m.from, verified: env.Auth.Pass}
+	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
 		return s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), res)
@@ -124,8 +126,14 @@ func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
 			return nil
 		}
 	}
+	return s.sendResults(tx, c, results, "")
+}
+
+// sendResults mails the results of someone's commands; confirm, when not empty, is the one
+// confirmation they hold, which a reply to the results then confirms.
+func (s *Service) sendResults(tx *store.Tx, c *command, results []string, confirm string) error {
 	data := s.noticeData(c.l)
-	data["Results"] = results
+	data["Results"], data["Confirm"] = results, confirm
 	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
 }
 

@@ -58,6 +58,9 @@ func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 
 // A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
 // even from a client that ignores Reply-To; any other from the help address.
 func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
+	if ok, err := s.passAnswer(tx, l, n, res); err != nil || !ok {
+		return err
+	}
 	subject, body, err := s.tpl.Render(n.template, n.data)
 	if err != nil {
 		return err

@@ -26,8 +26,29 @@ func (m *inbound) lines(max int) []string {
 // hold one too), and answers with what became of each. Owner commands count only from an
 // owner's proven address; from an owner's address that is not proven they wait for the
 // owner's confirmation.
+//
+// The sender gets one mail: the results, with every notice a line would have sent them (help,
+// confirmations, a password) folded in, each kind once.
 func (s *Service) request(tx *store.Tx, c *command) error {
 	l := c.l
+	a := c.res.answering
+	// Commands whose answer cannot go are not carried out: what an unproven sender asks for
+	// waits for a confirmation that would be in the answer.
+	if ok, why, err := s.mayAnswerNow(tx, a, c.res); err != nil || !ok {
+		if err == nil {
+			s.log.Info("commands not read: "+why, "list", l.Address, "from", c.m.from)
+		}
+		return err
+	}
+	if !c.verified {
+		if ok, err := s.mayAnswer(tx, l, c.m.from); err != nil || !ok {
+			if err == nil {
+				s.log.Info("commands not read: an answer went to this address within the hour", "list", l.Address, "from", c.m.from)
+			}
+			return err
+		}
+	}
+	a.fold = true
 	lines := c.m.lines(maxRequestLines)
 	if subj := stripReplyPrefix(c.m.subject); subj != "" {
 		if w, _ := firstWord(subj); isCommand(w) {
@@ -55,7 +76,7 @@ lines:
 			result, err = s.password(tx, c)
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
-			result = "help: sent in a mail of its own."
+			result = "help: below."
 		case "who", "invite", "remove":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
 			continue
@@ -71,7 +92,9 @@ lines:
 		if err != nil {
 			return err
 		}
-		results = append(results, result)
+		if !slices.Contains(results, result) {
+			results = append(results, result)
+		}
 	}
 	if len(owner) > 0 {
 		switch {
@@ -95,7 +118,8 @@ lines:
 	if len(results) == 0 {
 		results = []string{"The mail held no commands."}
 	}
-	return s.answer(tx, c, results)
+	results, confirm := a.unfold(results)
+	return s.sendResults(tx, c, results, confirm)
 }
 
 func isCommand(word string) bool {

@@ -14,6 +14,8 @@ const (
 	PendingMode    = "mode"    // a member asked for another delivery mode, unverified
 	PendingOwner   = "owner"   // owner commands from an unverified owner address
 	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
+	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
+	PendingAnswers = "answers"
 )
 
 // Pending is an action that waits for someone's confirmation or decision. There is at most one
@@ -27,7 +29,8 @@ type Pending struct {
 	Lines   []string  `json:"lines,omitempty"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
-	Sent    time.Time `json:"sent"` // when its confirmation was last mailed
+	Sent    time.Time `json:"sent"`            // when its confirmation was last mailed
+	Count   int       `json:"count,omitempty"` // PendingAnswers: how many went
 }
 
 func pendingKey(kind, addr string) []byte { return []byte(kind + "\x00" + addr) }

@@ -1,0 +1,160 @@
+package lists
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"crewmail/store"
+)
+
+// Mail to a command address is answered to its From, which anyone can forge: each answer is
+// mail the list's domain signs and sends to whoever the forger names. So one incoming mail gets
+// at most one answer to that address (a crew-request@ mail gets all its results, confirmations
+// and help in one), and an address gets only a few answers an hour, on all the server's lists
+// together, however many mails or lines ask.
+const (
+	// answersPerHour bounds the answers to an address in an hour when the mail asking is
+	// proven to come from it (DMARC-aligned DKIM or SPF).
+	answersPerHour = 10
+	// unprovenAnswersPerHour bounds them when it is not: a forger uses up only these, and
+	// the member's own proven mail is still answered.
+	unprovenAnswersPerHour = 3
+)
+
+// answering is the command mail being answered. Every notice to its sender passes through it
+// (see passAnswer); notices to others (the owners, a member an owner removed) do not.
+type answering struct {
+	to       string // the sender, as the From says
+	verified bool   // the From is proven
+	// fold: the notices to the sender become parts of the one answer, instead of mails.
+	fold   bool
+	folded []foldedNotice
+}
+
+type foldedNotice struct {
+	template, text, confirm string
+}
+
+// passAnswer reports whether notice n may be sent now, and records it when so. A notice folded
+// into the answer being collected is not sent on its own.
+func (s *Service) passAnswer(tx *store.Tx, l store.List, n notice, res *Result) (bool, error) {
+	a := res.answering
+	if a == nil || n.to != a.to {
+		return true, nil
+	}
+	if a.fold {
+		subject, body, err := s.tpl.Render(n.template, n.data)
+		if err != nil {
+			return false, err
+		}
+		confirm, _ := n.data["Confirm"].(string)
+		f := foldedNotice{template: n.template, text: foldText(subject, body), confirm: confirm}
+		// A second notice of the same kind replaces the first: for a mode asked twice, only
+		// the newest confirmation is valid.
+		if i := slices.IndexFunc(a.folded, func(g foldedNotice) bool { return g.template == n.template }); i >= 0 {
+			a.folded[i] = f
+		} else {
+			a.folded = append(a.folded, f)
+		}
+		return false, nil
+	}
+	if ok, why, err := s.mayAnswerNow(tx, a, res); err != nil || !ok {
+		if err == nil {
+			s.log.Info("answer not sent: "+why, "to", n.to, "notice", n.template)
+		}
+		return false, err
+	}
+	if res.answered == nil {
+		res.answered = map[string]bool{}
+	}
+	res.answered[n.to] = true
+	return true, s.countAnswer(tx, l.Address, n.to)
+}
+
+// mayAnswerNow reports whether the sender of the mail being answered may get an answer: none
+// yet for this mail, and fewer than the hour's allowance so far.
+func (s *Service) mayAnswerNow(tx *store.Tx, a *answering, res *Result) (ok bool, why string, err error) {
+	if res.answered[a.to] {
+		return false, "this mail was answered already", nil
+	}
+	limit := unprovenAnswersPerHour
+	if a.verified {
+		limit = answersPerHour
+	}
+	n, err := s.answersSent(tx, a.to)
+	if err != nil {
+		return false, "", err
+	}
+	if n >= limit {
+		return false, "the address had its answers for the hour", nil
+	}
+	return true, "", nil
+}
+
+// answersSent counts the answers that went to addr within the hour, on every list.
+func (s *Service) answersSent(tx *store.Tx, addr string) (int, error) {
+	now := s.Now()
+	n := 0
+	for _, list := range tx.ListAddresses() {
+		p, err := tx.PendingFor(list, store.PendingAnswers, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		if now.Before(p.Expires) {
+			n += p.Count
+		}
+	}
+	return n, nil
+}
+
+// countAnswer records one more answer to addr, with list (answersSent adds up all lists); a
+// new hour starts when the last one is over.
+func (s *Service) countAnswer(tx *store.Tx, list, addr string) error {
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(list, store.PendingAnswers, addr)
+	if err != nil || !now.Before(p.Expires) {
+		p = store.Pending{Kind: store.PendingAnswers, Address: addr, Created: now, Expires: now.Add(time.Hour)}
+	}
+	p.Count++
+	p.Sent = now
+	_, err = tx.PutPending(list, p)
+	return err
+}
+
+// unfold ends folding and returns results with the folded notices after them, and the one
+// confirm address among them, if there is exactly one, for a reply to confirm.
+func (a *answering) unfold(results []string) ([]string, string) {
+	a.fold = false
+	var confirms []string
+	for _, f := range a.folded {
+		results = append(results, f.text)
+		if f.confirm != "" && !slices.Contains(confirms, f.confirm) {
+			confirms = append(confirms, f.confirm)
+		}
+	}
+	a.folded = nil
+	if len(confirms) == 1 {
+		return results, confirms[0]
+	}
+	return results, ""
+}
+
+// foldText is a notice's text as part of another mail: its subject as a heading, its text
+// without the greeting and signature (the answer has its own), indented under the heading.
+func foldText(subject, body string) string {
+	body, _, _ = strings.Cut(body, "\n-- \n")
+	body = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(body), "Hello,"))
+	var b strings.Builder
+	b.WriteString("\n  == " + subject + " ==\n")
+	for line := range strings.SplitSeq(body, "\n") {
+		b.WriteString("\n")
+		if line != "" {
+			b.WriteString("  " + line)
+		}
+	}
+	return b.String()
+}
