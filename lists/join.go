@@ -166,6 +166,16 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 			return err
 		}
 		return s.setMode(tx, l, mem, p.Mode, true, c.m.messageID, c.res)
+	case store.PendingPassword:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		if _, err := tx.Member(l.Address, p.Address); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return s.issuePassword(tx, l, p.Address, c.m.messageID, c.res)
 	case store.PendingOwner:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err

@@ -39,8 +39,9 @@ func (s *Service) issuePassword(tx *store.Tx, l store.List, addr, inReplyTo stri
 }
 
 // password answers crew+password@ (or "password" to crew-request@): a new app password for the
-// sender, mailed to their address on file, at most once an hour, so nobody can keep resetting a
-// member's password by forging their From.
+// sender, mailed to their address on file, at most once an hour. A request that is not proven
+// to come from the member changes nothing until they confirm it from their mailbox, so nobody
+// can take a member's working password away by forging their From.
 func (s *Service) password(tx *store.Tx, c *command) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
@@ -52,6 +53,18 @@ func (s *Service) password(tx *store.Tx, c *command) (string, error) {
 	}
 	if p, err := tx.AppPasswordOf(mem.Address); err == nil && s.Now().Sub(p.Created) < answerEvery {
 		return "password: a new password went to " + mem.Address + " within the hour; use that one.", nil
+	}
+	if !c.verified {
+		now := s.Now().UTC()
+		p, err := tx.PendingFor(l.Address, store.PendingPassword, mem.Address)
+		if err == nil && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
+			return "password: a confirmation went to " + mem.Address + " within the hour; reply to it for a new password.", nil
+		}
+		p = store.Pending{Kind: store.PendingPassword, Address: mem.Address, Created: now, Expires: now.Add(confirmValidity)}
+		if err := s.sendPending(tx, l, p, "password-confirm", c.m.messageID, c.res); err != nil {
+			return "", err
+		}
+		return "password: your address could not be verified, so a confirmation went to " + mem.Address + "; the password you have keeps working until you confirm.", nil
 	}
 	if err := s.issuePassword(tx, l, mem.Address, c.m.messageID, c.res); err != nil {
 		return "", err

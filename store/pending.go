@@ -14,6 +14,8 @@ const (
 	PendingMode    = "mode"    // a member asked for another delivery mode, unverified
 	PendingOwner   = "owner"   // owner commands from an unverified owner address
 	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
+	// PendingPassword: a member asked for a new app password, unverified.
+	PendingPassword = "password"
 	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
 	PendingAnswers = "answers"
 )

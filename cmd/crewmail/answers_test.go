@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"crewmail/internal/mailtest"
+	"crewmail/store"
 )
 
 // These tests send what a forger or an outsider would, with a real SMTP client, and count the
@@ -127,3 +130,51 @@ func TestOneMailOneAnswer(t *testing.T) {
 }
 
 const unprovenAnswersPerHourForTest = 3
+
+// passwordWorks reports whether password is addr's app password now.
+func passwordWorks(t *testing.T, ts *testServer, addr, password string) bool {
+	t.Helper()
+	var ok bool
+	if err := ts.st.View(func(tx *store.Tx) error {
+		p, err := tx.AppPasswordOf(addr)
+		ok = err == nil && bcrypt.CompareHashAndPassword(p.Hash, []byte(password)) == nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestForgedPasswordRequestKeepsPassword: a request for a new app password that is not proven
+// leaves the member's password working; she gets a new one only when she confirms.
+func TestForgedPasswordRequestKeepsPassword(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	if err := ask(t, ts, "alice@example.test", "crew+password@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	pw1 := passwordRE.FindStringSubmatch(text(t, expect(t, sink, 1, "alice@example.test", "Password:")))[1]
+	settle(t, ts)
+	ts.clock.Advance(61 * time.Minute)
+
+	// A forger asks, an hour later (the old limit): alice is asked, her password still works.
+	if err := ask(t, ts, "alice@example.test", "crew+password@"+testDomain, "", false); err != nil {
+		t.Fatal(err)
+	}
+	q := expect(t, sink, 2, "alice@example.test", "keeps working")
+	if passwordRE.MatchString(text(t, q)) {
+		t.Errorf("a forged request was answered with a password:\n%s", text(t, q))
+	}
+	if !passwordWorks(t, ts, "alice@example.test", pw1) {
+		t.Fatal("a forged request replaced alice's password")
+	}
+	// She wants one after all: she replies, and the new one replaces the old.
+	if err := answer(t, ts, q, gmailReply, "alice@example.test", "yes please", false); err != nil {
+		t.Fatal(err)
+	}
+	pw2 := passwordRE.FindStringSubmatch(text(t, expect(t, sink, 3, "alice@example.test", "Password:")))
+	if pw2 == nil || passwordWorks(t, ts, "alice@example.test", pw1) || !passwordWorks(t, ts, "alice@example.test", pw2[1]) {
+		t.Errorf("after confirming: new password %v, old still works %v", pw2, passwordWorks(t, ts, "alice@example.test", pw1))
+	}
+}
