@@ -3,6 +3,8 @@ package lists
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"crewmail/store"
@@ -15,11 +17,12 @@ const maxHeldPerSender = 5
 // moderationWithin is how long a post waits for a moderator.
 const moderationWithin = 14 * 24 * time.Hour
 
-// checkHeldRoom refuses a post when maxHeldPerSender from its sender already wait.
-func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string) error {
+// checkHeldRoom refuses a post when maxHeldPerSender from its sender already wait. Proven and
+// unproven posts count apart: posts forged under a member's address never stop her proven ones.
+func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string, proven bool) error {
 	pending := 0
 	if err := tx.HeldPosts(l.Address, func(h store.Held) error {
-		if h.From == from {
+		if h.From == from && (h.Verified != "") == proven {
 			pending++
 		}
 		return nil
@@ -27,7 +30,10 @@ func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string) error {
 		return err
 	}
 	if pending >= maxHeldPerSender {
-		return refuse(550, [3]int{5, 7, 1}, "%d posts from %s already wait to be confirmed or moderated; this one is refused", pending, from)
+		if proven {
+			return refuse(550, [3]int{5, 7, 1}, "%d posts from %s already wait to be moderated; this one is refused", pending, from)
+		}
+		return refuse(550, [3]int{5, 7, 1}, "%d posts from %s already wait to be confirmed or moderated; this one is refused. If they were not yours, answer no to a mail asking whether you sent one, and they are deleted", pending, from)
 	}
 	return nil
 }
@@ -36,7 +42,7 @@ func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string) error {
 // the address on file, whether they sent it. A forger never sees the question; a member whose
 // domain has no DKIM can still post, by replying.
 func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *inbound, kept []byte, res *Result) error {
-	if err := s.checkHeldRoom(tx, l, m.from); err != nil {
+	if err := s.checkHeldRoom(tx, l, m.from, false); err != nil {
 		return err
 	}
 	now := s.Now().UTC()
@@ -51,6 +57,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 	data := s.noticeData(l)
 	data["Address"], data["Subject"], data["Received"] = m.from, m.subject, moment(now)
 	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
+	data["Reject"] = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
 	data["Expires"], data["Reason"] = day(h.Expires), reason
 	res.Held++
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
@@ -60,7 +67,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 // approve or reject it.
 func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, res *Result) error {
 	if h.ID == 0 {
-		if err := s.checkHeldRoom(tx, l, h.From); err != nil {
+		if err := s.checkHeldRoom(tx, l, h.From, h.Verified != ""); err != nil {
 			return err
 		}
 	}
@@ -123,6 +130,54 @@ func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result
 		return s.holdForModeration(tx, l, h, res)
 	}
 	return s.release(tx, l, id, "confirmed", res)
+}
+
+// disownHeld drops held post id, which its author says they did not send, and with it every
+// other post waiting for the same address's confirmation: someone else is using the address.
+// Posts the author confirmed, or that were proven, are not touched.
+func (s *Service) disownHeld(tx *store.Tx, l store.List, id uint64) error {
+	h, err := tx.HeldPost(l.Address, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind == store.HeldForModerator) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var drop []uint64
+	if err := tx.HeldPosts(l.Address, func(o store.Held) error {
+		if o.From == h.From && o.Kind != store.HeldForModerator && o.Verified == "" {
+			drop = append(drop, o.ID)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range drop {
+		if err := tx.Release(l.Address, id); err != nil {
+			return err
+		}
+	}
+	s.log.Info("held posts dropped: their author did not send them", "list", l.Address, "from", h.From, "count", len(drop))
+	return nil
+}
+
+// disowns reports whether a reply to "Did you send this?" says no: its first word (no, nope,
+// reject, decline, deny) or words such as "not me". Any other reply confirms.
+func (c *command) disowns() bool {
+	lines := c.m.lines(1)
+	if len(lines) == 0 {
+		return false
+	}
+	word, _ := firstWord(lines[0])
+	if slices.Contains([]string{"no", "nope", "reject", "decline", "deny"}, word) {
+		return true
+	}
+	line := strings.ToLower(strings.ReplaceAll(lines[0], "’", "'"))
+	for _, p := range []string{"not me", "wasn't me", "wasnt me", "was not me", "did not send", "didn't send", "didnt send", "not sent by me"} {
+		if strings.Contains(line, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // release posts held post id of l, recording how it was vouched for: verified unless the post

@@ -178,3 +178,88 @@ func TestForgedPasswordRequestKeepsPassword(t *testing.T) {
 		t.Errorf("after confirming: new password %v, old still works %v", pw2, passwordWorks(t, ts, "alice@example.test", pw1))
 	}
 }
+
+// heldFor counts the posts `held ls` shows whose line holds each of want.
+func heldFor(t *testing.T, ts *testServer, want ...string) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(ts.mustCLI(t, "held", "ls", crew), "\n")[1:] {
+		ok := line != ""
+		for _, w := range want {
+			ok = ok && strings.Contains(line, w)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestForgedPostsDoNotSilenceMember: posts forged under a member's address, waiting for her
+// confirmation, never stop her own: her proven post is taken whatever waits, "this wasn't me"
+// (a reply saying no, or the address for it) drops every unconfirmed post under her address,
+// and one she confirms leaves the others to decide one by one.
+func TestForgedPostsDoNotSilenceMember(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-moderated", "true", "-owner", owner)
+	forge := func(i int) error {
+		t.Helper()
+		return send(t, ts.SMTPAddr, "relay@elsewhere.example", []string{crew}, post("alice@example.test", fmt.Sprintf("Forged %d", i), fmt.Sprintf("forged%d@evil.example", i), "x\r\n"))
+	}
+	for i := range 5 {
+		if err := forge(i); err != nil {
+			t.Fatalf("forged post %d: %v", i, err)
+		}
+	}
+	if err := forge(5); smtpCode(err) != "550 5.7.1" {
+		t.Errorf("a sixth forged post: %v", err)
+	}
+	asks := mailsTo(t, ts, sink, "alice@example.test")
+	if len(asks) != 5 {
+		t.Fatalf("alice was asked %d times, want 5", len(asks))
+	}
+	// Her own post, proven, is taken (here: for the moderators) though five forged ones wait.
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Real news", "real@example.test", "x\r\n")); err != nil {
+		t.Fatalf("alice's proven post: %v", err)
+	}
+	if n := heldFor(t, ts, "Real news", "moderator"); n != 1 {
+		t.Errorf("alice's proven post is not with the moderators")
+	}
+	// She confirms one she did send: that one moves on, the other four still wait for her.
+	if err := answer(t, ts, asks[1], gmailReply, "alice@example.test", "yes", false); err != nil {
+		t.Fatal(err)
+	}
+	if a, m := heldFor(t, ts, "Forged", "author"), heldFor(t, ts, "Forged 1", "moderator"); a != 4 || m != 1 {
+		t.Errorf("after confirming one: %d wait for alice, want 4; confirmed with the moderators: %d", a, m)
+	}
+	// A reply saying it was not her sends nothing and drops all four.
+	if err := answer(t, ts, asks[0], thunderbirdReply, "alice@example.test", "No, that was not me!", false); err != nil {
+		t.Fatal(err)
+	}
+	if n := heldFor(t, ts, "Forged", "author"); n != 0 {
+		t.Errorf("after \"no\": %d forged posts still wait for alice", n)
+	}
+	if n := heldFor(t, ts, "Forged 0", "moderator"); n != 0 {
+		t.Error("a reply saying no passed the forged post on")
+	}
+	// More forged posts; the "this wasn't me" address of one drops them all.
+	for i := 6; i < 8; i++ {
+		if err := forge(i); err != nil {
+			t.Fatalf("forged post %d: %v", i, err)
+		}
+	}
+	asks = mailsTo(t, ts, sink, "alice@example.test")
+	last := asks[len(asks)-1]
+	addrs := confirmAddresses(t, last)
+	if len(addrs) != 2 {
+		t.Fatalf("the question names %d confirm addresses, want 2 (it was me / it was not):\n%s", len(addrs), text(t, last))
+	}
+	if err := ask(t, ts, "alice@example.test", addrs[1], "", false); err != nil {
+		t.Fatal(err)
+	}
+	if n := heldFor(t, ts, "Forged", "author"); n != 0 {
+		t.Errorf("after \"this wasn't me\": %d forged posts still wait for alice", n)
+	}
+}
