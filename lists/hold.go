@@ -66,14 +66,25 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 // holdForModeration keeps a post for the moderators and sends each the post with addresses to
 // approve or reject it.
 func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, res *Result) error {
+	waiting, unnoticed, err := s.moderationQueue(tx, l)
+	if err != nil {
+		return err
+	}
 	if h.ID == 0 {
 		if err := s.checkHeldRoom(tx, l, h.From, h.Verified != ""); err != nil {
 			return err
 		}
+		if waiting >= maxHeldForModerators {
+			s.log.Warn("post deferred: the list holds as many posts for its moderators as it may", "list", l.Address, "from", h.From, "waiting", waiting)
+			return refuse(452, [3]int{4, 3, 1}, "%s holds as many posts for its moderators as it can; please try again later", l.Address)
+		}
+	}
+	notify, err := s.mayTellModerators(tx, l)
+	if err != nil {
+		return err
 	}
 	now := s.Now().UTC()
-	h.Kind, h.Expires = store.HeldForModerator, now.Add(moderationWithin)
-	var err error
+	h.Kind, h.Expires, h.Unnoticed = store.HeldForModerator, now.Add(moderationWithin), !notify
 	if h.ID == 0 {
 		h, err = tx.Hold(l.Address, h)
 	} else {
@@ -83,8 +94,18 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 		return err
 	}
 	res.Held++
-	s.log.Info("post held for the moderators", "list", l.Address, "from", h.From, "id", h.ID, "reason", h.Reason)
+	s.log.Info("post held for the moderators", "list", l.Address, "from", h.From, "id", h.ID, "reason", h.Reason, "announced", notify)
+	if !notify {
+		return nil
+	}
+	return s.tellModerators(tx, l, h, waiting, unnoticed, res)
+}
+
+// tellModerators sends each moderator held post h with addresses to approve or reject it;
+// waiting other posts wait too, unnoticed of them not yet sent.
+func (s *Service) tellModerators(tx *store.Tx, l store.List, h store.Held, waiting, unnoticed int, res *Result) error {
 	data := s.noticeData(l)
+	data["Waiting"], data["Unnoticed"] = waiting, unnoticed
 	data["From"], data["Reason"], data["Received"] = h.From, h.Reason, moment(h.Received)
 	if m, err := parseMessage(h.Raw); err == nil {
 		data["Subject"] = m.subject
@@ -361,6 +382,9 @@ func (s *Service) Sweep() (int, error) {
 					return err
 				}
 				n++
+			}
+			if err := s.announceHeld(tx, l, &res); err != nil {
+				return err
 			}
 			if err := s.sweepPending(tx, l, now, &res); err != nil {
 				return err

@@ -46,6 +46,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 	}
 	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
 	d["Attached"] = false
+	d["Waiting"], d["Unnoticed"] = 0, 0
 	return d
 }
 

@@ -184,6 +184,8 @@ type Held struct {
 	Raw         []byte    `json:"raw"` // as it would have been archived
 	// DMARCPolicy of the author's domain, for the list copy once released.
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
+	// Unnoticed: it waits for the moderators, who have not been sent it yet.
+	Unnoticed bool `json:"unnoticed,omitempty"`
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.

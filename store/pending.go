@@ -18,6 +18,9 @@ const (
 	PendingPassword = "password"
 	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
 	PendingAnswers = "answers"
+	// PendingModNotices counts the moderation notices of a list (Address: the list) from
+	// Created to Expires.
+	PendingModNotices = "moderation-notices"
 )
 
 // Pending is an action that waits for someone's confirmation or decision. There is at most one

@@ -26,7 +26,7 @@ var data = map[string]any{
 	"Results":     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	"NewPassword": "crew+password@x.test", "Password": "k3v9-xq2a-7mfp-d8wz", "IMAP": "x.test, port 993 (TLS)",
 	"Threads":  []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
-	"Attached": true,
+	"Attached": true, "Waiting": 12, "Unnoticed": 5,
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file

@@ -216,9 +216,17 @@ func TestForgedPostsDoNotSilenceMember(t *testing.T) {
 	if err := forge(5); smtpCode(err) != "550 5.7.1" {
 		t.Errorf("a sixth forged post: %v", err)
 	}
-	asks := mailsTo(t, ts, sink, "alice@example.test")
-	if len(asks) != 5 {
-		t.Fatalf("alice was asked %d times, want 5", len(asks))
+	got := mailsTo(t, ts, sink, "alice@example.test")
+	if len(got) != 5 {
+		t.Fatalf("alice was asked %d times, want 5", len(got))
+	}
+	asks := map[int]mailtest.Message{} // by the post each asks about
+	for _, m := range got {
+		var i int
+		if _, err := fmt.Sscanf(strings.SplitN(strings.SplitN(text(t, m), "Subject:  Forged ", 2)[1], "\n", 2)[0], "%d", &i); err != nil {
+			t.Fatalf("which post does this ask about?\n%s", text(t, m))
+		}
+		asks[i] = m
 	}
 	// Her own post, proven, is taken (here: for the moderators) though five forged ones wait.
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Real news", "real@example.test", "x\r\n")); err != nil {
@@ -250,8 +258,8 @@ func TestForgedPostsDoNotSilenceMember(t *testing.T) {
 			t.Fatalf("forged post %d: %v", i, err)
 		}
 	}
-	asks = mailsTo(t, ts, sink, "alice@example.test")
-	last := asks[len(asks)-1]
+	got = mailsTo(t, ts, sink, "alice@example.test")
+	last := got[len(got)-1]
 	addrs := confirmAddresses(t, last)
 	if len(addrs) != 2 {
 		t.Fatalf("the question names %d confirm addresses, want 2 (it was me / it was not):\n%s", len(addrs), text(t, last))
@@ -263,3 +271,54 @@ func TestForgedPostsDoNotSilenceMember(t *testing.T) {
 		t.Errorf("after \"this wasn't me\": %d forged posts still wait for alice", n)
 	}
 }
+
+// TestModeratorsNotFlooded: posts from ever new non-member addresses, held for the moderators,
+// bring them a bounded number of mails an hour; the rest wait quietly, are counted in the
+// notices that go, and are announced in later hours; a list holds a bounded number of them.
+func TestModeratorsNotFlooded(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-nonmembers", "hold", "-owner", owner)
+	postAs := func(i int) error {
+		t.Helper()
+		from := fmt.Sprintf("stranger%d@example.test", i)
+		return send(t, ts.SMTPAddr, "relay@elsewhere.example", []string{crew}, post(from, fmt.Sprintf("Offer %d", i), fmt.Sprintf("offer%d@example.test", i), "x\r\n"))
+	}
+	for i := range 30 {
+		if err := postAs(i); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	notices := mailsTo(t, ts, sink, owner)
+	if len(notices) != moderationNoticesPerHourForTest {
+		t.Errorf("30 held posts made %d notices to the moderator in an hour, want %d", len(notices), moderationNoticesPerHourForTest)
+	}
+	if n := heldFor(t, ts, "Offer", "moderator"); n != 30 {
+		t.Errorf("%d posts held, want 30", n)
+	}
+	if last := text(t, notices[len(notices)-1]); !strings.Contains(last, "more posts wait") {
+		t.Errorf("the last notice does not say more wait:\n%s", last)
+	}
+	// An hour later the sweeper announces the next ones.
+	ts.clock.Advance(61 * time.Minute)
+	if _, err := ts.svc.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(mailsTo(t, ts, sink, owner)); n != 2*moderationNoticesPerHourForTest {
+		t.Errorf("an hour later: %d notices in all, want %d", n, 2*moderationNoticesPerHourForTest)
+	}
+	// The list holds a bounded number; beyond, posts are deferred, not lost.
+	var err error
+	for i := 30; i < 200 && err == nil; i++ {
+		err = postAs(i)
+	}
+	if smtpCode(err) != "452 4.3.1" {
+		t.Errorf("posts beyond what the list holds: %v", err)
+	}
+	if n := heldFor(t, ts, "Offer", "moderator"); n > 200 {
+		t.Errorf("%d posts held", n)
+	}
+}
+
+const moderationNoticesPerHourForTest = 10
