@@ -40,17 +40,18 @@ func TestForgedHelpLeavesProvenAnswers(t *testing.T) {
 
 func TestDisownsReadsNo(t *testing.T) {
 	for body, want := range map[string]bool{
-		"yes\r\n":                          false,
-		"\r\n":                             false,
-		"Yes, I sent it.\r\n":              false,
-		"ok\r\n":                           false,
-		"No, that was not me!\r\n":         true,
-		"no\r\n":                           true,
-		"Nope.\r\n":                        true,
-		"That wasn’t me\r\n":               true,
-		"I did not send this\r\n":          true,
-		"Not me, someone forged it\r\n":    true,
-		"Sent it from my phone, sorry\r\n": false,
+		"yes\r\n":                            false,
+		"\r\n":                               false,
+		"Yes, I sent it.\r\n":                false,
+		"ok\r\n":                             false,
+		"No, that was not me!\r\n":           true,
+		"no\r\n":                             true,
+		"Nope.\r\n":                          true,
+		"That wasn’t me\r\n":                 true,
+		"I did not send this\r\n":            true,
+		"Not me, someone forged it\r\n":      true,
+		"Sent it from my phone, sorry\r\n":   false,
+		"Yes, I am not memorising these\r\n": false,
 	} {
 		m, err := parseMessage([]byte("From: alice@example.test\r\nSubject: Re: Did you send this?\r\n\r\n" + body + "\r\n> Did you send this?\r\n"))
 		if err != nil {

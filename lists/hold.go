@@ -3,6 +3,7 @@ package lists
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -192,14 +193,10 @@ func (c *command) disowns() bool {
 	if slices.Contains([]string{"no", "nope", "reject", "decline", "deny"}, word) {
 		return true
 	}
-	line := strings.ToLower(strings.ReplaceAll(lines[0], "’", "'"))
-	for _, p := range []string{"not me", "wasn't me", "wasnt me", "was not me", "did not send", "didn't send", "didnt send", "not sent by me"} {
-		if strings.Contains(line, p) {
-			return true
-		}
-	}
-	return false
+	return notMeRE.MatchString(strings.ReplaceAll(lines[0], "’", "'"))
 }
+
+var notMeRE = regexp.MustCompile(`(?i)\b(not me|wasn'?t me|was not me|did not send|didn'?t send|not sent by me)\b`)
 
 // release posts held post id of l, recording how it was vouched for: verified unless the post
 // was verified on arrival ("confirmed" by its author, "approved" by a moderator).
