@@ -14,16 +14,15 @@ import (
 // pending action's, as the action says. The action and the list are under the HMAC, so a token
 // for one thing never does another; the address is bound through the record the ID names.
 const (
-	actionUnsubscribe byte = 1  // member ID: the member leaves
-	actionReleasePost byte = 2  // held post ID: its author confirms it
-	actionPending     byte = 3  // pending action ID: its address confirms it (join, invite, mode, owner commands)
-	actionModerate    byte = 4  // held post ID: the moderator's reply says approve or reject
-	actionApprovePost byte = 5  // held post ID: a moderator approves
-	actionRejectPost  byte = 6  // held post ID: a moderator rejects
-	actionDecideJoin  byte = 7  // pending request ID: the owner's reply says approve or decline
-	actionApproveJoin byte = 8  // pending request ID: an owner approves
-	actionDeclineJoin byte = 9  // pending request ID: an owner declines
-	actionDisownPost  byte = 10 // held post ID: its author says they did not send it
+	actionUnsubscribe byte = 1 // member ID: the member leaves
+	actionReleasePost byte = 2 // held post ID: its author confirms it
+	actionPending     byte = 3 // pending action ID: its address confirms it (join, invite, mode, owner commands)
+	actionModerate    byte = 4 // held post ID: the moderator's reply says approve or reject
+	actionApprovePost byte = 5 // held post ID: a moderator approves
+	actionRejectPost  byte = 6 // held post ID: a moderator rejects
+	actionDecideJoin  byte = 7 // pending request ID: the owner's reply says approve or decline
+	actionApproveJoin byte = 8 // pending request ID: an owner approves
+	actionDeclineJoin byte = 9 // pending request ID: an owner declines
 
 	confirmValidity = 7 * 24 * time.Hour
 )

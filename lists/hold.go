@@ -154,6 +154,10 @@ func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result
 	return s.release(tx, l, id, "confirmed", res)
 }
 
+// actionDisownPost is a confirm action (see commands.go) on a held post ID: its author says
+// they did not send it.
+const actionDisownPost byte = 10
+
 // disownHeld drops held post id, which its author says they did not send, and with it every
 // other post waiting for the same address's confirmation: someone else is using the address.
 // Posts the author confirmed, or that were proven, are not touched.
