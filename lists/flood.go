@@ -10,27 +10,31 @@ import (
 // Posts held for the moderators can come from ever new addresses (on a list that holds
 // non-members' posts, a forger only has to vary the From), so the bound per sender does not
 // bound the moderators' mail: a list sends them at most moderationNoticesPerHour notices an
-// hour and holds at most maxHeldForModerators posts. Posts beyond the first bound wait quietly,
-// are counted in the notices that go, and are announced by the sweeper in later hours; beyond
-// the second the sending server is asked to try again later.
+// hour and holds at most maxHeldForModerators posts whose author is not proven. Posts beyond
+// the first bound wait quietly, are counted in the notices that go, and are announced by the
+// sweeper in later hours; beyond the second the sending server is asked to try again later.
+// Proven posts (members' among them) are never deferred for what forgers sent.
 const (
 	moderationNoticesPerHour = 10
 	maxHeldForModerators     = 100
 )
 
-// moderationQueue counts the posts of l waiting for the moderators, and those of them the
-// moderators have not been sent yet.
-func (s *Service) moderationQueue(tx *store.Tx, l store.List) (waiting, unnoticed int, err error) {
+// moderationQueue counts the posts of l waiting for the moderators, those of them the
+// moderators have not been sent yet, and those whose author is not proven.
+func (s *Service) moderationQueue(tx *store.Tx, l store.List) (waiting, unnoticed, unproven int, err error) {
 	err = tx.HeldPosts(l.Address, func(h store.Held) error {
 		if h.Kind == store.HeldForModerator {
 			waiting++
 			if h.Unnoticed {
 				unnoticed++
 			}
+			if h.Verified == "" {
+				unproven++
+			}
 		}
 		return nil
 	})
-	return waiting, unnoticed, err
+	return waiting, unnoticed, unproven, err
 }
 
 // mayTellModerators reports whether one more moderation notice of l may go this hour, and

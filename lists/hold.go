@@ -67,7 +67,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 // holdForModeration keeps a post for the moderators and sends each the post with addresses to
 // approve or reject it.
 func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, res *Result) error {
-	waiting, unnoticed, err := s.moderationQueue(tx, l)
+	waiting, unnoticed, unproven, err := s.moderationQueue(tx, l)
 	if err != nil {
 		return err
 	}
@@ -75,8 +75,8 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 		if err := s.checkHeldRoom(tx, l, h.From, h.Verified != ""); err != nil {
 			return err
 		}
-		if waiting >= maxHeldForModerators {
-			s.log.Warn("post deferred: the list holds as many posts for its moderators as it may", "list", l.Address, "from", h.From, "waiting", waiting)
+		if h.Verified == "" && unproven >= maxHeldForModerators {
+			s.log.Warn("post deferred: the list holds as many unproven posts for its moderators as it may", "list", l.Address, "from", h.From, "waiting", waiting)
 			return refuse(452, [3]int{4, 3, 1}, "%s holds as many posts for its moderators as it can; please try again later", l.Address)
 		}
 	}
