@@ -62,3 +62,40 @@ func TestDisownsReadsNo(t *testing.T) {
 		}
 	}
 }
+
+// TestConfirmationAnsweredBeyondUnprovenBound: mail to a confirm address proves its sender
+// holds the token mailed to them, so its answer is not held back by what others asked for in
+// the address's name.
+func TestConfirmationAnsweredBeyondUnprovenBound(t *testing.T) {
+	s := newTestService(t)
+	if _, err := s.CreateList("crew@lists.example.test", ListOptions{Join: "open"}); err != nil {
+		t.Fatal(err)
+	}
+	accept := func(to string, i int) Result {
+		t.Helper()
+		tgt, err := s.Route(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Appendf(nil, "From: carol@example.test\r\nMessage-ID: <c%d@example.test>\r\n\r\nyes\r\n", i)
+		res, err := s.Accept(Envelope{From: "carol@example.test", Targets: []Target{tgt}}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := accept("crew+subscribe@lists.example.test", 0); res.Queued != 1 {
+		t.Fatalf("subscribe: %+v", res)
+	}
+	rows := outbox(t, s)
+	confirm := confirmAddress(t, rows[0].Message)
+	for i := range unprovenAnswersPerHour {
+		accept("crew+help@lists.example.test", i+1)
+	}
+	if n := len(outbox(t, s)); n != unprovenAnswersPerHour {
+		t.Fatalf("%d mails to carol, want %d", n, unprovenAnswersPerHour)
+	}
+	if res := accept(confirm, 9); res.Queued != 1 {
+		t.Errorf("confirming made %d mails, want the welcome", res.Queued)
+	}
+}

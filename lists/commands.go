@@ -78,7 +78,9 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		return nil
 	}
 	c := &command{l: l, env: env, m: m, verified: env.Auth.Pass, res: res}
-	res.answering = &answering{to: m.from, verified: env.Auth.Pass}
+	// A mail to a confirm address carries a token only its address was sent: its answers
+	// count as answers to a proven sender.
+	res.answering = &answering{to: m.from, verified: env.Auth.Pass || t.Kind == KindConfirm}
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
