@@ -38,9 +38,43 @@ type Auth struct {
 	// sent From the list (see Compose).
 	DKIMAligned bool
 	DMARCPolicy string
+	// DKIMRecipients are the addresses in the To and Cc fields that the From-aligned DKIM
+	// signatures cover. A DKIM pass proves a post only to a list they name: every member
+	// receives a signed post intact, and could replay it to another list its author is on.
+	DKIMRecipients []string
+	// SPFDomain is the domain whose SPF check passed aligned with From, "" when none did; it
+	// proves a post whatever its To says.
+	SPFDomain string
 	// Header is the Authentication-Results field (RFC 8601) to put on top of what is kept,
 	// CRLF-terminated; empty when nothing was verified.
 	Header string
+}
+
+// forPost is a for a post to list: a DKIM pass counts only when the signed To or Cc names the
+// list (its address, or one of its Reply addresses); otherwise an aligned SPF pass still
+// proves the post, or nothing does.
+func (a Auth) forPost(list, sep string) Auth {
+	if !a.Pass || a.Method != "dkim" {
+		return a
+	}
+	local, domain := splitAddress(list)
+	for _, r := range a.DKIMRecipients {
+		addr, err := ParseAddress(r)
+		if err != nil {
+			continue
+		}
+		l, d := splitAddress(addr)
+		if d == domain && (l == local || strings.HasPrefix(l, local+sep+"r-")) {
+			return a
+		}
+	}
+	if a.SPFDomain != "" {
+		a.Method, a.Domain = "spf", a.SPFDomain
+		return a
+	}
+	a.Pass, a.Method, a.Domain = false, "", ""
+	a.Reason = "its DKIM signature was made for mail to other addresses than " + list
+	return a
 }
 
 // Result says what Accept did.
@@ -87,6 +121,9 @@ func parseMessage(raw []byte) (*inbound, error) {
 	default:
 		return nil, refuse(550, [3]int{5, 7, 1}, "the message has %d From headers; exactly one is allowed", n)
 	}
+	if err := singleFields(th.Values); err != nil {
+		return nil, err
+	}
 	from, err := m.header.AddressList("From")
 	if err != nil {
 		// Raw 8-bit text in a display name (RFC 6532 allows only UTF-8) does not make the
@@ -116,6 +153,28 @@ func parseMessage(raw []byte) (*inbound, error) {
 	m.automatic = m.auto || prec == "auto_reply" || prec == "bulk" || prec == "junk" || prec == "list" ||
 		th.Get("X-Autoreply") != "" || th.Get("X-Autorespond") != ""
 	return m, nil
+}
+
+// singletons are the fields RFC 5322 §3.6 (Table on p. 21) and RFC 2045 §4, §5 allow at most
+// once, besides From (checked on its own). A DKIM signature covers the last instance of a field
+// it names (RFC 6376 §5.4.2) while readers, and this server, read the first: a second Subject
+// or Message-ID put on top of a member's signed post would ride along its valid signature.
+// In-Reply-To and References are left out: they are read together (every id in every
+// instance), never shown, and real mail has them doubled (git send-email 2.13 wrote both twice).
+var singletons = []string{"Sender", "Reply-To", "To", "Cc", "Subject", "Message-ID", "Date", "MIME-Version", "Content-Type"}
+
+// singleFields refuses a message with two different values of a field allowed once. The same
+// value twice (Mailman repeats MIME-Version) shows the same thing whichever one is read.
+func singleFields(values func(string) []string) error {
+	for _, name := range singletons {
+		vs := values(name)
+		for _, v := range vs[min(1, len(vs)):] {
+			if strings.Join(strings.Fields(v), " ") != strings.Join(strings.Fields(vs[0]), " ") {
+				return refuse(550, [3]int{5, 7, 1}, "the message has %d %s headers with different values; at most one is allowed", len(vs), name)
+			}
+		}
+	}
+	return nil
 }
 
 // references are the Message-IDs a message replies to, nearest parent first: In-Reply-To, then
@@ -205,6 +264,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 // acceptPost checks a post against the list's policy, archives it and puts one outbox entry per
 // member who receives each post.
 func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
+	env.Auth = env.Auth.forPost(l.Address, s.cfg.Separator)
 	id := listID(l.Address)
 	for _, v := range m.header.Values("List-Id") {
 		if strings.Contains(strings.ToLower(v), "<"+id+">") {

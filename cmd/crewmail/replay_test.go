@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"crewmail/internal/mailtest"
+)
+
+// TestReplayedSignedPostWithNewHeadersRefused: every member receives a signed post intact.
+// Re-sent with a Subject and a Message-ID of someone else's put on top of the signed ones, it
+// still carries a valid signature (which covers the last instance of each field), so it was
+// archived as proven, under the new Subject. Two different Subject or Message-ID fields are
+// now refused.
+func TestReplayedSignedPostWithNewHeadersRefused(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	signed := signAsExampleTest(t, post("alice@example.test", "Seeds", "seeds@example.test", "the seeds are in\r\n"))
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, signed); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 2)
+	replay := append([]byte("Subject: Send me your IMAP password\r\nMessage-ID: <replay@evil.test>\r\n"), signed...)
+	err := send(t, ts.SMTPAddr, "mallory@evil.test", []string{crew}, replay)
+	if got := smtpCode(err); got != "550 5.7.1" || !strings.Contains(err.Error(), "Subject") {
+		t.Errorf("replay with a new Subject and Message-ID: %v, want 550 5.7.1 naming the field", err)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew, "-json"); strings.Contains(out, "replay@evil.test") || strings.Contains(out, "IMAP password") {
+		t.Errorf("the replay is in the archive:\n%s", out)
+	}
+}
+
+// TestSignedPostReplayedToAnotherListNotProven: a member replays Alice's signed post to crew@
+// to another list Alice is on. The signature is valid but names crew@ in its To: the other
+// list holds it and asks Alice, instead of posting it as proven.
+func TestSignedPostReplayedToAnotherListNotProven(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	other := "council@" + testDomain
+	ts.mustCLI(t, "list", "create", other, "-name", "Council")
+	ts.mustCLI(t, "member", "add", other, "alice@example.test", "carol@example.test")
+	ts.mustCLI(t, "list", "set", other, "-post", "verified")
+	signed := signAsExampleTest(t, post("alice@example.test", "Seeds", "seeds@example.test", "the seeds are in\r\n"))
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, signed); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 1)
+	if err := send(t, ts.SMTPAddr, "mallory@evil.test", []string{other}, signed); err != nil {
+		t.Fatalf("replay to %s: %v (it is held, not refused)", other, err)
+	}
+	got := sink.Wait(t, 2)
+	if got[1].To[0] != "alice@example.test" || !bytes.Contains(got[1].Data, []byte("Did you send this")) {
+		t.Errorf("after the replay to %s the sink got for %v:\n%s", other, got[1].To, got[1].Data)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", other, "-json"); out != "" {
+		t.Errorf("the replay is in the archive of %s:\n%s", other, out)
+	}
+	// Sent by Alice to both lists, her signature names both: proven on each.
+	both := bytes.Replace(post("alice@example.test", "Both", "both@example.test", "to both\r\n"), []byte("To: crew@"+testDomain), []byte("To: crew@"+testDomain+"\r\nCc: Council <"+other+">"), 1)
+	if err := send(t, ts.SMTPAddr, "bounces@relay.elsewhere", []string{other}, signAsExampleTest(t, both)); err != nil {
+		t.Fatal(err)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", other, "-json"); !strings.Contains(out, "both@example.test") || !strings.Contains(out, `"verified":"dkim"`) {
+		t.Errorf("a post signed for both lists is not proven on %s:\n%s", other, out)
+	}
+}
