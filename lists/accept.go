@@ -104,6 +104,9 @@ type inbound struct {
 	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
 	// junk or list; X-Autoreply): commands never answer it.
 	automatic bool
+	// excerpt is how the post begins, for the question to confirm it; read before the write
+	// transaction, only for mail to a list's posting (or Reply) address.
+	excerpt []string
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -224,6 +227,9 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
+	if postTargets(targets) {
+		m.excerpt = excerpt(raw)
+	}
 
 	err = s.st.Update(func(tx *store.Tx) error {
 		res = Result{}

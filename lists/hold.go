@@ -52,6 +52,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 	data["Address"], data["Subject"], data["Received"] = m.from, m.subject, moment(now)
 	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
 	data["Expires"], data["Reason"] = day(h.Expires), reason
+	data["Excerpt"] = m.excerpt
 	res.Held++
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
 }

@@ -45,6 +45,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		d[k] = ""
 	}
 	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
+	d["Excerpt"] = []string(nil)
 	return d
 }
 
@@ -57,7 +58,7 @@ func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 
 // A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
 // even from a client that ignores Reply-To; any other from the help address.
 func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
-	subject, body, err := s.tpl.Render(n.template, n.data)
+	subject, body, err := s.tpl.Render(n.template, foldNoticeData(n.data))
 	if err != nil {
 		return err
 	}
