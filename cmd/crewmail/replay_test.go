@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"html"
 	"strings"
 	"testing"
 
@@ -65,5 +66,30 @@ func TestSignedPostReplayedToAnotherListNotProven(t *testing.T) {
 	}
 	if out := ts.mustCLI(t, "archive", "ls", other, "-json"); !strings.Contains(out, "both@example.test") || !strings.Contains(out, `"verified":"dkim"`) {
 		t.Errorf("a post signed for both lists is not proven on %s:\n%s", other, out)
+	}
+}
+
+// TestDigestNamesTheAddressOfAProvenAuthor: Mallory, a member whose own address is proven,
+// writes as "Alice Smith". The digest read "Alice Smith ✓"; it now shows her address beside
+// the name and the ✓, in the text and the HTML part.
+func TestDigestNamesTheAddressOfAProvenAuthor(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "mallory@example.test", "bob@example.test")
+	ts.mustCLI(t, "member", "mode", crew, "bob@example.test", "daily")
+	msg := post(`"Alice Smith" <mallory@example.test>`, "Board meeting moved", "moved@example.test", "Send the minutes to me.\r\n")
+	if err := send(t, ts.SMTPAddr, "mallory@example.test", []string{crew}, msg); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 1)
+	settle(t, ts)
+	ts.mustCLI(t, "digest", "send", "-now")
+	d := expect(t, sink, 2, "bob@example.test", "Daily digest: 1 conversation, 1 message")
+	text, page := digestParts(t, d)
+	if !strings.Contains(text, "Alice Smith <mallory@example.test> ✓") || strings.Contains(text, "Alice Smith ✓") {
+		t.Errorf("text part:\n%s", text)
+	}
+	if !strings.Contains(html.UnescapeString(page), "<mallory@example.test></span> <span role=\"img\" title=\"verified sender\"") {
+		t.Errorf("HTML part:\n%s", page)
 	}
 }
