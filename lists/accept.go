@@ -77,6 +77,48 @@ func (a Auth) forPost(list, sep string) Auth {
 	return a
 }
 
+// forCommand is a for mail to the command address of t: a DKIM pass counts only when the
+// signed To or Cc names that very address. A member's signed post to the list, which every
+// member receives, re-sent to crew+nomail@ must not pass for its author's own request.
+func (a Auth) forCommand(t Target, sep string) Auth {
+	if !a.Pass || a.Method != "dkim" {
+		return a
+	}
+	want := commandAddress(t, sep)
+	for _, r := range a.DKIMRecipients {
+		if addr, err := ParseAddress(r); err == nil && want != "" && addr == want {
+			return a
+		}
+	}
+	if a.SPFDomain != "" {
+		a.Method, a.Domain = "spf", a.SPFDomain
+		return a
+	}
+	a.Pass, a.Method, a.Domain = false, "", ""
+	a.Reason = "its DKIM signature was made for mail to other addresses"
+	return a
+}
+
+// commandAddress is the address that leads to t (see Route), "" for a kind without one.
+func commandAddress(t Target, sep string) string {
+	local, domain := splitAddress(t.List)
+	cmd := map[Kind]string{
+		KindHelp: "help", KindUnsubscribe: "unsubscribe", KindSubscribe: "subscribe", KindOwner: "owner",
+		KindPassword: "password", KindDigestReply: "digest", KindMode: t.Token, KindReply: "r-" + t.Token,
+		KindMute: "mute-" + t.Token, KindUnmute: "unmute-" + t.Token, KindConfirm: "confirm-" + t.Token,
+		KindBounce: "bounces-" + t.Token,
+	}[t.Kind]
+	switch {
+	case t.Kind == KindPost:
+		return t.List
+	case t.Kind == KindRequest:
+		return local + "-request@" + domain
+	case cmd == "":
+		return ""
+	}
+	return local + sep + cmd + "@" + domain
+}
+
 // Result says what Accept did.
 type Result struct {
 	Posts      []Archived // newly archived posts, one per list

@@ -77,7 +77,7 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		s.log.Info("automatic mail to a command address ignored", "list", l.Address, "from", m.from, "msgid", m.messageID)
 		return nil
 	}
-	c := &command{l: l, env: env, m: m, verified: env.Auth.Pass, res: res}
+	c := &command{l: l, env: env, m: m, verified: env.Auth.forCommand(t, s.cfg.Separator).Pass, res: res}
 	switch t.Kind {
 	case KindHelp:
 		return s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), res)

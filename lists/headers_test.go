@@ -79,3 +79,32 @@ func TestDKIMPassCountsOnlyForTheListsItNames(t *testing.T) {
 		t.Errorf("an SPF pass lost: %+v", got)
 	}
 }
+
+// TestDKIMPassForACommandNamesItsAddress: mail to a command address is proven by DKIM only when
+// the signed To or Cc names that address; the list's posting address is not enough.
+func TestDKIMPassForACommandNamesItsAddress(t *testing.T) {
+	signed := func(to ...string) Auth {
+		return Auth{Pass: true, Method: "dkim", Domain: "example.test", DKIMRecipients: to}
+	}
+	const list = "crew@lists.example.test"
+	for _, tc := range []struct {
+		auth Auth
+		t    Target
+		want bool
+	}{
+		{signed("crew+nomail@lists.example.test"), Target{List: list, Kind: KindMode, Token: "nomail"}, true},
+		{signed("Crew+NoMail@Lists.Example.Test"), Target{List: list, Kind: KindMode, Token: "nomail"}, true},
+		{signed(list), Target{List: list, Kind: KindMode, Token: "nomail"}, false},
+		{signed("crew+daily@lists.example.test"), Target{List: list, Kind: KindMode, Token: "nomail"}, false},
+		{signed("crew-request@lists.example.test"), Target{List: list, Kind: KindRequest}, true},
+		{signed(list), Target{List: list, Kind: KindRequest}, false},
+		{signed("crew+password@lists.example.test"), Target{List: list, Kind: KindPassword}, true},
+		{signed(list), Target{List: list, Kind: KindPassword}, false},
+		{Auth{Pass: true, Method: "spf", Domain: "example.test"}, Target{List: list, Kind: KindPassword}, true},
+		{Auth{Pass: true, Method: "dkim", Domain: "example.test", SPFDomain: "example.test"}, Target{List: list, Kind: KindPassword}, true},
+	} {
+		if got := tc.auth.forCommand(tc.t, "+"); got.Pass != tc.want {
+			t.Errorf("%v for %+v: %+v, want Pass %v", tc.auth.DKIMRecipients, tc.t, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"crewmail/internal/mailtest"
+	"crewmail/store"
 )
 
 // TestReplayedSignedPostWithNewHeadersRefused: every member receives a signed post intact.
@@ -91,5 +92,37 @@ func TestDigestNamesTheAddressOfAProvenAuthor(t *testing.T) {
 	}
 	if !strings.Contains(html.UnescapeString(page), "<mallory@example.test></span> <span role=\"img\" title=\"verified sender\"") {
 		t.Errorf("HTML part:\n%s", page)
+	}
+}
+
+// TestSignedPostReplayedToACommandAddressNotProven: Alice's signed post to crew@, which every
+// member receives, replayed to crew+nomail@ would stop her mail at once as a proven request of
+// hers. Her signature names crew@, not crew+nomail@: she is asked to confirm instead.
+func TestSignedPostReplayedToACommandAddressNotProven(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	signed := signAsExampleTest(t, post("alice@example.test", "Seeds", "seeds@example.test", "the seeds are in\r\n"))
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, signed); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 2)
+	if err := send(t, ts.SMTPAddr, "mallory@evil.test", []string{"crew+nomail@" + testDomain}, signed); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Wait(t, 3)
+	var mode string
+	if err := ts.st.View(func(tx *store.Tx) error {
+		m, err := tx.Member(crew, "alice@example.test")
+		mode = m.Mode
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if mode == "nomail" {
+		t.Errorf("a replayed post to crew+nomail@ stopped Alice's mail without asking her")
+	}
+	if got[2].To[0] != "alice@example.test" || !bytes.Contains(got[2].Data, []byte("confirm")) {
+		t.Errorf("the sink got for %v:\n%s", got[2].To, got[2].Data)
 	}
 }
