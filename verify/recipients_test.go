@@ -52,3 +52,24 @@ func TestDKIMRecipients(t *testing.T) {
 		})
 	}
 }
+
+// TestSPFAligned: the SPF domain that passed aligned with From is known also when an aligned
+// DKIM signature passed too (DMARC then names DKIM), so that a post whose signature does not
+// name its list can still be proven by SPF.
+func TestSPFAligned(t *testing.T) {
+	t.Parallel()
+	d := mailtest.NewDNS(t, keyRecord("ed1", "example.test", edKey()), `example.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`)
+	signed := sign(t, post, "example.test", "ed1", edKey())
+	for _, tc := range []struct{ mailFrom, want string }{
+		{"alice@example.test", "example.test"},
+		{"bounces@elsewhere.test", ""},
+	} {
+		res, err := newVerifier(d.Addr).Verify(context.Background(), Input{RemoteIP: loopback, Helo: "mx.example.test", MailFrom: tc.mailFrom, Message: []byte(signed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.SPFAligned(); got != tc.want || res.DMARC.Aligned != "dkim" {
+			t.Errorf("MAIL FROM %s: SPFAligned() = %q, want %q (DMARC %+v)", tc.mailFrom, got, tc.want, res.DMARC)
+		}
+	}
+}

@@ -136,7 +136,7 @@ func (r Result) DKIMRecipients() []string {
 // SPFAligned is the domain whose SPF check passed aligned with From, "" when none did. It is
 // filled also when an aligned DKIM signature passed as well (DMARC.Aligned then says "dkim").
 func (r Result) SPFAligned() string {
-	if r.FromDomain != "" && r.DMARC.Result != "permerror" && r.SPF.Result == "pass" && aligned(r.SPF.Domain, r.FromDomain, r.DMARC.StrictSPF) {
+	if r.FromDomain != "" && r.SPF.Result == "pass" && aligned(r.SPF.Domain, r.FromDomain, r.DMARC.StrictSPF) {
 		return r.SPF.Domain
 	}
 	return ""
