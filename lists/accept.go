@@ -50,75 +50,6 @@ type Auth struct {
 	Header string
 }
 
-// forPost is a for a post to list: a DKIM pass counts only when the signed To or Cc names the
-// list (its address, or one of its Reply addresses); otherwise an aligned SPF pass still
-// proves the post, or nothing does.
-func (a Auth) forPost(list, sep string) Auth {
-	if !a.Pass || a.Method != "dkim" {
-		return a
-	}
-	local, domain := splitAddress(list)
-	for _, r := range a.DKIMRecipients {
-		addr, err := ParseAddress(r)
-		if err != nil {
-			continue
-		}
-		l, d := splitAddress(addr)
-		if d == domain && (l == local || strings.HasPrefix(l, local+sep+"r-")) {
-			return a
-		}
-	}
-	if a.SPFDomain != "" {
-		a.Method, a.Domain = "spf", a.SPFDomain
-		return a
-	}
-	a.Pass, a.Method, a.Domain = false, "", ""
-	a.Reason = "its DKIM signature was made for mail to other addresses than " + list
-	return a
-}
-
-// forCommand is a for mail to the command address of t: a DKIM pass counts only when the
-// signed To or Cc names that very address. A member's signed post to the list, which every
-// member receives, re-sent to crew+nomail@ must not pass for its author's own request.
-func (a Auth) forCommand(t Target, sep string) Auth {
-	if !a.Pass || a.Method != "dkim" {
-		return a
-	}
-	want := commandAddress(t, sep)
-	for _, r := range a.DKIMRecipients {
-		if addr, err := ParseAddress(r); err == nil && want != "" && addr == want {
-			return a
-		}
-	}
-	if a.SPFDomain != "" {
-		a.Method, a.Domain = "spf", a.SPFDomain
-		return a
-	}
-	a.Pass, a.Method, a.Domain = false, "", ""
-	a.Reason = "its DKIM signature was made for mail to other addresses"
-	return a
-}
-
-// commandAddress is the address that leads to t (see Route), "" for a kind without one.
-func commandAddress(t Target, sep string) string {
-	local, domain := splitAddress(t.List)
-	cmd := map[Kind]string{
-		KindHelp: "help", KindUnsubscribe: "unsubscribe", KindSubscribe: "subscribe", KindOwner: "owner",
-		KindPassword: "password", KindDigestReply: "digest", KindMode: t.Token, KindReply: "r-" + t.Token,
-		KindMute: "mute-" + t.Token, KindUnmute: "unmute-" + t.Token, KindConfirm: "confirm-" + t.Token,
-		KindBounce: "bounces-" + t.Token,
-	}[t.Kind]
-	switch {
-	case t.Kind == KindPost:
-		return t.List
-	case t.Kind == KindRequest:
-		return local + "-request@" + domain
-	case cmd == "":
-		return ""
-	}
-	return local + sep + cmd + "@" + domain
-}
-
 // Result says what Accept did.
 type Result struct {
 	Posts      []Archived // newly archived posts, one per list
@@ -198,28 +129,6 @@ func parseMessage(raw []byte) (*inbound, error) {
 	m.automatic = m.auto || prec == "auto_reply" || prec == "bulk" || prec == "junk" || prec == "list" ||
 		th.Get("X-Autoreply") != "" || th.Get("X-Autorespond") != ""
 	return m, nil
-}
-
-// singletons are the fields RFC 5322 §3.6 (Table on p. 21) and RFC 2045 §4, §5 allow at most
-// once, besides From (checked on its own). A DKIM signature covers the last instance of a field
-// it names (RFC 6376 §5.4.2) while readers, and this server, read the first: a second Subject
-// or Message-ID put on top of a member's signed post would ride along its valid signature.
-// In-Reply-To and References are left out: they are read together (every id in every
-// instance), never shown, and real mail has them doubled (git send-email 2.13 wrote both twice).
-var singletons = []string{"Sender", "Reply-To", "To", "Cc", "Subject", "Message-ID", "Date", "MIME-Version", "Content-Type"}
-
-// singleFields refuses a message with two different values of a field allowed once. The same
-// value twice (Mailman repeats MIME-Version) shows the same thing whichever one is read.
-func singleFields(values func(string) []string) error {
-	for _, name := range singletons {
-		vs := values(name)
-		for _, v := range vs[min(1, len(vs)):] {
-			if strings.Join(strings.Fields(v), " ") != strings.Join(strings.Fields(vs[0]), " ") {
-				return refuse(550, [3]int{5, 7, 1}, "the message has %d %s headers with different values; at most one is allowed", len(vs), name)
-			}
-		}
-	}
-	return nil
 }
 
 // references are the Message-IDs a message replies to, nearest parent first: In-Reply-To, then
