@@ -97,9 +97,6 @@ func parseMessage(raw []byte) (*inbound, error) {
 	default:
 		return nil, refuse(550, [3]int{5, 7, 1}, "the message has %d From headers; exactly one is allowed", n)
 	}
-	if err := singleFields(th.Values); err != nil {
-		return nil, err
-	}
 	from, err := m.header.AddressList("From")
 	if err != nil {
 		// Raw 8-bit text in a display name (RFC 6532 allows only UTF-8) does not make the
@@ -162,6 +159,10 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	var res Result
 	m, err := parseMessage(raw)
 	if err != nil {
+		return res, err
+	}
+	// Checked on arrival only: an import of an old archive keeps what its list took then.
+	if err := singleFields(m.header.Values); err != nil {
 		return res, err
 	}
 	targets := slices.Clone(env.Targets)

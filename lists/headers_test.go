@@ -108,3 +108,19 @@ func TestDKIMPassForACommandNamesItsAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestImportKeepsDoubledFields: an archive imported by the operator keeps what its list took
+// then, also a message with a field written twice (a relay's second Date).
+func TestImportKeepsDoubledFields(t *testing.T) {
+	s := newTestService(t)
+	if _, err := s.CreateList("crew@lists.example.test", ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mbox := "From alice@example.test Tue Jun 19 01:16:04 2001\n" +
+		"From: alice@example.test\nSubject: Old\nDate: Tue, 19 Jun 2001 01:16:04 +0800 (CST)\n" +
+		"Date: Tue, 19 Jun 2001 01:04:22 +0800\nMessage-ID: <old@example.test>\n\nold text\n"
+	res, err := s.Import("crew@lists.example.test", strings.NewReader(mbox), nil)
+	if err != nil || res.Imported != 1 {
+		t.Errorf("import: %+v %v", res, err)
+	}
+}
