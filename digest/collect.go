@@ -11,6 +11,7 @@ import (
 
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/replytext"
+	"crewmail/internal/safetext"
 	"crewmail/store"
 )
 
@@ -45,14 +46,17 @@ func readPosts(tx *store.Tx, list string, after uint64, links Links, zone *time.
 }
 
 func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Location) post {
-	// Raw 8-bit header text can be anything; a digest is UTF-8.
-	p.Subject = strings.ToValidUTF8(p.Subject, "\uFFFD")
+	// Raw 8-bit header text can be anything; a digest is UTF-8, and its table of contents one
+	// line per conversation: an encoded line break or a bidi override stays out.
+	p.Subject = safetext.Line(p.Subject)
 	author := p.From
 	if h, err := rawmsg.ReadHeader(raw); err == nil {
 		mh := mail.Header{}
 		mh.Set("From", h.Get("From"))
-		if as, err := mh.AddressList("From"); err == nil && len(as) == 1 && strings.TrimSpace(as[0].Name) != "" {
-			author = strings.ToValidUTF8(strings.TrimSpace(as[0].Name), "\uFFFD")
+		// Anyone chooses their display name: one that looks like an address is not shown,
+		// and the templates show the address beside any other.
+		if as, err := mh.AddressList("From"); err == nil && len(as) == 1 && safetext.Author(as[0].Name) != "" {
+			author = safetext.Author(as[0].Name)
 		}
 	}
 	when := p.Date

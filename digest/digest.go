@@ -40,8 +40,8 @@ type Thread struct {
 // Message is one post in a digest.
 type Message struct {
 	Seq         uint64
-	Author      string // display name, or address
-	Address     string
+	Author      string // display name (safetext.Author), or the address when there is none
+	Address     string // the From address, which the templates show beside a display name
 	Verified    bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
 	Time        string // local time, e.g. "Wed 25 Nov 09:41"
 	Text        string // the author's own text: quotes and signature trimmed

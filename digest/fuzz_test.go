@@ -32,10 +32,15 @@ func FuzzDigest(f *testing.F) {
 	f.Add([]byte("From: Ann <ann@example.test>\r\nSubject: Seeds\r\n\r\nHello <b>&\r\n> quoted\r\n-- \r\nAnn\r\n"))
 	f.Add([]byte("From: =?utf-8?q?J=C3=BCrgen?= <j@example.test>\r\nContent-Type: text/html\r\n\r\n<p>hi<blockquote>old</blockquote>"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: application/pdf; name=\"a\\\".pdf\"\r\n\r\n%PDF\r\n--x--\r\n"))
+	f.Add([]byte("From: =?utf-8?q?=E2=80=AEecilA_alice=40example=2Eorg?= <m@evil.test>\r\nSubject: =?utf-8?q?a=0Ab?=\r\n\r\nhi\r\n"))
 	l := store.List{Address: "crew@lists.example.test", Name: "Garden <crew>"}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		p := readPost(l.Address, store.Post{Seq: 1, Thread: 1, From: "a@example.test", Subject: string(raw[:min(len(raw), 40)]), Received: time.Unix(1e9, 0)}, raw, fuzzLinks{}, time.UTC)
 		d := build(l, "daily", []post{p}, 0, fuzzLinks{}, time.UTC, time.Unix(1e9, 0))
+		// Names and subjects are one line without bidi controls; a name is never address-like.
+		if m := d.Threads[0].Messages[0]; m.Author != m.Address && strings.ContainsAny(m.Author, "@\r\n\u202e") || strings.ContainsAny(d.Threads[0].Subject, "\r\n\t\u2028\u202e") {
+			t.Errorf("author %q, subject %q", m.Author, d.Threads[0].Subject)
+		}
 		msgs, err := r.Build(d, Addresses{From: l.Address, To: l.Address})
 		if err != nil {
 			t.Fatalf("build: %v", err)

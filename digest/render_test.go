@@ -260,7 +260,7 @@ func TestBuildReadsBack(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Jürgen Müller ✓", "tom@example.net — Wed 25 Nov 07:05", "[some quoted text not shown]",
+	for _, want := range []string{"Jürgen Müller <juergen@example.de> ✓", "tom@example.net — Wed 25 Nov 07:05", "[some quoted text not shown]",
 		"Attachment: hinge.jpg (240 KB)", "Attachment: lid-measurements.pdf (18 KB)", "[new]",
 		"Garden crew — daily digest, Wednesday 25 November 2026"} {
 		if !strings.Contains(text, want) {

@@ -38,6 +38,13 @@ type Auth struct {
 	// sent From the list (see Compose).
 	DKIMAligned bool
 	DMARCPolicy string
+	// DKIMRecipients are the addresses in the To and Cc fields that the From-aligned DKIM
+	// signatures cover. A DKIM pass proves a post only to a list they name: every member
+	// receives a signed post intact, and could replay it to another list its author is on.
+	DKIMRecipients []string
+	// SPFDomain is the domain whose SPF check passed aligned with From, "" when none did; it
+	// proves a post whatever its To says.
+	SPFDomain string
 	// Header is the Authentication-Results field (RFC 8601) to put on top of what is kept,
 	// CRLF-terminated; empty when nothing was verified.
 	Header string
@@ -73,6 +80,9 @@ type inbound struct {
 	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
 	// junk or list; X-Autoreply): commands never answer it.
 	automatic bool
+	// excerpt is how the post begins, for the question to confirm it; read before the write
+	// transaction, only for mail to a list's posting (or Reply) address.
+	excerpt []string
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -154,6 +164,10 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// Checked on arrival only: an import of an old archive keeps what its list took then.
+	if err := singleFields(m.header.Values); err != nil {
+		return res, err
+	}
 	targets := slices.Clone(env.Targets)
 	slices.SortFunc(targets, func(a, b Target) int {
 		return strings.Compare(fmt.Sprint(a.List, a.Kind, a.Token), fmt.Sprint(b.List, b.Kind, b.Token))
@@ -168,6 +182,9 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
+	if postTargets(targets) {
+		m.excerpt = excerpt(raw)
+	}
 
 	err = s.st.Update(func(tx *store.Tx) error {
 		res = Result{}
@@ -208,6 +225,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 // acceptPost checks a post against the list's policy, archives it and puts one outbox entry per
 // member who receives each post.
 func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
+	env.Auth = env.Auth.forPost(l.Address, s.cfg.Separator)
 	id := listID(l.Address)
 	for _, v := range m.header.Values("List-Id") {
 		if strings.Contains(strings.ToLower(v), "<"+id+">") {

@@ -77,10 +77,11 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		s.log.Info("automatic mail to a command address ignored", "list", l.Address, "from", m.from, "msgid", m.messageID)
 		return nil
 	}
-	c := &command{l: l, env: env, m: m, verified: env.Auth.Pass, res: res}
+	verified := env.Auth.forCommand(t, s.cfg.Separator).Pass
+	c := &command{l: l, env: env, m: m, verified: verified, res: res}
 	// A mail to a confirm address carries a token only its address was sent: its answers
 	// count as answers to a proven sender.
-	res.answering = &answering{to: m.from, verified: env.Auth.Pass || t.Kind == KindConfirm}
+	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm}
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:

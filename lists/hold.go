@@ -60,6 +60,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
 	data["Reject"] = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
 	data["Expires"], data["Reason"] = day(h.Expires), reason
+	data["Excerpt"] = m.excerpt
 	res.Held++
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
 }

@@ -49,7 +49,7 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 	}
 
 	// Verified: straight to the list, recorded as such.
-	res, err := s.Accept(Envelope{From: "alice@example.test", Targets: []Target{crew}, Auth: Auth{Pass: true, Method: "dkim", Domain: "example.test", Header: "Authentication-Results: lists.example.test; dmarc=pass\r\n"}}, msg("v"))
+	res, err := s.Accept(Envelope{From: "alice@example.test", Targets: []Target{crew}, Auth: Auth{Pass: true, Method: "dkim", Domain: "example.test", DKIMRecipients: []string{"crew@lists.example.test"}, Header: "Authentication-Results: lists.example.test; dmarc=pass\r\n"}}, msg("v"))
 	if err != nil || len(res.Posts) != 1 || res.Posts[0].Verified != "dkim" || res.Queued != 2 {
 		t.Fatalf("verified post: %+v %v", res, err)
 	}

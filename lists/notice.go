@@ -47,6 +47,7 @@ func (s *Service) noticeData(l store.List) map[string]any {
 	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
 	d["Attached"] = false
 	d["Waiting"], d["Unnoticed"] = 0, 0
+	d["Excerpt"] = []string(nil)
 	return d
 }
 
@@ -59,6 +60,9 @@ func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 
 // A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
 // even from a client that ignores Reply-To; any other from the help address.
 func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
+	// Values a sender wrote go into notices as single lines (see foldNoticeData), folded
+	// before anything renders them, the one answer collected for a mail included.
+	n.data = foldNoticeData(n.data)
 	if ok, err := s.passAnswer(tx, l, n, res); err != nil || !ok {
 		return err
 	}

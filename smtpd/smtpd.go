@@ -272,6 +272,9 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 		DKIMAligned: res.DKIMAligned(),
 		DMARCPolicy: res.DMARC.Policy,
 		Header:      res.Header(s.srv.cfg.Hostname),
+
+		DKIMRecipients: res.DKIMRecipients(),
+		SPFDomain:      res.SPFAligned(),
 	}
 	if !auth.Pass {
 		auth.Reason = fmt.Sprintf("dmarc=%s, spf=%s", res.DMARC.Result, res.SPF.Result)

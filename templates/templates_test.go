@@ -23,6 +23,7 @@ var data = map[string]any{
 	"Subject": "Tomatoes", "From": "Bob <bob@x.test>", "Received": "Tuesday 24 November 2026, 10:00 UTC",
 	"Reason": "no DKIM", "By": "ann@x.test", "How": "they confirmed, and ann@x.test approved",
 	"Lines":       []string{"invite carol@x.test", "remove dan@x.test"},
+	"Excerpt":     []string{"The tomatoes are ripe.", "Who takes the first box?"},
 	"Results":     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	"NewPassword": "crew+password@x.test", "Password": "k3v9-xq2a-7mfp-d8wz", "IMAP": "x.test, port 993 (TLS)",
 	"Threads":  []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},

@@ -6,10 +6,16 @@ import (
 	"context"
 	"errors"
 	"net/textproto"
+	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	mtextproto "github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/dkim"
+
+	"crewmail/internal/rawmsg"
 )
 
 // checkDKIM verifies every DKIM signature of msg (the first maxSignatures of them).
@@ -49,6 +55,7 @@ func (v *Verifier) checkDKIM(ctx context.Context, msg []byte) []DKIMResult {
 		switch {
 		case vf.Err == nil:
 			sigs[i].Result = "pass"
+			sigs[i].Recipients = signedRecipients(msg, vf.HeaderKeys)
 		case dkim.IsTempFail(vf.Err):
 			sigs[i].Result, sigs[i].Reason = "temperror", reason(vf.Err)
 		case dkim.IsPermFail(vf.Err):
@@ -58,6 +65,33 @@ func (v *Verifier) checkDKIM(ctx context.Context, msg []byte) []DKIMResult {
 		}
 	}
 	return sigs
+}
+
+// signedRecipients are the addresses of the To and Cc fields of msg that a signature with the
+// h= tag keys covers. A signature covers the last instance of a field it names (RFC 6376
+// §5.4.2); a field it does not name proves nothing.
+func signedRecipients(msg []byte, keys []string) []string {
+	th, err := rawmsg.ReadHeader(msg)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range []string{"To", "Cc"} {
+		vs := th.Values(name) // top first
+		if len(vs) == 0 || !slices.ContainsFunc(keys, func(k string) bool { return strings.EqualFold(strings.TrimSpace(k), name) }) {
+			continue
+		}
+		h := mail.Header{Header: message.Header{Header: mtextproto.Header{}}}
+		h.Set(name, vs[len(vs)-1])
+		addrs, err := h.AddressList(name)
+		if err != nil {
+			addrs, _ = mail.ParseAddressList(strings.ToValidUTF8(vs[len(vs)-1], "\uFFFD"))
+		}
+		for _, a := range addrs {
+			out = append(out, a.Address)
+		}
+	}
+	return out
 }
 
 // dkimSignatures lists the DKIM-Signature fields of msg with the tags Authentication-Results

@@ -39,6 +39,8 @@ func (m mapResolver) LookupAddr(_ context.Context, addr string) ([]string, error
 
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte(post))
+	// Signed, with To and Cc: the addresses a signature covers are read too.
+	f.Add([]byte(sign(f, strings.Replace(post, "Subject:", "Cc: Ann <ann@example.test>, =?utf-8?q?B=C3=A9a?= <bea@example.test>\r\nSubject:", 1), "example.test", "ed1", fuzzKey)))
 	v := &Verifier{Resolver: mapResolver{
 		"ed1._domainkey.example.test": "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(fuzzKey.Public().(ed25519.PublicKey)),
 		"_dmarc.example.test":         "v=DMARC1; p=reject; sp=quarantine",

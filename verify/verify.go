@@ -67,6 +67,10 @@ type DKIMResult struct {
 	// "temperror" or "permerror".
 	Result string
 	Reason string // why it did not pass, for people
+	// Recipients are the addresses of the To and Cc fields this signature covers (named in
+	// its h= tag), as written; only for a pass. A signature proves who wrote to whom: a
+	// signed post replayed to another list does not name that list here.
+	Recipients []string
 }
 
 // SPFResult is one SPF check (RFC 7208).
@@ -115,6 +119,27 @@ func (r Result) Pass() bool {
 // author's own signature, which survives a copy that changes nothing it signed.
 func (r Result) DKIMAligned() bool {
 	return r.DMARC.Aligned == "dkim" // DKIM is named when both DKIM and SPF align
+}
+
+// DKIMRecipients are the addresses named in the signed To and Cc fields of the passing DKIM
+// signatures aligned with From, the ones DKIMAligned and Pass count.
+func (r Result) DKIMRecipients() []string {
+	var out []string
+	for _, k := range r.DKIM {
+		if k.Result == "pass" && aligned(k.Domain, r.FromDomain, r.DMARC.StrictDKIM) {
+			out = append(out, k.Recipients...)
+		}
+	}
+	return out
+}
+
+// SPFAligned is the domain whose SPF check passed aligned with From, "" when none did. It is
+// filled also when an aligned DKIM signature passed as well (DMARC.Aligned then says "dkim").
+func (r Result) SPFAligned() string {
+	if r.FromDomain != "" && r.SPF.Result == "pass" && aligned(r.SPF.Domain, r.FromDomain, r.DMARC.StrictSPF) {
+		return r.SPF.Domain
+	}
+	return ""
 }
 
 // maxSignatures is how many DKIM signatures are verified per message; RFC 6376 §6.1 lets a

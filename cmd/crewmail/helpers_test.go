@@ -99,7 +99,7 @@ func signAsExampleTest(t *testing.T, msg []byte) []byte {
 	var out bytes.Buffer
 	err := dkim.Sign(&out, bytes.NewReader(msg), &dkim.SignOptions{Domain: "example.test", Selector: "sel1", Signer: testDKIMKey,
 		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"}})
+		HeaderKeys: []string{"From", "To", "Cc", "Subject", "Date", "Message-ID"}})
 	if err != nil {
 		t.Fatal(err)
 	}
