@@ -146,18 +146,76 @@ func (t *Tx) Posts(list string, fn func(Post) error) error {
 	})
 }
 
-// AddBounce keeps a message that arrived at list's bounce address, for bounce processing.
-func (t *Tx) AddBounce(list string, raw []byte) error {
-	b := t.listBucket(list)
-	if b == nil {
+// Bounce is what is kept of a message that came to a member's bounce address: what bounce
+// handling read in it and its first bytes, for the operator. The rest is not kept: anyone who
+// has seen a bounce address can send to it, and all of it would stay in the database.
+type Bounce struct {
+	Received   time.Time `json:"received"`
+	Member     uint64    `json:"member,omitempty"` // 0: the address named nobody (any more)
+	Kind       string    `json:"kind,omitempty"`   // what the report says, "" when unreadable
+	Status     string    `json:"status,omitempty"`
+	Diagnostic string    `json:"diagnostic,omitempty"`
+	Size       int       `json:"size"` // of the whole message
+	Head       []byte    `json:"head"` // its first MaxBounceHead bytes
+}
+
+const (
+	// MaxBounceHead is how much of a bounce message is kept: enough for the report part of
+	// a delivery status notification, which comes before the returned message (RFC 3464 §2).
+	MaxBounceHead = 64 << 10
+	// MaxBounces is how many of its latest bounce messages a list keeps.
+	MaxBounces = 100
+)
+
+// AddBounce keeps what b says about a message that arrived at list's bounce address, its head
+// cut to MaxBounceHead, and forgets the list's oldest bounces beyond MaxBounces.
+func (t *Tx) AddBounce(list string, b Bounce) error {
+	lb := t.listBucket(list)
+	if lb == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	bounces := b.Bucket(subBounces)
+	if len(b.Head) > MaxBounceHead {
+		b.Head = b.Head[:MaxBounceHead]
+	}
+	bounces := lb.Bucket(subBounces)
 	seq, err := bounces.NextSequence()
 	if err != nil {
 		return err
 	}
-	return bounces.Put(u64(seq), raw)
+	if err := putJSON(bounces, u64(seq), b); err != nil {
+		return err
+	}
+	return trimBounces(bounces, seq)
+}
+
+// trimBounces deletes the bounces older than the MaxBounces latest (up to last).
+func trimBounces(bounces *bolt.Bucket, last uint64) error {
+	var old [][]byte
+	c := bounces.Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k)+MaxBounces <= last; k, _ = c.Next() {
+		old = append(old, append([]byte(nil), k...))
+	}
+	for _, k := range old {
+		if err := bounces.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bounces calls fn for the bounces list keeps, oldest first.
+func (t *Tx) Bounces(list string, fn func(Bounce) error) error {
+	lb := t.listBucket(list)
+	if lb == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return lb.Bucket(subBounces).ForEach(func(k, v []byte) error {
+		var b Bounce
+		if err := json.Unmarshal(v, &b); err != nil {
+			return fmt.Errorf("damaged bounce %x: %w", k, err)
+		}
+		return fn(b)
+	})
 }
 
 // Kinds of held posts: what a post waits for.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +21,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -184,6 +185,37 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 5 → 6: every list gets its record of merged threads (merges no longer rewrite the
 	// records of the threads they merge).
 	addListBuckets(subMerged),
+	// 6 → 7: mail to bounce addresses was kept whole, forever; keep each list's latest
+	// MaxBounces, each as a Bounce record with a bounded head.
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			bounces := tx.Bucket(bucketLists).Bucket(k).Bucket(subBounces)
+			last := bounces.Sequence()
+			if err := trimBounces(bounces, last); err != nil {
+				return err
+			}
+			type old struct {
+				k, head []byte
+				size    int
+			}
+			var rewrite []old
+			if err := bounces.ForEach(func(k, v []byte) error {
+				var b Bounce
+				if json.Unmarshal(v, &b) != nil { // whole messages, as schema 6 kept them
+					rewrite = append(rewrite, old{slices.Clone(k), slices.Clone(v[:min(len(v), MaxBounceHead)]), len(v)})
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, o := range rewrite {
+				if err := putJSON(bounces, o.k, Bounce{Size: o.size, Head: o.head}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	},
 }
 
 // addListBuckets is a migration that gives every list the sub-buckets names, empty.

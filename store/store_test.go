@@ -549,3 +549,69 @@ func TestBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBouncesKeptBounded: a list keeps its latest MaxBounces bounces, each cut to
+// MaxBounceHead bytes; a schema-6 file's whole bounce messages are cut the same way.
+func TestBouncesKeptBounded(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const list = "crew@x.test"
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: list}); err != nil {
+			return err
+		}
+		for i := range MaxBounces + 20 {
+			if err := tx.AddBounce(list, Bounce{Member: uint64(i + 1), Size: len(big), Head: big}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, first uint64) {
+		t.Helper()
+		var n int
+		err := s.View(func(tx *Tx) error {
+			return tx.Bounces(list, func(b Bounce) error {
+				if n == 0 && b.Member != first {
+					t.Errorf("%s: the oldest bounce kept is of member %d, want %d", when, b.Member, first)
+				}
+				if len(b.Head) > MaxBounceHead || b.Size != len(big) {
+					t.Errorf("%s: a bounce keeps %d bytes of %d", when, len(b.Head), b.Size)
+				}
+				n++
+				return nil
+			})
+		})
+		if err != nil || n != MaxBounces {
+			t.Errorf("%s: %d bounces kept (%v), want %d", when, n, err, MaxBounces)
+		}
+	}
+	check("added", 21)
+	// Schema 6 kept whole messages.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		bounces := tx.Bucket(bucketLists).Bucket([]byte(list)).Bucket(subBounces)
+		for range 30 {
+			seq, _ := bounces.NextSequence()
+			if err := bounces.Put(u64(seq), big); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, u64(6))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("migrated", 51)
+}
