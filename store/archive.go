@@ -27,6 +27,9 @@ type Post struct {
 	// published DMARC policy. They decide whether the list copy is sent From the list.
 	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
+	// Origin is the thread the post was archived in, before the merges Thread follows: the
+	// conversation mutes are about (see Muted).
+	Origin uint64 `json:"-"`
 }
 
 // MessageID looks up a Message-ID in list's archive.
@@ -72,6 +75,7 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if err := putJSON(posts, key, p); err != nil {
 		return p, err
 	}
+	p.Origin, p.Thread = p.Thread, thread(b.Bucket(subMerged), p.Thread)
 	return p, b.Bucket(subMsgIDs).Put([]byte(p.MessageID), key)
 }
 
@@ -88,7 +92,7 @@ func (r postRecords) decode(k, v []byte) (Post, error) {
 	if err := json.Unmarshal(v, &p); err != nil {
 		return p, fmt.Errorf("damaged post %x: %w", k, err)
 	}
-	p.Thread = thread(r.merged, p.Thread)
+	p.Origin, p.Thread = p.Thread, thread(r.merged, p.Thread)
 	return p, nil
 }
 

@@ -370,7 +370,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 				return err
 			}
 		}
-		if th, err := tx.FindThread("old@x.test", []string{"t2@x.test", "t1@x.test"}); err != nil || th != 1 {
+		if th, err := tx.FindThread("old@x.test", []string{"t2@x.test", "t1@x.test"}); err != nil || th != 2 {
 			t.Errorf("merging threads after migration: %d %v", th, err)
 		}
 		if post, err := tx.PostMeta("old@x.test", 2); err != nil || post.Thread != 1 {
