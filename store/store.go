@@ -33,6 +33,8 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrLocked is returned by Open when another process holds the database.
 	ErrLocked = errors.New("the database is in use by another process")
+	// ErrDamaged is returned by Open and CheckFile when the database's pages are damaged.
+	ErrDamaged = errors.New("the database is damaged")
 )
 
 var (
@@ -63,17 +65,27 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
+	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
+	// its own, where a damaged page's panic cannot be recovered and kills the process: read
+	// every page here first, where it can.
+	if _, err := os.Stat(path); err == nil {
+		db, err := openBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		err = walk(db, path)
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("open %s: %w", path, cerr)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	// The free list is not written at every commit (fewer pages to fsync per message); bbolt
 	// rebuilds it when the file is opened.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
-			return nil, fmt.Errorf("open %s: it is not a crewmail database or it is damaged (%w); restore it from a backup (crewmail backup) or move it away to start afresh", path, err)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path, commits: make(chan *commit, 256), done: make(chan struct{})}
 	if err := s.prepare(); err != nil {
@@ -379,10 +391,12 @@ func (s *Store) Backup(path string) (int64, error) {
 // Check verifies the database's internal structure (every page reachable once, no page both
 // used and free) and returns the first fault found.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("database %s: %w", s.path, err)
-		}
-		return nil
-	})
+	problems, err := s.Problems()
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s: %s", s.path, problems[0])
+	}
+	return nil
 }
