@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +57,9 @@ type Store struct {
 	secret  []byte
 	commits chan *commit
 	done    chan struct{}
+	// incarnations: list address → List.Incarnation of the list there, kept in step with
+	// committed creations and removals, for tokens made and checked outside transactions.
+	incarnations sync.Map
 }
 
 // Open opens (creating if needed) the database in dir, checks its schema version and migrates
@@ -132,7 +136,14 @@ func (s *Store) prepare() error {
 			}
 		}
 		s.secret = append([]byte(nil), secret...)
-		return nil
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			var l List
+			if err := getJSON(tx.Bucket(bucketLists).Bucket(k), keyConfig, &l); err != nil {
+				return fmt.Errorf("list %s: %w", k, err)
+			}
+			s.incarnations.Store(string(k), l.Incarnation)
+			return nil
+		})
 	})
 }
 
@@ -198,7 +209,10 @@ var migrations = []func(tx *bolt.Tx) error{
 	// records of the threads they merge).
 	addListBuckets(subMerged),
 	// 6 → 7: mail to bounce addresses was kept whole, forever; keep each list's latest
-	// MaxBounces, each as a Bounce record with a bounded head.
+	// MaxBounces, each as a Bounce record with a bounded head. Also new in 7, with nothing
+	// to rewrite: merges are numbered and mutes record the number when made (older ones
+	// count as 0, see Muted); lists get an incarnation at creation (older ones have none
+	// and keep the form of the tokens they mailed).
 	func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			bounces := tx.Bucket(bucketLists).Bucket(k).Bucket(subBounces)
@@ -315,8 +329,9 @@ func (s *Store) runBatch(batch []*commit) {
 	for len(batch) > 0 {
 		failed := -1
 		var fnErr error
+		var tx *Tx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
+			tx = &Tx{tx: btx, st: s}
 			for i, c := range batch {
 				if err := s.safeRun(c.fn, tx); err != nil {
 					failed, fnErr = i, err
@@ -326,6 +341,11 @@ func (s *Store) runBatch(batch []*commit) {
 			return nil
 		})
 		if failed < 0 {
+			if err == nil {
+				for _, fn := range tx.committed {
+					fn()
+				}
+			}
 			for _, c := range batch {
 				c.done <- err
 			}
@@ -349,6 +369,17 @@ func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 // Tx is a transaction with crewmail's typed accessors.
 type Tx struct {
 	tx *bolt.Tx
+	st *Store // nil in read transactions
+	// committed run once the transaction is on disk, to bring the Store's memory in step.
+	committed []func()
+}
+
+// Incarnation is the List.Incarnation of the list at address now, 0 when there is none (or
+// the list is older than incarnations).
+func (s *Store) Incarnation(list string) uint64 {
+	v, _ := s.incarnations.Load(list)
+	inc, _ := v.(uint64)
+	return inc
 }
 
 func u64(v uint64) []byte {
