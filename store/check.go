@@ -26,7 +26,8 @@ func (e *damagedError) Error() string {
 func (e *damagedError) Unwrap() error { return ErrDamaged }
 
 // openBolt opens the file at path, turning bbolt's errors and panics into ours. A panic while
-// opening leaves bbolt's file open and locked: it is closed here.
+// opening leaves bbolt's file open and locked: it is closed here, so the file can be checked
+// or opened again (its memory map stays until the process ends; it refuses to start anyway).
 func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 	var file *os.File
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
