@@ -46,7 +46,9 @@ func (t *Tx) MessageID(list, id string) (seq uint64, ok bool) {
 }
 
 // AppendPost archives raw in list under the next sequence and indexes its Message-ID.
-// p.Seq is set by AppendPost; p.Thread of 0 means "a thread of its own".
+// p.Seq is set by AppendPost; p.Thread is the thread it is archived in (as FindThread gives
+// it), 0 for a thread of its own. The Post returned has that as Origin and, as Thread, where
+// merges have led it.
 func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	b := t.listBucket(list)
 	if b == nil {
