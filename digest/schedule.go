@@ -224,8 +224,8 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	if err := s.st.View(func(tx *store.Tx) error {
 		mutes = map[uint64]map[uint64]bool{}
 		for _, p := range posts {
-			if _, ok := mutes[p.Thread]; !ok {
-				mutes[p.Thread] = tx.Muted(l.Address, p.Thread)
+			if _, ok := mutes[p.Origin]; !ok { // mutes are about where a post started
+				mutes[p.Origin] = tx.Muted(l.Address, p.Post)
 			}
 		}
 		return nil
@@ -248,7 +248,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 			keys = append(keys, key)
 			var mine []post
 			for _, p := range posts {
-				if p.Seq > d.cursor.Seq && !mutes[p.Thread][d.member.ID] {
+				if p.Seq > d.cursor.Seq && !mutes[p.Origin][d.member.ID] {
 					mine = append(mine, p)
 				}
 			}
@@ -381,7 +381,7 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 		var mine []post
 		for _, p := range posts {
 			if member != "" {
-				if muted = tx.Muted(list, p.Thread); muted[id] {
+				if muted = tx.Muted(list, p.Post); muted[id] {
 					continue
 				}
 			}

@@ -303,7 +303,7 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 	if err != nil {
 		return err
 	}
-	muted := tx.Muted(l.Address, p.Thread)
+	muted := tx.Muted(l.Address, p)
 	for _, mem := range rcpts {
 		if muted[mem.ID] {
 			continue

@@ -24,16 +24,21 @@ const (
 	softBounce = 0.25
 )
 
-// acceptBounce reads mail to a member's bounce address. It is kept in any case (for the
-// operator); what it reports is applied to the member.
+// acceptBounce reads mail to a member's bounce address; what it reports is applied to the
+// member. What it said and its head are kept for the operator, bounded (store.AddBounce):
+// anyone who saw a bounce address can mail it, as large as SMTP allows, as often as they like.
 func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, kept []byte, res *Result) error {
-	if err := tx.AddBounce(l.Address, kept); err != nil {
+	id, _ := s.parseVERPToken(l.Address, t.Token)
+	r, perr := dsn.Parse(kept)
+	b := store.Bounce{Received: s.Now().UTC(), Member: id, Size: len(kept), Head: kept}
+	if perr == nil {
+		b.Kind, b.Status, b.Diagnostic = r.Kind.String(), r.Status, oneLine(r.Diagnostic, 300)
+	}
+	if err := tx.AddBounce(l.Address, b); err != nil {
 		return err
 	}
-	id, _ := s.parseVERPToken(l.Address, t.Token)
-	r, err := dsn.Parse(kept)
-	if err != nil {
-		s.log.Info("bounce not readable", "list", l.Address, "member", id, "err", err)
+	if perr != nil {
+		s.log.Info("bounce not readable", "list", l.Address, "member", id, "err", perr)
 		return nil
 	}
 	return s.applyBounce(tx, l, id, r, res)

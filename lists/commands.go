@@ -31,7 +31,7 @@ func (s *Service) confirmToken(list string, action byte, id uint64, expires time
 	data := []byte{action}
 	data = binary.BigEndian.AppendUint32(data, uint32(expires.Unix()/3600))
 	data = binary.BigEndian.AppendUint64(data, id)
-	return encodeToken(append(data, s.mac("confirm:"+list, data, 8)...))
+	return encodeToken(append(data, s.listMAC(list, "confirm:"+list, data, 8)...))
 }
 
 // confirmAddress is the address that confirms action on id until expires.
@@ -46,7 +46,7 @@ var (
 
 func (s *Service) parseConfirmToken(list, token string, now time.Time) (action byte, id uint64, err error) {
 	b, ok := decodeToken(token)
-	if !ok || len(b) != 21 || !hmac.Equal(b[13:], s.mac("confirm:"+list, b[:13], 8)) {
+	if !ok || len(b) != 21 || !hmac.Equal(b[13:], s.listMAC(list, "confirm:"+list, b[:13], 8)) {
 		return 0, 0, errBadToken
 	}
 	if expires := time.Unix(int64(binary.BigEndian.Uint32(b[1:5]))*3600, 0); now.After(expires) {

@@ -3,6 +3,8 @@ package lists
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"regexp"
@@ -148,7 +150,7 @@ func (s *Service) importOne(tx *store.Tx, list string, raw []byte, received time
 		return false, err.Error(), nil
 	}
 	if m.messageID == "" {
-		m.messageID = s.newMessageID()
+		m.messageID = contentMessageID(raw)
 		raw = append([]byte("Message-ID: <"+m.messageID+">\r\n"), raw...)
 		m.raw = raw
 	}
@@ -170,6 +172,17 @@ func (s *Service) importOne(tx *store.Tx, list string, raw []byte, received time
 		return false, "", err
 	}
 	return true, "", s.indexThread(tx, list, p, m)
+}
+
+// contentMessageID is the Message-ID an imported message without one gets: a hash of its
+// bytes, so the same message imported again (a second run, or one resumed after a kill) is
+// known as a duplicate and skipped. Line ends and trailing empty lines do not count: mbox
+// files differ in those. The ".invalid" domain (RFC 2606) names no host.
+func contentMessageID(raw []byte) string {
+	norm := bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))
+	norm = bytes.TrimRight(norm, "\n")
+	sum := sha256.Sum256(norm)
+	return hex.EncodeToString(sum[:]) + "@import.crewmail.invalid"
 }
 
 // readMbox calls fn with each message of an mbox, its lines turned to CRLF and one level of

@@ -128,3 +128,32 @@ func TestMboxWithoutFinalEmptyLine(t *testing.T) {
 		t.Errorf("read %q", got)
 	}
 }
+
+// TestImportTwiceWithoutMessageIDs: messages without a Message-ID get one derived from their
+// bytes, so importing the same mbox again (or resuming an import that was killed) skips them
+// instead of archiving them twice.
+func TestImportTwiceWithoutMessageIDs(t *testing.T) {
+	s := newTestService(t)
+	const list = "a@lists.example.test"
+	if _, err := s.CreateList(list, ListOptions{Post: "anyone"}); err != nil {
+		t.Fatal(err)
+	}
+	mbox := "From a@example.test Wed Nov 25 10:00:00 2026\nFrom: a@example.test\nSubject: one\n\nfirst\n\n" +
+		"From b@example.test Wed Nov 25 10:01:00 2026\nFrom: b@example.test\nSubject: two\n\nsecond\n\n" +
+		"From c@example.test Wed Nov 25 10:02:00 2026\nFrom: c@example.test\nSubject: three\nMessage-ID: <three@example.test>\n\nthird\n"
+	if res, err := s.Import(list, strings.NewReader(mbox), nil); err != nil || res.Imported != 3 {
+		t.Fatalf("first import: %+v, %v", res, err)
+	}
+	res, err := s.Import(list, strings.NewReader(mbox), nil)
+	if err != nil || res.Imported != 0 || res.Skipped != 3 {
+		t.Errorf("second import: %+v, %v; want all 3 skipped", res, err)
+	}
+	if posts, _ := s.Archive(list); len(posts) != 3 {
+		t.Errorf("the archive holds %d posts after importing 3 twice", len(posts))
+	}
+	// Another service (a restarted server) derives the same ids.
+	other := New(s.st, s.tpl, s.cfg, s.log)
+	if res, err := other.Import(list, strings.NewReader(mbox), nil); err != nil || res.Imported != 0 {
+		t.Errorf("import after a restart: %+v, %v", res, err)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // oneClickToken names a member of a list in its one-click unsubscribe link.
 func (s *Service) oneClickToken(list string, memberID uint64) string {
 	data := append(binary.AppendUvarint(nil, memberID), list...)
-	return encodeToken(append(data, s.mac("unsubscribe", data, 10)...))
+	return encodeToken(append(data, s.listMAC(list, "unsubscribe", data, 10)...))
 }
 
 // oneClickURL is the one-click unsubscribe link of a member, or "" when the server has no
@@ -41,10 +41,11 @@ func (s *Service) parseOneClick(token string) (list string, memberID uint64, err
 		return "", 0, ErrBadLink
 	}
 	data, sum := b[:len(b)-10], b[len(b)-10:]
-	if !hmac.Equal(sum, s.mac("unsubscribe", data, 10)) {
+	list = string(data[n:])
+	if !hmac.Equal(sum, s.listMAC(list, "unsubscribe", data, 10)) {
 		return "", 0, ErrBadLink
 	}
-	return string(data[n:]), id, nil
+	return list, id, nil
 }
 
 // Unsubscription is what a one-click link names.

@@ -15,17 +15,17 @@ import (
 
 // ReplyAddress is the address of a Reply link to archived post seq of list (digests).
 func (s *Service) ReplyAddress(list string, seq uint64) string {
-	return s.address(list, "r-"+s.seqToken("reply:"+list, seq))
+	return s.address(list, "r-"+s.seqToken(list, "reply", seq))
 }
 
 // MuteAddress mutes thread of list for whoever mails it; UnmuteAddress undoes that.
 func (s *Service) MuteAddress(list string, thread uint64) string {
-	return s.address(list, "mute-"+s.seqToken("mute:"+list, thread))
+	return s.address(list, "mute-"+s.seqToken(list, "mute", thread))
 }
 
 // UnmuteAddress lets a muted thread reach whoever mails it again.
 func (s *Service) UnmuteAddress(list string, thread uint64) string {
-	return s.address(list, "unmute-"+s.seqToken("mute:"+list, thread))
+	return s.address(list, "unmute-"+s.seqToken(list, "mute", thread))
 }
 
 // Address is one of a list's own addresses: Address("crew@x", "help") = crew+help@x.
@@ -36,7 +36,7 @@ func (s *Service) Address(list, cmd string) string { return s.address(list, cmd)
 // that post when the client set neither, so the answer threads for everyone whatever wrote it.
 // Adding fields on top leaves the author's DKIM signature valid.
 func (s *Service) acceptReply(tx *store.Tx, l store.List, t Target, env Envelope, m *inbound, kept []byte, res *Result) error {
-	seq, _ := s.parseSeqToken("reply:"+l.Address, t.Token)
+	seq, _ := s.parseSeqToken(l.Address, "reply", t.Token)
 	parent, praw, err := tx.Post(l.Address, seq)
 	if errors.Is(err, store.ErrNotFound) {
 		return refuse(550, [3]int{5, 1, 1}, "the post this Reply link answers is no longer in the archive of %s; write to %s instead", l.Address, l.Address)
@@ -80,8 +80,7 @@ func (s *Service) acceptReply(tx *store.Tx, l store.List, t Target, env Envelope
 // seen and undone with one mail.
 func (s *Service) mute(tx *store.Tx, c *command, token string, on bool) error {
 	l := c.l
-	purpose := "mute:" + l.Address
-	thread, _ := s.parseSeqToken(purpose, token)
+	thread, _ := s.parseSeqToken(l.Address, "mute", token)
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("mute from a non-member ignored", "list", l.Address, "from", c.m.from)

@@ -113,15 +113,15 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 	case cmd == "digest":
 		return Target{List: list, Kind: KindDigestReply}, true
 	case strings.HasPrefix(cmd, "r-"):
-		if _, ok := s.parseSeqToken("reply:"+list, strings.TrimPrefix(cmd, "r-")); ok {
+		if _, ok := s.parseSeqToken(list, "reply", strings.TrimPrefix(cmd, "r-")); ok {
 			return Target{List: list, Kind: KindReply, Token: strings.TrimPrefix(cmd, "r-")}, true
 		}
 	case strings.HasPrefix(cmd, "mute-"):
-		if _, ok := s.parseSeqToken("mute:"+list, strings.TrimPrefix(cmd, "mute-")); ok {
+		if _, ok := s.parseSeqToken(list, "mute", strings.TrimPrefix(cmd, "mute-")); ok {
 			return Target{List: list, Kind: KindMute, Token: strings.TrimPrefix(cmd, "mute-")}, true
 		}
 	case strings.HasPrefix(cmd, "unmute-"):
-		if _, ok := s.parseSeqToken("mute:"+list, strings.TrimPrefix(cmd, "unmute-")); ok {
+		if _, ok := s.parseSeqToken(list, "mute", strings.TrimPrefix(cmd, "unmute-")); ok {
 			return Target{List: list, Kind: KindUnmute, Token: strings.TrimPrefix(cmd, "unmute-")}, true
 		}
 	case slices.Contains(Modes, cmd):

@@ -10,8 +10,9 @@ import (
 // subjectWindow is how far back a reply without references looks for a thread with its subject.
 const subjectWindow = 30 * 24 * time.Hour
 
-// threadOf finds the thread a post joins (JWZ, design.md): the thread of any Message-ID it
-// refers to or that referred to it before it came; else, for a "Re:" with no references at all,
+// threadOf finds the thread a post joins (JWZ, design.md): the thread of the nearest Message-ID
+// it refers to, or of its own when others referred to it before it came (all the threads they
+// name are merged); else, for a "Re:" with no references at all,
 // the latest thread with the same base subject within 30 days; else 0, a thread of its own.
 func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error) {
 	th, err := tx.FindThread(list, append(m.refIDs(), m.messageID))
@@ -26,9 +27,10 @@ func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error
 	return 0, nil
 }
 
-// indexThread records a newly archived post's ids and subject under its thread.
+// indexThread records a newly archived post's ids and subject under the thread it was archived
+// in (not the one merges lead to: mutes follow where a conversation started).
 func (s *Service) indexThread(tx *store.Tx, list string, p store.Post, m *inbound) error {
-	return tx.IndexThread(list, p.Thread, append(m.refIDs(), p.MessageID), baseSubject(m.subject), m.postDate(p.Received))
+	return tx.IndexThread(list, p.Origin, append(m.refIDs(), p.MessageID), baseSubject(m.subject), m.postDate(p.Received))
 }
 
 // refIDs are the Message-IDs a message refers to that can be ids at all (RFC 5322 §3.6.4:

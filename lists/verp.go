@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"strconv"
 	"strings"
 )
 
@@ -30,22 +31,33 @@ func (s *Service) mac(purpose string, data []byte, n int) []byte {
 	return h.Sum(nil)[:n]
 }
 
-// seqToken names a number (an archived post, a thread) for one purpose: the number as a varint,
-// so addresses stay short, and a MAC.
-func (s *Service) seqToken(purpose string, n uint64) string {
-	data := binary.AppendUvarint(nil, n)
-	return encodeToken(append(data, s.mac(purpose, data, 6)...))
+// listMAC is mac for a token of list, bound to the list's incarnation (store.List): a list
+// removed and created again at the same address numbers its members and posts from 1 again,
+// and must not honour the tokens mailed for the old one. A list from before incarnations (0)
+// keeps the MAC it had, so the links in mail already delivered go on working.
+func (s *Service) listMAC(list, purpose string, data []byte, n int) []byte {
+	if inc := s.st.Incarnation(list); inc != 0 {
+		purpose += "#" + strconv.FormatUint(inc, 16)
+	}
+	return s.mac(purpose, data, n)
 }
 
-// parseSeqToken returns the number a token names, if the token is genuine for purpose.
-func (s *Service) parseSeqToken(purpose, token string) (uint64, bool) {
+// seqToken names a number of list (an archived post, a thread) for one kind of use: the
+// number as a varint, so addresses stay short, and a MAC.
+func (s *Service) seqToken(list, kind string, n uint64) string {
+	data := binary.AppendUvarint(nil, n)
+	return encodeToken(append(data, s.listMAC(list, kind+":"+list, data, 6)...))
+}
+
+// parseSeqToken returns the number a token names, if the token is genuine for list and kind.
+func (s *Service) parseSeqToken(list, kind, token string) (uint64, bool) {
 	b, ok := decodeToken(token)
 	if !ok || len(b) < 7 {
 		return 0, false
 	}
 	data, sum := b[:len(b)-6], b[len(b)-6:]
 	n, k := binary.Uvarint(data)
-	if k != len(data) || !hmac.Equal(sum, s.mac(purpose, data, 6)) {
+	if k != len(data) || !hmac.Equal(sum, s.listMAC(list, kind+":"+list, data, 6)) {
 		return 0, false
 	}
 	return n, true
@@ -54,10 +66,10 @@ func (s *Service) parseSeqToken(purpose, token string) (uint64, bool) {
 // verpToken names a member of a list in the list's bounce address: the member's ID (a varint,
 // so the address stays short) and a MAC.
 func (s *Service) verpToken(list string, memberID uint64) string {
-	return s.seqToken("verp:"+list, memberID)
+	return s.seqToken(list, "verp", memberID)
 }
 
 // parseVERPToken returns the member ID a bounce token names, if the token is genuine.
 func (s *Service) parseVERPToken(list, token string) (uint64, bool) {
-	return s.parseSeqToken("verp:"+list, token)
+	return s.parseSeqToken(list, "verp", token)
 }

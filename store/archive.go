@@ -27,6 +27,9 @@ type Post struct {
 	// published DMARC policy. They decide whether the list copy is sent From the list.
 	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
+	// Origin is the thread the post was archived in, before the merges Thread follows: the
+	// conversation mutes are about (see Muted).
+	Origin uint64 `json:"-"`
 }
 
 // MessageID looks up a Message-ID in list's archive.
@@ -43,7 +46,9 @@ func (t *Tx) MessageID(list, id string) (seq uint64, ok bool) {
 }
 
 // AppendPost archives raw in list under the next sequence and indexes its Message-ID.
-// p.Seq is set by AppendPost; p.Thread of 0 means "a thread of its own".
+// p.Seq is set by AppendPost; p.Thread is the thread it is archived in (as FindThread gives
+// it), 0 for a thread of its own. The Post returned has that as Origin and, as Thread, where
+// merges have led it.
 func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	b := t.listBucket(list)
 	if b == nil {
@@ -72,6 +77,7 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if err := putJSON(posts, key, p); err != nil {
 		return p, err
 	}
+	p.Origin, p.Thread = p.Thread, thread(b.Bucket(subMerged), p.Thread)
 	return p, b.Bucket(subMsgIDs).Put([]byte(p.MessageID), key)
 }
 
@@ -88,7 +94,7 @@ func (r postRecords) decode(k, v []byte) (Post, error) {
 	if err := json.Unmarshal(v, &p); err != nil {
 		return p, fmt.Errorf("damaged post %x: %w", k, err)
 	}
-	p.Thread = thread(r.merged, p.Thread)
+	p.Origin, p.Thread = p.Thread, thread(r.merged, p.Thread)
 	return p, nil
 }
 
@@ -146,18 +152,76 @@ func (t *Tx) Posts(list string, fn func(Post) error) error {
 	})
 }
 
-// AddBounce keeps a message that arrived at list's bounce address, for bounce processing.
-func (t *Tx) AddBounce(list string, raw []byte) error {
-	b := t.listBucket(list)
-	if b == nil {
+// Bounce is what is kept of a message that came to a member's bounce address: what bounce
+// handling read in it and its first bytes, for the operator. The rest is not kept: anyone who
+// has seen a bounce address can send to it, and all of it would stay in the database.
+type Bounce struct {
+	Received   time.Time `json:"received"`
+	Member     uint64    `json:"member,omitempty"` // 0: the address named nobody (any more)
+	Kind       string    `json:"kind,omitempty"`   // what the report says, "" when unreadable
+	Status     string    `json:"status,omitempty"`
+	Diagnostic string    `json:"diagnostic,omitempty"`
+	Size       int       `json:"size"` // of the whole message
+	Head       []byte    `json:"head"` // its first MaxBounceHead bytes
+}
+
+const (
+	// MaxBounceHead is how much of a bounce message is kept: enough for the report part of
+	// a delivery status notification, which comes before the returned message (RFC 3464 §2).
+	MaxBounceHead = 64 << 10
+	// MaxBounces is how many of its latest bounce messages a list keeps.
+	MaxBounces = 100
+)
+
+// AddBounce keeps what b says about a message that arrived at list's bounce address, its head
+// cut to MaxBounceHead, and forgets the list's oldest bounces beyond MaxBounces.
+func (t *Tx) AddBounce(list string, b Bounce) error {
+	lb := t.listBucket(list)
+	if lb == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	bounces := b.Bucket(subBounces)
+	if len(b.Head) > MaxBounceHead {
+		b.Head = b.Head[:MaxBounceHead]
+	}
+	bounces := lb.Bucket(subBounces)
 	seq, err := bounces.NextSequence()
 	if err != nil {
 		return err
 	}
-	return bounces.Put(u64(seq), raw)
+	if err := putJSON(bounces, u64(seq), b); err != nil {
+		return err
+	}
+	return trimBounces(bounces, seq)
+}
+
+// trimBounces deletes the bounces older than the MaxBounces latest (up to last).
+func trimBounces(bounces *bolt.Bucket, last uint64) error {
+	var old [][]byte
+	c := bounces.Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k)+MaxBounces <= last; k, _ = c.Next() {
+		old = append(old, append([]byte(nil), k...))
+	}
+	for _, k := range old {
+		if err := bounces.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bounces calls fn for the bounces list keeps, oldest first.
+func (t *Tx) Bounces(list string, fn func(Bounce) error) error {
+	lb := t.listBucket(list)
+	if lb == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	return lb.Bucket(subBounces).ForEach(func(k, v []byte) error {
+		var b Bounce
+		if err := json.Unmarshal(v, &b); err != nil {
+			return fmt.Errorf("damaged bounce %x: %w", k, err)
+		}
+		return fn(b)
+	})
 }
 
 // Kinds of held posts: what a post waits for.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,11 @@ type List struct {
 	// Moderators decide on held posts; empty means the owners.
 	Moderators []string  `json:"moderators,omitempty"`
 	Created    time.Time `json:"created"`
+	// Incarnation is a random number given at creation, under the MAC of every token made
+	// for the list, so that a list removed and created again at the same address (whose
+	// members and posts are numbered from 1 again) does not honour the old one's tokens.
+	// Lists from before schema 7 have none (0) and keep the tokens they mailed.
+	Incarnation uint64 `json:"incarnation,omitempty"`
 }
 
 // Member is one subscriber of a list.
@@ -89,15 +95,37 @@ func (t *Tx) CreateList(l List) error {
 			return err
 		}
 	}
+	for l.Incarnation == 0 {
+		var r [8]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return err
+		}
+		l.Incarnation = binary.BigEndian.Uint64(r[:])
+	}
+	t.onCommit(func(s *Store) { s.incarnations.Store(l.Address, l.Incarnation) })
 	return putJSON(b, keyConfig, l)
 }
 
-// PutList replaces an existing list's settings.
+// onCommit runs fn once the transaction is on disk.
+func (t *Tx) onCommit(fn func(s *Store)) {
+	if st := t.st; st != nil {
+		t.committed = append(t.committed, func() { fn(st) })
+	}
+}
+
+// PutList replaces an existing list's settings. Its incarnation stays what creation made it.
 func (t *Tx) PutList(l List) error {
 	b := t.listBucket(l.Address)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", l.Address, ErrNotFound)
 	}
+	var was struct {
+		Incarnation uint64 `json:"incarnation"`
+	}
+	if err := getJSON(b, keyConfig, &was); err != nil {
+		return err
+	}
+	l.Incarnation = was.Incarnation
 	return putJSON(b, keyConfig, l)
 }
 
@@ -141,6 +169,7 @@ func (t *Tx) DeleteList(addr string) error {
 	if root.Bucket([]byte(addr)) == nil {
 		return fmt.Errorf("list %s: %w", addr, ErrNotFound)
 	}
+	t.onCommit(func(s *Store) { s.incarnations.Delete(addr) })
 	return root.DeleteBucket([]byte(addr))
 }
 

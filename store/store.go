@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +22,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -32,6 +34,8 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrLocked is returned by Open when another process holds the database.
 	ErrLocked = errors.New("the database is in use by another process")
+	// ErrDamaged is returned by Open and CheckFile when the database's pages are damaged.
+	ErrDamaged = errors.New("the database is damaged")
 )
 
 var (
@@ -53,6 +57,9 @@ type Store struct {
 	secret  []byte
 	commits chan *commit
 	done    chan struct{}
+	// incarnations: list address → List.Incarnation of the list there, kept in step with
+	// committed creations and removals, for tokens made and checked outside transactions.
+	incarnations sync.Map
 }
 
 // Open opens (creating if needed) the database in dir, checks its schema version and migrates
@@ -62,17 +69,27 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
+	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
+	// its own, where a damaged page's panic cannot be recovered and kills the process: read
+	// every page here first, where it can.
+	if _, err := os.Stat(path); err == nil {
+		db, err := openBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		err = walk(db, path)
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("open %s: %w", path, cerr)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	// The free list is not written at every commit (fewer pages to fsync per message); bbolt
 	// rebuilds it when the file is opened.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
-			return nil, fmt.Errorf("open %s: it is not a crewmail database or it is damaged (%w); restore it from a backup (crewmail backup) or move it away to start afresh", path, err)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path, commits: make(chan *commit, 256), done: make(chan struct{})}
 	if err := s.prepare(); err != nil {
@@ -119,7 +136,14 @@ func (s *Store) prepare() error {
 			}
 		}
 		s.secret = append([]byte(nil), secret...)
-		return nil
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			var l List
+			if err := getJSON(tx.Bucket(bucketLists).Bucket(k), keyConfig, &l); err != nil {
+				return fmt.Errorf("list %s: %w", k, err)
+			}
+			s.incarnations.Store(string(k), l.Incarnation)
+			return nil
+		})
 	})
 }
 
@@ -184,6 +208,40 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 5 → 6: every list gets its record of merged threads (merges no longer rewrite the
 	// records of the threads they merge).
 	addListBuckets(subMerged),
+	// 6 → 7: mail to bounce addresses was kept whole, forever; keep each list's latest
+	// MaxBounces, each as a Bounce record with a bounded head. Also new in 7, with nothing
+	// to rewrite: merges are numbered and mutes record the number when made (older ones
+	// count as 0, see Muted); lists get an incarnation at creation (older ones have none
+	// and keep the form of the tokens they mailed).
+	func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+			bounces := tx.Bucket(bucketLists).Bucket(k).Bucket(subBounces)
+			last := bounces.Sequence()
+			if err := trimBounces(bounces, last); err != nil {
+				return err
+			}
+			type old struct {
+				k, head []byte
+				size    int
+			}
+			var rewrite []old
+			if err := bounces.ForEach(func(k, v []byte) error {
+				var b Bounce
+				if json.Unmarshal(v, &b) != nil { // whole messages, as schema 6 kept them
+					rewrite = append(rewrite, old{slices.Clone(k), slices.Clone(v[:min(len(v), MaxBounceHead)]), len(v)})
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, o := range rewrite {
+				if err := putJSON(bounces, o.k, Bounce{Size: o.size, Head: o.head}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	},
 }
 
 // addListBuckets is a migration that gives every list the sub-buckets names, empty.
@@ -271,8 +329,9 @@ func (s *Store) runBatch(batch []*commit) {
 	for len(batch) > 0 {
 		failed := -1
 		var fnErr error
+		var tx *Tx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
+			tx = &Tx{tx: btx, st: s}
 			for i, c := range batch {
 				if err := s.safeRun(c.fn, tx); err != nil {
 					failed, fnErr = i, err
@@ -282,6 +341,11 @@ func (s *Store) runBatch(batch []*commit) {
 			return nil
 		})
 		if failed < 0 {
+			if err == nil {
+				for _, fn := range tx.committed {
+					fn()
+				}
+			}
 			for _, c := range batch {
 				c.done <- err
 			}
@@ -305,6 +369,17 @@ func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 // Tx is a transaction with crewmail's typed accessors.
 type Tx struct {
 	tx *bolt.Tx
+	st *Store // nil in read transactions
+	// committed run once the transaction is on disk, to bring the Store's memory in step.
+	committed []func()
+}
+
+// Incarnation is the List.Incarnation of the list at address now, 0 when there is none (or
+// the list is older than incarnations).
+func (s *Store) Incarnation(list string) uint64 {
+	v, _ := s.incarnations.Load(list)
+	inc, _ := v.(uint64)
+	return inc
 }
 
 func u64(v uint64) []byte {
@@ -347,10 +422,12 @@ func (s *Store) Backup(path string) (int64, error) {
 // Check verifies the database's internal structure (every page reachable once, no page both
 // used and free) and returns the first fault found.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("database %s: %w", s.path, err)
-		}
-		return nil
-	})
+	problems, err := s.Problems()
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s: %s", s.path, problems[0])
+	}
+	return nil
 }

@@ -370,7 +370,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 				return err
 			}
 		}
-		if th, err := tx.FindThread("old@x.test", []string{"t2@x.test", "t1@x.test"}); err != nil || th != 1 {
+		if th, err := tx.FindThread("old@x.test", []string{"t2@x.test", "t1@x.test"}); err != nil || th != 2 {
 			t.Errorf("merging threads after migration: %d %v", th, err)
 		}
 		if post, err := tx.PostMeta("old@x.test", 2); err != nil || post.Thread != 1 {
@@ -547,5 +547,147 @@ func TestBlobs(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBouncesKeptBounded: a list keeps its latest MaxBounces bounces, each cut to
+// MaxBounceHead bytes; a schema-6 file's whole bounce messages are cut the same way.
+func TestBouncesKeptBounded(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const list = "crew@x.test"
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: list}); err != nil {
+			return err
+		}
+		for i := range MaxBounces + 20 {
+			if err := tx.AddBounce(list, Bounce{Member: uint64(i + 1), Size: len(big), Head: big}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, first uint64) {
+		t.Helper()
+		var n int
+		err := s.View(func(tx *Tx) error {
+			return tx.Bounces(list, func(b Bounce) error {
+				if n == 0 && b.Member != first {
+					t.Errorf("%s: the oldest bounce kept is of member %d, want %d", when, b.Member, first)
+				}
+				if len(b.Head) > MaxBounceHead || b.Size != len(big) {
+					t.Errorf("%s: a bounce keeps %d bytes of %d", when, len(b.Head), b.Size)
+				}
+				n++
+				return nil
+			})
+		})
+		if err != nil || n != MaxBounces {
+			t.Errorf("%s: %d bounces kept (%v), want %d", when, n, err, MaxBounces)
+		}
+	}
+	check("added", 21)
+	// Schema 6 kept whole messages.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		bounces := tx.Bucket(bucketLists).Bucket([]byte(list)).Bucket(subBounces)
+		for range 30 {
+			seq, _ := bounces.NextSequence()
+			if err := bounces.Put(u64(seq), big); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, u64(6))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("migrated", 51)
+}
+
+// TestListIncarnations: every new list gets a random incarnation, another one when created
+// again at the same address; Store.Incarnation follows what is committed; settings changes keep
+// it; a list from before incarnations has none (its tokens keep their old form).
+func TestListIncarnations(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const list = "crew@x.test"
+	create := func() uint64 {
+		t.Helper()
+		if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: list}) }); err != nil {
+			t.Fatal(err)
+		}
+		inc := s.Incarnation(list)
+		if err := s.View(func(tx *Tx) error {
+			l, err := tx.List(list)
+			if err == nil && (l.Incarnation != inc || inc == 0) {
+				t.Errorf("incarnation %d stored, %d known", l.Incarnation, inc)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return inc
+	}
+	first := create()
+	if err := s.Update(func(tx *Tx) error { return tx.PutList(List{Address: list, Name: "renamed"}) }); err != nil {
+		t.Fatal(err)
+	}
+	// A creation that is rolled back changes nothing.
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.DeleteList(list); err != nil {
+			return err
+		}
+		if err := tx.CreateList(List{Address: list}); err != nil {
+			return err
+		}
+		return errors.New("changed my mind")
+	}); err == nil || s.Incarnation(list) != first {
+		t.Fatalf("after a rolled-back re-creation: %v, incarnation %d, want %d", err, s.Incarnation(list), first)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.DeleteList(list) }); err != nil || s.Incarnation(list) != 0 {
+		t.Fatalf("after removal: %v, incarnation %d", err, s.Incarnation(list))
+	}
+	if second := create(); second == first {
+		t.Errorf("the list created again has the old incarnation %d", first)
+	}
+	// A list as schema 6 made it.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		l, err := tx.Bucket(bucketLists).CreateBucket([]byte("old@x.test"))
+		if err != nil {
+			return err
+		}
+		for _, name := range listBuckets {
+			if _, err := l.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return putJSON(l, keyConfig, List{Address: "old@x.test"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.Incarnation(list)
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Incarnation("old@x.test") != 0 || s.Incarnation(list) != want {
+		t.Errorf("after reopening: old list %d, new list %d (want 0 and %d)", s.Incarnation("old@x.test"), s.Incarnation(list), want)
 	}
 }

@@ -14,13 +14,21 @@ import (
 // not: "ghost" ids still connect the replies that name them), maps to a thread. Two posts share
 // a thread exactly when references connect them; a post that connects two threads merges them
 // into the older one.
+//
+// A post keeps the thread it was archived in (its Origin, the thread of the nearest post it
+// answers) and readers follow merges from there. Mutes stay with the thread that was muted:
+// a merge made after a mute does not carry it over, so whoever writes References naming two
+// conversations can neither hide one from a member who muted the other nor bring back the one
+// she muted.
 
 var (
 	subThreadIDs = []byte("thread-ids") // Message-ID → thread
 	subSubjects  = []byte("subjects")   // base subject → thread + date of its latest post
-	subMutes     = []byte("mutes")      // thread + member ID → ""
+	subMutes     = []byte("mutes")      // thread + member ID → the merge count when muted
 	subCursors   = []byte("cursors")    // member address → Cursor
-	subMerged    = []byte("merged")     // a merged thread → the thread it was merged into
+	// subMerged: a merged thread → the thread it was merged into + the merge's number (the
+	// bucket's sequence; schema 6 merges have none and count as 0).
+	subMerged = []byte("merged")
 )
 
 // thread is where thread th is now; merged is the list's record of merges. A merge does not rewrite the records of the threads it
@@ -29,71 +37,78 @@ var (
 // way only descends and ends.
 func thread(merged *bolt.Bucket, th uint64) uint64 {
 	for {
-		v := merged.Get(u64(th))
-		if len(v) != 8 || binary.BigEndian.Uint64(v) >= th {
+		into, _, ok := mergedInto(merged, th)
+		if !ok {
 			return th
 		}
-		th = binary.BigEndian.Uint64(v)
+		th = into
 	}
 }
 
-// FindThread returns the thread that any of ids belongs to, 0 when none does. When ids
-// belong to several threads, those are merged into the oldest first, which is returned.
+// mergedInto says where thread th was merged and by which merge, ok false when it was not.
+func mergedInto(merged *bolt.Bucket, th uint64) (into, stamp uint64, ok bool) {
+	v := merged.Get(u64(th))
+	if len(v) < 8 || binary.BigEndian.Uint64(v) >= th {
+		return 0, 0, false
+	}
+	if len(v) >= 16 {
+		stamp = binary.BigEndian.Uint64(v[8:])
+	}
+	return binary.BigEndian.Uint64(v), stamp, true
+}
+
+// FindThread returns the thread a post that refers to ids joins, as recorded for the first
+// of ids that has one (list ids nearest parent first), 0 when none has. When ids belong to
+// several threads, those are merged into the oldest.
 func (t *Tx) FindThread(list string, ids []string) (uint64, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return 0, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
 	tids, merged := b.Bucket(subThreadIDs), b.Bucket(subMerged)
+	var origin uint64
 	var found []uint64
 	for _, id := range ids {
 		if v := tids.Get([]byte(id)); len(v) == 8 {
+			if origin == 0 {
+				origin = binary.BigEndian.Uint64(v)
+			}
 			if th := thread(merged, binary.BigEndian.Uint64(v)); !slices.Contains(found, th) {
 				found = append(found, th)
 			}
 		}
 	}
-	if len(found) == 0 {
-		return 0, nil
-	}
-	slices.Sort(found)
 	if len(found) > 1 {
+		slices.Sort(found)
 		if err := mergeThreads(b, found[0], found[1:]); err != nil {
 			return 0, fmt.Errorf("merge threads of %s: %w", list, err)
 		}
 	}
-	return found[0], nil
+	return origin, nil
 }
 
 // mergeThreads makes the threads in from part of into: it records where they went (see
-// thread) and moves their mutes. Its cost does not grow with the archive (an import of a big
-// archive with replies out of order merges often).
+// thread), numbered, so that a mute made before knows it does not cover what the merge
+// brought. Its cost does not grow with the archive (an import of a big archive with replies
+// out of order merges often).
 func mergeThreads(b *bolt.Bucket, into uint64, from []uint64) error {
 	merged := b.Bucket(subMerged)
-	mutes := b.Bucket(subMutes)
 	for _, th := range from {
-		if err := merged.Put(u64(th), u64(into)); err != nil {
+		stamp, err := merged.NextSequence()
+		if err != nil {
 			return err
 		}
-		var keys [][]byte
-		c := mutes.Cursor()
-		for k, _ := c.Seek(u64(th)); k != nil && bytes.HasPrefix(k, u64(th)); k, _ = c.Next() {
-			keys = append(keys, slices.Clone(k))
-		}
-		for _, k := range keys {
-			if err := mutes.Delete(k); err != nil {
-				return err
-			}
-			if err := mutes.Put(append(u64(into), k[8:]...), nil); err != nil {
-				return err
-			}
+		if err := merged.Put(u64(th), binary.BigEndian.AppendUint64(u64(into), stamp)); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // IndexThread records that ids belong to thread and, when subject is not empty, that the
-// latest post with that base subject in the thread is dated date.
+// latest post with that base subject in the thread is dated date. Ids recorded before keep
+// their thread (which the merges of FindThread made the same): it says which conversation
+// they started in, which mutes follow.
 func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject string, date time.Time) error {
 	b := t.listBucket(list)
 	if b == nil {
@@ -101,6 +116,9 @@ func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject strin
 	}
 	tids := b.Bucket(subThreadIDs)
 	for _, id := range ids {
+		if tids.Get([]byte(id)) != nil {
+			continue
+		}
 		if err := tids.Put([]byte(id), u64(thread)); err != nil {
 			return err
 		}
@@ -116,8 +134,8 @@ func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject strin
 	return subjects.Put([]byte(subject), v)
 }
 
-// SubjectThread returns the thread whose latest post with base subject subject is dated at or
-// after since.
+// SubjectThread returns the thread (as recorded, see FindThread) whose latest post with base
+// subject subject is dated at or after since.
 func (t *Tx) SubjectThread(list, subject string, since time.Time) (uint64, bool) {
 	b := t.listBucket(list)
 	if b == nil || subject == "" {
@@ -127,43 +145,75 @@ func (t *Tx) SubjectThread(list, subject string, since time.Time) (uint64, bool)
 	if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) < since.Unix() {
 		return 0, false
 	}
-	return thread(b.Bucket(subMerged), binary.BigEndian.Uint64(v)), true
+	return binary.BigEndian.Uint64(v), true
 }
 
-// Mute keeps thread of list out of a member's mail; Unmute undoes it.
+// Mute keeps thread th of list out of a member's mail: th as it is now, with the threads
+// merged into it so far, and not what is merged into it later. th is the number a Mute link
+// carries: the thread as the member saw it.
 func (t *Tx) Mute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Put(append(u64(thread(b.Bucket(subMerged), th)), u64(member)...), nil)
+	return b.Bucket(subMutes).Put(append(u64(th), u64(member)...), u64(b.Bucket(subMerged).Sequence()))
 }
 
-// Unmute lets thread of list reach a member again.
+// Unmute lets thread th of list reach a member again: it removes the member's mutes of th and
+// of the threads th was merged into, any of which kept th's posts from her.
 func (t *Tx) Unmute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subMutes).Delete(append(u64(thread(b.Bucket(subMerged), th)), u64(member)...))
+	mutes, merged := b.Bucket(subMutes), b.Bucket(subMerged)
+	for {
+		if err := mutes.Delete(append(u64(th), u64(member)...)); err != nil {
+			return err
+		}
+		into, _, ok := mergedInto(merged, th)
+		if !ok {
+			return nil
+		}
+		th = into
+	}
 }
 
-// Muted returns the IDs of the members of list who muted thread.
-func (t *Tx) Muted(list string, th uint64) map[uint64]bool {
+// Muted returns the IDs of the members of list who muted the conversation of post p: a mute
+// of the thread p was archived in, or of a thread that had it merged in before the mute.
+func (t *Tx) Muted(list string, p Post) map[uint64]bool {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil
 	}
-	var out map[uint64]bool
-	c := b.Bucket(subMutes).Cursor()
-	prefix := u64(thread(b.Bucket(subMerged), th))
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if out == nil {
-			out = map[uint64]bool{}
-		}
-		out[binary.BigEndian.Uint64(k[8:])] = true
+	mutes, merged := b.Bucket(subMutes), b.Bucket(subMerged)
+	th := p.Origin
+	if th == 0 {
+		th = p.Thread
 	}
-	return out
+	var out map[uint64]bool
+	var latest uint64 // the latest merge on the way from p's thread to th
+	for {
+		c := mutes.Cursor()
+		prefix := u64(th)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var when uint64 // mutes from before schema 7 count as made at merge 0
+			if len(v) == 8 {
+				when = binary.BigEndian.Uint64(v)
+			}
+			if latest <= when && len(k) == 16 {
+				if out == nil {
+					out = map[uint64]bool{}
+				}
+				out[binary.BigEndian.Uint64(k[8:])] = true
+			}
+		}
+		into, stamp, ok := mergedInto(merged, th)
+		if !ok {
+			return out
+		}
+		th, latest = into, max(latest, stamp)
+	}
 }
 
 // Cursor is where a digest member's next digest starts.

@@ -7,8 +7,9 @@ import (
 )
 
 // TestMergedThreadsFollowThroughEverything: threads merged twice over (3 into 2, then 2 into
-// 1) read as one wherever a thread number is read — posts, ids, subjects, mutes made before
-// and after the merges, and numbers carried by links minted before them.
+// 1) read as one wherever a post's thread is read, while ids and subjects keep the thread they
+// were recorded in, and mutes stay with the conversation muted: made before a merge, they do
+// not cover what the merge brought; made after, they do.
 func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	s, _ := openTest(t)
 	const list = "crew@lists.example.test"
@@ -22,18 +23,19 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := tx.IndexThread(list, p.Thread, []string{p.MessageID}, fmt.Sprintf("subject %d", i), day); err != nil {
+			if err := tx.IndexThread(list, p.Origin, []string{p.MessageID}, fmt.Sprintf("subject %d", i), day); err != nil {
 				return err
 			}
 		}
 		if err := tx.Mute(list, 3, 7); err != nil { // member 7 mutes thread 3
 			return err
 		}
-		// A post naming p2 and p3 merges 3 into 2; one naming p3 and p1, 2 into 1.
+		// A post naming p2 and p3 merges 3 into 2; one naming p3 and p1, 2 into 1. Each
+		// joins the thread of the first id it names.
 		for _, c := range []struct {
 			ids  []string
 			want uint64
-		}{{[]string{"p2@x", "p3@x"}, 2}, {[]string{"p3@x", "p1@x"}, 1}} {
+		}{{[]string{"p2@x", "p3@x"}, 2}, {[]string{"p3@x", "p1@x"}, 3}} {
 			if th, err := tx.FindThread(list, c.ids); err != nil || th != c.want {
 				return fmt.Errorf("FindThread(%v) = %d, %v; want %d", c.ids, th, err, c.want)
 			}
@@ -43,52 +45,68 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	origin := func(th uint64) Post { return Post{Origin: th, Thread: 1} }
 	err = s.View(func(tx *Tx) error {
-		if th, _ := tx.FindThread(list, []string{"p3@x"}); th != 1 {
-			t.Errorf("p3's id is in thread %d, want 1", th)
+		if th, _ := tx.FindThread(list, []string{"p3@x"}); th != 3 {
+			t.Errorf("p3's id is recorded in thread %d, want 3", th)
 		}
-		if th, ok := tx.SubjectThread(list, "subject 3", day); !ok || th != 1 {
-			t.Errorf("subject 3 is in thread %d (%v), want 1", th, ok)
+		if th, ok := tx.SubjectThread(list, "subject 3", day); !ok || th != 3 {
+			t.Errorf("subject 3 is recorded in thread %d (%v), want 3", th, ok)
 		}
 		_ = tx.PostsAfter(list, 0, func(p Post, _ []byte) error {
-			if p.Thread != 1 {
-				t.Errorf("PostsAfter: post %d in thread %d, want 1", p.Seq, p.Thread)
+			if p.Thread != 1 || p.Origin != p.Seq {
+				t.Errorf("PostsAfter: post %d in thread %d from %d, want 1 from %d", p.Seq, p.Thread, p.Origin, p.Seq)
 			}
 			return nil
 		})
 		_ = tx.Posts(list, func(p Post) error {
 			if p.Thread != 1 {
-				t.Errorf("Posts: post %d in thread %d, want 1", p.Seq, p.Thread)
+				t.Errorf("Posts: post %d in thread %d", p.Seq, p.Thread)
 			}
 			return nil
 		})
-		if p, _ := tx.PostMeta(list, 3); p.Thread != 1 {
-			t.Errorf("PostMeta: post 3 in thread %d", p.Thread)
+		if p, _ := tx.PostMeta(list, 3); p.Thread != 1 || p.Origin != 3 {
+			t.Errorf("PostMeta: post 3 in thread %d from %d", p.Thread, p.Origin)
 		}
 		if p, _, _ := tx.Post(list, 2); p.Thread != 1 {
 			t.Errorf("Post: post 2 in thread %d", p.Thread)
 		}
-		if m := tx.Muted(list, 1); !m[7] {
+		if m := tx.Muted(list, origin(3)); !m[7] {
 			t.Errorf("the mute of thread 3 was lost in the merges: %v", m)
+		}
+		for _, th := range []uint64{1, 2} {
+			if m := tx.Muted(list, origin(th)); m[7] {
+				t.Errorf("the mute of thread 3 reached thread %d, merged with it after the mute", th)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A mute link minted for thread 2 before the merges mutes (and unmutes) the whole thread.
+	// A mute of thread 2 made after the merges covers 3, merged into 2 before; not 1, which 2
+	// was merged into. Unmuting 3 undoes the mutes that covered 3.
 	err = s.Update(func(tx *Tx) error {
 		if err := tx.Mute(list, 2, 8); err != nil {
 			return err
 		}
-		if m := tx.Muted(list, 3); !m[7] || !m[8] {
-			t.Errorf("muted, asked by an old number: %v", m)
+		if m := tx.Muted(list, origin(3)); !m[7] || !m[8] {
+			t.Errorf("thread 3 after muting 2: %v", m)
+		}
+		if m := tx.Muted(list, origin(1)); m[8] {
+			t.Errorf("thread 1 after muting 2: %v", m)
 		}
 		if err := tx.Unmute(list, 3, 7); err != nil {
 			return err
 		}
-		if m := tx.Muted(list, 1); m[7] || !m[8] {
-			t.Errorf("after unmuting by an old number: %v", m)
+		if m := tx.Muted(list, origin(3)); m[7] || !m[8] {
+			t.Errorf("thread 3 after 7 unmuted it: %v", m)
+		}
+		if err := tx.Unmute(list, 3, 8); err != nil {
+			return err
+		}
+		if m := tx.Muted(list, origin(2)); m[8] {
+			t.Errorf("thread 2 after 8 unmuted 3, which the mute of 2 covered: %v", m)
 		}
 		return nil
 	})

@@ -482,6 +482,17 @@ var commands = map[string]commandSpec{
 			}
 		}
 	}},
+	"check-db": {"check-db", 0, func(fs *flag.FlagSet) func([]string) adminOp {
+		return func([]string) adminOp {
+			return func(b *backend, out io.Writer) error {
+				problems, err := b.st.Problems()
+				if err != nil {
+					return err
+				}
+				return reportProblems(out, b.st.Path(), problems)
+			}
+		}
+	}},
 	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
 		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
 		return func(pos []string) adminOp {
@@ -644,4 +655,49 @@ func absFileArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+// checkDBCommand runs bbolt's consistency check on the database: through the running server,
+// which has it open, or else on the file, read only. A damaged file is checked without
+// opening it for writing (which a damaged page would stop).
+func checkDBCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
+	if _, err := parseAdmin(append([]string{"check-db"}, args...), stdout); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	if code, ok := ctlCall(ctlPath(cfg), []string{"check-db"}, stdout, stderr); ok {
+		return code
+	}
+	problems, err := store.CheckFile(cfg.DataDir)
+	if errors.Is(err, store.ErrLocked) {
+		err = fmt.Errorf("the database in %s is in use, but the server's control socket does not answer; is another crewmail running there?", cfg.DataDir)
+	}
+	if err == nil {
+		err = reportProblems(stdout, filepath.Join(cfg.DataDir, store.FileName), problems)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "crewmail: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// reportProblems prints what a check of the database at path found, "ok" when nothing, and
+// fails when something.
+func reportProblems(out io.Writer, path string, problems []string) error {
+	if len(problems) == 0 {
+		fmt.Fprintf(out, "%s: ok\n", path)
+		return nil
+	}
+	for _, p := range problems {
+		fmt.Fprintf(out, "%s: %s\n", path, p)
+	}
+	return fmt.Errorf("the database %s is damaged; stop the server and restore it from a backup (docs/operator.md, \"Backups and restoring\")", path)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"crewmail/internal/mailtest"
+	"crewmail/store"
 )
 
 // TestBouncingMemberPaused: a member whose server refuses every copy is paused after three
@@ -127,5 +129,43 @@ func TestBouncingMemberPaused(t *testing.T) {
 	}
 	if l := memberLine("bob@example.test"); !strings.Contains(l, "score 1 since") {
 		t.Errorf("a delivery report did not count: %q", l)
+	}
+}
+
+// TestBigMailToBounceAddressIsNotKept: a 5 MB report to a member's bounce address is counted
+// as a bounce, but the database keeps only a bounded head of it, and only the latest reports.
+func TestBigMailToBounceAddressIsNotKept(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "bob@example.test")
+	var verp string
+	if err := ts.st.View(func(tx *store.Tx) error {
+		m, err := tx.Member(crew, "bob@example.test")
+		verp = ts.svc.BounceAddress(crew, m.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(ts.st.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	report := "From: MAILER-DAEMON@mx.example.test\r\nTo: " + verp + "\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <big-dsn@mx.example.test>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain\r\n\r\nThis is the mail system at host mx.example.test.\r\n\r\n--b1\r\nContent-Type: message/delivery-status\r\n\r\n" +
+		"Reporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; bob@example.test\r\nAction: failed\r\nStatus: 5.2.1\r\nDiagnostic-Code: smtp; 550 5.2.1 mailbox disabled\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 5<<20/1000) + "--b1--\r\n"
+	if err := send(t, ts.SMTPAddr, "", []string{verp}, []byte(report)); err != nil {
+		t.Fatal(err)
+	}
+	if l := members(t, ts); !strings.Contains(l, "score 1 since") {
+		t.Errorf("the big report did not count as a bounce: %q", l)
+	}
+	if grown := size() - before; grown > 1<<20 {
+		t.Errorf("a %d-byte mail to a bounce address grew the database by %d bytes", len(report), grown)
 	}
 }

@@ -38,6 +38,7 @@ Usage:
   crewmail export  LIST [-since DATE]          (mboxrd on stdout)
   crewmail import  LIST FILE                   (an mbox into the archive; nothing is sent)
   crewmail backup  FILE                        (a consistent copy of the database, while serving)
+  crewmail check-db                            (is the database sound? exit 1 when it is damaged)
   crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]
   crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
   crewmail check   DOMAIN
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return dkimCommand(cfgPath, args[1:], stdout, stderr)
 	case "check":
 		return checkCommand(ctx, cfgPath, args[1:], stdout, stderr)
+	case "check-db":
+		return checkDBCommand(cfgPath, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "crewmail %s\n", version())
 		return exitOK
