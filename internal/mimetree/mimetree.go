@@ -102,6 +102,10 @@ type Walker struct {
 	// flat. An error from Leaf ends the walk and is returned by Walk. A multipart that turns
 	// out to have too many parts becomes flat after its leaves were met.
 	Leaf func(p *Part, body io.Reader) error
+	// Descend, when set, is asked before a multipart or a message/rfc822 part within the
+	// limits is looked into: false makes it a leaf, as for a reader of a message that does not
+	// go into the messages it carries.
+	Descend func(p *Part) bool
 	// Keep, when not nil, names (as Pos does) the part whose body Walk keeps in Body.
 	Keep []int
 }
@@ -169,6 +173,9 @@ func (s *state) walkBody(p *Part, c *counter) error {
 	switch {
 	case strings.HasPrefix(p.Type, "multipart/"):
 		b := rawmsg.Param(p.Header.Get("Content-Type"), p.Params, "boundary")
+		if s.w.Descend != nil && !s.w.Descend(p) {
+			return s.leaf(p, c)
+		}
 		if b == "" {
 			// RFC 2046 §5.1.1: the boundary is required; without it the parts cannot be
 			// found, and the body is read as text.
@@ -208,7 +215,8 @@ func (s *state) walkBody(p *Part, c *counter) error {
 			return s.leaf(p, io.MultiReader(head, c))
 		}
 		return nil
-	case (p.Type == "message/rfc822" || p.Type == "message/global") && identity(p.Header):
+	case (p.Type == "message/rfc822" || p.Type == "message/global") && identity(p.Header) &&
+		(s.w.Descend == nil || s.w.Descend(p)):
 		if p.Depth >= lim.Depth || s.listed >= lim.Parts {
 			p.Flat = true
 			return nil
