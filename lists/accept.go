@@ -13,6 +13,7 @@ import (
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/dsn"
 	"crewmail/internal/rawmsg"
 	"crewmail/store"
 )
@@ -70,6 +71,11 @@ type inbound struct {
 	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
 	// junk or list; X-Autoreply): commands never answer it.
 	automatic bool
+	// Read from the body by readBody before the write transaction, for the targets that need
+	// them: the lines commands are taken from, and what a bounce reports.
+	own       []string
+	report    dsn.Report
+	reportErr error
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -165,6 +171,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
+	m.readBody(targets, kept)
 
 	err = s.st.Update(func(tx *store.Tx) error {
 		res = Result{}
@@ -177,7 +184,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 			case KindPost:
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
-				err = s.acceptBounce(tx, l, t, kept, &res)
+				err = s.acceptBounce(tx, l, t, m, kept, &res)
 			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:

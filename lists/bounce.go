@@ -26,12 +26,12 @@ const (
 
 // acceptBounce reads mail to a member's bounce address. It is kept in any case (for the
 // operator); what it reports is applied to the member.
-func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, kept []byte, res *Result) error {
+func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, m *inbound, kept []byte, res *Result) error {
 	if err := tx.AddBounce(l.Address, kept); err != nil {
 		return err
 	}
 	id, _ := s.parseVERPToken(l.Address, t.Token)
-	r, err := dsn.Parse(kept)
+	r, err := m.report, m.reportErr // read by readBody, before the transaction
 	if err != nil {
 		s.log.Info("bounce not readable", "list", l.Address, "member", id, "err", err)
 		return nil

@@ -7,16 +7,17 @@ import (
 
 // NestedMultipart returns a message of the given header (whole fields, each ending in CRLF,
 // without Content-Type) whose body is levels multiparts, each the only part of the one around
-// it, with a text/plain part saying text at the bottom.
+// it, with a text/plain part saying text at the bottom. Each level takes about 140 bytes: 10,000
+// levels make 1.4 MB.
 func NestedMultipart(header string, levels int, text string) []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
 	for i := range levels {
-		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"=_%06d\"\r\n\r\n--=_%06d\r\n", i, i)
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary(i), boundary(i))
 	}
 	b.WriteString("Content-Type: text/plain\r\n\r\n" + text + "\r\n")
 	for i := levels - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, "--=_%06d--\r\n", i)
+		fmt.Fprintf(&b, "--%s--\r\n", boundary(i))
 	}
 	return b.Bytes()
 }
@@ -32,4 +33,8 @@ func NestedMessage(header string, levels int, text string) []byte {
 	}
 	b.WriteString("Content-Type: text/plain\r\n\r\n" + text + "\r\n")
 	return b.Bytes()
+}
+
+func boundary(level int) string {
+	return fmt.Sprintf("=_crewmail-nested-part-%06d", level)
 }
