@@ -113,10 +113,11 @@ type Walker struct {
 // ErrHeader is returned by Walk when the message header cannot be read.
 var ErrHeader = errors.New("the message header cannot be read")
 
-// Walk reads the structure of msg, a whole message with header. The tree comes back also with
+// Walk reads the structure of msg, a whole message with header; lines of only spaces and tabs
+// before the header are skipped, as rawmsg.ReadHeader skips them. The tree comes back also with
 // an error from Leaf, as far as it was read.
 func (w *Walker) Walk(msg []byte) (*Part, error) {
-	r := bufio.NewReader(bytes.NewReader(msg))
+	r := bufio.NewReader(bytes.NewReader(rawmsg.SkipBlankLines(msg)))
 	h, err := textproto.ReadHeader(r)
 	if err != nil {
 		return nil, errors.Join(ErrHeader, err)
