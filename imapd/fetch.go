@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -339,6 +340,10 @@ func bodySection(raw []byte, bs *imap.FetchItemBodySection) (out []byte) {
 	}()
 	root, err := mimetree.Walk(raw)
 	if err != nil {
+		// A header that cannot be read: the message is its text (bodyStructure), part 1.
+		if slices.Equal(bs.Part, []int{1}) && bs.Specifier == imap.PartSpecifierNone {
+			return partial(raw[headerEnd(raw):], bs.Partial)
+		}
 		return []byte{}
 	}
 	p := section(root, bs.Part)
