@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -57,21 +58,38 @@ func TestDeeplyNestedPostDoesNotExhaustTheServer(t *testing.T) {
 				t.Errorf("peak memory grew by %d MiB, want under 300 MiB", grown>>20)
 			}
 
-			// The structure goes down to the limit, where one flat part stands for the rest.
+			// The structure goes down to the limit, where one flat part stands for the rest;
+			// BODY[] of its section is that part's bytes.
 			bs, depth := msgs[0].BodyStructure, 0
+			var path []int // RFC 9051 §6.4.5
+			if _, ok := bs.(*imap.BodyStructureSinglePart); ok {
+				path = []int{1}
+			}
 			for {
 				if mp, ok := bs.(*imap.BodyStructureMultiPart); ok && len(mp.Children) == 1 {
 					bs = mp.Children[0]
+					path = append(path, 1)
 				} else if sp, ok := bs.(*imap.BodyStructureSinglePart); ok && sp.MessageRFC822 != nil {
 					bs = sp.MessageRFC822.BodyStructure
+					if _, ok := bs.(*imap.BodyStructureSinglePart); ok {
+						path = append(path, 1)
+					}
 				} else {
 					break
 				}
 				depth++
 			}
-			if flat, ok := bs.(*imap.BodyStructureSinglePart); !ok || flat.MediaType() != "application/octet-stream" ||
-				depth != mimetree.Default.Depth || flat.Size == 0 {
-				t.Errorf("at depth %d: %#v, want one application/octet-stream part at depth %d", depth, bs, mimetree.Default.Depth)
+			flat, ok := bs.(*imap.BodyStructureSinglePart)
+			if !ok || flat.MediaType() != "application/octet-stream" || depth != mimetree.Default.Depth || flat.Size == 0 {
+				t.Fatalf("at depth %d: %#v, want one application/octet-stream part at depth %d", depth, bs, mimetree.Default.Depth)
+			}
+			section := &imap.FetchItemBodySection{Part: path, Peek: true}
+			msgs, err = c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("FETCH BODY[%v]: %v", path, err)
+			}
+			if got := msgs[0].FindBodySection(section); uint32(len(got)) != flat.Size || !bytes.Contains(got, []byte("help")) {
+				t.Errorf("BODY[%v] of the flat part: %d bytes, want its %d bytes with the text beyond the limit", path, len(got), flat.Size)
 			}
 			// The text beyond the limit is in no part searched.
 			if len(found.AllUIDs()) != 0 {
