@@ -60,7 +60,8 @@ type Part struct {
 	// carries. A flat part has none.
 	Children []*Part
 	// Flat is set on a multipart or a message/rfc822 part that was not looked into because it
-	// lies beyond a limit: it is one opaque leaf of Size bytes.
+	// lies beyond a limit (or, for a message/rfc822 part, because what it carries has no
+	// readable header): it is one opaque leaf of Size bytes.
 	Flat bool
 	// Broken is set on a multipart whose parts could not be found: it is read as text/plain.
 	Broken bool
@@ -102,9 +103,9 @@ type Walker struct {
 	// flat. An error from Leaf ends the walk and is returned by Walk. A multipart that turns
 	// out to have too many parts becomes flat after its leaves were met.
 	Leaf func(p *Part, body io.Reader) error
-	// Descend, when set, is asked before a multipart or a message/rfc822 part within the
-	// limits is looked into: false makes it a leaf, as for a reader of a message that does not
-	// go into the messages it carries.
+	// Descend, when set, is asked of each multipart and message/rfc822 part before anything
+	// else: false makes it a leaf, as for a reader of a message that does not go into the
+	// messages it carries.
 	Descend func(p *Part) bool
 	// Keep, when not nil, names (as Pos does) the part whose body Walk keeps in Body.
 	Keep []int
