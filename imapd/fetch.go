@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"crewmail/internal/mimetree"
 	"crewmail/store"
 )
 
@@ -315,8 +319,9 @@ func partial(b []byte, p *imap.SectionPartial) []byte {
 }
 
 // bodySection is a BODY[…] section. The whole message, its header and its text are cut from
-// the archived bytes, so BODY[] is byte for byte what was archived; deeper sections go through
-// the library's parser.
+// the archived bytes, so BODY[] is byte for byte what was archived; deeper sections are found
+// in the structure BODYSTRUCTURE shows (mimetree's limits included: a section inside a flat
+// part is empty).
 func bodySection(raw []byte, bs *imap.FetchItemBodySection) (out []byte) {
 	if len(bs.Part) == 0 && len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0 {
 		switch bs.Specifier {
@@ -333,25 +338,129 @@ func bodySection(raw []byte, bs *imap.FetchItemBodySection) (out []byte) {
 			out = []byte{}
 		}
 	}()
-	return imapserver.ExtractBodySection(bytes.NewReader(raw), bs)
+	root, err := mimetree.Walk(raw)
+	if err != nil {
+		// A header that cannot be read: the message is its text (bodyStructure), part 1.
+		if slices.Equal(bs.Part, []int{1}) && bs.Specifier == imap.PartSpecifierNone {
+			return partial(raw[headerEnd(raw):], bs.Partial)
+		}
+		return []byte{}
+	}
+	p := section(root, bs.Part)
+	if p == nil {
+		return []byte{}
+	}
+	// RFC 9051 §6.4.5: HEADER and TEXT of a part are those of the message it carries.
+	if len(bs.Part) > 0 && (bs.Specifier == imap.PartSpecifierHeader || bs.Specifier == imap.PartSpecifierText) && p.Message() {
+		p = p.Children[0]
+	}
+	h := p.Header.Copy()
+	if len(bs.HeaderFields) > 0 {
+		keep := map[string]bool{}
+		for _, k := range bs.HeaderFields {
+			keep[strings.ToLower(k)] = true
+		}
+		for f := h.Fields(); f.Next(); {
+			if !keep[strings.ToLower(f.Key())] {
+				f.Del()
+			}
+		}
+	}
+	for _, k := range bs.HeaderFieldsNot {
+		h.Del(k)
+	}
+	var buf bytes.Buffer
+	withHeader := bs.Specifier != imap.PartSpecifierText
+	if bs.Specifier == imap.PartSpecifierNone {
+		withHeader = len(bs.Part) == 0
+	}
+	if withHeader {
+		if err := textproto.WriteHeader(&buf, h.Header); err != nil {
+			return []byte{}
+		}
+	}
+	if bs.Specifier == imap.PartSpecifierNone || bs.Specifier == imap.PartSpecifierText {
+		buf.Write(body(raw, p))
+	}
+	return partial(buf.Bytes(), bs.Partial)
 }
 
+// section returns the part that an IMAP section number names (RFC 9051 §6.4.5), nil when there
+// is none. A part that is not a multipart is its own part 1 (the message's text when it is the
+// message); the parts of a carried message are numbered from that of the message/rfc822 part.
+func section(root *mimetree.Part, path []int) *mimetree.Part {
+	p := root
+	if !root.Multipart() && len(path) > 0 && path[0] == 1 {
+		path = path[1:]
+	}
+	for _, n := range path {
+		if p.Message() {
+			p = p.Children[0]
+		}
+		if !p.Multipart() {
+			if n != 1 {
+				return nil
+			}
+			continue
+		}
+		if n < 1 || n > len(p.Children) {
+			return nil
+		}
+		p = p.Children[n-1]
+	}
+	return p
+}
+
+// body returns the body of p, a part of the tree walked from raw, as it was sent.
+func body(raw []byte, p *mimetree.Part) []byte {
+	w := mimetree.Walker{Limits: mimetree.Default, Keep: p.Pos()}
+	again, err := w.Walk(raw)
+	if err != nil {
+		return nil
+	}
+	for _, i := range p.Pos() {
+		if i >= len(again.Children) {
+			return nil
+		}
+		again = again.Children[i]
+	}
+	return again.Body
+}
+
+// binarySection is a BINARY[…] section (RFC 3516): the part's body with its transfer encoding
+// undone, with the header for the whole message.
 func binarySection(raw []byte, bs *imap.FetchItemBinarySection) (out []byte) {
 	defer func() {
 		if recover() != nil {
 			out = []byte{}
 		}
 	}()
-	return imapserver.ExtractBinarySection(bytes.NewReader(raw), bs)
+	root, err := mimetree.Walk(raw)
+	if err != nil {
+		return []byte{}
+	}
+	p := section(root, bs.Part)
+	if p == nil {
+		return []byte{}
+	}
+	e, err := gomessage.New(p.Header, bytes.NewReader(body(raw, p)))
+	if e == nil {
+		return []byte{}
+	}
+	var buf bytes.Buffer
+	if len(bs.Part) == 0 {
+		if err := textproto.WriteHeader(&buf, p.Header.Header); err != nil {
+			return []byte{}
+		}
+	}
+	if _, err := io.Copy(&buf, e.Body); err != nil && buf.Len() == 0 {
+		return []byte{}
+	}
+	return partial(buf.Bytes(), bs.Partial)
 }
 
-func binarySize(raw []byte, bs *imap.FetchItemBinarySectionSize) (n uint32) {
-	defer func() {
-		if recover() != nil {
-			n = 0
-		}
-	}()
-	return imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), bs)
+func binarySize(raw []byte, bs *imap.FetchItemBinarySectionSize) uint32 {
+	return uint32(len(binarySection(raw, &imap.FetchItemBinarySection{Part: bs.Part})))
 }
 
 // envelope is the ENVELOPE of raw; nil (all NIL) when its header cannot be read.
@@ -368,21 +477,96 @@ func envelope(raw []byte) (env *imap.Envelope) {
 	return imapserver.ExtractEnvelope(h)
 }
 
-// bodyStructure is the BODYSTRUCTURE of raw, made safe to write: the library panics on a
-// multipart without parts (a broken boundary) or a missing structure.
+// bodyStructure is the BODYSTRUCTURE of raw (RFC 9051 §7.5.2), as mimetree walks it: within its
+// limits, a part beyond them being one application/octet-stream part. go-imap's own
+// ExtractBodyStructure knows no limit: it read a post of 10,000 nested message/rfc822 parts
+// into 2 GB.
 func bodyStructure(raw []byte) (bs imap.BodyStructure) {
 	defer func() {
 		if recover() != nil {
 			bs = plainPart(len(raw), bytes.Count(raw, []byte("\n")))
 		}
 	}()
-	bs = imapserver.ExtractBodyStructure(bytes.NewReader(raw))
-	if mp, ok := bs.(*imap.BodyStructureMultiPart); ok && len(mp.Children) == 0 {
-		// A multipart whose boundary never shows: its text is all there is.
+	root, err := mimetree.Walk(raw)
+	if err != nil {
 		text := raw[headerEnd(raw):]
 		return plainPart(len(text), bytes.Count(text, []byte("\n")))
 	}
-	return sanitize(bs)
+	return structure(root)
+}
+
+func structure(p *mimetree.Part) imap.BodyStructure {
+	h := p.Header
+	primary, sub, _ := strings.Cut(p.Type, "/")
+	if p.Multipart() {
+		bs := &imap.BodyStructureMultiPart{Subtype: sub, Extended: &imap.BodyStructureMultiPartExt{
+			Params:      p.Params,
+			Disposition: disposition(h),
+			Language:    language(h),
+			Location:    h.Get("Content-Location"),
+		}}
+		for _, c := range p.Children {
+			bs.Children = append(bs.Children, structure(c))
+		}
+		return bs
+	}
+	if p.Broken {
+		// A multipart whose parts cannot be found: its text is all there is.
+		return plainPart(int(p.Size), int(p.Lines))
+	}
+	bs := &imap.BodyStructureSinglePart{
+		Type:        primary,
+		Subtype:     sub,
+		Params:      p.Params,
+		ID:          h.Get("Content-Id"),
+		Description: h.Get("Content-Description"),
+		Encoding:    h.Get("Content-Transfer-Encoding"),
+		Size:        uint32(p.Size),
+		Extended: &imap.BodyStructureSinglePartExt{
+			Disposition: disposition(h),
+			Language:    language(h),
+			Location:    h.Get("Content-Location"),
+		},
+	}
+	if bs.Encoding == "" {
+		bs.Encoding = "7bit" // RFC 2045 §6.1
+	}
+	switch {
+	case p.Message():
+		inner := p.Children[0]
+		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
+			Envelope:      imapserver.ExtractEnvelope(inner.Header.Header),
+			BodyStructure: structure(inner),
+			NumLines:      p.Lines,
+		}
+	case p.Flat || p.Type == "message/rfc822" || p.Type == "message/global":
+		// Not looked into: beyond a limit, or a carried message that is not one. Its bytes are
+		// there, as a file.
+		bs.Type, bs.Subtype, bs.Params = "application", "octet-stream", nil
+	case primary == "text":
+		bs.Text = &imap.BodyStructureText{NumLines: p.Lines}
+	}
+	return bs
+}
+
+func disposition(h gomessage.Header) *imap.BodyStructureDisposition {
+	disp, params, _ := h.ContentDisposition()
+	if disp == "" {
+		return nil
+	}
+	return &imap.BodyStructureDisposition{Value: disp, Params: params}
+}
+
+func language(h gomessage.Header) []string {
+	v := h.Get("Content-Language")
+	if v == "" {
+		return nil
+	}
+	l := strings.Split(v, ",")
+	for i, lang := range l {
+		l[i] = strings.TrimSpace(lang)
+	}
+	return l
 }
 
 // plainPart is what a part that cannot be parsed is taken for (RFC 2045 §5.2: text/plain).
@@ -396,41 +580,4 @@ func plainPart(size, lines int) *imap.BodyStructureSinglePart {
 		Text:     &imap.BodyStructureText{NumLines: int64(lines)},
 		Extended: &imap.BodyStructureSinglePartExt{},
 	}
-}
-
-func sanitize(bs imap.BodyStructure) imap.BodyStructure {
-	switch b := bs.(type) {
-	case *imap.BodyStructureMultiPart:
-		if b == nil || len(b.Children) == 0 {
-			return plainPart(0, 0)
-		}
-		for i, c := range b.Children {
-			b.Children[i] = sanitize(c)
-		}
-		if b.Subtype == "" {
-			b.Subtype = "mixed"
-		}
-		if b.Extended == nil {
-			b.Extended = &imap.BodyStructureMultiPartExt{}
-		}
-		return b
-	case *imap.BodyStructureSinglePart:
-		if b == nil {
-			return plainPart(0, 0)
-		}
-		if b.Type == "" || b.Subtype == "" {
-			b.Type, b.Subtype = "text", "plain"
-		}
-		if b.Type == "text" && b.Text == nil {
-			b.Text = &imap.BodyStructureText{}
-		}
-		if m := b.MessageRFC822; m != nil {
-			m.BodyStructure = sanitize(m.BodyStructure)
-		}
-		if b.Extended == nil {
-			b.Extended = &imap.BodyStructureSinglePartExt{}
-		}
-		return b
-	}
-	return plainPart(0, 0)
 }

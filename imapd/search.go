@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -10,7 +11,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // non-UTF-8 text is searched decoded
+	"github.com/emersion/go-message/textproto"
 
+	"crewmail/internal/mimetree"
 	"crewmail/store"
 )
 
@@ -221,23 +225,24 @@ func (c *candidate) matches(cr *imap.SearchCriteria) bool {
 		return false
 	}
 	if len(cr.Header) > 0 {
-		e := c.entity()
-		if e == nil {
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(c.raw)))
+		if err != nil {
 			return false
 		}
-		for _, h := range cr.Header {
-			if !matchFields(e.Header.FieldsByKey(h.Key), h.Value) {
+		hh := gomessage.Header{Header: h}
+		for _, f := range cr.Header {
+			if !matchFields(hh.FieldsByKey(f.Key), f.Value) {
 				return false
 			}
 		}
 	}
 	for _, t := range cr.Text {
-		if !matchEntity(c.entity(), t, true) {
+		if !matchText(c.raw, t, true) {
 			return false
 		}
 	}
 	for _, t := range cr.Body {
-		if !matchEntity(c.entity(), t, false) {
+		if !matchText(c.raw, t, false) {
 			return false
 		}
 	}
@@ -252,13 +257,6 @@ func (c *candidate) matches(cr *imap.SearchCriteria) bool {
 		}
 	}
 	return true
-}
-
-// entity parses the message afresh (its body is read as it is matched), decoding transfer
-// encodings and charsets; nil when even its header cannot be read.
-func (c *candidate) entity() *gomessage.Entity {
-	e, _ := gomessage.Read(bytes.NewReader(c.raw)) // an unknown charset still gives an entity
-	return e
 }
 
 // matchDate compares dates only, ignoring time and zone (RFC 9051 §6.4.4).
@@ -289,43 +287,62 @@ func matchFields(fields gomessage.HeaderFields, pattern string) bool {
 	return false
 }
 
-// matchEntity looks for pattern in e's text parts (and, for TEXT, its headers), decoded.
-func matchEntity(e *gomessage.Entity, pattern string, withHeader bool) (ok bool) {
-	if e == nil {
-		return false
-	}
-	if pattern == "" {
-		return true
-	}
+// errFound ends a walk through a message's parts once the text searched for is found.
+var errFound = errors.New("found")
+
+// matchText looks for pattern in raw's text parts, decoded, and in the headers of the messages
+// it carries; for TEXT (withHeader) also in its own header and the MIME headers of its parts.
+// The parts are those BODYSTRUCTURE shows: a flat part beyond mimetree's limits is not text, and
+// is not looked into.
+func matchText(raw []byte, pattern string, withHeader bool) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	if withHeader && matchFields(e.Header.Fields(), pattern) {
+	lower := []byte(strings.ToLower(pattern))
+	w := mimetree.Walker{Limits: mimetree.Default, Leaf: func(p *mimetree.Part, body io.Reader) error {
+		if pattern == "" {
+			return errFound
+		}
+		if !strings.HasPrefix(p.Type, "text/") && !strings.HasPrefix(p.Type, "message/") {
+			return nil
+		}
+		e, _ := gomessage.New(p.Header, body) // an unknown charset reads as sent
+		if e == nil {
+			return nil
+		}
+		b, err := io.ReadAll(e.Body)
+		if err != nil && len(b) == 0 {
+			return nil
+		}
+		if bytes.Contains(bytes.ToLower(b), lower) {
+			return errFound
+		}
+		return nil
+	}}
+	root, err := w.Walk(raw)
+	if errors.Is(err, errFound) {
 		return true
 	}
-	if mr := e.MultipartReader(); mr != nil {
-		for {
-			part, err := mr.NextPart()
-			if err != nil {
-				return false // io.EOF, or a broken part: nothing more to look at
-			}
-			if matchEntity(part, pattern, withHeader) {
+	if root == nil {
+		return false // not even a header
+	}
+	if pattern == "" {
+		return true
+	}
+	var inHeaders func(p *mimetree.Part) bool
+	inHeaders = func(p *mimetree.Part) bool {
+		carried := p.Parent != nil && p.Parent.Message()
+		if (withHeader || carried) && matchFields(p.Header.Fields(), pattern) {
+			return true
+		}
+		for _, c := range p.Children {
+			if inHeaders(c) {
 				return true
 			}
 		}
-	}
-	t, _, err := e.Header.ContentType()
-	if err != nil {
-		t = "text/plain" // RFC 2045 §5.2
-	}
-	if !strings.HasPrefix(t, "text/") && !strings.HasPrefix(t, "message/") {
 		return false
 	}
-	body, err := io.ReadAll(e.Body)
-	if err != nil && len(body) == 0 {
-		return false
-	}
-	return bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(pattern)))
+	return inHeaders(root)
 }

@@ -13,6 +13,7 @@ import (
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 headers decode instead of failing
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/dsn"
 	"crewmail/internal/rawmsg"
 	"crewmail/store"
 )
@@ -83,6 +84,11 @@ type inbound struct {
 	// excerpt is how the post begins, for the question to confirm it; read before the write
 	// transaction, only for mail to a list's posting (or Reply) address.
 	excerpt []string
+	// Read from the body by readBody before the write transaction, for the targets that need
+	// them: the lines commands are taken from, and what a bounce reports.
+	own       []string
+	report    dsn.Report
+	reportErr error
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -185,6 +191,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	if postTargets(targets) {
 		m.excerpt = excerpt(raw)
 	}
+	m.readBody(targets, kept)
 
 	err = s.st.Update(func(tx *store.Tx) error {
 		res = Result{}
@@ -197,7 +204,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 			case KindPost:
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
-				err = s.acceptBounce(tx, l, t, kept, &res)
+				err = s.acceptBounce(tx, l, t, m, kept, &res)
 			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:

@@ -57,6 +57,7 @@ func TestDisownsReadsNo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.readBody([]Target{{Kind: KindConfirm}}, m.raw)
 		if got := (&command{m: m}).disowns(); got != want {
 			t.Errorf("reply %q disowns the post: %v, want %v", body, got, want)
 		}

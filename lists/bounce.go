@@ -27,9 +27,9 @@ const (
 // acceptBounce reads mail to a member's bounce address; what it reports is applied to the
 // member. What it said and its head are kept for the operator, bounded (store.AddBounce):
 // anyone who saw a bounce address can mail it, as large as SMTP allows, as often as they like.
-func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, kept []byte, res *Result) error {
+func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, m *inbound, kept []byte, res *Result) error {
 	id, _ := s.parseVERPToken(l.Address, t.Token)
-	r, perr := dsn.Parse(kept)
+	r, perr := m.report, m.reportErr // read by readBody, before the transaction
 	b := store.Bounce{Received: s.Now().UTC(), Member: id, Size: len(kept), Head: kept}
 	if perr == nil {
 		b.Kind, b.Status, b.Diagnostic = r.Kind.String(), r.Status, oneLine(r.Diagnostic, 300)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"crewmail/internal/dsn"
 	"crewmail/internal/replytext"
 	"crewmail/store"
 )
@@ -13,13 +14,29 @@ import (
 const maxRequestLines = 20
 
 // lines returns the first lines the sender wrote themselves, quoted text and signatures left
-// out (see replytext).
+// out (see replytext), at most max and at most maxRequestLines: those readBody read.
 func (m *inbound) lines(max int) []string {
-	lines, err := replytext.Lines(m.raw, max)
-	if err != nil {
-		return nil
+	return m.own[:min(max, len(m.own))]
+}
+
+// readBody reads, before the write transaction begins, what the targets of the mail read of its
+// body: the lines commands are taken from, and what a bounce (kept, as it is kept) reports.
+// Walking a MIME tree inside the transaction held up every write for as long as a hostile
+// message made it take; here it holds up only its own mail.
+func (m *inbound) readBody(targets []Target, kept []byte) {
+	for _, t := range targets {
+		switch t.Kind {
+		case KindPost, KindPostmaster, KindOwner, KindReply:
+		case KindBounce:
+			m.report, m.reportErr = dsn.Parse(kept)
+		default:
+			if m.own == nil {
+				if lines, err := replytext.Lines(m.raw, maxRequestLines); err == nil {
+					m.own = lines
+				}
+			}
+		}
 	}
-	return lines
 }
 
 // request carries out the commands of a mail to crew-request@, one per line (the subject may

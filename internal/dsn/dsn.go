@@ -11,7 +11,6 @@
 package dsn
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -67,9 +66,6 @@ const (
 	maxPart = 1 << 20
 	// maxText bounds the human text kept from all parts together.
 	maxText = 1 << 20
-	// maxParts and maxDepth bound the walk through a message of many or deeply nested parts.
-	maxParts = 1000
-	maxDepth = 16
 	// maxDiagnostic is the most runes of Diagnostic.
 	maxDiagnostic = 300
 	// maxAddress bounds Recipient and Reporter: RFC 5321 §4.5.3.1.3 allows 256 octets for a
@@ -89,26 +85,8 @@ func Parse(msg []byte) (Report, error) {
 	}
 	mh := message.Header{Header: h}
 	var w walker
-	w.walk(mh, bytes.NewReader(msg[bodyStart(msg):]), "", 0, roleHuman)
+	w.walk(msg)
 	return w.report(mh), nil
-}
-
-// bodyStart returns where the body of msg begins: after the first empty line, the line that
-// ends the header for textproto.ReadHeader (which rawmsg.ReadHeader uses), or at the end.
-func bodyStart(msg []byte) int {
-	i := 0
-	for i < len(msg) {
-		n := bytes.IndexByte(msg[i:], '\n')
-		if n < 0 {
-			return len(msg)
-		}
-		line := msg[i : i+n]
-		i += n + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return i
-		}
-	}
-	return len(msg)
 }
 
 // report says what the parts w found report; h is the header of the whole message.

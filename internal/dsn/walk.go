@@ -3,14 +3,13 @@ package dsn
 import (
 	"bytes"
 	"io"
-	"mime"
 	"strings"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"crewmail/internal/mimetree"
 	"crewmail/internal/rawmsg"
 )
 
@@ -33,59 +32,50 @@ type walker struct {
 	candidates [][]byte // text/plain parts of a multipart/report after its first: a broken mailer's status part
 	mdn        []byte   // the message/disposition-notification part, if any
 	feedback   []byte   // the message/feedback-report part, if any
-	parts      int      // parts met so far
 	size       int      // bytes of human text kept so far
 }
 
-// walk visits the part with header h and the given body, in a multipart of type parent (""
-// at the top), depth multiparts down.
-//
-// It reads the MIME tree itself rather than with message.Entity.Walk so as to go on past
-// what the latter stops at: a multipart whose boundary parameter does not parse, or whose
-// boundary never appears.
-func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int, r role) {
-	w.parts++
-	t, params := contentType(h, parent)
-	if strings.HasPrefix(t, "multipart/") {
-		b := boundary(h, params)
-		if depth >= maxDepth || b == "" {
-			// RFC 2046 §5.1.1: the boundary is required; without it the parts cannot be
-			// found, but their text can still be read.
-			if r == roleHuman {
-				w.addText(readPart(h, body, false), false)
+// walk visits the parts of msg as mimetree finds them, within its limits on depth and parts. A
+// multipart whose boundary parameter does not parse, or whose boundary never appears, is read
+// as text.
+func (w *walker) walk(msg []byte) {
+	mw := mimetree.Walker{
+		Limits: mimetree.Default,
+		Descend: func(p *mimetree.Part) bool {
+			if p.Type == "multipart/report" && w.reportType == "" {
+				w.reportType = strings.ToLower(strings.TrimSpace(param(p.Header, p.Params, "report-type")))
 			}
-			return
-		}
-		if t == "multipart/report" && w.reportType == "" {
-			w.reportType = strings.ToLower(strings.TrimSpace(param(h, params, "report-type")))
-		}
-		// The first bytes are kept for when the boundary never appears.
-		head := &capped{max: maxPart}
-		if r == roleHuman {
-			body = io.TeeReader(body, head)
-		}
-		mr := textproto.NewMultipartReader(body, b)
-		n := 0
-		for w.parts < maxParts {
-			p, err := mr.NextPart()
-			if err != nil {
-				break
-			}
-			child := r
-			if t == "multipart/report" && n > 0 {
-				child = roleReport
-			}
-			w.walk(message.Header{Header: p.Header}, p, t, depth+1, child)
-			n++
-		}
-		if n == 0 && r == roleHuman {
-			// The declared boundary never appears: the body is all there is to read.
-			w.addText(head.Bytes(), false)
-		}
-		return
+			return strings.HasPrefix(p.Type, "multipart/")
+		},
+		Leaf: func(p *mimetree.Part, body io.Reader) error {
+			w.leaf(p, body, roleOf(p))
+			return nil
+		},
 	}
+	_, _ = mw.Walk(msg) // only a header that cannot be read fails, and Parse has read it
+}
 
+// roleOf is what p is for: a part of a multipart/report after its first (RFC 6522 §3), or
+// inside one, is for machines.
+func roleOf(p *mimetree.Part) role {
+	for q := p; q.Parent != nil; q = q.Parent {
+		if q.Parent.Type == "multipart/report" && q.Index > 0 {
+			return roleReport
+		}
+	}
+	return roleHuman
+}
+
+// leaf reads one leaf of the message.
+func (w *walker) leaf(p *mimetree.Part, body io.Reader, r role) {
+	h, t := p.Header, p.Type
 	switch {
+	case p.Broken:
+		// RFC 2046 §5.1.1: the boundary is required; without it the parts cannot be found,
+		// but their text can still be read.
+		if r == roleHuman {
+			w.addText(readPart(h, body, false), false)
+		}
 	case t == "message/rfc822", t == "message/global", strings.HasSuffix(t, "-headers"),
 		t == "message/partial", t == "message/external-body":
 		// The returned message, or its header (text/rfc822-headers, RFC 6522 §4).
@@ -148,48 +138,6 @@ func readPart(h message.Header, body io.Reader, text bool) []byte {
 	e, _ := message.New(hh, body)
 	b, _ := io.ReadAll(io.LimitReader(e.Body, maxPart))
 	return b
-}
-
-// capped keeps the first max bytes written to it.
-type capped struct {
-	bytes.Buffer
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); room > 0 {
-		c.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-// contentType returns the media type of a part in lower case, and its parameters. RFC 2045
-// §5.2: a part without a Content-Type, or with one that does not parse, is text/plain; RFC 2046
-// §5.1.5: in a multipart/digest it is message/rfc822. A type whose parameters do not parse
-// keeps its type, with no parameters.
-func contentType(h message.Header, parent string) (string, map[string]string) {
-	v := strings.TrimSpace(h.Get("Content-Type"))
-	if v == "" {
-		if parent == "multipart/digest" {
-			return "message/rfc822", nil
-		}
-		return "text/plain", nil
-	}
-	t, params, err := h.ContentType()
-	if err != nil {
-		t, _, _ = strings.Cut(v, ";")
-		params = nil
-	}
-	t = strings.ToLower(strings.TrimSpace(t))
-	if _, _, err := mime.ParseMediaType(t); err != nil || !strings.Contains(t, "/") {
-		return "text/plain", nil
-	}
-	return t, params
-}
-
-// boundary returns the boundary of a multipart.
-func boundary(h message.Header, params map[string]string) string {
-	return param(h, params, "boundary")
 }
 
 // param returns the parameter name of h's Content-Type, read tolerantly (rawmsg.Param).

@@ -18,6 +18,12 @@ func ReadHeader(raw []byte) (textproto.Header, error) {
 	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(skipBlankLines(raw))))
 }
 
+// SkipBlankLines returns raw without the lines of only spaces and tabs before its header, which
+// ReadHeader skips.
+func SkipBlankLines(raw []byte) []byte {
+	return skipBlankLines(raw)
+}
+
 func skipBlankLines(raw []byte) []byte {
 	for {
 		i := 0

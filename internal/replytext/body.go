@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"mime"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,7 +17,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"crewmail/internal/rawmsg"
+	"crewmail/internal/mimetree"
 )
 
 // Text is what a digest shows of a post: the author's own words.
@@ -36,9 +37,6 @@ const (
 	// maxSize bounds how much of one part is read to count its size. The message is in memory
 	// already, so this only stops a decoder from being kept busy for nothing.
 	maxSize = 100 << 20
-	// maxDepth bounds how deep the walk goes into multiparts inside multiparts: real mail nests
-	// a few levels, and each level costs a reader with its own buffer.
-	maxDepth = 32
 	// quoteMark is the line that stands, in the text of an HTML part, for a quote htmlText left
 	// out, so that the attribution above it goes too. No mail client writes this character of
 	// Unicode's private use area.
@@ -65,14 +63,10 @@ const (
 // A message that is partly unreadable (a broken multipart, an unknown charset or transfer
 // encoding) gives what could be read. The error is only for a header that cannot be read.
 func Body(msg []byte, maxChars int) (Text, error) {
-	r := bufio.NewReader(bytes.NewReader(skipBlankLines(msg)))
-	h, err := textproto.ReadHeader(r)
-	if err != nil {
-		return Text{}, fmt.Errorf("reading the message header: %w", err)
-	}
 	var w walker
-	// A multipart broken part way ends the walk; what was read before the break still counts.
-	_ = w.walk(message.Header{Header: h}, r, "", 0)
+	if err := w.walk(skipBlankLines(msg)); err != nil {
+		return Text{}, err
+	}
 
 	kind := w.kind()
 	var (
@@ -118,47 +112,41 @@ type part struct {
 	blank  bool           // the text has nothing but white space
 	long   bool           // the text is longer than maxText
 	skip   bool           // an unnamed text of an alternative not shown: neither text nor file
+	pos    []int          // where the part is in the message's MIME tree (mimetree.Part.Pos)
 }
 
 type walker struct {
 	parts []part
 }
 
-// walk visits the part with header h and the given body, in a multipart of type parent (""
-// at the top), depth multiparts down. It returns the error that broke a multipart.
+// walk reads the leaves of msg's MIME tree, as mimetree finds them within its limits, into
+// w.parts, and then keeps one alternative of each multipart/alternative. It does not go into a
+// forwarded message (message/rfc822): that is a file of the post, not the author's text. A
+// multipart broken part way gives what was read before the break.
 //
-// It reads the MIME tree itself rather than with message.Entity.Walk because an entity's body
-// has its charset already converted, and a file's size is its size before that.
-func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int) error {
-	t, params := contentType(h, parent)
-	if strings.HasPrefix(t, "multipart/") {
-		b := boundary(h, params)
-		// RFC 2046 §5.1.1: the boundary is required. Without it the parts cannot be found.
-		if depth >= maxDepth || b == "" {
-			return nil
-		}
-		var starts []int // where in parts each child's parts begin
-		mr := textproto.NewMultipartReader(body, b)
-		var err error
-		for {
-			var p *textproto.Part
-			if p, err = mr.NextPart(); err != nil {
-				break
-			}
-			starts = append(starts, len(w.parts))
-			if err = w.walk(message.Header{Header: p.Header}, p, t, depth+1); err != nil {
-				break
-			}
-		}
-		if t == "multipart/alternative" {
-			w.alternative(starts)
-		}
-		if err == io.EOF {
-			err = nil
-		}
-		return err
+// The leaves are read as they come rather than from message.Entity.Walk because an entity's
+// body has its charset already converted, and a file's size is its size before that.
+func (w *walker) walk(msg []byte) error {
+	mw := mimetree.Walker{
+		Limits:  mimetree.Default,
+		Descend: func(p *mimetree.Part) bool { return strings.HasPrefix(p.Type, "multipart/") },
+		Leaf:    w.leaf,
 	}
+	root, err := mw.Walk(msg)
+	if root == nil {
+		return fmt.Errorf("reading the message header: %w", err)
+	}
+	w.alternatives(root)
+	return nil
+}
 
+// leaf reads one leaf of the message into w.parts.
+func (w *walker) leaf(p *mimetree.Part, body io.Reader) error {
+	if p.Broken {
+		// RFC 2046 §5.1.1: without its boundary, a multipart's parts cannot be found.
+		return nil
+	}
+	h, t := p.Header, p.Type
 	// Only the transfer encoding is undone here (RFC 2045 §6); an unknown one reads as sent.
 	var enc message.Header
 	enc.Set("Content-Transfer-Encoding", h.Get("Content-Transfer-Encoding"))
@@ -166,20 +154,22 @@ func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int
 
 	switch {
 	case t == "message/rfc822" || t == "message/global":
-		w.parts = append(w.parts, forwarded(e.Body))
+		f := forwarded(e.Body)
+		f.pos = p.Pos()
+		w.parts = append(w.parts, f)
 	case signatures[t]:
 		// The signature of a multipart/signed (RFC 1847, RFC 3156, RFC 8551) is not a file the
 		// author attached.
 	case (t == "text/plain" || t == "text/html") && !isAttachment(h):
 		raw, err := io.ReadAll(io.LimitReader(e.Body, maxText))
-		p := part{kind: t, typ: t, name: fileName(h), size: len(raw), header: h, raw: raw}
+		part := part{kind: t, typ: t, name: fileName(h), size: len(raw), header: h, raw: raw, pos: p.Pos()}
 		if err == nil {
 			rest, _ := io.Copy(io.Discard, io.LimitReader(e.Body, maxSize-int64(len(raw))))
-			p.size += int(rest)
-			p.long = rest > 0
+			part.size += int(rest)
+			part.long = rest > 0
 		}
-		p.blank = len(bytes.TrimSpace(raw)) == 0
-		w.parts = append(w.parts, p)
+		part.blank = len(bytes.TrimSpace(raw)) == 0
+		w.parts = append(w.parts, part)
 	default:
 		name := fileName(h)
 		// RFC 2183 §2.2: an attachment is one by its disposition; a part that is not text and
@@ -188,21 +178,48 @@ func (w *walker) walk(h message.Header, body io.Reader, parent string, depth int
 			return nil
 		}
 		n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, maxSize))
-		w.parts = append(w.parts, part{typ: t, name: name, size: int(n)})
+		w.parts = append(w.parts, part{typ: t, name: name, size: int(n), pos: p.Pos()})
 	}
 	return nil
 }
 
+// alternatives applies alternative to each multipart/alternative of the tree, the innermost
+// first.
+func (w *walker) alternatives(p *mimetree.Part) {
+	for _, c := range p.Children {
+		w.alternatives(c)
+	}
+	if p.Type != "multipart/alternative" || !p.Multipart() {
+		return
+	}
+	// Parts are in the order of the tree: those of child i begin after all that come before
+	// its position.
+	pos := p.Pos()
+	starts := make([]int, len(p.Children))
+	for i := range p.Children {
+		child := append(slices.Clone(pos), i)
+		starts[i] = sort.Search(len(w.parts), func(k int) bool { return slices.Compare(w.parts[k].pos, child) >= 0 })
+	}
+	end := sort.Search(len(w.parts), func(k int) bool {
+		return slices.Compare(w.parts[k].pos, pos) > 0 && !hasPrefix(w.parts[k].pos, pos)
+	})
+	w.alternative(starts, end)
+}
+
+func hasPrefix(pos, prefix []int) bool {
+	return len(pos) >= len(prefix) && slices.Equal(pos[:len(prefix)], prefix)
+}
+
 // alternative keeps the texts of one alternative of a multipart/alternative (RFC 2046 §5.1.4),
-// whose children's parts begin at the given indexes of parts: the first alternative with a
+// whose children's parts begin at the given indexes of parts and end before last: the first alternative with a
 // text/plain, else the first with a text/html. The texts of the others are left out, or are
 // files if they have a name; their files stay.
-func (w *walker) alternative(starts []int) {
+func (w *walker) alternative(starts []int, last int) {
 	end := func(c int) int {
 		if c+1 < len(starts) {
 			return starts[c+1]
 		}
-		return len(w.parts)
+		return last
 	}
 	keep := -1
 find:
@@ -275,30 +292,6 @@ var signatures = map[string]bool{
 	"application/pgp-signature":     true,
 	"application/pkcs7-signature":   true,
 	"application/x-pkcs7-signature": true,
-}
-
-// contentType returns the media type of a part in lower case, and its parameters. RFC 2045
-// §5.2: a part without a Content-Type, or with one that does not parse, is text/plain; RFC 2046
-// §5.1.5: in a multipart/digest it is message/rfc822.
-func contentType(h message.Header, parent string) (string, map[string]string) {
-	if strings.TrimSpace(h.Get("Content-Type")) == "" {
-		if parent == "multipart/digest" {
-			return "message/rfc822", nil
-		}
-		return "text/plain", nil
-	}
-	t, params, _ := h.ContentType()
-	t = mediaType(t)
-	if _, _, err := mime.ParseMediaType(t); err != nil || !strings.Contains(t, "/") {
-		return "text/plain", nil
-	}
-	return t, params
-}
-
-// boundary returns the boundary of a multipart, read tolerantly (rawmsg.Param): an unquoted
-// boundary holding a "=", as Outlook Express wrote them, still counts.
-func boundary(h message.Header, params map[string]string) string {
-	return rawmsg.Param(h.Get("Content-Type"), params, "boundary")
 }
 
 // fileName returns the name a part gives its file: the filename of its Content-Disposition,

@@ -13,6 +13,8 @@ import (
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 bodies decode instead of staying raw
+
+	"crewmail/internal/mimetree"
 )
 
 // maxText bounds how much of one text part is read: commands sit at the top, and a bound
@@ -34,11 +36,7 @@ func Lines(msg []byte, max int) ([]string, error) {
 	if max <= 0 {
 		return nil, nil
 	}
-	e, err := message.Read(bytes.NewReader(skipBlankLines(msg)))
-	if e == nil {
-		return nil, fmt.Errorf("reading the message header: %w", err)
-	}
-	text, ok, err := bodyText(e)
+	text, ok, err := bodyText(skipBlankLines(msg))
 	if !ok {
 		if err != nil {
 			return nil, fmt.Errorf("no readable text: %w", err)
@@ -65,8 +63,10 @@ func skipBlankLines(msg []byte) []byte {
 
 // bodyText returns the text of the part Lines reads, as UTF-8 with flowed lines joined and
 // HTML rendered, and whether there was such a part. err is the first problem met on the way,
-// which matters only when there was none.
-func bodyText(e *message.Entity) (text string, ok bool, err error) {
+// which matters only when there was none. The parts are those mimetree finds within its limits:
+// a text nested deeper than real mail nests is not read, and the walk costs at most a few
+// passes over msg however it nests.
+func bodyText(msg []byte) (text string, ok bool, err error) {
 	var (
 		html    []byte
 		hasHTML bool
@@ -78,51 +78,53 @@ func bodyText(e *message.Entity) (text string, ok bool, err error) {
 			first = err
 		}
 	}
-	walkErr := e.Walk(func(_ []int, p *message.Entity, err error) error {
-		if err != nil {
-			// An unknown charset or transfer encoding: p reads as it was sent, which for a
-			// command in ASCII is still right.
-			note(err)
-		}
-		if isAttachment(p.Header) {
+	w := mimetree.Walker{Limits: mimetree.Default, Leaf: func(p *mimetree.Part, body io.Reader) error {
+		if p.Broken {
+			// RFC 2046 §5.1.1: a multipart without its boundary has no parts to read.
+			note(errors.New("a multipart whose parts cannot be found"))
 			return nil
 		}
-		t, params, _ := p.Header.ContentType()
-		switch mediaType(t) {
-		case "text/plain":
-			b, err := io.ReadAll(io.LimitReader(p.Body, maxText))
-			if err != nil {
-				note(fmt.Errorf("reading a text/plain part: %w", err))
-				if len(b) == 0 {
-					return nil
-				}
+		if isAttachment(p.Header) || (p.Type != "text/plain" && p.Type != "text/html") {
+			return nil
+		}
+		e, err := message.New(p.Header, body)
+		if err != nil {
+			// An unknown charset or transfer encoding: the part reads as it was sent, which
+			// for a command in ASCII is still right.
+			note(err)
+		}
+		if e == nil {
+			return nil
+		}
+		_, params, _ := p.Header.ContentType()
+		b, err := io.ReadAll(io.LimitReader(e.Body, maxText))
+		if err != nil {
+			note(fmt.Errorf("reading a %s part: %w", p.Type, err))
+			if len(b) == 0 {
+				return nil
 			}
+		}
+		if p.Type == "text/plain" {
 			plain = string(b)
 			if strings.EqualFold(params["format"], "flowed") {
 				plain = unflow(plain, strings.EqualFold(params["delsp"], "yes"))
 			}
 			return errFound
-		case "text/html":
-			if hasHTML {
-				return nil
-			}
-			b, err := io.ReadAll(io.LimitReader(p.Body, maxText))
-			if err != nil {
-				note(fmt.Errorf("reading a text/html part: %w", err))
-				if len(b) == 0 {
-					return nil
-				}
-			}
+		}
+		if !hasHTML {
 			html, hasHTML = b, true
 		}
 		return nil
-	})
+	}, Descend: func(p *mimetree.Part) bool {
+		// A message carried inside (message/rfc822) is not what the person wrote.
+		return strings.HasPrefix(p.Type, "multipart/")
+	}}
+	root, walkErr := w.Walk(msg)
 	switch {
+	case root == nil:
+		return "", false, fmt.Errorf("reading the message header: %w", walkErr)
 	case errors.Is(walkErr, errFound):
 		return plain, true, nil
-	case walkErr != nil:
-		// A multipart structure broken part way: what was read before the break still counts.
-		note(walkErr)
 	}
 	if hasHTML {
 		return htmlText(html), true, nil
