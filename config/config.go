@@ -77,8 +77,8 @@ type SMTP struct {
 	WriteTimeout    Duration `toml:"write_timeout"`
 	// MaxConnections open at once from anywhere, loopback included; more get 421 at once.
 	MaxConnections int `toml:"max_connections"`
-	// MaxConcurrentData: messages received at once (each is held in memory whole); one more
-	// waits a little, then gets 451 4.3.2.
+	// MaxConcurrentData: messages over 1 MiB received at once (each is held in memory whole);
+	// one more waits a little, then gets 451 4.3.2.
 	MaxConcurrentData int `toml:"max_concurrent_data"`
 	// Abuse limits: open connections per client address, messages a minute per client address
 	// and per envelope sender, header size, unknown recipients per session.
@@ -173,7 +173,7 @@ func Default() *Config {
 			WriteTimeout:    Duration{time.Minute},
 
 			MaxConnections:             100,
-			MaxConcurrentData:          10,
+			MaxConcurrentData:          4,
 			MaxConnectionsPerIP:        20,
 			MaxMessagesPerMinute:       120,
 			MaxMessagesPerMinuteSender: 60,

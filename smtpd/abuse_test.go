@@ -165,7 +165,8 @@ func TestConnectionCapAppliesToLoopback(t *testing.T) {
 	}
 }
 
-// blockingDomain holds the first two messages in Accept until release is closed.
+// blockingDomain holds the first two messages in Accept until release is closed, and says when
+// the third arrives.
 type blockingDomain struct {
 	fakeDomain
 	entered chan struct{}
@@ -182,17 +183,19 @@ func (d *blockingDomain) Accept(env lists.Envelope, raw []byte) (lists.Result, e
 	if n <= 2 {
 		d.entered <- struct{}{}
 		<-d.release
+	} else if n == 3 {
+		d.entered <- struct{}{}
 	}
 	return lists.Result{}, nil
 }
 
-// TestConcurrentDataBounded: message bodies held in memory at once are bounded; one more
+// TestConcurrentDataBounded: large messages held in memory at once are bounded; one more
 // waits for a turn, then is asked to come back later (451 4.3.2), and is taken once a turn
-// is free.
+// is free. Small messages do not wait.
 func TestConcurrentDataBounded(t *testing.T) {
 	d := &blockingDomain{entered: make(chan struct{}, 10), release: make(chan struct{})}
 	addr, _, _ := startLimited(t, Limits{MaxConcurrentData: 2, DataWait: 50 * time.Millisecond}, d)
-	msg := "From: a@example.test\r\n\r\n" + strings.Repeat("body\r\n", 1000) + ".\r\n"
+	msg := "From: a@example.test\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 12000) + ".\r\n" // 1.2 MB
 	first := make(chan string, 2)
 	for range 2 {
 		c := dialRaw(t, addr)
@@ -201,9 +204,15 @@ func TestConcurrentDataBounded(t *testing.T) {
 	<-d.entered
 	<-d.entered
 	if r := dialRaw(t, addr).transaction("crew@example.test", msg); !strings.HasPrefix(r, "451 4.3.2 ") {
-		t.Errorf("a third message while two are being received: %q, want 451 4.3.2", r)
+		t.Errorf("a third large message while two are being received: %q, want 451 4.3.2", r)
 	}
+	small, sc := make(chan string, 1), dialRaw(t, addr)
+	go func() { small <- sc.transaction("crew@example.test", "From: a@example.test\r\n\r\nsmall\r\n.\r\n") }()
+	<-d.entered // the small message reached the domain while both turns were taken
 	close(d.release)
+	if r := <-small; !strings.HasPrefix(r, "250 ") {
+		t.Errorf("a small message: %q", r)
+	}
 	for range 2 {
 		if r := <-first; !strings.HasPrefix(r, "250 ") {
 			t.Errorf("a message within the bound: %q", r)

@@ -15,9 +15,9 @@ type Limits struct {
 	// file descriptor, which IMAP, HTTP and the control socket share. More get 421 at once.
 	MaxConnections   int
 	ConnectionsPerIP int // open connections from one address; more get 421 at once
-	// MaxConcurrentData: message bodies being received and processed at once (each is held in
-	// memory whole, up to MaxMessageBytes and some copies). A DATA beyond it waits up to
-	// DataWait for a turn, then is answered 451 4.3.2.
+	// MaxConcurrentData: messages larger than 1 MiB being received and processed at once
+	// (each is held in memory whole, up to MaxMessageBytes, several times over). One more
+	// waits up to DataWait for a turn, then is answered 451 4.3.2.
 	MaxConcurrentData int
 	DataWait          time.Duration
 	// MessagesPerMinute from one address, and from one envelope sender; more get 451 4.7.1.
@@ -45,7 +45,7 @@ func (l *Limits) defaults() {
 		l.MaxConnections = 100
 	}
 	if l.MaxConcurrentData == 0 {
-		l.MaxConcurrentData = 10
+		l.MaxConcurrentData = 4
 	}
 	if l.DataWait == 0 {
 		l.DataWait = 30 * time.Second

@@ -4,6 +4,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -55,7 +56,7 @@ type Server struct {
 
 	conns              connCount
 	rateIP, rateSender rate
-	dataSlots          chan struct{} // one per message body being received (Limits.MaxConcurrentData)
+	dataSlots          chan struct{} // one per large message being received (Limits.MaxConcurrentData)
 }
 
 // New returns a Server that hands mail to domain.
@@ -178,11 +179,18 @@ func (s *session) Data(r io.Reader) (reply error) {
 	start := time.Now()
 	s.n++
 	txid := fmt.Sprintf("%s.%d", s.id, s.n)
-	if err := s.dataTurn(txid); err != nil {
-		return err // go-smtp reads the rest of the body and throws it away
+	var body bytes.Buffer
+	_, err := io.CopyN(&body, r, smallMessage)
+	if err == nil { // more to come: a large message, which waits for its turn
+		if err := s.dataTurn(txid); err != nil {
+			return err // go-smtp reads the rest of the body and throws it away
+		}
+		defer func() { <-s.srv.dataSlots }()
+		_, err = body.ReadFrom(r)
+	} else if err == io.EOF {
+		err = nil
 	}
-	defer func() { <-s.srv.dataSlots }()
-	raw, err := io.ReadAll(r)
+	raw := body.Bytes()
 	if errors.Is(err, smtp.ErrTooLongLine) || err == nil && longestLine(raw) > maxLine {
 		// Lines up to the transport limit are read whole, so the refusal arrives while the
 		// connection is in step; beyond it go-smtp ends the connection.
@@ -265,8 +273,13 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
 
-// dataTurn waits for one of the slots that bound how many message bodies are held in memory at
-// once; after Limits.DataWait without one, the client is asked to come back later.
+// smallMessage: a message up to this size is read without waiting for a turn among the large
+// ones; the connection limits bound how many of these are held at once.
+const smallMessage = 1 << 20
+
+// dataTurn waits for one of the slots that bound how many large messages are held in memory at
+// once (each costs several times its size while it is checked and archived); after
+// Limits.DataWait without one, the client is asked to come back later.
 func (s *session) dataTurn(txid string) error {
 	select {
 	case s.srv.dataSlots <- struct{}{}:
