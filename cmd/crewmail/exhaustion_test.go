@@ -19,6 +19,7 @@ import (
 
 	"crewmail/config"
 	"crewmail/internal/mailtest"
+	"crewmail/store"
 )
 
 // flakyListener fails its first Accepts with EMFILE, as a process out of file descriptors does.
@@ -211,5 +212,37 @@ func TestHTTPSlowAndLargeRequests(t *testing.T) {
 	line, _ := r.ReadString('\n')
 	if !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Errorf("the third connection once a place was free: %q", line)
+	}
+}
+
+// TestStopDoesNotWaitForeverOnStuckWork: something that never ends (here a read of the
+// database that holds it open) does not keep the server from stopping: after the grace
+// period it stops all the same and says so.
+func TestStopDoesNotWaitForeverOnStuckWork(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(testConfig(t, t.TempDir(), mailtest.NewSink(t).Addr, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startServer(cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stopGrace = 500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.run(ctx) }()
+	inTx, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	go srv.st.View(func(*store.Tx) error { close(inTx); <-release; return nil })
+	<-inTx
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "without waiting") {
+			t.Errorf("run returned %v, want an error saying it did not wait", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the server did not stop within a minute while a read of the database hung")
 	}
 }
