@@ -75,6 +75,11 @@ type SMTP struct {
 	TLSKey          string   `toml:"tls_key"`
 	ReadTimeout     Duration `toml:"read_timeout"`
 	WriteTimeout    Duration `toml:"write_timeout"`
+	// MaxConnections open at once from anywhere, loopback included; more get 421 at once.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConcurrentData: messages over 1 MiB received at once (each is held in memory whole);
+	// one more waits a little, then gets 451 4.3.2.
+	MaxConcurrentData int `toml:"max_concurrent_data"`
 	// Abuse limits: open connections per client address, messages a minute per client address
 	// and per envelope sender, header size, unknown recipients per session.
 	MaxConnectionsPerIP        int `toml:"max_connections_per_ip"`
@@ -97,11 +102,17 @@ type IMAP struct {
 	TLSKey  string `toml:"tls_key"`
 	// Host is the name members put in their mail program; empty: hostname.
 	Host string `toml:"host"`
+	// MaxConnections open at once, and MaxConnectionsPerIP from one address (an IPv6 /64),
+	// loopback included; more are greeted with BYE and closed.
+	MaxConnections      int `toml:"max_connections"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 type HTTP struct {
 	Listen  string `toml:"listen"`
 	BaseURL string `toml:"base_url"`
+	// MaxConnections open at once; more wait in the kernel's queue until one closes.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // Delivery says how outbound mail leaves.
@@ -161,14 +172,16 @@ func Default() *Config {
 			ReadTimeout:     Duration{10 * time.Minute},
 			WriteTimeout:    Duration{time.Minute},
 
+			MaxConnections:             100,
+			MaxConcurrentData:          4,
 			MaxConnectionsPerIP:        20,
 			MaxMessagesPerMinute:       120,
 			MaxMessagesPerMinuteSender: 60,
 			MaxHeaderBytes:             1 << 20,
 			MaxUnknownRecipients:       10,
 		},
-		HTTP:    HTTP{Listen: "127.0.0.1:8025"},
-		IMAP:    IMAP{Listen: "127.0.0.1:1143"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8025", MaxConnections: 100},
+		IMAP:    IMAP{Listen: "127.0.0.1:1143", MaxConnections: 200, MaxConnectionsPerIP: 20},
 		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
 		Bounces: Bounces{Threshold: 3, Period: Duration{7 * 24 * time.Hour}},
 		Delivery: Delivery{
@@ -253,7 +266,9 @@ func (c *Config) Validate() error {
 	if c.Digest.MaxBytes < 64<<10 {
 		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)
 	}
-	for key, v := range map[string]int{"smtp.max_connections_per_ip": c.SMTP.MaxConnectionsPerIP, "smtp.max_messages_per_minute": c.SMTP.MaxMessagesPerMinute,
+	for key, v := range map[string]int{"smtp.max_connections": c.SMTP.MaxConnections, "smtp.max_concurrent_data": c.SMTP.MaxConcurrentData,
+		"imap.max_connections": c.IMAP.MaxConnections, "imap.max_connections_per_ip": c.IMAP.MaxConnectionsPerIP, "http.max_connections": c.HTTP.MaxConnections,
+		"smtp.max_connections_per_ip": c.SMTP.MaxConnectionsPerIP, "smtp.max_messages_per_minute": c.SMTP.MaxMessagesPerMinute,
 		"smtp.max_messages_per_minute_sender": c.SMTP.MaxMessagesPerMinuteSender, "smtp.max_unknown_recipients": c.SMTP.MaxUnknownRecipients} {
 		if v < 1 {
 			return bad(key, "must be at least 1, not %d", v)

@@ -91,6 +91,7 @@ type envOptions struct {
 	insecureAuth bool
 	implicitTLS  bool
 	pollEvery    time.Duration // of IDLE; 0: the default
+	maxConns     [2]int        // Config.MaxConnections and MaxConnectionsPerIP; 0: the defaults
 }
 
 // newEnv makes a store with crew (6 posts) and other (2 posts) and serves it on loopback.
@@ -132,7 +133,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		e.appendPost(t, other, raw, time.Date(2026, 3, 10+i, 8, 0, 0, 0, time.UTC))
 	}
 
-	e.srv = New(st, Config{TLS: o.tls, InsecureAuth: o.insecureAuth, Now: e.clock.Now,
+	e.srv = New(st, Config{TLS: o.tls, InsecureAuth: o.insecureAuth, Now: e.clock.Now, MaxConnections: o.maxConns[0], MaxConnectionsPerIP: o.maxConns[1],
 		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	e.srv.dummyCost = bcrypt.MinCost
 	if o.pollEvery != 0 {

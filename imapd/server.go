@@ -39,6 +39,9 @@ type Config struct {
 	InsecureAuth bool
 	Log          *slog.Logger
 	Now          func() time.Time // for throttling; nil = time.Now
+	// MaxConnections open at once, and MaxConnectionsPerIP from one address (an IPv6 /64);
+	// beyond either a connection is answered BYE and closed. 0: 200 and 20.
+	MaxConnections, MaxConnectionsPerIP int
 }
 
 // Server is the IMAP server. Its methods are safe for concurrent use.
@@ -59,6 +62,7 @@ type Server struct {
 	ctx    context.Context // cancelled by Close: ends login delays and IDLE loops
 	cancel context.CancelFunc
 	conns  atomic.Uint64
+	open   connCount // connections open now, in all and per address
 
 	notifyMu sync.Mutex
 	notifyCh chan struct{} // closed (and replaced) by Notify
@@ -88,6 +92,12 @@ func New(st *store.Store, cfg Config) *Server {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = defaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerIP == 0 {
+		cfg.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -119,7 +129,7 @@ func New(st *store.Store, cfg Config) *Server {
 // Serve answers IMAP on ln (plain TCP; STARTTLS is offered when the Config has TLS) until
 // Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.imap.Serve(ln)
+	return s.imap.Serve(countedListener{Listener: ln, srv: s})
 }
 
 // ServeTLS answers IMAP over implicit TLS (port 993 style) on ln until Close.
@@ -127,7 +137,7 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imapd: ServeTLS needs a TLS configuration")
 	}
-	return s.imap.Serve(tls.NewListener(ln, s.cfg.TLS))
+	return s.imap.Serve(tls.NewListener(countedListener{Listener: ln, srv: s}, s.cfg.TLS))
 }
 
 // Close stops the server: its listeners are closed and every session ends. Calling it again
@@ -187,6 +197,11 @@ func (s *Server) notified() <-chan struct{} {
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	id := s.conns.Add(1)
 	remote := c.NetConn().RemoteAddr()
+	if overLimit(c.NetConn()) {
+		s.log.Warn("imap connection refused: too many open", "remote", remote.String(),
+			"max", s.cfg.MaxConnections, "max_per_ip", s.cfg.MaxConnectionsPerIP)
+		return nil, nil, errTooManyConnections
+	}
 	sess := &session{
 		srv:    s,
 		remote: ipKey(remote),

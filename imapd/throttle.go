@@ -6,12 +6,15 @@ import (
 	"time"
 )
 
-// Failed logins are counted per remote address and per account. Within a window that starts at
-// the first failure, the first few failures cost nothing; after that every attempt (right
-// password or not) waits a delay that doubles with each failure, and past a ceiling attempts
-// are refused outright until the window ends. The owner of an account an attacker is guessing
-// at therefore gets in after a delay, or at worst once the window has passed — never locked out
-// for good.
+// Failed logins are counted per remote address, per account, and per account and address.
+// Within a window that starts at the first failure, the first few failures cost nothing; after
+// that every attempt (right password or not) waits a delay that doubles with each failure, and
+// past a ceiling attempts are refused outright until the window ends.
+//
+// An address is judged by its own failures, and by the account's (from everywhere) only once it
+// has itself failed on that account: guesses spread over many addresses are slowed down and
+// refused, but an address with no failure on the account (the owner at home, while someone
+// elsewhere guesses) gets at most a short delay and is never refused because of others.
 type throttle struct {
 	window time.Duration // how long failures are remembered, from the first one
 	free   int           // failures before attempts are delayed
@@ -23,6 +26,7 @@ type throttle struct {
 	mu       sync.Mutex
 	ips      map[string]*tally
 	accounts map[string]*tally
+	pairs    map[string]*tally // account and address: pairKey
 }
 
 type tally struct {
@@ -41,8 +45,11 @@ func newThrottle() *throttle {
 		limit:    10000,
 		ips:      make(map[string]*tally),
 		accounts: make(map[string]*tally),
+		pairs:    make(map[string]*tally),
 	}
 }
+
+func pairKey(ip, account string) string { return account + "\x00" + ip }
 
 // delay is how long an attempt waits when n failed or ongoing attempts came before it.
 func (t *throttle) delay(n int) time.Duration {
@@ -62,35 +69,52 @@ func (t *throttle) delay(n int) time.Duration {
 func (t *throttle) begin(ip, account string, now time.Time) (wait time.Duration, refused bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a, b := t.get(t.ips, ip, now), t.get(t.accounts, account, now)
-	n := max(a.failures+a.pending, b.failures+b.pending)
+	pk := pairKey(ip, account)
+	a, b, p := t.get(t.ips, ip, now), t.get(t.accounts, account, now), t.get(t.pairs, pk, now)
+	n := a.failures + a.pending
+	accountN := b.failures + b.pending
+	if p.failures > 0 {
+		// This address has guessed wrong at this account: the account's count applies in full.
+		n = max(n, accountN)
+	} else {
+		// Someone else's failures only slow this address down a little.
+		wait = min(t.delay(accountN), t.base)
+	}
 	if n >= t.refuse {
 		t.drop(t.ips, ip, a)
 		t.drop(t.accounts, account, b)
+		t.drop(t.pairs, pk, p)
 		return 0, true
 	}
 	a.pending++
 	b.pending++
-	return t.delay(n), false
+	p.pending++
+	return max(wait, t.delay(n)), false
 }
 
-// end records the outcome of an attempt begin let through.
+// end records the outcome of an attempt begin let through. A success forgets the failures of
+// this address on this account (the owner mistyped, then got it right), not those of the
+// address or the account.
 func (t *throttle) end(ip, account string, now time.Time, failed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range []struct {
-		m   map[string]*tally
-		key string
-	}{{t.ips, ip}, {t.accounts, account}} {
+		m     map[string]*tally
+		key   string
+		clear bool // on success
+	}{{t.ips, ip, false}, {t.accounts, account, false}, {t.pairs, pairKey(ip, account), true}} {
 		e := t.get(k.m, k.key, now)
 		if e.pending > 0 {
 			e.pending--
 		}
-		if failed {
+		switch {
+		case failed:
 			if e.failures == 0 {
 				e.first = now
 			}
 			e.failures++
+		case k.clear:
+			e.failures, e.first = 0, time.Time{}
 		}
 		t.drop(k.m, k.key, e)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 func TestThrottleDelays(t *testing.T) {
@@ -38,9 +39,16 @@ func TestThrottleCountsPerAccountAcrossAddresses(t *testing.T) {
 		}
 		th.end(ip, "victim@example.test", now, true)
 	}
-	if _, refused := th.begin("198.51.100.7", "victim@example.test", now); !refused {
-		t.Error("the 21st guess at an account, from a fresh address, was let through")
+	// Each address that guessed is now judged by the account's 20 failures.
+	if _, refused := th.begin("192.0.2.3", "victim@example.test", now); !refused {
+		t.Error("a second guess from an address that failed, after 20 at the account, was let through")
 	}
+	// An address with no failure on the account (the owner) is only slowed down a little.
+	wait, refused := th.begin("198.51.100.7", "victim@example.test", now)
+	if refused || wait != th.base {
+		t.Errorf("a fresh address on the account guessed at: wait %v, refused %v; want %v, not refused", wait, refused, th.base)
+	}
+	th.end("198.51.100.7", "victim@example.test", now, false)
 	// Other accounts are not affected from an address with no failures.
 	if wait, refused := th.begin("198.51.100.7", "other@example.test", now); refused || wait != 0 {
 		t.Errorf("another account: wait %v, refused %v", wait, refused)
@@ -48,12 +56,42 @@ func TestThrottleCountsPerAccountAcrossAddresses(t *testing.T) {
 	th.end("198.51.100.7", "other@example.test", now, false)
 	// The window passes: the account is open again, without delay.
 	later := now.Add(15 * time.Minute)
-	if wait, refused := th.begin("198.51.100.7", "victim@example.test", later); refused || wait != 0 {
+	if wait, refused := th.begin("192.0.2.3", "victim@example.test", later); refused || wait != 0 {
 		t.Errorf("after the window: wait %v, refused %v", wait, refused)
 	}
-	th.end("198.51.100.7", "victim@example.test", later, false)
-	if len(th.accounts) != 0 || len(th.ips) != 20 {
-		t.Errorf("tables hold %d accounts and %d addresses, want 0 and the 20 that failed", len(th.accounts), len(th.ips))
+	th.end("192.0.2.3", "victim@example.test", later, false)
+	if len(th.accounts) != 0 || len(th.ips) != 19 || len(th.pairs) != 19 {
+		t.Errorf("tables hold %d accounts, %d addresses and %d pairs, want 0 and the 19 that failed and were not seen since, twice", len(th.accounts), len(th.ips), len(th.pairs))
+	}
+}
+
+// TestThrottleSuccessForgetsOwnMistakes: the owner who mistyped and then got it right is not
+// judged by the account's failures when someone else guesses at it afterwards.
+func TestThrottleSuccessForgetsOwnMistakes(t *testing.T) {
+	th := newThrottle()
+	now := time.Now()
+	const owner, acct = "198.51.100.7", "victim@example.test"
+	for _, failed := range []bool{true, false} { // a typo, then the right password
+		if _, refused := th.begin(owner, acct, now); refused {
+			t.Fatal("refused")
+		}
+		th.end(owner, acct, now, failed)
+	}
+	for i := range 30 {
+		ip := fmt.Sprintf("192.0.2.%d", i)
+		if _, refused := th.begin(ip, acct, now); !refused {
+			th.end(ip, acct, now, true)
+		}
+	}
+	if wait, refused := th.begin(owner, acct, now); refused || wait > th.base {
+		t.Errorf("the owner after someone else's 30 guesses: wait %v, refused %v", wait, refused)
+	}
+	th.end(owner, acct, now, false)
+	// A typo during the attack puts her among the guessers until the window passes.
+	th.begin(owner, acct, now)
+	th.end(owner, acct, now, true)
+	if _, refused := th.begin(owner, acct, now); !refused {
+		t.Error("an address that failed during an attack is not judged by the account's failures")
 	}
 }
 
@@ -88,8 +126,8 @@ func TestThrottleTablesStayBounded(t *testing.T) {
 		}
 		th.end(ip, acct, now, true)
 	}
-	if len(th.ips) > th.limit || len(th.accounts) > th.limit {
-		t.Errorf("tables grew to %d addresses and %d accounts, limit %d", len(th.ips), len(th.accounts), th.limit)
+	if len(th.ips) > th.limit || len(th.accounts) > th.limit || len(th.pairs) > th.limit {
+		t.Errorf("tables grew to %d addresses, %d accounts and %d pairs, limit %d", len(th.ips), len(th.accounts), len(th.pairs), th.limit)
 	}
 }
 
@@ -172,5 +210,43 @@ func TestLoginThrottling(t *testing.T) {
 	}
 	if d := e.loginDelays(); len(d) != len(want) {
 		t.Errorf("the login after the window was delayed: %v", d[len(want):])
+	}
+}
+
+// dialFrom connects an imapclient to the server from the loopback address local (Linux routes
+// all of 127.0.0.0/8 to the loopback interface).
+func (e *env) dialFrom(t testing.TB, local string) *imapclient.Client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		t.Skipf("cannot connect from %s: %v", local, err)
+	}
+	c := imapclient.New(conn, nil)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestGuessesElsewhereDoNotLockOwnerOut: someone at another address fails 100 logins at
+// alice's account; alice, from her own address, still gets in with her password, while the
+// guesser is refused even with the right one.
+func TestGuessesElsewhereDoNotLockOwnerOut(t *testing.T) {
+	e := newEnv(t)
+	for i := range 100 {
+		c := e.dialFrom(t, "127.0.0.2")
+		err := c.Login(alice, fmt.Sprintf("guess-%d", i)).Wait()
+		wantNo(t, "a guess", err, imap.ResponseCodeAuthenticationFailed)
+		c.Close()
+	}
+	c := e.dialFrom(t, "127.0.0.1")
+	if err := c.Login(alice, passwords[alice]).Wait(); err != nil {
+		t.Fatalf("alice from her own address after 100 guesses elsewhere: %v", err)
+	}
+	if _, err := c.Select(crew, nil).Wait(); err != nil {
+		t.Errorf("select after login: %v", err)
+	}
+	err := e.dialFrom(t, "127.0.0.2").Login(alice, passwords[alice]).Wait()
+	if err == nil || !strings.Contains(err.Error(), "Too many failed logins") {
+		t.Errorf("the guessing address with the right password: %v, want refused", err)
 	}
 }

@@ -11,7 +11,15 @@ import (
 
 // Limits bound what one client can make the server do. Zero values take the defaults.
 type Limits struct {
+	// MaxConnections open at once, from anywhere (loopback included): each costs memory and a
+	// file descriptor, which IMAP, HTTP and the control socket share. More get 421 at once.
+	MaxConnections   int
 	ConnectionsPerIP int // open connections from one address; more get 421 at once
+	// MaxConcurrentData: messages larger than 1 MiB being received and processed at once
+	// (each is held in memory whole, up to MaxMessageBytes, several times over). One more
+	// waits up to DataWait for a turn, then is answered 451 4.3.2.
+	MaxConcurrentData int
+	DataWait          time.Duration
 	// MessagesPerMinute from one address, and from one envelope sender; more get 451 4.7.1.
 	MessagesPerMinuteIP     int
 	MessagesPerMinuteSender int
@@ -33,6 +41,15 @@ func (l *Limits) exempt(ip string) bool {
 }
 
 func (l *Limits) defaults() {
+	if l.MaxConnections == 0 {
+		l.MaxConnections = 100
+	}
+	if l.MaxConcurrentData == 0 {
+		l.MaxConcurrentData = 4
+	}
+	if l.DataWait == 0 {
+		l.DataWait = 30 * time.Second
+	}
 	if l.ConnectionsPerIP == 0 {
 		l.ConnectionsPerIP = 20
 	}
@@ -50,42 +67,55 @@ func (l *Limits) defaults() {
 	}
 }
 
-// limitedListener refuses connections beyond the per-address limit with a 421 line, before
-// any session starts (RFC 5321 §3.8: a server may close with 421 at any time).
+// limitedListener refuses connections beyond the global and the per-address limits with a 421
+// line, before any session starts (RFC 5321 §3.8: a server may close with 421 at any time).
+// Every connection it lets through is watched for what go-smtp's DATA reader hides (see
+// watchedConn).
 type limitedListener struct {
 	net.Listener
 	srv *Server
 }
 
 func (l limitedListener) Accept() (net.Conn, error) {
+	lim := l.srv.cfg.Limits
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		ip := remoteIP(c.RemoteAddr())
-		if l.srv.cfg.Limits.exempt(ip) {
-			return c, nil
+		if !l.srv.conns.add("", lim.MaxConnections) {
+			l.refuse(c, "connection refused: too many open connections", lim.MaxConnections, "too many connections, try again later")
+			continue
 		}
-		if l.srv.conns.add(ip, l.srv.cfg.Limits.ConnectionsPerIP) {
-			return &countedConn{Conn: c, done: func() { l.srv.conns.remove(ip) }}, nil
+		if lim.exempt(ip) {
+			return &countedConn{watchedConn: watchedConn{Conn: c}, done: func() { l.srv.conns.remove("") }}, nil
 		}
-		l.srv.log.Warn("connection refused: too many from one address", "remote", c.RemoteAddr().String(), "limit", l.srv.cfg.Limits.ConnectionsPerIP)
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "421 4.7.0 %s Too many connections from your address; try again later\r\n", l.srv.cfg.Hostname)
-		c.Close()
+		if l.srv.conns.add(ip, lim.ConnectionsPerIP) {
+			return &countedConn{watchedConn: watchedConn{Conn: c}, done: func() { l.srv.conns.remove(ip); l.srv.conns.remove("") }}, nil
+		}
+		l.srv.conns.remove("")
+		l.refuse(c, "connection refused: too many from one address", lim.ConnectionsPerIP, "Too many connections from your address; try again later")
 	}
 }
 
+// refuse answers c with 421 and closes it, without waiting long for a client that reads nothing.
+func (l limitedListener) refuse(c net.Conn, why string, limit int, reply string) {
+	l.srv.log.Warn(why, "remote", c.RemoteAddr().String(), "limit", limit)
+	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", l.srv.cfg.Hostname, reply)
+	c.Close()
+}
+
 type countedConn struct {
-	net.Conn
+	watchedConn
 	once sync.Once
 	done func()
 }
 
 func (c *countedConn) Close() error {
 	c.once.Do(c.done)
-	return c.Conn.Close()
+	return c.watchedConn.Close()
 }
 
 func remoteIP(a net.Addr) string {
@@ -99,7 +129,7 @@ func remoteIP(a net.Addr) string {
 	return host
 }
 
-// connCount counts open connections per address.
+// connCount counts open connections per address; "" counts them all.
 type connCount struct {
 	mu sync.Mutex
 	n  map[string]int

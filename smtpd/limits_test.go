@@ -29,7 +29,7 @@ func (d *unknownDomain) Route(rcpt string) (lists.Target, error) {
 func startLimited(t *testing.T, lim Limits, d Domain) (addr string, s *Server, slept *[]time.Duration) {
 	t.Helper()
 	lim.Loopback = true
-	s = New(Config{Hostname: "mx.example.test", MaxMessageBytes: 1 << 20, MaxRecipients: 50, ReadTimeout: time.Minute, WriteTimeout: time.Minute, Limits: lim}, d, slog.New(slog.DiscardHandler))
+	s = New(Config{Hostname: "mx.example.test", MaxMessageBytes: 4 << 20, MaxRecipients: 50, ReadTimeout: time.Minute, WriteTimeout: time.Minute, Limits: lim}, d, slog.New(slog.DiscardHandler))
 	var mu sync.Mutex
 	var sleeps []time.Duration
 	s.Sleep = func(d time.Duration) { mu.Lock(); sleeps = append(sleeps, d); mu.Unlock() }

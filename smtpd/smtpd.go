@@ -4,6 +4,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -55,6 +56,7 @@ type Server struct {
 
 	conns              connCount
 	rateIP, rateSender rate
+	dataSlots          chan struct{} // one per large message being received (Limits.MaxConcurrentData)
 }
 
 // New returns a Server that hands mail to domain.
@@ -63,7 +65,8 @@ func New(cfg Config, domain Domain, log *slog.Logger) *Server {
 	if cfg.Limits.UnknownDelay == 0 {
 		cfg.Limits.UnknownDelay = time.Second
 	}
-	s := &Server{domain: domain, cfg: cfg, log: log, Now: time.Now, Sleep: time.Sleep}
+	s := &Server{domain: domain, cfg: cfg, log: log, Now: time.Now, Sleep: time.Sleep,
+		dataSlots: make(chan struct{}, cfg.Limits.MaxConcurrentData)}
 	s.rateIP.now = func() time.Time { return s.Now() }
 	s.rateSender.now = func() time.Time { return s.Now() }
 	srv := smtp.NewServer(s)
@@ -136,6 +139,13 @@ func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	if w, ok := s.conn.Conn().(dotCRWatcher); ok {
+		w.takeDotCR() // what came before this transaction is not its message
+	}
+	if hasControl(from) {
+		s.log.Info("sender refused", "reason", "control character in the address")
+		return errControlInAddress
+	}
 	if err := s.checkRate(from); err != nil {
 		return err
 	}
@@ -145,6 +155,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if hasControl(to) {
+		s.log.Info("recipient refused", "from", s.from, "reason", "control character in the address")
+		return errControlInAddress
+	}
 	t, err := s.srv.domain.Route(to)
 	if err != nil {
 		s.log.Info("recipient refused", "from", s.from, "rcpt", to, "reason", err)
@@ -165,7 +179,18 @@ func (s *session) Data(r io.Reader) (reply error) {
 	start := time.Now()
 	s.n++
 	txid := fmt.Sprintf("%s.%d", s.id, s.n)
-	raw, err := io.ReadAll(r)
+	var body bytes.Buffer
+	_, err := io.CopyN(&body, r, smallMessage)
+	if err == nil { // more to come: a large message, which waits for its turn
+		if err := s.dataTurn(txid); err != nil {
+			return err // go-smtp reads the rest of the body and throws it away
+		}
+		defer func() { <-s.srv.dataSlots }()
+		_, err = body.ReadFrom(r)
+	} else if err == io.EOF {
+		err = nil
+	}
+	raw := body.Bytes()
 	if errors.Is(err, smtp.ErrTooLongLine) || err == nil && longestLine(raw) > maxLine {
 		// Lines up to the transport limit are read whole, so the refusal arrives while the
 		// connection is in step; beyond it go-smtp ends the connection.
@@ -182,8 +207,13 @@ func (s *session) Data(r io.Reader) (reply error) {
 	// CR and LF only together, so refuse anything else.
 	if i := bareCRorLF(raw); i >= 0 {
 		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "bare CR or LF", "offset", i)
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-			Message: "Message refused: it contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)"}
+		return errBareCRorLF
+	}
+	// go-smtp drops a line-leading ".\r" without a trace, so the CR is not in raw: the
+	// connection saw it go by (plain connections only; see watchedConn).
+	if w, ok := s.conn.Conn().(dotCRWatcher); ok && w.takeDotCR() {
+		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "a line starts with a dot and a bare CR")
+		return errBareCRorLF
 	}
 	if n, max := headerSize(raw), s.srv.cfg.Limits.MaxHeaderBytes; n > max {
 		s.log.Info("message refused", "tx", txid, "from", s.from, "reason", "header too large", "bytes", n)
@@ -227,6 +257,45 @@ func (s *session) Data(r io.Reader) (reply error) {
 			Message: "OK: this message was already posted; it is not sent again"}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + txid}
+}
+
+var (
+	errBareCRorLF = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message refused: it contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)"}
+	// RFC 5321 §4.1.2: a path is printable characters; a CR or LF in one can only be an attempt
+	// to break a header or log line that quotes it.
+	errControlInAddress = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+		Message: "Syntax error: the address contains a control character such as a bare CR (RFC 5321 section 4.1.2)"}
+)
+
+// hasControl reports whether s holds an ASCII control character (CR, LF, NUL, DEL...).
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+// smallMessage: a message up to this size is read without waiting for a turn among the large
+// ones; the connection limits bound how many of these are held at once.
+const smallMessage = 1 << 20
+
+// dataTurn waits for one of the slots that bound how many large messages are held in memory at
+// once (each costs several times its size while it is checked and archived); after
+// Limits.DataWait without one, the client is asked to come back later.
+func (s *session) dataTurn(txid string) error {
+	select {
+	case s.srv.dataSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.srv.cfg.Limits.DataWait)
+	defer t.Stop()
+	select {
+	case s.srv.dataSlots <- struct{}{}:
+		return nil
+	case <-t.C:
+		s.log.Warn("message deferred: too many messages being received at once", "tx", txid, "from", s.from, "limit", s.srv.cfg.Limits.MaxConcurrentData)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2},
+			Message: "Too many messages are being received at once; please try again later"}
+	}
 }
 
 // outcome is the metrics label of a DATA reply.

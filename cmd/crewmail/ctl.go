@@ -56,23 +56,45 @@ func (w frameWriter) Write(p []byte) (int, error) {
 
 func ctlPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "crewmail.sock") }
 
+// ctlIdle is how long an admin command waits for the server to say something (output, or the
+// keep-alive it sends every ctlKeepAlive while a command runs) before it gives up.
+const (
+	ctlIdle      = time.Minute
+	ctlKeepAlive = 10 * time.Second
+)
+
 // ctlCall runs args on the server listening at path. ok is false when no server answers there.
 func ctlCall(path string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	return ctlCallIdle(path, args, stdout, stderr, ctlIdle)
+}
+
+// ctlCallIdle is ctlCall giving up after idle without a word from the server: a server whose
+// control socket accepts nothing (its backlog takes the connection all the same) or that hangs
+// must not hang the operator's command too.
+func ctlCallIdle(path string, args []string, stdout, stderr io.Writer, idle time.Duration) (code int, ok bool) {
 	conn, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return 0, false
 	}
 	defer conn.Close()
-	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args, TTY: isTerminal(stderr)}); err != nil {
-		fmt.Fprintf(stderr, "crewmail: talk to the server at %s: %v\n", path, err)
+	failed := func(err error) (int, bool) {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			fmt.Fprintf(stderr, "crewmail: the server at %s did not answer within %s; it may be overloaded or stuck (see its log)\n", path, idle)
+		} else {
+			fmt.Fprintf(stderr, "crewmail: the server at %s stopped answering: %v\n", path, err)
+		}
 		return exitError, true
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(idle))
+	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args, TTY: isTerminal(stderr)}); err != nil {
+		return failed(err)
 	}
 	dec := json.NewDecoder(bufio.NewReader(conn))
 	for {
 		var f ctlFrame
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
 		if err := dec.Decode(&f); err != nil {
-			fmt.Fprintf(stderr, "crewmail: the server at %s stopped answering: %v\n", path, err)
-			return exitError, true
+			return failed(err)
 		}
 		stdout.Write(f.Stdout)
 		stderr.Write(f.Stderr)
@@ -84,34 +106,56 @@ func ctlCall(path string, args []string, stdout, stderr io.Writer) (code int, ok
 
 // ctlServer answers admin commands on the control socket.
 type ctlServer struct {
-	ln  net.Listener
-	b   *backend
-	log *slog.Logger
+	ln   net.Listener
+	path string
+	b    *backend
+	log  *slog.Logger
 }
 
-// listenCtl makes the control socket, readable by the server's user only. A socket left by a
-// server that crashed is removed: we hold the database lock, so no other server is using it.
+// listenCtl makes the control socket, usable by the server's user only. It is made in a fresh
+// folder only that user may enter, made private there, and only then moved to path, so nobody
+// else can connect to it at any moment, whatever the umask. A socket left by a server that
+// crashed is replaced: we hold the database lock, so no other server is using it.
 func listenCtl(path string, b *backend, log *slog.Logger) (*ctlServer, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove old control socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".ctl-")
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// The socket file is renamed: the listener must not remove the old name when it closes.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return &ctlServer{ln: ln, b: b, log: log}, nil
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return &ctlServer{ln: ln, path: path, b: b, log: log}, nil
 }
 
+// serve accepts until the listener is closed. Other errors (EMFILE when the process is out of
+// file descriptors) are temporary: it waits a little, as net/http does, and goes on.
 func (c *ctlServer) serve() {
+	var delay time.Duration
 	for {
 		conn, err := c.ln.Accept()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
+		if err != nil {
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			c.log.Warn("control socket: accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
 		go c.handle(conn)
 	}
 }
@@ -135,15 +179,37 @@ func (c *ctlServer) handle(conn net.Conn) {
 	if req.TTY {
 		b.progress = errOut
 	}
+	// Keep-alives tell the caller the command is still running (it gives up after ctlIdle of
+	// silence).
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(ctlKeepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if _, err := out.Write(nil); err != nil {
+					return
+				}
+			}
+		}
+	}()
 	code := execAdmin(req.Args, func() (*backend, error) { return &b, nil }, out, errOut)
 	c.log.Info("control command", "args", req.Args, "code", code)
 	mu.Lock()
 	defer mu.Unlock()
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Minute))
 	_ = json.NewEncoder(conn).Encode(ctlFrame{Code: &code})
 }
 
 func (c *ctlServer) close() error {
 	err := c.ln.Close()
+	if rmErr := os.Remove(c.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) && err == nil {
+		err = rmErr
+	}
 	return err
 }
 

@@ -182,6 +182,7 @@ func TestBareLineEndingsRefused(t *testing.T) {
 	for name, data := range map[string]string{
 		"bare LF":           head + "hello\n.\nMAIL FROM:<x@y>\r\n.\r\n",
 		"bare CR":           head + "hello\r.\rMAIL FROM:<x@y>\r\n.\r\n",
+		"dot and bare CR":   head + "hello\r\n.\rMAIL FROM:<x@y>\r\n.\r\n", // go-smtp drops the ".\r" unseen
 		"bare LF in header": "From: alice@example.test\nSubject: x\r\n\r\nx\r\n.\r\n",
 	} {
 		if reply := rawSMTP(t, ts.SMTPAddr, "alice@example.test", crew, data); !strings.HasPrefix(reply, "550 5.6.0") {

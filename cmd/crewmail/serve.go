@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"crewmail/config"
 	"crewmail/delivery"
@@ -97,6 +98,8 @@ type server struct {
 
 	imap                            *imapd.Server
 	smtpLn, httpLn, imapLn, imapsLn net.Listener
+	// stopGrace is how long stopping may take before run returns all the same; 0: 2 minutes.
+	stopGrace time.Duration
 	// SMTPAddr and HTTPAddr are where the listeners are bound (the port chosen when the
 	// configuration said 0).
 	SMTPAddr, HTTPAddr, IMAPAddr, IMAPSAddr string
@@ -153,6 +156,8 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
 		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
 		Limits: smtpd.Limits{
+			MaxConnections:          cfg.SMTP.MaxConnections,
+			MaxConcurrentData:       cfg.SMTP.MaxConcurrentData,
 			ConnectionsPerIP:        cfg.SMTP.MaxConnectionsPerIP,
 			MessagesPerMinuteIP:     cfg.SMTP.MaxMessagesPerMinute,
 			MessagesPerMinuteSender: cfg.SMTP.MaxMessagesPerMinuteSender,
@@ -175,7 +180,12 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.SMTPAddr = s.smtpLn.Addr().String()
 	if s.httpLn != nil {
-		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+		// Slow clients (slow-loris) and idle ones are dropped, and at most max_connections are
+		// open: the rest wait in the kernel's queue. Only small forms are ever posted.
+		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 20 * time.Second,
+			WriteTimeout: time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
+			ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelInfo)}
+		s.httpLn = netutil.LimitListener(s.httpLn, cfg.HTTP.MaxConnections)
 	}
 	if err := s.listenIMAP(cfg, scfg.TLS, log); err != nil {
 		return nil, err
@@ -233,7 +243,8 @@ func (s *server) listenIMAP(cfg *config.Config, smtpTLS *tls.Config, log *slog.L
 	if s.imapsLn != nil && tlsCfg == nil {
 		return fmt.Errorf("key imap.listen_tls: implicit TLS needs a certificate (imap.tls_cert or smtp.tls_cert)")
 	}
-	s.imap = imapd.New(s.st, imapd.Config{TLS: tlsCfg, InsecureAuth: insecure, Log: log.With("component", "imap")})
+	s.imap = imapd.New(s.st, imapd.Config{TLS: tlsCfg, InsecureAuth: insecure, Log: log.With("component", "imap"),
+		MaxConnections: cfg.IMAP.MaxConnections, MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP})
 	return nil
 }
 
@@ -360,7 +371,7 @@ const outboxStuckAfter = 15 * time.Minute
 func (s *server) run(ctx context.Context) error {
 	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 8) // one per goroutine that sends, so none blocks
 	qctx, stopQueue := context.WithCancel(context.Background())
 	defer stopQueue()
 	wg.Go(func() {
@@ -406,23 +417,47 @@ func (s *server) run(ctx context.Context) error {
 	case runErr = <-errs:
 		s.log.Error("stopping after an error", "err", runErr)
 	}
-	s.smtp.Shutdown(30 * time.Second)
-	if s.http != nil {
-		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.http.Shutdown(hctx)
-		cancel()
+	// Stopping must not hang for good on something stuck (a client that reads nothing, a
+	// command that does not end): after stopGrace the process ends all the same. Every commit
+	// is atomic, so nothing written is lost.
+	stopped := make(chan error, 1)
+	go func() {
+		s.smtp.Shutdown(30 * time.Second)
+		if s.http != nil {
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.http.Shutdown(hctx)
+			_ = s.http.Close()
+			cancel()
+		}
+		if s.imap != nil {
+			_ = s.imap.Close()
+		}
+		_ = s.ctl.close()
+		close(stopSweeper)
+		stopQueue()
+		wg.Wait()
+		if err := s.st.Close(); err != nil {
+			stopped <- fmt.Errorf("close database: %w", err)
+			return
+		}
+		stopped <- nil
+	}()
+	grace := s.stopGrace
+	if grace == 0 {
+		grace = 2 * time.Minute
 	}
-	if s.imap != nil {
-		_ = s.imap.Close()
+	select {
+	case err := <-stopped:
+		if runErr == nil {
+			runErr = err
+		}
+		s.log.Info("crewmail stopped")
+	case <-time.After(grace):
+		s.log.Error("stopping without waiting longer: something in progress did not end", "waited", grace)
+		if runErr == nil {
+			runErr = fmt.Errorf("stopped after %s without waiting for everything in progress to end", grace)
+		}
 	}
-	_ = s.ctl.close()
-	close(stopSweeper)
-	stopQueue()
-	wg.Wait()
-	if err := s.st.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("close database: %w", err)
-	}
-	s.log.Info("crewmail stopped")
 	return runErr
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -39,9 +40,17 @@ func (s *server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	s.renderUnsubscribe(w, u, err, false)
 }
 
+// maxFormBytes bounds what a POST may carry: the one-click form is "List-Unsubscribe=One-Click".
+const maxFormBytes = 4096
+
 func (s *server) unsubscribeNow(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	err := r.ParseForm()
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		http.Error(w, fmt.Sprintf("an unsubscribe request is a form of a few bytes; this one is over %d", maxFormBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
 		http.Error(w, "an unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058)", http.StatusBadRequest)
 		return
 	}
