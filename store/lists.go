@@ -109,8 +109,17 @@ func (t *Tx) CreateList(l List) error {
 // onCommit runs fn once the transaction is on disk.
 func (t *Tx) onCommit(fn func(s *Store)) {
 	if st := t.st; st != nil {
-		t.committed = append(t.committed, func() { fn(st) })
+		t.AfterCommit(func() { fn(st) })
 	}
+}
+
+// AfterCommit runs fn once the transaction is on disk, and never when it is not. An Update
+// function may run more than once (group commit runs a batch again without the caller that
+// failed in it), so whatever it does outside the transaction — waking delivery, counting in
+// metrics — it asks for here: a run that is thrown away forgets what it asked. In a read
+// transaction fn never runs.
+func (t *Tx) AfterCommit(fn func()) {
+	t.committed = append(t.committed, fn)
 }
 
 // PutList replaces an existing list's settings. Its incarnation stays what creation made it.

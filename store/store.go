@@ -370,7 +370,7 @@ func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 type Tx struct {
 	tx *bolt.Tx
 	st *Store // nil in read transactions
-	// committed run once the transaction is on disk, to bring the Store's memory in step.
+	// committed run once the transaction is on disk (AfterCommit).
 	committed []func()
 }
 

@@ -691,3 +691,31 @@ func TestListIncarnations(t *testing.T) {
 		t.Errorf("after reopening: old list %d, new list %d (want 0 and %d)", s.Incarnation("old@x.test"), s.Incarnation(list), want)
 	}
 }
+
+// TestAfterCommitRunsOnceForAFunctionRunTwice: a batch whose second function fails runs the
+// first again; what the first asked to do after the commit happens once, and nothing the
+// failed one asked happens at all.
+func TestAfterCommitRunsOnceForAFunctionRunTwice(t *testing.T) {
+	s, _ := openTest(t)
+	runs, after, failedAfter := 0, 0, 0
+	ok := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+		runs++
+		tx.AfterCommit(func() { after++ })
+		return nil
+	}}
+	errBad := errors.New("bad")
+	bad := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+		tx.AfterCommit(func() { failedAfter++ })
+		return errBad
+	}}
+	s.runBatch([]*commit{ok, bad})
+	if err := <-ok.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bad.done; !errors.Is(err, errBad) {
+		t.Fatalf("failed function's answer: %v", err)
+	}
+	if runs != 2 || after != 1 || failedAfter != 0 {
+		t.Fatalf("function ran %d times, its after-commit %d times, the failed one's %d times; want 2, 1, 0", runs, after, failedAfter)
+	}
+}
