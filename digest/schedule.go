@@ -104,8 +104,9 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 			lists = []string{list}
 			return nil
 		}
-		lists = tx.ListAddresses()
-		return nil
+		var err error
+		lists, err = tx.ListAddresses()
+		return err
 	})
 	if err != nil {
 		return Sent{}, err
@@ -182,12 +183,22 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		if err != nil {
 			return err
 		}
-		from := tx.LastSeq(l.Address)
+		last, err := tx.LastSeq(l.Address)
+		if err != nil {
+			return err
+		}
+		from := last
 		for _, m := range members {
 			if m.Mode != "daily" && m.Mode != "weekly" || !m.Paused.IsZero() {
 				continue // paused for bouncing: their cursor waits, nothing is lost
 			}
-			c, _ := tx.Cursor(l.Address, m.Address)
+			c, _, err := tx.Cursor(l.Address, m.Address)
+			if err != nil {
+				// Without her cursor there is no telling what she has had: she gets nothing
+				// (rather than the whole archive) until it is mended; the others get theirs.
+				s.log.Error("digest member skipped: cannot read her digest cursor", "list", l.Address, "member", m.Address, "err", err)
+				continue
+			}
 			run := s.sched.last(m.Mode, now, zone)
 			handled := c.Run
 			if handled.IsZero() {
@@ -201,7 +212,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 			dues = append(dues, due{member: m, cursor: c, run: run, period: m.Mode})
 			from = min(from, c.Seq)
 		}
-		if len(dues) == 0 || from >= tx.LastSeq(l.Address) {
+		if len(dues) == 0 || from >= last {
 			return nil
 		}
 		posts, err = readPosts(tx, l.Address, from, s.links, zone)
@@ -225,7 +236,11 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		mutes = map[uint64]map[uint64]bool{}
 		for _, p := range posts {
 			if _, ok := mutes[p.Origin]; !ok { // mutes are about where a post started
-				mutes[p.Origin] = tx.Muted(l.Address, p.Post)
+				m, err := tx.Muted(l.Address, p.Post)
+				if err != nil {
+					return err
+				}
+				mutes[p.Origin] = m
 			}
 		}
 		return nil
@@ -267,14 +282,21 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	var sent Sent
 	err = s.st.Update(func(tx *store.Tx) error {
 		sent = Sent{}
-		last := tx.LastSeq(l.Address)
+		last, err := tx.LastSeq(l.Address)
+		if err != nil {
+			return err
+		}
 		for _, key := range keys {
 			g := groups[key]
 			// Only members whose cursor is still where it was read: a round that raced this one
 			// (a second `digest send`) already handled the others.
 			var still []due
 			for _, d := range g.members {
-				if c, _ := tx.Cursor(l.Address, d.member.Address); c == d.cursor {
+				c, _, err := tx.Cursor(l.Address, d.member.Address)
+				if err != nil {
+					return err
+				}
+				if c == d.cursor {
 					still = append(still, d)
 				}
 			}
@@ -353,7 +375,11 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 				return fmt.Errorf("%s is not a member of %s", member, list)
 			}
 			id = m.ID
-			if c, ok := tx.Cursor(list, member); ok {
+			c, ok, err := tx.Cursor(list, member)
+			if err != nil {
+				return err
+			}
+			if ok {
 				after = c.Seq
 			}
 			if m.Mode == "daily" || m.Mode == "weekly" {
@@ -364,7 +390,9 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 			if period == "weekly" {
 				since = s.Now().Add(-7 * 24 * time.Hour)
 			}
-			after = tx.LastSeq(list)
+			if after, err = tx.LastSeq(list); err != nil {
+				return err
+			}
 			if err := tx.PostsAfter(list, 0, func(p store.Post, _ []byte) error {
 				if !p.Received.Before(since) && p.Seq <= after {
 					after = p.Seq - 1
@@ -381,7 +409,9 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 		var mine []post
 		for _, p := range posts {
 			if member != "" {
-				if muted = tx.Muted(list, p.Post); muted[id] {
+				if muted, err = tx.Muted(list, p.Post); err != nil {
+					return err
+				} else if muted[id] {
 					continue
 				}
 			}

@@ -260,7 +260,9 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 	if !member && l.Post != "anyone" && l.NonMembers != "hold" {
 		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
-	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
+	if _, dup, err := tx.MessageID(l.Address, m.messageID); err != nil {
+		return err
+	} else if dup {
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
@@ -310,7 +312,10 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 	if err != nil {
 		return err
 	}
-	muted := tx.Muted(l.Address, p)
+	muted, err := tx.Muted(l.Address, p)
+	if err != nil {
+		return err
+	}
 	for _, mem := range rcpts {
 		if muted[mem.ID] {
 			continue

@@ -97,7 +97,11 @@ func (s *Service) mayAnswerNow(tx *store.Tx, a *answering, res *Result) (ok bool
 func (s *Service) answersSent(tx *store.Tx, addr string) (int, error) {
 	now := s.Now()
 	n := 0
-	for _, list := range tx.ListAddresses() {
+	lists, err := tx.ListAddresses()
+	if err != nil {
+		return 0, err
+	}
+	for _, list := range lists {
 		p, err := tx.PendingFor(list, store.PendingAnswers, addr)
 		if errors.Is(err, store.ErrNotFound) {
 			continue

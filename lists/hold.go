@@ -222,7 +222,9 @@ func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string
 	if err != nil {
 		return fmt.Errorf("held post %d of %s no longer parses: %w", id, l.Address, err)
 	}
-	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
+	if _, dup, err := tx.MessageID(l.Address, m.messageID); err != nil {
+		return err
+	} else if dup {
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}

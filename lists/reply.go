@@ -138,7 +138,10 @@ func (s *Service) digestReply(tx *store.Tx, c *command) error {
 	since := s.Now().Add(-14 * 24 * time.Hour)
 	latest := map[uint64]store.Post{}
 	var order []uint64
-	last := tx.LastSeq(l.Address)
+	last, err := tx.LastSeq(l.Address)
+	if err != nil {
+		return err
+	}
 	from := uint64(0)
 	if last > 500 {
 		from = last - 500

@@ -32,17 +32,21 @@ type Post struct {
 	Origin uint64 `json:"-"`
 }
 
-// MessageID looks up a Message-ID in list's archive.
-func (t *Tx) MessageID(list, id string) (seq uint64, ok bool) {
+// MessageID looks up a Message-ID in list's archive: ok false when the archive has no post
+// with that id.
+func (t *Tx) MessageID(list, id string) (seq uint64, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
-		return 0, false
+		return 0, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
 	v := b.Bucket(subMsgIDs).Get([]byte(id))
-	if len(v) != 8 {
-		return 0, false
+	if v == nil {
+		return 0, false, nil
 	}
-	return binary.BigEndian.Uint64(v), true
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("damaged Message-ID index entry %q of %s", id, list)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
 }
 
 // AppendPost archives raw in list under the next sequence and indexes its Message-ID.
@@ -54,7 +58,9 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if b == nil {
 		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	if _, dup := t.MessageID(list, p.MessageID); dup {
+	if _, dup, err := t.MessageID(list, p.MessageID); err != nil {
+		return p, err
+	} else if dup {
 		return p, fmt.Errorf("message %s in %s: %w", p.MessageID, list, ErrExists)
 	}
 	// Sequences only ever grow, so leaves are filled rather than split in half (bbolt's

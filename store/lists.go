@@ -152,7 +152,11 @@ func (t *Tx) List(addr string) (List, error) {
 // Lists returns every list, ordered by address.
 func (t *Tx) Lists() ([]List, error) {
 	var out []List
-	for _, addr := range t.ListAddresses() {
+	addrs, err := t.ListAddresses()
+	if err != nil {
+		return nil, err
+	}
+	for _, addr := range addrs {
 		l, err := t.List(addr)
 		if err != nil {
 			return nil, err
@@ -163,13 +167,13 @@ func (t *Tx) Lists() ([]List, error) {
 }
 
 // ListAddresses returns the address of every list, in order, without reading their settings.
-func (t *Tx) ListAddresses() []string {
+func (t *Tx) ListAddresses() ([]string, error) {
 	var out []string
-	_ = t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+	err := t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 		out = append(out, string(k))
 		return nil
 	})
-	return out
+	return out, err
 }
 
 // DeleteList removes a list with its members and archive.

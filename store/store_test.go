@@ -239,8 +239,8 @@ func TestOutboxClaimRetryFail(t *testing.T) {
 		if len(failures) != 1 || failures[0].To != "m1@x" || failures[0].Error != "550 no such user" {
 			t.Errorf("failures: %+v", failures)
 		}
-		next, ok := tx.NextDue()
-		if !ok || !next.Equal(now.Add(5*time.Minute)) {
+		next, ok, err := tx.NextDue()
+		if err != nil || !ok || !next.Equal(now.Add(5*time.Minute)) {
 			t.Errorf("next due %v, want the retry", next)
 		}
 		// At start-up, the row still leased (m2) becomes due at once.
