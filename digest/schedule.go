@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"crewmail/internal/metrics"
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -23,7 +24,7 @@ type Schedule struct {
 }
 
 // last is the latest time at or before now that a digest of period was due, in zone.
-func (c Schedule) last(period string, now time.Time, zone *time.Location) time.Time {
+func (c Schedule) last(period vocab.Mode, now time.Time, zone *time.Location) time.Time {
 	at, err := time.Parse("15:04", c.DailyAt)
 	if err != nil {
 		at = time.Date(0, 1, 1, 8, 0, 0, 0, time.UTC)
@@ -33,7 +34,7 @@ func (c Schedule) last(period string, now time.Time, zone *time.Location) time.T
 	if t.After(n) {
 		t = t.AddDate(0, 0, -1)
 	}
-	if period == "weekly" {
+	if period == vocab.Weekly {
 		for t.Weekday() != c.WeeklyOn {
 			t = t.AddDate(0, 0, -1)
 		}
@@ -160,7 +161,7 @@ type due struct {
 	member store.Member
 	cursor store.Cursor
 	run    time.Time // the schedule time this digest answers
-	period string
+	period vocab.Mode
 }
 
 // sendList sends the digests of one list that are due.
@@ -189,7 +190,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		}
 		from := last
 		for _, m := range members {
-			if m.Mode != "daily" && m.Mode != "weekly" || !m.Paused.IsZero() {
+			if !m.Mode.Digest() || !m.Paused.IsZero() {
 				continue // paused for bouncing: their cursor waits, nothing is lost
 			}
 			c, _, err := tx.Cursor(l.Address, m.Address)
@@ -356,9 +357,9 @@ func (s *Scheduler) addresses(l store.List) Addresses {
 	}
 }
 
-// Preview is the digest member would get now from list (period when member is ""): nothing is
-// sent and no cursor moves.
-func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
+// Preview is the digest member would get now from list (period, vocab.Daily or vocab.Weekly,
+// when member is ""): nothing is sent and no cursor moves.
+func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Digest, error) {
 	var d Digest
 	err := s.st.View(func(tx *store.Tx) error {
 		l, err := tx.List(list)
@@ -382,12 +383,12 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 			if ok {
 				after = c.Seq
 			}
-			if m.Mode == "daily" || m.Mode == "weekly" {
+			if m.Mode.Digest() {
 				period = m.Mode
 			}
 		} else {
 			since := s.Now().Add(-24 * time.Hour)
-			if period == "weekly" {
+			if period == vocab.Weekly {
 				since = s.Now().Add(-7 * 24 * time.Hour)
 			}
 			if after, err = tx.LastSeq(list); err != nil {

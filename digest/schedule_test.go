@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
 	"crewmail/templates"
@@ -143,7 +144,7 @@ func TestScheduleLast(t *testing.T) {
 		t.Skip("no time zone data")
 	}
 	for _, tc := range []struct {
-		period string
+		period vocab.Mode
 		now    time.Time
 		zone   *time.Location
 		want   time.Time

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -96,7 +97,7 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		_, err := s.unsubscribe(tx, c)
 		return err
 	case KindMode:
-		_, err := s.changeMode(tx, c, t.Token, true)
+		_, err := s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
 		return err
 	case KindRequest:
 		return s.request(tx, c)

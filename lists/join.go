@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -21,7 +22,7 @@ func (s *Service) subscribe(tx *store.Tx, c *command) (string, error) {
 	if inv, err := tx.PendingFor(l.Address, store.PendingInvite, addr); err == nil && s.Now().Before(inv.Expires) {
 		return "", s.sendPending(tx, l, inv, "invitation", c.m.messageID, c.res)
 	}
-	if l.Join == "invite" {
+	if l.Join == vocab.JoinInvite {
 		return fmt.Sprintf("subscribe: %s takes new members by invitation only; ask the owners at %s.", l.Address, s.address(l.Address, "owner")), nil
 	}
 	if req, err := tx.PendingFor(l.Address, store.PendingRequest, addr); err == nil && s.Now().Before(req.Expires) {
@@ -75,7 +76,7 @@ func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
 // changeMode sets how the sender receives the list: at once when their address is proven,
 // else after they confirm from the address on file. notify: tell them by mail (a command
 // address); otherwise the result sentence is all (a crew-request@ mail).
-func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool) (string, error) {
+func (s *Service) changeMode(tx *store.Tx, c *command, mode vocab.Mode, notify bool) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
@@ -102,7 +103,7 @@ func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool)
 	return fmt.Sprintf("%s: a confirmation went to %s.", mode, mem.Address), nil
 }
 
-func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode string, notify bool, inReplyTo string, res *Result) error {
+func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode vocab.Mode, notify bool, inReplyTo string, res *Result) error {
 	mem.Mode = mode
 	if resume(&mem) {
 		s.log.Info("delivery to a paused member resumed", "list", l.Address, "member", mem.Address)
@@ -119,14 +120,14 @@ func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode str
 	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: "mode-changed", data: data, inReplyTo: inReplyTo, replied: true}, res)
 }
 
-func modeWords(mode string) string {
+func modeWords(mode vocab.Mode) string {
 	switch mode {
-	case "each":
+	case vocab.Each:
 		return "every post as it comes"
-	case "nomail":
+	case vocab.NoMail:
 		return "no mail"
 	}
-	return "a " + mode + " digest"
+	return "a " + string(mode) + " digest"
 }
 
 // confirmPending carries out a pending action its address confirmed.
@@ -146,15 +147,15 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
 		}
-		if l.Join == "open" {
-			return s.join(tx, l, p.Address, "each", "they confirmed by mail", c.m.messageID, c.res)
+		if l.Join == vocab.JoinOpen {
+			return s.join(tx, l, p.Address, vocab.Each, "they confirmed by mail", c.m.messageID, c.res)
 		}
 		return s.askOwners(tx, c, p.Address)
 	case store.PendingInvite:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
 		}
-		return s.join(tx, l, p.Address, "each", "invited by "+p.By+", they accepted", c.m.messageID, c.res)
+		return s.join(tx, l, p.Address, vocab.Each, "invited by "+p.By+", they accepted", c.m.messageID, c.res)
 	case store.PendingMode:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
@@ -251,7 +252,7 @@ func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uin
 		return err
 	}
 	if action == actionApproveJoin {
-		return s.join(tx, l, p.Address, "each", "they confirmed, and "+c.m.from+" approved", "", c.res)
+		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+c.m.from+" approved", "", c.res)
 	}
 	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
 	data := s.noticeData(l)
@@ -278,7 +279,7 @@ func (c *command) decision() (approve bool, reason string, ok bool) {
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.
-func (s *Service) join(tx *store.Tx, l store.List, addr, mode, how, inReplyTo string, res *Result) error {
+func (s *Service) join(tx *store.Tx, l store.List, addr string, mode vocab.Mode, how, inReplyTo string, res *Result) error {
 	if _, err := tx.AddMember(l.Address, store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}); errors.Is(err, store.ErrExists) {
 		return nil
 	} else if err != nil {
@@ -291,7 +292,7 @@ func (s *Service) join(tx *store.Tx, l store.List, addr, mode, how, inReplyTo st
 	return s.tellOwners(tx, l, "owner-join", addr, how, res)
 }
 
-func (s *Service) welcome(tx *store.Tx, l store.List, addr, mode, inReplyTo string, res *Result) error {
+func (s *Service) welcome(tx *store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
 	data["Address"], data["Mode"] = addr, mode
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)

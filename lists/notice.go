@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -32,8 +33,8 @@ func (s *Service) noticeData(l store.List) map[string]any {
 		"Help": s.address(l.Address, "help"), "Unsubscribe": s.address(l.Address, "unsubscribe"),
 		"Subscribe": s.address(l.Address, "subscribe"), "Owner": s.address(l.Address, "owner"),
 		"Request": requestAddress(l.Address),
-		"Each":    s.address(l.Address, "each"), "Daily": s.address(l.Address, "daily"),
-		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
+		"Each":    s.address(l.Address, string(vocab.Each)), "Daily": s.address(l.Address, string(vocab.Daily)),
+		"Weekly": s.address(l.Address, string(vocab.Weekly)), "Nomail": s.address(l.Address, string(vocab.NoMail)),
 		"NewPassword": s.address(l.Address, "password"),
 		"Policy":      l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
 		"Hostname": s.cfg.Hostname, "Guide": "",

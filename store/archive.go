@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 // Post is what the archive knows about one archived message besides its bytes.
@@ -19,10 +21,10 @@ type Post struct {
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
 	Size      int       `json:"size"`
-	// How the author was found to be who the From says: "dkim" or "spf" (DMARC-aligned, with
-	// AuthDomain), "confirmed" (the member confirmed by reply), or "" (not verified).
-	Verified   string `json:"verified,omitempty"`
-	AuthDomain string `json:"auth_domain,omitempty"`
+	// How the author was found to be who the From says: by DKIM or SPF (DMARC-aligned, with
+	// AuthDomain), by confirming, by a moderator's approval, or not at all (empty).
+	Verified   vocab.Verified `json:"verified,omitempty"`
+	AuthDomain string         `json:"auth_domain,omitempty"`
 	// DKIMAligned: the author's own DKIM signature verified; DMARCPolicy: the author's domain's
 	// published DMARC policy. They decide whether the list copy is sent From the list.
 	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
@@ -244,9 +246,9 @@ type Held struct {
 	Kind   string `json:"kind,omitempty"`
 	From   string `json:"from"` // the address it claims to come from
 	Reason string `json:"reason"`
-	// Verified is how the author was proven ("dkim", "spf", "confirmed"), empty when not.
-	Verified   string `json:"verified,omitempty"`
-	AuthDomain string `json:"auth_domain,omitempty"`
+	// Verified is how the author was proven (DKIM, SPF, confirming), empty when not.
+	Verified   vocab.Verified `json:"verified,omitempty"`
+	AuthDomain string         `json:"auth_domain,omitempty"`
 	// DKIMAligned: the author's own signature survives an unchanged list copy.
 	DKIMAligned bool      `json:"dkim_aligned,omitempty"`
 	Received    time.Time `json:"received"`

@@ -160,7 +160,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 1 → 2: every list gets a bucket of held posts (waiting for their author's confirmation).
 	addListBuckets(subHeld),
-	// 2 → 3: every list gets its roster of members in "each" mode.
+	// 2 → 3: every list gets its roster of who receives each post.
 	func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			return writeRoster(tx.Bucket(bucketLists).Bucket(k))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 func openTest(t *testing.T) (*Store, string) {
@@ -317,7 +319,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if err := putJSON(l, keyConfig, List{Address: "old@x.test"}); err != nil {
 			return err
 		}
-		for i, mode := range []string{"each", "daily", "each"} {
+		for i, mode := range []vocab.Mode{"each", "daily", "each"} {
 			m := Member{Address: fmt.Sprintf("m%d@x.test", i), ID: uint64(i + 1), Mode: mode}
 			if err := putJSON(l.Bucket(subMembers), []byte(m.Address), m); err != nil {
 				return err

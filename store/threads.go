@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 // Threads. Every Message-ID a list has seen, its posts' own and those they refer to (present or
@@ -264,18 +266,19 @@ func (t *Tx) PutCursor(list, addr string, c Cursor) error {
 	return putJSON(b.Bucket(subCursors), []byte(addr), c)
 }
 
-// followCursor keeps a member's digest cursor in step with their mode: a member who starts
-// receiving digests starts after the posts already archived (they had them, or joined after
-// them); a member who stops has none.
+// followCursor keeps a member's digest cursor in step with her mode: a member who starts
+// receiving digests starts where vocab.DigestStart says; one who receives them keeps her
+// cursor; one who stops has none.
 func followCursor(list *bolt.Bucket, m Member) error {
 	cursors := list.Bucket(subCursors)
-	if m.Mode != "daily" && m.Mode != "weekly" {
+	after, digest := vocab.DigestStart(m.Mode, list.Bucket(subArchive).Sequence())
+	if !digest {
 		return cursors.Delete([]byte(m.Address))
 	}
 	if cursors.Get([]byte(m.Address)) != nil {
 		return nil
 	}
-	return putJSON(cursors, []byte(m.Address), Cursor{Seq: list.Bucket(subArchive).Sequence()})
+	return putJSON(cursors, []byte(m.Address), Cursor{Seq: after})
 }
 
 // LastSeq is the sequence of the newest post of list, 0 when it has none.
