@@ -128,8 +128,8 @@ func (s *Service) applyBounce(tx *store.Tx, l store.List, id uint64, r dsn.Repor
 	}
 	s.log.Warn("delivery to a bouncing member paused", "list", l.Address, "member", m.Address, "score", m.BounceScore, "since", m.BouncedFrom)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = m.Address, oneLine(r.Diagnostic, 300)
-	data["Received"] = moment(m.BouncedFrom)
+	data.Address, data.Reason = m.Address, oneLine(r.Diagnostic, 300)
+	data.Received = moment(m.BouncedFrom)
 	if err := s.enqueueNotice(tx, l, notice{to: m.Address, template: "bounce-paused", data: data}, res); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"crewmail/internal/vocab"
 	"crewmail/store"
+	"crewmail/templates"
 )
 
 // What a confirmation token confirms. The ID it carries is a member's, a held post's or a
@@ -66,7 +67,7 @@ type command struct {
 }
 
 // reply answers the mail the command came in.
-func (c *command) reply(template string, data map[string]any) notice {
+func (c *command) reply(template string, data templates.Notice) notice {
 	return notice{to: c.m.from, template: template, data: data, inReplyTo: c.m.messageID, replied: true}
 }
 
@@ -137,7 +138,7 @@ func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
 // confirmation they hold, which a reply to the results then confirms.
 func (s *Service) sendResults(tx *store.Tx, c *command, results []string, confirm string) error {
 	data := s.noticeData(c.l)
-	data["Results"], data["Confirm"] = results, confirm
+	data.Results, data.Confirm = results, confirm
 	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
 }
 

@@ -57,11 +57,11 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Subject"], data["Received"] = m.from, m.subject, moment(now)
-	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
-	data["Expires"], data["Reason"] = day(h.Expires), reason
-	data["Excerpt"] = m.excerpt
+	data.Address, data.Subject, data.Received = m.from, m.subject, moment(now)
+	data.Confirm = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
+	data.Expires, data.Reason = day(h.Expires), reason
+	data.Excerpt = m.excerpt
 	res.Held++
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
 }
@@ -108,18 +108,18 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 // waiting other posts wait too, unnoticed of them not yet sent.
 func (s *Service) tellModerators(tx *store.Tx, l store.List, h store.Held, waiting, unnoticed int, res *Result) error {
 	data := s.noticeData(l)
-	data["Waiting"], data["Unnoticed"] = waiting, unnoticed
-	data["From"], data["Reason"], data["Received"] = h.From, h.Reason, moment(h.Received)
+	data.Waiting, data.Unnoticed = waiting, unnoticed
+	data.From, data.Reason, data.Received = h.From, h.Reason, moment(h.Received)
 	if m, err := parseMessage(h.Raw); err == nil {
-		data["Subject"] = m.subject
+		data.Subject = m.subject
 		if f := m.header.Get("From"); f != "" {
-			data["From"] = f
+			data.From = f
 		}
 	}
-	data["Confirm"] = s.confirmAddress(l.Address, actionModerate, h.ID, h.Expires)
-	data["Approve"] = s.confirmAddress(l.Address, actionApprovePost, h.ID, h.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionRejectPost, h.ID, h.Expires)
-	data["Expires"] = day(h.Expires)
+	data.Confirm = s.confirmAddress(l.Address, actionModerate, h.ID, h.Expires)
+	data.Approve = s.confirmAddress(l.Address, actionApprovePost, h.ID, h.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionRejectPost, h.ID, h.Expires)
+	data.Expires = day(h.Expires)
 	mods := s.moderators(l)
 	if len(mods) == 0 {
 		s.log.Warn("a post waits for moderation but the list has no owners or moderators", "list", l.Address, "id", h.ID)
@@ -287,9 +287,9 @@ func (s *Service) tellPoster(tx *store.Tx, l store.List, h store.Held, template,
 		return nil
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Reason"], data["Received"] = to, reason, moment(h.Received)
+	data.Address, data.Reason, data.Received = to, reason, moment(h.Received)
 	if m, err := parseMessage(h.Raw); err == nil {
-		data["Subject"] = m.subject
+		data.Subject = m.subject
 		if m.messageID != "" {
 			return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data, inReplyTo: m.messageID}, res)
 		}
@@ -425,7 +425,7 @@ func (s *Service) sweepPending(tx *store.Tx, l store.List, now time.Time, res *R
 		}
 		if p.Kind == store.PendingRequest {
 			data := s.noticeData(l)
-			data["Address"], data["Reason"] = p.Address, "No owner answered within a week."
+			data.Address, data.Reason = p.Address, "No owner answered within a week."
 			if err := s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res); err != nil {
 				return err
 			}

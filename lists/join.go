@@ -48,9 +48,9 @@ func (s *Service) sendPending(tx *store.Tx, l store.List, p store.Pending, templ
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Mode"], data["By"], data["Lines"] = p.Address, p.Mode, p.By, p.Lines
-	data["Confirm"] = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
-	data["Expires"] = day(p.Expires)
+	data.Address, data.Mode, data.By, data.Lines = p.Address, p.Mode, p.By, p.Lines
+	data.Confirm = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
+	data.Expires = day(p.Expires)
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: template, data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
 }
 
@@ -67,9 +67,9 @@ func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
 	}
 	expires := s.Now().UTC().Add(confirmValidity)
 	data := s.noticeData(l)
-	data["Address"] = mem.Address
-	data["Confirm"] = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
-	data["Expires"] = day(expires)
+	data.Address = mem.Address
+	data.Confirm = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
+	data.Expires = day(expires)
 	return fmt.Sprintf("unsubscribe: a confirmation went to %s.", mem.Address), s.enqueueNotice(tx, l, c.reply("unsubscribe-confirm", data), c.res)
 }
 
@@ -116,7 +116,7 @@ func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode voc
 		return nil
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Mode"] = mem.Address, mode
+	data.Address, data.Mode = mem.Address, mode
 	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: "mode-changed", data: data, inReplyTo: inReplyTo, replied: true}, res)
 }
 
@@ -194,7 +194,7 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 			return err
 		}
 		data := s.noticeData(l)
-		data["Results"], data["Confirm"] = a.unfold(results)
+		data.Results, data.Confirm = a.unfold(results)
 		return s.enqueueNotice(tx, l, notice{to: p.Address, template: "request-results", data: data, inReplyTo: c.m.messageID}, c.res)
 	}
 	return nil
@@ -210,10 +210,10 @@ func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Expires"] = addr, day(p.Expires)
-	data["Confirm"] = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
-	data["Approve"] = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
+	data.Address, data.Expires = addr, day(p.Expires)
+	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
+	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
 	for _, owner := range l.Owners {
 		if err := s.enqueueNotice(tx, l, notice{to: owner, template: "join-request", data: data}, c.res); err != nil {
 			return err
@@ -223,7 +223,7 @@ func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
 		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", addr)
 	}
 	data = s.noticeData(l)
-	data["Address"] = addr
+	data.Address = addr
 	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
 }
 
@@ -256,7 +256,7 @@ func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uin
 	}
 	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = p.Address, reason
+	data.Address, data.Reason = p.Address, reason
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
 }
 
@@ -294,7 +294,7 @@ func (s *Service) join(tx *store.Tx, l store.List, addr string, mode vocab.Mode,
 
 func (s *Service) welcome(tx *store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
-	data["Address"], data["Mode"] = addr, mode
+	data.Address, data.Mode = addr, mode
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
 }
 
@@ -308,7 +308,7 @@ func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo
 	}
 	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = addr, reason
+	data.Address, data.Reason = addr, reason
 	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo
 // tellOwners sends the owners of l a notice about addr, except an owner it is about.
 func (s *Service) tellOwners(tx *store.Tx, l store.List, template, addr, how string, res *Result) error {
 	data := s.noticeData(l)
-	data["Address"], data["How"] = addr, how
+	data.Address, data.How = addr, how
 	for _, owner := range l.Owners {
 		if owner == addr {
 			continue
