@@ -279,7 +279,8 @@ func (s *Store) View(fn func(*Tx) error) error {
 // Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
 // Concurrent calls share one commit (group commit), so fn may run more than once if another
 // caller's function fails in the same batch: fn must set its results afresh on every run and
-// have no effects outside the transaction.
+// have no effects outside the transaction; what must happen once it is on disk, fn asks for
+// with Tx.AfterCommit.
 func (s *Store) Update(fn func(*Tx) error) error {
 	c := &commit{fn: fn, done: make(chan error, 1)}
 	select {
