@@ -148,12 +148,15 @@ func (q *Queue) Run(ctx context.Context) error {
 			continue // a full batch: there may be more due right now
 		}
 		wait := time.Hour
-		_ = q.st.View(func(tx *store.Tx) error {
-			if next, ok := tx.NextDue(); ok {
+		if err := q.st.View(func(tx *store.Tx) error {
+			next, ok, err := tx.NextDue()
+			if ok {
 				wait = max(next.Sub(q.Now()), time.Millisecond)
 			}
-			return nil
-		})
+			return err
+		}); err != nil {
+			q.log.Error("cannot read when the next delivery is due; looking again in an hour or when woken", "err", err)
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():

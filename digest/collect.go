@@ -12,6 +12,7 @@ import (
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -65,7 +66,7 @@ func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Loc
 	}
 	m := Message{
 		Seq: p.Seq, Author: author, Address: p.From,
-		Verified: p.Verified == "dkim" || p.Verified == "spf" || p.Verified == "confirmed",
+		Verified: p.Verified.ByAuthor(),
 		Time:     when.In(zone).Format("Mon 2 Jan 15:04"),
 		Reply:    mailto(links.ReplyAddress(list, p.Seq), replySubject(p.Subject)),
 	}
@@ -83,7 +84,7 @@ func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Loc
 // build groups posts into a digest: threads ordered by latest activity, newest first; each
 // thread's messages in the order they came. New threads are the ones that started after the
 // member's previous digest.
-func build(l store.List, period string, posts []post, after uint64, links Links, zone *time.Location, until time.Time) Digest {
+func build(l store.List, period vocab.Mode, posts []post, after uint64, links Links, zone *time.Location, until time.Time) Digest {
 	byThread := map[uint64]*Thread{}
 	latest := map[uint64]uint64{}
 	var order []uint64
@@ -109,7 +110,7 @@ func build(l store.List, period string, posts []post, after uint64, links Links,
 	d := Digest{
 		List: l.Address, ListName: l.Name, Period: period, Messages: len(posts),
 		NewPost: mailto(l.Address, ""), Help: links.Address(l.Address, "help"),
-		Each: links.Address(l.Address, "each"), Leave: links.Address(l.Address, "unsubscribe"),
+		Each: links.Address(l.Address, string(vocab.Each)), Leave: links.Address(l.Address, "unsubscribe"),
 		Until: until.In(zone), Zone: zone.String(),
 	}
 	if len(posts) > 0 {
@@ -123,7 +124,7 @@ func build(l store.List, period string, posts []post, after uint64, links Links,
 		d.Threads = append(d.Threads, *t)
 	}
 	name := "Daily"
-	if period == "weekly" {
+	if period == vocab.Weekly {
 		name = "Weekly"
 	}
 	d.Title = fmt.Sprintf("%s digest: %s, %s", name, count(len(d.Threads), "conversation"), count(d.Messages, "message"))

@@ -4,16 +4,20 @@
 // them.
 package digest
 
-import "time"
+import (
+	"time"
+
+	"crewmail/internal/vocab"
+)
 
 // Digest is one digest as the templates see it.
 type Digest struct {
 	List     string // crew@example.org
 	ListName string
-	Period   string // "daily" or "weekly"
-	Title    string // e.g. "Daily digest: 3 conversations, 11 messages"
-	Subject  string // the mail's subject: "[ListName] " + Title
-	Part     int    // 1-based part number when a digest is split, 0 when it is not
+	Period   vocab.Mode // vocab.Daily or vocab.Weekly
+	Title    string     // e.g. "Daily digest: 3 conversations, 11 messages"
+	Subject  string     // the mail's subject: "[ListName] " + Title
+	Part     int        // 1-based part number when a digest is split, 0 when it is not
 	Parts    int
 	Threads  []Thread
 	Messages int    // messages in this digest (this part)

@@ -141,6 +141,18 @@ func firstDifference(want, got string) string {
 	return "(same lines)"
 }
 
+// TestDigestTemplatesReadOnlyDigestFields: every field the digest's text and HTML templates
+// read, on every branch, is one Digest has.
+func TestDigestTemplatesReadOnlyDigestFields(t *testing.T) {
+	tpl, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tpl.Check("digest", Digest{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGolden(t *testing.T) {
 	r := newRenderer(t)
 	text, err := r.Text(garden())

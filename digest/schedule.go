@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"crewmail/internal/metrics"
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -23,7 +24,7 @@ type Schedule struct {
 }
 
 // last is the latest time at or before now that a digest of period was due, in zone.
-func (c Schedule) last(period string, now time.Time, zone *time.Location) time.Time {
+func (c Schedule) last(period vocab.Mode, now time.Time, zone *time.Location) time.Time {
 	at, err := time.Parse("15:04", c.DailyAt)
 	if err != nil {
 		at = time.Date(0, 1, 1, 8, 0, 0, 0, time.UTC)
@@ -33,7 +34,7 @@ func (c Schedule) last(period string, now time.Time, zone *time.Location) time.T
 	if t.After(n) {
 		t = t.AddDate(0, 0, -1)
 	}
-	if period == "weekly" {
+	if period == vocab.Weekly {
 		for t.Weekday() != c.WeeklyOn {
 			t = t.AddDate(0, 0, -1)
 		}
@@ -104,8 +105,9 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 			lists = []string{list}
 			return nil
 		}
-		lists = tx.ListAddresses()
-		return nil
+		var err error
+		lists, err = tx.ListAddresses()
+		return err
 	})
 	if err != nil {
 		return Sent{}, err
@@ -159,7 +161,7 @@ type due struct {
 	member store.Member
 	cursor store.Cursor
 	run    time.Time // the schedule time this digest answers
-	period string
+	period vocab.Mode
 }
 
 // sendList sends the digests of one list that are due.
@@ -182,12 +184,22 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		if err != nil {
 			return err
 		}
-		from := tx.LastSeq(l.Address)
+		last, err := tx.LastSeq(l.Address)
+		if err != nil {
+			return err
+		}
+		from := last
 		for _, m := range members {
-			if m.Mode != "daily" && m.Mode != "weekly" || !m.Paused.IsZero() {
+			if !m.Mode.Digest() || !m.Paused.IsZero() {
 				continue // paused for bouncing: their cursor waits, nothing is lost
 			}
-			c, _ := tx.Cursor(l.Address, m.Address)
+			c, _, err := tx.Cursor(l.Address, m.Address)
+			if err != nil {
+				// Without her cursor there is no telling what she has had: she gets nothing
+				// (rather than the whole archive) until it is mended; the others get theirs.
+				s.log.Error("digest member skipped: cannot read her digest cursor", "list", l.Address, "member", m.Address, "err", err)
+				continue
+			}
 			run := s.sched.last(m.Mode, now, zone)
 			handled := c.Run
 			if handled.IsZero() {
@@ -201,7 +213,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 			dues = append(dues, due{member: m, cursor: c, run: run, period: m.Mode})
 			from = min(from, c.Seq)
 		}
-		if len(dues) == 0 || from >= tx.LastSeq(l.Address) {
+		if len(dues) == 0 || from >= last {
 			return nil
 		}
 		posts, err = readPosts(tx, l.Address, from, s.links, zone)
@@ -225,7 +237,11 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		mutes = map[uint64]map[uint64]bool{}
 		for _, p := range posts {
 			if _, ok := mutes[p.Origin]; !ok { // mutes are about where a post started
-				mutes[p.Origin] = tx.Muted(l.Address, p.Post)
+				m, err := tx.Muted(l.Address, p.Post)
+				if err != nil {
+					return err
+				}
+				mutes[p.Origin] = m
 			}
 		}
 		return nil
@@ -267,14 +283,21 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	var sent Sent
 	err = s.st.Update(func(tx *store.Tx) error {
 		sent = Sent{}
-		last := tx.LastSeq(l.Address)
+		last, err := tx.LastSeq(l.Address)
+		if err != nil {
+			return err
+		}
 		for _, key := range keys {
 			g := groups[key]
 			// Only members whose cursor is still where it was read: a round that raced this one
 			// (a second `digest send`) already handled the others.
 			var still []due
 			for _, d := range g.members {
-				if c, _ := tx.Cursor(l.Address, d.member.Address); c == d.cursor {
+				c, _, err := tx.Cursor(l.Address, d.member.Address)
+				if err != nil {
+					return err
+				}
+				if c == d.cursor {
 					still = append(still, d)
 				}
 			}
@@ -334,9 +357,9 @@ func (s *Scheduler) addresses(l store.List) Addresses {
 	}
 }
 
-// Preview is the digest member would get now from list (period when member is ""): nothing is
-// sent and no cursor moves.
-func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
+// Preview is the digest member would get now from list (period, vocab.Daily or vocab.Weekly,
+// when member is ""): nothing is sent and no cursor moves.
+func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Digest, error) {
 	var d Digest
 	err := s.st.View(func(tx *store.Tx) error {
 		l, err := tx.List(list)
@@ -353,18 +376,24 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 				return fmt.Errorf("%s is not a member of %s", member, list)
 			}
 			id = m.ID
-			if c, ok := tx.Cursor(list, member); ok {
+			c, ok, err := tx.Cursor(list, member)
+			if err != nil {
+				return err
+			}
+			if ok {
 				after = c.Seq
 			}
-			if m.Mode == "daily" || m.Mode == "weekly" {
+			if m.Mode.Digest() {
 				period = m.Mode
 			}
 		} else {
 			since := s.Now().Add(-24 * time.Hour)
-			if period == "weekly" {
+			if period == vocab.Weekly {
 				since = s.Now().Add(-7 * 24 * time.Hour)
 			}
-			after = tx.LastSeq(list)
+			if after, err = tx.LastSeq(list); err != nil {
+				return err
+			}
 			if err := tx.PostsAfter(list, 0, func(p store.Post, _ []byte) error {
 				if !p.Received.Before(since) && p.Seq <= after {
 					after = p.Seq - 1
@@ -381,7 +410,9 @@ func (s *Scheduler) Preview(list, period, member string) (Digest, error) {
 		var mine []post
 		for _, p := range posts {
 			if member != "" {
-				if muted = tx.Muted(list, p.Post); muted[id] {
+				if muted, err = tx.Muted(list, p.Post); err != nil {
+					return err
+				} else if muted[id] {
 					continue
 				}
 			}

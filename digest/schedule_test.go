@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
 	"crewmail/templates"
@@ -143,7 +144,7 @@ func TestScheduleLast(t *testing.T) {
 		t.Skip("no time zone data")
 	}
 	for _, tc := range []struct {
-		period string
+		period vocab.Mode
 		now    time.Time
 		zone   *time.Location
 		want   time.Time
@@ -242,7 +243,10 @@ func TestDigestLeavesOutMutedThreads(t *testing.T) {
 	w.post("Ann <ann@example.test>", "Quiet", "")
 	var thread uint64
 	err := w.st.Update(func(tx *store.Tx) error {
-		seq, _ := tx.MessageID(crew, noisy)
+		seq, _, err := tx.MessageID(crew, noisy)
+		if err != nil {
+			return err
+		}
 		m, err := tx.Member(crew, "alice@example.test")
 		if err != nil {
 			return err
@@ -288,6 +292,36 @@ func TestDigestAndCursorCommitTogether(t *testing.T) {
 	w.send()
 	if got := w.digests(); len(got["alice@example.test"]) != 1 {
 		t.Fatalf("after the failure: %v", keys(got))
+	}
+}
+
+// TestDamagedCursorStopsOnlyThatMembersDigest: a digest member whose cursor cannot be read
+// gets no digest (not the whole archive), the round says why in the log, and the other members
+// get theirs.
+func TestDamagedCursorStopsOnlyThatMembersDigest(t *testing.T) {
+	w := newWorld(t, at(0, "06:00"))
+	for _, addr := range []string{"alice@example.test", "bob@example.test"} {
+		if _, err := w.svc.AddMember(crew, addr, "daily", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.post("Ann <ann@example.test>", "Seeds", "")
+	var logged bytes.Buffer
+	w.sched.log = slog.New(slog.NewTextHandler(&logged, nil))
+	if err := w.st.Update(func(tx *store.Tx) error { return tx.DamageCursor(crew, "alice@example.test") }); err != nil {
+		t.Fatal(err)
+	}
+	w.now = at(0, "08:00")
+	w.send()
+	got := w.digests()
+	if len(got["alice@example.test"]) != 0 {
+		t.Errorf("alice, whose cursor is damaged, got %d digests", len(got["alice@example.test"]))
+	}
+	if len(got["bob@example.test"]) != 1 || !strings.Contains(got["bob@example.test"][0], "Seeds") {
+		t.Errorf("bob's digests: %q", got["bob@example.test"])
+	}
+	if !strings.Contains(logged.String(), "alice@example.test") || !strings.Contains(logged.String(), "cursor") {
+		t.Errorf("no log line about alice's cursor: %s", logged.String())
 	}
 }
 

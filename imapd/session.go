@@ -223,6 +223,10 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		if err != nil {
 			return err
 		}
+		last, err := tx.LastSeq(l.Address)
+		if err != nil {
+			return err
+		}
 		permanent := mailboxFlags
 		if options.ReadOnly {
 			permanent = []imap.Flag{} // RFC 9051 §6.3.3: nothing can be changed after EXAMINE
@@ -232,7 +236,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			PermanentFlags:    permanent,
 			NumMessages:       uint32(len(sel.uids)),
 			FirstUnseenSeqNum: firstUnseen,
-			UIDNext:           max(imap.UID(tx.LastSeq(l.Address)), sel.lastUID()) + 1,
+			UIDNext:           max(imap.UID(last), sel.lastUID()) + 1,
 			UIDValidity:       uidValidity(l),
 		}
 		return nil
@@ -316,9 +320,13 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 // status answers STATUS (and LIST RETURN (STATUS)). Every item asked for is filled in: the
 // library writes each one it was asked for.
 func status(tx *store.Tx, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
+	last, err := tx.LastSeq(l.Address)
+	if err != nil {
+		return nil, err
+	}
 	data := &imap.StatusData{
 		Mailbox:     l.Address,
-		UIDNext:     imap.UID(tx.LastSeq(l.Address)) + 1,
+		UIDNext:     imap.UID(last) + 1,
 		UIDValidity: uidValidity(l),
 	}
 	var messages, unseen, zero uint32
@@ -434,8 +442,8 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 			}
 		}
 		last := uint64(sel.lastUID())
-		if tx.LastSeq(sel.list) <= last {
-			return nil
+		if newest, err := tx.LastSeq(sel.list); err != nil || newest <= last {
+			return err
 		}
 		return tx.PostsAfter(sel.list, last, func(p store.Post, _ []byte) error {
 			if p.Seq > math.MaxUint32 {

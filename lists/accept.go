@@ -15,6 +15,7 @@ import (
 
 	"crewmail/internal/dsn"
 	"crewmail/internal/rawmsg"
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -30,9 +31,9 @@ type Envelope struct {
 type Auth struct {
 	// Pass: a DMARC-aligned DKIM signature or SPF check passed for the From domain.
 	Pass   bool
-	Method string // "dkim" or "spf" when Pass
-	Domain string // the authenticated domain when Pass
-	Reason string // why not, when not Pass, in a few words
+	Method vocab.Verified // VerifiedDKIM or VerifiedSPF when Pass
+	Domain string         // the authenticated domain when Pass
+	Reason string         // why not, when not Pass, in a few words
 	// DKIMAligned: a valid DKIM signature of the From domain, which survives an unchanged list
 	// copy. DMARCPolicy: the policy the From domain publishes ("none", "quarantine",
 	// "reject", or "" without a record). Together they decide whether the list copy must be
@@ -257,10 +258,12 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 	} else if err != nil {
 		return err
 	}
-	if !member && l.Post != "anyone" && l.NonMembers != "hold" {
+	if !member && l.Post != vocab.PostAnyone && l.NonMembers != vocab.NonMembersHold {
 		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
-	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
+	if _, dup, err := tx.MessageID(l.Address, m.messageID); err != nil {
+		return err
+	} else if dup {
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
@@ -269,19 +272,19 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
 	switch {
-	case !member && l.Post != "anyone":
+	case !member && l.Post != vocab.PostAnyone:
 		held.Reason = m.from + " is not a member"
 		if !env.Auth.Pass {
 			held.Reason += ", and the post could not be verified"
 		}
 		return s.holdForModeration(tx, l, held, res)
-	case l.Post == "verified" && !env.Auth.Pass:
+	case l.Post == vocab.PostVerified && !env.Auth.Pass:
 		return s.holdForConfirmation(tx, l, env.Auth, m, kept, res)
 	case l.Moderated:
 		held.Reason = "the list is moderated"
 		return s.holdForModeration(tx, l, held, res)
 	}
-	verified := ""
+	verified := vocab.Unverified
 	if env.Auth.Pass {
 		verified = env.Auth.Method
 	}
@@ -310,7 +313,10 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 	if err != nil {
 		return err
 	}
-	muted := tx.Muted(l.Address, p)
+	muted, err := tx.Muted(l.Address, p)
+	if err != nil {
+		return err
+	}
 	for _, mem := range rcpts {
 		if muted[mem.ID] {
 			continue

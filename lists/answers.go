@@ -49,8 +49,7 @@ func (s *Service) passAnswer(tx *store.Tx, l store.List, n notice, res *Result) 
 		if err != nil {
 			return false, err
 		}
-		confirm, _ := n.data["Confirm"].(string)
-		f := foldedNotice{template: n.template, text: foldText(subject, body), confirm: confirm}
+		f := foldedNotice{template: n.template, text: foldText(subject, body), confirm: n.data.Confirm}
 		// A second notice of the same kind replaces the first: for a mode asked twice, only
 		// the newest confirmation is valid.
 		if i := slices.IndexFunc(a.folded, func(g foldedNotice) bool { return g.template == n.template }); i >= 0 {
@@ -97,7 +96,11 @@ func (s *Service) mayAnswerNow(tx *store.Tx, a *answering, res *Result) (ok bool
 func (s *Service) answersSent(tx *store.Tx, addr string) (int, error) {
 	now := s.Now()
 	n := 0
-	for _, list := range tx.ListAddresses() {
+	lists, err := tx.ListAddresses()
+	if err != nil {
+		return 0, err
+	}
+	for _, list := range lists {
 		p, err := tx.PendingFor(list, store.PendingAnswers, addr)
 		if errors.Is(err, store.ErrNotFound) {
 			continue

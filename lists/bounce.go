@@ -67,7 +67,7 @@ func (s *Service) DeliveryFailed(tx *store.Tx, d store.Delivery, reason string) 
 		return err
 	}
 	if res.Queued > 0 {
-		s.Enqueued()
+		tx.AfterCommit(func() { s.Enqueued() })
 	}
 	return nil
 }
@@ -84,7 +84,8 @@ func statusIn(s string) string {
 // applyBounce applies what a report says about member id of l.
 func (s *Service) applyBounce(tx *store.Tx, l store.List, id uint64, r dsn.Report, res *Result) error {
 	now := s.Now().UTC()
-	metrics.Bounces.WithLabelValues(r.Kind.String()).Inc()
+	kind := r.Kind.String()
+	tx.AfterCommit(func() { metrics.Bounces.WithLabelValues(kind).Inc() })
 	switch r.Kind {
 	case dsn.AutoReply, dsn.Unknown:
 		s.log.Info("mail to a bounce address ignored", "list", l.Address, "member", id, "kind", r.Kind.String())
@@ -127,8 +128,8 @@ func (s *Service) applyBounce(tx *store.Tx, l store.List, id uint64, r dsn.Repor
 	}
 	s.log.Warn("delivery to a bouncing member paused", "list", l.Address, "member", m.Address, "score", m.BounceScore, "since", m.BouncedFrom)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = m.Address, oneLine(r.Diagnostic, 300)
-	data["Received"] = moment(m.BouncedFrom)
+	data.Address, data.Reason = m.Address, oneLine(r.Diagnostic, 300)
+	data.Received = moment(m.BouncedFrom)
 	if err := s.enqueueNotice(tx, l, notice{to: m.Address, template: "bounce-paused", data: data}, res); err != nil {
 		return err
 	}

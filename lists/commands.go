@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
+	"crewmail/templates"
 )
 
 // What a confirmation token confirms. The ID it carries is a member's, a held post's or a
@@ -65,7 +67,7 @@ type command struct {
 }
 
 // reply answers the mail the command came in.
-func (c *command) reply(template string, data map[string]any) notice {
+func (c *command) reply(template string, data templates.Notice) notice {
 	return notice{to: c.m.from, template: template, data: data, inReplyTo: c.m.messageID, replied: true}
 }
 
@@ -96,7 +98,7 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 		_, err := s.unsubscribe(tx, c)
 		return err
 	case KindMode:
-		_, err := s.changeMode(tx, c, t.Token, true)
+		_, err := s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
 		return err
 	case KindRequest:
 		return s.request(tx, c)
@@ -136,7 +138,7 @@ func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
 // confirmation they hold, which a reply to the results then confirms.
 func (s *Service) sendResults(tx *store.Tx, c *command, results []string, confirm string) error {
 	data := s.noticeData(c.l)
-	data["Results"], data["Confirm"] = results, confirm
+	data.Results, data.Confirm = results, confirm
 	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
 }
 

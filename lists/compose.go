@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -179,7 +180,7 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 	if listName == "" {
 		listName, _, _ = strings.Cut(l.Address, "@")
 	}
-	if l.AuthorIn == "cc" {
+	if l.AuthorIn == vocab.AuthorInCc {
 		cc, _ := h.AddressList("Cc")
 		h.SetAddressList("Cc", append(cc, author))
 	} else if !h.Has("Reply-To") {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -28,7 +29,7 @@ func (s *Service) moderationQueue(tx *store.Tx, l store.List) (waiting, unnotice
 			if h.Unnoticed {
 				unnoticed++
 			}
-			if h.Verified == "" {
+			if h.Verified == vocab.Unverified {
 				unproven++
 			}
 		}

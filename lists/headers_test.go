@@ -3,6 +3,8 @@ package lists
 import (
 	"strings"
 	"testing"
+
+	"crewmail/internal/vocab"
 )
 
 // TestDoubledSingletonFieldRefused: a field RFC 5322 §3.6 (or RFC 2045) allows once, written
@@ -59,7 +61,7 @@ func TestDKIMPassCountsOnlyForTheListsItNames(t *testing.T) {
 		list       string
 		spf        string
 		pass       bool
-		method     string
+		method     vocab.Verified
 		reasonPart string
 	}{
 		{"crew@lists.example.test", "", true, "dkim", ""},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -23,7 +24,7 @@ const moderationWithin = 14 * 24 * time.Hour
 func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string, proven bool) error {
 	pending := 0
 	if err := tx.HeldPosts(l.Address, func(h store.Held) error {
-		if h.From == from && (h.Verified != "") == proven {
+		if h.From == from && (h.Verified != vocab.Unverified) == proven {
 			pending++
 		}
 		return nil
@@ -56,11 +57,11 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Subject"], data["Received"] = m.from, m.subject, moment(now)
-	data["Confirm"] = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
-	data["Expires"], data["Reason"] = day(h.Expires), reason
-	data["Excerpt"] = m.excerpt
+	data.Address, data.Subject, data.Received = m.from, m.subject, moment(now)
+	data.Confirm = s.confirmAddress(l.Address, actionReleasePost, h.ID, h.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionDisownPost, h.ID, h.Expires)
+	data.Expires, data.Reason = day(h.Expires), reason
+	data.Excerpt = m.excerpt
 	res.Held++
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "confirm-post", data: data}, res)
 }
@@ -73,10 +74,10 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 		return err
 	}
 	if h.ID == 0 {
-		if err := s.checkHeldRoom(tx, l, h.From, h.Verified != ""); err != nil {
+		if err := s.checkHeldRoom(tx, l, h.From, h.Verified != vocab.Unverified); err != nil {
 			return err
 		}
-		if h.Verified == "" && unproven >= maxHeldForModerators {
+		if h.Verified == vocab.Unverified && unproven >= maxHeldForModerators {
 			s.log.Warn("post deferred: the list holds as many unproven posts for its moderators as it may", "list", l.Address, "from", h.From, "waiting", waiting)
 			return refuse(452, [3]int{4, 3, 1}, "%s holds as many posts for its moderators as it can; please try again later", l.Address)
 		}
@@ -107,18 +108,18 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 // waiting other posts wait too, unnoticed of them not yet sent.
 func (s *Service) tellModerators(tx *store.Tx, l store.List, h store.Held, waiting, unnoticed int, res *Result) error {
 	data := s.noticeData(l)
-	data["Waiting"], data["Unnoticed"] = waiting, unnoticed
-	data["From"], data["Reason"], data["Received"] = h.From, h.Reason, moment(h.Received)
+	data.Waiting, data.Unnoticed = waiting, unnoticed
+	data.From, data.Reason, data.Received = h.From, h.Reason, moment(h.Received)
 	if m, err := parseMessage(h.Raw); err == nil {
-		data["Subject"] = m.subject
+		data.Subject = m.subject
 		if f := m.header.Get("From"); f != "" {
-			data["From"] = f
+			data.From = f
 		}
 	}
-	data["Confirm"] = s.confirmAddress(l.Address, actionModerate, h.ID, h.Expires)
-	data["Approve"] = s.confirmAddress(l.Address, actionApprovePost, h.ID, h.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionRejectPost, h.ID, h.Expires)
-	data["Expires"] = day(h.Expires)
+	data.Confirm = s.confirmAddress(l.Address, actionModerate, h.ID, h.Expires)
+	data.Approve = s.confirmAddress(l.Address, actionApprovePost, h.ID, h.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionRejectPost, h.ID, h.Expires)
+	data.Expires = day(h.Expires)
 	mods := s.moderators(l)
 	if len(mods) == 0 {
 		s.log.Warn("a post waits for moderation but the list has no owners or moderators", "list", l.Address, "id", h.ID)
@@ -149,10 +150,10 @@ func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result
 		return err
 	}
 	if l.Moderated && !s.Now().After(h.Expires) {
-		h.Verified, h.Reason = "confirmed", "the list is moderated"
+		h.Verified, h.Reason = vocab.VerifiedConfirmed, "the list is moderated"
 		return s.holdForModeration(tx, l, h, res)
 	}
-	return s.release(tx, l, id, "confirmed", res)
+	return s.release(tx, l, id, vocab.VerifiedConfirmed, res)
 }
 
 // actionDisownPost is a confirm action (see commands.go) on a held post ID: its author says
@@ -171,7 +172,7 @@ func (s *Service) disownHeld(tx *store.Tx, l store.List, id uint64) error {
 	}
 	var drop []uint64
 	if err := tx.HeldPosts(l.Address, func(o store.Held) error {
-		if o.From == h.From && o.Kind != store.HeldForModerator && o.Verified == "" {
+		if o.From == h.From && o.Kind != store.HeldForModerator && o.Verified == vocab.Unverified {
 			drop = append(drop, o.ID)
 		}
 		return nil
@@ -204,8 +205,9 @@ func (c *command) disowns() bool {
 var notMeRE = regexp.MustCompile(`(?i)\b(not me|wasn'?t me|was not me|did not send|didn'?t send|not sent by me)\b`)
 
 // release posts held post id of l, recording how it was vouched for: verified unless the post
-// was verified on arrival ("confirmed" by its author, "approved" by a moderator).
-func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string, res *Result) error {
+// was verified on arrival (vocab.VerifiedConfirmed by its author, vocab.VerifiedApproved by a
+// moderator).
+func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified vocab.Verified, res *Result) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -222,11 +224,13 @@ func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified string
 	if err != nil {
 		return fmt.Errorf("held post %d of %s no longer parses: %w", id, l.Address, err)
 	}
-	if _, dup := tx.MessageID(l.Address, m.messageID); dup {
+	if _, dup, err := tx.MessageID(l.Address, m.messageID); err != nil {
+		return err
+	} else if dup {
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	if h.Verified != "" {
+	if h.Verified != vocab.Unverified {
 		verified = h.Verified
 	}
 	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, AuthDomain: h.AuthDomain, DKIMAligned: h.DKIMAligned, DMARCPolicy: h.DMARCPolicy}, res)
@@ -255,7 +259,7 @@ func (s *Service) moderateByMail(tx *store.Tx, c *command, action byte, id uint6
 	}
 	if action == actionApprovePost {
 		s.log.Info("held post approved", "list", l.Address, "id", id, "by", c.m.from)
-		return s.release(tx, l, id, "approved", c.res)
+		return s.release(tx, l, id, vocab.VerifiedApproved, c.res)
 	}
 	s.log.Info("held post rejected", "list", l.Address, "id", id, "by", c.m.from)
 	return s.reject(tx, l, h, reason, c.res)
@@ -278,14 +282,14 @@ func (s *Service) tellPoster(tx *store.Tx, l store.List, h store.Held, template,
 	if h.Kind != store.HeldForModerator {
 		return nil
 	}
-	if _, err := tx.Member(l.Address, h.From); err != nil && h.Verified == "" {
+	if _, err := tx.Member(l.Address, h.From); err != nil && h.Verified == vocab.Unverified {
 		s.log.Info("author of a held post not told: the address may be forged", "list", l.Address, "from", h.From, "id", h.ID, "notice", template)
 		return nil
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Reason"], data["Received"] = to, reason, moment(h.Received)
+	data.Address, data.Reason, data.Received = to, reason, moment(h.Received)
 	if m, err := parseMessage(h.Raw); err == nil {
-		data["Subject"] = m.subject
+		data.Subject = m.subject
 		if m.messageID != "" {
 			return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data, inReplyTo: m.messageID}, res)
 		}
@@ -350,7 +354,7 @@ func (s *Service) decide(list string, id uint64, approve bool, reason string) (R
 		if !approve {
 			return s.reject(tx, l, h, reason, res)
 		}
-		return s.release(tx, l, id, "approved", res)
+		return s.release(tx, l, id, vocab.VerifiedApproved, res)
 	})
 }
 
@@ -421,7 +425,7 @@ func (s *Service) sweepPending(tx *store.Tx, l store.List, now time.Time, res *R
 		}
 		if p.Kind == store.PendingRequest {
 			data := s.noticeData(l)
-			data["Address"], data["Reason"] = p.Address, "No owner answered within a week."
+			data.Address, data.Reason = p.Address, "No owner answered within a week."
 			if err := s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res); err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -21,7 +22,7 @@ func (s *Service) subscribe(tx *store.Tx, c *command) (string, error) {
 	if inv, err := tx.PendingFor(l.Address, store.PendingInvite, addr); err == nil && s.Now().Before(inv.Expires) {
 		return "", s.sendPending(tx, l, inv, "invitation", c.m.messageID, c.res)
 	}
-	if l.Join == "invite" {
+	if l.Join == vocab.JoinInvite {
 		return fmt.Sprintf("subscribe: %s takes new members by invitation only; ask the owners at %s.", l.Address, s.address(l.Address, "owner")), nil
 	}
 	if req, err := tx.PendingFor(l.Address, store.PendingRequest, addr); err == nil && s.Now().Before(req.Expires) {
@@ -47,9 +48,9 @@ func (s *Service) sendPending(tx *store.Tx, l store.List, p store.Pending, templ
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Mode"], data["By"], data["Lines"] = p.Address, p.Mode, p.By, p.Lines
-	data["Confirm"] = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
-	data["Expires"] = day(p.Expires)
+	data.Address, data.Mode, data.By, data.Lines = p.Address, p.Mode, p.By, p.Lines
+	data.Confirm = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
+	data.Expires = day(p.Expires)
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: template, data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
 }
 
@@ -66,16 +67,16 @@ func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
 	}
 	expires := s.Now().UTC().Add(confirmValidity)
 	data := s.noticeData(l)
-	data["Address"] = mem.Address
-	data["Confirm"] = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
-	data["Expires"] = day(expires)
+	data.Address = mem.Address
+	data.Confirm = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
+	data.Expires = day(expires)
 	return fmt.Sprintf("unsubscribe: a confirmation went to %s.", mem.Address), s.enqueueNotice(tx, l, c.reply("unsubscribe-confirm", data), c.res)
 }
 
 // changeMode sets how the sender receives the list: at once when their address is proven,
 // else after they confirm from the address on file. notify: tell them by mail (a command
 // address); otherwise the result sentence is all (a crew-request@ mail).
-func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool) (string, error) {
+func (s *Service) changeMode(tx *store.Tx, c *command, mode vocab.Mode, notify bool) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
@@ -102,7 +103,7 @@ func (s *Service) changeMode(tx *store.Tx, c *command, mode string, notify bool)
 	return fmt.Sprintf("%s: a confirmation went to %s.", mode, mem.Address), nil
 }
 
-func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode string, notify bool, inReplyTo string, res *Result) error {
+func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode vocab.Mode, notify bool, inReplyTo string, res *Result) error {
 	mem.Mode = mode
 	if resume(&mem) {
 		s.log.Info("delivery to a paused member resumed", "list", l.Address, "member", mem.Address)
@@ -115,18 +116,18 @@ func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode str
 		return nil
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Mode"] = mem.Address, mode
+	data.Address, data.Mode = mem.Address, mode
 	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: "mode-changed", data: data, inReplyTo: inReplyTo, replied: true}, res)
 }
 
-func modeWords(mode string) string {
+func modeWords(mode vocab.Mode) string {
 	switch mode {
-	case "each":
+	case vocab.Each:
 		return "every post as it comes"
-	case "nomail":
+	case vocab.NoMail:
 		return "no mail"
 	}
-	return "a " + mode + " digest"
+	return "a " + string(mode) + " digest"
 }
 
 // confirmPending carries out a pending action its address confirmed.
@@ -146,15 +147,15 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
 		}
-		if l.Join == "open" {
-			return s.join(tx, l, p.Address, "each", "they confirmed by mail", c.m.messageID, c.res)
+		if l.Join == vocab.JoinOpen {
+			return s.join(tx, l, p.Address, vocab.Each, "they confirmed by mail", c.m.messageID, c.res)
 		}
 		return s.askOwners(tx, c, p.Address)
 	case store.PendingInvite:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
 		}
-		return s.join(tx, l, p.Address, "each", "invited by "+p.By+", they accepted", c.m.messageID, c.res)
+		return s.join(tx, l, p.Address, vocab.Each, "invited by "+p.By+", they accepted", c.m.messageID, c.res)
 	case store.PendingMode:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
@@ -193,7 +194,7 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 			return err
 		}
 		data := s.noticeData(l)
-		data["Results"], data["Confirm"] = a.unfold(results)
+		data.Results, data.Confirm = a.unfold(results)
 		return s.enqueueNotice(tx, l, notice{to: p.Address, template: "request-results", data: data, inReplyTo: c.m.messageID}, c.res)
 	}
 	return nil
@@ -209,10 +210,10 @@ func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Expires"] = addr, day(p.Expires)
-	data["Confirm"] = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
-	data["Approve"] = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
-	data["Reject"] = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
+	data.Address, data.Expires = addr, day(p.Expires)
+	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
+	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
+	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
 	for _, owner := range l.Owners {
 		if err := s.enqueueNotice(tx, l, notice{to: owner, template: "join-request", data: data}, c.res); err != nil {
 			return err
@@ -222,7 +223,7 @@ func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
 		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", addr)
 	}
 	data = s.noticeData(l)
-	data["Address"] = addr
+	data.Address = addr
 	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
 }
 
@@ -251,11 +252,11 @@ func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uin
 		return err
 	}
 	if action == actionApproveJoin {
-		return s.join(tx, l, p.Address, "each", "they confirmed, and "+c.m.from+" approved", "", c.res)
+		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+c.m.from+" approved", "", c.res)
 	}
 	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = p.Address, reason
+	data.Address, data.Reason = p.Address, reason
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
 }
 
@@ -278,7 +279,7 @@ func (c *command) decision() (approve bool, reason string, ok bool) {
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.
-func (s *Service) join(tx *store.Tx, l store.List, addr, mode, how, inReplyTo string, res *Result) error {
+func (s *Service) join(tx *store.Tx, l store.List, addr string, mode vocab.Mode, how, inReplyTo string, res *Result) error {
 	if _, err := tx.AddMember(l.Address, store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}); errors.Is(err, store.ErrExists) {
 		return nil
 	} else if err != nil {
@@ -291,9 +292,9 @@ func (s *Service) join(tx *store.Tx, l store.List, addr, mode, how, inReplyTo st
 	return s.tellOwners(tx, l, "owner-join", addr, how, res)
 }
 
-func (s *Service) welcome(tx *store.Tx, l store.List, addr, mode, inReplyTo string, res *Result) error {
+func (s *Service) welcome(tx *store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
-	data["Address"], data["Mode"] = addr, mode
+	data.Address, data.Mode = addr, mode
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
 }
 
@@ -307,7 +308,7 @@ func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo
 	}
 	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
 	data := s.noticeData(l)
-	data["Address"], data["Reason"] = addr, reason
+	data.Address, data.Reason = addr, reason
 	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
 		return err
 	}
@@ -317,7 +318,7 @@ func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo
 // tellOwners sends the owners of l a notice about addr, except an owner it is about.
 func (s *Service) tellOwners(tx *store.Tx, l store.List, template, addr, how string, res *Result) error {
 	data := s.noticeData(l)
-	data["Address"], data["How"] = addr, how
+	data.Address, data.How = addr, how
 	for _, owner := range l.Owners {
 		if owner == addr {
 			continue

@@ -154,7 +154,9 @@ func (s *Service) importOne(tx *store.Tx, list string, raw []byte, received time
 		raw = append([]byte("Message-ID: <"+m.messageID+">\r\n"), raw...)
 		m.raw = raw
 	}
-	if _, dup := tx.MessageID(list, m.messageID); dup {
+	if _, dup, err := tx.MessageID(list, m.messageID); err != nil {
+		return false, "", err
+	} else if dup {
 		return false, "", nil
 	}
 	if received.IsZero() {

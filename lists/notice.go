@@ -9,14 +9,16 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
+	"crewmail/templates"
 )
 
 // notice is a mail crewmail writes to one person from a template.
 type notice struct {
 	to       string
 	template string
-	data     map[string]any
+	data     templates.Notice
 	// inReplyTo is the Message-ID of the mail this answers; empty for a notice nobody's mail
 	// asked for (RFC 3834 §5: Auto-Submitted is then auto-generated, not auto-replied).
 	inReplyTo string
@@ -24,30 +26,23 @@ type notice struct {
 	attach    []byte // a message to attach whole (message/rfc822), for moderators
 }
 
-// noticeData is what every template may use: the list's addresses and policies. Notices add
-// their own values; every key a template names exists, empty if nothing else.
-func (s *Service) noticeData(l store.List) map[string]any {
-	d := map[string]any{
-		"ListName": l.Name, "List": l.Address, "Post": l.Address,
-		"Help": s.address(l.Address, "help"), "Unsubscribe": s.address(l.Address, "unsubscribe"),
-		"Subscribe": s.address(l.Address, "subscribe"), "Owner": s.address(l.Address, "owner"),
-		"Request": requestAddress(l.Address),
-		"Each":    s.address(l.Address, "each"), "Daily": s.address(l.Address, "daily"),
-		"Weekly": s.address(l.Address, "weekly"), "Nomail": s.address(l.Address, "nomail"),
-		"NewPassword": s.address(l.Address, "password"),
-		"Policy":      l.Post, "Join": l.Join, "Moderated": l.Moderated, "ArchiveURL": l.ArchiveURL,
-		"Hostname": s.cfg.Hostname, "Guide": "",
+// noticeData is what every notice has: the list's addresses and settings. Each notice fills
+// in what it is about.
+func (s *Service) noticeData(l store.List) templates.Notice {
+	d := templates.Notice{
+		ListName: l.Name, List: l.Address, Post: l.Address,
+		Help: s.address(l.Address, "help"), Unsubscribe: s.address(l.Address, "unsubscribe"),
+		Subscribe: s.address(l.Address, "subscribe"), Owner: s.address(l.Address, "owner"),
+		Request: requestAddress(l.Address),
+		Each:    s.address(l.Address, string(vocab.Each)), Daily: s.address(l.Address, string(vocab.Daily)),
+		Weekly: s.address(l.Address, string(vocab.Weekly)), Nomail: s.address(l.Address, string(vocab.NoMail)),
+		NewPassword: s.address(l.Address, "password"),
+		Policy:      l.Post, Join: l.Join, Moderated: l.Moderated, ArchiveURL: l.ArchiveURL,
+		Hostname: s.cfg.Hostname,
 	}
 	if s.cfg.BaseURL != "" {
-		d["Guide"] = s.cfg.BaseURL + "/guide"
+		d.Guide = s.cfg.BaseURL + "/guide"
 	}
-	for _, k := range []string{"Address", "Mode", "Confirm", "Approve", "Reject", "Expires", "Subject", "From", "Received", "Reason", "By", "How", "Password", "IMAP"} {
-		d[k] = ""
-	}
-	d["Lines"], d["Results"], d["Threads"] = []string(nil), []string(nil), []ThreadLink(nil)
-	d["Attached"] = false
-	d["Waiting"], d["Unnoticed"] = 0, 0
-	d["Excerpt"] = []string(nil)
 	return d
 }
 
@@ -60,9 +55,9 @@ func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 
 // A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
 // even from a client that ignores Reply-To; any other from the help address.
 func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
-	// Values a sender wrote go into notices as single lines (see foldNoticeData), folded
+	// Values a sender wrote go into notices as single lines (see foldNotice), folded
 	// before anything renders them, the one answer collected for a mail included.
-	n.data = foldNoticeData(n.data)
+	n.data = foldNotice(n.data)
 	if ok, err := s.passAnswer(tx, l, n, res); err != nil || !ok {
 		return err
 	}
@@ -71,8 +66,8 @@ func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Resul
 		return err
 	}
 	from := s.address(l.Address, "help")
-	if c, ok := n.data["Confirm"].(string); ok && c != "" {
-		from = c
+	if n.data.Confirm != "" {
+		from = n.data.Confirm
 	}
 	auto := "auto-generated"
 	if n.inReplyTo != "" || n.replied {

@@ -3,11 +3,14 @@ package lists
 import (
 	"bytes"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message/mail"
+
+	"crewmail/templates"
 )
 
 // noticeText is the subject and the text of a notice crewmail wrote, decoded.
@@ -112,5 +115,56 @@ func TestNoticesFoldInjectedLines(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("no notice %q", k)
 		}
+	}
+}
+
+// TestFoldNoticeFoldsEveryText: every text a notice carries, whatever its field, comes out one
+// line without bidirectional controls, and the slices handed in are left as they were.
+func TestFoldNoticeFoldsEveryText(t *testing.T) {
+	const dirty = "Seeds\r\n\r\nIMPORTANT: reply YES \u202enow"
+	var d templates.Notice
+	v := reflect.ValueOf(&d).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(dirty)
+		case reflect.Slice:
+			s := reflect.MakeSlice(f.Type(), 1, 1)
+			if e := s.Index(0); e.Kind() == reflect.String {
+				e.SetString(dirty)
+			} else {
+				for j := range e.NumField() {
+					e.Field(j).SetString(dirty)
+				}
+			}
+			f.Set(s)
+		}
+	}
+	lines := d.Lines
+	folded := reflect.ValueOf(foldNotice(d))
+	var check func(name string, v reflect.Value)
+	check = func(name string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			if s := v.String(); strings.ContainsAny(s, "\r\n\u202e") || !strings.Contains(s, "IMPORTANT") {
+				t.Errorf("%s folded to %q", name, s)
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				check(name+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Slice:
+			if v.Len() == 0 {
+				t.Errorf("%s lost its elements", name)
+			}
+			for i := range v.Len() {
+				check(name, v.Index(i))
+			}
+		}
+	}
+	check("Notice", folded)
+	if lines[0] != dirty {
+		t.Errorf("the caller's Lines changed to %q", lines[0])
 	}
 }

@@ -1,10 +1,12 @@
 package lists
 
 import (
+	"reflect"
 	"strings"
 
 	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
+	"crewmail/templates"
 )
 
 // maxExcerptLines and maxExcerptChars bound how much of a post the question to confirm it
@@ -38,33 +40,36 @@ func excerpt(raw []byte) []string {
 	return lines
 }
 
-// foldNoticeData is data with every text in it made one safe line (safetext.Line): subjects,
-// names and reasons come from senders, and a line break (an RFC 2047 encoded "=0A") or a
+// foldNotice is d with every text in it made one safe line (safetext.Line): subjects, names
+// and reasons come from senders, and a line break (an RFC 2047 encoded "=0A") or a
 // bidirectional override in one would write the sender's words into crewmail's own notice,
-// as if crewmail said them.
-func foldNoticeData(data map[string]any) map[string]any {
-	out := make(map[string]any, len(data))
-	for k, v := range data {
-		switch v := v.(type) {
-		case string:
-			out[k] = safetext.Line(v)
-		case []string:
-			lines := make([]string, len(v))
-			for i, l := range v {
-				lines[i] = safetext.Line(l)
-			}
-			out[k] = lines
-		case []ThreadLink:
-			links := make([]ThreadLink, len(v))
-			for i, l := range v {
-				links[i] = ThreadLink{Subject: safetext.Line(l.Subject), Reply: safetext.Line(l.Reply)}
-			}
-			out[k] = links
-		default:
-			out[k] = v
+// as if crewmail said them. Every string d holds is folded, in a field, a slice or a struct
+// in a slice, so a field added to templates.Notice is folded without anyone remembering to.
+// The slices are copied: the caller's stay as they were.
+func foldNotice(d templates.Notice) templates.Notice {
+	foldStrings(reflect.ValueOf(&d).Elem())
+	return d
+}
+
+func foldStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(safetext.Line(v.String()))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			foldStrings(v.Field(i))
 		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		folded := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(folded, v)
+		for i := range folded.Len() {
+			foldStrings(folded.Index(i))
+		}
+		v.Set(folded)
 	}
-	return out
 }
 
 // postTargets reports whether any of targets may archive a post (or hold one).

@@ -34,7 +34,7 @@ func (s *Service) issuePassword(tx *store.Tx, l store.List, addr, inReplyTo stri
 	}
 	s.log.Info("app password issued", "list", l.Address, "member", addr)
 	data := s.noticeData(l)
-	data["Address"], data["Password"], data["IMAP"] = addr, pw, s.cfg.IMAPServer
+	data.Address, data.Password, data.IMAP = addr, pw, s.cfg.IMAPServer
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "app-password", data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
 }
 

@@ -1,6 +1,10 @@
 package lists
 
-import "strings"
+import (
+	"strings"
+
+	"crewmail/internal/vocab"
+)
 
 // singletons are the fields RFC 5322 §3.6 (Table on p. 21) and RFC 2045 §4, §5 allow at most
 // once, besides From (checked on its own). A DKIM signature covers the last instance of a field
@@ -47,7 +51,7 @@ func (a Auth) forCommand(t Target, sep string) Auth {
 // Cc (normalized by ParseAddress) is one that names says; otherwise an aligned SPF pass still
 // proves the mail, or nothing does. to says where the mail went, for the reason.
 func (a Auth) onlyFor(to string, names func(addr string) bool) Auth {
-	if !a.Pass || a.Method != "dkim" {
+	if !a.Pass || a.Method != vocab.VerifiedDKIM {
 		return a
 	}
 	for _, r := range a.DKIMRecipients {
@@ -56,10 +60,10 @@ func (a Auth) onlyFor(to string, names func(addr string) bool) Auth {
 		}
 	}
 	if a.SPFDomain != "" {
-		a.Method, a.Domain = "spf", a.SPFDomain
+		a.Method, a.Domain = vocab.VerifiedSPF, a.SPFDomain
 		return a
 	}
-	a.Pass, a.Method, a.Domain = false, "", ""
+	a.Pass, a.Method, a.Domain = false, vocab.Unverified, ""
 	a.Reason = "its DKIM signature was made for mail to other addresses than " + to
 	return a
 }

@@ -11,6 +11,7 @@ import (
 
 	"crewmail/internal/rawmsg"
 	"crewmail/store"
+	"crewmail/templates"
 )
 
 // ReplyAddress is the address of a Reply link to archived post seq of list (digests).
@@ -103,16 +104,10 @@ func (s *Service) mute(tx *store.Tx, c *command, token string, on bool) error {
 		return err
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Subject"] = mem.Address, first.Subject
-	data["Approve"] = s.UnmuteAddress(l.Address, thread)
-	data["Reject"] = s.MuteAddress(l.Address, thread)
+	data.Address, data.Subject = mem.Address, first.Subject
+	data.Approve = s.UnmuteAddress(l.Address, thread)
+	data.Reject = s.MuteAddress(l.Address, thread)
 	return s.enqueueNotice(tx, l, notice{to: mem.Address, template: template, data: data, inReplyTo: c.m.messageID, replied: true}, c.res)
-}
-
-// ThreadLink is a conversation with the address that answers its latest post.
-type ThreadLink struct {
-	Subject string
-	Reply   string
 }
 
 // digestReply answers a reply to a digest: it is never posted (it would quote the whole digest
@@ -138,7 +133,10 @@ func (s *Service) digestReply(tx *store.Tx, c *command) error {
 	since := s.Now().Add(-14 * 24 * time.Hour)
 	latest := map[uint64]store.Post{}
 	var order []uint64
-	last := tx.LastSeq(l.Address)
+	last, err := tx.LastSeq(l.Address)
+	if err != nil {
+		return err
+	}
 	from := uint64(0)
 	if last > 500 {
 		from = last - 500
@@ -156,13 +154,13 @@ func (s *Service) digestReply(tx *store.Tx, c *command) error {
 		return err
 	}
 	slices.SortFunc(order, func(a, b uint64) int { return -latest[a].Received.Compare(latest[b].Received) })
-	var links []ThreadLink
+	var links []templates.ThreadLink
 	for _, th := range order[:min(len(order), 10)] {
 		p := latest[th]
-		links = append(links, ThreadLink{Subject: p.Subject, Reply: s.ReplyAddress(l.Address, p.Seq)})
+		links = append(links, templates.ThreadLink{Subject: p.Subject, Reply: s.ReplyAddress(l.Address, p.Seq)})
 	}
 	data := s.noticeData(l)
-	data["Address"], data["Threads"], data["Attached"] = mem.Address, links, c.verified
+	data.Address, data.Threads, data.Attached = mem.Address, links, c.verified
 	n := notice{to: mem.Address, template: "digest-reply", data: data, inReplyTo: c.m.messageID, replied: true}
 	if c.verified {
 		n.attach = c.m.raw

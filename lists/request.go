@@ -7,6 +7,7 @@ import (
 
 	"crewmail/internal/dsn"
 	"crewmail/internal/replytext"
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -87,8 +88,8 @@ lines:
 			}
 		case "unsubscribe", "leave":
 			result, err = s.unsubscribe(tx, c)
-		case "each", "daily", "weekly", "nomail":
-			result, err = s.changeMode(tx, c, word, false)
+		case string(vocab.Each), string(vocab.Daily), string(vocab.Weekly), string(vocab.NoMail):
+			result, err = s.changeMode(tx, c, vocab.Mode(word), false) // the case names every mode
 		case "password":
 			result, err = s.password(tx, c)
 		case "help":
@@ -140,7 +141,7 @@ lines:
 }
 
 func isCommand(word string) bool {
-	return slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "each", "daily", "weekly", "nomail", "help", "password", "who", "invite", "remove"}, word)
+	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "who", "invite", "remove"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
@@ -168,7 +169,7 @@ func (s *Service) ownerCommands(tx *store.Tx, l store.List, owner string, lines 
 			}
 			r := fmt.Sprintf("who: %d members:", len(members))
 			for _, m := range members {
-				r += "\n    " + m.Address + " (" + m.Mode + ")"
+				r += "\n    " + m.Address + " (" + string(m.Mode) + ")"
 			}
 			results = append(results, r)
 		case "invite":

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -124,7 +125,7 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		if _, ok := s.parseSeqToken(list, "mute", strings.TrimPrefix(cmd, "unmute-")); ok {
 			return Target{List: list, Kind: KindUnmute, Token: strings.TrimPrefix(cmd, "unmute-")}, true
 		}
-	case slices.Contains(Modes, cmd):
+	case slices.Contains(vocab.Modes, vocab.Mode(cmd)):
 		return Target{List: list, Kind: KindMode, Token: cmd}, true
 	case strings.HasPrefix(cmd, "confirm-"):
 		return Target{List: list, Kind: KindConfirm, Token: strings.TrimPrefix(cmd, "confirm-")}, true

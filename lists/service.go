@@ -11,15 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
-)
-
-// Join and post policies, and delivery modes.
-var (
-	JoinPolicies = []string{"open", "approve", "invite"}
-	PostPolicies = []string{"verified", "members", "anyone"}
-	Modes        = []string{"each", "daily", "weekly", "nomail"}
 )
 
 // Config is what the domain needs from the server's configuration.
@@ -72,19 +66,19 @@ func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Ser
 	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, secret: st.Secret(), Now: time.Now, Enqueued: func() {}}
 }
 
-// ListOptions are the settings given when a list is created or changed; empty fields keep the
-// current (or default) value.
+// ListOptions are the settings given when a list is created or changed, as the operator typed
+// them (apply parses them); empty fields keep the current (or default) value.
 type ListOptions struct {
 	Name          string
 	Owners        []string
 	RemoveOwners  []string
-	Join          string
-	Post          string
+	Join          string // a vocab.JoinPolicy
+	Post          string // a vocab.PostPolicy
 	SubjectPrefix *string
 	ArchiveURL    *string
-	AuthorIn      string // "reply-to" or "cc"
+	AuthorIn      string // a vocab.AuthorIn
 	Moderated     *bool
-	NonMembers    string // "reject" or "hold"
+	NonMembers    string // a vocab.NonMembers
 	Moderators    *[]string
 	Timezone      *string
 }
@@ -113,32 +107,29 @@ func (o ListOptions) apply(l *store.List) error {
 		}
 		l.Owners = slices.Delete(l.Owners, i, i+1)
 	}
+	var err error
 	if o.Join != "" {
-		if !slices.Contains(JoinPolicies, o.Join) {
-			return fmt.Errorf("join policy must be one of %s, not %q", strings.Join(JoinPolicies, ", "), o.Join)
+		if l.Join, err = vocab.ParseJoinPolicy(o.Join); err != nil {
+			return err
 		}
-		l.Join = o.Join
 	}
 	if o.Post != "" {
-		if !slices.Contains(PostPolicies, o.Post) {
-			return fmt.Errorf("post policy must be one of %s, not %q", strings.Join(PostPolicies, ", "), o.Post)
+		if l.Post, err = vocab.ParsePostPolicy(o.Post); err != nil {
+			return err
 		}
-		l.Post = o.Post
 	}
 	if o.AuthorIn != "" {
-		if o.AuthorIn != "reply-to" && o.AuthorIn != "cc" {
-			return fmt.Errorf("the author goes in reply-to or cc, not %q", o.AuthorIn)
+		if l.AuthorIn, err = vocab.ParseAuthorIn(o.AuthorIn); err != nil {
+			return err
 		}
-		l.AuthorIn = o.AuthorIn
 	}
 	if o.Moderated != nil {
 		l.Moderated = *o.Moderated
 	}
 	if o.NonMembers != "" {
-		if o.NonMembers != "reject" && o.NonMembers != "hold" {
-			return fmt.Errorf("posts from non-members are reject or hold, not %q", o.NonMembers)
+		if l.NonMembers, err = vocab.ParseNonMembers(o.NonMembers); err != nil {
+			return err
 		}
-		l.NonMembers = o.NonMembers
 	}
 	if o.Moderators != nil {
 		l.Moderators = nil
@@ -184,7 +175,7 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if strings.HasSuffix(local, "-request") || local == "postmaster" || local == "abuse" {
 		return store.List{}, fmt.Errorf("%s is reserved and cannot be a list", addr)
 	}
-	l := store.List{Address: addr, Name: local, Join: "approve", Post: "verified", NonMembers: "reject", Created: s.Now().UTC()}
+	l := store.List{Address: addr, Name: local, Join: vocab.JoinApprove, Post: vocab.PostVerified, NonMembers: vocab.NonMembersReject, Created: s.Now().UTC()}
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}
@@ -250,9 +241,9 @@ func (s *Service) RemoveList(address string) error {
 	return notFound(err, "there is no list %s", addr)
 }
 
-// AddMember subscribes address to list in mode (default "each"), with a welcome mail when
-// welcome is set.
-func (s *Service) AddMember(list, address, mode string, welcome bool) (store.Member, error) {
+// AddMember subscribes address to list in mode (a vocab.Mode as the operator typed it; default
+// each), with a welcome mail when welcome is set.
+func (s *Service) AddMember(list, address, typed string, welcome bool) (store.Member, error) {
 	laddr, err := ParseAddress(list)
 	if err != nil {
 		return store.Member{}, err
@@ -261,11 +252,11 @@ func (s *Service) AddMember(list, address, mode string, welcome bool) (store.Mem
 	if err != nil {
 		return store.Member{}, err
 	}
-	if mode == "" {
-		mode = "each"
-	}
-	if !slices.Contains(Modes, mode) {
-		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
+	mode := vocab.Each
+	if typed != "" {
+		if mode, err = vocab.ParseMode(typed); err != nil {
+			return store.Member{}, err
+		}
 	}
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
 	_, err = s.update(func(tx *store.Tx, res *Result) error {
@@ -300,14 +291,15 @@ func (s *Service) RemoveMember(list, address string) error {
 	return notFound(err, "%s is not a member of %s", addr, laddr)
 }
 
-// SetMode changes how a member receives the list.
-func (s *Service) SetMode(list, address, mode string) (store.Member, error) {
+// SetMode changes how a member receives the list to mode, a vocab.Mode as the operator typed it.
+func (s *Service) SetMode(list, address, typed string) (store.Member, error) {
 	laddr, addr, err := parseTwo(list, address)
 	if err != nil {
 		return store.Member{}, err
 	}
-	if !slices.Contains(Modes, mode) {
-		return store.Member{}, fmt.Errorf("mode must be one of %s, not %q", strings.Join(Modes, ", "), mode)
+	mode, err := vocab.ParseMode(typed)
+	if err != nil {
+		return store.Member{}, err
 	}
 	var m store.Member
 	err = s.st.Update(func(tx *store.Tx) error {

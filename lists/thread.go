@@ -20,8 +20,9 @@ func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error
 		return th, err
 	}
 	if len(m.refIDs()) == 0 && isReplySubject(m.subject) {
-		if th, ok := tx.SubjectThread(list, baseSubject(m.subject), m.postDate(s.Now()).Add(-subjectWindow)); ok {
-			return th, nil
+		th, ok, err := tx.SubjectThread(list, baseSubject(m.subject), m.postDate(s.Now()).Add(-subjectWindow))
+		if err != nil || ok {
+			return th, err
 		}
 	}
 	return 0, nil

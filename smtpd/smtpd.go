@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"crewmail/internal/metrics"
+	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/verify"
 )
@@ -225,7 +226,7 @@ func (s *session) Data(r io.Reader) (reply error) {
 	case err != nil:
 		metrics.Verifications.WithLabelValues("temperror").Inc()
 	case auth.Pass:
-		metrics.Verifications.WithLabelValues(auth.Method).Inc()
+		metrics.Verifications.WithLabelValues(string(auth.Method)).Inc()
 	case s.srv.cfg.Verifier != nil:
 		metrics.Verifications.WithLabelValues("fail").Inc()
 	}
@@ -336,7 +337,7 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 	}
 	auth := lists.Auth{
 		Pass:        res.Pass(),
-		Method:      res.DMARC.Aligned,
+		Method:      vocab.Verified(res.DMARC.Aligned), // DMARC names the aligned method as vocab does: dkim or spf
 		Domain:      res.DMARC.AlignedDomain,
 		DKIMAligned: res.DKIMAligned(),
 		DMARCPolicy: res.DMARC.Policy,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 // Post is what the archive knows about one archived message besides its bytes.
@@ -19,10 +21,10 @@ type Post struct {
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
 	Size      int       `json:"size"`
-	// How the author was found to be who the From says: "dkim" or "spf" (DMARC-aligned, with
-	// AuthDomain), "confirmed" (the member confirmed by reply), or "" (not verified).
-	Verified   string `json:"verified,omitempty"`
-	AuthDomain string `json:"auth_domain,omitempty"`
+	// How the author was found to be who the From says: by DKIM or SPF (DMARC-aligned, with
+	// AuthDomain), by confirming, by a moderator's approval, or not at all (empty).
+	Verified   vocab.Verified `json:"verified,omitempty"`
+	AuthDomain string         `json:"auth_domain,omitempty"`
 	// DKIMAligned: the author's own DKIM signature verified; DMARCPolicy: the author's domain's
 	// published DMARC policy. They decide whether the list copy is sent From the list.
 	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
@@ -32,17 +34,21 @@ type Post struct {
 	Origin uint64 `json:"-"`
 }
 
-// MessageID looks up a Message-ID in list's archive.
-func (t *Tx) MessageID(list, id string) (seq uint64, ok bool) {
+// MessageID looks up a Message-ID in list's archive: ok false when the archive has no post
+// with that id.
+func (t *Tx) MessageID(list, id string) (seq uint64, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
-		return 0, false
+		return 0, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
 	v := b.Bucket(subMsgIDs).Get([]byte(id))
-	if len(v) != 8 {
-		return 0, false
+	if v == nil {
+		return 0, false, nil
 	}
-	return binary.BigEndian.Uint64(v), true
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("damaged Message-ID index entry %q of %s", id, list)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
 }
 
 // AppendPost archives raw in list under the next sequence and indexes its Message-ID.
@@ -54,7 +60,9 @@ func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	if b == nil {
 		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	if _, dup := t.MessageID(list, p.MessageID); dup {
+	if _, dup, err := t.MessageID(list, p.MessageID); err != nil {
+		return p, err
+	} else if dup {
 		return p, fmt.Errorf("message %s in %s: %w", p.MessageID, list, ErrExists)
 	}
 	// Sequences only ever grow, so leaves are filled rather than split in half (bbolt's
@@ -238,9 +246,9 @@ type Held struct {
 	Kind   string `json:"kind,omitempty"`
 	From   string `json:"from"` // the address it claims to come from
 	Reason string `json:"reason"`
-	// Verified is how the author was proven ("dkim", "spf", "confirmed"), empty when not.
-	Verified   string `json:"verified,omitempty"`
-	AuthDomain string `json:"auth_domain,omitempty"`
+	// Verified is how the author was proven (DKIM, SPF, confirming), empty when not.
+	Verified   vocab.Verified `json:"verified,omitempty"`
+	AuthDomain string         `json:"auth_domain,omitempty"`
 	// DKIMAligned: the author's own signature survives an unchanged list copy.
 	DKIMAligned bool      `json:"dkim_aligned,omitempty"`
 	Received    time.Time `json:"received"`

@@ -8,25 +8,26 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 // List is a mailing list's settings.
 type List struct {
-	Address       string   `json:"address"` // canonical crew@example.org
-	Name          string   `json:"name"`
-	Owners        []string `json:"owners,omitempty"`
-	Join          string   `json:"join"`
-	Post          string   `json:"post"`
-	SubjectPrefix string   `json:"subject_prefix,omitempty"`
-	ArchiveURL    string   `json:"archive_url,omitempty"`
-	// AuthorIn is where the author goes when a copy must be sent From the list (DMARC):
-	// "reply-to" (the default) or "cc".
-	AuthorIn string `json:"author_in,omitempty"`
+	Address       string           `json:"address"` // canonical crew@example.org
+	Name          string           `json:"name"`
+	Owners        []string         `json:"owners,omitempty"`
+	Join          vocab.JoinPolicy `json:"join"`
+	Post          vocab.PostPolicy `json:"post"`
+	SubjectPrefix string           `json:"subject_prefix,omitempty"`
+	ArchiveURL    string           `json:"archive_url,omitempty"`
+	// AuthorIn is where the author goes when a copy must be sent From the list (DMARC);
+	// empty: reply-to.
+	AuthorIn vocab.AuthorIn `json:"author_in,omitempty"`
 	// Moderated: every post waits for a moderator. NonMembers: what happens to a post from
-	// someone who is not a member, when the post policy wants members: "reject" (the default)
-	// or "hold" for the moderators.
-	Moderated  bool   `json:"moderated,omitempty"`
-	NonMembers string `json:"nonmembers,omitempty"`
+	// someone who is not a member, when the post policy wants members; empty: reject.
+	Moderated  bool             `json:"moderated,omitempty"`
+	NonMembers vocab.NonMembers `json:"nonmembers,omitempty"`
 	// Timezone of the list's digests and the times they show (IANA name); empty: the server's.
 	Timezone string `json:"timezone,omitempty"`
 	// PolicyBounces counts deliveries refused for policy or authentication (5.7.x, DMARC):
@@ -46,10 +47,10 @@ type List struct {
 
 // Member is one subscriber of a list.
 type Member struct {
-	Address string    `json:"address"`
-	ID      uint64    `json:"id"` // stable per list; names the member in VERP addresses
-	Mode    string    `json:"mode"`
-	Added   time.Time `json:"added"`
+	Address string     `json:"address"`
+	ID      uint64     `json:"id"` // stable per list; names the member in VERP addresses
+	Mode    vocab.Mode `json:"mode"`
+	Added   time.Time  `json:"added"`
 	// Bounces: the member's bounce score (a hard bounce counts 1, a soft one less), since when
 	// it has been growing, and when delivery to them was paused for bouncing (zero: it is not).
 	BounceScore float64   `json:"bounce_score,omitempty"`
@@ -60,7 +61,7 @@ type Member struct {
 // Per-list sub-buckets.
 var (
 	keyConfig    = []byte("config")
-	keyRoster    = []byte("roster") // the members in "each" mode, kept with every member change
+	keyRoster    = []byte("roster") // who receives each post (vocab.ReceivesEachPost), kept with every member change
 	subMembers   = []byte("members")
 	subMemberIDs = []byte("member-ids")
 	subArchive   = []byte("archive")
@@ -109,8 +110,17 @@ func (t *Tx) CreateList(l List) error {
 // onCommit runs fn once the transaction is on disk.
 func (t *Tx) onCommit(fn func(s *Store)) {
 	if st := t.st; st != nil {
-		t.committed = append(t.committed, func() { fn(st) })
+		t.AfterCommit(func() { fn(st) })
 	}
+}
+
+// AfterCommit runs fn once the transaction is on disk, and never when it is not. An Update
+// function may run more than once (group commit runs a batch again without the caller that
+// failed in it), so whatever it does outside the transaction — waking delivery, counting in
+// metrics — it asks for here: a run that is thrown away forgets what it asked. In a read
+// transaction fn never runs.
+func (t *Tx) AfterCommit(fn func()) {
+	t.committed = append(t.committed, fn)
 }
 
 // PutList replaces an existing list's settings. Its incarnation stays what creation made it.
@@ -143,7 +153,11 @@ func (t *Tx) List(addr string) (List, error) {
 // Lists returns every list, ordered by address.
 func (t *Tx) Lists() ([]List, error) {
 	var out []List
-	for _, addr := range t.ListAddresses() {
+	addrs, err := t.ListAddresses()
+	if err != nil {
+		return nil, err
+	}
+	for _, addr := range addrs {
 		l, err := t.List(addr)
 		if err != nil {
 			return nil, err
@@ -154,13 +168,13 @@ func (t *Tx) Lists() ([]List, error) {
 }
 
 // ListAddresses returns the address of every list, in order, without reading their settings.
-func (t *Tx) ListAddresses() []string {
+func (t *Tx) ListAddresses() ([]string, error) {
 	var out []string
-	_ = t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
+	err := t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 		out = append(out, string(k))
 		return nil
 	})
-	return out
+	return out, err
 }
 
 // DeleteList removes a list with its members and archive.
@@ -266,9 +280,9 @@ func (t *Tx) RemoveMember(list, addr string) error {
 	return writeRoster(b)
 }
 
-// writeRoster records who receives each post (the members in "each" mode) as one value, so
-// that a post, which reads it inside the transaction every concurrent post waits on, decodes
-// one record and not one per member.
+// writeRoster records who receives each post (vocab.ReceivesEachPost) as one value, so that a
+// post, which reads it inside the transaction every concurrent post waits on, decodes one
+// record and not one per member.
 func writeRoster(list *bolt.Bucket) error {
 	var roster []byte
 	err := list.Bucket(subMembers).ForEach(func(_, v []byte) error {
@@ -276,7 +290,7 @@ func writeRoster(list *bolt.Bucket) error {
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		if m.Mode == "each" && m.Paused.IsZero() {
+		if vocab.ReceivesEachPost(m.Mode, !m.Paused.IsZero()) {
 			roster = binary.AppendUvarint(roster, m.ID)
 			roster = binary.AppendUvarint(roster, uint64(len(m.Address)))
 			roster = append(roster, m.Address...)
@@ -295,7 +309,7 @@ type Recipient struct {
 	Address string
 }
 
-// Recipients returns the members of list in "each" mode.
+// Recipients returns the members of list who receive each post (vocab.ReceivesEachPost).
 func (t *Tx) Recipients(list string) ([]Recipient, error) {
 	b := t.listBucket(list)
 	if b == nil {

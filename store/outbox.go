@@ -201,13 +201,16 @@ func (t *Tx) ReleaseLeases(now time.Time) (int, error) {
 	return len(leased), nil
 }
 
-// NextDue is the due time of the earliest outbox row.
-func (t *Tx) NextDue() (time.Time, bool) {
+// NextDue is the due time of the earliest outbox row, ok false when the outbox is empty.
+func (t *Tx) NextDue() (due time.Time, ok bool, err error) {
 	k, _ := t.tx.Bucket(bucketOutbox).Cursor().First()
-	if len(k) != 16 {
-		return time.Time{}, false
+	if k == nil {
+		return time.Time{}, false, nil
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), true
+	if len(k) != 16 {
+		return time.Time{}, false, fmt.Errorf("damaged outbox row key %x", k)
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), true, nil
 }
 
 // Outbox calls fn for every waiting delivery, earliest first.
@@ -233,6 +236,6 @@ func (t *Tx) Failures(fn func(Failure) error) error {
 }
 
 // OutboxSize is the number of deliveries waiting in the outbox.
-func (t *Tx) OutboxSize() int {
-	return t.tx.Bucket(bucketOutbox).Stats().KeyN
+func (t *Tx) OutboxSize() (int, error) {
+	return t.tx.Bucket(bucketOutbox).Stats().KeyN, nil
 }

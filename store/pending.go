@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"crewmail/internal/vocab"
 )
 
 // Kinds of pending actions.
@@ -26,16 +28,16 @@ const (
 // Pending is an action that waits for someone's confirmation or decision. There is at most one
 // of each kind per address and list, so asking again finds the same one.
 type Pending struct {
-	ID      uint64    `json:"id"`
-	Kind    string    `json:"kind"`
-	Address string    `json:"address"`        // whom it is about
-	Mode    string    `json:"mode,omitempty"` // PendingMode: the mode asked for
-	By      string    `json:"by,omitempty"`   // PendingInvite: the owner who invited
-	Lines   []string  `json:"lines,omitempty"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	Sent    time.Time `json:"sent"`            // when its confirmation was last mailed
-	Count   int       `json:"count,omitempty"` // PendingAnswers: how many went
+	ID      uint64     `json:"id"`
+	Kind    string     `json:"kind"`
+	Address string     `json:"address"`        // whom it is about
+	Mode    vocab.Mode `json:"mode,omitempty"` // PendingMode: the mode asked for
+	By      string     `json:"by,omitempty"`   // PendingInvite: the owner who invited
+	Lines   []string   `json:"lines,omitempty"`
+	Created time.Time  `json:"created"`
+	Expires time.Time  `json:"expires"`
+	Sent    time.Time  `json:"sent"`            // when its confirmation was last mailed
+	Count   int        `json:"count,omitempty"` // PendingAnswers: how many went
 }
 
 func pendingKey(kind, addr string) []byte { return []byte(kind + "\x00" + addr) }

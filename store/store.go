@@ -160,7 +160,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 1 → 2: every list gets a bucket of held posts (waiting for their author's confirmation).
 	addListBuckets(subHeld),
-	// 2 → 3: every list gets its roster of members in "each" mode.
+	// 2 → 3: every list gets its roster of who receives each post.
 	func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			return writeRoster(tx.Bucket(bucketLists).Bucket(k))
@@ -279,7 +279,8 @@ func (s *Store) View(fn func(*Tx) error) error {
 // Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
 // Concurrent calls share one commit (group commit), so fn may run more than once if another
 // caller's function fails in the same batch: fn must set its results afresh on every run and
-// have no effects outside the transaction.
+// have no effects outside the transaction; what must happen once it is on disk, fn asks for
+// with Tx.AfterCommit.
 func (s *Store) Update(fn func(*Tx) error) error {
 	c := &commit{fn: fn, done: make(chan error, 1)}
 	select {
@@ -370,7 +371,7 @@ func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 type Tx struct {
 	tx *bolt.Tx
 	st *Store // nil in read transactions
-	// committed run once the transaction is on disk, to bring the Store's memory in step.
+	// committed run once the transaction is on disk (AfterCommit).
 	committed []func()
 }
 

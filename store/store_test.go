@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 func openTest(t *testing.T) (*Store, string) {
@@ -239,8 +241,8 @@ func TestOutboxClaimRetryFail(t *testing.T) {
 		if len(failures) != 1 || failures[0].To != "m1@x" || failures[0].Error != "550 no such user" {
 			t.Errorf("failures: %+v", failures)
 		}
-		next, ok := tx.NextDue()
-		if !ok || !next.Equal(now.Add(5*time.Minute)) {
+		next, ok, err := tx.NextDue()
+		if err != nil || !ok || !next.Equal(now.Add(5*time.Minute)) {
 			t.Errorf("next due %v, want the retry", next)
 		}
 		// At start-up, the row still leased (m2) becomes due at once.
@@ -317,7 +319,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 		if err := putJSON(l, keyConfig, List{Address: "old@x.test"}); err != nil {
 			return err
 		}
-		for i, mode := range []string{"each", "daily", "each"} {
+		for i, mode := range []vocab.Mode{"each", "daily", "each"} {
 			m := Member{Address: fmt.Sprintf("m%d@x.test", i), ID: uint64(i + 1), Mode: mode}
 			if err := putJSON(l.Bucket(subMembers), []byte(m.Address), m); err != nil {
 				return err
@@ -689,5 +691,33 @@ func TestListIncarnations(t *testing.T) {
 	defer s.Close()
 	if s.Incarnation("old@x.test") != 0 || s.Incarnation(list) != want {
 		t.Errorf("after reopening: old list %d, new list %d (want 0 and %d)", s.Incarnation("old@x.test"), s.Incarnation(list), want)
+	}
+}
+
+// TestAfterCommitRunsOnceForAFunctionRunTwice: a batch whose second function fails runs the
+// first again; what the first asked to do after the commit happens once, and nothing the
+// failed one asked happens at all.
+func TestAfterCommitRunsOnceForAFunctionRunTwice(t *testing.T) {
+	s, _ := openTest(t)
+	runs, after, failedAfter := 0, 0, 0
+	ok := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+		runs++
+		tx.AfterCommit(func() { after++ })
+		return nil
+	}}
+	errBad := errors.New("bad")
+	bad := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+		tx.AfterCommit(func() { failedAfter++ })
+		return errBad
+	}}
+	s.runBatch([]*commit{ok, bad})
+	if err := <-ok.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bad.done; !errors.Is(err, errBad) {
+		t.Fatalf("failed function's answer: %v", err)
+	}
+	if runs != 2 || after != 1 || failedAfter != 0 {
+		t.Fatalf("function ran %d times, its after-commit %d times, the failed one's %d times; want 2, 1, 0", runs, after, failedAfter)
 	}
 }

@@ -3,11 +3,14 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"crewmail/internal/vocab"
 )
 
 // Threads. Every Message-ID a list has seen, its posts' own and those they refer to (present or
@@ -135,17 +138,26 @@ func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject strin
 }
 
 // SubjectThread returns the thread (as recorded, see FindThread) whose latest post with base
-// subject subject is dated at or after since.
-func (t *Tx) SubjectThread(list, subject string, since time.Time) (uint64, bool) {
+// subject subject is dated at or after since; ok false when there is none.
+func (t *Tx) SubjectThread(list, subject string, since time.Time) (th uint64, ok bool, err error) {
 	b := t.listBucket(list)
-	if b == nil || subject == "" {
-		return 0, false
+	if b == nil {
+		return 0, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	if subject == "" {
+		return 0, false, nil
 	}
 	v := b.Bucket(subSubjects).Get([]byte(subject))
-	if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) < since.Unix() {
-		return 0, false
+	if v == nil {
+		return 0, false, nil
 	}
-	return binary.BigEndian.Uint64(v), true
+	if len(v) != 16 {
+		return 0, false, fmt.Errorf("damaged subject index entry %q of %s", subject, list)
+	}
+	if int64(binary.BigEndian.Uint64(v[8:])) < since.Unix() {
+		return 0, false, nil
+	}
+	return binary.BigEndian.Uint64(v), true, nil
 }
 
 // Mute keeps thread th of list out of a member's mail: th as it is now, with the threads
@@ -181,10 +193,10 @@ func (t *Tx) Unmute(list string, th, member uint64) error {
 
 // Muted returns the IDs of the members of list who muted the conversation of post p: a mute
 // of the thread p was archived in, or of a thread that had it merged in before the mute.
-func (t *Tx) Muted(list string, p Post) map[uint64]bool {
+func (t *Tx) Muted(list string, p Post) (map[uint64]bool, error) {
 	b := t.listBucket(list)
 	if b == nil {
-		return nil
+		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
 	mutes, merged := b.Bucket(subMutes), b.Bucket(subMerged)
 	th := p.Origin
@@ -197,11 +209,18 @@ func (t *Tx) Muted(list string, p Post) map[uint64]bool {
 		c := mutes.Cursor()
 		prefix := u64(th)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var when uint64 // mutes from before schema 7 count as made at merge 0
-			if len(v) == 8 {
-				when = binary.BigEndian.Uint64(v)
+			if len(k) != 16 {
+				return nil, fmt.Errorf("damaged mute entry %x of %s", k, list)
 			}
-			if latest <= when && len(k) == 16 {
+			var when uint64 // mutes from before schema 7 count as made at merge 0
+			switch len(v) {
+			case 8:
+				when = binary.BigEndian.Uint64(v)
+			case 0:
+			default:
+				return nil, fmt.Errorf("damaged mute entry %x of %s", k, list)
+			}
+			if latest <= when {
 				if out == nil {
 					out = map[uint64]bool{}
 				}
@@ -210,7 +229,7 @@ func (t *Tx) Muted(list string, p Post) map[uint64]bool {
 		}
 		into, stamp, ok := mergedInto(merged, th)
 		if !ok {
-			return out
+			return out, nil
 		}
 		th, latest = into, max(latest, stamp)
 	}
@@ -222,14 +241,20 @@ type Cursor struct {
 	Run time.Time `json:"run"` // the last scheduled digest time handled, sent or not
 }
 
-// Cursor returns a digest member's cursor.
-func (t *Tx) Cursor(list, addr string) (Cursor, bool) {
-	var c Cursor
+// Cursor returns a digest member's cursor, ok false when they have none. A cursor that cannot
+// be read is an error, never taken for none: a member's digest starts at her cursor, and none
+// would mean the whole archive.
+func (t *Tx) Cursor(list, addr string) (c Cursor, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
-		return c, false
+		return c, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return c, getJSON(b.Bucket(subCursors), []byte(addr), &c) == nil
+	if err := getJSON(b.Bucket(subCursors), []byte(addr), &c); errors.Is(err, ErrNotFound) {
+		return Cursor{}, false, nil
+	} else if err != nil {
+		return Cursor{}, false, fmt.Errorf("digest cursor of %s on %s: %w", addr, list, err)
+	}
+	return c, true, nil
 }
 
 // PutCursor records a digest member's cursor.
@@ -241,27 +266,28 @@ func (t *Tx) PutCursor(list, addr string, c Cursor) error {
 	return putJSON(b.Bucket(subCursors), []byte(addr), c)
 }
 
-// followCursor keeps a member's digest cursor in step with their mode: a member who starts
-// receiving digests starts after the posts already archived (they had them, or joined after
-// them); a member who stops has none.
+// followCursor keeps a member's digest cursor in step with her mode: a member who starts
+// receiving digests starts where vocab.DigestStart says; one who receives them keeps her
+// cursor; one who stops has none.
 func followCursor(list *bolt.Bucket, m Member) error {
 	cursors := list.Bucket(subCursors)
-	if m.Mode != "daily" && m.Mode != "weekly" {
+	after, digest := vocab.DigestStart(m.Mode, list.Bucket(subArchive).Sequence())
+	if !digest {
 		return cursors.Delete([]byte(m.Address))
 	}
 	if cursors.Get([]byte(m.Address)) != nil {
 		return nil
 	}
-	return putJSON(cursors, []byte(m.Address), Cursor{Seq: list.Bucket(subArchive).Sequence()})
+	return putJSON(cursors, []byte(m.Address), Cursor{Seq: after})
 }
 
 // LastSeq is the sequence of the newest post of list, 0 when it has none.
-func (t *Tx) LastSeq(list string) uint64 {
+func (t *Tx) LastSeq(list string) (uint64, error) {
 	b := t.listBucket(list)
 	if b == nil {
-		return 0
+		return 0, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	return b.Bucket(subArchive).Sequence()
+	return b.Bucket(subArchive).Sequence(), nil
 }
 
 // PostsAfter calls fn for the posts of list after seq, in sequence order.

@@ -46,11 +46,18 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := func(th uint64) Post { return Post{Origin: th, Thread: 1} }
+	muted := func(tx *Tx, p Post) map[uint64]bool {
+		m, err := tx.Muted(list, p)
+		if err != nil {
+			t.Error(err)
+		}
+		return m
+	}
 	err = s.View(func(tx *Tx) error {
 		if th, _ := tx.FindThread(list, []string{"p3@x"}); th != 3 {
 			t.Errorf("p3's id is recorded in thread %d, want 3", th)
 		}
-		if th, ok := tx.SubjectThread(list, "subject 3", day); !ok || th != 3 {
+		if th, ok, err := tx.SubjectThread(list, "subject 3", day); err != nil || !ok || th != 3 {
 			t.Errorf("subject 3 is recorded in thread %d (%v), want 3", th, ok)
 		}
 		_ = tx.PostsAfter(list, 0, func(p Post, _ []byte) error {
@@ -71,11 +78,11 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 		if p, _, _ := tx.Post(list, 2); p.Thread != 1 {
 			t.Errorf("Post: post 2 in thread %d", p.Thread)
 		}
-		if m := tx.Muted(list, origin(3)); !m[7] {
+		if m := muted(tx, origin(3)); !m[7] {
 			t.Errorf("the mute of thread 3 was lost in the merges: %v", m)
 		}
 		for _, th := range []uint64{1, 2} {
-			if m := tx.Muted(list, origin(th)); m[7] {
+			if m := muted(tx, origin(th)); m[7] {
 				t.Errorf("the mute of thread 3 reached thread %d, merged with it after the mute", th)
 			}
 		}
@@ -90,23 +97,59 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 		if err := tx.Mute(list, 2, 8); err != nil {
 			return err
 		}
-		if m := tx.Muted(list, origin(3)); !m[7] || !m[8] {
+		if m := muted(tx, origin(3)); !m[7] || !m[8] {
 			t.Errorf("thread 3 after muting 2: %v", m)
 		}
-		if m := tx.Muted(list, origin(1)); m[8] {
+		if m := muted(tx, origin(1)); m[8] {
 			t.Errorf("thread 1 after muting 2: %v", m)
 		}
 		if err := tx.Unmute(list, 3, 7); err != nil {
 			return err
 		}
-		if m := tx.Muted(list, origin(3)); m[7] || !m[8] {
+		if m := muted(tx, origin(3)); m[7] || !m[8] {
 			t.Errorf("thread 3 after 7 unmuted it: %v", m)
 		}
 		if err := tx.Unmute(list, 3, 8); err != nil {
 			return err
 		}
-		if m := tx.Muted(list, origin(2)); m[8] {
+		if m := muted(tx, origin(2)); m[8] {
 			t.Errorf("thread 2 after 8 unmuted 3, which the mute of 2 covered: %v", m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedCursorIsAnErrorNotNone: a digest member's cursor that does not decode is reported
+// as damaged, never taken for a member without one (whose digest would start at the first post).
+func TestDamagedCursorIsAnErrorNotNone(t *testing.T) {
+	s, _ := openTest(t)
+	const list = "crew@x.test"
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.CreateList(List{Address: list}); err != nil {
+			return err
+		}
+		for _, addr := range []string{"alice@x.test", "bob@x.test"} {
+			if _, err := tx.AddMember(list, Member{Address: addr, Mode: "daily"}); err != nil {
+				return err
+			}
+		}
+		return tx.listBucket(list).Bucket(subCursors).Put([]byte("alice@x.test"), []byte("{\"seq\":"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx *Tx) error {
+		if _, ok, err := tx.Cursor(list, "alice@x.test"); err == nil || ok {
+			t.Errorf("damaged cursor read as ok=%v, err=%v; want an error", ok, err)
+		}
+		if _, ok, err := tx.Cursor(list, "bob@x.test"); err != nil || !ok {
+			t.Errorf("bob's cursor: ok=%v, err=%v", ok, err)
+		}
+		if _, ok, err := tx.Cursor(list, "carol@x.test"); err != nil || ok {
+			t.Errorf("a non-member's cursor: ok=%v, err=%v; want none", ok, err)
 		}
 		return nil
 	})

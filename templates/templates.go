@@ -3,7 +3,9 @@
 // the HTML ones (html/*.html, so far only the digest's) with html/template, which escapes every
 // value for the place it lands in, so a post's text can never become markup. The built-in
 // templates are embedded; an operator can override any of them with a file of the same name
-// (*.txt or *.html) in a folder of their own.
+// (*.txt or *.html) in a folder of their own. A notice's template reads a Notice, the digest's
+// a digest.Digest; Check finds a field a template reads that its data's type lacks, on every
+// branch, which running the template finds only on the branches it takes.
 package templates
 
 import (

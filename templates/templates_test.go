@@ -7,27 +7,29 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"crewmail/internal/vocab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// data has every value the lists package gives a notice (see lists.noticeData).
-var data = map[string]any{
-	"ListName": "Garden crew", "List": "crew@x.test", "Post": "crew@x.test", "Help": "crew+help@x.test",
-	"Unsubscribe": "crew+unsubscribe@x.test", "Subscribe": "crew+subscribe@x.test",
-	"Request": "crew-request@x.test", "Owner": "crew+owner@x.test",
-	"Each": "crew+each@x.test", "Daily": "crew+daily@x.test", "Weekly": "crew+weekly@x.test", "Nomail": "crew+nomail@x.test",
-	"Policy": "verified", "Join": "approve", "Moderated": true, "ArchiveURL": "https://x.test/crew/", "Hostname": "x.test", "Guide": "https://x.test/guide",
-	"Address": "bob@x.test", "Mode": "daily", "Confirm": "crew+confirm-abc@x.test",
-	"Approve": "crew+confirm-app@x.test", "Reject": "crew+confirm-rej@x.test", "Expires": "Monday 30 November 2026",
-	"Subject": "Tomatoes", "From": "Bob <bob@x.test>", "Received": "Tuesday 24 November 2026, 10:00 UTC",
-	"Reason": "no DKIM", "By": "ann@x.test", "How": "they confirmed, and ann@x.test approved",
-	"Lines":       []string{"invite carol@x.test", "remove dan@x.test"},
-	"Excerpt":     []string{"The tomatoes are ripe.", "Who takes the first box?"},
-	"Results":     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
-	"NewPassword": "crew+password@x.test", "Password": "k3v9-xq2a-7mfp-d8wz", "IMAP": "x.test, port 993 (TLS)",
-	"Threads":  []struct{ Subject, Reply string }{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
-	"Attached": true, "Waiting": 12, "Unnoticed": 5,
+// data is a notice with every field filled in.
+var data = Notice{
+	ListName: "Garden crew", List: "crew@x.test", Post: "crew@x.test", Help: "crew+help@x.test",
+	Unsubscribe: "crew+unsubscribe@x.test", Subscribe: "crew+subscribe@x.test",
+	Request: "crew-request@x.test", Owner: "crew+owner@x.test",
+	Each: "crew+each@x.test", Daily: "crew+daily@x.test", Weekly: "crew+weekly@x.test", Nomail: "crew+nomail@x.test",
+	Policy: vocab.PostVerified, Join: vocab.JoinApprove, Moderated: true, ArchiveURL: "https://x.test/crew/", Hostname: "x.test", Guide: "https://x.test/guide",
+	Address: "bob@x.test", Mode: vocab.Daily, Confirm: "crew+confirm-abc@x.test",
+	Approve: "crew+confirm-app@x.test", Reject: "crew+confirm-rej@x.test", Expires: "Monday 30 November 2026",
+	Subject: "Tomatoes", From: "Bob <bob@x.test>", Received: "Tuesday 24 November 2026, 10:00 UTC",
+	Reason: "no DKIM", By: "ann@x.test", How: "they confirmed, and ann@x.test approved",
+	Lines:       []string{"invite carol@x.test", "remove dan@x.test"},
+	Excerpt:     []string{"The tomatoes are ripe.", "Who takes the first box?"},
+	Results:     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
+	NewPassword: "crew+password@x.test", Password: "k3v9-xq2a-7mfp-d8wz", IMAP: "x.test, port 993 (TLS)",
+	Threads:  []ThreadLink{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
+	Attached: true, Waiting: 12, Unnoticed: 5,
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file
@@ -47,6 +49,9 @@ func TestGolden(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			if err := s.Check(name, Notice{}); err != nil {
+				t.Fatal(err)
+			}
 			subject, body, err := s.Render(name, data)
 			if err != nil {
 				t.Fatal(err)
@@ -112,16 +117,13 @@ func TestHelpExplainsThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for policy, want := range map[string]string{
+	for policy, want := range map[vocab.PostPolicy]string{
 		"verified": "confirms it by replying",
 		"members":  "Only members may post",
 		"anyone":   "Anyone may post",
 	} {
-		d := map[string]any{}
-		for k, v := range data {
-			d[k] = v
-		}
-		d["Policy"] = policy
+		d := data
+		d.Policy = policy
 		_, body, err := s.Render("help", d)
 		if err != nil || !strings.Contains(body, want) {
 			t.Errorf("help for %s: %v\n%s", policy, err, body)
@@ -183,5 +185,41 @@ func TestHTMLEscapes(t *testing.T) {
 	}
 	if got, err := s.RenderHTML("note", map[string]any{"Subject": "x"}); err == nil {
 		t.Errorf("a missing value rendered silently: %s", got)
+	}
+}
+
+// TestCheckFindsMisspelledFieldsOnEveryBranch: a field a notice lacks is found where it is
+// read, whether or not the data at hand would take that branch, also inside range and with.
+func TestCheckFindsMisspelledFieldsOnEveryBranch(t *testing.T) {
+	for text, bad := range map[string]string{
+		"Subject: x\n{{if .Moderated}}{{.Aprove}}{{end}}\n":                     "Aprove",
+		"Subject: x\n{{if eq .Policy \"\"}}{{else}}{{.Polcy}}{{end}}\n":         "Polcy",
+		"Subject: x\n{{range .Threads}}{{.Subjet}}{{end}}\n":                    "Subjet",
+		"Subject: x\n{{range $i, $t := .Threads}}{{$t.Replyy}}{{end}}\n":        "Replyy",
+		"Subject: x\n{{with .Excerpt}}{{.Len}}{{end}}\n":                        "Len",
+		"Subject: x\n{{range .Lines}}{{$.ListNam}}{{end}}\n":                    "ListNam",
+		"Subject: x\n{{if .Waiting}}{{len .Lines}} {{.Waiting.Count}}{{end}}\n": "Count",
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Render("note", Notice{}); err != nil {
+			t.Fatalf("%q does not even run on an empty notice: %v", text, err)
+		}
+		if err := s.Check("note", Notice{}); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("Check of %q: %v, want an error naming %s", text, err, bad)
+		}
+	}
+	s, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check("moderation", struct{ ListName string }{}); err == nil {
+		t.Error("a notice template checked against a type without its fields")
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"crewmail/config"
 	"crewmail/digest"
+	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
 	"crewmail/templates"
@@ -224,7 +225,7 @@ var commands = map[string]commandSpec{
 				}
 				nonmembers := l.NonMembers
 				if nonmembers == "" {
-					nonmembers = "reject"
+					nonmembers = vocab.NonMembersReject
 				}
 				fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
 				fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
@@ -252,7 +253,7 @@ var commands = map[string]commandSpec{
 		}
 	}},
 	"member add": {"member add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]", -1, func(fs *flag.FlagSet) func([]string) adminOp {
-		mode := fs.String("mode", "each", "how the member receives the list: each, daily, weekly or nomail")
+		mode := fs.String("mode", string(vocab.Each), "how the member receives the list: each, daily, weekly or nomail")
 		welcome := fs.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
 		return func(pos []string) adminOp {
 			return func(b *backend, out io.Writer) error {
@@ -383,15 +384,16 @@ var commands = map[string]commandSpec{
 		}
 	}},
 	"digest preview": {"digest preview LIST [-period daily|weekly] [-member ADDR] [-html]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		period := fs.String("period", "daily", "the digest of the last day (daily) or week (weekly)")
+		period := fs.String("period", string(vocab.Daily), "the digest of the last day (daily) or week (weekly)")
 		member := fs.String("member", "", "the digest this member would get now (their mode, what is new for them, their mutes)")
 		asHTML := fs.Bool("html", false, "print the HTML part instead of the text part")
 		return func(pos []string) adminOp {
 			return func(b *backend, out io.Writer) error {
-				if *period != "daily" && *period != "weekly" {
+				p, err := vocab.ParseMode(*period)
+				if err != nil || !p.Digest() {
 					return fmt.Errorf("-period is daily or weekly, not %q", *period)
 				}
-				d, err := b.digests.Preview(pos[0], *period, *member)
+				d, err := b.digests.Preview(pos[0], p, *member)
 				if err != nil {
 					return err
 				}
@@ -534,7 +536,7 @@ type archiveJSON struct {
 	Size      int       `json:"size"`
 	// Verified says how the author was established: "dkim" or "spf" (DMARC-aligned),
 	// "confirmed" (by reply), "approved" (by the operator), or "" (not verified).
-	Verified string `json:"verified"`
+	Verified vocab.Verified `json:"verified"`
 }
 
 func archiveEntry(p store.Post) archiveJSON {

@@ -114,7 +114,7 @@ func TestSignedPostReplayedToACommandAddressNotProven(t *testing.T) {
 	var mode string
 	if err := ts.st.View(func(tx *store.Tx) error {
 		m, err := tx.Member(crew, "alice@example.test")
-		mode = m.Mode
+		mode = string(m.Mode)
 		return err
 	}); err != nil {
 		t.Fatal(err)

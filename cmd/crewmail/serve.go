@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -325,8 +326,9 @@ func (s *server) routes() http.Handler {
 		var due time.Time
 		var waiting bool
 		if err := s.st.View(func(tx *store.Tx) error {
-			due, waiting = tx.NextDue()
-			return nil
+			var err error
+			due, waiting, err = tx.NextDue()
+			return err
 		}); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -342,12 +344,24 @@ func (s *server) routes() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_deliveries", Help: "Deliveries waiting in the outbox."}, func() float64 {
 		n := 0
-		_ = s.st.View(func(tx *store.Tx) error { n = tx.OutboxSize(); return nil })
+		if err := s.st.View(func(tx *store.Tx) error {
+			var err error
+			n, err = tx.OutboxSize()
+			return err
+		}); err != nil {
+			return math.NaN() // unknown, not empty
+		}
 		return float64(n)
 	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_overdue_seconds", Help: "How long the earliest due delivery has waited past its due time (0: none is overdue)."}, func() float64 {
 		var due time.Time
 		var ok bool
-		_ = s.st.View(func(tx *store.Tx) error { due, ok = tx.NextDue(); return nil })
+		if err := s.st.View(func(tx *store.Tx) error {
+			var err error
+			due, ok, err = tx.NextDue()
+			return err
+		}); err != nil {
+			return math.NaN() // unknown, not none overdue
+		}
 		if d := s.queue.Now().Sub(due); ok && d > 0 {
 			return d.Seconds()
 		}
