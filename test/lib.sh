@@ -12,6 +12,9 @@
 # the script exits, newest first. KEEP=1 keeps the work directory (it is kept on failure too).
 # CREWMAIL_BIN names a crewmail binary built already (scripts/interop builds one for all tests).
 
+# The variables set here are read by the scripts that source this file.
+# shellcheck shell=bash disable=SC2034
+
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 TEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$TEST_LIB/.." && pwd)
