@@ -328,6 +328,33 @@ http_code() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# dnsmasq.
+
+# start_dnsmasq CONF PORT LOG NAME: a dnsmasq with the configuration CONF on 127.0.0.1:PORT (UDP
+# and TCP), waited for (bounded) until it answers a TXT query for NAME; its PID in $STARTED_PID.
+start_dnsmasq() {
+	local conf=$1 port=$2 log=$3 name=$4 pid ready=
+	dnsmasq --no-daemon --conf-file="$conf" --port="$port" --pid-file= --log-facility=- >"$log" 2>&1 &
+	pid=$!
+	STARTED_PID=$pid
+	started "$pid"
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || fail "dnsmasq exited during start-up: $(cat "$log")"
+		if [[ -n $(dig_txt "$port" "$name") ]]; then
+			ready=1
+			break
+		fi
+		sleep 0.1
+	done
+	[[ -n $ready ]] || fail "dnsmasq does not answer on 127.0.0.1:$port: $(cat "$log")"
+}
+# dig_txt PORT NAME [+tcp]: the TXT record at NAME as one string (the record's strings joined),
+# asked of 127.0.0.1:PORT over UDP (or TCP).
+dig_txt() {
+	dig @127.0.0.1 -p "$1" +short +time=1 +tries=1 ${3:+"$3"} TXT "$2" | sed 's/" "//g; s/^"//; s/"$//'
+}
+
+# ---------------------------------------------------------------------------------------------
 # The crew list most tests post to: crew@lists.example.test, "-post members", three members
 # who get each post and one who gets none.
 

@@ -71,29 +71,14 @@ host-record=$HOST2,127.0.0.1
 CONF
 
 say "starting dnsmasq on 127.0.0.1:$DNS_PORT (UDP and TCP)"
-dnsmasq --no-daemon --conf-file="$WORK/dns.conf" --port="$DNS_PORT" --pid-file= --log-facility=- \
-	>"$WORK/dnsmasq.log" 2>&1 &
-DNS_PID=$!
-started "$DNS_PID"
-dig_txt() { # the TXT record at $1 as one string (the record's strings joined), via UDP or $2=+tcp
-	dig @127.0.0.1 -p "$DNS_PORT" +short +time=1 +tries=1 ${2:+"$2"} TXT "$1" | sed 's/" "//g; s/^"//; s/"$//'
-}
-ready=
-for _ in $(seq 50); do
-	kill -0 "$DNS_PID" 2>/dev/null || fail "dnsmasq exited during start-up: $(cat "$WORK/dnsmasq.log")"
-	if [[ -n $(dig_txt example.test) ]]; then
-		ready=1
-		break
-	fi
-	sleep 0.1
-done
-[[ -n $ready ]] || fail "dnsmasq does not answer on 127.0.0.1:$DNS_PORT: $(cat "$WORK/dnsmasq.log")"
-[[ $(dig_txt sel1._domainkey.example.test) == "$(cat "$KEYS/sel1.dns")" ]] ||
-	fail "dnsmasq does not serve the sel1 key: $(dig_txt sel1._domainkey.example.test)"
-[[ $(dig_txt ed1._domainkey.example.test +tcp) == "$(cat "$KEYS/ed1.dns")" ]] ||
-	fail "dnsmasq does not serve the ed1 key over TCP: $(dig_txt ed1._domainkey.example.test +tcp)"
-[[ $(dig_txt "$LIST_KEY_NAME") == "$LIST_KEY_RECORD" ]] ||
-	fail "dnsmasq does not serve crewmail's key: $(dig_txt "$LIST_KEY_NAME")"
+start_dnsmasq "$WORK/dns.conf" "$DNS_PORT" "$WORK/dnsmasq.log" example.test
+DNS_PID=$STARTED_PID
+[[ $(dig_txt "$DNS_PORT" sel1._domainkey.example.test) == "$(cat "$KEYS/sel1.dns")" ]] ||
+	fail "dnsmasq does not serve the sel1 key: $(dig_txt "$DNS_PORT" sel1._domainkey.example.test)"
+[[ $(dig_txt "$DNS_PORT" ed1._domainkey.example.test +tcp) == "$(cat "$KEYS/ed1.dns")" ]] ||
+	fail "dnsmasq does not serve the ed1 key over TCP: $(dig_txt "$DNS_PORT" ed1._domainkey.example.test +tcp)"
+[[ $(dig_txt "$DNS_PORT" "$LIST_KEY_NAME") == "$LIST_KEY_RECORD" ]] ||
+	fail "dnsmasq does not serve crewmail's key: $(dig_txt "$DNS_PORT" "$LIST_KEY_NAME")"
 dig @127.0.0.1 -p "$DNS_PORT" +time=1 +tries=1 TXT nothing.example.test | grep -q 'status: NXDOMAIN' ||
 	fail "dnsmasq does not answer NXDOMAIN for names it does not know"
 say "ok: dnsmasq serves SPF, DMARC and the sel1 (RSA), ed1 (Ed25519) and crewmail DKIM keys"
