@@ -266,12 +266,24 @@ func (c *Config) Validate() error {
 	if c.Digest.MaxBytes < 64<<10 {
 		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)
 	}
-	for key, v := range map[string]int{"smtp.max_connections": c.SMTP.MaxConnections, "smtp.max_concurrent_data": c.SMTP.MaxConcurrentData,
-		"imap.max_connections": c.IMAP.MaxConnections, "imap.max_connections_per_ip": c.IMAP.MaxConnectionsPerIP, "http.max_connections": c.HTTP.MaxConnections,
-		"smtp.max_connections_per_ip": c.SMTP.MaxConnectionsPerIP, "smtp.max_messages_per_minute": c.SMTP.MaxMessagesPerMinute,
-		"smtp.max_messages_per_minute_sender": c.SMTP.MaxMessagesPerMinuteSender, "smtp.max_unknown_recipients": c.SMTP.MaxUnknownRecipients} {
-		if v < 1 {
-			return bad(key, "must be at least 1, not %d", v)
+	// Checked in a fixed order (a slice, not a map), so that of several wrong keys the same
+	// one is named every time.
+	for _, k := range []struct {
+		key string
+		v   int
+	}{
+		{"smtp.max_connections", c.SMTP.MaxConnections},
+		{"smtp.max_connections_per_ip", c.SMTP.MaxConnectionsPerIP},
+		{"smtp.max_concurrent_data", c.SMTP.MaxConcurrentData},
+		{"smtp.max_messages_per_minute", c.SMTP.MaxMessagesPerMinute},
+		{"smtp.max_messages_per_minute_sender", c.SMTP.MaxMessagesPerMinuteSender},
+		{"smtp.max_unknown_recipients", c.SMTP.MaxUnknownRecipients},
+		{"imap.max_connections", c.IMAP.MaxConnections},
+		{"imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP},
+		{"http.max_connections", c.HTTP.MaxConnections},
+	} {
+		if k.v < 1 {
+			return bad(k.key, "must be at least 1, not %d", k.v)
 		}
 	}
 	if c.SMTP.MaxHeaderBytes < 16<<10 {
@@ -314,12 +326,15 @@ func (c *Config) Validate() error {
 			return bad("http.listen", "%v", err)
 		}
 	}
-	for key, addr := range map[string]string{"imap.listen": c.IMAP.Listen, "imap.listen_tls": c.IMAP.ListenTLS} {
-		if addr == "" {
+	for _, k := range []struct{ key, addr string }{
+		{"imap.listen", c.IMAP.Listen},
+		{"imap.listen_tls", c.IMAP.ListenTLS},
+	} {
+		if k.addr == "" {
 			continue
 		}
-		if err := checkListen(addr); err != nil {
-			return bad(key, "%v", err)
+		if err := checkListen(k.addr); err != nil {
+			return bad(k.key, "%v", err)
 		}
 	}
 	if (c.IMAP.TLSCert == "") != (c.IMAP.TLSKey == "") {

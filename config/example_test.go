@@ -193,6 +193,43 @@ func TestLoadErrorNamesKey(t *testing.T) {
 	}
 }
 
+// Of several wrong keys, Validate names the first in the order it checks them, the same one
+// every time (Go's map order would change between runs).
+func TestValidateNamesTheSameKeyEveryTime(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(c *Config)
+		want string
+	}{
+		{"every SMTP limit zero", func(c *Config) {
+			c.SMTP.MaxConnectionsPerIP = 0
+			c.SMTP.MaxMessagesPerMinute = 0
+			c.SMTP.MaxMessagesPerMinuteSender = 0
+			c.SMTP.MaxUnknownRecipients = 0
+		}, "key smtp.max_connections_per_ip:"},
+		{"the last two SMTP limits zero", func(c *Config) {
+			c.SMTP.MaxMessagesPerMinuteSender = 0
+			c.SMTP.MaxUnknownRecipients = 0
+		}, "key smtp.max_messages_per_minute_sender:"},
+		{"both IMAP addresses without a port", func(c *Config) {
+			c.IMAP.Listen = "127.0.0.1"
+			c.IMAP.ListenTLS = "127.0.0.1"
+		}, "key imap.listen:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 100 {
+				c := Default()
+				tt.set(c)
+				err := c.Validate()
+				if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+					t.Fatalf("Validate: %v, want an error starting %q", err, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestLoadOverridesDefaults(t *testing.T) {
 	c, err := Load(writeConfig(t, "hostname = \"lists.example.org\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = \"relay.example.net:587\"\nsmarthost_tls = \"starttls\"\nmax_age = \"48h\"\n"))
 	if err != nil {

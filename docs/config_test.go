@@ -21,8 +21,8 @@ import (
 // backtick, is its default written as TOML.
 var (
 	keyRow  = regexp.MustCompile("^\\|\\s*`([a-z_][a-z0-9_.]*)`\\s*\\|([^|]*)\\|")
-	heading = regexp.MustCompile("^#{2,}\\s+(.*)$")
-	tableIn = regexp.MustCompile("\\[([a-z_][a-z0-9_.]*)\\]")
+	heading = regexp.MustCompile(`^#{2,}\s+(.*)$`)
+	tableIn = regexp.MustCompile(`\[([a-z_][a-z0-9_.]*)\]`)
 	literal = regexp.MustCompile("^`([^`]*)`")
 )
 

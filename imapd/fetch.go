@@ -443,7 +443,9 @@ func binarySection(raw []byte, bs *imap.FetchItemBinarySection) (out []byte) {
 	if p == nil {
 		return []byte{}
 	}
-	e, err := gomessage.New(p.Header, bytes.NewReader(body(raw, p)))
+	// An unknown transfer encoding or charset still gives an entity (with an error saying so)
+	// whose body is the bytes as they are: those are what BINARY returns then.
+	e, _ := gomessage.New(p.Header, bytes.NewReader(body(raw, p)))
 	if e == nil {
 		return []byte{}
 	}

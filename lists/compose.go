@@ -18,7 +18,7 @@ import (
 
 // Compose returns the message an outbox entry carries. For a post that is the list copy: the
 // archived message with the list's headers added on top and nothing else changed, so the
-// author's DKIM signature still verifies at every member (design.md, "No modification vs.
+// author's DKIM signature still verifies at every member (docs/design.md, "No modification vs.
 // subject prefix and footer"). A subject prefix, when the list has one, is the one exception.
 func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	if d.Blob != 0 {

@@ -10,7 +10,7 @@ import (
 	"crewmail/store"
 )
 
-// Kind is what an address of a list does (design.md, "Addresses of a list").
+// Kind is what an address of a list does (docs/design.md, "Addresses of a list").
 type Kind int
 
 const (

@@ -10,8 +10,8 @@ import (
 // subjectWindow is how far back a reply without references looks for a thread with its subject.
 const subjectWindow = 30 * 24 * time.Hour
 
-// threadOf finds the thread a post joins (JWZ, design.md): the thread of the nearest Message-ID
-// it refers to, or of its own when others referred to it before it came (all the threads they
+// threadOf finds the thread a post joins (JWZ, docs/design.md): the thread of the nearest
+// Message-ID it refers to, or of its own when others referred to it before it came (all the threads they
 // name are merged); else, for a "Re:" with no references at all,
 // the latest thread with the same base subject within 30 days; else 0, a thread of its own.
 func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error) {

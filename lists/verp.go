@@ -10,7 +10,7 @@ import (
 )
 
 // b32 writes tokens in lowercase base32 without padding, so they survive mail systems that fold
-// the case of local parts (design.md).
+// the case of local parts (docs/design.md).
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func encodeToken(b []byte) string { return strings.ToLower(b32.EncodeToString(b)) }

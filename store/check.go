@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Damage. bbolt trusts its pages: a damaged one makes it panic, and at opening (when it rebuilds
@@ -47,9 +48,9 @@ func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("open %s: it is not a crewmail database or it is damaged (%w); restore it from a backup (crewmail backup) or move it away to start afresh", path, err)
 	}
 	return nil, fmt.Errorf("open %s: %w", path, err)

@@ -212,9 +212,9 @@ func TestDuplicateMessageIDNotRedistributed(t *testing.T) {
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Next", "next@example.test", "next\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	got := sink.Wait(t, 4)
+	sink.Wait(t, 4)
 	ts.waitOutbox(t, "empty", func(rows []store.Delivery) bool { return len(rows) == 0 })
-	got = sink.Messages()
+	got := sink.Messages()
 	count := 0
 	for _, m := range got {
 		if bytes.Contains(m.Data, []byte("only once")) {

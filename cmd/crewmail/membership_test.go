@@ -67,9 +67,9 @@ func confirmAddresses(t *testing.T, m mailtest.Message) []string {
 	return confirmRE.FindAllString(body, -1)
 }
 
-// The ways people answer a mail, built after the replies in ../shared/corpus: a Thunderbird
-// reply with the text quoted below and a signature, a Gmail top-posted reply with an HTML
-// alternative and the attribution wrapped over two lines, and an HTML-only reply from Outlook
+// The ways people answer a mail, built after the replies of the test corpus (CREWMAIL_CORPUS):
+// a Thunderbird reply with the text quoted below and a signature, a Gmail top-posted reply with
+// an HTML alternative and the attribution wrapped over two lines, and an HTML-only reply from Outlook
 // (quoted-printable, its own quoting in a div and a blockquote).
 type replyStyle func(from, to, subject, msgid, inReplyTo, said, quoted string) []byte
 

@@ -132,13 +132,6 @@ func bodyText(msg []byte) (text string, ok bool, err error) {
 	return "", false, first
 }
 
-// mediaType returns the type/subtype of a Content-Type value in lower case. go-message gives
-// back the whole raw value when the parameters do not parse, so the type is cut off here.
-func mediaType(t string) string {
-	t, _, _ = strings.Cut(t, ";")
-	return strings.ToLower(strings.TrimSpace(t))
-}
-
 // isAttachment reports whether the part is an attachment (RFC 2183 §2.2): something the person
 // attached, not what they wrote.
 func isAttachment(h message.Header) bool {
