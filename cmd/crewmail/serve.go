@@ -322,37 +322,14 @@ func orDefault(s, def string) string {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		var due time.Time
-		var waiting bool
-		if err := s.st.View(func(tx *store.Tx) error {
-			due, waiting = tx.NextDue()
-			return nil
-		}); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		// Deliveries that were due long ago and are still not taken: the workers are stuck
-		// (every one of them hangs on a server that does not answer, or they stopped).
-		if now := s.queue.Now(); waiting && now.Sub(due) > outboxStuckAfter {
-			http.Error(w, fmt.Sprintf("outbox stuck: a delivery due at %s has not been attempted", due.UTC().Format(time.RFC3339)), http.StatusServiceUnavailable)
+		if err := s.queue.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_deliveries", Help: "Deliveries waiting in the outbox."}, func() float64 {
-		n := 0
-		_ = s.st.View(func(tx *store.Tx) error { n = tx.OutboxSize(); return nil })
-		return float64(n)
-	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_overdue_seconds", Help: "How long the earliest due delivery has waited past its due time (0: none is overdue)."}, func() float64 {
-		var due time.Time
-		var ok bool
-		_ = s.st.View(func(tx *store.Tx) error { due, ok = tx.NextDue(); return nil })
-		if d := s.queue.Now().Sub(due); ok && d > 0 {
-			return d.Seconds()
-		}
-		return 0
-	}))
+	reg.MustRegister(s.queue.Gauges()...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /guide", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -362,9 +339,6 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
 	return mux
 }
-
-// outboxStuckAfter: a delivery due this long ago and not attempted makes /healthz fail.
-const outboxStuckAfter = 15 * time.Minute
 
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
