@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,49 +30,31 @@ import (
 	"crewmail/verify"
 )
 
-func serveCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("crewmail serve", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	logJSON := fs.Bool("log-json", false, "log in JSON instead of text (also: [log] format = \"json\")")
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: crewmail serve [-config FILE] [-log-json]\n\nRuns the server until SIGINT or SIGTERM. Without a config file: the trial setup on loopback.")
-		fs.PrintDefaults()
+func cmdServe(c *cmd) error {
+	c.params = "[-config FILE] [-log-json]"
+	c.help = "Runs the server until SIGINT or SIGTERM. Without a config file: the trial setup on loopback."
+	logJSON := c.flag.Bool("log-json", false, "log in JSON instead of text (also: [log] format = \"json\")")
+	if _, err := c.parse(0, 0); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "crewmail serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := c.config()
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
 	if *logJSON {
 		cfg.Log.Format = "json"
 	}
-	logOut := newLogBuffer(stderr)
-	if c, ok := logOut.(io.Closer); ok {
-		defer c.Close()
+	logOut := newLogBuffer(c.stderr)
+	if cl, ok := logOut.(io.Closer); ok {
+		defer cl.Close()
 	}
 	log := newLogger(cfg.Log, logOut)
 	srv, err := startServer(cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
-	if err := srv.run(ctx); err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	return exitOK
+	return srv.run(c.ctx)
 }
-
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
