@@ -91,7 +91,7 @@ func newCmd(name string, args []string, stdout, stderr io.Writer) *cmd {
 	return &cmd{name: name, flag: fs, args: args, stdout: stdout, stderr: stderr}
 }
 
-// many is parse's max for "no limit".
+// many is parse's most for "no limit".
 const many = -1
 
 // errGather ends a command's function in gather mode, once it has declared its usage.
@@ -107,9 +107,10 @@ type usageError string
 func (e usageError) Error() string { return string(e) }
 
 // parse parses the command's flags, wherever they stand among its positional arguments (as
-// people type them), and returns the positionals: at least min, at most max (many: no limit).
+// people type them), and returns the positionals: at least least, at most most (many: no
+// limit).
 // -h prints the usage and returns flag.ErrHelp; a wrong command line returns a usageError.
-func (c *cmd) parse(min, max int) ([]string, error) {
+func (c *cmd) parse(least, most int) ([]string, error) {
 	if c.gather {
 		return nil, errGather
 	}
@@ -122,7 +123,7 @@ func (c *cmd) parse(min, max int) ([]string, error) {
 	if err != nil {
 		return nil, usageError(fmt.Sprintf("%s: %v", c.name, err))
 	}
-	if len(pos) < min || (max != many && len(pos) > max) {
+	if len(pos) < least || (most != many && len(pos) > most) {
 		return nil, c.usageError()
 	}
 	return pos, nil
