@@ -1,5 +1,6 @@
 // Package delivery owns sending what the outbox holds: the workers that claim due rows, the
-// transports (smarthost, MX, Maildir), the retry schedule, and recording each attempt's outcome.
+// transports (smarthost, MX, Maildir), the retry schedule, recording each attempt's outcome,
+// and judging whether the outbox is being worked (Health, Gauges).
 package delivery
 
 import (

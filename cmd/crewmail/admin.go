@@ -23,8 +23,13 @@ import (
 	"crewmail/templates"
 )
 
-// adminCommand runs list, member and archive commands: through the running server's control
-// socket when there is one (bbolt allows one process per file), else on the database directly.
+// The commands on the database: lists, members, the archive, held posts, digests, export and
+// import, backup and check. They run through the running server's control socket when there is
+// one (bbolt allows one process per file), else on the database directly; either way through
+// execAdmin and the command table.
+
+// adminCommand runs the command on the database args names: in the server when one answers on
+// the control socket, else here.
 func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -39,7 +44,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		var err error
 		if st, err = store.Open(cfg.DataDir); err != nil {
 			if errors.Is(err, store.ErrLocked) {
-				return nil, fmt.Errorf("the database in %s is in use, but the server's control socket does not answer; is another crewmail running there?", cfg.DataDir)
+				return nil, errNoAnswer(cfg)
 			}
 			return nil, err
 		}
@@ -55,7 +60,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		}
 		return b, nil
 	}
-	code := execAdmin(args, open, stdout, stderr)
+	code := execAdmin(args, open, cfg, stdout, stderr)
 	if st != nil {
 		if err := st.Close(); err != nil {
 			fmt.Fprintf(stderr, "crewmail: close database: %v\n", err)
@@ -65,45 +70,33 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// execAdmin parses and runs one admin command against the Service that service returns (asked
-// for only once the command line is known to be right).
-func execAdmin(args []string, service func() (*backend, error), stdout, stderr io.Writer) int {
-	op, err := parseAdmin(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitUsage
-	}
-	svc, err := service()
-	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	if err := op(svc, stdout); err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	return exitOK
+// errNoAnswer: the database is locked by a process that does not answer on the control socket.
+func errNoAnswer(cfg *config.Config) error {
+	return fmt.Errorf("the database in %s is in use, but the server's control socket does not answer; is another crewmail running there?", cfg.DataDir)
 }
 
-type adminOp func(b *backend, out io.Writer) error
+// execAdmin runs the command on the database args names, with what open makes (asked for only
+// once the command line is known to be right). direct is the configuration when no server runs
+// and the command runs here; nil in the server.
+func execAdmin(args []string, open func() (*backend, error), direct *config.Config, stdout, stderr io.Writer) int {
+	cmd, rest, err := find(args, true, stdout)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	c := newCmd(cmd.name, rest, stdout, stderr)
+	c.open = open
+	c.cfg, c.direct = direct, direct != nil
+	return exitCode(cmd.fn(c), stderr)
+}
 
-// backend is what admin commands work on: the server's own while it runs, else one made on
-// the database for the one command.
+// backend is what commands on the database work on: the server's own while it runs, else one
+// made on the database for the one command.
 type backend struct {
 	svc     *lists.Service
 	digests *digest.Scheduler
 	st      *store.Store
 	// progress is where long commands report how far they are: the caller's terminal, or nil.
 	progress io.Writer
-}
-
-type commandSpec struct {
-	synopsis string
-	nargs    int // positional arguments; -1 for "one or more after the first", -2 for "none or one"
-	flags    func(fs *flag.FlagSet) func(pos []string) adminOp
 }
 
 // listFlags are the settings of list create and list set.
@@ -154,374 +147,516 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 	return o
 }
 
-var commands = map[string]commandSpec{
-	"list create": {"list create ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		o := listFlags(fs)
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				l, err := svc.CreateList(pos[0], *o)
-				if err == nil {
-					fmt.Fprintf(out, "created %s (join: %s, post: %s)\n", l.Address, l.Join, l.Post)
-				}
+func cmdListCreate(c *cmd) error {
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc]"
+	c.help = "Makes a mailing list at ADDRESS."
+	o := listFlags(c.flag)
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	l, err := b.svc.CreateList(args[0], *o)
+	if err == nil {
+		fmt.Fprintf(c.stdout, "created %s (join: %s, post: %s)\n", l.Address, l.Join, l.Post)
+	}
+	return err
+}
+
+func cmdListSet(c *cmd) error {
+	c.params = "ADDRESS [the flags of create] [-remove-owner ADDR]..."
+	c.help = "Changes the settings given; the others stay as they are."
+	o := listFlags(c.flag)
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	l, err := b.svc.UpdateList(args[0], *o)
+	if err == nil {
+		fmt.Fprintf(c.stdout, "updated %s\n", l.Address)
+	}
+	return err
+}
+
+func cmdListLs(c *cmd) error {
+	c.help = "Lists the lists, with their policies and how many members each has."
+	if _, err := c.parse(0, 0); err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	ls, err := b.svc.Lists()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tNAME\tJOIN\tPOST\tMEMBERS")
+	for _, l := range ls {
+		ms, err := b.svc.Members(l.Address)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", l.Address, l.Name, l.Join, l.Post, len(ms))
+	}
+	return tw.Flush()
+}
+
+func cmdListShow(c *cmd) error {
+	c.params = "ADDRESS"
+	c.help = "Shows every setting of a list, and how many members and posts it has."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	svc := b.svc
+	l, err := svc.List(args[0])
+	if err != nil {
+		return err
+	}
+	ms, err := svc.Members(l.Address)
+	if err != nil {
+		return err
+	}
+	posts, err := svc.Archive(l.Address)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	moderators := "the owners"
+	if len(l.Moderators) > 0 {
+		moderators = strings.Join(l.Moderators, ", ")
+	}
+	nonmembers := l.NonMembers
+	if nonmembers == "" {
+		nonmembers = vocab.NonMembersReject
+	}
+	fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
+	fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
+	if l.Timezone != "" {
+		fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
+	}
+	if l.PolicyBounces > 0 {
+		fmt.Fprintf(tw, "policy refusals:\t%d, the last on %s: %s\n", l.PolicyBounces, l.LastPolicyAt.Format("2006-01-02 15:04"), oneLine(l.LastPolicy, 120))
+	}
+	fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
+	return tw.Flush()
+}
+
+func cmdListRm(c *cmd) error {
+	c.params = "ADDRESS"
+	c.help = "Removes a list with its members and archive."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	if err := b.svc.RemoveList(args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "removed %s with its members and archive\n", args[0])
+	return nil
+}
+
+func cmdMemberAdd(c *cmd) error {
+	c.params = "LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]"
+	c.help = "Adds members to a list at once, without asking them to confirm."
+	mode := c.flag.String("mode", string(vocab.Each), "how the member receives the list: each, daily, weekly or nomail")
+	welcome := c.flag.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
+	args, err := c.parse(2, many)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	for _, a := range args[1:] {
+		m, err := b.svc.AddMember(args[0], a, *mode, *welcome)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "added %s to %s (%s)\n", m.Address, args[0], m.Mode)
+	}
+	return nil
+}
+
+func cmdMemberRm(c *cmd) error {
+	c.params = "LIST ADDRESS"
+	c.help = "Takes a member off a list."
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	if err := b.svc.RemoveMember(args[0], args[1]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "removed %s from %s\n", args[1], args[0])
+	return nil
+}
+
+func cmdMemberPassword(c *cmd) error {
+	c.params = "LIST ADDRESS"
+	c.help = "Mails the member a new app password for the IMAP archive."
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	if err := b.svc.NewAppPassword(args[0], args[1]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "a new app password went to %s by mail\n", args[1])
+	return nil
+}
+
+func cmdMemberLs(c *cmd) error {
+	c.params = "LIST"
+	c.help = "Lists a list's members: their mode, when they were added, their bounces."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	ms, err := b.svc.Members(args[0])
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tMODE\tADDED\tBOUNCES")
+	for _, m := range ms {
+		bounces := ""
+		switch {
+		case !m.Paused.IsZero():
+			bounces = fmt.Sprintf("paused since %s (score %g)", m.Paused.Format("2006-01-02"), m.BounceScore)
+		case m.BounceScore > 0:
+			bounces = fmt.Sprintf("score %g since %s", m.BounceScore, m.BouncedFrom.Format("2006-01-02"))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"), bounces)
+	}
+	return tw.Flush()
+}
+
+func cmdMemberMode(c *cmd) error {
+	c.params = "LIST ADDRESS each|daily|weekly|nomail"
+	c.help = "Sets how a member receives the list: each post, a daily or weekly digest, or nothing."
+	args, err := c.parse(3, 3)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	m, err := b.svc.SetMode(args[0], args[1], args[2])
+	if err == nil {
+		fmt.Fprintf(c.stdout, "%s now receives %s in %s mode\n", m.Address, args[0], m.Mode)
+	}
+	return err
+}
+
+func cmdHeldLs(c *cmd) error {
+	c.params = "LIST"
+	c.help = "Lists a list's held posts: what each waits for, and why."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	held, err := b.svc.Held(args[0])
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tWAITS FOR\tEXPIRES\tWHY")
+	for _, h := range held {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.Format("2006-01-02 15:04"), h.From, oneLine(h.Subject, 40), h.Kind, h.Expires.Format("2006-01-02"), oneLine(h.Reason, 60))
+	}
+	return tw.Flush()
+}
+
+func cmdHeldApprove(c *cmd) error {
+	c.params = "LIST ID"
+	c.help = "Posts a held post to the list."
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	id, err := heldID(args[1])
+	if err != nil {
+		return err
+	}
+	res, err := b.svc.Approve(args[0], id)
+	if err != nil {
+		return err
+	}
+	if len(res.Posts) == 0 {
+		fmt.Fprintf(c.stdout, "held post %d was already on %s; removed from the held posts\n", id, args[0])
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "posted held post %d to %s (%d deliveries)\n", id, args[0], res.Queued)
+	return nil
+}
+
+func cmdHeldReject(c *cmd) error {
+	c.params = "LIST ID [-reason TEXT]"
+	c.help = "Deletes a held post."
+	reason := c.flag.String("reason", "", "why, in a sentence the author reads")
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	id, err := heldID(args[1])
+	if err != nil {
+		return err
+	}
+	if err := b.svc.Reject(args[0], id, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "deleted held post %d of %s\n", id, args[0])
+	return nil
+}
+
+// heldID is the held post's ID that s names.
+func heldID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", s)
+	}
+	return id, nil
+}
+
+func cmdDigestPreview(c *cmd) error {
+	c.params = "LIST [-period daily|weekly] [-member ADDR] [-html]"
+	c.help = "Prints a digest as it would go out now, without sending it."
+	period := c.flag.String("period", string(vocab.Daily), "the digest of the last day (daily) or week (weekly)")
+	member := c.flag.String("member", "", "the digest this member would get now (their mode, what is new for them, their mutes)")
+	asHTML := c.flag.Bool("html", false, "print the HTML part instead of the text part")
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	p, err := vocab.ParseMode(*period)
+	if err != nil || !p.Digest() {
+		return fmt.Errorf("-period is daily or weekly, not %q", *period)
+	}
+	d, err := b.digests.Preview(args[0], p, *member)
+	if err != nil {
+		return err
+	}
+	if d.Messages == 0 {
+		fmt.Fprintf(c.stdout, "nothing new for a %s digest of %s\n", d.Period, args[0])
+		return nil
+	}
+	var body string
+	if *asHTML {
+		body, err = b.digests.HTML(d)
+	} else {
+		body, err = b.digests.Text(d)
+	}
+	if err == nil {
+		fmt.Fprint(c.stdout, body)
+	}
+	return err
+}
+
+func cmdDigestSend(c *cmd) error {
+	c.params = "[LIST] [-now]"
+	c.help = "Sends the digests that are due, of every list or of LIST."
+	now := c.flag.Bool("now", false, "every digest member gets what is new for them now, whatever the schedule")
+	args, err := c.parse(0, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	list := ""
+	if len(args) == 1 {
+		list = args[0]
+	}
+	sent, err := b.digests.SendDue(list, *now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "sent %d digests to %d members (%d messages)\n", sent.Digests, sent.Members, sent.Messages)
+	return nil
+}
+
+func cmdExport(c *cmd) error {
+	c.params = "LIST [-since DATE]"
+	c.help = "Writes a list's archive to stdout as an mbox (mboxrd)."
+	since := c.flag.String("since", "", "only posts received on or after this day, YYYY-MM-DD (UTC)")
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = time.Parse("2006-01-02", *since); err != nil {
+			return fmt.Errorf("-since %q is not a day like 2026-11-25", *since)
+		}
+	}
+	p := newProgress(b.progress, "exported")
+	n, err := b.svc.Export(args[0], from, c.stdout, p.update)
+	p.done(n)
+	return err
+}
+
+func cmdImport(c *cmd) error {
+	c.params = "LIST FILE"
+	c.help = "Reads an mbox into a list's archive; nothing is sent, and messages already there are skipped."
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(args[1])
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", args[1], errors.Unwrap(err))
+	}
+	defer f.Close()
+	p := newProgress(b.progress, "read")
+	res, err := b.svc.Import(args[0], f, p.update)
+	p.done(res.Imported + res.Skipped + len(res.Refused))
+	if err != nil {
+		return fmt.Errorf("import %s: %w", args[1], err)
+	}
+	fmt.Fprintf(c.stdout, "imported %d messages into %s; %d were there already", res.Imported, args[0], res.Skipped)
+	if len(res.Refused) > 0 {
+		fmt.Fprintf(c.stdout, "; %d could not be read (first: %s)", len(res.Refused), res.Refused[0])
+	}
+	fmt.Fprintln(c.stdout)
+	return nil
+}
+
+func cmdBackup(c *cmd) error {
+	c.params = "FILE"
+	c.help = "Writes a consistent copy of the database to FILE, while the server runs."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	n, err := b.st.Backup(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote a consistent copy of the database to %s (%d bytes)\n", args[0], n)
+	return nil
+}
+
+// cmdCheckDB runs bbolt's consistency check on the database: in the running server, which has
+// it open, or else on the file, read only. A damaged file is checked without opening it for
+// writing (which a damaged page would stop).
+func cmdCheckDB(c *cmd) error {
+	c.help = "Checks that the database is sound; exit status 1 when it is damaged."
+	if _, err := c.parse(0, 0); err != nil {
+		return err
+	}
+	if c.direct {
+		problems, err := store.CheckFile(c.cfg.DataDir)
+		if errors.Is(err, store.ErrLocked) {
+			return errNoAnswer(c.cfg)
+		}
+		if err != nil {
+			return err
+		}
+		return reportProblems(c.stdout, filepath.Join(c.cfg.DataDir, store.FileName), problems)
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	problems, err := b.st.Problems()
+	if err != nil {
+		return err
+	}
+	return reportProblems(c.stdout, b.st.Path(), problems)
+}
+
+func cmdArchiveLs(c *cmd) error {
+	c.params = "LIST [-json]"
+	c.help = "Lists a list's archive: sequence, date, thread, author, subject, Message-ID."
+	asJSON := c.flag.Bool("json", false, "one JSON object per line instead of a table")
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	posts, err := b.svc.Archive(args[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		for _, p := range posts {
+			if err := enc.Encode(archiveEntry(p)); err != nil {
 				return err
 			}
 		}
-	}},
-	"list set": {"list set ADDRESS [flags]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		o := listFlags(fs)
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				l, err := svc.UpdateList(pos[0], *o)
-				if err == nil {
-					fmt.Fprintf(out, "updated %s\n", l.Address)
-				}
-				return err
-			}
-		}
-	}},
-	"list ls": {"list ls", 0, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func([]string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				ls, err := svc.Lists()
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ADDRESS\tNAME\tJOIN\tPOST\tMEMBERS")
-				for _, l := range ls {
-					ms, err := svc.Members(l.Address)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", l.Address, l.Name, l.Join, l.Post, len(ms))
-				}
-				return tw.Flush()
-			}
-		}
-	}},
-	"list show": {"list show ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				l, err := svc.List(pos[0])
-				if err != nil {
-					return err
-				}
-				ms, err := svc.Members(l.Address)
-				if err != nil {
-					return err
-				}
-				posts, err := svc.Archive(l.Address)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				moderators := "the owners"
-				if len(l.Moderators) > 0 {
-					moderators = strings.Join(l.Moderators, ", ")
-				}
-				nonmembers := l.NonMembers
-				if nonmembers == "" {
-					nonmembers = vocab.NonMembersReject
-				}
-				fmt.Fprintf(tw, "address:\t%s\nname:\t%s\nowners:\t%s\njoin:\t%s\npost:\t%s\n", l.Address, l.Name, strings.Join(l.Owners, ", "), l.Join, l.Post)
-				fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
-				if l.Timezone != "" {
-					fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
-				}
-				if l.PolicyBounces > 0 {
-					fmt.Fprintf(tw, "policy refusals:\t%d, the last on %s: %s\n", l.PolicyBounces, l.LastPolicyAt.Format("2006-01-02 15:04"), oneLine(l.LastPolicy, 120))
-				}
-				fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
-				return tw.Flush()
-			}
-		}
-	}},
-	"list rm": {"list rm ADDRESS", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				if err := svc.RemoveList(pos[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "removed %s with its members and archive\n", pos[0])
-				return nil
-			}
-		}
-	}},
-	"member add": {"member add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]", -1, func(fs *flag.FlagSet) func([]string) adminOp {
-		mode := fs.String("mode", string(vocab.Each), "how the member receives the list: each, daily, weekly or nomail")
-		welcome := fs.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				for _, a := range pos[1:] {
-					m, err := svc.AddMember(pos[0], a, *mode, *welcome)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(out, "added %s to %s (%s)\n", m.Address, pos[0], m.Mode)
-				}
-				return nil
-			}
-		}
-	}},
-	"member rm": {"member rm LIST ADDRESS", 2, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				if err := svc.RemoveMember(pos[0], pos[1]); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "removed %s from %s\n", pos[1], pos[0])
-				return nil
-			}
-		}
-	}},
-	"member password": {"member password LIST ADDRESS", 2, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				if err := b.svc.NewAppPassword(pos[0], pos[1]); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "a new app password went to %s by mail\n", pos[1])
-				return nil
-			}
-		}
-	}},
-	"member ls": {"member ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				ms, err := svc.Members(pos[0])
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ADDRESS\tMODE\tADDED\tBOUNCES")
-				for _, m := range ms {
-					bounces := ""
-					switch {
-					case !m.Paused.IsZero():
-						bounces = fmt.Sprintf("paused since %s (score %g)", m.Paused.Format("2006-01-02"), m.BounceScore)
-					case m.BounceScore > 0:
-						bounces = fmt.Sprintf("score %g since %s", m.BounceScore, m.BouncedFrom.Format("2006-01-02"))
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"), bounces)
-				}
-				return tw.Flush()
-			}
-		}
-	}},
-	"member mode": {"member mode LIST ADDRESS each|daily|weekly|nomail", 3, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				m, err := svc.SetMode(pos[0], pos[1], pos[2])
-				if err == nil {
-					fmt.Fprintf(out, "%s now receives %s in %s mode\n", m.Address, pos[0], m.Mode)
-				}
-				return err
-			}
-		}
-	}},
-	"held ls": {"held ls LIST", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				held, err := svc.Held(pos[0])
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tSUBJECT\tWAITS FOR\tEXPIRES\tWHY")
-				for _, h := range held {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Received.Format("2006-01-02 15:04"), h.From, oneLine(h.Subject, 40), h.Kind, h.Expires.Format("2006-01-02"), oneLine(h.Reason, 60))
-				}
-				return tw.Flush()
-			}
-		}
-	}},
-	"held approve": {"held approve LIST ID", 2, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				id, err := strconv.ParseUint(pos[1], 10, 64)
-				if err != nil {
-					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
-				}
-				res, err := svc.Approve(pos[0], id)
-				if err != nil {
-					return err
-				}
-				if len(res.Posts) == 0 {
-					fmt.Fprintf(out, "held post %d was already on %s; removed from the held posts\n", id, pos[0])
-					return nil
-				}
-				fmt.Fprintf(out, "posted held post %d to %s (%d deliveries)\n", id, pos[0], res.Queued)
-				return nil
-			}
-		}
-	}},
-	"held reject": {"held reject LIST ID [-reason TEXT]", 2, func(fs *flag.FlagSet) func([]string) adminOp {
-		reason := fs.String("reason", "", "why, in a sentence the author reads")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				id, err := strconv.ParseUint(pos[1], 10, 64)
-				if err != nil {
-					return fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", pos[1])
-				}
-				if err := svc.Reject(pos[0], id, *reason); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "deleted held post %d of %s\n", id, pos[0])
-				return nil
-			}
-		}
-	}},
-	"digest preview": {"digest preview LIST [-period daily|weekly] [-member ADDR] [-html]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		period := fs.String("period", string(vocab.Daily), "the digest of the last day (daily) or week (weekly)")
-		member := fs.String("member", "", "the digest this member would get now (their mode, what is new for them, their mutes)")
-		asHTML := fs.Bool("html", false, "print the HTML part instead of the text part")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				p, err := vocab.ParseMode(*period)
-				if err != nil || !p.Digest() {
-					return fmt.Errorf("-period is daily or weekly, not %q", *period)
-				}
-				d, err := b.digests.Preview(pos[0], p, *member)
-				if err != nil {
-					return err
-				}
-				if d.Messages == 0 {
-					fmt.Fprintf(out, "nothing new for a %s digest of %s\n", d.Period, pos[0])
-					return nil
-				}
-				var body string
-				if *asHTML {
-					body, err = b.digests.HTML(d)
-				} else {
-					body, err = b.digests.Text(d)
-				}
-				if err == nil {
-					fmt.Fprint(out, body)
-				}
-				return err
-			}
-		}
-	}},
-	"digest send": {"digest send [LIST] [-now]", -2, func(fs *flag.FlagSet) func([]string) adminOp {
-		now := fs.Bool("now", false, "every digest member gets what is new for them now, whatever the schedule")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				list := ""
-				if len(pos) == 1 {
-					list = pos[0]
-				}
-				sent, err := b.digests.SendDue(list, *now)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "sent %d digests to %d members (%d messages)\n", sent.Digests, sent.Members, sent.Messages)
-				return nil
-			}
-		}
-	}},
-	"export": {"export LIST [-since DATE]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		since := fs.String("since", "", "only posts received on or after this day, YYYY-MM-DD (UTC)")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				var from time.Time
-				if *since != "" {
-					var err error
-					if from, err = time.Parse("2006-01-02", *since); err != nil {
-						return fmt.Errorf("-since %q is not a day like 2026-11-25", *since)
-					}
-				}
-				p := newProgress(b.progress, "exported")
-				n, err := b.svc.Export(pos[0], from, out, p.update)
-				p.done(n)
-				return err
-			}
-		}
-	}},
-	"import": {"import LIST FILE", 2, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				f, err := os.Open(pos[1])
-				if err != nil {
-					return fmt.Errorf("cannot read %s: %w", pos[1], errors.Unwrap(err))
-				}
-				defer f.Close()
-				p := newProgress(b.progress, "read")
-				res, err := b.svc.Import(pos[0], f, p.update)
-				p.done(res.Imported + res.Skipped + len(res.Refused))
-				if err != nil {
-					return fmt.Errorf("import %s: %w", pos[1], err)
-				}
-				fmt.Fprintf(out, "imported %d messages into %s; %d were there already", res.Imported, pos[0], res.Skipped)
-				if len(res.Refused) > 0 {
-					fmt.Fprintf(out, "; %d could not be read (first: %s)", len(res.Refused), res.Refused[0])
-				}
-				fmt.Fprintln(out)
-				return nil
-			}
-		}
-	}},
-	"backup": {"backup FILE", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				n, err := b.st.Backup(pos[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "wrote a consistent copy of the database to %s (%d bytes)\n", pos[0], n)
-				return nil
-			}
-		}
-	}},
-	"check-db": {"check-db", 0, func(fs *flag.FlagSet) func([]string) adminOp {
-		return func([]string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				problems, err := b.st.Problems()
-				if err != nil {
-					return err
-				}
-				return reportProblems(out, b.st.Path(), problems)
-			}
-		}
-	}},
-	"archive ls": {"archive ls LIST [-json]", 1, func(fs *flag.FlagSet) func([]string) adminOp {
-		asJSON := fs.Bool("json", false, "one JSON object per line instead of a table")
-		return func(pos []string) adminOp {
-			return func(b *backend, out io.Writer) error {
-				svc := b.svc
-				posts, err := svc.Archive(pos[0])
-				if err != nil {
-					return err
-				}
-				if *asJSON {
-					enc := json.NewEncoder(out)
-					for _, p := range posts {
-						if err := enc.Encode(archiveEntry(p)); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
-				for _, p := range posts {
-					fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
-				}
-				return tw.Flush()
-			}
-		}
-	}},
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
+	for _, p := range posts {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
+	}
+	return tw.Flush()
 }
 
 // archiveEntry is the stable JSON form of an archived post.
@@ -553,64 +688,6 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-// parseAdmin turns an admin command line into the operation to run. "-h" prints the command's
-// help to out and returns flag.ErrHelp.
-func parseAdmin(args []string, out io.Writer) (adminOp, error) {
-	if _, single := commands[args[0]]; !single && (len(args) < 2 || args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
-		var subs []string
-		for name, spec := range commands {
-			if strings.HasPrefix(name, args[0]+" ") {
-				subs = append(subs, "  crewmail "+spec.synopsis)
-			}
-		}
-		slices.Sort(subs)
-		if len(args) >= 2 {
-			fmt.Fprintf(out, "Usage:\n%s\n", strings.Join(subs, "\n"))
-			return nil, flag.ErrHelp
-		}
-		return nil, fmt.Errorf("%s needs a subcommand:\n%s", args[0], strings.Join(subs, "\n"))
-	}
-	var name string
-	var spec commandSpec
-	var ok bool
-	if single, found := commands[args[0]]; found {
-		// A command of one word (export, import, backup): the rest are its arguments.
-		name, spec, ok, args = args[0], single, true, append([]string{args[0], ""}, args[1:]...)
-	} else {
-		name = args[0] + " " + args[1]
-		spec, ok = commands[name]
-	}
-	if !ok {
-		return nil, fmt.Errorf("unknown command %q; \"crewmail %s -h\" lists what %s can do", name, args[0], args[0])
-	}
-	fs := flag.NewFlagSet("crewmail "+name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	build := spec.flags(fs)
-	fs.SetOutput(io.Discard) // errors are reported once, by the caller
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: crewmail %s\n", spec.synopsis)
-		fs.SetOutput(out)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	pos, err := parseInterleaved(fs, args[2:])
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	switch {
-	case spec.nargs >= 0 && len(pos) != spec.nargs:
-		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
-	case spec.nargs == -2 && len(pos) > 1:
-		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
-	case spec.nargs == -1 && len(pos) < 2:
-		return nil, fmt.Errorf("usage: crewmail %s", spec.synopsis)
-	}
-	return build(pos), nil
 }
 
 // progress shows how far a long command is on a terminal (w not nil), at most a few times a
@@ -657,38 +734,6 @@ func absFileArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-// checkDBCommand runs bbolt's consistency check on the database: through the running server,
-// which has it open, or else on the file, read only. A damaged file is checked without
-// opening it for writing (which a damaged page would stop).
-func checkDBCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
-	if _, err := parseAdmin(append([]string{"check-db"}, args...), stdout); errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	} else if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitUsage
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	if code, ok := ctlCall(ctlPath(cfg), []string{"check-db"}, stdout, stderr); ok {
-		return code
-	}
-	problems, err := store.CheckFile(cfg.DataDir)
-	if errors.Is(err, store.ErrLocked) {
-		err = fmt.Errorf("the database in %s is in use, but the server's control socket does not answer; is another crewmail running there?", cfg.DataDir)
-	}
-	if err == nil {
-		err = reportProblems(stdout, filepath.Join(cfg.DataDir, store.FileName), problems)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	return exitOK
 }
 
 // reportProblems prints what a check of the database at path found, "ok" when nothing, and

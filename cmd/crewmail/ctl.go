@@ -197,7 +197,7 @@ func (c *ctlServer) handle(conn net.Conn) {
 			}
 		}
 	}()
-	code := execAdmin(req.Args, func() (*backend, error) { return &b, nil }, out, errOut)
+	code := execAdmin(req.Args, func() (*backend, error) { return &b, nil }, nil, out, errOut)
 	c.log.Info("control command", "args", req.Args, "code", code)
 	mu.Lock()
 	defer mu.Unlock()

@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -21,63 +19,62 @@ import (
 
 func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dkim") }
 
-// dkimCommand makes a list domain's DKIM key and tells what to publish. It needs no database,
-// so it runs the same whether or not the server does; a running server starts signing with a
-// new key within a minute.
-func dkimCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "keygen" && args[0] != "show") {
-		fmt.Fprintln(stderr, "usage: crewmail dkim keygen DOMAIN [-selector S] [-algo rsa|ed25519] | crewmail dkim show DOMAIN")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
-	}
-	fs := flag.NewFlagSet("crewmail dkim "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	selector := fs.String("selector", "crewmail", "the DNS label the key is published under: SELECTOR._domainkey.DOMAIN")
-	algo := fs.String("algo", "rsa", "rsa (RSA-2048, understood everywhere) or ed25519 (RFC 8463; not yet checked by every receiver)")
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: crewmail dkim %s DOMAIN [flags]\n", args[0])
-		if args[0] == "keygen" {
-			fs.PrintDefaults()
-		}
-	}
-	pos, err := parseInterleaved(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil || len(pos) != 1 {
-		fmt.Fprintf(stderr, "usage: crewmail dkim %s DOMAIN\n", args[0])
-		return exitUsage
-	}
-	domain := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-	if a, err := lists.ParseAddress("postmaster@" + domain); err != nil {
-		fmt.Fprintf(stderr, "crewmail: %q is not a domain\n", pos[0])
-		return exitUsage
-	} else {
-		domain = strings.TrimPrefix(a, "postmaster@")
-	}
-	cfg, err := config.Load(cfgPath)
+// cmdDKIMKeygen makes a list domain's DKIM key and tells what to publish. It needs no
+// database, so it runs the same whether or not the server does; a running server starts
+// signing with a new key within a minute.
+func cmdDKIMKeygen(c *cmd) error {
+	c.params = "DOMAIN [-selector S] [-algo rsa|ed25519]"
+	c.help = "Makes the DKIM key mail for DOMAIN is signed with, and prints the DNS record to publish."
+	selector := c.flag.String("selector", "crewmail", "the DNS label the key is published under: SELECTOR._domainkey.DOMAIN")
+	algo := c.flag.String("algo", "rsa", "rsa (RSA-2048, understood everywhere) or ed25519 (RFC 8463; not yet checked by every receiver)")
+	domain, dir, err := dkimArgs(c)
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
-	var name, value string
-	if args[0] == "keygen" {
-		name, value, err = delivery.GenerateKey(dkimDir(cfg), domain, *selector, *algo)
-	} else {
-		name, value, err = delivery.RecordOf(dkimDir(cfg), domain)
-	}
+	name, value, err := delivery.GenerateKey(dir, domain, *selector, *algo)
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
-	if args[0] == "keygen" {
-		fmt.Fprintf(stdout, "Wrote the DKIM key of %s to %s.\nMail crewmail sends for %s is signed with it from now on. Publish this DNS record:\n\n",
-			domain, delivery.KeyFile(dkimDir(cfg), domain), domain)
+	fmt.Fprintf(c.stdout, "Wrote the DKIM key of %s to %s.\nMail crewmail sends for %s is signed with it from now on. Publish this DNS record:\n\n",
+		domain, delivery.KeyFile(dir, domain), domain)
+	fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
+	return nil
+}
+
+// cmdDKIMShow prints the DNS record of a list domain's DKIM key.
+func cmdDKIMShow(c *cmd) error {
+	c.params = "DOMAIN"
+	c.help = "Prints the DNS record of DOMAIN's DKIM key."
+	domain, dir, err := dkimArgs(c)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
-	return exitOK
+	name, value, err := delivery.RecordOf(dir, domain)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
+	return nil
+}
+
+// dkimArgs parses the command line of a dkim command: the domain, in its ASCII form, and the
+// folder of the DKIM keys.
+func dkimArgs(c *cmd) (domain, dir string, err error) {
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return "", "", err
+	}
+	domain = strings.ToLower(strings.TrimSuffix(args[0], "."))
+	a, err := lists.ParseAddress("postmaster@" + domain)
+	if err != nil {
+		return "", "", usageError(fmt.Sprintf("%q is not a domain", args[0]))
+	}
+	domain = strings.TrimPrefix(a, "postmaster@")
+	cfg, err := c.config()
+	if err != nil {
+		return "", "", err
+	}
+	return domain, dkimDir(cfg), nil
 }
 
 // zoneStrings writes a TXT value as zone-file strings of at most 255 bytes each (RFC 1035
@@ -95,20 +92,18 @@ func zoneStrings(v string) string {
 	return "( " + strings.Join(parts, " ") + " )"
 }
 
-// checkCommand looks up what DOMAIN publishes and says what to fix; exit status 1 when
-// something failed.
-func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: crewmail check DOMAIN   (looks up this server's name, MX, SPF, DKIM and DMARC through the configured resolver, and checks the TLS certificate and the SMTP greeting)")
-		if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
-	}
-	cfg, err := config.Load(cfgPath)
+// cmdCheck looks up what DOMAIN publishes and says what to fix; exit status 1 when something
+// failed.
+func cmdCheck(c *cmd) error {
+	c.params = "DOMAIN"
+	c.help = "Looks up this server's name, MX, SPF, DKIM and DMARC through the configured resolver, and checks the TLS\ncertificate and the SMTP greeting; exit status 1 when something failed."
+	args, err := c.parse(1, 1)
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
 	}
 	domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
 	setup := check.Setup{Hostname: cfg.Hostname, SMTPListen: cfg.SMTP.Listen}
@@ -131,17 +126,16 @@ func checkCommand(ctx context.Context, cfgPath string, args []string, stdout, st
 	if name, value, err := delivery.RecordOf(dkimDir(cfg), domain); err == nil {
 		setup.DKIMName, setup.DKIMValue = name, value
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	// The verify resolver asks DNS itself, as receivers do: the system's lookup would read
 	// /etc/hosts, where a server's own name often stands for 127.0.1.1.
 	findings := check.Domain(ctx, verify.NewResolver(cfg.DNS.Resolver), domain, setup)
-	check.Print(stdout, domain, findings)
+	check.Print(c.stdout, domain, findings)
 	if check.Failed(findings) {
-		return exitError
+		return errSaid
 	}
-	return exitOK
+	return nil
 }

@@ -1,5 +1,5 @@
-// Command crewmail is the crewmail server and its admin tool: subcommands, flag parsing, and the
-// wiring of the packages into a running server.
+// Command crewmail is the crewmail server and its admin tool: the table of commands (cmd.go),
+// one function each with its flags, and the wiring of the packages into a running server.
 package main
 
 import (
@@ -22,35 +22,24 @@ const (
 	exitUsage = 2 // the command line is wrong
 )
 
-const usage = `crewmail — mailing lists and digests for small groups
+// usageIntro and usageOutro frame the list of commands that "crewmail help" prints from the
+// command table.
+const usageIntro = `crewmail — mailing lists and digests for small groups
 
 Usage:
-  crewmail serve   [-config FILE] [-log-json]
-  crewmail list    create ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone]
-                                  [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE]
-                                  [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc]
-  crewmail list    set ADDRESS [the flags of create]
-  crewmail list    ls | show ADDRESS | rm ADDRESS
-  crewmail member  add LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]
-  crewmail member  rm LIST ADDRESS | ls LIST | mode LIST ADDRESS MODE | password LIST ADDRESS
-  crewmail archive ls LIST [-json]
-  crewmail digest  preview LIST [-period daily|weekly] [-member ADDR] [-html] | send [LIST] [-now]
-  crewmail export  LIST [-since DATE]          (mboxrd on stdout)
-  crewmail import  LIST FILE                   (an mbox into the archive; nothing is sent)
-  crewmail backup  FILE                        (a consistent copy of the database, while serving)
-  crewmail check-db                            (is the database sound? exit 1 when it is damaged)
-  crewmail held    ls LIST | approve LIST ID | reject LIST ID [-reason TEXT]
-  crewmail dkim    keygen DOMAIN [-selector S] [-algo rsa|ed25519] | show DOMAIN
-  crewmail check   DOMAIN
-  crewmail version
+`
 
+const usageOutro = `
 Every command takes -config FILE (or CREWMAIL_CONFIG); without one, the trial setup is used:
 data in ./crewmail-data, SMTP on 127.0.0.1:2525, HTTP on 127.0.0.1:8025, outbound mail into a
 Maildir. Admin commands talk to a running server over its control socket, or open the database
-when no server runs. "crewmail COMMAND -h" explains a command.
+when no server runs. "crewmail COMMAND -h" explains a command and its flags.
 
 Exit status: 0 done, 1 failed, 2 wrong usage.
 `
+
+// usage is what "crewmail help" prints.
+func usage() string { return usageIntro + usageLines(commands) + "\n" + usageOutro }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,29 +58,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitUsage
 	}
-	switch args[0] {
-	case "serve":
-		return serveCommand(ctx, cfgPath, args[1:], stdout, stderr)
-	case "list", "member", "archive", "held", "digest", "export", "import", "backup":
-		return adminCommand(cfgPath, args, stdout, stderr)
-	case "dkim":
-		return dkimCommand(cfgPath, args[1:], stdout, stderr)
-	case "check":
-		return checkCommand(ctx, cfgPath, args[1:], stdout, stderr)
-	case "check-db":
-		return checkDBCommand(cfgPath, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "crewmail %s\n", version())
-		return exitOK
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		args[0] = "help"
 	}
-	fmt.Fprintf(stderr, "crewmail: unknown command %q; \"crewmail help\" lists the commands\n", args[0])
-	return exitUsage
+	if isOnDatabase(args[0]) {
+		return adminCommand(cfgPath, args, stdout, stderr)
+	}
+	cmd, rest, err := find(args, false, stdout)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	c := newCmd(cmd.name, rest, stdout, stderr)
+	c.ctx, c.cfgPath = ctx, cfgPath
+	return exitCode(cmd.fn(c), stderr)
+}
+
+func cmdVersion(c *cmd) error {
+	c.help = "Prints the version of crewmail."
+	if _, err := c.parse(0, many); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "crewmail %s\n", version())
+	return nil
+}
+
+func cmdHelp(c *cmd) error {
+	c.help = "Lists the commands."
+	if _, err := c.parse(0, many); err != nil {
+		return err
+	}
+	fmt.Fprint(c.stdout, usage())
+	return nil
 }
 
 // extractConfig takes -config FILE (anywhere on the line) out of args; CREWMAIL_CONFIG is the

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -32,49 +30,31 @@ import (
 	"crewmail/verify"
 )
 
-func serveCommand(ctx context.Context, cfgPath string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("crewmail serve", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	logJSON := fs.Bool("log-json", false, "log in JSON instead of text (also: [log] format = \"json\")")
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: crewmail serve [-config FILE] [-log-json]\n\nRuns the server until SIGINT or SIGTERM. Without a config file: the trial setup on loopback.")
-		fs.PrintDefaults()
+func cmdServe(c *cmd) error {
+	c.params = "[-config FILE] [-log-json]"
+	c.help = "Runs the server until SIGINT or SIGTERM. Without a config file: the trial setup on loopback."
+	logJSON := c.flag.Bool("log-json", false, "log in JSON instead of text (also: [log] format = \"json\")")
+	if _, err := c.parse(0, 0); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "crewmail serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := c.config()
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
 	if *logJSON {
 		cfg.Log.Format = "json"
 	}
-	logOut := newLogBuffer(stderr)
-	if c, ok := logOut.(io.Closer); ok {
-		defer c.Close()
+	logOut := newLogBuffer(c.stderr)
+	if cl, ok := logOut.(io.Closer); ok {
+		defer cl.Close()
 	}
 	log := newLogger(cfg.Log, logOut)
 	srv, err := startServer(cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
+		return err
 	}
-	if err := srv.run(ctx); err != nil {
-		fmt.Fprintf(stderr, "crewmail: %v\n", err)
-		return exitError
-	}
-	return exitOK
+	return srv.run(c.ctx)
 }
-
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
@@ -323,50 +303,14 @@ func orDefault(s, def string) string {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		var due time.Time
-		var waiting bool
-		if err := s.st.View(func(tx *store.Tx) error {
-			var err error
-			due, waiting, err = tx.NextDue()
-			return err
-		}); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		// Deliveries that were due long ago and are still not taken: the workers are stuck
-		// (every one of them hangs on a server that does not answer, or they stopped).
-		if now := s.queue.Now(); waiting && now.Sub(due) > outboxStuckAfter {
-			http.Error(w, fmt.Sprintf("outbox stuck: a delivery due at %s has not been attempted", due.UTC().Format(time.RFC3339)), http.StatusServiceUnavailable)
+		if err := s.queue.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_deliveries", Help: "Deliveries waiting in the outbox."}, func() float64 {
-		n := 0
-		if err := s.st.View(func(tx *store.Tx) error {
-			var err error
-			n, err = tx.OutboxSize()
-			return err
-		}); err != nil {
-			return math.NaN() // unknown, not empty
-		}
-		return float64(n)
-	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_overdue_seconds", Help: "How long the earliest due delivery has waited past its due time (0: none is overdue)."}, func() float64 {
-		var due time.Time
-		var ok bool
-		if err := s.st.View(func(tx *store.Tx) error {
-			var err error
-			due, ok, err = tx.NextDue()
-			return err
-		}); err != nil {
-			return math.NaN() // unknown, not none overdue
-		}
-		if d := s.queue.Now().Sub(due); ok && d > 0 {
-			return d.Seconds()
-		}
-		return 0
-	}))
+	reg.MustRegister(s.queue.Gauges()...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /guide", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -376,9 +320,6 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
 	return mux
 }
-
-// outboxStuckAfter: a delivery due this long ago and not attempted makes /healthz fail.
-const outboxStuckAfter = 15 * time.Minute
 
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
