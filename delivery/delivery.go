@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/metrics"
 	"crewmail/store"
 )
@@ -238,7 +239,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		log = log.With("msgid", id)
 	}
 	if q.cfg.Signer != nil {
-		_, domain, _ := strings.Cut(d.List, "@")
+		_, domain, _ := mailaddr.Split(d.List)
 		if msg, err = q.cfg.Signer.Sign(domain, msg); err != nil {
 			q.record(log, d, err, start)
 			return

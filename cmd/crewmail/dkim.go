@@ -15,7 +15,7 @@ import (
 	"crewmail/check"
 	"crewmail/config"
 	"crewmail/delivery"
-	"crewmail/lists"
+	"crewmail/internal/mailaddr"
 	"crewmail/verify"
 )
 
@@ -50,12 +50,10 @@ func dkimCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: crewmail dkim %s DOMAIN\n", args[0])
 		return exitUsage
 	}
-	domain := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-	if a, err := lists.ParseAddress("postmaster@" + domain); err != nil {
+	domain, err := mailaddr.ParseDomain(strings.TrimSuffix(strings.TrimSpace(pos[0]), "."))
+	if err != nil {
 		fmt.Fprintf(stderr, "crewmail: %q is not a domain\n", pos[0])
 		return exitUsage
-	} else {
-		domain = strings.TrimPrefix(a, "postmaster@")
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
