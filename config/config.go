@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"crewmail/internal/mailaddr"
 )
 
 // Config is the whole configuration. Every key is optional.
@@ -247,7 +249,9 @@ func (c *Config) Validate() error {
 		return bad("separator", "must be one of \"+\", \"-\" or \"=\", not %q", c.Separator)
 	}
 	if c.Postmaster != "" {
-		if at := strings.LastIndexByte(c.Postmaster, '@'); at <= 0 || at == len(c.Postmaster)-1 || strings.ContainsAny(c.Postmaster, " <>,") {
+		// As written it is where postmaster mail goes, so it is not normalized; a local
+		// mailbox of a smarthost (root@mailhost) is fine.
+		if local, domain, _ := mailaddr.Split(c.Postmaster); local == "" || domain == "" || strings.ContainsAny(c.Postmaster, " <>,") {
 			return bad("postmaster", "%q is not an email address", c.Postmaster)
 		}
 	}

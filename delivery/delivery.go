@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/metrics"
 	"crewmail/store"
 )
@@ -242,7 +243,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		log = log.With("msgid", id)
 	}
 	if q.cfg.Signer != nil {
-		_, domain, _ := strings.Cut(d.List, "@")
+		_, domain, _ := mailaddr.Split(d.List)
 		if msg, err = q.cfg.Signer.Sign(domain, msg); err != nil {
 			q.record(log, d, err, start)
 			return

@@ -1,6 +1,10 @@
 package delivery
 
-import "testing"
+import (
+	"testing"
+
+	"crewmail/internal/mailaddr"
+)
 
 // TestIsLoopback: the password may go over plain text only to these addresses.
 func TestIsLoopback(t *testing.T) {
@@ -45,9 +49,9 @@ func TestASCIIAddress(t *testing.T) {
 		{addr: "no-at-sign", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := asciiAddress(tt.addr)
+		got, err := mailaddr.ToASCII(tt.addr)
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("asciiAddress(%q) = %q, %v; want %q, error=%v", tt.addr, got, err, tt.want, tt.wantErr)
+			t.Errorf("mailaddr.ToASCII(%q) = %q, %v; want %q, error=%v", tt.addr, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"golang.org/x/net/idna"
+
+	"crewmail/internal/mailaddr"
 )
 
 // TLS modes of an outbound SMTP connection.
@@ -194,12 +195,12 @@ func (c *client) transaction(ctx context.Context, s *session, addr, from, to str
 			// A peer without SMTPUTF8 gets A-label domains; a non-ASCII local part has no
 			// ASCII form (RFC 6531 §3.2).
 			var err error
-			if rcpt, err = asciiAddress(to); err != nil {
+			if rcpt, err = mailaddr.ToASCII(to); err != nil {
 				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
 			}
 			if from == "" {
 				// the null sender has nothing to convert
-			} else if sender, err = asciiAddress(from); err != nil {
+			} else if sender, err = mailaddr.ToASCII(from); err != nil {
 				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
 			}
 		}
@@ -274,23 +275,6 @@ func needsUTF8(s string) bool {
 	return false
 }
 
-// asciiAddress is addr with its domain in IDNA A-labels, for a peer without SMTPUTF8; a
-// non-ASCII local part has no ASCII form (RFC 6531 §3.2).
-func asciiAddress(addr string) (string, error) {
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		return "", fmt.Errorf("%q is not an address", addr)
-	}
-	if needsUTF8(addr[:at]) {
-		return "", fmt.Errorf("the address %s has a non-ASCII local part", addr)
-	}
-	domain, err := idna.Lookup.ToASCII(addr[at+1:])
-	if err != nil {
-		return "", fmt.Errorf("the domain of %s has no ASCII form: %w", addr, err)
-	}
-	return addr[:at+1] + domain, nil
-}
-
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -347,11 +331,11 @@ func NewMX(resolver *net.Resolver, port int, hostname string) *MX {
 // Send implements Transport: each MX in order of preference, each of its addresses, until one
 // takes the message or refuses it for good.
 func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
-	at := strings.LastIndexByte(to, '@')
-	if at < 0 {
+	_, domain, ok := mailaddr.Split(to)
+	if !ok {
 		return Permanent(fmt.Errorf("%q is not an address", to))
 	}
-	domain, err := idna.Lookup.ToASCII(to[at+1:])
+	domain, err := mailaddr.ASCIIDomain(domain)
 	if err != nil {
 		return Permanent(fmt.Errorf("the domain of %s is not valid: %w", to, err))
 	}

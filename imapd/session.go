@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/metrics"
 	"crewmail/store"
 )
@@ -171,7 +172,13 @@ func (s *session) Close() error {
 }
 
 func (s *session) Login(username, password string) error {
+	// The app password is kept under the member's normal form (domain in A-labels); a mail
+	// client may be set up with the domain in Unicode or in A-labels, in any case. A name that
+	// is no address is looked up as typed, and fails like any unknown name.
 	addr := strings.ToLower(strings.TrimSpace(username))
+	if a, err := mailaddr.Parse(username); err == nil {
+		addr = a.String()
+	}
 	if reason, err := s.srv.authenticate(s.log, s.remote, addr, password); err != nil {
 		s.log.Info("imap login refused", "address", addr, "reason", reason)
 		result := "failed"

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -174,11 +175,11 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 	author := from[0]
 	name := author.Name
 	if name == "" {
-		name, _, _ = strings.Cut(author.Address, "@")
+		name, _, _ = mailaddr.Split(author.Address)
 	}
 	listName := l.Name
 	if listName == "" {
-		listName, _, _ = strings.Cut(l.Address, "@")
+		listName, _ = splitAddress(l.Address)
 	}
 	if l.AuthorIn == vocab.AuthorInCc {
 		cc, _ := h.AddressList("Cc")

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -55,11 +56,11 @@ func refuse(code int, enhanced [3]int, format string, args ...any) *Refusal {
 // Route says where rcpt leads. Addresses in a domain no list uses are refused with 550 5.7.1
 // (crewmail is never a relay); unknown addresses in a served domain with 550 5.1.1.
 func (s *Service) Route(rcpt string) (Target, error) {
-	addr, err := ParseAddress(rcpt)
+	a, err := mailaddr.Parse(rcpt)
 	if err != nil {
 		return Target{}, refuse(501, [3]int{5, 1, 3}, "%s", err.Error())
 	}
-	local, domain := splitAddress(addr)
+	addr, local, domain := a.String(), a.Local(), a.Domain()
 	var t Target
 	err = s.st.View(func(tx *store.Tx) error {
 		if _, err := tx.List(addr); err == nil {

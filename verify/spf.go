@@ -7,6 +7,8 @@ import (
 
 	"blitiri.com.ar/go/spf"
 	"github.com/miekg/dns"
+
+	"crewmail/internal/mailaddr"
 )
 
 // checkSPF checks the MAIL FROM identity and the HELO identity (RFC 7208 §2.3, §2.4).
@@ -21,7 +23,7 @@ func (v *Verifier) checkSPF(ctx context.Context, in Input) (mailFrom, helo SPFRe
 	}
 
 	sender := strings.TrimSuffix(strings.TrimPrefix(in.MailFrom, "<"), ">")
-	local, domain, ok := cutLast(sender, "@")
+	local, domain, ok := mailaddr.Split(sender)
 	if !ok || domain == "" {
 		// RFC 7208 §2.4: with the null reverse-path, the MAIL FROM check is that of
 		// postmaster@<HELO name>, which is the HELO check.
@@ -70,11 +72,4 @@ func isDomain(s string) bool {
 	}
 	_, ok := dns.IsDomainName(s)
 	return ok
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	if i := strings.LastIndex(s, sep); i >= 0 {
-		return s[:i], s[i+len(sep):], true
-	}
-	return s, "", false
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // non-UTF-8 display names decode instead of failing
 	"github.com/emersion/go-message/mail"
-	"golang.org/x/net/idna"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/rawmsg"
 )
 
@@ -245,11 +245,11 @@ func fromDomain(msg []byte) (string, string) {
 	}
 	var domain string
 	for _, a := range addrs {
-		at := strings.LastIndexByte(a.Address, '@')
-		if at < 0 {
+		_, d, ok := mailaddr.Split(a.Address)
+		if !ok {
 			return "", "the From address has no domain"
 		}
-		d := normalizeDomain(a.Address[at+1:])
+		d = normalizeDomain(d)
 		if domain != "" && d != domain {
 			return "", "the From field names addresses in more than one domain"
 		}
@@ -264,9 +264,9 @@ func fromDomain(msg []byte) (string, string) {
 // normalizeDomain gives a domain the form DNS and the public suffix list use: lowercase ASCII
 // (IDNA A-labels), no final dot.
 func normalizeDomain(d string) string {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-	if a, err := idna.Lookup.ToASCII(d); err == nil {
+	d = strings.ToLower(strings.TrimSpace(d))
+	if a, err := mailaddr.ASCIIDomain(d); err == nil {
 		return a
 	}
-	return d
+	return strings.TrimSuffix(d, ".")
 }

@@ -13,7 +13,7 @@ import (
 	"crewmail/check"
 	"crewmail/config"
 	"crewmail/delivery"
-	"crewmail/lists"
+	"crewmail/internal/mailaddr"
 	"crewmail/verify"
 )
 
@@ -64,12 +64,10 @@ func dkimArgs(c *cmd) (domain, dir string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	domain = strings.ToLower(strings.TrimSuffix(args[0], "."))
-	a, err := lists.ParseAddress("postmaster@" + domain)
+	domain, err = mailaddr.ParseDomain(strings.TrimSuffix(strings.TrimSpace(args[0]), "."))
 	if err != nil {
 		return "", "", usageError(fmt.Sprintf("%q is not a domain", args[0]))
 	}
-	domain = strings.TrimPrefix(a, "postmaster@")
 	cfg, err := c.config()
 	if err != nil {
 		return "", "", err

@@ -18,6 +18,7 @@ import (
 	_ "github.com/emersion/go-message/charset" // the charsets of human text and encoded words
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/internal/rawmsg"
 )
 
@@ -190,7 +191,7 @@ func excluded(h message.Header, from string) map[string]bool {
 // daemon tells whether a From is that of a mail system rather than a person: mailer-daemon,
 // postmaster, "Mail Delivery System".
 func daemon(addr, name string) bool {
-	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	local, _, _ := mailaddr.Split(strings.ToLower(addr))
 	switch local {
 	case "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon", "postmaster":
 		return true

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"crewmail/internal/mailaddr"
 )
 
 // The wording of bounces that carry no status part, as qmail, Exim, Exchange, Gmail, Yahoo and
@@ -284,7 +286,7 @@ func paragraphEnd(text string, pos int) int {
 func firstAddress(text string, ex map[string]bool) string {
 	for _, a := range addressRE.FindAllString(text, 50) {
 		a = strings.ToLower(strings.TrimLeft(a, ".'="))
-		local, _, _ := strings.Cut(a, "@")
+		local, _, _ := mailaddr.Split(a)
 		if ex[a] || daemon(a, "") || local == "" {
 			continue
 		}
