@@ -33,7 +33,7 @@ func (f *faults) commitErr() error {
 	return f.err
 }
 
-func refuse(what string) error {
+func onlyInTests(what string) error {
 	if !testing.Testing() {
 		return fmt.Errorf("store: %s runs only in tests", what)
 	}
@@ -44,7 +44,7 @@ func refuse(what string) error {
 // transaction have all run, and then it is rolled back as when the disk refuses the write, so
 // every Update sharing it (group commit) returns err and nothing of them is on disk.
 func (f Faults) FailCommits(n int, err error) error {
-	if err := refuse("FailCommits"); err != nil {
+	if err := onlyInTests("FailCommits"); err != nil {
 		return err
 	}
 	if n > 0 && err == nil {
@@ -58,7 +58,7 @@ func (f Faults) FailCommits(n int, err error) error {
 
 // DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts.
 func (f Faults) DamageCursor(list, addr string) error {
-	if err := refuse("DamageCursor"); err != nil {
+	if err := onlyInTests("DamageCursor"); err != nil {
 		return err
 	}
 	return f.s.Update(func(t *Tx) error {
