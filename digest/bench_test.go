@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"crewmail/internal/chore"
 	"crewmail/internal/mailtest"
 	"crewmail/lists"
 	"crewmail/store"
@@ -80,6 +81,7 @@ func BenchmarkDailyDigests(b *testing.B) {
 	r := &Renderer{Templates: tpl, Hostname: "lists.example.test"}
 	sched := NewScheduler(st, r, svc, Schedule{DailyAt: "08:00", WeeklyOn: time.Monday, Zone: time.UTC}, log)
 	sched.Now = func() time.Time { return day.Add(32 * time.Hour) } // Wednesday 08:00
+	sched.Chores = chore.NewMappedPages(st, log)                    // as the server runs it
 	runtime.GC()
 	resetPeakRSS()
 	stopSampling := make(chan struct{})

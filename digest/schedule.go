@@ -52,9 +52,17 @@ type Scheduler struct {
 	log      *slog.Logger
 	Now      func() time.Time // tests replace it
 	Enqueued func()           // wakes delivery
-	mu       sync.Mutex       // one round at a time
-	// failCommit, when set, fails each list's commit after its digests are written (tests).
-	failCommit error
+	// Chores, when set, keep pace with each round (the server gives back there the database
+	// pages a long round has read).
+	Chores Chores
+	mu     sync.Mutex // one round at a time
+}
+
+// Chores are the server's housekeeping that keeps pace with a round of digests without being
+// the digests' business (chore.MappedPages gives back the database pages a long round reads).
+type Chores interface {
+	ListsHandedOut(n int) // before the round hands out its next list, when n lists have gone
+	RoundOver(n int)      // when the round over n lists is over
 }
 
 // NewScheduler returns a Scheduler.
@@ -78,17 +86,6 @@ func (s *Scheduler) Zone(l store.List) *time.Location {
 // Sent says what a round of digests did.
 type Sent struct {
 	Lists, Digests, Members, Messages int
-}
-
-// releaseEvery is how many lists a round goes through between giving back the database pages
-// it has read (store.ReleaseMapped): a round over thousands of lists reads the whole archive,
-// and its resident set should be what it holds, not the size of the file.
-const releaseEvery = 256
-
-func (s *Scheduler) releaseMapped() {
-	if err := s.st.ReleaseMapped(); err != nil {
-		s.log.Warn("cannot give back mapped database pages", "err", err)
-	}
 }
 
 // SendDue sends every digest that is due now, on every list (list == "") or one. With force,
@@ -137,15 +134,15 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 		})
 	}
 	for i, l := range lists {
-		if i > 0 && i%releaseEvery == 0 {
-			s.releaseMapped()
+		if s.Chores != nil {
+			s.Chores.ListsHandedOut(i)
 		}
 		work <- l
 	}
 	close(work)
 	wg.Wait()
-	if len(lists) > releaseEvery {
-		s.releaseMapped()
+	if s.Chores != nil {
+		s.Chores.RoundOver(len(lists))
 	}
 	metrics.Digests.Add(float64(total.Digests))
 	metrics.DigestDeliveries.Add(float64(total.Members))
@@ -164,179 +161,211 @@ type due struct {
 	period vocab.Mode
 }
 
-// sendList sends the digests of one list that are due.
+// dueList is what is due on one list, as read in one transaction: the members whose digest is
+// due and what is new since the earliest of their cursors.
+type dueList struct {
+	list  store.List
+	zone  *time.Location
+	dues  []due
+	posts []post
+	// mutes: for each thread a post started (post.Origin), the members who muted it (IDs).
+	mutes map[uint64]map[uint64]bool
+}
+
+// composed is one digest and the members it goes to: members with the same cursor, period and
+// mutes get the same digest, composed once, stored once, delivered to each.
+type composed struct {
+	members []due
+	msgs    [][]byte // the digest's parts; none when nothing is new for them
+	count   int      // posts in it
+}
+
+// sendList sends the digests of one list that are due: it reads what is due, composes the
+// digests, and commits their outbox rows with the members' moved cursors.
 func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	now := s.Now()
-	var l store.List
-	var zone *time.Location
-	var dues []due
-	var posts []post
+	var d dueList
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
-		if l, err = tx.List(list); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil // deleted since the round began
-			}
-			return err
-		}
-		zone = s.Zone(l)
-		members, err := tx.Members(l.Address)
-		if err != nil {
-			return err
-		}
-		last, err := tx.LastSeq(l.Address)
-		if err != nil {
-			return err
-		}
-		from := last
-		for _, m := range members {
-			if !m.Mode.Digest() || !m.Paused.IsZero() {
-				continue // paused for bouncing: their cursor waits, nothing is lost
-			}
-			c, _, err := tx.Cursor(l.Address, m.Address)
-			if err != nil {
-				// Without her cursor there is no telling what she has had: she gets nothing
-				// (rather than the whole archive) until it is mended; the others get theirs.
-				s.log.Error("digest member skipped: cannot read her digest cursor", "list", l.Address, "member", m.Address, "err", err)
-				continue
-			}
-			run := s.sched.last(m.Mode, now, zone)
-			handled := c.Run
-			if handled.IsZero() {
-				handled = m.Added // a new digest member's first digest is the next one due
-			}
-			if force {
-				run = now
-			} else if !handled.Before(run) {
-				continue
-			}
-			dues = append(dues, due{member: m, cursor: c, run: run, period: m.Mode})
-			from = min(from, c.Seq)
-		}
-		if len(dues) == 0 || from >= last {
-			return nil
-		}
-		posts, err = readPosts(tx, l.Address, from, s.links, zone)
+		d, err = s.readDue(tx, list, now, force)
 		return err
 	})
-	if err != nil || len(dues) == 0 {
+	if err != nil || len(d.dues) == 0 {
 		return Sent{}, err
 	}
-	// Members with the same cursor, period and mutes get the same digest: composed once, stored
-	// once, delivered to each.
-	type group struct {
-		key     string
-		members []due
-		msgs    [][]byte
-		count   int
+	digests, err := s.compose(d, now)
+	if err != nil {
+		return Sent{}, err
 	}
-	groups := map[string]*group{}
-	var keys []string
-	var mutes map[uint64]map[uint64]bool
-	if err := s.st.View(func(tx *store.Tx) error {
-		mutes = map[uint64]map[uint64]bool{}
-		for _, p := range posts {
-			if _, ok := mutes[p.Origin]; !ok { // mutes are about where a post started
-				m, err := tx.Muted(l.Address, p.Post)
-				if err != nil {
-					return err
-				}
-				mutes[p.Origin] = m
-			}
+	var sent Sent
+	err = s.st.Update(func(tx *store.Tx) error {
+		var err error
+		sent, err = s.commit(tx, d, digests, now)
+		return err
+	})
+	return sent, err
+}
+
+// readDue reads what is due on list at now (with force, every digest member's digest is): no
+// dues when the list is gone. A member whose cursor cannot be read is left out, with a log line.
+func (s *Scheduler) readDue(tx *store.Tx, list string, now time.Time, force bool) (dueList, error) {
+	var d dueList
+	var err error
+	if d.list, err = tx.List(list); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return dueList{}, nil // deleted since the round began
 		}
-		return nil
-	}); err != nil {
-		return Sent{}, err
+		return dueList{}, err
 	}
-	for _, d := range dues {
+	l := d.list
+	d.zone = s.Zone(l)
+	members, err := tx.Members(l.Address)
+	if err != nil {
+		return dueList{}, err
+	}
+	last, err := tx.LastSeq(l.Address)
+	if err != nil {
+		return dueList{}, err
+	}
+	from := last
+	for _, m := range members {
+		if !m.Mode.Digest() || !m.Paused.IsZero() {
+			continue // paused for bouncing: their cursor waits, nothing is lost
+		}
+		c, _, err := tx.Cursor(l.Address, m.Address)
+		if err != nil {
+			// Without her cursor there is no telling what she has had: she gets nothing
+			// (rather than the whole archive) until it is mended; the others get theirs.
+			s.log.Error("digest member skipped: cannot read her digest cursor", "list", l.Address, "member", m.Address, "err", err)
+			continue
+		}
+		run := s.sched.last(m.Mode, now, d.zone)
+		handled := c.Run
+		if handled.IsZero() {
+			handled = m.Added // a new digest member's first digest is the next one due
+		}
+		if force {
+			run = now
+		} else if !handled.Before(run) {
+			continue
+		}
+		d.dues = append(d.dues, due{member: m, cursor: c, run: run, period: m.Mode})
+		from = min(from, c.Seq)
+	}
+	if len(d.dues) == 0 || from >= last {
+		return d, nil
+	}
+	if d.posts, err = readPosts(tx, l.Address, from, s.links, d.zone); err != nil {
+		return dueList{}, err
+	}
+	d.mutes = map[uint64]map[uint64]bool{}
+	for _, p := range d.posts {
+		if _, ok := d.mutes[p.Origin]; !ok { // mutes are about where a post started
+			m, err := tx.Muted(l.Address, p.Post)
+			if err != nil {
+				return dueList{}, err
+			}
+			d.mutes[p.Origin] = m
+		}
+	}
+	return d, nil
+}
+
+// compose builds the digests of d at now, one for each group of members with the same cursor,
+// period and mutes, in the order their first member was read. It reads and writes nothing.
+func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
+	groups := map[string]*composed{}
+	var out []*composed
+	for _, m := range d.dues {
 		var muted []string
-		for th, who := range mutes {
-			if who[d.member.ID] {
+		for th, who := range d.mutes {
+			if who[m.member.ID] {
 				muted = append(muted, fmt.Sprint(th))
 			}
 		}
 		slices.Sort(muted)
-		key := fmt.Sprintf("%d/%s/%s", d.cursor.Seq, d.period, strings.Join(muted, ","))
+		key := fmt.Sprintf("%d/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","))
 		g, ok := groups[key]
 		if !ok {
-			g = &group{key: key}
+			g = &composed{}
 			groups[key] = g
-			keys = append(keys, key)
+			out = append(out, g)
 			var mine []post
-			for _, p := range posts {
-				if p.Seq > d.cursor.Seq && !mutes[p.Origin][d.member.ID] {
+			for _, p := range d.posts {
+				if p.Seq > m.cursor.Seq && !d.mutes[p.Origin][m.member.ID] {
 					mine = append(mine, p)
 				}
 			}
 			g.count = len(mine)
 			if len(mine) > 0 {
-				dg := build(l, d.period, mine, d.cursor.Seq, s.links, zone, now)
-				msgs, err := s.render.Build(dg, s.addresses(l))
+				dg := build(d.list, m.period, mine, m.cursor.Seq, s.links, d.zone, now)
+				msgs, err := s.render.Build(dg, s.addresses(d.list))
 				if err != nil {
-					return Sent{}, err
+					return nil, err
 				}
 				g.msgs = msgs
 			}
 		}
-		g.members = append(g.members, d)
+		g.members = append(g.members, m)
 	}
+	return out, nil
+}
+
+// commit puts digests in the outbox, one row per member and part, and moves each member's
+// cursor past what was read, in tx: a member whose cursor is no longer where it was read (a
+// round that raced this one already handled her) is left out.
+func (s *Scheduler) commit(tx *store.Tx, d dueList, digests []*composed, now time.Time) (Sent, error) {
 	var sent Sent
-	err = s.st.Update(func(tx *store.Tx) error {
-		sent = Sent{}
-		last, err := tx.LastSeq(l.Address)
-		if err != nil {
-			return err
+	l := d.list
+	last, err := tx.LastSeq(l.Address)
+	if err != nil {
+		return Sent{}, err
+	}
+	for _, g := range digests {
+		var still []due
+		for _, m := range g.members {
+			c, _, err := tx.Cursor(l.Address, m.member.Address)
+			if err != nil {
+				return Sent{}, err
+			}
+			if c == m.cursor {
+				still = append(still, m)
+			}
 		}
-		for _, key := range keys {
-			g := groups[key]
-			// Only members whose cursor is still where it was read: a round that raced this one
-			// (a second `digest send`) already handled the others.
-			var still []due
-			for _, d := range g.members {
-				c, _, err := tx.Cursor(l.Address, d.member.Address)
-				if err != nil {
-					return err
-				}
-				if c == d.cursor {
-					still = append(still, d)
+		if len(still) == 0 {
+			continue
+		}
+		var blobs []uint64
+		for _, msg := range g.msgs {
+			id, err := tx.PutBlob(msg, len(still))
+			if err != nil {
+				return Sent{}, err
+			}
+			blobs = append(blobs, id)
+		}
+		for _, m := range still {
+			for _, id := range blobs {
+				if _, err := tx.Enqueue(store.Delivery{List: l.Address, Blob: id, From: s.links.BounceAddress(l.Address, m.member.ID), To: m.member.Address, Member: m.member.ID, Created: now.UTC()}); err != nil {
+					return Sent{}, err
 				}
 			}
-			if len(still) == 0 {
-				continue
+			seq := m.cursor.Seq
+			if g.count > 0 || seq < last {
+				seq = max(seq, lastOf(d.posts))
 			}
-			var blobs []uint64
-			for _, msg := range g.msgs {
-				id, err := tx.PutBlob(msg, len(still))
-				if err != nil {
-					return err
-				}
-				blobs = append(blobs, id)
-			}
-			for _, d := range still {
-				for _, id := range blobs {
-					if _, err := tx.Enqueue(store.Delivery{List: l.Address, Blob: id, From: s.links.BounceAddress(l.Address, d.member.ID), To: d.member.Address, Member: d.member.ID, Created: now.UTC()}); err != nil {
-						return err
-					}
-				}
-				seq := d.cursor.Seq
-				if g.count > 0 || seq < last {
-					seq = max(seq, lastOf(posts))
-				}
-				if err := tx.PutCursor(l.Address, d.member.Address, store.Cursor{Seq: seq, Run: d.run}); err != nil {
-					return err
-				}
-				if len(blobs) > 0 {
-					sent.Members++
-				}
+			if err := tx.PutCursor(l.Address, m.member.Address, store.Cursor{Seq: seq, Run: m.run}); err != nil {
+				return Sent{}, err
 			}
 			if len(blobs) > 0 {
-				sent.Digests++
-				sent.Messages += g.count
+				sent.Members++
 			}
 		}
-		return s.failCommit
-	})
-	return sent, err
+		if len(blobs) > 0 {
+			sent.Digests++
+			sent.Messages += g.count
+		}
+	}
+	return sent, nil
 }
 
 func lastOf(posts []post) uint64 {

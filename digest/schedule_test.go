@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/chore"
 	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
@@ -280,14 +281,15 @@ func TestDigestAndCursorCommitTogether(t *testing.T) {
 	}
 	w.post("Ann <ann@example.test>", "Seeds", "")
 	w.now = at(0, "08:00")
-	w.sched.failCommit = fmt.Errorf("the disk is gone")
+	if err := w.st.Faults().FailCommits(1, fmt.Errorf("the disk is gone")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.sched.SendDue("", false); err == nil {
 		t.Fatal("a failed commit went unnoticed")
 	}
 	if got := w.digests(); len(got) != 0 {
 		t.Fatalf("a digest from a failed round: %v", keys(got))
 	}
-	w.sched.failCommit = nil
 	w.send()
 	w.send()
 	if got := w.digests(); len(got["alice@example.test"]) != 1 {
@@ -308,7 +310,7 @@ func TestDamagedCursorStopsOnlyThatMembersDigest(t *testing.T) {
 	w.post("Ann <ann@example.test>", "Seeds", "")
 	var logged bytes.Buffer
 	w.sched.log = slog.New(slog.NewTextHandler(&logged, nil))
-	if err := w.st.Update(func(tx *store.Tx) error { return tx.DamageCursor(crew, "alice@example.test") }); err != nil {
+	if err := w.st.Faults().DamageCursor(crew, "alice@example.test"); err != nil {
 		t.Fatal(err)
 	}
 	w.now = at(0, "08:00")
@@ -337,7 +339,8 @@ func keys(m map[string][]string) map[string]int {
 // database's mapped pages sends every list's digest, once.
 func TestDigestRoundOverManyLists(t *testing.T) {
 	w := newWorld(t, at(0, "09:00"))
-	n := 2*releaseEvery + 3
+	w.sched.Chores = chore.NewMappedPages(w.st, slog.New(slog.DiscardHandler))
+	n := 2*chore.ReleaseEvery + 3
 	err := w.st.Update(func(tx *store.Tx) error {
 		for i := range n {
 			addr := fmt.Sprintf("crew%d@lists.example.test", i)

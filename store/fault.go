@@ -3,19 +3,69 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 )
 
-// DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts, as a
-// failing disk or an older bug could leave it: for tests of what the packages above do with a
-// record they cannot read. Outside a test binary it refuses and changes nothing.
-func (t *Tx) DamageCursor(list, addr string) error {
+// Faults make the store fail as a failing disk or an older bug would, for tests of what the
+// packages above do then: the one place tests inject failures, so that no package carries a
+// test hook of its own. Outside a test binary every method refuses and changes nothing.
+type Faults struct{ s *Store }
+
+// Faults is how a test makes s fail.
+func (s *Store) Faults() Faults { return Faults{s} }
+
+// faults are the failures armed on a store.
+type faults struct {
+	mu      sync.Mutex
+	commits int   // how many more commits fail (FailCommits)
+	err     error // with this error
+}
+
+// commitErr is the error the transaction being committed fails with, nil when none is armed.
+func (f *faults) commitErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.commits == 0 {
+		return nil
+	}
+	f.commits--
+	return f.err
+}
+
+func onlyInTests(what string) error {
 	if !testing.Testing() {
-		return errors.New("store: DamageCursor runs only in tests")
+		return fmt.Errorf("store: %s runs only in tests", what)
 	}
-	b := t.listBucket(list)
-	if b == nil {
-		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	return nil
+}
+
+// FailCommits makes the next n commits fail with err (n = 0 disarms it): the functions of a
+// transaction have all run, and then it is rolled back as when the disk refuses the write, so
+// every Update sharing it (group commit) returns err and nothing of them is on disk.
+func (f Faults) FailCommits(n int, err error) error {
+	if err := onlyInTests("FailCommits"); err != nil {
+		return err
 	}
-	return b.Bucket(subCursors).Put([]byte(addr), []byte("{\"seq\":"))
+	if n > 0 && err == nil {
+		return errors.New("store: FailCommits needs the error the commits fail with")
+	}
+	f.s.faults.mu.Lock()
+	defer f.s.faults.mu.Unlock()
+	f.s.faults.commits, f.s.faults.err = n, err
+	return nil
+}
+
+// DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts.
+func (f Faults) DamageCursor(list, addr string) error {
+	if err := onlyInTests("DamageCursor"); err != nil {
+		return err
+	}
+	return f.s.Update(func(t *Tx) error {
+		b := t.listBucket(list)
+		if b == nil {
+			return fmt.Errorf("list %s: %w", list, ErrNotFound)
+		}
+		return b.Bucket(subCursors).Put([]byte(addr), []byte("{\"seq\":"))
+	})
 }

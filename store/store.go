@@ -60,6 +60,7 @@ type Store struct {
 	// incarnations: list address → List.Incarnation of the list there, kept in step with
 	// committed creations and removals, for tokens made and checked outside transactions.
 	incarnations sync.Map
+	faults       faults // failures tests inject (Faults)
 }
 
 // Open opens (creating if needed) the database in dir, checks its schema version and migrates
@@ -339,7 +340,7 @@ func (s *Store) runBatch(batch []*commit) {
 					return err
 				}
 			}
-			return nil
+			return s.faults.commitErr()
 		})
 		if failed < 0 {
 			if err == nil {

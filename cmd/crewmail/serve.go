@@ -22,6 +22,7 @@ import (
 	"crewmail/digest"
 	"crewmail/docs"
 	"crewmail/imapd"
+	"crewmail/internal/chore"
 	"crewmail/internal/metrics"
 	"crewmail/lists"
 	"crewmail/smtpd"
@@ -262,7 +263,11 @@ func newScheduler(cfg *config.Config, st *store.Store, tpl *templates.Set, svc *
 	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
 	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
-	return digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
+	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
+	// A round over thousands of lists reads the whole archive through the store's memory map:
+	// the server gives the pages back as the round goes, so its resident set stays what it holds.
+	s.Chores = chore.NewMappedPages(st, log)
+	return s
 }
 
 // templatesDir is where the operator's templates are.
