@@ -97,7 +97,7 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lists []string
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		if list != "" {
 			if _, err := tx.List(list); err != nil {
 				return fmt.Errorf("there is no list %s", list)
@@ -171,7 +171,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	var zone *time.Location
 	var dues []due
 	var posts []post
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		var err error
 		if l, err = tx.List(list); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -233,7 +233,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	groups := map[string]*group{}
 	var keys []string
 	var mutes map[uint64]map[uint64]bool
-	if err := s.st.View(func(tx *store.Tx) error {
+	if err := s.st.View(func(tx store.Tx) error {
 		mutes = map[uint64]map[uint64]bool{}
 		for _, p := range posts {
 			if _, ok := mutes[p.Origin]; !ok { // mutes are about where a post started
@@ -281,7 +281,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		g.members = append(g.members, d)
 	}
 	var sent Sent
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		sent = Sent{}
 		last, err := tx.LastSeq(l.Address)
 		if err != nil {
@@ -361,7 +361,7 @@ func (s *Scheduler) addresses(l store.List) Addresses {
 // when member is ""): nothing is sent and no cursor moves.
 func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Digest, error) {
 	var d Digest
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		l, err := tx.List(list)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", list)

@@ -84,7 +84,7 @@ func at(day int, hhmm string) time.Time {
 func (w *world) digests() map[string][]string {
 	w.t.Helper()
 	out := map[string][]string{}
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		rows, err := tx.ClaimDue(w.now.Add(time.Hour), time.Minute, 10000)
 		if err != nil {
 			return err
@@ -242,7 +242,7 @@ func TestDigestLeavesOutMutedThreads(t *testing.T) {
 	noisy := w.post("Ann <ann@example.test>", "Noisy", "")
 	w.post("Ann <ann@example.test>", "Quiet", "")
 	var thread uint64
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		seq, _, err := tx.MessageID(crew, noisy)
 		if err != nil {
 			return err
@@ -308,7 +308,7 @@ func TestDamagedCursorStopsOnlyThatMembersDigest(t *testing.T) {
 	w.post("Ann <ann@example.test>", "Seeds", "")
 	var logged bytes.Buffer
 	w.sched.log = slog.New(slog.NewTextHandler(&logged, nil))
-	if err := w.st.Update(func(tx *store.Tx) error { return tx.DamageCursor(crew, "alice@example.test") }); err != nil {
+	if err := w.st.Update(func(tx store.Tx) error { return tx.(store.Faults).DamageCursor(crew, "alice@example.test") }); err != nil {
 		t.Fatal(err)
 	}
 	w.now = at(0, "08:00")
@@ -338,7 +338,7 @@ func keys(m map[string][]string) map[string]int {
 func TestDigestRoundOverManyLists(t *testing.T) {
 	w := newWorld(t, at(0, "09:00"))
 	n := 2*releaseEvery + 3
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		for i := range n {
 			addr := fmt.Sprintf("crew%d@lists.example.test", i)
 			if err := tx.CreateList(store.List{Address: addr, Name: fmt.Sprintf("Crew %d", i), Join: "approve", Post: "anyone"}); err != nil {

@@ -46,7 +46,7 @@ func (s *Server) authenticate(log *slog.Logger, ip, addr, password string) (reas
 		hash  []byte
 		lists int
 	)
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		p, err := tx.AppPasswordOf(addr)
 		if errors.Is(err, store.ErrNotFound) {
 			hash = nil

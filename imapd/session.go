@@ -92,7 +92,7 @@ func uidValidity(l store.List) uint32 {
 }
 
 // flagMap is member's flags on list's posts, by sequence.
-func flagMap(tx *store.Tx, list string, member uint64) (map[uint64]byte, error) {
+func flagMap(tx store.Tx, list string, member uint64) (map[uint64]byte, error) {
 	m := make(map[uint64]byte)
 	err := tx.FlagsOf(list, member, func(seq uint64, flags byte) error {
 		m[seq] = flags
@@ -125,7 +125,7 @@ func flagBit(flag imap.Flag) byte {
 
 // lookup finds mailbox name among the lists the logged-in address is a member of now.
 // Someone who is not a member learns nothing about whether the list exists.
-func (s *session) lookup(tx *store.Tx, name string) (store.List, store.Member, error) {
+func (s *session) lookup(tx store.Tx, name string) (store.List, store.Member, error) {
 	addr := strings.ToLower(name)
 	l, err := tx.List(addr)
 	if err == nil {
@@ -143,7 +143,7 @@ func (s *session) lookup(tx *store.Tx, name string) (store.List, store.Member, e
 
 // current checks, at the start of a command on the selected mailbox, that its list still exists
 // and the logged-in address is still a member.
-func (s *session) current(tx *store.Tx) (store.Member, error) {
+func (s *session) current(tx store.Tx) (store.Member, error) {
 	sel := s.sel
 	if sel == nil {
 		return store.Member{}, no("", "No mailbox selected")
@@ -198,7 +198,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		sel  *selected
 		data *imap.SelectData
 	)
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		l, m, err := s.lookup(tx, name)
 		if err != nil {
 			return err
@@ -261,7 +261,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
 	var out []imap.ListData
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		out = out[:0]
 		lists, members, err := tx.ListsOf(s.addr)
 		if err != nil {
@@ -306,7 +306,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
 	var data *imap.StatusData
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		l, m, err := s.lookup(tx, name)
 		if err != nil {
 			return err
@@ -319,7 +319,7 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 
 // status answers STATUS (and LIST RETURN (STATUS)). Every item asked for is filled in: the
 // library writes each one it was asked for.
-func status(tx *store.Tx, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
+func status(tx store.Tx, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return nil, err
@@ -373,7 +373,7 @@ func status(tx *store.Tx, l store.List, m store.Member, options *imap.StatusOpti
 }
 
 func (s *session) Subscribe(name string) error {
-	return s.srv.st.View(func(tx *store.Tx) error {
+	return s.srv.st.View(func(tx store.Tx) error {
 		_, _, err := s.lookup(tx, name)
 		return err
 	})
@@ -431,7 +431,7 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 		flags map[uint64]byte // read when another session changed them
 		gen   uint64
 	)
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		m, err := s.current(tx)
 		if err != nil {
 			return nil // gone; the next command on it says so

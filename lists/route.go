@@ -61,7 +61,7 @@ func (s *Service) Route(rcpt string) (Target, error) {
 	}
 	local, domain := splitAddress(addr)
 	var t Target
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		if _, err := tx.List(addr); err == nil {
 			t = Target{List: addr, Kind: KindPost}
 			return nil

@@ -9,7 +9,7 @@ import (
 // DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts, as a
 // failing disk or an older bug could leave it: for tests of what the packages above do with a
 // record they cannot read. Outside a test binary it refuses and changes nothing.
-func (t *Tx) DamageCursor(list, addr string) error {
+func (t *boltTx) DamageCursor(list, addr string) error {
 	if !testing.Testing() {
 		return errors.New("store: DamageCursor runs only in tests")
 	}

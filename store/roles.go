@@ -146,6 +146,46 @@ type IMAPAccess interface {
 	FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error
 }
 
+// Tx is a transaction: every role, and what is to happen once it is committed.
+type Tx interface {
+	Lists
+	Members
+	Archive
+	Bounces
+	Threads
+	Cursors
+	Holds
+	Pendings
+	Outbox
+	IMAPAccess
+	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
+	// Update function may run more than once (see Backend.Update), so whatever it does outside
+	// the transaction — waking delivery, counting in metrics — it asks for here, and a run
+	// that is thrown away forgets what it asked. In a read transaction fn never runs.
+	AfterCommit(fn func())
+}
+
+// Backend is a database crewmail runs on: transactions over the roles, the server's secret,
+// and the lists' incarnations.
+type Backend interface {
+	// View runs fn in a read-only transaction that sees one consistent state.
+	View(fn func(Tx) error) error
+	// Update runs fn in a read-write transaction that is durable when Update returns nil;
+	// when fn returns an error, nothing it wrote is kept and Update returns that error. fn
+	// may run more than once: bbolt's group commit runs a batch again without the caller
+	// that failed in it, and a database with serializable transactions retries one that
+	// failed on a conflict. So fn sets its results afresh on every run, has no effects
+	// outside the transaction, and asks for what must happen once it is committed with
+	// Tx.AfterCommit.
+	Update(fn func(Tx) error) error
+	// Secret is the server's random secret, made when the database was created.
+	Secret() []byte
+	// Incarnation is the List.Incarnation of the list at address now, as committed; 0 when
+	// there is none.
+	Incarnation(list string) uint64
+	Close() error
+}
+
 // Faults damage records on purpose, for tests of what the packages above do with a record
 // they cannot read. Outside a test binary they refuse.
 type Faults interface {
@@ -164,16 +204,18 @@ type Maintenance interface {
 
 // The bbolt transaction plays every role.
 var (
-	_ Lists       = (*Tx)(nil)
-	_ Members     = (*Tx)(nil)
-	_ Archive     = (*Tx)(nil)
-	_ Bounces     = (*Tx)(nil)
-	_ Threads     = (*Tx)(nil)
-	_ Cursors     = (*Tx)(nil)
-	_ Holds       = (*Tx)(nil)
-	_ Pendings    = (*Tx)(nil)
-	_ Outbox      = (*Tx)(nil)
-	_ IMAPAccess  = (*Tx)(nil)
-	_ Faults      = (*Tx)(nil)
+	_ Backend     = (*Store)(nil)
+	_ Tx          = (*boltTx)(nil)
+	_ Lists       = (*boltTx)(nil)
+	_ Members     = (*boltTx)(nil)
+	_ Archive     = (*boltTx)(nil)
+	_ Bounces     = (*boltTx)(nil)
+	_ Threads     = (*boltTx)(nil)
+	_ Cursors     = (*boltTx)(nil)
+	_ Holds       = (*boltTx)(nil)
+	_ Pendings    = (*boltTx)(nil)
+	_ Outbox      = (*boltTx)(nil)
+	_ IMAPAccess  = (*boltTx)(nil)
+	_ Faults      = (*boltTx)(nil)
 	_ Maintenance = (*Store)(nil)
 )

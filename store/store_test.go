@@ -34,7 +34,7 @@ func TestReopenKeepsEverythingAndTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := append([]byte(nil), s.Secret()...)
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@x.test", Name: "crew"}); err != nil {
 			return err
 		}
@@ -55,7 +55,7 @@ func TestReopenKeepsEverythingAndTheSecret(t *testing.T) {
 	if string(s.Secret()) != string(secret) || len(secret) != 32 {
 		t.Error("the server secret changed across a restart")
 	}
-	err = s.View(func(tx *Tx) error {
+	err = s.View(func(tx Tx) error {
 		p, raw, err := tx.Post("crew@x.test", 1)
 		if err != nil {
 			return err
@@ -115,7 +115,7 @@ func TestNotADatabaseRefused(t *testing.T) {
 // its error and leaves no trace, and every other one is committed.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	s, _ := openTest(t)
-	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
@@ -124,7 +124,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = s.Update(func(tx *Tx) error {
+			errs[i] = s.Update(func(tx Tx) error {
 				if _, err := tx.AppendPost("crew@x.test", Post{MessageID: fmt.Sprintf("%d@x", i)}, []byte("x")); err != nil {
 					return err
 				}
@@ -142,7 +142,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		}
 	}
 	var ids []string
-	err := s.View(func(tx *Tx) error {
+	err := s.View(func(tx Tx) error {
 		return tx.Posts("crew@x.test", func(p Post) error {
 			ids = append(ids, p.MessageID)
 			return nil
@@ -165,7 +165,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 
 func TestDuplicateMessageIDRefusedByAppend(t *testing.T) {
 	s, _ := openTest(t)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
 			return err
 		}
@@ -186,7 +186,7 @@ func TestDuplicateMessageIDRefusedByAppend(t *testing.T) {
 func TestOutboxClaimRetryFail(t *testing.T) {
 	s, _ := openTest(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		for i, due := range []time.Time{now.Add(-time.Minute), now, now.Add(time.Minute)} {
 			if _, err := tx.Enqueue(Delivery{To: fmt.Sprintf("m%d@x", i), Due: due, Created: now}); err != nil {
 				return err
@@ -198,13 +198,13 @@ func TestOutboxClaimRetryFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	var claimed []Delivery
-	update := func(fn func(tx *Tx) error) {
+	update := func(fn func(tx Tx) error) {
 		t.Helper()
 		if err := s.Update(fn); err != nil {
 			t.Fatal(err)
 		}
 	}
-	update(func(tx *Tx) (err error) {
+	update(func(tx Tx) (err error) {
 		claimed, err = tx.ClaimDue(now, 30*time.Minute, 10)
 		return err
 	})
@@ -217,16 +217,16 @@ func TestOutboxClaimRetryFail(t *testing.T) {
 		}
 	}
 	// Claimed rows are not claimed again while leased.
-	update(func(tx *Tx) error {
+	update(func(tx Tx) error {
 		again, err := tx.ClaimDue(now.Add(2*time.Minute), 30*time.Minute, 10)
 		if len(again) != 1 || again[0].To != "m2@x" {
 			t.Errorf("second claim got %+v, want only m2", again)
 		}
 		return err
 	})
-	update(func(tx *Tx) error { return tx.Retry(claimed[0], now.Add(5*time.Minute), "451 later") })
-	update(func(tx *Tx) error { return tx.Fail(claimed[1], now, "550 no such user") })
-	update(func(tx *Tx) error {
+	update(func(tx Tx) error { return tx.Retry(claimed[0], now.Add(5*time.Minute), "451 later") })
+	update(func(tx Tx) error { return tx.Fail(claimed[1], now, "550 no such user") })
+	update(func(tx Tx) error {
 		var rows []Delivery
 		if err := tx.Outbox(func(d Delivery) error { rows = append(rows, d); return nil }); err != nil {
 			return err
@@ -262,7 +262,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: "crew@x.test"}) }); err != nil {
 		b.Fatal(err)
 	}
 	raw := []byte(strings.Repeat("x", 4096))
@@ -276,7 +276,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 			next++
 			id := fmt.Sprintf("%d@x", next)
 			seq.Unlock()
-			err := s.Update(func(tx *Tx) error {
+			err := s.Update(func(tx Tx) error {
 				p, err := tx.AppendPost("crew@x.test", Post{MessageID: id}, raw)
 				if err != nil {
 					return err
@@ -335,8 +335,8 @@ func TestMigrationFromSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	err = s.Update(func(tx *Tx) error {
-		if v := binary.BigEndian.Uint64(tx.tx.Bucket(bucketMeta).Get(keyVersion)); v != SchemaVersion {
+	err = s.Update(func(tx Tx) error {
+		if v := binary.BigEndian.Uint64(tx.(*boltTx).tx.Bucket(bucketMeta).Get(keyVersion)); v != SchemaVersion {
 			t.Errorf("schema version %d after migration", v)
 		}
 		rcpts, err := tx.Recipients("old@x.test")
@@ -389,7 +389,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 // same kind replaces it; deleting removes it from both lookups.
 func TestPendingOnePerKindAndAddress(t *testing.T) {
 	s, _ := openTest(t)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
 			return err
 		}
@@ -433,7 +433,7 @@ func TestPendingOnePerKindAndAddress(t *testing.T) {
 
 func TestRosterFollowsMemberChanges(t *testing.T) {
 	s, _ := openTest(t)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
 			return err
 		}
@@ -455,7 +455,7 @@ func TestRosterFollowsMemberChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s.View(func(tx *Tx) error {
+	_ = s.View(func(tx Tx) error {
 		r, err := tx.Recipients("crew@x.test")
 		if err != nil || len(r) != 1 || r[0].Address != "a@x.test" || r[0].ID != 1 {
 			t.Errorf("recipients: %+v %v", r, err)
@@ -467,7 +467,7 @@ func TestRosterFollowsMemberChanges(t *testing.T) {
 // TestFlagsAndAppPasswords: flags are per member and post; an app password replaces the last.
 func TestFlagsAndAppPasswords(t *testing.T) {
 	s, _ := openTest(t)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@x.test"}); err != nil {
 			return err
 		}
@@ -509,7 +509,7 @@ func TestBlobs(t *testing.T) {
 	s, _ := openTest(t)
 	sizes := []int{0, 1, blobChunk, blobChunk + 1, 100_003}
 	ids := map[uint64][]byte{}
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		for i, n := range sizes {
 			data := make([]byte, n)
 			for j := range data {
@@ -526,7 +526,7 @@ func TestBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx Tx) error {
 		for id, want := range ids {
 			got, err := tx.Blob(id)
 			if err != nil || !bytes.Equal(got, want) {
@@ -535,7 +535,7 @@ func TestBlobs(t *testing.T) {
 		}
 		var first uint64 = 1
 		for range 2 {
-			if err := tx.unrefBlob(first); err != nil {
+			if err := tx.(*boltTx).unrefBlob(first); err != nil {
 				return err
 			}
 		}
@@ -562,7 +562,7 @@ func TestBouncesKeptBounded(t *testing.T) {
 	}
 	const list = "crew@x.test"
 	big := bytes.Repeat([]byte("x"), 1<<20)
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: list}); err != nil {
 			return err
 		}
@@ -579,7 +579,7 @@ func TestBouncesKeptBounded(t *testing.T) {
 	check := func(when string, first uint64) {
 		t.Helper()
 		var n int
-		err := s.View(func(tx *Tx) error {
+		err := s.View(func(tx Tx) error {
 			return tx.Bounces(list, func(b Bounce) error {
 				if n == 0 && b.Member != first {
 					t.Errorf("%s: the oldest bounce kept is of member %d, want %d", when, b.Member, first)
@@ -630,11 +630,11 @@ func TestListIncarnations(t *testing.T) {
 	const list = "crew@x.test"
 	create := func() uint64 {
 		t.Helper()
-		if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: list}) }); err != nil {
+		if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: list}) }); err != nil {
 			t.Fatal(err)
 		}
 		inc := s.Incarnation(list)
-		if err := s.View(func(tx *Tx) error {
+		if err := s.View(func(tx Tx) error {
 			l, err := tx.List(list)
 			if err == nil && (l.Incarnation != inc || inc == 0) {
 				t.Errorf("incarnation %d stored, %d known", l.Incarnation, inc)
@@ -646,11 +646,11 @@ func TestListIncarnations(t *testing.T) {
 		return inc
 	}
 	first := create()
-	if err := s.Update(func(tx *Tx) error { return tx.PutList(List{Address: list, Name: "renamed"}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.PutList(List{Address: list, Name: "renamed"}) }); err != nil {
 		t.Fatal(err)
 	}
 	// A creation that is rolled back changes nothing.
-	if err := s.Update(func(tx *Tx) error {
+	if err := s.Update(func(tx Tx) error {
 		if err := tx.DeleteList(list); err != nil {
 			return err
 		}
@@ -661,7 +661,7 @@ func TestListIncarnations(t *testing.T) {
 	}); err == nil || s.Incarnation(list) != first {
 		t.Fatalf("after a rolled-back re-creation: %v, incarnation %d, want %d", err, s.Incarnation(list), first)
 	}
-	if err := s.Update(func(tx *Tx) error { return tx.DeleteList(list) }); err != nil || s.Incarnation(list) != 0 {
+	if err := s.Update(func(tx Tx) error { return tx.DeleteList(list) }); err != nil || s.Incarnation(list) != 0 {
 		t.Fatalf("after removal: %v, incarnation %d", err, s.Incarnation(list))
 	}
 	if second := create(); second == first {
@@ -700,13 +700,13 @@ func TestListIncarnations(t *testing.T) {
 func TestAfterCommitRunsOnceForAFunctionRunTwice(t *testing.T) {
 	s, _ := openTest(t)
 	runs, after, failedAfter := 0, 0, 0
-	ok := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+	ok := &commit{done: make(chan error, 1), fn: func(tx Tx) error {
 		runs++
 		tx.AfterCommit(func() { after++ })
 		return nil
 	}}
 	errBad := errors.New("bad")
-	bad := &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+	bad := &commit{done: make(chan error, 1), fn: func(tx Tx) error {
 		tx.AfterCommit(func() { failedAfter++ })
 		return errBad
 	}}

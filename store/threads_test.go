@@ -14,7 +14,7 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	s, _ := openTest(t)
 	const list = "crew@lists.example.test"
 	day := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: list, Name: "Crew"}); err != nil {
 			return err
 		}
@@ -46,14 +46,14 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := func(th uint64) Post { return Post{Origin: th, Thread: 1} }
-	muted := func(tx *Tx, p Post) map[uint64]bool {
+	muted := func(tx Tx, p Post) map[uint64]bool {
 		m, err := tx.Muted(list, p)
 		if err != nil {
 			t.Error(err)
 		}
 		return m
 	}
-	err = s.View(func(tx *Tx) error {
+	err = s.View(func(tx Tx) error {
 		if th, _ := tx.FindThread(list, []string{"p3@x"}); th != 3 {
 			t.Errorf("p3's id is recorded in thread %d, want 3", th)
 		}
@@ -93,7 +93,7 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	}
 	// A mute of thread 2 made after the merges covers 3, merged into 2 before; not 1, which 2
 	// was merged into. Unmuting 3 undoes the mutes that covered 3.
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx Tx) error {
 		if err := tx.Mute(list, 2, 8); err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 func TestDamagedCursorIsAnErrorNotNone(t *testing.T) {
 	s, _ := openTest(t)
 	const list = "crew@x.test"
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: list}); err != nil {
 			return err
 		}
@@ -136,12 +136,12 @@ func TestDamagedCursorIsAnErrorNotNone(t *testing.T) {
 				return err
 			}
 		}
-		return tx.listBucket(list).Bucket(subCursors).Put([]byte("alice@x.test"), []byte("{\"seq\":"))
+		return tx.(*boltTx).listBucket(list).Bucket(subCursors).Put([]byte("alice@x.test"), []byte("{\"seq\":"))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.View(func(tx *Tx) error {
+	err = s.View(func(tx Tx) error {
 		if _, ok, err := tx.Cursor(list, "alice@x.test"); err == nil || ok {
 			t.Errorf("damaged cursor read as ok=%v, err=%v; want an error", ok, err)
 		}

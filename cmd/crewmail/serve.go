@@ -325,7 +325,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		var due time.Time
 		var waiting bool
-		if err := s.st.View(func(tx *store.Tx) error {
+		if err := s.st.View(func(tx store.Tx) error {
 			var err error
 			due, waiting, err = tx.NextDue()
 			return err
@@ -344,7 +344,7 @@ func (s *server) routes() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_deliveries", Help: "Deliveries waiting in the outbox."}, func() float64 {
 		n := 0
-		if err := s.st.View(func(tx *store.Tx) error {
+		if err := s.st.View(func(tx store.Tx) error {
 			var err error
 			n, err = tx.OutboxSize()
 			return err
@@ -355,7 +355,7 @@ func (s *server) routes() http.Handler {
 	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_overdue_seconds", Help: "How long the earliest due delivery has waited past its due time (0: none is overdue)."}, func() float64 {
 		var due time.Time
 		var ok bool
-		if err := s.st.View(func(tx *store.Tx) error {
+		if err := s.st.View(func(tx store.Tx) error {
 			var err error
 			due, ok, err = tx.NextDue()
 			return err
