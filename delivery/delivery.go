@@ -45,7 +45,7 @@ type Config struct {
 
 // Queue drains the outbox.
 type Queue struct {
-	st        *store.Store
+	st        store.Backend
 	composer  Composer
 	transport Transport
 	cfg       Config
@@ -57,7 +57,7 @@ type Queue struct {
 }
 
 // New returns a Queue.
-func New(st *store.Store, composer Composer, transport Transport, cfg Config, log *slog.Logger) *Queue {
+func New(st store.Backend, composer Composer, transport Transport, cfg Config, log *slog.Logger) *Queue {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}

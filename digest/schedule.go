@@ -45,7 +45,7 @@ func (c Schedule) last(period vocab.Mode, now time.Time, zone *time.Location) ti
 // Scheduler sends each digest member the digest that is due, exactly once: the digest goes in
 // the outbox in the same transaction that moves the member's cursor past what it holds.
 type Scheduler struct {
-	st       *store.Store
+	st       store.Backend
 	render   *Renderer
 	links    Links
 	sched    Schedule
@@ -58,7 +58,7 @@ type Scheduler struct {
 }
 
 // NewScheduler returns a Scheduler.
-func NewScheduler(st *store.Store, r *Renderer, links Links, sched Schedule, log *slog.Logger) *Scheduler {
+func NewScheduler(st store.Backend, r *Renderer, links Links, sched Schedule, log *slog.Logger) *Scheduler {
 	if sched.Zone == nil {
 		sched.Zone = time.Local
 	}
@@ -86,7 +86,11 @@ type Sent struct {
 const releaseEvery = 256
 
 func (s *Scheduler) releaseMapped() {
-	if err := s.st.ReleaseMapped(); err != nil {
+	m, ok := s.st.(store.Maintenance)
+	if !ok {
+		return // a backend without a memory map of its own
+	}
+	if err := m.ReleaseMapped(); err != nil {
 		s.log.Warn("cannot give back mapped database pages", "err", err)
 	}
 }

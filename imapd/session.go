@@ -92,7 +92,7 @@ func uidValidity(l store.List) uint32 {
 }
 
 // flagMap is member's flags on list's posts, by sequence.
-func flagMap(tx store.Tx, list string, member uint64) (map[uint64]byte, error) {
+func flagMap(tx store.IMAPAccess, list string, member uint64) (map[uint64]byte, error) {
 	m := make(map[uint64]byte)
 	err := tx.FlagsOf(list, member, func(seq uint64, flags byte) error {
 		m[seq] = flags
@@ -123,9 +123,23 @@ func flagBit(flag imap.Flag) byte {
 	return 0
 }
 
+// membership is what a session reads to know which mailboxes the logged-in address may open:
+// the lists and their members.
+type membership interface {
+	store.Lists
+	store.Members
+}
+
+// mailbox is what a session reads of an open mailbox: the list's archive and the member's
+// flags on it.
+type mailbox interface {
+	store.Archive
+	store.IMAPAccess
+}
+
 // lookup finds mailbox name among the lists the logged-in address is a member of now.
 // Someone who is not a member learns nothing about whether the list exists.
-func (s *session) lookup(tx store.Tx, name string) (store.List, store.Member, error) {
+func (s *session) lookup(tx membership, name string) (store.List, store.Member, error) {
 	addr := strings.ToLower(name)
 	l, err := tx.List(addr)
 	if err == nil {
@@ -143,7 +157,7 @@ func (s *session) lookup(tx store.Tx, name string) (store.List, store.Member, er
 
 // current checks, at the start of a command on the selected mailbox, that its list still exists
 // and the logged-in address is still a member.
-func (s *session) current(tx store.Tx) (store.Member, error) {
+func (s *session) current(tx membership) (store.Member, error) {
 	sel := s.sel
 	if sel == nil {
 		return store.Member{}, no("", "No mailbox selected")
@@ -319,7 +333,7 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 
 // status answers STATUS (and LIST RETURN (STATUS)). Every item asked for is filled in: the
 // library writes each one it was asked for.
-func status(tx store.Tx, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
+func status(tx mailbox, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return nil, err

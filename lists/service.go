@@ -37,7 +37,7 @@ type Config struct {
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
 type Service struct {
-	st     *store.Store
+	st     store.Backend
 	tpl    *templates.Set
 	cfg    Config
 	log    *slog.Logger
@@ -49,7 +49,7 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
+func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
 	if cfg.Separator == "" {
 		cfg.Separator = "+"
 	}

@@ -278,7 +278,7 @@ func imapServer(cfg *config.Config, plain, implicit string) string {
 }
 
 // newScheduler makes the digest scheduler of the configuration.
-func newScheduler(cfg *config.Config, st *store.Store, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
+func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
 	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
 	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
