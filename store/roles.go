@@ -168,7 +168,8 @@ type Tx interface {
 // Backend is a database crewmail runs on: transactions over the roles, the server's secret,
 // and the lists' incarnations.
 type Backend interface {
-	// View runs fn in a read-only transaction that sees one consistent state.
+	// View runs fn once, in a read-only transaction that sees one consistent state (a
+	// snapshot: read-only, it never fails for another transaction's writes).
 	View(fn func(Tx) error) error
 	// Update runs fn in a read-write transaction that is durable when Update returns nil;
 	// when fn returns an error, nothing it wrote is kept and Update returns that error. fn
