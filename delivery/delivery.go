@@ -42,12 +42,12 @@ type Config struct {
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting).
-	Failed func(tx *store.Tx, d store.Delivery, reason string) error
+	Failed func(tx store.Tx, d store.Delivery, reason string) error
 }
 
 // Queue drains the outbox.
 type Queue struct {
-	st        *store.Store
+	st        store.Backend
 	composer  Composer
 	transport Transport
 	cfg       Config
@@ -59,7 +59,7 @@ type Queue struct {
 }
 
 // New returns a Queue.
-func New(st *store.Store, composer Composer, transport Transport, cfg Config, log *slog.Logger) *Queue {
+func New(st store.Backend, composer Composer, transport Transport, cfg Config, log *slog.Logger) *Queue {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
@@ -91,7 +91,7 @@ func (q *Queue) Wake() {
 // process that is gone due again.
 func (q *Queue) Run(ctx context.Context) error {
 	var released int
-	err := q.st.Update(func(tx *store.Tx) error {
+	err := q.st.Update(func(tx store.Tx) error {
 		var err error
 		released, err = tx.ReleaseLeases(q.Now())
 		return err
@@ -115,7 +115,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	for {
 		more := false
 		if len(ready) == 0 && ctx.Err() == nil {
-			err := q.st.Update(func(tx *store.Tx) error {
+			err := q.st.Update(func(tx store.Tx) error {
 				var err error
 				ready, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
 				return err
@@ -150,7 +150,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			continue // a full batch: there may be more due right now
 		}
 		wait := time.Hour
-		if err := q.st.View(func(tx *store.Tx) error {
+		if err := q.st.View(func(tx store.Tx) error {
 			next, ok, err := tx.NextDue()
 			if ok {
 				wait = max(next.Sub(q.Now()), time.Millisecond)
@@ -183,7 +183,7 @@ func (q *Queue) unclaim(rows []store.Delivery) {
 		return
 	}
 	now := q.Now()
-	err := q.st.Update(func(tx *store.Tx) error {
+	err := q.st.Update(func(tx store.Tx) error {
 		for _, d := range rows {
 			back := d
 			back.Attempts--
@@ -258,26 +258,26 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time) {
 	now := q.Now()
 	ms := time.Since(start).Milliseconds()
-	var update func(tx *store.Tx) error
+	var update func(tx store.Tx) error
 	switch {
 	case sendErr == nil:
 		metrics.Deliveries.WithLabelValues("delivered").Inc()
 		log.Info("delivered", "ms", ms)
-		update = func(tx *store.Tx) error { return tx.Delivered(d) }
+		update = func(tx store.Tx) error { return tx.Delivered(d) }
 	case IsPermanent(sendErr):
 		metrics.Deliveries.WithLabelValues("failed").Inc()
 		log.Warn("delivery failed", "err", sendErr, "ms", ms)
-		update = func(tx *store.Tx) error { return q.fail(tx, d, now, sendErr.Error()) }
+		update = func(tx store.Tx) error { return q.fail(tx, d, now, sendErr.Error()) }
 	case now.Sub(d.Created) >= q.cfg.MaxAge:
 		reason := fmt.Sprintf("gave up after %d attempts over %s: %v", d.Attempts, now.Sub(d.Created).Round(time.Minute), sendErr)
 		metrics.Deliveries.WithLabelValues("failed").Inc()
 		log.Warn("delivery failed", "err", reason, "ms", ms)
-		update = func(tx *store.Tx) error { return q.fail(tx, d, now, reason) }
+		update = func(tx store.Tx) error { return q.fail(tx, d, now, reason) }
 	default:
 		next := now.Add(Backoff(d.Attempts, q.Jitter()))
 		metrics.Deliveries.WithLabelValues("deferred").Inc()
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
-		update = func(tx *store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
+		update = func(tx store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
 	}
 	if err := q.st.Update(update); err != nil {
 		// The row stays leased; it is retried when the lease runs out or at the next start.
@@ -285,7 +285,7 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 	}
 }
 
-func (q *Queue) fail(tx *store.Tx, d store.Delivery, now time.Time, reason string) error {
+func (q *Queue) fail(tx store.Tx, d store.Delivery, now time.Time, reason string) error {
 	if err := tx.Fail(d, now, reason); err != nil {
 		return err
 	}

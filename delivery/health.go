@@ -37,7 +37,7 @@ func (q *Queue) Gauges() []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crewmail_outbox_deliveries", Help: "Deliveries waiting in the outbox."}, func() float64 {
 			n := 0
-			if err := q.st.View(func(tx *store.Tx) error {
+			if err := q.st.View(func(tx store.Tx) error {
 				var err error
 				n, err = tx.OutboxSize()
 				return err
@@ -61,7 +61,7 @@ func (q *Queue) Gauges() []prometheus.Collector {
 
 // nextDue is when the earliest waiting delivery is due; waiting is false when none waits.
 func (q *Queue) nextDue() (due time.Time, waiting bool, err error) {
-	err = q.st.View(func(tx *store.Tx) error {
+	err = q.st.View(func(tx store.Tx) error {
 		var err error
 		due, waiting, err = tx.NextDue()
 		return err

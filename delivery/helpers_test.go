@@ -80,7 +80,7 @@ func openStore(t testing.TB) *store.Store {
 func enqueue(t testing.TB, st *store.Store, ds ...store.Delivery) []store.Delivery {
 	t.Helper()
 	var out []store.Delivery
-	err := st.Update(func(tx *store.Tx) error {
+	err := st.Update(func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range ds {
 			d, err := tx.Enqueue(d)
@@ -100,7 +100,7 @@ func enqueue(t testing.TB, st *store.Store, ds ...store.Delivery) []store.Delive
 func outbox(t testing.TB, st *store.Store) []store.Delivery {
 	t.Helper()
 	var rows []store.Delivery
-	err := st.View(func(tx *store.Tx) error {
+	err := st.View(func(tx store.Tx) error {
 		return tx.Outbox(func(d store.Delivery) error {
 			rows = append(rows, d)
 			return nil
@@ -115,7 +115,7 @@ func outbox(t testing.TB, st *store.Store) []store.Delivery {
 func failures(t testing.TB, st *store.Store) []store.Failure {
 	t.Helper()
 	var rows []store.Failure
-	err := st.View(func(tx *store.Tx) error {
+	err := st.View(func(tx store.Tx) error {
 		return tx.Failures(func(f store.Failure) error {
 			rows = append(rows, f)
 			return nil

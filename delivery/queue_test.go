@@ -288,7 +288,7 @@ func TestQueueResumesLeasedRowsAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := enqueue(t, st1, store.Delivery{List: "crew", Seq: 3, From: "crew-bounces@crew.test", To: "carol@example.test", Created: t0})[0]
-	err = st1.Update(func(tx *store.Tx) error {
+	err = st1.Update(func(tx store.Tx) error {
 		claimed, err := tx.ClaimDue(t0, 30*time.Minute, 10)
 		if err == nil && len(claimed) != 1 {
 			err = fmt.Errorf("claimed %d rows, want 1", len(claimed))

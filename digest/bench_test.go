@@ -45,7 +45,7 @@ func BenchmarkDailyDigests(b *testing.B) {
 	body := strings.Repeat("We should sow the beans after the last frost, and keep the seedlings under glass until then.\r\n", 6)
 	const batch = 50
 	for first := 0; first < n; first += batch {
-		err := st.Update(func(tx *store.Tx) error {
+		err := st.Update(func(tx store.Tx) error {
 			for i := first; i < min(first+batch, n); i++ {
 				addr := fmt.Sprintf("crew%d@lists.example.test", i)
 				if err := tx.CreateList(store.List{Address: addr, Name: fmt.Sprintf("Crew %d", i), Join: "approve", Post: "anyone"}); err != nil {

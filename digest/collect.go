@@ -37,7 +37,7 @@ type post struct {
 
 // readPosts reads the posts of list after seq, with their text, once for all the members
 // whose digests include them.
-func readPosts(tx *store.Tx, list string, after uint64, links Links, zone *time.Location) ([]post, error) {
+func readPosts(tx store.Archive, list string, after uint64, links Links, zone *time.Location) ([]post, error) {
 	var out []post
 	err := tx.PostsAfter(list, after, func(p store.Post, raw []byte) error {
 		out = append(out, readPost(list, p, raw, links, zone))

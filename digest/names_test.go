@@ -16,7 +16,7 @@ import (
 // of each.
 func (w *world) digestParts() (texts, pages []string) {
 	w.t.Helper()
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		rows, err := tx.ClaimDue(w.now.Add(24*60*60e9), 60e9, 10000)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ func (c Schedule) last(period vocab.Mode, now time.Time, zone *time.Location) ti
 // Scheduler sends each digest member the digest that is due, exactly once: the digest goes in
 // the outbox in the same transaction that moves the member's cursor past what it holds.
 type Scheduler struct {
-	st       *store.Store
+	st       store.Backend
 	render   *Renderer
 	links    Links
 	sched    Schedule
@@ -66,7 +66,7 @@ type Chores interface {
 }
 
 // NewScheduler returns a Scheduler.
-func NewScheduler(st *store.Store, r *Renderer, links Links, sched Schedule, log *slog.Logger) *Scheduler {
+func NewScheduler(st store.Backend, r *Renderer, links Links, sched Schedule, log *slog.Logger) *Scheduler {
 	if sched.Zone == nil {
 		sched.Zone = time.Local
 	}
@@ -94,7 +94,7 @@ func (s *Scheduler) SendDue(list string, force bool) (Sent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lists []string
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		if list != "" {
 			if _, err := tx.List(list); err != nil {
 				return fmt.Errorf("there is no list %s", list)
@@ -185,7 +185,7 @@ type composed struct {
 func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	now := s.Now()
 	var d dueList
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		var err error
 		d, err = s.readDue(tx, list, now, force)
 		return err
@@ -198,7 +198,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 		return Sent{}, err
 	}
 	var sent Sent
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		var err error
 		sent, err = s.commit(tx, d, digests, now)
 		return err
@@ -208,7 +208,7 @@ func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 
 // readDue reads what is due on list at now (with force, every digest member's digest is): no
 // dues when the list is gone. A member whose cursor cannot be read is left out, with a log line.
-func (s *Scheduler) readDue(tx *store.Tx, list string, now time.Time, force bool) (dueList, error) {
+func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool) (dueList, error) {
 	var d dueList
 	var err error
 	if d.list, err = tx.List(list); err != nil {
@@ -314,7 +314,7 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 // commit puts digests in the outbox, one row per member and part, and moves each member's
 // cursor past what was read, in tx: a member whose cursor is no longer where it was read (a
 // round that raced this one already handled her) is left out.
-func (s *Scheduler) commit(tx *store.Tx, d dueList, digests []*composed, now time.Time) (Sent, error) {
+func (s *Scheduler) commit(tx store.Tx, d dueList, digests []*composed, now time.Time) (Sent, error) {
 	var sent Sent
 	l := d.list
 	last, err := tx.LastSeq(l.Address)
@@ -390,7 +390,7 @@ func (s *Scheduler) addresses(l store.List) Addresses {
 // when member is ""): nothing is sent and no cursor moves.
 func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Digest, error) {
 	var d Digest
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		l, err := tx.List(list)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", list)

@@ -85,7 +85,7 @@ func at(day int, hhmm string) time.Time {
 func (w *world) digests() map[string][]string {
 	w.t.Helper()
 	out := map[string][]string{}
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		rows, err := tx.ClaimDue(w.now.Add(time.Hour), time.Minute, 10000)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func TestDigestLeavesOutMutedThreads(t *testing.T) {
 	noisy := w.post("Ann <ann@example.test>", "Noisy", "")
 	w.post("Ann <ann@example.test>", "Quiet", "")
 	var thread uint64
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		seq, _, err := tx.MessageID(crew, noisy)
 		if err != nil {
 			return err
@@ -341,7 +341,7 @@ func TestDigestRoundOverManyLists(t *testing.T) {
 	w := newWorld(t, at(0, "09:00"))
 	w.sched.Chores = chore.NewMappedPages(w.st, slog.New(slog.DiscardHandler))
 	n := 2*chore.ReleaseEvery + 3
-	err := w.st.Update(func(tx *store.Tx) error {
+	err := w.st.Update(func(tx store.Tx) error {
 		for i := range n {
 			addr := fmt.Sprintf("crew%d@lists.example.test", i)
 			if err := tx.CreateList(store.List{Address: addr, Name: fmt.Sprintf("Crew %d", i), Join: "approve", Post: "anyone"}); err != nil {

@@ -13,7 +13,7 @@ import (
 func (w *world) readDue(force bool) dueList {
 	w.t.Helper()
 	var d dueList
-	err := w.st.View(func(tx *store.Tx) error {
+	err := w.st.View(func(tx store.Tx) error {
 		var err error
 		d, err = w.sched.readDue(tx, crew, w.now, force)
 		return err
@@ -101,7 +101,7 @@ func TestCommitLeavesOutAMemberARacingRoundHandled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sent Sent
-	err = w.st.Update(func(tx *store.Tx) error {
+	err = w.st.Update(func(tx store.Tx) error {
 		if err := tx.PutCursor(crew, "bob@example.test", store.Cursor{Seq: lastOf(d.posts), Run: w.now}); err != nil {
 			return err
 		}

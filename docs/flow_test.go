@@ -54,7 +54,7 @@ func TestFlowNamesExist(t *testing.T) {
 }
 
 // declarations are the top-level names of the Go package in dir (tests left out): functions,
-// types, constants and variables as "Name", methods as "Type.Method".
+// types, constants and variables as "Name", methods (of types and interfaces) as "Type.Method".
 func declarations(t *testing.T, dir string) map[string]bool {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
@@ -90,6 +90,13 @@ func declarations(t *testing.T, dir string) map[string]bool {
 					switch s := s.(type) {
 					case *ast.TypeSpec:
 						names[s.Name.Name] = true
+						if it, ok := s.Type.(*ast.InterfaceType); ok {
+							for _, m := range it.Methods.List {
+								for _, n := range m.Names {
+									names[s.Name.Name+"."+n.Name] = true
+								}
+							}
+						}
 					case *ast.ValueSpec:
 						for _, n := range s.Names {
 							names[n.Name] = true

@@ -46,17 +46,9 @@ func (s *Server) authenticate(log *slog.Logger, ip, addr, password string) (reas
 		hash  []byte
 		lists int
 	)
-	err = s.st.View(func(tx *store.Tx) error {
-		p, err := tx.AppPasswordOf(addr)
-		if errors.Is(err, store.ErrNotFound) {
-			hash = nil
-			return nil
-		} else if err != nil {
-			return err
-		}
-		hash = p.Hash
-		ls, _, err := tx.ListsOf(addr)
-		lists = len(ls)
+	err = s.st.View(func(tx store.Tx) error {
+		var err error
+		hash, lists, err = credentials(tx, addr)
 		return err
 	})
 	if err != nil {
@@ -106,4 +98,17 @@ func (s *Server) dummy() []byte {
 		s.dummyHash = h
 	})
 	return s.dummyHash
+}
+
+// credentials is addr's app password hash (nil: it has none) and how many lists addr is a
+// member of.
+func credentials(tx store.IMAPAccess, addr string) (hash []byte, lists int, err error) {
+	p, err := tx.AppPasswordOf(addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	ls, _, err := tx.ListsOf(addr)
+	return p.Hash, len(ls), err
 }

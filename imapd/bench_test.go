@@ -41,7 +41,7 @@ func BenchmarkFetchAll(b *testing.B) {
 func benchArchive(b *testing.B, n int) (e *env, list string, size int64) {
 	e = newEnv(b)
 	list = "bench@lists.example.test"
-	e.update(b, func(tx *store.Tx) error {
+	e.update(b, func(tx store.Tx) error {
 		if err := tx.CreateList(store.List{Address: list, Created: created}); err != nil {
 			return err
 		}
@@ -49,7 +49,7 @@ func benchArchive(b *testing.B, n int) (e *env, list string, size int64) {
 		return err
 	})
 	for start := 0; start < n; start += 500 {
-		e.update(b, func(tx *store.Tx) error {
+		e.update(b, func(tx store.Tx) error {
 			for i := start; i < min(start+500, n); i++ {
 				if _, err := tx.AppendPost(list, store.Post{MessageID: fmt.Sprintf("bench-%d@example.test", i), Received: time.Now()}, benchPost(list, i)); err != nil {
 					return err

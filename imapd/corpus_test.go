@@ -21,7 +21,7 @@ func TestCorpusThroughIMAP(t *testing.T) {
 	e := newEnv(t)
 	const list = "corpus@lists.example.test"
 	var raws [][]byte
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		if err := tx.CreateList(store.List{Address: list, Created: created}); err != nil {
 			return err
 		}
@@ -35,7 +35,7 @@ func TestCorpusThroughIMAP(t *testing.T) {
 		}
 		raw := mailtest.SMTPForm(b)
 		raws = append(raws, raw)
-		e.update(t, func(tx *store.Tx) error {
+		e.update(t, func(tx store.Tx) error {
 			// Corpus Message-IDs repeat or are missing; the archive index needs one each.
 			_, err := tx.AppendPost(list, store.Post{MessageID: fmt.Sprintf("corpus-%d", i), Received: time.Now()}, raw)
 			return err

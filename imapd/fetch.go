@@ -119,7 +119,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		member store.Member
 		flags  map[uint64]byte
 	)
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		var err error
 		if member, err = s.current(tx); err != nil {
 			return err
@@ -136,7 +136,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	var batch []fetched
 	for len(idx) > 0 {
 		var used int
-		err := s.srv.st.View(func(tx *store.Tx) error {
+		err := s.srv.st.View(func(tx store.Tx) error {
 			batch, used = batch[:0], 0
 			size := 0
 			for used < len(idx) && len(batch) < batchMessages && size < batchBytes {
@@ -194,7 +194,7 @@ func (s *session) markSeen(sel *selected, member store.Member, batch []fetched, 
 		return nil, nil
 	}
 	before := s.srv.flagGen(flagsKey{sel.list, sel.member})
-	err := s.srv.st.Update(func(tx *store.Tx) error {
+	err := s.srv.st.Update(func(tx store.Tx) error {
 		if m, err := tx.Member(sel.list, s.addr); err != nil || m.ID != member.ID {
 			return err // removed meanwhile: nothing to keep
 		}

@@ -32,7 +32,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	result := make([]byte, len(idx))
 	set := map[uint64]byte{}
 	before := s.srv.flagGen(flagsKey{sel.list, sel.member})
-	err := s.srv.st.Update(func(tx *store.Tx) error {
+	err := s.srv.st.Update(func(tx store.Tx) error {
 		clear(set)
 		m, err := s.current(tx)
 		if err != nil {

@@ -107,7 +107,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &env{st: st, clock: &fakeClock{now: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}, log: &logBuffer{}, posts: map[string][][]byte{}}
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		if err := tx.CreateList(store.List{Address: crew, Name: "The crew", Created: created}); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	return e
 }
 
-func (e *env) update(t testing.TB, fn func(tx *store.Tx) error) {
+func (e *env) update(t testing.TB, fn func(tx store.Tx) error) {
 	t.Helper()
 	if err := e.st.Update(fn); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func (e *env) setPassword(t testing.TB, addr, pw string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		return tx.SetAppPassword(addr, store.AppPassword{Hash: hash, Created: created})
 	})
 }
@@ -193,7 +193,7 @@ func (e *env) setPassword(t testing.TB, addr, pw string) {
 func (e *env) appendPost(t testing.TB, list string, raw []byte, received time.Time) uint64 {
 	t.Helper()
 	var p store.Post
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		var err error
 		p, err = tx.AppendPost(list, store.Post{
 			Received:  received,

@@ -18,7 +18,7 @@ func TestMemberWithInternationalDomainLogsInUnderEitherForm(t *testing.T) {
 	const stored = "jürgen@xn--bcher-kva.example" // what joining as Jürgen@Bücher.example stores
 	const pw = "j8rg-3nbu-ch3r-0000"
 	e := newEnv(t)
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		_, err := tx.AddMember(crew, store.Member{Address: stored, Mode: "each", Added: created.Add(time.Hour)})
 		return err
 	})

@@ -473,7 +473,7 @@ func TestRemovedMemberLosesTheMailboxAtOnce(t *testing.T) {
 	if _, err := cc.Select(crew, nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	e.update(t, func(tx *store.Tx) error {
+	e.update(t, func(tx store.Tx) error {
 		if err := tx.RemoveMember(crew, alice); err != nil {
 			return err
 		}

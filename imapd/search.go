@@ -33,7 +33,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	}
 	sel.staticCriteria(criteria)
 	var flags map[uint64]byte
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		m, err := s.current(tx)
 		if err != nil {
 			return err
@@ -82,14 +82,14 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	}
 
 	if !needsText(criteria) {
-		err = s.srv.st.View(func(tx *store.Tx) error {
+		err = s.srv.st.View(func(tx store.Tx) error {
 			return tx.Posts(sel.list, func(p store.Post) error { return consider(p, nil) })
 		})
 	} else {
 		// Batches, each in its own short transaction; the bytes are read in place.
 		var after uint64
 		for done := false; !done && err == nil; {
-			err = s.srv.st.View(func(tx *store.Tx) error {
+			err = s.srv.st.View(func(tx store.Tx) error {
 				done = true
 				n, size := 0, 0
 				err := tx.PostsAfter(sel.list, after, func(p store.Post, raw []byte) error {

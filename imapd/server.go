@@ -46,7 +46,7 @@ type Config struct {
 
 // Server is the IMAP server. Its methods are safe for concurrent use.
 type Server struct {
-	st    *store.Store
+	st    store.Backend
 	cfg   Config
 	log   *slog.Logger
 	imap  *imapserver.Server
@@ -86,7 +86,7 @@ type Server struct {
 var caps = imap.CapSet{imap.CapIMAP4rev1: {}}
 
 // New makes a server that reads the archive in st.
-func New(st *store.Store, cfg Config) *Server {
+func New(st store.Backend, cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}

@@ -93,7 +93,7 @@ func uidValidity(l store.List) uint32 {
 }
 
 // flagMap is member's flags on list's posts, by sequence.
-func flagMap(tx *store.Tx, list string, member uint64) (map[uint64]byte, error) {
+func flagMap(tx store.IMAPAccess, list string, member uint64) (map[uint64]byte, error) {
 	m := make(map[uint64]byte)
 	err := tx.FlagsOf(list, member, func(seq uint64, flags byte) error {
 		m[seq] = flags
@@ -124,9 +124,23 @@ func flagBit(flag imap.Flag) byte {
 	return 0
 }
 
+// membership is what a session reads to know which mailboxes the logged-in address may open:
+// the lists and their members.
+type membership interface {
+	store.Lists
+	store.Members
+}
+
+// mailbox is what a session reads of an open mailbox: the list's archive and the member's
+// flags on it.
+type mailbox interface {
+	store.Archive
+	store.IMAPAccess
+}
+
 // lookup finds mailbox name among the lists the logged-in address is a member of now.
 // Someone who is not a member learns nothing about whether the list exists.
-func (s *session) lookup(tx *store.Tx, name string) (store.List, store.Member, error) {
+func (s *session) lookup(tx membership, name string) (store.List, store.Member, error) {
 	addr := strings.ToLower(name)
 	l, err := tx.List(addr)
 	if err == nil {
@@ -144,7 +158,7 @@ func (s *session) lookup(tx *store.Tx, name string) (store.List, store.Member, e
 
 // current checks, at the start of a command on the selected mailbox, that its list still exists
 // and the logged-in address is still a member.
-func (s *session) current(tx *store.Tx) (store.Member, error) {
+func (s *session) current(tx membership) (store.Member, error) {
 	sel := s.sel
 	if sel == nil {
 		return store.Member{}, no("", "No mailbox selected")
@@ -205,7 +219,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		sel  *selected
 		data *imap.SelectData
 	)
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		l, m, err := s.lookup(tx, name)
 		if err != nil {
 			return err
@@ -268,7 +282,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
 	var out []imap.ListData
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		out = out[:0]
 		lists, members, err := tx.ListsOf(s.addr)
 		if err != nil {
@@ -313,7 +327,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
 	var data *imap.StatusData
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		l, m, err := s.lookup(tx, name)
 		if err != nil {
 			return err
@@ -326,7 +340,7 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 
 // status answers STATUS (and LIST RETURN (STATUS)). Every item asked for is filled in: the
 // library writes each one it was asked for.
-func status(tx *store.Tx, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
+func status(tx mailbox, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return nil, err
@@ -380,7 +394,7 @@ func status(tx *store.Tx, l store.List, m store.Member, options *imap.StatusOpti
 }
 
 func (s *session) Subscribe(name string) error {
-	return s.srv.st.View(func(tx *store.Tx) error {
+	return s.srv.st.View(func(tx store.Tx) error {
 		_, _, err := s.lookup(tx, name)
 		return err
 	})
@@ -438,7 +452,7 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 		flags map[uint64]byte // read when another session changed them
 		gen   uint64
 	)
-	err := s.srv.st.View(func(tx *store.Tx) error {
+	err := s.srv.st.View(func(tx store.Tx) error {
 		m, err := s.current(tx)
 		if err != nil {
 			return nil // gone; the next command on it says so

@@ -194,7 +194,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	}
 	m.readBody(targets, kept)
 
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		res = Result{}
 		for _, t := range targets {
 			l, err := tx.List(t.List)
@@ -232,7 +232,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 
 // acceptPost checks a post against the list's policy, archives it and puts one outbox entry per
 // member who receives each post.
-func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
+func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
 	env.Auth = env.Auth.forPost(l.Address, s.cfg.Separator)
 	id := listID(l.Address)
 	for _, v := range m.header.Values("List-Id") {
@@ -294,7 +294,7 @@ func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inboun
 
 // distribute archives a post (p carries what verification found) and puts one outbox entry per
 // member who receives each post.
-func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte, p store.Post, res *Result) error {
+func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte, p store.Post, res *Result) error {
 	p.Received, p.MessageID, p.From, p.Subject = s.Now().UTC(), m.messageID, m.from, m.subject
 	p.Date = m.date
 	th, err := s.threadOf(tx, l.Address, m)
@@ -331,7 +331,7 @@ func (s *Service) distribute(tx *store.Tx, l store.List, m *inbound, kept []byte
 }
 
 // forwardToPostmaster passes mail for postmaster@ on to the postmasters.
-func (s *Service) forwardToPostmaster(tx *store.Tx, l store.List, kept []byte, res *Result) error {
+func (s *Service) forwardToPostmaster(tx store.Tx, l store.List, kept []byte, res *Result) error {
 	all, err := tx.Lists()
 	if err != nil {
 		return err
@@ -342,7 +342,7 @@ func (s *Service) forwardToPostmaster(tx *store.Tx, l store.List, kept []byte, r
 
 // forward passes mail on to people (postmasters, owners), unchanged, with the null return path
 // so that a failure cannot start a loop.
-func (s *Service) forward(tx *store.Tx, l store.List, to []string, kept []byte, res *Result) error {
+func (s *Service) forward(tx store.Tx, l store.List, to []string, kept []byte, res *Result) error {
 	if len(to) == 0 {
 		return refuse(550, [3]int{5, 1, 1}, "%s has nobody to read this mail: the list has no owners", l.Address)
 	}

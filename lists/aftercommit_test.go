@@ -25,13 +25,13 @@ func TestDeliveryFailedWakesDeliveryOnlyAfterItsCommit(t *testing.T) {
 	wakes := 0
 	s.Enqueued = func() { wakes++ }
 	d := store.Delivery{List: list, Member: m.ID, To: m.Address}
-	fail := func(tx *store.Tx) error { return s.DeliveryFailed(tx, d, "550 5.1.1 no such user") }
+	fail := func(tx store.Tx) error { return s.DeliveryFailed(tx, d, "550 5.1.1 no such user") }
 	if err := s.st.Update(fail); err != nil { // starts the bounce score's period
 		t.Fatal(err)
 	}
 	s.Now = func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) }
 	errLater := errors.New("a later step failed")
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		if err := fail(tx); err != nil {
 			return err
 		}

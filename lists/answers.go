@@ -39,7 +39,7 @@ type foldedNotice struct {
 
 // passAnswer reports whether notice n may be sent now, and records it when so. A notice folded
 // into the answer being collected is not sent on its own.
-func (s *Service) passAnswer(tx *store.Tx, l store.List, n notice, res *Result) (bool, error) {
+func (s *Service) passAnswer(tx store.Tx, l store.List, n notice, res *Result) (bool, error) {
 	a := res.answering
 	if a == nil || n.to != a.to {
 		return true, nil
@@ -74,7 +74,7 @@ func (s *Service) passAnswer(tx *store.Tx, l store.List, n notice, res *Result) 
 
 // mayAnswerNow reports whether the sender of the mail being answered may get an answer: none
 // yet for this mail, and fewer than the hour's allowance so far.
-func (s *Service) mayAnswerNow(tx *store.Tx, a *answering, res *Result) (ok bool, why string, err error) {
+func (s *Service) mayAnswerNow(tx store.Tx, a *answering, res *Result) (ok bool, why string, err error) {
 	if res.answered[a.to] {
 		return false, "this mail was answered already", nil
 	}
@@ -93,7 +93,7 @@ func (s *Service) mayAnswerNow(tx *store.Tx, a *answering, res *Result) (ok bool
 }
 
 // answersSent counts the answers that went to addr within the hour, on every list.
-func (s *Service) answersSent(tx *store.Tx, addr string) (int, error) {
+func (s *Service) answersSent(tx store.Tx, addr string) (int, error) {
 	now := s.Now()
 	n := 0
 	lists, err := tx.ListAddresses()
@@ -116,7 +116,7 @@ func (s *Service) answersSent(tx *store.Tx, addr string) (int, error) {
 
 // countAnswer records one more answer to addr, with list (answersSent adds up all lists); a
 // new hour starts when the last one is over.
-func (s *Service) countAnswer(tx *store.Tx, list, addr string) error {
+func (s *Service) countAnswer(tx store.Tx, list, addr string) error {
 	now := s.Now().UTC()
 	p, err := tx.PendingFor(list, store.PendingAnswers, addr)
 	if err != nil || !now.Before(p.Expires) {

@@ -27,7 +27,7 @@ const (
 // acceptBounce reads mail to a member's bounce address; what it reports is applied to the
 // member. What it said and its head are kept for the operator, bounded (store.AddBounce):
 // anyone who saw a bounce address can mail it, as large as SMTP allows, as often as they like.
-func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, m *inbound, kept []byte, res *Result) error {
+func (s *Service) acceptBounce(tx store.Tx, l store.List, t Target, m *inbound, kept []byte, res *Result) error {
 	id, _ := s.parseVERPToken(l.Address, t.Token)
 	r, perr := m.report, m.reportErr // read by readBody, before the transaction
 	b := store.Bounce{Received: s.Now().UTC(), Member: id, Size: len(kept), Head: kept}
@@ -47,7 +47,7 @@ func (s *Service) acceptBounce(tx *store.Tx, l store.List, t Target, m *inbound,
 // DeliveryFailed records a delivery our own workers gave up on (a 5xx from the member's
 // server, or retries run out): a bounce of the member it was for. It runs inside the
 // transaction that records the failure.
-func (s *Service) DeliveryFailed(tx *store.Tx, d store.Delivery, reason string) error {
+func (s *Service) DeliveryFailed(tx store.Tx, d store.Delivery, reason string) error {
 	if d.Member == 0 {
 		return nil // a notice, not a member's copy
 	}
@@ -82,7 +82,7 @@ func statusIn(s string) string {
 }
 
 // applyBounce applies what a report says about member id of l.
-func (s *Service) applyBounce(tx *store.Tx, l store.List, id uint64, r dsn.Report, res *Result) error {
+func (s *Service) applyBounce(tx store.Tx, l store.List, id uint64, r dsn.Report, res *Result) error {
 	now := s.Now().UTC()
 	kind := r.Kind.String()
 	tx.AfterCommit(func() { metrics.Bounces.WithLabelValues(kind).Inc() })

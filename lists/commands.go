@@ -74,7 +74,7 @@ func (c *command) reply(template string, data templates.Notice) notice {
 // acceptCommand answers mail to a list's command addresses. Commands never reach the list.
 // RFC 3834 §2: automatic mail and mail from the null sender get no answer, and confirm
 // nothing: a vacation notice must not confirm a subscription someone forged.
-func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelope, m *inbound, res *Result) error {
+func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelope, m *inbound, res *Result) error {
 	if m.automatic || env.From == "" {
 		s.log.Info("automatic mail to a command address ignored", "list", l.Address, "from", m.from, "msgid", m.messageID)
 		return nil
@@ -120,7 +120,7 @@ func (s *Service) acceptCommand(tx *store.Tx, l store.List, t Target, env Envelo
 
 // answer sends the results of someone's commands back to them; to an address that did not
 // prove itself at most once an hour.
-func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
+func (s *Service) answer(tx store.Tx, c *command, results []string) error {
 	if !c.verified {
 		ok, err := s.mayAnswer(tx, c.l, c.m.from)
 		if err != nil {
@@ -136,14 +136,14 @@ func (s *Service) answer(tx *store.Tx, c *command, results []string) error {
 
 // sendResults mails the results of someone's commands; confirm, when not empty, is the one
 // confirmation they hold, which a reply to the results then confirms.
-func (s *Service) sendResults(tx *store.Tx, c *command, results []string, confirm string) error {
+func (s *Service) sendResults(tx store.Tx, c *command, results []string, confirm string) error {
 	data := s.noticeData(c.l)
 	data.Results, data.Confirm = results, confirm
 	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
 }
 
 // confirm carries out what a confirmation token stands for.
-func (s *Service) confirm(tx *store.Tx, c *command, token string) error {
+func (s *Service) confirm(tx store.Tx, c *command, token string) error {
 	l := c.l
 	action, id, err := s.parseConfirmToken(l.Address, token, s.Now())
 	if err != nil {

@@ -25,7 +25,7 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	if d.Blob != 0 {
 		// A message many members share (a digest): their own unsubscribe fields on top.
 		var msg []byte
-		err := s.st.View(func(tx *store.Tx) error {
+		err := s.st.View(func(tx store.Tx) error {
 			var err error
 			msg, err = tx.Blob(d.Blob)
 			return err
@@ -53,7 +53,7 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	var l store.List
 	var p store.Post
 	var raw []byte
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		var err error
 		if l, err = tx.List(d.List); err != nil {
 			return err

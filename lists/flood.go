@@ -22,7 +22,7 @@ const (
 
 // moderationQueue counts the posts of l waiting for the moderators, those of them the
 // moderators have not been sent yet, and those whose author is not proven.
-func (s *Service) moderationQueue(tx *store.Tx, l store.List) (waiting, unnoticed, unproven int, err error) {
+func (s *Service) moderationQueue(tx store.Tx, l store.List) (waiting, unnoticed, unproven int, err error) {
 	err = tx.HeldPosts(l.Address, func(h store.Held) error {
 		if h.Kind == store.HeldForModerator {
 			waiting++
@@ -40,7 +40,7 @@ func (s *Service) moderationQueue(tx *store.Tx, l store.List) (waiting, unnotice
 
 // mayTellModerators reports whether one more moderation notice of l may go this hour, and
 // records it when so.
-func (s *Service) mayTellModerators(tx *store.Tx, l store.List) (bool, error) {
+func (s *Service) mayTellModerators(tx store.Tx, l store.List) (bool, error) {
 	now := s.Now().UTC()
 	p, err := tx.PendingFor(l.Address, store.PendingModNotices, l.Address)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !now.Before(p.Expires)) {
@@ -59,7 +59,7 @@ func (s *Service) mayTellModerators(tx *store.Tx, l store.List) (bool, error) {
 
 // announceHeld sends the moderators the held posts they have not been sent, oldest first, as
 // far as this hour's notices allow.
-func (s *Service) announceHeld(tx *store.Tx, l store.List, res *Result) error {
+func (s *Service) announceHeld(tx store.Tx, l store.List, res *Result) error {
 	var quiet []store.Held
 	waiting := 0
 	if err := tx.HeldPosts(l.Address, func(h store.Held) error {

@@ -21,7 +21,7 @@ const moderationWithin = 14 * 24 * time.Hour
 
 // checkHeldRoom refuses a post when maxHeldPerSender from its sender already wait. Proven and
 // unproven posts count apart: posts forged under a member's address never stop her proven ones.
-func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string, proven bool) error {
+func (s *Service) checkHeldRoom(tx store.Tx, l store.List, from string, proven bool) error {
 	pending := 0
 	if err := tx.HeldPosts(l.Address, func(h store.Held) error {
 		if h.From == from && (h.Verified != vocab.Unverified) == proven {
@@ -43,7 +43,7 @@ func (s *Service) checkHeldRoom(tx *store.Tx, l store.List, from string, proven 
 // holdForConfirmation keeps a member's post that could not be verified and asks the member, at
 // the address on file, whether they sent it. A forger never sees the question; a member whose
 // domain has no DKIM can still post, by replying.
-func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *inbound, kept []byte, res *Result) error {
+func (s *Service) holdForConfirmation(tx store.Tx, l store.List, auth Auth, m *inbound, kept []byte, res *Result) error {
 	if err := s.checkHeldRoom(tx, l, m.from, false); err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (s *Service) holdForConfirmation(tx *store.Tx, l store.List, auth Auth, m *
 
 // holdForModeration keeps a post for the moderators and sends each the post with addresses to
 // approve or reject it.
-func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, res *Result) error {
+func (s *Service) holdForModeration(tx store.Tx, l store.List, h store.Held, res *Result) error {
 	waiting, unnoticed, unproven, err := s.moderationQueue(tx, l)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (s *Service) holdForModeration(tx *store.Tx, l store.List, h store.Held, re
 
 // tellModerators sends each moderator held post h with addresses to approve or reject it;
 // waiting other posts wait too, unnoticed of them not yet sent.
-func (s *Service) tellModerators(tx *store.Tx, l store.List, h store.Held, waiting, unnoticed int, res *Result) error {
+func (s *Service) tellModerators(tx store.Tx, l store.List, h store.Held, waiting, unnoticed int, res *Result) error {
 	data := s.noticeData(l)
 	data.Waiting, data.Unnoticed = waiting, unnoticed
 	data.From, data.Reason, data.Received = h.From, h.Reason, moment(h.Received)
@@ -142,7 +142,7 @@ func (s *Service) moderators(l store.List) []string {
 
 // releaseHeld posts a held post its author confirmed, or hands it to the moderators when the
 // list is moderated. Confirming twice, or after it expired, does nothing.
-func (s *Service) releaseHeld(tx *store.Tx, l store.List, id uint64, res *Result) error {
+func (s *Service) releaseHeld(tx store.Tx, l store.List, id uint64, res *Result) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind == store.HeldForModerator) {
 		return nil
@@ -163,7 +163,7 @@ const actionDisownPost byte = 10
 // disownHeld drops held post id, which its author says they did not send, and with it every
 // other post waiting for the same address's confirmation: someone else is using the address.
 // Posts the author confirmed, or that were proven, are not touched.
-func (s *Service) disownHeld(tx *store.Tx, l store.List, id uint64) error {
+func (s *Service) disownHeld(tx store.Tx, l store.List, id uint64) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind == store.HeldForModerator) {
 		return nil
@@ -207,7 +207,7 @@ var notMeRE = regexp.MustCompile(`(?i)\b(not me|wasn'?t me|was not me|did not se
 // release posts held post id of l, recording how it was vouched for: verified unless the post
 // was verified on arrival (vocab.VerifiedConfirmed by its author, vocab.VerifiedApproved by a
 // moderator).
-func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified vocab.Verified, res *Result) error {
+func (s *Service) release(tx store.Tx, l store.List, id uint64, verified vocab.Verified, res *Result) error {
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -238,7 +238,7 @@ func (s *Service) release(tx *store.Tx, l store.List, id uint64, verified vocab.
 
 // moderateByMail is a moderator's answer to a held post: by the approve or reject address, or
 // by a reply whose first line says which.
-func (s *Service) moderateByMail(tx *store.Tx, c *command, action byte, id uint64) error {
+func (s *Service) moderateByMail(tx store.Tx, c *command, action byte, id uint64) error {
 	l := c.l
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind != store.HeldForModerator) {
@@ -266,7 +266,7 @@ func (s *Service) moderateByMail(tx *store.Tx, c *command, action byte, id uint6
 }
 
 // reject drops a held post and tells its author why, when the author is known to be real.
-func (s *Service) reject(tx *store.Tx, l store.List, h store.Held, reason string, res *Result) error {
+func (s *Service) reject(tx store.Tx, l store.List, h store.Held, reason string, res *Result) error {
 	if err := tx.Release(l.Address, h.ID); err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func (s *Service) reject(tx *store.Tx, l store.List, h store.Held, reason string
 // may be forged (not verified, not a member): a notice to a forged address is backscatter. A
 // post held for its author's confirmation is not followed up: its member was asked already, and
 // silence means they did not send it.
-func (s *Service) tellPoster(tx *store.Tx, l store.List, h store.Held, template, reason string, res *Result) error {
+func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, reason string, res *Result) error {
 	to := h.From
 	if h.Kind != store.HeldForModerator {
 		return nil
@@ -310,7 +310,7 @@ func (s *Service) Held(list string) ([]HeldPost, error) {
 		return nil, err
 	}
 	var out []HeldPost
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		return tx.HeldPosts(laddr, func(h store.Held) error {
 			hp := HeldPost{Held: h}
 			if hp.Kind == "" {
@@ -342,7 +342,7 @@ func (s *Service) decide(list string, id uint64, approve bool, reason string) (R
 	if err != nil {
 		return Result{}, err
 	}
-	return s.update(func(tx *store.Tx, res *Result) error {
+	return s.update(func(tx store.Tx, res *Result) error {
 		l, err := tx.List(laddr)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
@@ -364,7 +364,7 @@ func (s *Service) Sweep() (int, error) {
 	now := s.Now()
 	var n int
 	var res Result
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.st.Update(func(tx store.Tx) error {
 		n, res = 0, Result{}
 		ls, err := tx.Lists()
 		if err != nil {
@@ -409,7 +409,7 @@ func (s *Service) Sweep() (int, error) {
 
 // sweepPending drops pending actions that ran out; a join request no owner decided is
 // answered, so the requester is not left waiting.
-func (s *Service) sweepPending(tx *store.Tx, l store.List, now time.Time, res *Result) error {
+func (s *Service) sweepPending(tx store.Tx, l store.List, now time.Time, res *Result) error {
 	var expired []store.Pending
 	if err := tx.PendingActions(l.Address, func(p store.Pending) error {
 		if now.After(p.Expires) {

@@ -12,7 +12,7 @@ import (
 func outbox(t *testing.T, s *Service) []store.Delivery {
 	t.Helper()
 	var rows []store.Delivery
-	if err := s.st.View(func(tx *store.Tx) error {
+	if err := s.st.View(func(tx store.Tx) error {
 		return tx.Outbox(func(d store.Delivery) error { rows = append(rows, d); return nil })
 	}); err != nil {
 		t.Fatal(err)

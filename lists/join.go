@@ -12,7 +12,7 @@ import (
 // subscribe starts joining for the sender of c: a confirmation to their address, once an hour
 // at most however often they (or anyone using their address) ask. It returns a sentence for
 // the sender when there is something to tell them other than the confirmation.
-func (s *Service) subscribe(tx *store.Tx, c *command) (string, error) {
+func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 	l, addr := c.l, c.m.from
 	if _, err := tx.Member(l.Address, addr); err == nil {
 		return fmt.Sprintf("subscribe: %s is already a member of %s.", addr, l.Address), nil
@@ -41,7 +41,7 @@ func (s *Service) subscribe(tx *store.Tx, c *command) (string, error) {
 
 // sendPending stores p, marked as sent now, and mails its confirmation to its address; the
 // same pending action gives the same confirm address every time.
-func (s *Service) sendPending(tx *store.Tx, l store.List, p store.Pending, template, inReplyTo string, res *Result) error {
+func (s *Service) sendPending(tx store.Tx, l store.List, p store.Pending, template, inReplyTo string, res *Result) error {
 	p.Sent = s.Now().UTC()
 	p, err := tx.PutPending(l.Address, p)
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Service) sendPending(tx *store.Tx, l store.List, p store.Pending, templ
 
 // unsubscribe asks the member, at the address on file, to confirm leaving: nobody can take a
 // member off by forging their From.
-func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
+func (s *Service) unsubscribe(tx store.Tx, c *command) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
@@ -76,7 +76,7 @@ func (s *Service) unsubscribe(tx *store.Tx, c *command) (string, error) {
 // changeMode sets how the sender receives the list: at once when their address is proven,
 // else after they confirm from the address on file. notify: tell them by mail (a command
 // address); otherwise the result sentence is all (a crew-request@ mail).
-func (s *Service) changeMode(tx *store.Tx, c *command, mode vocab.Mode, notify bool) (string, error) {
+func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bool) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
@@ -103,7 +103,7 @@ func (s *Service) changeMode(tx *store.Tx, c *command, mode vocab.Mode, notify b
 	return fmt.Sprintf("%s: a confirmation went to %s.", mode, mem.Address), nil
 }
 
-func (s *Service) setMode(tx *store.Tx, l store.List, mem store.Member, mode vocab.Mode, notify bool, inReplyTo string, res *Result) error {
+func (s *Service) setMode(tx store.Tx, l store.List, mem store.Member, mode vocab.Mode, notify bool, inReplyTo string, res *Result) error {
 	mem.Mode = mode
 	if resume(&mem) {
 		s.log.Info("delivery to a paused member resumed", "list", l.Address, "member", mem.Address)
@@ -131,7 +131,7 @@ func modeWords(mode vocab.Mode) string {
 }
 
 // confirmPending carries out a pending action its address confirmed.
-func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
+func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 	l := c.l
 	p, err := tx.PendingByID(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -202,7 +202,7 @@ func (s *Service) confirmPending(tx *store.Tx, c *command, id uint64) error {
 
 // askOwners hands a confirmed join to the owners: each gets the request with addresses to
 // approve or decline; the requester hears it waits.
-func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
+func (s *Service) askOwners(tx store.Tx, c *command, addr string) error {
 	l := c.l
 	now := s.Now().UTC()
 	p, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingRequest, Address: addr, Created: now, Sent: now, Expires: now.Add(confirmValidity)})
@@ -229,7 +229,7 @@ func (s *Service) askOwners(tx *store.Tx, c *command, addr string) error {
 
 // decideJoinByMail is an owner's answer to a join request: by the approve or decline address,
 // or by a reply whose first line says which.
-func (s *Service) decideJoinByMail(tx *store.Tx, c *command, action byte, id uint64) error {
+func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint64) error {
 	l := c.l
 	p, err := tx.PendingByID(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Kind != store.PendingRequest) {
@@ -279,7 +279,7 @@ func (c *command) decision() (approve bool, reason string, ok bool) {
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.
-func (s *Service) join(tx *store.Tx, l store.List, addr string, mode vocab.Mode, how, inReplyTo string, res *Result) error {
+func (s *Service) join(tx store.Tx, l store.List, addr string, mode vocab.Mode, how, inReplyTo string, res *Result) error {
 	if _, err := tx.AddMember(l.Address, store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}); errors.Is(err, store.ErrExists) {
 		return nil
 	} else if err != nil {
@@ -292,7 +292,7 @@ func (s *Service) join(tx *store.Tx, l store.List, addr string, mode vocab.Mode,
 	return s.tellOwners(tx, l, "owner-join", addr, how, res)
 }
 
-func (s *Service) welcome(tx *store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
+func (s *Service) welcome(tx store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
 	data.Address, data.Mode = addr, mode
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
@@ -300,7 +300,7 @@ func (s *Service) welcome(tx *store.Tx, l store.List, addr string, mode vocab.Mo
 
 // leave takes addr off l: a goodbye to them (with reason, when an owner removed them), a
 // notice to the owners saying how.
-func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo string, res *Result) error {
+func (s *Service) leave(tx store.Tx, l store.List, addr, how, reason, inReplyTo string, res *Result) error {
 	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -316,7 +316,7 @@ func (s *Service) leave(tx *store.Tx, l store.List, addr, how, reason, inReplyTo
 }
 
 // tellOwners sends the owners of l a notice about addr, except an owner it is about.
-func (s *Service) tellOwners(tx *store.Tx, l store.List, template, addr, how string, res *Result) error {
+func (s *Service) tellOwners(tx store.Tx, l store.List, template, addr, how string, res *Result) error {
 	data := s.noticeData(l)
 	data.Address, data.How = addr, how
 	for _, owner := range l.Owners {

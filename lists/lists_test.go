@@ -179,7 +179,7 @@ func TestComposeGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var d store.Delivery
-			_ = s.st.View(func(tx *store.Tx) error {
+			_ = s.st.View(func(tx store.Tx) error {
 				return tx.Outbox(func(row store.Delivery) error { d = row; return nil })
 			})
 			if res.Queued != 1 || d.Seq != 1 {
@@ -268,7 +268,7 @@ func TestMessageWithoutMessageIDGetsOne(t *testing.T) {
 		t.Errorf("made-up Message-ID %q", id)
 	}
 	var raw []byte
-	_ = s.st.View(func(tx *store.Tx) error {
+	_ = s.st.View(func(tx store.Tx) error {
 		_, raw, err = tx.Post("crew@lists.example.test", 1)
 		return err
 	})

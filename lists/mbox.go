@@ -33,7 +33,7 @@ func (s *Service) Export(list string, since time.Time, w io.Writer, progress fun
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	n := 0
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		if _, err := tx.List(laddr); err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
@@ -83,7 +83,7 @@ func (s *Service) Import(list string, r io.Reader, progress func(done int)) (Imp
 		return ImportResult{}, err
 	}
 	var res ImportResult
-	if err := s.st.View(func(tx *store.Tx) error {
+	if err := s.st.View(func(tx store.Tx) error {
 		_, err := tx.List(laddr)
 		return err
 	}); err != nil {
@@ -100,7 +100,7 @@ func (s *Service) Import(list string, r io.Reader, progress func(done int)) (Imp
 		}
 		var imported, skipped int
 		var refused []string
-		err := s.st.Update(func(tx *store.Tx) error {
+		err := s.st.Update(func(tx store.Tx) error {
 			imported, skipped, refused = 0, 0, nil
 			for _, b := range batch {
 				ok, why, err := s.importOne(tx, laddr, b.raw, b.received)
@@ -144,7 +144,7 @@ func (s *Service) Import(list string, r io.Reader, progress func(done int)) (Imp
 }
 
 // importOne archives one message; ok false with why "" is a Message-ID already there.
-func (s *Service) importOne(tx *store.Tx, list string, raw []byte, received time.Time) (ok bool, why string, err error) {
+func (s *Service) importOne(tx store.Tx, list string, raw []byte, received time.Time) (ok bool, why string, err error) {
 	m, err := parseMessage(raw)
 	if err != nil {
 		return false, err.Error(), nil

@@ -72,7 +72,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 func rawOf(t *testing.T, s *Service, list string, seq uint64) []byte {
 	t.Helper()
 	var raw []byte
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		var err error
 		_, raw, err = tx.Post(list, seq)
 		return err

@@ -54,7 +54,7 @@ func moment(t time.Time) string { return t.UTC().Format("Monday 2 January 2006, 
 // automatic mail (RFC 3834 §5) sent with the null return path, so they never cause more.
 // A notice that asks for a confirmation comes from its confirm address, so a reply reaches it
 // even from a client that ignores Reply-To; any other from the help address.
-func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Result) error {
+func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result) error {
 	// Values a sender wrote go into notices as single lines (see foldNotice), folded
 	// before anything renders them, the one answer collected for a mail included.
 	n.data = foldNotice(n.data)
@@ -178,7 +178,7 @@ func newBoundary() string {
 // mayAnswer reports whether an answer may go to addr now: at most one an hour to an address
 // that did not prove who it is, so nobody can mail-bomb a stranger through the list. It
 // records the answer it allows.
-func (s *Service) mayAnswer(tx *store.Tx, l store.List, addr string) (bool, error) {
+func (s *Service) mayAnswer(tx store.Tx, l store.List, addr string) (bool, error) {
 	now := s.Now().UTC()
 	if p, err := tx.PendingFor(l.Address, store.PendingNotice, addr); err == nil && now.Before(p.Expires) {
 		return false, nil

@@ -63,7 +63,7 @@ func (s *Service) OneClick(token string) (Unsubscription, error) {
 		return Unsubscription{}, err
 	}
 	u := Unsubscription{List: list}
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		l, err := tx.List(list)
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 		return Unsubscription{}, err
 	}
 	u := Unsubscription{List: list}
-	_, err = s.update(func(tx *store.Tx, res *Result) error {
+	_, err = s.update(func(tx store.Tx, res *Result) error {
 		l, err := tx.List(list)
 		if err != nil {
 			return err

@@ -23,7 +23,7 @@ func newPassword() string {
 }
 
 // issuePassword makes addr a new app password, stores its hash and mails it to addr.
-func (s *Service) issuePassword(tx *store.Tx, l store.List, addr, inReplyTo string, res *Result) error {
+func (s *Service) issuePassword(tx store.Tx, l store.List, addr, inReplyTo string, res *Result) error {
 	pw := newPassword()
 	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Service) issuePassword(tx *store.Tx, l store.List, addr, inReplyTo stri
 // sender, mailed to their address on file, at most once an hour. A request that is not proven
 // to come from the member changes nothing until they confirm it from their mailbox, so nobody
 // can take a member's working password away by forging their From.
-func (s *Service) password(tx *store.Tx, c *command) (string, error) {
+func (s *Service) password(tx store.Tx, c *command) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
@@ -78,7 +78,7 @@ func (s *Service) NewAppPassword(list, address string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.update(func(tx *store.Tx, res *Result) error {
+	_, err = s.update(func(tx store.Tx, res *Result) error {
 		l, err := tx.List(laddr)
 		if err != nil {
 			return fmt.Errorf("there is no list %s", laddr)

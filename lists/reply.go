@@ -36,7 +36,7 @@ func (s *Service) Address(list, cmd string) string { return s.address(list, cmd)
 // list's policy and verification like any post, and with In-Reply-To and References naming
 // that post when the client set neither, so the answer threads for everyone whatever wrote it.
 // Adding fields on top leaves the author's DKIM signature valid.
-func (s *Service) acceptReply(tx *store.Tx, l store.List, t Target, env Envelope, m *inbound, kept []byte, res *Result) error {
+func (s *Service) acceptReply(tx store.Tx, l store.List, t Target, env Envelope, m *inbound, kept []byte, res *Result) error {
 	seq, _ := s.parseSeqToken(l.Address, "reply", t.Token)
 	parent, praw, err := tx.Post(l.Address, seq)
 	if errors.Is(err, store.ErrNotFound) {
@@ -79,7 +79,7 @@ func (s *Service) acceptReply(tx *store.Tx, l store.List, t Target, env Envelope
 // mute keeps a thread out of the sender's mail (digests and single posts), or lets it back.
 // It acts at once, and the answer goes to the member's address on file, so a forged mute is
 // seen and undone with one mail.
-func (s *Service) mute(tx *store.Tx, c *command, token string, on bool) error {
+func (s *Service) mute(tx store.Tx, c *command, token string, on bool) error {
 	l := c.l
 	thread, _ := s.parseSeqToken(l.Address, "mute", token)
 	mem, err := tx.Member(l.Address, c.m.from)
@@ -115,7 +115,7 @@ func (s *Service) mute(tx *store.Tx, c *command, token string, on bool) error {
 // file, and their mail back whole when it is proven to come from them. Anyone else gets
 // nothing: the links name the list's conversations, and an answer to a forged From would carry
 // someone else's text, signed by the list's domain, to a stranger.
-func (s *Service) digestReply(tx *store.Tx, c *command) error {
+func (s *Service) digestReply(tx store.Tx, c *command) error {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {

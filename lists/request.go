@@ -47,7 +47,7 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 //
 // The sender gets one mail: the results, with every notice a line would have sent them (help,
 // confirmations, a password) folded in, each kind once.
-func (s *Service) request(tx *store.Tx, c *command) error {
+func (s *Service) request(tx store.Tx, c *command) error {
 	l := c.l
 	a := c.res.answering
 	// Commands whose answer cannot go are not carried out: what an unproven sender asks for
@@ -157,7 +157,7 @@ func stripReplyPrefix(subject string) string {
 }
 
 // ownerCommands carries out who, invite and remove for owner and returns what became of each.
-func (s *Service) ownerCommands(tx *store.Tx, l store.List, owner string, lines []string, inReplyTo string, res *Result) ([]string, error) {
+func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines []string, inReplyTo string, res *Result) ([]string, error) {
 	var results []string
 	for _, line := range lines {
 		word, rest := firstWord(line)
@@ -208,7 +208,7 @@ func (s *Service) ownerCommands(tx *store.Tx, l store.List, owner string, lines 
 }
 
 // invite sends addr an invitation to join l from owner.
-func (s *Service) invite(tx *store.Tx, l store.List, owner, a, inReplyTo string, res *Result) (string, error) {
+func (s *Service) invite(tx store.Tx, l store.List, owner, a, inReplyTo string, res *Result) (string, error) {
 	addr, err := ParseAddress(strings.Trim(a, "<>"))
 	if err != nil {
 		return fmt.Sprintf("invite %s: %v.", a, err), nil

@@ -62,7 +62,7 @@ func (s *Service) Route(rcpt string) (Target, error) {
 	}
 	addr, local, domain := a.String(), a.Local(), a.Domain()
 	var t Target
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		if _, err := tx.List(addr); err == nil {
 			t = Target{List: addr, Kind: KindPost}
 			return nil

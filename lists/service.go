@@ -37,7 +37,7 @@ type Config struct {
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
 type Service struct {
-	st     *store.Store
+	st     store.Backend
 	tpl    *templates.Set
 	cfg    Config
 	log    *slog.Logger
@@ -49,7 +49,7 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
+func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Service {
 	if cfg.Separator == "" {
 		cfg.Separator = "+"
 	}
@@ -179,7 +179,7 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}
-	err = s.st.Update(func(tx *store.Tx) error { return tx.CreateList(l) })
+	err = s.st.Update(func(tx store.Tx) error { return tx.CreateList(l) })
 	if errors.Is(err, store.ErrExists) {
 		return l, fmt.Errorf("the list %s already exists", addr)
 	}
@@ -193,7 +193,7 @@ func (s *Service) UpdateList(address string, o ListOptions) (store.List, error) 
 		return store.List{}, err
 	}
 	var l store.List
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		var err error
 		if l, err = tx.List(addr); err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Service) List(address string) (store.List, error) {
 		return store.List{}, err
 	}
 	var l store.List
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		l, err = tx.List(addr)
 		return err
 	})
@@ -223,7 +223,7 @@ func (s *Service) List(address string) (store.List, error) {
 // Lists returns every list.
 func (s *Service) Lists() ([]store.List, error) {
 	var out []store.List
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.st.View(func(tx store.Tx) error {
 		var err error
 		out, err = tx.Lists()
 		return err
@@ -237,7 +237,7 @@ func (s *Service) RemoveList(address string) error {
 	if err != nil {
 		return err
 	}
-	err = s.st.Update(func(tx *store.Tx) error { return tx.DeleteList(addr) })
+	err = s.st.Update(func(tx store.Tx) error { return tx.DeleteList(addr) })
 	return notFound(err, "there is no list %s", addr)
 }
 
@@ -259,7 +259,7 @@ func (s *Service) AddMember(list, address, typed string, welcome bool) (store.Me
 		}
 	}
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
-	_, err = s.update(func(tx *store.Tx, res *Result) error {
+	_, err = s.update(func(tx store.Tx, res *Result) error {
 		var err error
 		if m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added}); err != nil || !welcome {
 			return err
@@ -282,7 +282,7 @@ func (s *Service) RemoveMember(list, address string) error {
 	if err != nil {
 		return err
 	}
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		if _, err := tx.List(laddr); err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
@@ -302,7 +302,7 @@ func (s *Service) SetMode(list, address, typed string) (store.Member, error) {
 		return store.Member{}, err
 	}
 	var m store.Member
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx store.Tx) error {
 		if _, err := tx.List(laddr); err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
@@ -324,7 +324,7 @@ func (s *Service) Members(list string) ([]store.Member, error) {
 		return nil, err
 	}
 	var out []store.Member
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		out, err = tx.Members(laddr)
 		return err
 	})
@@ -338,7 +338,7 @@ func (s *Service) Archive(list string) ([]store.Post, error) {
 		return nil, err
 	}
 	var out []store.Post
-	err = s.st.View(func(tx *store.Tx) error {
+	err = s.st.View(func(tx store.Tx) error {
 		return tx.Posts(laddr, func(p store.Post) error {
 			out = append(out, p)
 			return nil
@@ -358,9 +358,9 @@ func parseTwo(list, address string) (string, string, error) {
 
 // update runs fn in a write transaction with a fresh Result each time (the group commit may
 // run fn again after another update failed) and wakes delivery when it put mail in the outbox.
-func (s *Service) update(fn func(tx *store.Tx, res *Result) error) (Result, error) {
+func (s *Service) update(fn func(tx store.Tx, res *Result) error) (Result, error) {
 	var res Result
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.st.Update(func(tx store.Tx) error {
 		res = Result{}
 		return fn(tx, &res)
 	})

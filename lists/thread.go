@@ -14,7 +14,7 @@ const subjectWindow = 30 * 24 * time.Hour
 // Message-ID it refers to, or of its own when others referred to it before it came (all the threads they
 // name are merged); else, for a "Re:" with no references at all,
 // the latest thread with the same base subject within 30 days; else 0, a thread of its own.
-func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error) {
+func (s *Service) threadOf(tx store.Tx, list string, m *inbound) (uint64, error) {
 	th, err := tx.FindThread(list, append(m.refIDs(), m.messageID))
 	if err != nil || th != 0 {
 		return th, err
@@ -30,7 +30,7 @@ func (s *Service) threadOf(tx *store.Tx, list string, m *inbound) (uint64, error
 
 // indexThread records a newly archived post's ids and subject under the thread it was archived
 // in (not the one merges lead to: mutes follow where a conversation started).
-func (s *Service) indexThread(tx *store.Tx, list string, p store.Post, m *inbound) error {
+func (s *Service) indexThread(tx store.Tx, list string, p store.Post, m *inbound) error {
 	return tx.IndexThread(list, p.Origin, append(m.refIDs(), p.MessageID), baseSubject(m.subject), m.postDate(p.Received))
 }
 

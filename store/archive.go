@@ -36,7 +36,7 @@ type Post struct {
 
 // MessageID looks up a Message-ID in list's archive: ok false when the archive has no post
 // with that id.
-func (t *Tx) MessageID(list, id string) (seq uint64, ok bool, err error) {
+func (t *boltTx) MessageID(list, id string) (seq uint64, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return 0, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -55,7 +55,7 @@ func (t *Tx) MessageID(list, id string) (seq uint64, ok bool, err error) {
 // p.Seq is set by AppendPost; p.Thread is the thread it is archived in (as FindThread gives
 // it), 0 for a thread of its own. The Post returned has that as Origin and, as Thread, where
 // merges have led it.
-func (t *Tx) AppendPost(list string, p Post, raw []byte) (Post, error) {
+func (t *boltTx) AppendPost(list string, p Post, raw []byte) (Post, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -116,7 +116,7 @@ func (r postRecords) get(seq uint64) (Post, error) {
 }
 
 // Post returns an archived post; raw is a copy of its bytes.
-func (t *Tx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
+func (t *boltTx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return p, nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -132,7 +132,7 @@ func (t *Tx) Post(list string, seq uint64) (p Post, raw []byte, err error) {
 }
 
 // PostMeta returns an archived post's record without its bytes.
-func (t *Tx) PostMeta(list string, seq uint64) (Post, error) {
+func (t *boltTx) PostMeta(list string, seq uint64) (Post, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return Post{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -145,7 +145,7 @@ func (t *Tx) PostMeta(list string, seq uint64) (Post, error) {
 }
 
 // Posts calls fn for every archived post of list in sequence order.
-func (t *Tx) Posts(list string, fn func(Post) error) error {
+func (t *boltTx) Posts(list string, fn func(Post) error) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -183,7 +183,7 @@ const (
 
 // AddBounce keeps what b says about a message that arrived at list's bounce address, its head
 // cut to MaxBounceHead, and forgets the list's oldest bounces beyond MaxBounces.
-func (t *Tx) AddBounce(list string, b Bounce) error {
+func (t *boltTx) AddBounce(list string, b Bounce) error {
 	lb := t.listBucket(list)
 	if lb == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -218,7 +218,7 @@ func trimBounces(bounces *bolt.Bucket, last uint64) error {
 }
 
 // Bounces calls fn for the bounces list keeps, oldest first.
-func (t *Tx) Bounces(list string, fn func(Bounce) error) error {
+func (t *boltTx) Bounces(list string, fn func(Bounce) error) error {
 	lb := t.listBucket(list)
 	if lb == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -261,7 +261,7 @@ type Held struct {
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.
-func (t *Tx) Hold(list string, h Held) (Held, error) {
+func (t *boltTx) Hold(list string, h Held) (Held, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return h, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -276,7 +276,7 @@ func (t *Tx) Hold(list string, h Held) (Held, error) {
 }
 
 // PutHeld replaces an existing held post's record.
-func (t *Tx) PutHeld(list string, h Held) error {
+func (t *boltTx) PutHeld(list string, h Held) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -289,7 +289,7 @@ func (t *Tx) PutHeld(list string, h Held) error {
 }
 
 // HeldPost returns one held post.
-func (t *Tx) HeldPost(list string, id uint64) (Held, error) {
+func (t *boltTx) HeldPost(list string, id uint64) (Held, error) {
 	var h Held
 	b := t.listBucket(list)
 	if b == nil {
@@ -302,7 +302,7 @@ func (t *Tx) HeldPost(list string, id uint64) (Held, error) {
 }
 
 // Release removes a held post (it was posted, or it expired).
-func (t *Tx) Release(list string, id uint64) error {
+func (t *boltTx) Release(list string, id uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -311,7 +311,7 @@ func (t *Tx) Release(list string, id uint64) error {
 }
 
 // HeldPosts calls fn for each held post of list, oldest first.
-func (t *Tx) HeldPosts(list string, fn func(Held) error) error {
+func (t *boltTx) HeldPosts(list string, fn func(Held) error) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)

@@ -24,7 +24,7 @@ func TestDamagedBranchPageRefusedNotPanicking(t *testing.T) {
 		t.Fatal(err)
 	}
 	const list = "crew@x.test"
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: list}); err != nil {
 			return err
 		}

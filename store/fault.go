@@ -7,13 +7,12 @@ import (
 	"testing"
 )
 
-// Faults make the store fail as a failing disk or an older bug would, for tests of what the
-// packages above do then: the one place tests inject failures, so that no package carries a
-// test hook of its own. Outside a test binary every method refuses and changes nothing.
-type Faults struct{ s *Store }
+// boltFaults make the bbolt file fail as a failing disk or an older bug would (see Faults).
+type boltFaults struct{ s *Store }
 
-// Faults is how a test makes s fail.
-func (s *Store) Faults() Faults { return Faults{s} }
+// Faults is how a test makes s fail: the one place tests inject failures, so that no package
+// carries a test hook of its own.
+func (s *Store) Faults() Faults { return boltFaults{s} }
 
 // faults are the failures armed on a store.
 type faults struct {
@@ -43,7 +42,7 @@ func onlyInTests(what string) error {
 // FailCommits makes the next n commits fail with err (n = 0 disarms it): the functions of a
 // transaction have all run, and then it is rolled back as when the disk refuses the write, so
 // every Update sharing it (group commit) returns err and nothing of them is on disk.
-func (f Faults) FailCommits(n int, err error) error {
+func (f boltFaults) FailCommits(n int, err error) error {
 	if err := onlyInTests("FailCommits"); err != nil {
 		return err
 	}
@@ -57,12 +56,12 @@ func (f Faults) FailCommits(n int, err error) error {
 }
 
 // DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts.
-func (f Faults) DamageCursor(list, addr string) error {
+func (f boltFaults) DamageCursor(list, addr string) error {
 	if err := onlyInTests("DamageCursor"); err != nil {
 		return err
 	}
-	return f.s.Update(func(t *Tx) error {
-		b := t.listBucket(list)
+	return f.s.Update(func(tx Tx) error {
+		b := tx.(*boltTx).listBucket(list)
 		if b == nil {
 			return fmt.Errorf("list %s: %w", list, ErrNotFound)
 		}

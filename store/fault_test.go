@@ -14,7 +14,7 @@ func TestFailCommitsLosesTheWholeTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(addr string) error {
-		return s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: addr, Join: "approve", Post: "anyone"}) })
+		return s.Update(func(tx Tx) error { return tx.CreateList(List{Address: addr, Join: "approve", Post: "anyone"}) })
 	}
 	if err := create("crew@example.test"); !errors.Is(err, gone) {
 		t.Fatalf("the failed commit returned %v", err)
@@ -22,7 +22,7 @@ func TestFailCommitsLosesTheWholeTransaction(t *testing.T) {
 	if err := create("garden@example.test"); err != nil {
 		t.Fatalf("the next commit: %v", err)
 	}
-	err := s.View(func(tx *Tx) error {
+	err := s.View(func(tx Tx) error {
 		if _, err := tx.List("crew@example.test"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("the list of the failed commit: %v", err)
 		}
@@ -38,7 +38,7 @@ func TestFailCommitsLosesTheWholeTransaction(t *testing.T) {
 // reads as "nothing had yet".
 func TestDamageCursorMakesTheCursorUnreadable(t *testing.T) {
 	s, _ := openTest(t)
-	err := s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx Tx) error {
 		if err := tx.CreateList(List{Address: "crew@example.test", Join: "approve", Post: "anyone"}); err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func TestDamageCursorMakesTheCursorUnreadable(t *testing.T) {
 	if err := s.Faults().DamageCursor("crew@example.test", "alice@example.test"); err != nil {
 		t.Fatal(err)
 	}
-	err = s.View(func(tx *Tx) error {
+	err = s.View(func(tx Tx) error {
 		_, _, err := tx.Cursor("crew@example.test", "alice@example.test")
 		return err
 	})

@@ -27,12 +27,12 @@ type AppPassword struct {
 }
 
 // SetAppPassword stores addr's app password, replacing any earlier one.
-func (t *Tx) SetAppPassword(addr string, p AppPassword) error {
+func (t *boltTx) SetAppPassword(addr string, p AppPassword) error {
 	return putJSON(t.tx.Bucket(bucketPasswords), []byte(addr), p)
 }
 
 // AppPasswordOf returns addr's app password.
-func (t *Tx) AppPasswordOf(addr string) (AppPassword, error) {
+func (t *boltTx) AppPasswordOf(addr string) (AppPassword, error) {
 	var p AppPassword
 	if err := getJSON(t.tx.Bucket(bucketPasswords), []byte(addr), &p); err != nil {
 		return p, fmt.Errorf("app password of %s: %w", addr, err)
@@ -41,7 +41,7 @@ func (t *Tx) AppPasswordOf(addr string) (AppPassword, error) {
 }
 
 // ListsOf returns the lists addr is a member of, with its membership in each.
-func (t *Tx) ListsOf(addr string) ([]List, []Member, error) {
+func (t *boltTx) ListsOf(addr string) ([]List, []Member, error) {
 	all, err := t.Lists()
 	if err != nil {
 		return nil, nil, err
@@ -61,7 +61,7 @@ func flagKey(member, seq uint64) []byte {
 }
 
 // SetFlags records a member's flags on archived post seq of list.
-func (t *Tx) SetFlags(list string, member, seq uint64, flags byte) error {
+func (t *boltTx) SetFlags(list string, member, seq uint64, flags byte) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -74,7 +74,7 @@ func (t *Tx) SetFlags(list string, member, seq uint64, flags byte) error {
 
 // FlagsOf calls fn for every archived post of list on which member keeps flags, in sequence
 // order.
-func (t *Tx) FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error {
+func (t *boltTx) FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)

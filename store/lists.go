@@ -73,7 +73,7 @@ var (
 	subPendKeys  = []byte("pending-keys") // kind + address → pending ID
 )
 
-func (t *Tx) listBucket(addr string) *bolt.Bucket {
+func (t *boltTx) listBucket(addr string) *bolt.Bucket {
 	return t.tx.Bucket(bucketLists).Bucket([]byte(addr))
 }
 
@@ -82,7 +82,7 @@ var listBuckets = [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMs
 	subThreadIDs, subSubjects, subMutes, subCursors, subFlags, subMerged}
 
 // CreateList stores a new list; ErrExists if one with that address is there.
-func (t *Tx) CreateList(l List) error {
+func (t *boltTx) CreateList(l List) error {
 	root := t.tx.Bucket(bucketLists)
 	if root.Bucket([]byte(l.Address)) != nil {
 		return fmt.Errorf("list %s: %w", l.Address, ErrExists)
@@ -108,7 +108,7 @@ func (t *Tx) CreateList(l List) error {
 }
 
 // onCommit runs fn once the transaction is on disk.
-func (t *Tx) onCommit(fn func(s *Store)) {
+func (t *boltTx) onCommit(fn func(s *Store)) {
 	if st := t.st; st != nil {
 		t.AfterCommit(func() { fn(st) })
 	}
@@ -119,12 +119,12 @@ func (t *Tx) onCommit(fn func(s *Store)) {
 // failed in it), so whatever it does outside the transaction — waking delivery, counting in
 // metrics — it asks for here: a run that is thrown away forgets what it asked. In a read
 // transaction fn never runs.
-func (t *Tx) AfterCommit(fn func()) {
+func (t *boltTx) AfterCommit(fn func()) {
 	t.committed = append(t.committed, fn)
 }
 
 // PutList replaces an existing list's settings. Its incarnation stays what creation made it.
-func (t *Tx) PutList(l List) error {
+func (t *boltTx) PutList(l List) error {
 	b := t.listBucket(l.Address)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", l.Address, ErrNotFound)
@@ -140,7 +140,7 @@ func (t *Tx) PutList(l List) error {
 }
 
 // List returns a list's settings.
-func (t *Tx) List(addr string) (List, error) {
+func (t *boltTx) List(addr string) (List, error) {
 	var l List
 	b := t.listBucket(addr)
 	if b == nil {
@@ -151,7 +151,7 @@ func (t *Tx) List(addr string) (List, error) {
 }
 
 // Lists returns every list, ordered by address.
-func (t *Tx) Lists() ([]List, error) {
+func (t *boltTx) Lists() ([]List, error) {
 	var out []List
 	addrs, err := t.ListAddresses()
 	if err != nil {
@@ -168,7 +168,7 @@ func (t *Tx) Lists() ([]List, error) {
 }
 
 // ListAddresses returns the address of every list, in order, without reading their settings.
-func (t *Tx) ListAddresses() ([]string, error) {
+func (t *boltTx) ListAddresses() ([]string, error) {
 	var out []string
 	err := t.tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 		out = append(out, string(k))
@@ -178,7 +178,7 @@ func (t *Tx) ListAddresses() ([]string, error) {
 }
 
 // DeleteList removes a list with its members and archive.
-func (t *Tx) DeleteList(addr string) error {
+func (t *boltTx) DeleteList(addr string) error {
 	root := t.tx.Bucket(bucketLists)
 	if root.Bucket([]byte(addr)) == nil {
 		return fmt.Errorf("list %s: %w", addr, ErrNotFound)
@@ -188,7 +188,7 @@ func (t *Tx) DeleteList(addr string) error {
 }
 
 // AddMember subscribes m.Address to list, giving it an ID; ErrExists if already a member.
-func (t *Tx) AddMember(list string, m Member) (Member, error) {
+func (t *boltTx) AddMember(list string, m Member) (Member, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return m, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -215,7 +215,7 @@ func (t *Tx) AddMember(list string, m Member) (Member, error) {
 }
 
 // PutMember replaces an existing member's record.
-func (t *Tx) PutMember(list string, m Member) error {
+func (t *boltTx) PutMember(list string, m Member) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -234,7 +234,7 @@ func (t *Tx) PutMember(list string, m Member) error {
 }
 
 // Member returns one member of list.
-func (t *Tx) Member(list, addr string) (Member, error) {
+func (t *boltTx) Member(list, addr string) (Member, error) {
 	var m Member
 	b := t.listBucket(list)
 	if b == nil {
@@ -249,7 +249,7 @@ func (t *Tx) Member(list, addr string) (Member, error) {
 }
 
 // MemberByID returns the member of list with the given ID.
-func (t *Tx) MemberByID(list string, id uint64) (Member, error) {
+func (t *boltTx) MemberByID(list string, id uint64) (Member, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return Member{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -262,7 +262,7 @@ func (t *Tx) MemberByID(list string, id uint64) (Member, error) {
 }
 
 // RemoveMember unsubscribes addr from list.
-func (t *Tx) RemoveMember(list, addr string) error {
+func (t *boltTx) RemoveMember(list, addr string) error {
 	m, err := t.Member(list, addr)
 	if err != nil {
 		return err
@@ -310,7 +310,7 @@ type Recipient struct {
 }
 
 // Recipients returns the members of list who receive each post (vocab.ReceivesEachPost).
-func (t *Tx) Recipients(list string) ([]Recipient, error) {
+func (t *boltTx) Recipients(list string) ([]Recipient, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -334,7 +334,7 @@ func (t *Tx) Recipients(list string) ([]Recipient, error) {
 }
 
 // Members returns the members of list, ordered by address.
-func (t *Tx) Members(list string) ([]Member, error) {
+func (t *boltTx) Members(list string) ([]Member, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)

@@ -25,13 +25,13 @@ func rssFile(t *testing.T) int64 {
 func TestReleaseMappedGivesBackWhatWasRead(t *testing.T) {
 	s, _ := openTest(t)
 	const list = "crew@lists.example.test"
-	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: list, Name: "Crew"}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: list, Name: "Crew"}) }); err != nil {
 		t.Fatal(err)
 	}
 	body := bytes.Repeat([]byte("a line of a post, long enough to fill pages quickly.\r\n"), 300) // ~16 KB
 	const posts = 2000                                                                            // ~32 MB
 	for first := 0; first < posts; first += 200 {
-		err := s.Update(func(tx *Tx) error {
+		err := s.Update(func(tx Tx) error {
 			for i := first; i < first+200; i++ {
 				raw := append(fmt.Appendf(nil, "Message-ID: <%d@example.test>\r\n\r\n", i), body...)
 				if _, err := tx.AppendPost(list, Post{MessageID: fmt.Sprintf("%d@example.test", i), Received: time.Now()}, raw); err != nil {
@@ -45,7 +45,7 @@ func TestReleaseMappedGivesBackWhatWasRead(t *testing.T) {
 		}
 	}
 	readAll := func() (n int) {
-		err := s.View(func(tx *Tx) error {
+		err := s.View(func(tx Tx) error {
 			return tx.PostsAfter(list, 0, func(p Post, raw []byte) error {
 				if !bytes.HasSuffix(raw, body) || !bytes.Contains(raw, []byte(p.MessageID)) {
 					t.Fatalf("post %d reads wrong", p.Seq)
@@ -78,14 +78,14 @@ func TestReleaseMappedGivesBackWhatWasRead(t *testing.T) {
 func TestReleaseMappedWhileTheFileGrows(t *testing.T) {
 	s, _ := openTest(t)
 	const list = "crew@lists.example.test"
-	if err := s.Update(func(tx *Tx) error { return tx.CreateList(List{Address: list, Name: "Crew"}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: list, Name: "Crew"}) }); err != nil {
 		t.Fatal(err)
 	}
 	body := bytes.Repeat([]byte("x"), 64<<10)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 300 { // ~20 MB: several remaps
-			err := s.Update(func(tx *Tx) error {
+			err := s.Update(func(tx Tx) error {
 				_, err := tx.AppendPost(list, Post{MessageID: fmt.Sprintf("%d@example.test", i), Received: time.Now()}, body)
 				return err
 			})
@@ -97,7 +97,7 @@ func TestReleaseMappedWhileTheFileGrows(t *testing.T) {
 	})
 	wg.Go(func() {
 		for range 300 {
-			err := s.View(func(tx *Tx) error {
+			err := s.View(func(tx Tx) error {
 				return tx.PostsAfter(list, 0, func(p Post, raw []byte) error {
 					if !bytes.Equal(raw, body) {
 						t.Errorf("post %d reads wrong", p.Seq)

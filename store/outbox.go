@@ -41,7 +41,7 @@ func outboxKey(due time.Time, id uint64) []byte {
 }
 
 // Enqueue adds d to the outbox, due at d.Due (or at once when zero), and returns it with its ID.
-func (t *Tx) Enqueue(d Delivery) (Delivery, error) {
+func (t *boltTx) Enqueue(d Delivery) (Delivery, error) {
 	b := t.tx.Bucket(bucketOutbox)
 	id, err := b.NextSequence()
 	if err != nil {
@@ -56,7 +56,7 @@ func (t *Tx) Enqueue(d Delivery) (Delivery, error) {
 
 // ClaimDue takes up to max deliveries due at now and leases them until now+lease: the attempt
 // is recorded (Attempts+1) before anyone dials, and a crash leaves the row to be retried.
-func (t *Tx) ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, error) {
+func (t *boltTx) ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, error) {
 	b := t.tx.Bucket(bucketOutbox)
 	limit := outboxKey(now, ^uint64(0))
 	var due []Delivery
@@ -84,7 +84,7 @@ func (t *Tx) ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, 
 }
 
 // Delivered removes a leased delivery from the outbox.
-func (t *Tx) Delivered(d Delivery) error {
+func (t *boltTx) Delivered(d Delivery) error {
 	if err := t.tx.Bucket(bucketOutbox).Delete(outboxKey(d.Due, d.ID)); err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func blobKey(id uint64, chunk uint32) []byte {
 
 // PutBlob stores a message that refs deliveries will carry, and returns its ID. It is removed
 // when the last of them is delivered or fails.
-func (t *Tx) PutBlob(data []byte, refs int) (uint64, error) {
+func (t *boltTx) PutBlob(data []byte, refs int) (uint64, error) {
 	b := t.tx.Bucket(bucketBlobs)
 	b.FillPercent = 0.95 // keys only ever grow: fill the leaves
 	id, err := b.NextSequence()
@@ -118,7 +118,7 @@ func (t *Tx) PutBlob(data []byte, refs int) (uint64, error) {
 }
 
 // Blob returns a copy of a stored message.
-func (t *Tx) Blob(id uint64) ([]byte, error) {
+func (t *boltTx) Blob(id uint64) ([]byte, error) {
 	var out []byte
 	found := false
 	c := t.tx.Bucket(bucketBlobs).Cursor()
@@ -131,7 +131,7 @@ func (t *Tx) Blob(id uint64) ([]byte, error) {
 	return out, nil
 }
 
-func (t *Tx) unrefBlob(id uint64) error {
+func (t *boltTx) unrefBlob(id uint64) error {
 	if id == 0 {
 		return nil
 	}
@@ -156,7 +156,7 @@ func (t *Tx) unrefBlob(id uint64) error {
 }
 
 // Retry moves a leased delivery to a new due time, keeping the error that delayed it.
-func (t *Tx) Retry(d Delivery, next time.Time, reason string) error {
+func (t *boltTx) Retry(d Delivery, next time.Time, reason string) error {
 	b := t.tx.Bucket(bucketOutbox)
 	if err := b.Delete(outboxKey(d.Due, d.ID)); err != nil {
 		return err
@@ -166,7 +166,7 @@ func (t *Tx) Retry(d Delivery, next time.Time, reason string) error {
 }
 
 // Fail removes a leased delivery from the outbox and records it as failed for good.
-func (t *Tx) Fail(d Delivery, now time.Time, reason string) error {
+func (t *boltTx) Fail(d Delivery, now time.Time, reason string) error {
 	if err := t.Delivered(d); err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (t *Tx) Fail(d Delivery, now time.Time, reason string) error {
 
 // ReleaseLeases makes every leased delivery due at now. Only one process uses the file, so at
 // start-up every lease belongs to a process that is gone.
-func (t *Tx) ReleaseLeases(now time.Time) (int, error) {
+func (t *boltTx) ReleaseLeases(now time.Time) (int, error) {
 	b := t.tx.Bucket(bucketOutbox)
 	var leased []Delivery
 	err := b.ForEach(func(k, v []byte) error {
@@ -202,7 +202,7 @@ func (t *Tx) ReleaseLeases(now time.Time) (int, error) {
 }
 
 // NextDue is the due time of the earliest outbox row, ok false when the outbox is empty.
-func (t *Tx) NextDue() (due time.Time, ok bool, err error) {
+func (t *boltTx) NextDue() (due time.Time, ok bool, err error) {
 	k, _ := t.tx.Bucket(bucketOutbox).Cursor().First()
 	if k == nil {
 		return time.Time{}, false, nil
@@ -214,7 +214,7 @@ func (t *Tx) NextDue() (due time.Time, ok bool, err error) {
 }
 
 // Outbox calls fn for every waiting delivery, earliest first.
-func (t *Tx) Outbox(fn func(Delivery) error) error {
+func (t *boltTx) Outbox(fn func(Delivery) error) error {
 	return t.tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		var d Delivery
 		if err := json.Unmarshal(v, &d); err != nil {
@@ -225,7 +225,7 @@ func (t *Tx) Outbox(fn func(Delivery) error) error {
 }
 
 // Failures calls fn for every delivery that failed for good, oldest first.
-func (t *Tx) Failures(fn func(Failure) error) error {
+func (t *boltTx) Failures(fn func(Failure) error) error {
 	return t.tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
 		var f Failure
 		if err := json.Unmarshal(v, &f); err != nil {
@@ -236,6 +236,6 @@ func (t *Tx) Failures(fn func(Failure) error) error {
 }
 
 // OutboxSize is the number of deliveries waiting in the outbox.
-func (t *Tx) OutboxSize() (int, error) {
+func (t *boltTx) OutboxSize() (int, error) {
 	return t.tx.Bucket(bucketOutbox).Stats().KeyN, nil
 }

@@ -43,7 +43,7 @@ type Pending struct {
 func pendingKey(kind, addr string) []byte { return []byte(kind + "\x00" + addr) }
 
 // PendingFor returns the pending action of kind about addr on list.
-func (t *Tx) PendingFor(list, kind, addr string) (Pending, error) {
+func (t *boltTx) PendingFor(list, kind, addr string) (Pending, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return Pending{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -60,7 +60,7 @@ func (t *Tx) PendingFor(list, kind, addr string) (Pending, error) {
 }
 
 // PendingByID returns one pending action of list.
-func (t *Tx) PendingByID(list string, id uint64) (Pending, error) {
+func (t *boltTx) PendingByID(list string, id uint64) (Pending, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return Pending{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -74,7 +74,7 @@ func (t *Tx) PendingByID(list string, id uint64) (Pending, error) {
 
 // PutPending stores p, giving it an ID when it has none. One of the same kind about the same
 // address is replaced.
-func (t *Tx) PutPending(list string, p Pending) (Pending, error) {
+func (t *boltTx) PutPending(list string, p Pending) (Pending, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return p, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -99,7 +99,7 @@ func (t *Tx) PutPending(list string, p Pending) (Pending, error) {
 }
 
 // DeletePending removes a pending action; removing one that is gone is not an error.
-func (t *Tx) DeletePending(list string, id uint64) error {
+func (t *boltTx) DeletePending(list string, id uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -119,7 +119,7 @@ func (t *Tx) DeletePending(list string, id uint64) error {
 }
 
 // PendingActions calls fn for each pending action of list, oldest first.
-func (t *Tx) PendingActions(list string, fn func(Pending) error) error {
+func (t *boltTx) PendingActions(list string, fn func(Pending) error) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)

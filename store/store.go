@@ -1,6 +1,8 @@
-// Package store owns crewmail's single bbolt file: the schema, its version and migrations, typed
-// accessors for lists, members, the archive and the outbox, and the group commit that makes
-// every acknowledged write durable without one fsync per message.
+// Package store owns crewmail's records and where they are kept: the roles a transaction plays
+// (Lists, Members, Archive, Outbox … in roles.go, the boundary any backend implements and
+// store/storetest checks), and their backend on a single bbolt file: the schema, its version
+// and migrations, and the group commit that makes every acknowledged write durable without one
+// fsync per message.
 //
 // It is the only package that imports bbolt.
 package store
@@ -272,17 +274,17 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// View runs fn in a read-only transaction.
-func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+// View runs fn in a read-only transaction (Backend.View).
+func (s *Store) View(fn func(Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
 }
 
 // Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
 // Concurrent calls share one commit (group commit), so fn may run more than once if another
 // caller's function fails in the same batch: fn must set its results afresh on every run and
 // have no effects outside the transaction; what must happen once it is on disk, fn asks for
-// with Tx.AfterCommit.
-func (s *Store) Update(fn func(*Tx) error) error {
+// with Tx.AfterCommit (the contract of Backend.Update).
+func (s *Store) Update(fn func(Tx) error) error {
 	c := &commit{fn: fn, done: make(chan error, 1)}
 	select {
 	case s.commits <- c:
@@ -293,7 +295,7 @@ func (s *Store) Update(fn func(*Tx) error) error {
 }
 
 type commit struct {
-	fn   func(*Tx) error
+	fn   func(Tx) error
 	done chan error
 }
 
@@ -331,9 +333,9 @@ func (s *Store) runBatch(batch []*commit) {
 	for len(batch) > 0 {
 		failed := -1
 		var fnErr error
-		var tx *Tx
+		var tx *boltTx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx = &Tx{tx: btx, st: s}
+			tx = &boltTx{tx: btx, st: s}
 			for i, c := range batch {
 				if err := s.safeRun(c.fn, tx); err != nil {
 					failed, fnErr = i, err
@@ -359,7 +361,7 @@ func (s *Store) runBatch(batch []*commit) {
 }
 
 // safeRun keeps a panicking caller from taking the committer down with it.
-func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
+func (s *Store) safeRun(fn func(Tx) error, tx Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic in store update: %v", r)
@@ -368,8 +370,8 @@ func (s *Store) safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 	return fn(tx)
 }
 
-// Tx is a transaction with crewmail's typed accessors.
-type Tx struct {
+// boltTx is a transaction on the bbolt file: it plays every role (Tx).
+type boltTx struct {
 	tx *bolt.Tx
 	st *Store // nil in read transactions
 	// committed run once the transaction is on disk (AfterCommit).

@@ -63,7 +63,7 @@ func mergedInto(merged *bolt.Bucket, th uint64) (into, stamp uint64, ok bool) {
 // FindThread returns the thread a post that refers to ids joins, as recorded for the first
 // of ids that has one (list ids nearest parent first), 0 when none has. When ids belong to
 // several threads, those are merged into the oldest.
-func (t *Tx) FindThread(list string, ids []string) (uint64, error) {
+func (t *boltTx) FindThread(list string, ids []string) (uint64, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return 0, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -112,7 +112,7 @@ func mergeThreads(b *bolt.Bucket, into uint64, from []uint64) error {
 // latest post with that base subject in the thread is dated date. Ids recorded before keep
 // their thread (which the merges of FindThread made the same): it says which conversation
 // they started in, which mutes follow.
-func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject string, date time.Time) error {
+func (t *boltTx) IndexThread(list string, thread uint64, ids []string, subject string, date time.Time) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -139,7 +139,7 @@ func (t *Tx) IndexThread(list string, thread uint64, ids []string, subject strin
 
 // SubjectThread returns the thread (as recorded, see FindThread) whose latest post with base
 // subject subject is dated at or after since; ok false when there is none.
-func (t *Tx) SubjectThread(list, subject string, since time.Time) (th uint64, ok bool, err error) {
+func (t *boltTx) SubjectThread(list, subject string, since time.Time) (th uint64, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return 0, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -163,7 +163,7 @@ func (t *Tx) SubjectThread(list, subject string, since time.Time) (th uint64, ok
 // Mute keeps thread th of list out of a member's mail: th as it is now, with the threads
 // merged into it so far, and not what is merged into it later. th is the number a Mute link
 // carries: the thread as the member saw it.
-func (t *Tx) Mute(list string, th, member uint64) error {
+func (t *boltTx) Mute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -173,7 +173,7 @@ func (t *Tx) Mute(list string, th, member uint64) error {
 
 // Unmute lets thread th of list reach a member again: it removes the member's mutes of th and
 // of the threads th was merged into, any of which kept th's posts from her.
-func (t *Tx) Unmute(list string, th, member uint64) error {
+func (t *boltTx) Unmute(list string, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -193,7 +193,7 @@ func (t *Tx) Unmute(list string, th, member uint64) error {
 
 // Muted returns the IDs of the members of list who muted the conversation of post p: a mute
 // of the thread p was archived in, or of a thread that had it merged in before the mute.
-func (t *Tx) Muted(list string, p Post) (map[uint64]bool, error) {
+func (t *boltTx) Muted(list string, p Post) (map[uint64]bool, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -244,7 +244,7 @@ type Cursor struct {
 // Cursor returns a digest member's cursor, ok false when they have none. A cursor that cannot
 // be read is an error, never taken for none: a member's digest starts at her cursor, and none
 // would mean the whole archive.
-func (t *Tx) Cursor(list, addr string) (c Cursor, ok bool, err error) {
+func (t *boltTx) Cursor(list, addr string) (c Cursor, ok bool, err error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return c, false, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -258,7 +258,7 @@ func (t *Tx) Cursor(list, addr string) (c Cursor, ok bool, err error) {
 }
 
 // PutCursor records a digest member's cursor.
-func (t *Tx) PutCursor(list, addr string, c Cursor) error {
+func (t *boltTx) PutCursor(list, addr string, c Cursor) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -282,7 +282,7 @@ func followCursor(list *bolt.Bucket, m Member) error {
 }
 
 // LastSeq is the sequence of the newest post of list, 0 when it has none.
-func (t *Tx) LastSeq(list string) (uint64, error) {
+func (t *boltTx) LastSeq(list string) (uint64, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return 0, fmt.Errorf("list %s: %w", list, ErrNotFound)
@@ -291,7 +291,7 @@ func (t *Tx) LastSeq(list string) (uint64, error) {
 }
 
 // PostsAfter calls fn for the posts of list after seq, in sequence order.
-func (t *Tx) PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) error) error {
+func (t *boltTx) PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) error) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)

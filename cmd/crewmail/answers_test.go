@@ -135,7 +135,7 @@ const unprovenAnswersPerHourForTest = 3
 func passwordWorks(t *testing.T, ts *testServer, addr, password string) bool {
 	t.Helper()
 	var ok bool
-	if err := ts.st.View(func(tx *store.Tx) error {
+	if err := ts.st.View(func(tx store.Tx) error {
 		p, err := tx.AppPasswordOf(addr)
 		ok = err == nil && bcrypt.CompareHashAndPassword(p.Hash, []byte(password)) == nil
 		return nil

@@ -87,7 +87,7 @@ func TestExportImportBackupWhileServing(t *testing.T) {
 		t.Fatalf("the backup does not open: %v", err)
 	}
 	defer st.Close()
-	err = st.View(func(tx *store.Tx) error {
+	err = st.View(func(tx store.Tx) error {
 		_, raw, err := tx.Post(crew, 2)
 		if err == nil && !bytes.Contains(raw, []byte("Re: From the garden")) {
 			t.Errorf("backup holds another post 2:\n%s", raw)

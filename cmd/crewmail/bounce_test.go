@@ -139,7 +139,7 @@ func TestBigMailToBounceAddressIsNotKept(t *testing.T) {
 	sink := mailtest.NewSink(t)
 	ts := newCrew(t, sink, "bob@example.test")
 	var verp string
-	if err := ts.st.View(func(tx *store.Tx) error {
+	if err := ts.st.View(func(tx store.Tx) error {
 		m, err := tx.Member(crew, "bob@example.test")
 		verp = ts.svc.BounceAddress(crew, m.ID)
 		return err

@@ -168,7 +168,7 @@ func TestCorpusMalformedAnswered(t *testing.T) {
 	settle(t, ts)
 	// Every accepted message is in the archive as sent, below crewmail's own fields.
 	var archived [][]byte
-	err := ts.st.View(func(tx *store.Tx) error {
+	err := ts.st.View(func(tx store.Tx) error {
 		return tx.PostsAfter(crew, 0, func(_ store.Post, raw []byte) error {
 			archived = append(archived, raw)
 			return nil

@@ -234,7 +234,7 @@ func TestStopDoesNotWaitForeverOnStuckWork(t *testing.T) {
 	go func() { done <- srv.run(ctx) }()
 	inTx, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	go srv.st.View(func(*store.Tx) error { close(inTx); <-release; return nil })
+	go srv.st.View(func(store.Tx) error { close(inTx); <-release; return nil })
 	<-inTx
 	cancel()
 	select {

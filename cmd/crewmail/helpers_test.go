@@ -250,7 +250,7 @@ func (ts *testServer) waitOutbox(t *testing.T, what string, cond func([]store.De
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var rows []store.Delivery
-		err := ts.st.View(func(tx *store.Tx) error {
+		err := ts.st.View(func(tx store.Tx) error {
 			return tx.Outbox(func(d store.Delivery) error {
 				rows = append(rows, d)
 				return nil

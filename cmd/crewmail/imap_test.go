@@ -49,7 +49,7 @@ func TestIMAPArchiveEndToEnd(t *testing.T) {
 		t.Fatalf("FETCH: %v", err)
 	}
 	var raw []byte
-	if err := ts.st.View(func(tx *store.Tx) error {
+	if err := ts.st.View(func(tx store.Tx) error {
 		_, raw, err = tx.Post(crew, 1)
 		return err
 	}); err != nil {

@@ -686,7 +686,7 @@ func TestAppPasswordByMail(t *testing.T) {
 	}
 	check := func(want bool, password string) {
 		t.Helper()
-		err := ts.st.View(func(tx *store.Tx) error {
+		err := ts.st.View(func(tx store.Tx) error {
 			p, err := tx.AppPasswordOf("alice@example.test")
 			if err != nil {
 				return err

@@ -112,7 +112,7 @@ func TestSignedPostReplayedToACommandAddressNotProven(t *testing.T) {
 	}
 	got := sink.Wait(t, 3)
 	var mode string
-	if err := ts.st.View(func(tx *store.Tx) error {
+	if err := ts.st.View(func(tx store.Tx) error {
 		m, err := tx.Member(crew, "alice@example.test")
 		mode = string(m.Mode)
 		return err

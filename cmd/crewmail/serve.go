@@ -259,14 +259,16 @@ func imapServer(cfg *config.Config, plain, implicit string) string {
 }
 
 // newScheduler makes the digest scheduler of the configuration.
-func newScheduler(cfg *config.Config, st *store.Store, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
+func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
 	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
 	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
 	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
 	// A round over thousands of lists reads the whole archive through the store's memory map:
 	// the server gives the pages back as the round goes, so its resident set stays what it holds.
-	s.Chores = chore.NewMappedPages(st, log)
+	if m, ok := st.(store.Maintenance); ok { // a backend with a memory map of its own
+		s.Chores = chore.NewMappedPages(m, log)
+	}
 	return s
 }
 

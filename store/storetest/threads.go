@@ -1,25 +1,26 @@
-package store
+package storetest
 
 import (
 	"fmt"
 	"testing"
 	"time"
+
+	"crewmail/store"
 )
 
-// TestMergedThreadsFollowThroughEverything: threads merged twice over (3 into 2, then 2 into
-// 1) read as one wherever a post's thread is read, while ids and subjects keep the thread they
+// mergedThreadsFollowThroughEverything: threads merged twice over (3 into 2, then 2 into 1)
+// read as one wherever a post's thread is read, while ids and subjects keep the thread they
 // were recorded in, and mutes stay with the conversation muted: made before a merge, they do
 // not cover what the merge brought; made after, they do.
-func TestMergedThreadsFollowThroughEverything(t *testing.T) {
-	s, _ := openTest(t)
+func mergedThreadsFollowThroughEverything(t *testing.T, s store.Backend) {
 	const list = "crew@lists.example.test"
 	day := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	err := s.Update(func(tx *Tx) error {
-		if err := tx.CreateList(List{Address: list, Name: "Crew"}); err != nil {
+	err := s.Update(func(tx store.Tx) error {
+		if err := tx.CreateList(store.List{Address: list, Name: "Crew"}); err != nil {
 			return err
 		}
 		for i := 1; i <= 3; i++ { // three posts, three threads
-			p, err := tx.AppendPost(list, Post{MessageID: fmt.Sprintf("p%d@x", i), Received: day}, []byte("x"))
+			p, err := tx.AppendPost(list, store.Post{MessageID: fmt.Sprintf("p%d@x", i), Received: day}, []byte("x"))
 			if err != nil {
 				return err
 			}
@@ -45,28 +46,28 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := func(th uint64) Post { return Post{Origin: th, Thread: 1} }
-	muted := func(tx *Tx, p Post) map[uint64]bool {
+	origin := func(th uint64) store.Post { return store.Post{Origin: th, Thread: 1} }
+	muted := func(tx store.Threads, p store.Post) map[uint64]bool {
 		m, err := tx.Muted(list, p)
 		if err != nil {
 			t.Error(err)
 		}
 		return m
 	}
-	err = s.View(func(tx *Tx) error {
+	err = s.View(func(tx store.Tx) error {
 		if th, _ := tx.FindThread(list, []string{"p3@x"}); th != 3 {
 			t.Errorf("p3's id is recorded in thread %d, want 3", th)
 		}
 		if th, ok, err := tx.SubjectThread(list, "subject 3", day); err != nil || !ok || th != 3 {
 			t.Errorf("subject 3 is recorded in thread %d (%v), want 3", th, ok)
 		}
-		_ = tx.PostsAfter(list, 0, func(p Post, _ []byte) error {
+		_ = tx.PostsAfter(list, 0, func(p store.Post, _ []byte) error {
 			if p.Thread != 1 || p.Origin != p.Seq {
 				t.Errorf("PostsAfter: post %d in thread %d from %d, want 1 from %d", p.Seq, p.Thread, p.Origin, p.Seq)
 			}
 			return nil
 		})
-		_ = tx.Posts(list, func(p Post) error {
+		_ = tx.Posts(list, func(p store.Post) error {
 			if p.Thread != 1 {
 				t.Errorf("Posts: post %d in thread %d", p.Seq, p.Thread)
 			}
@@ -93,7 +94,7 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	}
 	// A mute of thread 2 made after the merges covers 3, merged into 2 before; not 1, which 2
 	// was merged into. Unmuting 3 undoes the mutes that covered 3.
-	err = s.Update(func(tx *Tx) error {
+	err = s.Update(func(tx store.Tx) error {
 		if err := tx.Mute(list, 2, 8); err != nil {
 			return err
 		}
@@ -122,26 +123,33 @@ func TestMergedThreadsFollowThroughEverything(t *testing.T) {
 	}
 }
 
-// TestDamagedCursorIsAnErrorNotNone: a digest member's cursor that does not decode is reported
-// as damaged, never taken for a member without one (whose digest would start at the first post).
-func TestDamagedCursorIsAnErrorNotNone(t *testing.T) {
-	s, _ := openTest(t)
+// damagedCursorIsAnErrorNotNone: a digest member's cursor that does not decode is reported as
+// damaged, never taken for a member without one (whose digest would start at the first post).
+// The backend damages it through store.Faults.
+func damagedCursorIsAnErrorNotNone(t *testing.T, s store.Backend) {
 	const list = "crew@x.test"
-	err := s.Update(func(tx *Tx) error {
-		if err := tx.CreateList(List{Address: list}); err != nil {
+	err := s.Update(func(tx store.Tx) error {
+		if err := tx.CreateList(store.List{Address: list}); err != nil {
 			return err
 		}
 		for _, addr := range []string{"alice@x.test", "bob@x.test"} {
-			if _, err := tx.AddMember(list, Member{Address: addr, Mode: "daily"}); err != nil {
+			if _, err := tx.AddMember(list, store.Member{Address: addr, Mode: "daily"}); err != nil {
 				return err
 			}
 		}
-		return tx.listBucket(list).Bucket(subCursors).Put([]byte("alice@x.test"), []byte("{\"seq\":"))
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.View(func(tx *Tx) error {
+	f, ok := s.(store.Faulty)
+	if !ok {
+		t.Fatalf("the backend %T cannot be made to fail (store.Faulty)", s)
+	}
+	if err := f.Faults().DamageCursor(list, "alice@x.test"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx store.Tx) error {
 		if _, ok, err := tx.Cursor(list, "alice@x.test"); err == nil || ok {
 			t.Errorf("damaged cursor read as ok=%v, err=%v; want an error", ok, err)
 		}

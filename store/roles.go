@@ -1,0 +1,233 @@
+package store
+
+import "time"
+
+// The store's roles: what a transaction offers, one interface per kind of record. The packages
+// above take the smallest role a function uses (a digest read step takes Archive, IMAP login
+// IMAPAccess), so what each one touches is written in its signature, and a backend other than
+// this bbolt file (PostgreSQL, say) implements Tx and Backend and passes the conformance suite
+// in store/storetest.
+//
+// Every role's records are the types of this package (List, Member, Post …); the errors a
+// caller tests for are ErrNotFound and ErrExists, wrapped. Byte slices a role hands to a
+// callback (a post's raw message) are valid only during the callback.
+
+// Lists are the mailing lists' settings.
+type Lists interface {
+	// CreateList stores a new list with a fresh Incarnation; ErrExists if one with that
+	// address is there.
+	CreateList(l List) error
+	// PutList replaces an existing list's settings; its incarnation stays what creation made.
+	PutList(l List) error
+	List(addr string) (List, error)
+	// Lists returns every list, ordered by address.
+	Lists() ([]List, error)
+	// ListAddresses returns the address of every list, in order, without their settings.
+	ListAddresses() ([]string, error)
+	// DeleteList removes a list with everything it keeps.
+	DeleteList(addr string) error
+}
+
+// Members are the subscribers of each list. A member change keeps the roster of who receives
+// each post (vocab.ReceivesEachPost) and the member's digest cursor (vocab.DigestStart) in
+// step, in the same transaction.
+type Members interface {
+	// AddMember subscribes m.Address, giving it the list's next member ID; ErrExists if
+	// already a member.
+	AddMember(list string, m Member) (Member, error)
+	PutMember(list string, m Member) error
+	Member(list, addr string) (Member, error)
+	MemberByID(list string, id uint64) (Member, error)
+	RemoveMember(list, addr string) error
+	// Recipients are the members who receive each post, by member ID.
+	Recipients(list string) ([]Recipient, error)
+	// Members returns the members of list, ordered by address.
+	Members(list string) ([]Member, error)
+}
+
+// Archive is each list's archived posts, numbered from 1 in the order they were archived, and
+// the index of their Message-IDs. A post's Thread is where merges have led its thread.
+type Archive interface {
+	// MessageID looks up a Message-ID: ok false when no archived post has it.
+	MessageID(list, id string) (seq uint64, ok bool, err error)
+	// AppendPost archives raw under the next sequence; ErrExists for a Message-ID archived
+	// before.
+	AppendPost(list string, p Post, raw []byte) (Post, error)
+	Post(list string, seq uint64) (p Post, raw []byte, err error)
+	PostMeta(list string, seq uint64) (Post, error)
+	// Posts calls fn for every archived post in sequence order.
+	Posts(list string, fn func(Post) error) error
+	// LastSeq is the sequence of the newest post, 0 when there is none.
+	LastSeq(list string) (uint64, error)
+	// PostsAfter calls fn for the posts after seq, in sequence order, with their bytes.
+	PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) error) error
+}
+
+// Bounces are what is kept of the messages that came to a list's bounce addresses: the latest
+// MaxBounces, each cut to MaxBounceHead bytes.
+type Bounces interface {
+	AddBounce(list string, b Bounce) error
+	// Bounces calls fn for the bounces kept, oldest first.
+	Bounces(list string, fn func(Bounce) error) error
+}
+
+// Threads are each list's conversations: Message-IDs and base subjects to threads, the merges
+// a post connecting two threads makes, and the members who muted one.
+type Threads interface {
+	// FindThread is the thread of the first of ids the list has seen (0: none), merging
+	// into it the threads of the others.
+	FindThread(list string, ids []string) (uint64, error)
+	IndexThread(list string, thread uint64, ids []string, subject string, date time.Time) error
+	SubjectThread(list, subject string, since time.Time) (th uint64, ok bool, err error)
+	Mute(list string, th, member uint64) error
+	Unmute(list string, th, member uint64) error
+	// Muted returns the IDs of the members who muted the conversation of post p.
+	Muted(list string, p Post) (map[uint64]bool, error)
+}
+
+// Cursors are where each digest member's next digest starts. A cursor that cannot be read is
+// an error, never taken for none.
+type Cursors interface {
+	Cursor(list, addr string) (c Cursor, ok bool, err error)
+	PutCursor(list, addr string, c Cursor) error
+}
+
+// Holds are the posts waiting for their author's confirmation or a moderator.
+type Holds interface {
+	Hold(list string, h Held) (Held, error)
+	PutHeld(list string, h Held) error
+	HeldPost(list string, id uint64) (Held, error)
+	// Release removes a held post (it was posted, or it expired).
+	Release(list string, id uint64) error
+	// HeldPosts calls fn for each held post, oldest first.
+	HeldPosts(list string, fn func(Held) error) error
+}
+
+// Pendings are the actions waiting for a confirmation or a decision, at most one of each kind
+// per address and list.
+type Pendings interface {
+	PendingFor(list, kind, addr string) (Pending, error)
+	PendingByID(list string, id uint64) (Pending, error)
+	// PutPending stores p under a new ID when p.ID is 0, replacing any of its kind and
+	// address.
+	PutPending(list string, p Pending) (Pending, error)
+	DeletePending(list string, id uint64) error
+	PendingActions(list string, fn func(Pending) error) error
+}
+
+// Outbox is the deliveries waiting to go, the shared messages (blobs) they carry, and the
+// record of those that failed for good. Its rows are the truth about what is owed: a claim is
+// a lease that a crash lets run out, never a removal.
+type Outbox interface {
+	Enqueue(d Delivery) (Delivery, error)
+	// ClaimDue leases up to max deliveries due at now, in due order, recording an attempt.
+	ClaimDue(now time.Time, lease time.Duration, max int) ([]Delivery, error)
+	Delivered(d Delivery) error
+	Retry(d Delivery, next time.Time, reason string) error
+	Fail(d Delivery, now time.Time, reason string) error
+	// ReleaseLeases makes every leased delivery due at now (at start-up).
+	ReleaseLeases(now time.Time) (int, error)
+	NextDue() (due time.Time, ok bool, err error)
+	Outbox(fn func(Delivery) error) error
+	Failures(fn func(Failure) error) error
+	OutboxSize() (int, error)
+	// PutBlob stores a message refs deliveries share; it goes with the last of them.
+	PutBlob(data []byte, refs int) (uint64, error)
+	Blob(id uint64) ([]byte, error)
+}
+
+// IMAPAccess is what members read the archive with over IMAP: their app password, the lists
+// they belong to, and their flags on each archived post.
+type IMAPAccess interface {
+	SetAppPassword(addr string, p AppPassword) error
+	AppPasswordOf(addr string) (AppPassword, error)
+	ListsOf(addr string) ([]List, []Member, error)
+	SetFlags(list string, member, seq uint64, flags byte) error
+	FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error
+}
+
+// Tx is a transaction: every role, and what is to happen once it is committed.
+type Tx interface {
+	Lists
+	Members
+	Archive
+	Bounces
+	Threads
+	Cursors
+	Holds
+	Pendings
+	Outbox
+	IMAPAccess
+	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
+	// Update function may run more than once (see Backend.Update), so whatever it does outside
+	// the transaction — waking delivery, counting in metrics — it asks for here, and a run
+	// that is thrown away forgets what it asked. In a read transaction fn never runs.
+	AfterCommit(fn func())
+}
+
+// Backend is a database crewmail runs on: transactions over the roles, the server's secret,
+// and the lists' incarnations.
+type Backend interface {
+	// View runs fn once, in a read-only transaction that sees one consistent state (a
+	// snapshot: read-only, it never fails for another transaction's writes).
+	View(fn func(Tx) error) error
+	// Update runs fn in a read-write transaction that is durable when Update returns nil;
+	// when fn returns an error, nothing it wrote is kept and Update returns that error. fn
+	// may run more than once: bbolt's group commit runs a batch again without the caller
+	// that failed in it, and a database with serializable transactions retries one that
+	// failed on a conflict. So fn sets its results afresh on every run, has no effects
+	// outside the transaction, and asks for what must happen once it is committed with
+	// Tx.AfterCommit.
+	Update(fn func(Tx) error) error
+	// Secret is the server's random secret, made when the database was created.
+	Secret() []byte
+	// Incarnation is the List.Incarnation of the list at address now, as committed; 0 when
+	// there is none.
+	Incarnation(list string) uint64
+	Close() error
+}
+
+// Faults make a backend fail on purpose, as a failing disk or an older bug would, for tests of
+// what the packages above do then. Outside a test binary every method refuses and changes
+// nothing. A backend offers them with a method Faults() Faults (see Faulty).
+type Faults interface {
+	// FailCommits makes the next n commits fail with err (n = 0 disarms it): the functions of
+	// a transaction have all run, and then it is rolled back as when the disk refuses the
+	// write, so every Update sharing it returns err and nothing of them is stored.
+	FailCommits(n int, err error) error
+	// DamageCursor overwrites the digest cursor of addr on list with bytes no reader accepts.
+	DamageCursor(list, addr string) error
+}
+
+// Faulty is a backend whose failures tests can arm.
+type Faulty interface {
+	Faults() Faults
+}
+
+// Maintenance is what only a database file has: its path, a consistent copy while it runs, a
+// check of its pages, and giving back the pages a process has read through its memory map.
+type Maintenance interface {
+	Path() string
+	Backup(path string) (int64, error)
+	Check() error
+	Problems() ([]string, error)
+	ReleaseMapped() error
+}
+
+// The bbolt transaction plays every role.
+var (
+	_ Backend     = (*Store)(nil)
+	_ Tx          = (*boltTx)(nil)
+	_ Lists       = (*boltTx)(nil)
+	_ Members     = (*boltTx)(nil)
+	_ Archive     = (*boltTx)(nil)
+	_ Bounces     = (*boltTx)(nil)
+	_ Threads     = (*boltTx)(nil)
+	_ Cursors     = (*boltTx)(nil)
+	_ Holds       = (*boltTx)(nil)
+	_ Pendings    = (*boltTx)(nil)
+	_ Outbox      = (*boltTx)(nil)
+	_ IMAPAccess  = (*boltTx)(nil)
+	_ Faulty      = (*Store)(nil)
+	_ Maintenance = (*Store)(nil)
+)
