@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"crewmail/internal/dsn"
+	"crewmail/internal/listcopy"
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/vocab"
 	"crewmail/store"
@@ -234,7 +235,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 // member who receives each post.
 func (s *Service) acceptPost(tx *store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
 	env.Auth = env.Auth.forPost(l.Address, s.cfg.Separator)
-	id := listID(l.Address)
+	id := listcopy.ID(l.Address)
 	for _, v := range m.header.Values("List-Id") {
 		if strings.Contains(strings.ToLower(v), "<"+id+">") {
 			return refuse(550, [3]int{5, 4, 6}, "mail loop: this message has already been through %s", l.Address)

@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/listcopy"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -82,8 +83,7 @@ func (s *Service) enqueueNotice(tx *store.Tx, l store.List, n notice, res *Resul
 		h.SetContentType("multipart/mixed", map[string]string{"boundary": newBoundary()})
 	}
 	h.Set("MIME-Version", "1.0")
-	h.Set("X-Loop", l.Address)
-	h.Set("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
+	listcopy.Block{Name: l.Name, Address: l.Address, Loop: true}.Add(&h.Header.Header)
 	h.Set("Auto-Submitted", auto)
 	if n.inReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{n.inReplyTo})

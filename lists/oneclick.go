@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"crewmail/store"
 )
@@ -105,13 +104,4 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 		return u, notFound(err, "the list %s no longer exists", list)
 	}
 	return u, nil
-}
-
-// unsubscribeHeaders are the RFC 2369 and RFC 8058 fields of one member's copy.
-func (s *Service) unsubscribeHeader(list string, memberID uint64) string {
-	mailto := "<mailto:" + s.address(list, "unsubscribe") + ">"
-	if u := s.oneClickURL(list, memberID); u != "" {
-		return fmt.Sprintf("<%s>, %s", u, mailto)
-	}
-	return mailto
 }
