@@ -16,6 +16,7 @@ import (
 	"crewmail/internal/dsn"
 	"crewmail/internal/listcopy"
 	"crewmail/internal/rawmsg"
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -364,5 +365,5 @@ func (s *Service) bounceAddress(list string, memberID uint64) string {
 func (s *Service) newMessageID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return encodeToken(b) + "@" + s.cfg.Hostname
+	return token.Encode(b) + "@" + s.cfg.Hostname
 }

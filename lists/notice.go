@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"crewmail/internal/listcopy"
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -172,7 +173,7 @@ func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte)
 func newBoundary() string {
 	b := make([]byte, 15)
 	_, _ = rand.Read(b)
-	return "=_" + encodeToken(b)
+	return "=_" + token.Encode(b)
 }
 
 // mayAnswer reports whether an answer may go to addr now: at most one an hour to an address

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -41,7 +42,7 @@ type Service struct {
 	tpl    *templates.Set
 	cfg    Config
 	log    *slog.Logger
-	secret []byte
+	tokens *token.Signer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
@@ -63,7 +64,7 @@ func New(st *store.Store, tpl *templates.Set, cfg Config, log *slog.Logger) *Ser
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
-	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, secret: st.Secret(), Now: time.Now, Enqueued: func() {}}
+	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()), Now: time.Now, Enqueued: func() {}}
 }
 
 // ListOptions are the settings given when a list is created or changed, as the operator typed
