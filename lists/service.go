@@ -1,6 +1,8 @@
-// Package lists owns crewmail's domain: lists, members and their policies, where a recipient
-// address leads (post, command, bounce), what happens to a message sent there, and the copy of a
-// post that members receive.
+// Package lists owns crewmail's domain flows: lists, members and their policies, where a
+// recipient address leads (post, command, bounce), what happens to a message sent there, and
+// the message each outbox entry carries. The pure parts it builds on live apart: the list copy
+// and header block in internal/listcopy, signed tokens in internal/token, mbox files in
+// internal/mbox.
 package lists
 
 import (
