@@ -139,9 +139,9 @@ func (s *Service) sendResults(tx *store.Tx, c *command, results []string, confir
 }
 
 // confirm carries out what a confirmation token stands for.
-func (s *Service) confirm(tx *store.Tx, c *command, token string) error {
+func (s *Service) confirm(tx *store.Tx, c *command, tok string) error {
 	l := c.l
-	action, id, err := s.parseConfirmToken(l.Address, token, s.Now())
+	action, id, err := s.parseConfirmToken(l.Address, tok, s.Now())
 	if err != nil {
 		s.log.Info("confirmation refused", "list", l.Address, "from", c.m.from, "reason", err)
 		return refuse(550, [3]int{5, 7, 1}, "%s: %v", s.address(l.Address, "confirm-…"), err)
