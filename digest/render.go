@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/listcopy"
 	"crewmail/templates"
 )
 
@@ -22,9 +23,9 @@ type Addresses struct {
 	From    string // the list's address, shown with the list's name
 	ReplyTo string // crew+digest@: replies to the digest itself go there
 	To      string // the list's address
-	ListID  string // RFC 2919 value, e.g. `Garden crew <crew.lists.example.org>` (already formatted)
-	// RFC 2369 values, already formatted with <>; an empty one is left out.
-	ListPost, ListHelp, ListUnsubscribe string
+	// List is the list's header block, written by the one writer posts and notices use, so a
+	// digest's List-Id is its posts' (RFC 2919 §3).
+	List listcopy.Block
 }
 
 // Renderer turns digests into mail.
@@ -147,11 +148,7 @@ func (r *Renderer) message(d Digest, a Addresses, id string) ([]byte, error) {
 	// RFC 3834 §5: a digest is automatic mail, which no responder should answer; Precedence
 	// is not standard but is what vacation programs still look at.
 	h.Set("Auto-Submitted", "auto-generated")
-	h.Set("Precedence", "list")
-	setIf(&h, "List-Unsubscribe", a.ListUnsubscribe)
-	setIf(&h, "List-Help", a.ListHelp)
-	setIf(&h, "List-Post", a.ListPost)
-	setIf(&h, "List-Id", a.ListID)
+	a.List.Add(&h.Header.Header)
 	h.Set("MIME-Version", "1.0")
 	h.SetMessageID(id)
 	h.SetDate(r.now())
@@ -186,12 +183,6 @@ func (r *Renderer) message(d Digest, a Addresses, id string) ([]byte, error) {
 		return nil, fmt.Errorf("write digest: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-func setIf(h *mail.Header, key, value string) {
-	if value != "" {
-		h.Set(key, value)
-	}
 }
 
 // boundary derives the multipart boundary from the Message-ID, so that a message renders the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/listcopy"
 	"crewmail/templates"
 )
 
@@ -86,10 +87,8 @@ func garden() Digest {
 
 var addresses = Addresses{
 	From: "crew@lists.example.org", ReplyTo: "crew+digest@lists.example.org", To: "crew@lists.example.org",
-	ListID:          "Garden crew <crew.lists.example.org>",
-	ListPost:        "<mailto:crew@lists.example.org>",
-	ListHelp:        "<mailto:crew+help@lists.example.org>",
-	ListUnsubscribe: "<mailto:crew+unsubscribe@lists.example.org>",
+	List: listcopy.Block{Name: "Garden crew", Address: "crew@lists.example.org", Post: true,
+		Help: "crew+help@lists.example.org", Unsubscribe: "crew+unsubscribe@lists.example.org", Precedence: true},
 }
 
 func newRenderer(t *testing.T) *Renderer {
@@ -235,8 +234,9 @@ func TestBuildReadsBack(t *testing.T) {
 		"From": `"Garden crew" <crew@lists.example.org>`, "To": "<crew@lists.example.org>",
 		"Reply-To": "<crew+digest@lists.example.org>", "Subject": d.Subject,
 		"Message-Id": "<digest-1@lists.example.org>", "Mime-Version": "1.0",
-		"List-Id": addresses.ListID, "List-Post": addresses.ListPost, "List-Help": addresses.ListHelp,
-		"List-Unsubscribe": addresses.ListUnsubscribe, "Precedence": "list", "Auto-Submitted": "auto-generated",
+		"List-Id": "Garden crew <crew.lists.example.org>", "List-Post": "<mailto:crew@lists.example.org>",
+		"List-Help": "<mailto:crew+help@lists.example.org>", "List-Unsubscribe": "<mailto:crew+unsubscribe@lists.example.org>",
+		"Precedence": "list", "Auto-Submitted": "auto-generated",
 		"Date": "Wed, 25 Nov 2026 08:00:03 +0100",
 	} {
 		if got := h.Get(key); got != want {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"crewmail/internal/listcopy"
 	"crewmail/internal/metrics"
 	"crewmail/internal/vocab"
 	"crewmail/store"
@@ -376,13 +377,10 @@ func lastOf(posts []post) uint64 {
 }
 
 func (s *Scheduler) addresses(l store.List) Addresses {
-	id := strings.Replace(l.Address, "@", ".", 1)
 	return Addresses{
 		From: l.Address, To: l.Address, ReplyTo: s.links.Address(l.Address, "digest"),
-		ListID:   fmt.Sprintf("%s <%s>", l.Name, id),
-		ListPost: "<mailto:" + l.Address + ">",
-		ListHelp: "<mailto:" + s.links.Address(l.Address, "help") + ">",
 		// List-Unsubscribe is each member's own (RFC 8058), added at delivery (lists.Compose).
+		List: listcopy.Block{Name: l.Name, Address: l.Address, Post: true, Help: s.links.Address(l.Address, "help"), Precedence: true},
 	}
 }
 

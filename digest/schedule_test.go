@@ -375,3 +375,83 @@ func TestDigestRoundOverManyLists(t *testing.T) {
 		t.Errorf("a second round sent %+v", sent)
 	}
 }
+
+// TestDigestListIDIsThePostsListID: a list named "Gärten, Crew" (a comma, which RFC 5322
+// allows in a phrase only quoted, and a letter outside ASCII, which RFC 2047 encodes) gives its
+// digests the very List-Id its posts carry (RFC 2919 §3), not the name written raw.
+func TestDigestListIDIsThePostsListID(t *testing.T) {
+	w := newWorld(t, at(0, "09:00"))
+	if _, err := w.svc.UpdateList(crew, lists.ListOptions{Name: "Gärten, Crew"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ addr, mode string }{{"bob@example.test", "each"}, {"dana@example.test", "daily"}} {
+		if _, err := w.svc.AddMember(crew, m.addr, m.mode, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.post("alice@example.test", "Seeds", "")
+	var post, digest []string
+	err := w.st.View(func(tx store.Tx) error {
+		return tx.Outbox(func(d store.Delivery) error {
+			if d.Seq == 0 {
+				return nil
+			}
+			msg, err := w.svc.Compose(d)
+			if err != nil {
+				return err
+			}
+			post = listIDs(t, msg)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.now = at(1, "08:00")
+	if sent := w.send(); sent.Digests != 1 {
+		t.Fatalf("sent %+v, want one digest", sent)
+	}
+	err = w.st.View(func(tx store.Tx) error {
+		return tx.Outbox(func(d store.Delivery) error {
+			if d.Blob == 0 {
+				return nil
+			}
+			msg, err := w.svc.Compose(d)
+			if err != nil {
+				return err
+			}
+			digest = listIDs(t, msg)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "=?utf-8?q?G=C3=A4rten,_Crew?= <crew.lists.example.test>"
+	if len(post) != 1 || post[0] != want {
+		t.Errorf("the post copy's List-Id is %q, want %q", post, want)
+	}
+	if len(digest) != 1 || digest[0] != want {
+		t.Errorf("the digest's List-Id is %q, want %q as the posts carry", digest, want)
+	}
+}
+
+// listIDs are the raw List-Id fields of msg.
+func listIDs(t *testing.T, msg []byte) []string {
+	t.Helper()
+	r, err := mail.CreateReader(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	fields := r.Header.FieldsByKey("List-Id")
+	for fields.Next() {
+		v, err := fields.Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, val, _ := strings.Cut(string(v), ":")
+		out = append(out, strings.TrimSpace(val))
+	}
+	return out
+}

@@ -21,6 +21,7 @@ var flowPackages = map[string]string{
 	"imapd":     "../imapd",
 	"templates": "../templates",
 	"mimetree":  "../internal/mimetree",
+	"listcopy":  "../internal/listcopy",
 }
 
 var flowName = regexp.MustCompile("`([a-z]+)\\.([A-Za-z_][A-Za-z0-9_]*)(?:\\.([A-Za-z_][A-Za-z0-9_]*))?`")

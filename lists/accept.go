@@ -14,7 +14,9 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"crewmail/internal/dsn"
+	"crewmail/internal/listcopy"
 	"crewmail/internal/rawmsg"
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -230,11 +232,11 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	return res, nil
 }
 
-// acceptPost checks a post against the list's policy, archives it and puts one outbox entry per
-// member who receives each post.
+// acceptPost checks a post against the list's policy (decidePost), archives it and puts one
+// outbox entry per member who receives each post, or holds it as the policy says.
 func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound, kept []byte, res *Result) error {
 	env.Auth = env.Auth.forPost(l.Address, s.cfg.Separator)
-	id := listID(l.Address)
+	id := listcopy.ID(l.Address)
 	for _, v := range m.header.Values("List-Id") {
 		if strings.Contains(strings.ToLower(v), "<"+id+">") {
 			return refuse(550, [3]int{5, 4, 6}, "mail loop: this message has already been through %s", l.Address)
@@ -258,7 +260,8 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	} else if err != nil {
 		return err
 	}
-	if !member && l.Post != vocab.PostAnyone && l.NonMembers != vocab.NonMembersHold {
+	decision := decidePost(l, member, env.Auth.Pass)
+	if decision == postRefuse {
 		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
 	if _, dup, err := tx.MessageID(l.Address, m.messageID); err != nil {
@@ -271,16 +274,16 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
-	switch {
-	case !member && l.Post != vocab.PostAnyone:
+	switch decision {
+	case postHoldNonMember:
 		held.Reason = m.from + " is not a member"
 		if !env.Auth.Pass {
 			held.Reason += ", and the post could not be verified"
 		}
 		return s.holdForModeration(tx, l, held, res)
-	case l.Post == vocab.PostVerified && !env.Auth.Pass:
+	case postConfirm:
 		return s.holdForConfirmation(tx, l, env.Auth, m, kept, res)
-	case l.Moderated:
+	case postHoldModerated:
 		held.Reason = "the list is moderated"
 		return s.holdForModeration(tx, l, held, res)
 	}
@@ -363,5 +366,5 @@ func (s *Service) bounceAddress(list string, memberID uint64) string {
 func (s *Service) newMessageID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return encodeToken(b) + "@" + s.cfg.Hostname
+	return token.Encode(b) + "@" + s.cfg.Hostname
 }

@@ -1,12 +1,11 @@
 package lists
 
 import (
-	"crypto/hmac"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
 
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -30,10 +29,7 @@ const (
 )
 
 func (s *Service) confirmToken(list string, action byte, id uint64, expires time.Time) string {
-	data := []byte{action}
-	data = binary.BigEndian.AppendUint32(data, uint32(expires.Unix()/3600))
-	data = binary.BigEndian.AppendUint64(data, id)
-	return encodeToken(append(data, s.listMAC(list, "confirm:"+list, data, 8)...))
+	return s.tokens.Confirm(s.tokenList(list), action, id, expires)
 }
 
 // confirmAddress is the address that confirms action on id until expires.
@@ -46,15 +42,15 @@ var (
 	errExpiredToken = errors.New("this confirmation has expired; please ask again")
 )
 
-func (s *Service) parseConfirmToken(list, token string, now time.Time) (action byte, id uint64, err error) {
-	b, ok := decodeToken(token)
-	if !ok || len(b) != 21 || !hmac.Equal(b[13:], s.listMAC(list, "confirm:"+list, b[:13], 8)) {
+func (s *Service) parseConfirmToken(list, t string, now time.Time) (action byte, id uint64, err error) {
+	action, id, err = s.tokens.ParseConfirm(s.tokenList(list), t, now)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return 0, 0, errExpiredToken
+	case err != nil:
 		return 0, 0, errBadToken
 	}
-	if expires := time.Unix(int64(binary.BigEndian.Uint32(b[1:5]))*3600, 0); now.After(expires) {
-		return 0, 0, errExpiredToken
-	}
-	return b[0], binary.BigEndian.Uint64(b[5:13]), nil
+	return action, id, nil
 }
 
 // command is one command mail as the handlers see it.
@@ -143,9 +139,9 @@ func (s *Service) sendResults(tx store.Tx, c *command, results []string, confirm
 }
 
 // confirm carries out what a confirmation token stands for.
-func (s *Service) confirm(tx store.Tx, c *command, token string) error {
+func (s *Service) confirm(tx store.Tx, c *command, tok string) error {
 	l := c.l
-	action, id, err := s.parseConfirmToken(l.Address, token, s.Now())
+	action, id, err := s.parseConfirmToken(l.Address, tok, s.Now())
 	if err != nil {
 		s.log.Info("confirmation refused", "list", l.Address, "from", c.m.from, "reason", err)
 		return refuse(550, [3]int{5, 7, 1}, "%s: %v", s.address(l.Address, "confirm-…"), err)

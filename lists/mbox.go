@@ -1,28 +1,18 @@
 package lists
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"regexp"
-	"strings"
 	"time"
 
+	"crewmail/internal/mbox"
 	"crewmail/store"
 )
 
-// Archives in and out as mbox (RFC 4155), in the mboxrd flavour: a line of the message that
-// starts with "From " after any number of ">" gets one more ">" on the way out and loses one on
-// the way in, so every message comes back exactly as it was. Messages are archived with CRLF
-// line ends and written with LF, as mbox files are.
-
-// asctime is the date format of an mbox "From " line.
-const asctime = "Mon Jan _2 15:04:05 2006"
-
-var fromLineRE = regexp.MustCompile(`^>*From `)
+// Archives go out and come in as mbox files (internal/mbox).
 
 // Export writes the posts of list received at or after since (all when zero) to w as mboxrd.
 // progress, when not nil, is called as posts are written.
@@ -31,7 +21,7 @@ func (s *Service) Export(list string, since time.Time, w io.Writer, progress fun
 	if err != nil {
 		return 0, err
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	mw := mbox.NewWriter(w)
 	n := 0
 	err = s.st.View(func(tx store.Tx) error {
 		if _, err := tx.List(laddr); err != nil {
@@ -41,20 +31,9 @@ func (s *Service) Export(list string, since time.Time, w io.Writer, progress fun
 			if p.Received.Before(since) {
 				return nil
 			}
-			from := p.From
-			if from == "" {
-				from = "MAILER-DAEMON"
+			if err := mw.Write(p.From, p.Received, raw); err != nil {
+				return err
 			}
-			fmt.Fprintf(bw, "From %s %s\n", from, p.Received.UTC().Format(asctime))
-			for line := range bytes.Lines(raw) {
-				line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-				if fromLineRE.Match(line) {
-					bw.WriteByte('>')
-				}
-				bw.Write(line)
-				bw.WriteByte('\n')
-			}
-			bw.WriteByte('\n')
 			n++
 			if progress != nil {
 				progress(n)
@@ -65,7 +44,7 @@ func (s *Service) Export(list string, since time.Time, w io.Writer, progress fun
 	if err != nil {
 		return n, err
 	}
-	return n, bw.Flush()
+	return n, mw.Flush()
 }
 
 // ImportResult says what Import did.
@@ -130,7 +109,7 @@ func (s *Service) Import(list string, r io.Reader, progress func(done int)) (Imp
 		}
 		return nil
 	}
-	err = readMbox(r, func(raw []byte, received time.Time) error {
+	err = mbox.Read(r, func(raw []byte, received time.Time) error {
 		batch = append(batch, msg{raw, received})
 		if len(batch) == 200 {
 			return flush()
@@ -185,71 +164,4 @@ func contentMessageID(raw []byte) string {
 	norm = bytes.TrimRight(norm, "\n")
 	sum := sha256.Sum256(norm)
 	return hex.EncodeToString(sum[:]) + "@import.crewmail.invalid"
-}
-
-// readMbox calls fn with each message of an mbox, its lines turned to CRLF and one level of
-// mboxrd quoting undone, and the date of its "From " line.
-func readMbox(r io.Reader, fn func(raw []byte, received time.Time) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var cur []byte
-	var received time.Time
-	started, blank := false, true
-	emit := func() error {
-		if !started {
-			return nil
-		}
-		// The empty line before the next "From " (and at the end of the file) separates
-		// messages; it is not the message's. A file that ends without one keeps its last line.
-		if bytes.HasSuffix(cur, []byte("\r\n\r\n")) {
-			cur = cur[:len(cur)-2]
-		}
-		if len(cur) == 0 {
-			return nil
-		}
-		msg := cur
-		cur = nil
-		return fn(msg, received)
-	}
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			if blank && bytes.HasPrefix(line, []byte("From ")) {
-				if err := emit(); err != nil {
-					return err
-				}
-				started, cur = true, nil
-				received = fromLineDate(string(line))
-				blank = false
-				continue
-			}
-			if !started {
-				return fmt.Errorf("not an mbox file: it does not start with a \"From \" line")
-			}
-			if fromLineRE.Match(line) && line[0] == '>' {
-				line = line[1:]
-			}
-			cur = append(append(cur, line...), '\r', '\n')
-			blank = len(line) == 0
-		}
-		if err == io.EOF {
-			return emit()
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// fromLineDate reads the date at the end of an mbox "From sender date" line.
-func fromLineDate(line string) time.Time {
-	f := strings.Fields(line)
-	if len(f) < 7 {
-		return time.Time{}
-	}
-	d, err := time.Parse("Mon Jan 2 15:04:05 2006", strings.Join(f[len(f)-5:], " "))
-	if err != nil {
-		return time.Time{}
-	}
-	return d
 }

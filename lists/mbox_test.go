@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"crewmail/internal/mailtest"
+	"crewmail/internal/mbox"
 	"crewmail/store"
 )
 
@@ -105,27 +106,14 @@ func TestMboxrdQuoting(t *testing.T) {
 		}
 	}
 	var got []byte
-	if err := readMbox(bytes.NewReader(out.Bytes()), func(raw []byte, _ time.Time) error { got = raw; return nil }); err != nil {
+	if err := mbox.Read(bytes.NewReader(out.Bytes()), func(raw []byte, _ time.Time) error { got = raw; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(string(got), "\r\n\r\n"+body) {
 		t.Errorf("read back:\n%q", got)
 	}
-	if err := readMbox(strings.NewReader("Subject: not mbox\n\nhello\n"), func([]byte, time.Time) error { return nil }); err == nil {
+	if err := mbox.Read(strings.NewReader("Subject: not mbox\n\nhello\n"), func([]byte, time.Time) error { return nil }); err == nil {
 		t.Error("a file that is no mbox was read")
-	}
-}
-
-// TestMboxWithoutFinalEmptyLine: an mbox whose last message is not followed by an empty line
-// keeps that message's last line break.
-func TestMboxWithoutFinalEmptyLine(t *testing.T) {
-	var got [][]byte
-	in := "From a@example.test Wed Nov 25 10:00:00 2026\nSubject: one\n\nfirst\n\nFrom b@example.test Wed Nov 25 10:01:00 2026\nSubject: two\n\nsecond\n"
-	if err := readMbox(strings.NewReader(in), func(raw []byte, _ time.Time) error { got = append(got, raw); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || string(got[0]) != "Subject: one\r\n\r\nfirst\r\n" || string(got[1]) != "Subject: two\r\n\r\nsecond\r\n" {
-		t.Errorf("read %q", got)
 	}
 }
 

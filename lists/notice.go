@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/listcopy"
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -82,8 +84,7 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 		h.SetContentType("multipart/mixed", map[string]string{"boundary": newBoundary()})
 	}
 	h.Set("MIME-Version", "1.0")
-	h.Set("X-Loop", l.Address)
-	h.Set("List-Id", phrase(l.Name)+" <"+listID(l.Address)+">")
+	listcopy.Block{Name: l.Name, Address: l.Address, Loop: true}.Add(&h.Header.Header)
 	h.Set("Auto-Submitted", auto)
 	if n.inReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{n.inReplyTo})
@@ -172,7 +173,7 @@ func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte)
 func newBoundary() string {
 	b := make([]byte, 15)
 	_, _ = rand.Read(b)
-	return "=_" + encodeToken(b)
+	return "=_" + token.Encode(b)
 }
 
 // mayAnswer reports whether an answer may go to addr now: at most one an hour to an address

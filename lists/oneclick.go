@@ -1,22 +1,17 @@
 package lists
 
 import (
-	"crypto/hmac"
-	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"crewmail/store"
 )
 
-// One-click unsubscribe (RFC 8058): every copy of a post carries a link naming its member. The
-// token holds the member's ID, the list's address and a MAC of both, so the link needs no
-// lookup table and cannot be guessed or turned to another member or list.
+// One-click unsubscribe (RFC 8058): every copy of a post carries a link naming its member
+// (token.OneClick).
 
 // oneClickToken names a member of a list in its one-click unsubscribe link.
 func (s *Service) oneClickToken(list string, memberID uint64) string {
-	data := append(binary.AppendUvarint(nil, memberID), list...)
-	return encodeToken(append(data, s.listMAC(list, "unsubscribe", data, 10)...))
+	return s.tokens.OneClick(s.tokenList(list), memberID)
 }
 
 // oneClickURL is the one-click unsubscribe link of a member, or "" when the server has no
@@ -31,18 +26,9 @@ func (s *Service) oneClickURL(list string, memberID uint64) string {
 // ErrBadLink is returned for a one-click link that is not genuine.
 var ErrBadLink = errors.New("this unsubscribe link is not valid: use the one in a recent mail from the list")
 
-func (s *Service) parseOneClick(token string) (list string, memberID uint64, err error) {
-	b, ok := decodeToken(token)
+func (s *Service) parseOneClick(link string) (list string, memberID uint64, err error) {
+	list, id, ok := s.tokens.ParseOneClick(link, s.st.Incarnation)
 	if !ok {
-		return "", 0, ErrBadLink
-	}
-	id, n := binary.Uvarint(b)
-	if n <= 0 || len(b) < n+10 {
-		return "", 0, ErrBadLink
-	}
-	data, sum := b[:len(b)-10], b[len(b)-10:]
-	list = string(data[n:])
-	if !hmac.Equal(sum, s.listMAC(list, "unsubscribe", data, 10)) {
 		return "", 0, ErrBadLink
 	}
 	return list, id, nil
@@ -105,13 +91,4 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 		return u, notFound(err, "the list %s no longer exists", list)
 	}
 	return u, nil
-}
-
-// unsubscribeHeaders are the RFC 2369 and RFC 8058 fields of one member's copy.
-func (s *Service) unsubscribeHeader(list string, memberID uint64) string {
-	mailto := "<mailto:" + s.address(list, "unsubscribe") + ">"
-	if u := s.oneClickURL(list, memberID); u != "" {
-		return fmt.Sprintf("<%s>, %s", u, mailto)
-	}
-	return mailto
 }

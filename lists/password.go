@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"crewmail/internal/token"
 	"crewmail/store"
 )
 
@@ -18,7 +19,7 @@ import (
 func newPassword() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
-	t := encodeToken(b)
+	t := token.Encode(b)
 	return t[0:4] + "-" + t[4:8] + "-" + t[8:12] + "-" + t[12:16]
 }
 

@@ -174,8 +174,3 @@ func (s *Service) address(list, cmd string) string {
 	local, domain := splitAddress(list)
 	return local + s.cfg.Separator + cmd + "@" + domain
 }
-
-// listID is the RFC 2919 list identifier: the list address with "@" turned into ".".
-func listID(list string) string {
-	return strings.Replace(list, "@", ".", 1)
-}

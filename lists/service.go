@@ -1,6 +1,8 @@
-// Package lists owns crewmail's domain: lists, members and their policies, where a recipient
-// address leads (post, command, bounce), what happens to a message sent there, and the copy of a
-// post that members receive.
+// Package lists owns crewmail's domain flows: lists, members and their policies, where a
+// recipient address leads (post, command, bounce), what happens to a message sent there, and
+// the message each outbox entry carries. The pure parts it builds on live apart: the list copy
+// and header block in internal/listcopy, signed tokens in internal/token, mbox files in
+// internal/mbox.
 package lists
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 	"crewmail/templates"
@@ -41,7 +44,7 @@ type Service struct {
 	tpl    *templates.Set
 	cfg    Config
 	log    *slog.Logger
-	secret []byte
+	tokens *token.Signer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
@@ -63,7 +66,7 @@ func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Se
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
-	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, secret: st.Secret(), Now: time.Now, Enqueued: func() {}}
+	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()), Now: time.Now, Enqueued: func() {}}
 }
 
 // ListOptions are the settings given when a list is created or changed, as the operator typed
