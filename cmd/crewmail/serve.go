@@ -313,7 +313,7 @@ func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, err
 		// through the same resolver.
 		dialer := &net.Dialer{Resolver: resolver, Timeout: 30 * time.Second}
 		mx.STS = mtasts.NewLookup(resolver, &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			DialContext: dialer.DialContext, TLSHandshakeTimeout: 30 * time.Second, }})
+			DialContext: dialer.DialContext, TLSHandshakeTimeout: 30 * time.Second}})
 		mx.Log = log.With("component", "delivery")
 		return mx, nil
 	default:
