@@ -4,9 +4,12 @@ A copy smtp-sink dumped (its own lines taken off, LF made CRLF again), checked w
 asking the DNS server on 127.0.0.1:DNS_PORT for the keys: it carries exactly one DKIM signature
 of LIST_DOMAIN per SELECTOR, and each verifies on its own, and again with the other signatures
 taken off (neither depends on the other). Prints one line per signature; exit 1 on a failure.
+With OUTDIR in the environment it writes there the message as crewmail sent it (sent.eml) and,
+for each SELECTOR, the message with only that signature (alone-SELECTOR.eml), for other
+verifiers.
 Run with /usr/bin/python3 (Debian's python3-dkim).
 """
-import re, sys
+import os, re, sys
 import dkim, dkim.util, dns.resolver
 
 dump, port, domain = sys.argv[1:4]
@@ -32,6 +35,8 @@ r.nameservers = ["127.0.0.1"]
 r.port = int(port)
 dnsfunc = lambda name, timeout=5: b"".join(r.resolve(name.decode(), "TXT")[0].strings)
 
+if os.environ.get("OUTDIR"):
+    open(os.path.join(os.environ["OUTDIR"], "sent.eml"), "wb").write(msg)
 d = dkim.DKIM(msg)
 sigs = [(k, v) for k, v in d.headers if k.lower() == b"dkim-signature"]
 found = {}
@@ -61,6 +66,8 @@ for sel in selectors:
         if not skip:
             kept.append(line)
     alone = b"\r\n".join(kept) + b"\r\n\r\n" + body
+    if os.environ.get("OUTDIR"):
+        open(os.path.join(os.environ["OUTDIR"], "alone-%s.eml" % sel), "wb").write(alone)
     if not dkim.DKIM(alone).verify(idx=0, dnsfunc=dnsfunc):
         fail("the %s signature (s=%s) does not verify alone" % (algo, sel))
     print("ok: %s signature s=%s d=%s verifies, with the other and alone" % (algo, sel, domain))
