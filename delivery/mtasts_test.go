@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"crewmail/internal/mailtest"
 	"crewmail/internal/metrics"
 	"crewmail/internal/mtasts"
+	"crewmail/store"
 )
 
 // stsPolicyClient serves policy as the MTA-STS policy of domain over HTTPS on loopback and
@@ -148,5 +150,57 @@ func TestMTASTS(t *testing.T) {
 				t.Errorf("log does not report %s for %s: %s", tt.result, domain, l)
 			}
 		})
+	}
+}
+
+// TestMTASTSEnforceRetries: through the queue, a copy for a domain whose policy enforces
+// MTA-STS and whose MX shows a certificate for another name stays in the outbox with the
+// failure as its last result, is tried again on the back-off schedule, and goes out once the MX
+// shows the right certificate.
+func TestMTASTSEnforceRetries(t *testing.T) {
+	t.Parallel()
+	const domain = "enforced.test"
+	wrong, roots := mailtest.SelfSigned(t, []string{"other.test"}, nil, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	right, _ := mailtest.SelfSigned(t, []string{"mx." + domain}, nil, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	var fixed atomic.Bool
+	srv := newTestServer(t, serverOptions{startTLS: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if fixed.Load() {
+			return &right, nil
+		}
+		return &wrong, nil
+	}}})
+	dns := newDNS(t, domain+". 300 IN MX 10 mx."+domain+".", "mx."+domain+". 300 IN A 127.0.0.1",
+		"_mta-sts."+domain+`. 300 IN TXT "v=STSv1; id=1;"`)
+	resolver := delivery.NewResolver(dns.Addr)
+	mx := delivery.NewMX(resolver, portOf(t, srv.Addr), "crewmail.test")
+	mx.STS = mtasts.NewLookup(resolver, stsPolicyClient(t, domain, "version: STSv1\nmode: enforce\nmx: mx."+domain+"\nmax_age: 86400\n"))
+	roots.AddCert(right.Leaf) // both trusted: only the name is wrong
+	mx.Roots = roots
+	var log syncBuffer
+	mx.Log = slog.New(slog.NewTextHandler(&log, nil))
+
+	st := openStore(t)
+	q, clk := newQueue(t, st, composeMessage, mx, delivery.Config{})
+	enqueue(t, st, store.Delivery{List: "crew", Seq: 1, From: "crew-bounces@crew.test", To: "ann@" + domain, Created: t0})
+	runQueue(t, q)
+	rows := waitOutbox(t, st, "the copy deferred", func(rows []store.Delivery) bool {
+		return len(rows) == 1 && rows[0].Attempts == 1 && !rows[0].Leased
+	})
+	if !strings.Contains(rows[0].LastError, "certificate") || rows[0].Due.Before(t0.Add(time.Minute)) {
+		t.Errorf("deferred row: %+v", rows[0])
+	}
+	if !strings.Contains(log.String(), "result="+mtasts.ResultHostMismatch) {
+		t.Errorf("the log does not report the mismatch: %s", log.String())
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d delivered over an unverified connection", n)
+	}
+	// The MX gets its right certificate; the next attempt, on schedule, delivers.
+	fixed.Store(true)
+	clk.Advance(rows[0].Due.Sub(t0))
+	q.Wake()
+	waitOutbox(t, st, "empty", empty)
+	if m := srv.Messages(); len(m) != 1 || !m[0].TLS {
+		t.Fatalf("after the fix: %+v", m)
 	}
 }
