@@ -189,11 +189,19 @@ type Lookup struct {
 	// follow redirects. Tests give one that trusts their certificate authority.
 	HTTP *http.Client
 	Now  func() time.Time
+	// Recheck is how long the answer for a domain (a policy, none, or a failed fetch) stands
+	// before its TXT record is looked up again: not once per message to a big provider, and a
+	// policy host that does not answer is not asked again for every message.
+	Recheck time.Duration
 
-	mu    sync.Mutex
-	cache map[string]Policy // by domain
-	until map[string]time.Time
+	mu      sync.Mutex
+	cache   map[string]Policy // by domain
+	until   map[string]time.Time
+	checked map[string]time.Time // when the record was last looked up
 }
+
+// DefaultRecheck is Lookup's Recheck unless changed.
+const DefaultRecheck = 5 * time.Minute
 
 // NewLookup returns a Lookup asking resolver for records and fetching with client (nil: a
 // client with the system's roots and a 30-second timeout).
@@ -201,7 +209,8 @@ func NewLookup(resolver Resolver, client *http.Client) *Lookup {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Lookup{Resolver: resolver, HTTP: client, Now: time.Now, cache: map[string]Policy{}, until: map[string]time.Time{}}
+	return &Lookup{Resolver: resolver, HTTP: client, Now: time.Now, Recheck: DefaultRecheck,
+		cache: map[string]Policy{}, until: map[string]time.Time{}, checked: map[string]time.Time{}}
 }
 
 // Errors of a policy fetch, by RFC 8460 §4.3 result type.
@@ -224,6 +233,11 @@ func (l *Lookup) Policy(ctx context.Context, domain string) (Policy, error) {
 		delete(l.cache, domain)
 		cached, have = Policy{}, false
 	}
+	if last, ok := l.checked[domain]; ok && now.Sub(last) < l.Recheck {
+		l.mu.Unlock()
+		return cached, nil
+	}
+	l.checked[domain] = now
 	l.mu.Unlock()
 
 	txts, err := l.Resolver.LookupTXT(ctx, "_mta-sts."+domain)

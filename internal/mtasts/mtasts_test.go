@@ -122,13 +122,21 @@ func TestLookupFetchesAndCaches(t *testing.T) {
 	if err != nil || p.Mode != mtasts.Enforce || !p.Match("mx.example.test") || p.ID != "one" {
 		t.Fatalf("Policy = %+v, %v", p, err)
 	}
-	// The same id: the cached policy, no second fetch.
+	// Within Recheck the answer stands without a lookup: the DNS server gone changes nothing.
+	l.Resolver = verify.NewResolver("127.0.0.1:1")
+	if p, err := l.Policy(ctx, "example.test"); err != nil || p.Mode != mtasts.Enforce || fetches.Load() != 1 {
+		t.Fatalf("lookup within Recheck: %+v, %v, %d fetches", p, err, fetches.Load())
+	}
+	// Later, the same id: the cached policy, no second fetch.
+	l.Resolver = verify.NewResolver(dns.Addr)
+	now = now.Add(mtasts.DefaultRecheck)
 	if p, err := l.Policy(ctx, "example.test"); err != nil || p.Mode != mtasts.Enforce || fetches.Load() != 1 {
 		t.Fatalf("second lookup: %+v, %v, %d fetches", p, err, fetches.Load())
 	}
 	// The record gone (stripped by an attacker, say): the cached policy holds until max_age.
 	dns2 := mailtest.NewDNS(t)
 	l.Resolver = verify.NewResolver(dns2.Addr)
+	now = now.Add(mtasts.DefaultRecheck)
 	if p, _ := l.Policy(ctx, "example.test"); p.Mode != mtasts.Enforce {
 		t.Fatalf("record gone: %+v", p)
 	}
@@ -137,6 +145,7 @@ func TestLookupFetchesAndCaches(t *testing.T) {
 		t.Fatalf("after max_age with no record: %+v, %v", p, err)
 	}
 	// A new id fetches again.
+	now = now.Add(mtasts.DefaultRecheck)
 	l.Resolver = verify.NewResolver(mailtest.NewDNS(t, `_mta-sts.example.test. 300 IN TXT "v=STSv1; id=two;"`).Addr)
 	if p, err := l.Policy(ctx, "example.test"); err != nil || p.ID != "two" || fetches.Load() != 2 {
 		t.Fatalf("new id: %+v, %v, %d fetches", p, err, fetches.Load())
@@ -170,6 +179,11 @@ func TestLookupFailures(t *testing.T) {
 	l = mtasts.NewLookup(verify.NewResolver(mailtest.NewDNS(t, record).Addr), client)
 	if p, err := l.Policy(ctx, "example.test"); !errors.Is(err, mtasts.ErrFetch) || mtasts.ResultType(err) != mtasts.ResultFetchError || p.EffectiveMode() != mtasts.None {
 		t.Errorf("untrusted certificate: %+v, %v", p, err)
+	}
+	// A failed fetch is not tried again for every message: within Recheck, no error and no
+	// policy, without asking.
+	if p, err := l.Policy(ctx, "example.test"); err != nil || p.EffectiveMode() != mtasts.None {
+		t.Errorf("right after a failed fetch: %+v, %v", p, err)
 	}
 }
 
