@@ -48,8 +48,8 @@ var _ spf.DNSResolver = Resolver(nil)
 // Setup is what this server would publish for a domain, and how it is configured.
 type Setup struct {
 	Hostname string // this server's name: where MX should point
-	// DKIMName and DKIMValue are the DKIM record of our key for the domain; empty without a key.
-	DKIMName, DKIMValue string
+	// DKIM are the records of our keys for the domain (one per selector); none without a key.
+	DKIM []DKIMRecord
 	// Smarthost is the relay outbound mail leaves through ("host:port"); empty when crewmail
 	// delivers to the receivers' MX hosts itself.
 	Smarthost string
@@ -64,12 +64,18 @@ type Setup struct {
 	Timeout time.Duration
 }
 
+// DKIMRecord is the DNS record of one of our DKIM keys: its name (SELECTOR._domainkey.DOMAIN)
+// and TXT value.
+type DKIMRecord struct{ Name, Value string }
+
 // Domain checks domain and this server and returns the findings, in the order an operator
 // fixes them.
 func Domain(ctx context.Context, r Resolver, domain string, s Setup) []Finding {
 	hostAddrs, fs := host(ctx, r, s.Hostname)
 	mxFinding, mxHere := mx(ctx, r, domain, s, hostAddrs)
-	fs = append(fs, mxFinding, spfRecord(ctx, r, domain, s, hostAddrs, mxHere), dkimKey(ctx, r, s), dmarc(ctx, r, domain))
+	fs = append(fs, mxFinding, spfRecord(ctx, r, domain, s, hostAddrs, mxHere))
+	fs = append(fs, dkimKeys(ctx, r, s)...)
+	fs = append(fs, dmarc(ctx, r, domain))
 	fs = append(fs, certs(s, time.Now())...)
 	if s.SMTPListen != "" {
 		fs = append(fs, greeting(ctx, s))
@@ -261,26 +267,34 @@ func joinIPs(addrs []net.IP) string {
 	return strings.Join(s, ", ")
 }
 
-func dkimKey(ctx context.Context, r Resolver, s Setup) Finding {
-	f := Finding{What: "DKIM"}
-	if s.DKIMName == "" {
-		f.Level = Fail
-		f.Detail = "crewmail has no DKIM key for this domain, so what the lists send is unsigned: run \"crewmail dkim keygen DOMAIN\" and publish the record it prints"
-		return f
+// dkimKeys checks each of our keys' records: one finding per selector.
+func dkimKeys(ctx context.Context, r Resolver, s Setup) []Finding {
+	if len(s.DKIM) == 0 {
+		return []Finding{{What: "DKIM", Level: Fail,
+			Detail: "crewmail has no DKIM key for this domain, so what the lists send is unsigned: run \"crewmail dkim keygen DOMAIN\" and publish the record it prints"}}
 	}
-	recs, err := txt(ctx, r, s.DKIMName, "v=dkim1")
-	want := keyOf(s.DKIMValue)
+	fs := make([]Finding, 0, len(s.DKIM))
+	for _, k := range s.DKIM {
+		fs = append(fs, dkimKey(ctx, r, k))
+	}
+	return fs
+}
+
+func dkimKey(ctx context.Context, r Resolver, k DKIMRecord) Finding {
+	f := Finding{What: "DKIM"}
+	recs, err := txt(ctx, r, k.Name, "v=dkim1")
+	want := keyOf(k.Value)
 	switch {
 	case err != nil:
-		f.Level, f.Detail = Fail, fmt.Sprintf("cannot look up %s: %v", s.DKIMName, err)
+		f.Level, f.Detail = Fail, fmt.Sprintf("cannot look up %s: %v", k.Name, err)
 	case len(recs) == 0:
-		f.Level, f.Detail = Fail, fmt.Sprintf("%s is not published yet, so receivers cannot check crewmail's signatures", s.DKIMName)
-		f.Record = fmt.Sprintf("%s. IN TXT %q", s.DKIMName, s.DKIMValue)
+		f.Level, f.Detail = Fail, fmt.Sprintf("%s is not published yet, so receivers cannot check crewmail's signatures", k.Name)
+		f.Record = fmt.Sprintf("%s. IN TXT %q", k.Name, k.Value)
 	case keyOf(recs[0]) != want:
-		f.Level, f.Detail = Fail, fmt.Sprintf("%s holds a different key than crewmail signs with: publish crewmail's", s.DKIMName)
-		f.Record = fmt.Sprintf("%s. IN TXT %q", s.DKIMName, s.DKIMValue)
+		f.Level, f.Detail = Fail, fmt.Sprintf("%s holds a different key than crewmail signs with: publish crewmail's", k.Name)
+		f.Record = fmt.Sprintf("%s. IN TXT %q", k.Name, k.Value)
 	default:
-		f.Level, f.Detail = OK, fmt.Sprintf("%s matches crewmail's key", s.DKIMName)
+		f.Level, f.Detail = OK, fmt.Sprintf("%s matches crewmail's key", k.Name)
 	}
 	return f
 }

@@ -24,7 +24,7 @@ var server = []string{
 
 // setup is what crewmail would publish for lists.example.test as mx.example.test.
 func setup() check.Setup {
-	return check.Setup{Hostname: host, DKIMName: "crewmail._domainkey." + domain, DKIMValue: key}
+	return check.Setup{Hostname: host, DKIM: []check.DKIMRecord{{Name: "crewmail._domainkey." + domain, Value: key}}}
 }
 
 // run checks lists.example.test with s against a DNS server holding records.
@@ -161,5 +161,30 @@ func TestPrint(t *testing.T) {
 		"             publish:  1.2.0.192.in-addr.arpa. IN PTR mx.example.test.\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestEachSelectorReported: with an RSA and an Ed25519 key, check reports each record, and one
+// missing fails the check while the other is OK.
+func TestEachSelectorReported(t *testing.T) {
+	t.Parallel()
+	s := setup()
+	s.DKIM = append(s.DKIM, check.DKIMRecord{Name: "crewmail-rsa._domainkey." + domain, Value: "v=DKIM1; k=rsa; p=MIIBIjAN"})
+	fs := run(t, s, `crewmail._domainkey.lists.example.test. 300 IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="`)
+	var dkim []check.Finding
+	for _, f := range fs {
+		if f.What == "DKIM" {
+			dkim = append(dkim, f)
+		}
+	}
+	if len(dkim) != 2 {
+		t.Fatalf("%d DKIM findings, want one per selector: %+v", len(dkim), dkim)
+	}
+	if dkim[0].Level != check.OK || !strings.Contains(dkim[0].Detail, "crewmail._domainkey") {
+		t.Errorf("published selector: %+v", dkim[0])
+	}
+	if dkim[1].Level != check.Fail || !strings.Contains(dkim[1].Detail, "crewmail-rsa._domainkey."+domain+" is not published") ||
+		!strings.Contains(dkim[1].Record, "k=rsa") {
+		t.Errorf("unpublished selector: %+v", dkim[1])
 	}
 }

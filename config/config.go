@@ -127,8 +127,11 @@ type Delivery struct {
 	Smarthost string `toml:"smarthost"`
 	// SmarthostTLS: "starttls" (required), "opportunistic" (if offered), "tls" (implicit), "none".
 	SmarthostTLS string `toml:"smarthost_tls"`
-	Username     string `toml:"username"`
-	Password     string `toml:"password"`
+	// SmarthostCA is a PEM file of the authorities the smarthost's certificate must chain to
+	// (a private CA); empty: the system's.
+	SmarthostCA string `toml:"smarthost_ca"`
+	Username    string `toml:"username"`
+	Password    string `toml:"password"`
 	// MXPort is the port dialled at MX hosts; 25 except in tests.
 	MXPort  int      `toml:"mx_port"`
 	Workers int      `toml:"workers"`

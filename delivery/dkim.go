@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -22,51 +23,104 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 )
 
-// DKIM keys live in the data folder, one per domain: dkim/DOMAIN.pem, a PKCS #8 private key
-// whose PEM header "Selector" names the DNS record it is published under.
+// DKIM keys live in the data folder. A domain's first key is dkim/DOMAIN.pem, a PKCS #8
+// private key whose PEM header "Selector" names the DNS record it is published under; further
+// keys (a second algorithm: RFC 8463 §4 recommends signing with Ed25519 and RSA together) are
+// dkim/DOMAIN/SELECTOR.pem, in the same format. Every key of a domain signs every message.
 
-// KeyFile is where the key of domain is kept under dir (the data folder's dkim/).
+// KeyFile is where the first key of domain is kept under dir (the data folder's dkim/).
 func KeyFile(dir, domain string) string {
 	return filepath.Join(dir, strings.ToLower(domain)+".pem")
 }
 
+// keyDir is the folder of domain's further keys, one file per selector.
+func keyDir(dir, domain string) string {
+	return filepath.Join(dir, strings.ToLower(domain))
+}
+
+// DefaultSelector is the selector of a domain's first key when none is given.
+const DefaultSelector = "crewmail"
+
+// Key describes one DKIM key of a domain: where it is kept and the DNS record to publish.
+type Key struct {
+	Selector string
+	Algo     string // "rsa" or "ed25519"
+	Path     string
+	Name     string // SELECTOR._domainkey.DOMAIN
+	Value    string // the TXT value
+}
+
 // GenerateKey makes a new DKIM key for domain ("rsa" for RSA-2048, or "ed25519"), writes it
-// under dir, and returns the DNS record to publish: its name and its TXT value. An existing key
-// is never overwritten: mail signed with it may still be in flight.
+// under dir, and returns the DNS record to publish: its name and its TXT value. The first key
+// of a domain goes to KeyFile; a key beside it must be of the other algorithm and under another
+// selector. An empty selector means DefaultSelector for the first key and "crewmail-ALGO" for
+// the second. An existing key is never overwritten: mail signed with it may still be in flight.
 func GenerateKey(dir, domain, selector, algo string) (name, value string, err error) {
-	if selector == "" || strings.ContainsAny(selector, " ./\\@") {
-		return "", "", fmt.Errorf("selector %q is not a DNS label", selector)
+	k, err := generateKey(dir, domain, selector, algo)
+	if err != nil {
+		return "", "", err
+	}
+	return k.Name, k.Value, nil
+}
+
+// AddKey is GenerateKey returning the whole description of the key it made.
+func AddKey(dir, domain, selector, algo string) (Key, error) {
+	return generateKey(dir, domain, selector, algo)
+}
+
+func generateKey(dir, domain, selector, algo string) (Key, error) {
+	domain = strings.ToLower(domain)
+	have, err := Keys(dir, domain)
+	if err != nil {
+		return Key{}, err
+	}
+	path := KeyFile(dir, domain)
+	if len(have) > 0 {
+		if selector == "" {
+			selector = DefaultSelector + "-" + algo
+		}
+		for _, k := range have {
+			if k.Algo == algo {
+				return Key{}, fmt.Errorf("%s already has a DKIM key (%s); remove it first to make a new one", domain, k.Path)
+			}
+			if k.Selector == selector {
+				return Key{}, fmt.Errorf("%s already has a DKIM key under selector %s (%s); choose another with -selector", domain, selector, k.Path)
+			}
+		}
+		path = filepath.Join(keyDir(dir, domain), selector+".pem")
+	}
+	if selector == "" {
+		selector = DefaultSelector
+	}
+	if strings.ContainsAny(selector, " ./\\@") {
+		return Key{}, fmt.Errorf("selector %q is not a DNS label", selector)
 	}
 	var signer crypto.Signer
-	var keyType string
 	switch algo {
 	case "rsa":
 		if signer, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			return "", "", err
+			return Key{}, err
 		}
-		keyType = "rsa"
 	case "ed25519":
 		if _, signer, err = ed25519.GenerateKey(rand.Reader); err != nil {
-			return "", "", err
+			return Key{}, err
 		}
-		keyType = "ed25519"
 	default:
-		return "", "", fmt.Errorf("algorithm must be rsa or ed25519, not %q", algo)
+		return Key{}, fmt.Errorf("algorithm must be rsa or ed25519, not %q", algo)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(signer)
 	if err != nil {
-		return "", "", err
+		return Key{}, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", err
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return Key{}, err
 	}
-	path := KeyFile(dir, domain)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return "", "", fmt.Errorf("%s already has a DKIM key (%s); remove it first to make a new one", domain, path)
+		return Key{}, fmt.Errorf("%s already has a DKIM key (%s); remove it first to make a new one", domain, path)
 	}
 	if err != nil {
-		return "", "", err
+		return Key{}, err
 	}
 	err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{"Selector": selector}, Bytes: der})
 	if err == nil {
@@ -77,9 +131,15 @@ func GenerateKey(dir, domain, selector, algo string) (name, value string, err er
 	}
 	if err != nil {
 		os.Remove(path)
-		return "", "", err
+		return Key{}, err
 	}
-	return selector + "._domainkey." + strings.ToLower(domain), dnsRecord(keyType, signer.Public()), nil
+	return describe(domain, path, &key{selector: selector, signer: signer}), nil
+}
+
+func describe(domain, path string, k *key) Key {
+	algo := k.algo()
+	return Key{Selector: k.selector, Algo: algo, Path: path, Name: k.selector + "._domainkey." + strings.ToLower(domain),
+		Value: dnsRecord(algo, k.signer.Public())}
 }
 
 // dnsRecord is the TXT value of a DKIM key record (RFC 6376 §3.6.1; RFC 8463 for Ed25519,
@@ -94,22 +154,67 @@ func dnsRecord(keyType string, pub crypto.PublicKey) string {
 	return "v=DKIM1; k=" + keyType + "; p=" + base64.StdEncoding.EncodeToString(p)
 }
 
-// RecordOf returns the DNS record for the key of domain under dir.
+// RecordOf returns the DNS record for the first key of domain under dir.
 func RecordOf(dir, domain string) (name, value string, err error) {
-	k, err := loadKey(KeyFile(dir, domain))
+	ks, err := Keys(dir, domain)
 	if err != nil {
 		return "", "", err
 	}
-	keyType := "rsa"
-	if _, ok := k.signer.Public().(ed25519.PublicKey); ok {
-		keyType = "ed25519"
+	if len(ks) == 0 {
+		return "", "", fmt.Errorf("%s has no DKIM key: %w", domain, fs.ErrNotExist)
 	}
-	return k.selector + "._domainkey." + strings.ToLower(domain), dnsRecord(keyType, k.signer.Public()), nil
+	return ks[0].Name, ks[0].Value, nil
+}
+
+// Keys returns every key of domain under dir: the first one, then the others by selector.
+// A domain without keys has none, and no error.
+func Keys(dir, domain string) ([]Key, error) {
+	loaded, paths, err := loadKeys(dir, strings.ToLower(domain))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Key, len(loaded))
+	for i, k := range loaded {
+		out[i] = describe(domain, paths[i], k)
+	}
+	return out, nil
+}
+
+// loadKeys reads every key file of domain, in the order Keys lists them.
+func loadKeys(dir, domain string) ([]*key, []string, error) {
+	paths := []string{KeyFile(dir, domain)}
+	more, err := filepath.Glob(filepath.Join(keyDir(dir, domain), "*.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(more)
+	paths = append(paths, more...)
+	var keys []*key
+	var found []string
+	for _, p := range paths {
+		k, err := loadKey(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		found = append(found, p)
+	}
+	return keys, found, nil
 }
 
 type key struct {
 	selector string
 	signer   crypto.Signer
+}
+
+func (k *key) algo() string {
+	if _, ok := k.signer.Public().(ed25519.PublicKey); ok {
+		return "ed25519"
+	}
+	return "rsa"
 }
 
 func loadKey(path string) (*key, error) {
@@ -145,59 +250,57 @@ var signedHeaders = []string{
 	"Auto-Submitted", "Auto-Submitted", "Sender", "Sender",
 }
 
-// Signer adds a DKIM signature (relaxed/relaxed, RFC 6376) with the key of the list's domain to
-// everything crewmail sends. A message identical for every member (a post's list copy, today)
+// Signer adds DKIM signatures (relaxed/relaxed, RFC 6376), one with each key of the list's
+// domain, to everything crewmail sends. A message identical for every member (a post's list copy, today)
 // is hashed and signed once: the signature is kept for the next member's copy.
 type Signer struct {
 	dir string
 	Now func() time.Time
 
 	mu    sync.Mutex
-	keys  map[string]*key      // by domain; nil: no key (checked at most once a minute)
-	miss  map[string]time.Time // domains without a key, and when that was seen
-	cache map[[32]byte]string  // message digest → DKIM-Signature field
+	keys  map[string][]*key    // by domain
+	miss  map[string]time.Time // when the keys of a domain were last read
+	cache map[[32]byte]string  // message digest → DKIM-Signature fields
 	order [][32]byte
 }
 
 // NewSigner signs with the keys under dir (the data folder's dkim/). Keys made while the
 // server runs are picked up within a minute.
 func NewSigner(dir string) *Signer {
-	return &Signer{dir: dir, Now: time.Now, keys: map[string]*key{}, miss: map[string]time.Time{}, cache: map[[32]byte]string{}}
+	return &Signer{dir: dir, Now: time.Now, keys: map[string][]*key{}, miss: map[string]time.Time{}, cache: map[[32]byte]string{}}
 }
 
 const signCacheSize = 256
 
-func (s *Signer) keyFor(domain string) (*key, error) {
+// keysFor returns the keys of domain, read again at most once a minute so that a key added
+// while the server runs (a first one, or a second algorithm) signs within a minute.
+func (s *Signer) keysFor(domain string) ([]*key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[domain]; ok {
-		return k, nil
-	}
 	if seen, ok := s.miss[domain]; ok && s.Now().Sub(seen) < time.Minute {
-		return nil, nil
+		return s.keys[domain], nil
 	}
-	k, err := loadKey(KeyFile(s.dir, domain))
-	if errors.Is(err, fs.ErrNotExist) {
-		s.miss[domain] = s.Now()
-		return nil, nil
-	}
+	ks, _, err := loadKeys(s.dir, domain)
 	if err != nil {
 		return nil, err
 	}
-	delete(s.miss, domain)
-	s.keys[domain] = k
-	return k, nil
+	s.miss[domain] = s.Now()
+	s.keys[domain] = ks
+	return ks, nil
 }
 
-// Sign returns msg with a DKIM-Signature field for domain on top, or msg unchanged when
-// domain has no key.
+// Sign returns msg with a DKIM-Signature field for each key of domain on top, or msg
+// unchanged when domain has no key.
 func (s *Signer) Sign(domain string, msg []byte) ([]byte, error) {
-	k, err := s.keyFor(strings.ToLower(domain))
-	if err != nil || k == nil {
+	ks, err := s.keysFor(strings.ToLower(domain))
+	if err != nil || len(ks) == 0 {
 		return msg, err
 	}
 	h := sha256.New()
 	h.Write([]byte(domain + "\x00"))
+	for _, k := range ks {
+		h.Write([]byte(k.selector + "\x00"))
+	}
 	h.Write(msg)
 	var digest [32]byte
 	h.Sum(digest[:0])
@@ -205,17 +308,23 @@ func (s *Signer) Sign(domain string, msg []byte) ([]byte, error) {
 	field, ok := s.cache[digest]
 	s.mu.Unlock()
 	if !ok {
-		var buf bytes.Buffer
-		opts := &dkim.SignOptions{
-			Domain: domain, Selector: k.selector, Signer: k.signer, Hash: crypto.SHA256,
-			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-			HeaderKeys: signedHeaders,
+		// Each signature covers the message as it is without the others (DKIM-Signature is
+		// not among the signed fields), so a receiver checks each on its own (RFC 6376 §4.2).
+		var fields strings.Builder
+		for _, k := range ks {
+			var buf bytes.Buffer
+			opts := &dkim.SignOptions{
+				Domain: domain, Selector: k.selector, Signer: k.signer, Hash: crypto.SHA256,
+				HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
+				HeaderKeys: signedHeaders,
+			}
+			if err := dkim.Sign(&buf, bytes.NewReader(msg), opts); err != nil {
+				return nil, fmt.Errorf("DKIM sign for %s with selector %s: %w", domain, k.selector, err)
+			}
+			// dkim.Sign writes the field and then the message: keep only the field.
+			fields.WriteString(buf.String()[:buf.Len()-len(msg)])
 		}
-		if err := dkim.Sign(&buf, bytes.NewReader(msg), opts); err != nil {
-			return nil, fmt.Errorf("DKIM sign for %s: %w", domain, err)
-		}
-		// dkim.Sign writes the field and then the message: keep only the field.
-		field = buf.String()[:buf.Len()-len(msg)]
+		field = fields.String()
 		s.mu.Lock()
 		if _, dup := s.cache[digest]; !dup {
 			if len(s.order) >= signCacheSize {

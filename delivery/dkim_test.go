@@ -160,3 +160,96 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+// TestTwoKeysSignTwice: a domain with an RSA key and an Ed25519 key beside it (RFC 8463 §4)
+// signs every message with both, and each signature verifies on its own, with go-msgauth and
+// with dkimpy.
+func TestTwoKeysSignTwice(t *testing.T) {
+	dir := t.TempDir()
+	rsaName, rsaValue, err := delivery.GenerateKey(dir, "lists.example.test", "", "rsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edName, edValue, err := delivery.GenerateKey(dir, "lists.example.test", "", "ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rsaName != "crewmail._domainkey.lists.example.test" || edName != "crewmail-ed25519._domainkey.lists.example.test" {
+		t.Errorf("selectors: %s, %s", rsaName, edName)
+	}
+	if _, _, err := delivery.GenerateKey(dir, "lists.example.test", "other", "ed25519"); err == nil || !strings.Contains(err.Error(), "already has a DKIM key") {
+		t.Errorf("a second Ed25519 key: %v", err)
+	}
+	ks, err := delivery.Keys(dir, "lists.example.test")
+	if err != nil || len(ks) != 2 || ks[0].Algo != "rsa" || ks[1].Algo != "ed25519" || ks[0].Path != delivery.KeyFile(dir, "lists.example.test") {
+		t.Fatalf("Keys = %+v, %v", ks, err)
+	}
+	signed, err := delivery.NewSigner(dir).Sign("lists.example.test", listCopy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(signed, []byte("DKIM-Signature: ")); n != 2 {
+		t.Fatalf("%d signatures, want 2:\n%s", n, signed)
+	}
+	records := map[string]string{rsaName: rsaValue, edName: edValue}
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(signed), &dkim.VerifyOptions{LookupTXT: func(q string) ([]string, error) {
+		if v, ok := records[q]; ok {
+			return []string{v}, nil
+		}
+		return nil, fmt.Errorf("no record at %s", q)
+	}})
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("verifications: %v %v", vs, err)
+	}
+	for _, v := range vs {
+		if v.Err != nil || v.Domain != "lists.example.test" {
+			t.Errorf("verification: %+v", v)
+		}
+	}
+	// Each signature verifies with only its own record published: neither leans on the other.
+	for name, value := range records {
+		ok := 0
+		for _, v := range verifyWith(t, name, value, signed) {
+			if v.Err == nil {
+				ok++
+			}
+		}
+		if ok != 1 {
+			t.Errorf("with only %s published, %d signatures verify, want 1", name, ok)
+		}
+	}
+	if os.Getenv("CREWMAIL_SKIP_DKIMPY") == "" {
+		dkimpyVerifiesAll(t, records, signed)
+	}
+}
+
+// dkimpyVerifiesAll checks every signature of msg with dkimpy.
+func dkimpyVerifiesAll(t *testing.T, records map[string]string, msg []byte) {
+	t.Helper()
+	if exec.Command("/usr/bin/python3", "-c", "import dkim").Run() != nil {
+		t.Skip("dkimpy (Debian python3-dkim) is not installed")
+	}
+	file := filepath.Join(t.TempDir(), "msg.eml")
+	if err := os.WriteFile(file, msg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, dkim
+recs = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+def dnsfunc(q, timeout=5):
+    v = recs.get(q.decode().rstrip('.'))
+    return v.encode() if v else None
+msg = open(sys.argv[1], 'rb').read()
+d = dkim.DKIM(msg)
+n = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
+ok = all(d.verify(idx=i, dnsfunc=dnsfunc) for i in range(n))
+sys.exit(0 if ok and n == 2 else 1)
+`
+	args := []string{"-c", script, file}
+	for n, v := range records {
+		args = append(args, n, v)
+	}
+	if out, err := exec.Command("/usr/bin/python3", args...).CombinedOutput(); err != nil {
+		t.Errorf("dkimpy does not verify both signatures: %v %s", err, out)
+	}
+}

@@ -3,10 +3,12 @@ package delivery
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"crewmail/internal/mailaddr"
 	"crewmail/store"
 )
 
@@ -56,6 +58,38 @@ func (q *Queue) Gauges() []prometheus.Collector {
 			}
 			return 0
 		}),
+		deferredCollector{q},
+	}
+}
+
+// deferredDesc: the deliveries waiting after a failure, by recipient domain. A destination
+// that refuses or throttles crewmail shows here until its mail goes through.
+var deferredDesc = prometheus.NewDesc("crewmail_outbox_deferred_deliveries",
+	"Deliveries waiting in the outbox for another attempt after a temporary failure, by recipient domain.", []string{"domain"}, nil)
+
+// deferredCollector reads the outbox rows at each scrape.
+type deferredCollector struct{ q *Queue }
+
+func (c deferredCollector) Describe(ch chan<- *prometheus.Desc) { ch <- deferredDesc }
+
+func (c deferredCollector) Collect(ch chan<- prometheus.Metric) {
+	byDomain := map[string]int{}
+	now := c.q.Now()
+	err := c.q.st.View(func(tx store.Tx) error {
+		return tx.Outbox(func(d store.Delivery) error {
+			if d.Attempts > 0 && !d.Leased && d.Due.After(now) {
+				_, domain, _ := mailaddr.Split(d.To)
+				byDomain[strings.ToLower(domain)]++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(deferredDesc, err)
+		return
+	}
+	for domain, n := range byDomain {
+		ch <- prometheus.MustNewConstMetric(deferredDesc, prometheus.GaugeValue, float64(n), domain)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 func plainSmarthost(addr string) *delivery.Smarthost {
-	return delivery.NewSmarthost(addr, "crewmail.test", delivery.TLSNone, "", "", nil)
+	return delivery.NewSmarthost(addr, "crewmail.test", delivery.TLSNone, "", "", nil, nil)
 }
 
 // checkMessage fails unless m is what d should have produced.

@@ -46,7 +46,7 @@ func TestSmarthostReusesSessions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newTestServer(t, tt.opts)
-			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, tt.user, "pw", cert.pool)
+			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, tt.user, "pw", cert.pool, nil)
 			t.Cleanup(func() { sh.Close() })
 			sendN(t, sh, 3)
 			msgs := srv.Messages()

@@ -76,7 +76,7 @@ func TestSmarthostTLSModes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newTestServer(t, tt.server)
-			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, "", "", tt.roots)
+			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, "", "", tt.roots, nil)
 			err := sendOnce(sh, "crew-bounces@crew.test", "someone@example.test", testMsg)
 			if tt.wantErr != "" {
 				if err == nil {
@@ -107,7 +107,7 @@ func TestSmarthostUntrustedCertificateError(t *testing.T) {
 	t.Parallel()
 	cert, other := newTestCert(t), newTestCert(t)
 	srv := newTestServer(t, serverOptions{startTLS: cert.serverConfig()})
-	sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", delivery.TLSStartTLS, "", "", other.pool)
+	sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", delivery.TLSStartTLS, "", "", other.pool, nil)
 	err := sendOnce(sh, "a@crew.test", "b@example.test", testMsg)
 	var verr *tls.CertificateVerificationError
 	if !errors.As(err, &verr) {
@@ -136,7 +136,7 @@ func TestSmarthostAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newTestServer(t, tt.server)
-			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, "crew", tt.password, cert.pool)
+			sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", tt.mode, "crew", tt.password, cert.pool, nil)
 			err := sendOnce(sh, "crew-bounces@crew.test", "someone@example.test", testMsg)
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), "AUTH") || !strings.Contains(err.Error(), "535") {
@@ -199,7 +199,7 @@ func TestSmarthostDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{delivery.TLSNone, delivery.TLSOpportunistic, delivery.TLSStartTLS, delivery.TLSImplicit} {
-		err := sendOnce(delivery.NewSmarthost(addr, "crewmail.test", mode, "", "", nil), "a@crew.test", "b@example.test", testMsg)
+		err := sendOnce(delivery.NewSmarthost(addr, "crewmail.test", mode, "", "", nil, nil), "a@crew.test", "b@example.test", testMsg)
 		if err == nil || delivery.IsPermanent(err) {
 			t.Errorf("mode %s: Send to a closed port: %v, want a temporary error", mode, err)
 		}
@@ -303,7 +303,7 @@ func TestSmarthostRejectedCredentialsDeferMail(t *testing.T) {
 	t.Parallel()
 	cert := newTestCert(t)
 	srv := newTestServer(t, serverOptions{startTLS: cert.serverConfig(), users: map[string]string{"crew": "new password"}})
-	sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", delivery.TLSStartTLS, "crew", "old password", cert.pool)
+	sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", delivery.TLSStartTLS, "crew", "old password", cert.pool, nil)
 	err := sendOnce(sh, "crew-bounces@crew.test", "ann@example.test", testMsg)
 	if err == nil {
 		t.Fatal("Send with a wrong password succeeded")

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"crewmail/internal/mailaddr"
+	"crewmail/internal/metrics"
+	"crewmail/internal/mtasts"
 )
 
 // TLS modes of an outbound SMTP connection.
@@ -33,6 +36,7 @@ type client struct {
 	tlsMode  string         // one of the TLS modes
 	roots    *x509.CertPool // nil: the system's
 	auth     func() sasl.Client
+	resolver *net.Resolver // looks up the names dialled; nil: the system's
 
 	mu   sync.Mutex
 	idle map[string][]*session // by address
@@ -107,24 +111,59 @@ func quit(sc *smtp.Client) {
 	}
 }
 
+// tlsNeed is what one destination requires of TLS, where it differs from the transport's
+// mode: an MTA-STS policy (RFC 8461) asks for a verified certificate and forbids plain text.
+type tlsNeed struct {
+	mode string // the TLS mode for this destination
+	// verify checks the peer after the handshake; with mode TLSStartTLS its error ends the
+	// handshake, with TLSOpportunistic it only reports.
+	verify func(tls.ConnectionState) error
+	// plain, when set, is told that opportunistic TLS fell back to plain text.
+	plain func(error)
+	// refused, when set, is told that required STARTTLS failed before any certificate check.
+	refused func(error)
+}
+
 // send delivers msg to to through the SMTP server at addr (host:port); serverName is the name
 // its certificate must carry. It reuses an idle session to addr when there is one.
 func (c *client) send(ctx context.Context, addr, serverName, from, to string, msg []byte) error {
-	if s := c.get(addr); s != nil {
+	return c.sendTLS(ctx, tlsNeed{mode: c.tlsMode}, addr, serverName, from, to, msg)
+}
+
+// sendTLS is send with TLS as need says. Sessions opened under another requirement than the
+// transport's own are kept apart: an unverified session never carries mail that needs a
+// verified one.
+func (c *client) sendTLS(ctx context.Context, need tlsNeed, addr, serverName, from, to string, msg []byte) error {
+	key := addr
+	if need.mode != c.tlsMode || need.verify != nil {
+		key = need.mode + "+verified " + addr
+	}
+	if s := c.get(key); s != nil {
 		err := c.transaction(ctx, s, addr, from, to, msg)
 		if err == nil || isReply(err) && !isClosing(err) {
-			c.finish(addr, s, err)
+			c.finish(key, s, err)
 			return err
 		}
 		// The server closed the idle connection, or is closing it (421, RFC 5321 §3.8): that
 		// is no failure of this message; a new connection carries it.
 		s.c.Close()
 	}
-	sc, err := c.dial(ctx, addr, serverName, c.tlsMode)
-	if err != nil && c.tlsMode == TLSOpportunistic {
+	checked := false
+	verify := need.verify
+	if verify != nil {
+		verify = func(cs tls.ConnectionState) error { checked = true; return need.verify(cs) }
+	}
+	sc, err := c.dial(ctx, addr, serverName, need.mode, verify)
+	if _, ok := errors.AsType[startTLSError](err); ok && !checked && need.refused != nil {
+		need.refused(err)
+	}
+	if err != nil && need.mode == TLSOpportunistic {
 		// The peer offered no STARTTLS, or the handshake failed: opportunistic TLS falls back
 		// to plain text rather than not delivering at all (RFC 7435 §1.3).
-		sc, err = c.dial(ctx, addr, serverName, TLSNone)
+		if need.plain != nil {
+			need.plain(err)
+		}
+		sc, err = c.dial(ctx, addr, serverName, TLSNone, nil)
 	}
 	if err != nil {
 		return err
@@ -144,7 +183,7 @@ func (c *client) send(ctx context.Context, addr, serverName, from, to string, ms
 	}
 	s := &session{c: sc}
 	err = c.transaction(ctx, s, addr, from, to, msg)
-	c.finish(addr, s, err)
+	c.finish(key, s, err)
 	return err
 }
 
@@ -225,9 +264,10 @@ func (c *client) transaction(ctx context.Context, s *session, addr, from, to str
 	return nil
 }
 
-// dial connects and greets, with TLS as mode says.
-func (c *client) dial(ctx context.Context, addr, serverName, mode string) (*smtp.Client, error) {
-	var d net.Dialer
+// dial connects and greets, with TLS as mode says; verify, when set, checks the peer instead
+// of the usual certificate verification.
+func (c *client) dial(ctx context.Context, addr, serverName, mode string, verify func(tls.ConnectionState) error) (*smtp.Client, error) {
+	d := net.Dialer{Resolver: c.resolver}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
@@ -252,9 +292,14 @@ func (c *client) dial(ctx context.Context, addr, serverName, mode string) (*smtp
 		if mode == TLSOpportunistic {
 			tc.InsecureSkipVerify = true // encryption without authentication: RFC 7435
 		}
+		if verify != nil {
+			// verify does the whole check (MTA-STS: a chain to the roots and the MX name).
+			tc.InsecureSkipVerify = true
+			tc.VerifyConnection = verify
+		}
 		if sc, err = smtp.NewClientStartTLS(conn, tc); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("STARTTLS with %s: %w", addr, err)
+			return nil, startTLSError{fmt.Errorf("STARTTLS with %s: %w", addr, err)}
 		}
 	default:
 		sc = smtp.NewClient(conn)
@@ -264,6 +309,24 @@ func (c *client) dial(ctx context.Context, addr, serverName, mode string) (*smtp
 		return nil, fmt.Errorf("EHLO to %s: %w", addr, err)
 	}
 	return sc, nil
+}
+
+// startTLSError is a failure between the greeting and the end of the TLS handshake: STARTTLS
+// not offered or refused, or the handshake failed.
+type startTLSError struct{ error }
+
+func (e startTLSError) Unwrap() error { return e.error }
+
+// stsResult is the RFC 8460 result type of a failed STARTTLS that no certificate check
+// explains: a handshake that broke (validation-failure), or no TLS at all.
+func stsResult(err error) string {
+	var alert tls.AlertError
+	var record tls.RecordHeaderError
+	var op *net.OpError
+	if errors.As(err, &alert) || errors.As(err, &record) || errors.As(err, &op) {
+		return mtasts.ResultValidation
+	}
+	return mtasts.ResultStartTLS
 }
 
 func needsUTF8(s string) bool {
@@ -294,9 +357,10 @@ type Smarthost struct {
 }
 
 // NewSmarthost returns a transport relaying through addr. user and password, when set, are
-// sent with AUTH PLAIN, only over TLS or to a loopback address.
-func NewSmarthost(addr, hostname, tlsMode, user, password string, roots *x509.CertPool) *Smarthost {
-	s := &Smarthost{Addr: addr, c: client{hostname: hostname, tlsMode: tlsMode, roots: roots}}
+// sent with AUTH PLAIN, only over TLS or to a loopback address. roots (nil: the system's) are
+// the authorities its certificate must chain to; resolver (nil: the system's) looks up its name.
+func NewSmarthost(addr, hostname, tlsMode, user, password string, roots *x509.CertPool, resolver *net.Resolver) *Smarthost {
+	s := &Smarthost{Addr: addr, c: client{hostname: hostname, tlsMode: tlsMode, roots: roots, resolver: resolver}}
 	if user != "" {
 		s.c.auth = func() sasl.Client { return sasl.NewPlainClient("", user, password) }
 	}
@@ -319,7 +383,16 @@ func (s *Smarthost) Close() error {
 type MX struct {
 	Resolver *net.Resolver
 	Port     string // "25" except in tests
-	c        client
+	// STS, when set, finds the recipient domain's MTA-STS policy (RFC 8461): "enforce" means
+	// only MX hosts the policy names, over TLS with a certificate verified against Roots and
+	// the MX name; "testing" delivers as usual and reports what would have failed.
+	STS *mtasts.Lookup
+	// Roots are the authorities MX certificates are verified against under MTA-STS; nil: the
+	// system's.
+	Roots *x509.CertPool
+	// Log receives the TLS failures MTA-STS reveals (a TLS-RPT summary, RFC 8460); nil: none.
+	Log *slog.Logger
+	c   client
 }
 
 // NewMX returns a transport that looks up MX records with resolver and delivers with
@@ -343,6 +416,14 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 	if err != nil {
 		return err
 	}
+	pol := m.policy(ctx, domain)
+	if pol.EffectiveMode() == mtasts.Enforce {
+		if hosts = matching(pol, hosts); len(hosts) == 0 {
+			err := fmt.Errorf("no MX host of %s is named in its MTA-STS policy (mx %s)", domain, strings.Join(pol.MX, ", "))
+			m.tlsFailure(domain, "", pol, mtasts.ResultValidation, err)
+			return Temporary(err)
+		}
+	}
 	var last error
 	for _, host := range hosts {
 		addrs, err := m.Resolver.LookupHost(ctx, host)
@@ -351,7 +432,7 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 			continue
 		}
 		for _, ip := range addrs {
-			err := m.c.send(ctx, net.JoinHostPort(ip, m.Port), host, from, to, msg)
+			err := m.c.sendTLS(ctx, m.need(domain, host, pol), net.JoinHostPort(ip, m.Port), host, from, to, msg)
 			if err == nil || IsPermanent(err) {
 				return err
 			}
@@ -359,6 +440,77 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 		}
 	}
 	return last
+}
+
+// policy is domain's MTA-STS policy; none without m.STS. A policy that cannot be fetched is
+// reported and delivery goes on as though there were none (RFC 8461 §3.3).
+func (m *MX) policy(ctx context.Context, domain string) mtasts.Policy {
+	if m.STS == nil {
+		return mtasts.Policy{}
+	}
+	pol, err := m.STS.Policy(ctx, domain)
+	if err != nil {
+		m.tlsFailure(domain, "", pol, mtasts.ResultType(err), err)
+	}
+	return pol
+}
+
+// matching are the hosts pol allows, in their order (RFC 8461 §4.1).
+func matching(pol mtasts.Policy, hosts []string) []string {
+	var out []string
+	for _, h := range hosts {
+		if pol.Match(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// need is the TLS an MX host of domain gets under pol: enforce requires STARTTLS and a
+// certificate verified for host; testing verifies the same way but only reports, and delivers
+// over whatever TLS (or plain text) the host offers; no policy is opportunistic TLS.
+func (m *MX) need(domain, host string, pol mtasts.Policy) tlsNeed {
+	mode := pol.EffectiveMode()
+	if mode != mtasts.Enforce && mode != mtasts.Testing {
+		return tlsNeed{mode: m.c.tlsMode}
+	}
+	verify := func(cs tls.ConnectionState) error {
+		err := mtasts.Verify(cs, m.Roots, host)
+		if err != nil {
+			m.tlsFailure(domain, host, pol, mtasts.ResultType(err), err)
+			if mode == mtasts.Testing {
+				return nil
+			}
+		}
+		return err
+	}
+	if mode == mtasts.Enforce {
+		// RFC 8461 §5: no plain text; a server that offers no STARTTLS gets no mail.
+		return tlsNeed{mode: TLSStartTLS, verify: verify, refused: func(err error) {
+			m.tlsFailure(domain, host, pol, stsResult(err), err)
+		}}
+	}
+	return tlsNeed{mode: TLSOpportunistic, verify: verify, plain: func(err error) {
+		m.tlsFailure(domain, host, pol, mtasts.ResultStartTLS, err)
+	}}
+}
+
+// tlsFailure counts and logs one TLS failure under domain's policy: the TLS-RPT summary
+// (RFC 8460 §4.3 result types) in /metrics and the log.
+func (m *MX) tlsFailure(domain, host string, pol mtasts.Policy, result string, err error) {
+	metrics.TLSFailures.WithLabelValues(domain, result).Inc()
+	if m.Log == nil {
+		return
+	}
+	what := "delivered anyway"
+	switch pol.EffectiveMode() {
+	case mtasts.Enforce:
+		what = "not delivered there; retried later"
+	case mtasts.None:
+		what = "delivered as though the domain had no policy"
+	}
+	m.Log.Warn("MTA-STS: TLS failure", "domain", domain, "mx", host, "policy", pol.EffectiveMode(), "result", result,
+		"outcome", what, "error", err)
 }
 
 // Close ends the sessions kept open to mail exchangers.

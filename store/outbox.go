@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -238,4 +239,63 @@ func (t *boltTx) Failures(fn func(Failure) error) error {
 // OutboxSize is the number of deliveries waiting in the outbox.
 func (t *boltTx) OutboxSize() (int, error) {
 	return t.tx.Bucket(bucketOutbox).Stats().KeyN, nil
+}
+
+// ErrLeased: the delivery is being attempted right now, and cannot be changed until the
+// attempt ends.
+var ErrLeased = errors.New("an attempt is under way")
+
+// findDelivery returns the outbox row of id.
+func (t *boltTx) findDelivery(id uint64) (Delivery, error) {
+	var found *Delivery
+	err := t.Outbox(func(d Delivery) error {
+		if d.ID == id {
+			found = &d
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return Delivery{}, err
+	}
+	if found == nil {
+		return Delivery{}, fmt.Errorf("delivery %d: %w", id, ErrNotFound)
+	}
+	return *found, nil
+}
+
+// errStop ends a walk over the outbox early.
+var errStop = errors.New("stop")
+
+// Reschedule makes the waiting delivery id due at due (an operator's "retry now"), keeping its
+// attempts and last error. ErrNotFound when it is not in the outbox, ErrLeased while it is
+// being attempted.
+func (t *boltTx) Reschedule(id uint64, due time.Time) (Delivery, error) {
+	d, err := t.findDelivery(id)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if d.Leased {
+		return d, fmt.Errorf("delivery %d: %w", id, ErrLeased)
+	}
+	b := t.tx.Bucket(bucketOutbox)
+	if err := b.Delete(outboxKey(d.Due, d.ID)); err != nil {
+		return Delivery{}, err
+	}
+	d.Due = due
+	return d, putJSON(b, outboxKey(d.Due, d.ID), d)
+}
+
+// Drop removes the waiting delivery id from the outbox without sending it, and records it
+// among the failures with reason. ErrNotFound when it is not in the outbox, ErrLeased while
+// it is being attempted.
+func (t *boltTx) Drop(id uint64, now time.Time, reason string) (Delivery, error) {
+	d, err := t.findDelivery(id)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if d.Leased {
+		return d, fmt.Errorf("delivery %d: %w", id, ErrLeased)
+	}
+	return d, t.Fail(d, now, reason)
 }

@@ -131,6 +131,11 @@ type Outbox interface {
 	Outbox(fn func(Delivery) error) error
 	Failures(fn func(Failure) error) error
 	OutboxSize() (int, error)
+	// Reschedule makes a waiting delivery due at due; Drop takes it out of the outbox and
+	// records it as failed with reason. Both refuse a leased delivery with ErrLeased, and
+	// answer ErrNotFound for an ID not in the outbox.
+	Reschedule(id uint64, due time.Time) (Delivery, error)
+	Drop(id uint64, now time.Time, reason string) (Delivery, error)
 	// PutBlob stores a message refs deliveries share; it goes with the last of them.
 	PutBlob(data []byte, refs int) (uint64, error)
 	Blob(id uint64) ([]byte, error)

@@ -3,9 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,36 +22,41 @@ func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dki
 // signing with a new key within a minute.
 func cmdDKIMKeygen(c *cmd) error {
 	c.params = "DOMAIN [-selector S] [-algo rsa|ed25519]"
-	c.help = "Makes the DKIM key mail for DOMAIN is signed with, and prints the DNS record to publish."
-	selector := c.flag.String("selector", "crewmail", "the DNS label the key is published under: SELECTOR._domainkey.DOMAIN")
+	c.help = "Makes a DKIM key mail for DOMAIN is signed with, and prints the DNS record to publish. Beside an existing key\nof the other algorithm it adds a second selector, and every message then carries both signatures (RFC 8463)."
+	selector := c.flag.String("selector", "", "the DNS label the key is published under: SELECTOR._domainkey.DOMAIN\n(default crewmail, or crewmail-ALGO for a second key)")
 	algo := c.flag.String("algo", "rsa", "rsa (RSA-2048, understood everywhere) or ed25519 (RFC 8463; not yet checked by every receiver)")
 	domain, dir, err := dkimArgs(c)
 	if err != nil {
 		return err
 	}
-	name, value, err := delivery.GenerateKey(dir, domain, *selector, *algo)
+	k, err := delivery.AddKey(dir, domain, *selector, *algo)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "Wrote the DKIM key of %s to %s.\nMail crewmail sends for %s is signed with it from now on. Publish this DNS record:\n\n",
-		domain, delivery.KeyFile(dir, domain), domain)
-	fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
+		domain, k.Path, domain)
+	fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", k.Name, zoneStrings(k.Value))
 	return nil
 }
 
 // cmdDKIMShow prints the DNS record of a list domain's DKIM key.
 func cmdDKIMShow(c *cmd) error {
 	c.params = "DOMAIN"
-	c.help = "Prints the DNS record of DOMAIN's DKIM key."
+	c.help = "Prints the DNS records of DOMAIN's DKIM keys, one per selector."
 	domain, dir, err := dkimArgs(c)
 	if err != nil {
 		return err
 	}
-	name, value, err := delivery.RecordOf(dir, domain)
+	keys, err := delivery.Keys(dir, domain)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", name, zoneStrings(value))
+	if len(keys) == 0 {
+		return fmt.Errorf("%s has no DKIM key; \"crewmail dkim keygen %s\" makes one", domain, domain)
+	}
+	for _, k := range keys {
+		fmt.Fprintf(c.stdout, "%s. IN TXT %s\n", k.Name, zoneStrings(k.Value))
+	}
 	return nil
 }
 
@@ -121,10 +124,12 @@ func cmdCheck(c *cmd) error {
 	case cfg.IMAP.TLSCert == "" && cfg.SMTP.TLSCert != "" && imapHost != cfg.Hostname:
 		setup.Certs = append(setup.Certs, check.Cert{Use: "IMAP", CertFile: cfg.SMTP.TLSCert, KeyFile: cfg.SMTP.TLSKey, Host: imapHost})
 	}
-	if name, value, err := delivery.RecordOf(dkimDir(cfg), domain); err == nil {
-		setup.DKIMName, setup.DKIMValue = name, value
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	keys, err := delivery.Keys(dkimDir(cfg), domain)
+	if err != nil {
 		return err
+	}
+	for _, k := range keys {
+		setup.DKIM = append(setup.DKIM, check.DKIMRecord{Name: k.Name, Value: k.Value})
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()

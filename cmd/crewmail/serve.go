@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"crewmail/imapd"
 	"crewmail/internal/chore"
 	"crewmail/internal/metrics"
+	"crewmail/internal/mtasts"
 	"crewmail/lists"
 	"crewmail/smtpd"
 	"crewmail/store"
@@ -285,10 +288,34 @@ func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, err
 	switch d.Mode {
 	case "smarthost":
 		log.Info("outbound mail goes through the smarthost", "smarthost", d.Smarthost, "tls", d.SmarthostTLS)
-		return delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, nil), nil
+		var roots *x509.CertPool
+		if d.SmarthostCA != "" {
+			pem, err := os.ReadFile(d.SmarthostCA)
+			if err != nil {
+				return nil, fmt.Errorf("key delivery.smarthost_ca: %w", err)
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("key delivery.smarthost_ca: %s holds no PEM certificate", d.SmarthostCA)
+			}
+		}
+		// The smarthost's name is looked up through [dns] resolver like every other name.
+		var resolver *net.Resolver
+		if cfg.DNS.Resolver != "" {
+			resolver = delivery.NewResolver(cfg.DNS.Resolver)
+		}
+		return delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, roots, resolver), nil
 	case "mx":
 		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"))
-		return delivery.NewMX(delivery.NewResolver(cfg.DNS.Resolver), d.MXPort, cfg.Hostname), nil
+		resolver := delivery.NewResolver(cfg.DNS.Resolver)
+		mx := delivery.NewMX(resolver, d.MXPort, cfg.Hostname)
+		// MTA-STS policies are fetched with the system's authorities, the names looked up
+		// through the same resolver.
+		dialer := &net.Dialer{Resolver: resolver, Timeout: 30 * time.Second}
+		mx.STS = mtasts.NewLookup(resolver, &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			DialContext: dialer.DialContext, TLSHandshakeTimeout: 30 * time.Second}})
+		mx.Log = log.With("component", "delivery")
+		return mx, nil
 	default:
 		dir := d.Maildir
 		if dir == "" {

@@ -5,6 +5,7 @@ package mailtest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
+	TLS  bool // it came over TLS (STARTTLS)
 }
 
 // Sink is an SMTP server on 127.0.0.1 that keeps every message it accepts.
@@ -45,15 +47,27 @@ func NewSink(t testing.TB) *Sink {
 	return NewSinkAt(t, "127.0.0.1:0")
 }
 
+// NewTLSSink starts a Sink that offers STARTTLS with cfg.
+func NewTLSSink(t testing.TB, cfg *tls.Config) *Sink {
+	t.Helper()
+	return newSink(t, "127.0.0.1:0", cfg)
+}
+
 // NewSinkAt starts a Sink listening on addr (a smarthost that comes back where it was).
 func NewSinkAt(t testing.TB, addr string) *Sink {
+	t.Helper()
+	return newSink(t, addr, nil)
+}
+
+func newSink(t testing.TB, addr string, tlsConfig *tls.Config) *Sink {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Sink{Addr: ln.Addr().String(), notify: make(chan struct{}, 1)}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: s}, nil }))
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: s, conn: c}, nil }))
+	s.srv.TLSConfig = tlsConfig
 	s.srv.Domain = "sink.test"
 	s.srv.EnableSMTPUTF8 = true
 	s.srv.ReadTimeout = time.Minute
@@ -108,6 +122,7 @@ func (s *Sink) Wait(t testing.TB, n int) []Message {
 
 type sinkSession struct {
 	sink *Sink
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -137,7 +152,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		s.mu.Unlock()
 		<-hold
 	}
-	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data}
+	_, isTLS := ss.conn.TLSConnectionState()
+	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, TLS: isTLS}
 	if s.Reject != nil {
 		if err := s.Reject(m); err != nil {
 			return err

@@ -46,6 +46,14 @@ var (
 		Help: "Bounces by kind: failed, delayed, delivered, policy, autoreply, unknown.",
 	}, []string{"kind"})
 
+	// TLSFailures counts outbound TLS failures that MTA-STS reveals, by recipient domain and
+	// RFC 8460 result type (a TLS-RPT summary): "certificate-host-mismatch",
+	// "sts-policy-fetch-error", "starttls-not-supported", ...
+	TLSFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_tls_failures_total",
+		Help: "Outbound TLS failures under MTA-STS policies, by recipient domain and RFC 8460 result type.",
+	}, []string{"domain", "result"})
+
 	// IMAPSessions is the number of open IMAP sessions; IMAPLogins counts logins by result.
 	IMAPSessions = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "crewmail_imap_sessions", Help: "Open IMAP sessions.",
@@ -56,6 +64,6 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Messages, Verifications, Deliveries, Digests, DigestDeliveries, Bounces, IMAPSessions, IMAPLogins,
+	Registry.MustRegister(Messages, Verifications, Deliveries, Digests, DigestDeliveries, Bounces, TLSFailures, IMAPSessions, IMAPLogins,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

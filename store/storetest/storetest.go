@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"AfterCommitRunsOnlyForWhatIsCommitted", afterCommitOnlyCommitted},
 		{"DuplicateMessageIDRefusedByAppend", duplicateMessageIDRefused},
 		{"OutboxClaimRetryFail", outboxClaimRetryFail},
+		{"OutboxRescheduleAndDropByOperator", outboxRescheduleAndDrop},
 		{"BlobsComeBackWholeAndGoWithTheirLastDelivery", blobs},
 		{"PendingOnePerKindAndAddress", pendingOnePerKindAndAddress},
 		{"RosterFollowsMemberChanges", rosterFollowsMemberChanges},
@@ -238,6 +239,83 @@ func outboxClaimRetryFail(t *testing.T, s store.Backend) {
 		}
 		return err
 	})
+}
+
+// outboxRescheduleAndDrop: the operator's "retry now" moves a waiting row to a new due time
+// keeping its attempts and error, "drop" takes it out and records it as failed (its shared
+// message goes with it); a leased row refuses both, an unknown ID is ErrNotFound.
+func outboxRescheduleAndDrop(t *testing.T, s store.Backend) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var waiting, leased, shared store.Delivery
+	err := s.Update(func(tx store.Tx) (err error) {
+		if waiting, err = tx.Enqueue(store.Delivery{To: "w@x", Due: now.Add(time.Hour), Created: now, Attempts: 3, LastError: "421 4.7.28 rate limited"}); err != nil {
+			return err
+		}
+		if leased, err = tx.Enqueue(store.Delivery{To: "l@x", Due: now, Created: now}); err != nil {
+			return err
+		}
+		blob, err := tx.PutBlob([]byte("digest"), 1)
+		if err != nil {
+			return err
+		}
+		shared, err = tx.Enqueue(store.Delivery{To: "s@x", Due: now.Add(2 * time.Hour), Created: now, Blob: blob})
+		if err != nil {
+			return err
+		}
+		_, err = tx.ClaimDue(now, time.Hour, 1) // leases the row due now
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx store.Tx) error {
+		d, err := tx.Reschedule(waiting.ID, now)
+		if err != nil || !d.Due.Equal(now) || d.Attempts != 3 || d.LastError != "421 4.7.28 rate limited" {
+			t.Errorf("Reschedule = %+v, %v", d, err)
+		}
+		if next, ok, err := tx.NextDue(); err != nil || !ok || !next.Equal(now) {
+			t.Errorf("next due after reschedule: %v %v %v", next, ok, err)
+		}
+		if _, err := tx.Reschedule(leased.ID, now); !errors.Is(err, store.ErrLeased) {
+			t.Errorf("Reschedule of a leased row: %v, want ErrLeased", err)
+		}
+		if _, err := tx.Drop(leased.ID, now, "dropped"); !errors.Is(err, store.ErrLeased) {
+			t.Errorf("Drop of a leased row: %v, want ErrLeased", err)
+		}
+		if _, err := tx.Reschedule(999, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Reschedule of an unknown ID: %v, want ErrNotFound", err)
+		}
+		if d, err := tx.Drop(shared.ID, now, "dropped by the operator"); err != nil || d.To != "s@x" {
+			t.Errorf("Drop = %+v, %v", d, err)
+		}
+		if _, err := tx.Blob(shared.Blob); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the dropped row's shared message is still there: %v", err)
+		}
+		if _, err := tx.Drop(shared.ID, now, "again"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Drop twice: %v, want ErrNotFound", err)
+		}
+		var failures []store.Failure
+		if err := tx.Failures(func(f store.Failure) error { failures = append(failures, f); return nil }); err != nil {
+			return err
+		}
+		if len(failures) != 1 || failures[0].To != "s@x" || failures[0].Error != "dropped by the operator" {
+			t.Errorf("failures: %+v", failures)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx store.Tx) error {
+		n, err := tx.OutboxSize()
+		if n != 2 {
+			t.Errorf("outbox holds %d rows, want 2", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // blobs: shared messages of any size come back whole, and go when the last delivery carrying
