@@ -128,6 +128,9 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		MaxAge:  cfg.Delivery.MaxAge.Duration,
 		Signer:  delivery.NewSigner(dkimDir(cfg)),
 		Failed:  s.svc.DeliveryFailed,
+
+		MaxConnectionsPerDestination: cfg.Delivery.MaxConnectionsPerDomain,
+		MessagesPerMinute:            cfg.Delivery.MessagesPerMinutePerDomain,
 	}, log.With("component", "delivery"))
 	s.svc.Enqueued = s.queue.Wake
 
@@ -285,10 +288,15 @@ func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, err
 	switch d.Mode {
 	case "smarthost":
 		log.Info("outbound mail goes through the smarthost", "smarthost", d.Smarthost, "tls", d.SmarthostTLS)
-		return delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, nil), nil
+		sh := delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, nil)
+		sh.SetSource(net.ParseIP(d.SourceIPv4), net.ParseIP(d.SourceIPv6))
+		return sh, nil
 	case "mx":
-		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"))
-		return delivery.NewMX(delivery.NewResolver(cfg.DNS.Resolver), d.MXPort, cfg.Hostname), nil
+		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"), "ip_preference", d.IPPreference)
+		mx := delivery.NewMX(delivery.NewResolver(cfg.DNS.Resolver), d.MXPort, cfg.Hostname)
+		mx.IPPreference = d.IPPreference
+		mx.SetSource(net.ParseIP(d.SourceIPv4), net.ParseIP(d.SourceIPv6))
+		return mx, nil
 	default:
 		dir := d.Maildir
 		if dir == "" {
