@@ -303,7 +303,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	if dest != "" {
 		if res := Outcome(err); res.Throttled() {
 			holdUntil = q.pace.hold(dest, q.Now(), q.Jitter())
-			log.Warn("destination asked to slow down: on hold", "destination", dest, "until", holdUntil.Format(time.RFC3339), "step", res.Step, "code", res.Code, "status", res.Status)
+			log.Warn("destination asked to slow down: on hold", "until", holdUntil.Format(time.RFC3339), "step", res.Step, "code", res.Code, "status", res.Status)
 		} else if err == nil {
 			q.pace.ok(dest, q.Now())
 		}
