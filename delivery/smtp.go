@@ -112,7 +112,7 @@ func (c *client) retire(addr string, s *session) {
 	quit(s.c)
 }
 
-// close ends every idle session.
+// close ends every idle session with QUIT.
 func (c *client) close() {
 	c.mu.Lock()
 	var all []*session
@@ -121,9 +121,13 @@ func (c *client) close() {
 		delete(c.idle, addr)
 	}
 	c.mu.Unlock()
+	// The QUITs go out together and are waited for (a few seconds at most, quit's bound), so
+	// that a stopping server says goodbye before it exits.
+	var wg sync.WaitGroup
 	for _, s := range all {
-		go quit(s.c)
+		wg.Go(func() { quit(s.c) })
 	}
+	wg.Wait()
 }
 
 // quit says goodbye politely but waits at most a few seconds for the answer: the messages
