@@ -46,10 +46,10 @@ type Config struct {
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting), with the outcome of its last attempt.
 	Failed func(tx store.Tx, d store.Delivery, r outcome.Result) error
-	// MaxConnectionsPerDestination bounds the attempts under way at once to one destination
-	// (an MX host set, the smarthost); default 3.
+	// MaxConnectionsPerDestination bounds the attempts under way at once to one limited
+	// destination (the MX host set of a domain; not the smarthost); default 3.
 	MaxConnectionsPerDestination int
-	// MessagesPerMinute caps the messages sent to one destination a minute; 0: no cap.
+	// MessagesPerMinute caps the messages sent to one limited destination a minute; 0: no cap.
 	MessagesPerMinute int
 }
 
@@ -281,11 +281,12 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	sctx, cancel := context.WithTimeout(ctx, q.cfg.SendTimeout)
 	defer cancel()
 	var dest string
+	var limited bool
 	if r, ok := q.transport.(Router); ok {
-		dest = r.Destination(sctx, d.To)
+		dest, limited = r.Destination(sctx, d.To)
 	}
 	if dest != "" {
-		until, release, err := q.pace.admit(sctx, dest, q.Now())
+		until, release, err := q.pace.admit(sctx, dest, limited, q.Now())
 		if err != nil {
 			q.unclaim([]store.Delivery{d}) // stopping while waiting for a connection
 			return

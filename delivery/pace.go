@@ -9,9 +9,11 @@ import (
 )
 
 // Router is implemented by transports that know where a recipient's mail goes: the
-// destination (an MX host set, a smarthost) that deliveries are paced by. "" means no pacing.
+// destination (an MX host set, a smarthost) that deliveries are paced by. Every destination is
+// held when it asks us to slow down; a limited one (a domain's MX hosts, not the operator's own
+// smarthost) is also kept to the connection and rate caps. key "" means no pacing.
 type Router interface {
-	Destination(ctx context.Context, to string) string
+	Destination(ctx context.Context, to string) (key string, limited bool)
 }
 
 // pacer keeps each destination to what it asks for: no more than a few connections at once,
@@ -49,10 +51,13 @@ func (p *pacer) get(key string) *destination {
 // wait returns when key may be sent to now; until is non-zero when it may not (held, or its
 // rate cap reached) and the delivery must wait in the outbox until then. Otherwise release
 // must be called when the attempt is over.
-func (p *pacer) admit(ctx context.Context, key string, now time.Time) (until time.Time, release func(), err error) {
+func (p *pacer) admit(ctx context.Context, key string, limited bool, now time.Time) (until time.Time, release func(), err error) {
 	d := p.get(key)
-	if u := p.blocked(d, now); !u.IsZero() {
+	if u := p.blocked(d, limited, now); !u.IsZero() {
 		return u, nil, nil
+	}
+	if !limited {
+		return time.Time{}, func() {}, nil
 	}
 	select {
 	case d.slots <- struct{}{}:
@@ -60,7 +65,7 @@ func (p *pacer) admit(ctx context.Context, key string, now time.Time) (until tim
 		return time.Time{}, nil, ctx.Err()
 	}
 	// A hold may have begun while this attempt waited for a connection.
-	if u := p.blocked(d, now); !u.IsZero() {
+	if u := p.blocked(d, limited, now); !u.IsZero() {
 		<-d.slots
 		return u, nil, nil
 	}
@@ -76,13 +81,13 @@ func (p *pacer) admit(ctx context.Context, key string, now time.Time) (until tim
 }
 
 // blocked returns until when d takes nothing, or zero.
-func (p *pacer) blocked(d *destination, now time.Time) time.Time {
+func (p *pacer) blocked(d *destination, limited bool, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now.Before(d.heldUntil) {
 		return d.heldUntil
 	}
-	if p.perMinute > 0 && len(d.sent) >= p.perMinute {
+	if limited && p.perMinute > 0 && len(d.sent) >= p.perMinute {
 		if next := d.sent[len(d.sent)-p.perMinute].Add(time.Minute); now.Before(next) {
 			return next
 		}

@@ -514,8 +514,9 @@ func (s *Smarthost) Send(ctx context.Context, from, to string, msg []byte) error
 	return s.c.send(ctx, s.Addr, TLSPolicy{Mode: s.c.tlsMode, ServerName: host, Roots: s.c.roots}, from, to, msg)
 }
 
-// Destination implements Router: everything goes to the one smarthost.
-func (s *Smarthost) Destination(context.Context, string) string { return s.Addr }
+// Destination implements Router: everything goes to the one smarthost, the operator's own
+// relay: held when it asks us to slow down, but not kept to the per-domain caps.
+func (s *Smarthost) Destination(context.Context, string) (string, bool) { return s.Addr, false }
 
 // SetSource makes connections leave from these local addresses (nil: the system's choice).
 func (s *Smarthost) SetSource(v4, v6 net.IP) { s.c.source4, s.c.source6 = v4, v6 }
@@ -624,18 +625,18 @@ func (m *MX) order(host string, ips []net.IPAddr) []net.IPAddr {
 
 // Destination implements Router: the set of MX hosts of the recipient's domain, so that
 // domains served by the same exchangers are paced together.
-func (m *MX) Destination(ctx context.Context, to string) string {
+func (m *MX) Destination(ctx context.Context, to string) (string, bool) {
 	domain, err := recipientDomain(to)
 	if err != nil {
-		return ""
+		return "", false
 	}
 	hosts, err := m.exchangers(ctx, domain)
 	if err != nil {
-		return "domain " + domain
+		return "domain " + domain, true
 	}
 	hosts = slices.Clone(hosts)
 	slices.Sort(hosts)
-	return "mx " + strings.Join(hosts, ",")
+	return "mx " + strings.Join(hosts, ","), true
 }
 
 func recipientDomain(to string) (string, error) {
