@@ -128,3 +128,21 @@ func TestRefusalsAtRcptTravelAsData(t *testing.T) {
 func fmtStatus(c smtp.EnhancedCode) string {
 	return itoa(c[0]) + "." + itoa(c[1]) + "." + itoa(c[2])
 }
+
+// TestPlainMXTakesOneConnection: an MX that offers no STARTTLS gets the message on the
+// connection it greeted, not on a second one after a probe.
+func TestPlainMXTakesOneConnection(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, serverOptions{fqdnHelo: true})
+	dns := newDNS(t, "plain.test. 300 IN MX 10 mx.plain.test.", "mx.plain.test. 300 IN A 127.0.0.1")
+	mx := delivery.NewMX(delivery.NewResolver(dns.Addr), portOf(t, srv.Addr), "crewmail.test")
+	if err := sendOnce(mx, "crew-bounces@crew.test", "ann@plain.test", testMsg); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if m := wantOne(t, srv, "crew-bounces@crew.test", "ann@plain.test"); m.TLS {
+		t.Errorf("TLS with a server that offers none")
+	}
+	if accepted, _ := srv.Conns(); accepted != 1 {
+		t.Errorf("%d TCP connections, want 1", accepted)
+	}
+}
