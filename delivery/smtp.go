@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -41,6 +42,8 @@ type client struct {
 	auth     func() sasl.Client
 	// source4 and source6, when set, are the local addresses connections leave from.
 	source4, source6 net.IP
+	// idleFor is how long a session may wait for its next message; 0: maxIdle.
+	idleFor time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*session // by address
@@ -70,7 +73,7 @@ func (c *client) get(addr string) *session {
 	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
 		s := list[len(list)-1]
 		c.idle[addr] = list[:len(list)-1]
-		if time.Since(s.last) < maxIdle {
+		if time.Since(s.last) < c.maxIdle() {
 			return s
 		}
 		go quit(s.c)
@@ -89,7 +92,7 @@ func (c *client) put(addr string, s *session) {
 		c.idle[addr] = append(c.idle[addr], s)
 		idle := s
 		// A session nobody takes again is ended with QUIT, not left for the server to time out.
-		time.AfterFunc(maxIdle, func() { c.retire(addr, idle) })
+		time.AfterFunc(c.maxIdle(), func() { c.retire(addr, idle) })
 		s = nil
 	}
 	c.mu.Unlock()
@@ -98,12 +101,14 @@ func (c *client) put(addr string, s *session) {
 	}
 }
 
+func (c *client) maxIdle() time.Duration { return cmp.Or(c.idleFor, maxIdle) }
+
 // retire ends s with QUIT if it is still idle and has been for maxIdle.
 func (c *client) retire(addr string, s *session) {
 	c.mu.Lock()
 	list := c.idle[addr]
 	i := slices.Index(list, s)
-	if i < 0 || time.Since(s.last) < maxIdle {
+	if i < 0 || time.Since(s.last) < c.maxIdle() {
 		c.mu.Unlock()
 		return
 	}
