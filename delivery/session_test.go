@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +145,31 @@ func TestPlainMXTakesOneConnection(t *testing.T) {
 	}
 	if accepted, _ := srv.Conns(); accepted != 1 {
 		t.Errorf("%d TCP connections, want 1", accepted)
+	}
+}
+
+// TestRateLimitOnAReusedSessionIsNotRedialled: a 421 that says we send too fast ends the
+// attempt; only a bare 421 (an idle session timed out) is worth a new connection at once.
+func TestRateLimitOnAReusedSessionIsNotRedialled(t *testing.T) {
+	t.Parallel()
+	var limited atomic.Bool
+	srv := newTestServer(t, serverOptions{rcpt: func(string) error {
+		if limited.Load() {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 28}, Message: "rate limited"}
+		}
+		return nil
+	}})
+	sh := plainSmarthost(srv.Addr)
+	t.Cleanup(func() { sh.Close() })
+	if err := sendOnce(sh, "crew-bounces@crew.test", "ann@example.test", testMsg); err != nil {
+		t.Fatalf("first Send: %v", err)
+	}
+	limited.Store(true)
+	err := sendOnce(sh, "crew-bounces@crew.test", "ben@example.test", testMsg)
+	if r := delivery.Outcome(err); r.Code != 421 || r.Status != "4.7.28" || !r.Throttled() {
+		t.Fatalf("second Send: %v (%+v), want the 421 4.7.28", err, r)
+	}
+	if accepted, _ := srv.Conns(); accepted != 1 {
+		t.Errorf("%d TCP connections, want 1: no new connection after a rate-limit 421", accepted)
 	}
 }

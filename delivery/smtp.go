@@ -171,13 +171,14 @@ func (p TLSPolicy) config() *tls.Config {
 func (c *client) send(ctx context.Context, addr string, pol TLSPolicy, from, to string, msg []byte) error {
 	if s := c.get(addr); s != nil {
 		err := c.transaction(ctx, s, addr, from, to, msg)
-		if err == nil || isReply(err) && !isClosing(err) {
+		if err == nil || isReply(err) && !isClosing(err) || Outcome(err).RateLimited() {
 			noteSession(ctx, addr, s)
 			c.finish(addr, s, err)
 			return err
 		}
 		// The server closed the idle connection, or is closing it (421, RFC 5321 §3.8): that
-		// is no failure of this message; a new connection carries it.
+		// is no failure of this message; a new connection carries it. Unless the 421 says we
+		// send too fast: then a new connection would only be refused again.
 		s.c.Close()
 	}
 	s, err := c.dial(ctx, addr, pol)

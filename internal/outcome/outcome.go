@@ -64,10 +64,16 @@ func (r Result) Policy() bool {
 // closing the session, RFC 5321 §3.8), 4.7.28 (rate limited, RFC 7372 registry), a temporary
 // reply whose text says so, or a refused connection.
 func (r Result) Throttled() bool {
-	switch {
-	case r.Refused, r.Code == 421, r.Status == "4.7.28":
+	return r.Refused || r.Code == 421 || r.RateLimited()
+}
+
+// RateLimited reports whether a temporary reply says we send too much: 4.7.28, or its text
+// says "rate" or "too many". (A bare 421 may be no more than an idle session timing out.)
+func (r Result) RateLimited() bool {
+	if r.Status == "4.7.28" {
 		return true
-	case r.Code >= 400 && r.Code < 500:
+	}
+	if r.Code >= 400 && r.Code < 500 {
 		t := strings.ToLower(r.Text)
 		return strings.Contains(t, "rate") || strings.Contains(t, "too many")
 	}
