@@ -136,6 +136,17 @@ type Delivery struct {
 	MXPort  int      `toml:"mx_port"`
 	Workers int      `toml:"workers"`
 	MaxAge  Duration `toml:"max_age"` // temporary failures are retried this long
+	// MaxConnectionsPerDomain bounds the connections at once to one destination (the MX host
+	// set of a domain, or the smarthost).
+	MaxConnectionsPerDomain int `toml:"max_connections_per_domain"`
+	// MessagesPerMinutePerDomain caps the messages a minute to one destination; 0: no cap.
+	MessagesPerMinutePerDomain int `toml:"messages_per_minute_per_domain"`
+	// IPPreference is "both" (IPv4 first, then IPv6), "ipv4" (IPv4 only) or "ipv6" (IPv6
+	// first, then IPv4).
+	IPPreference string `toml:"ip_preference"`
+	// SourceIPv4 and SourceIPv6 are the local addresses outbound connections leave from.
+	SourceIPv4 string `toml:"source_ipv4"`
+	SourceIPv6 string `toml:"source_ipv6"`
 }
 
 // DNS selects the resolver for every lookup: DKIM, SPF and DMARC of inbound mail, MX hosts and
@@ -195,6 +206,9 @@ func Default() *Config {
 			MXPort:       25,
 			Workers:      8,
 			MaxAge:       Duration{5 * 24 * time.Hour},
+
+			MaxConnectionsPerDomain: 3,
+			IPPreference:            "both",
 		},
 	}
 }
@@ -384,6 +398,23 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxAge.Duration < time.Minute {
 		return bad("delivery.max_age", "must be at least a minute, not %s", d.MaxAge.Duration)
+	}
+	if d.MaxConnectionsPerDomain < 1 || d.MaxConnectionsPerDomain > 256 {
+		return bad("delivery.max_connections_per_domain", "must be between 1 and 256, not %d", d.MaxConnectionsPerDomain)
+	}
+	if d.MessagesPerMinutePerDomain < 0 {
+		return bad("delivery.messages_per_minute_per_domain", "must be 0 (no cap) or more, not %d", d.MessagesPerMinutePerDomain)
+	}
+	switch d.IPPreference {
+	case "both", "ipv4", "ipv6":
+	default:
+		return bad("delivery.ip_preference", "must be \"both\", \"ipv4\" or \"ipv6\", not %q", d.IPPreference)
+	}
+	if ip := net.ParseIP(d.SourceIPv4); d.SourceIPv4 != "" && (ip == nil || ip.To4() == nil) {
+		return bad("delivery.source_ipv4", "%q is not an IPv4 address", d.SourceIPv4)
+	}
+	if ip := net.ParseIP(d.SourceIPv6); d.SourceIPv6 != "" && (ip == nil || ip.To4() != nil) {
+		return bad("delivery.source_ipv6", "%q is not an IPv6 address", d.SourceIPv6)
 	}
 	if c.DNS.Resolver != "" {
 		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {

@@ -72,7 +72,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		t.Fatalf("found only %d keys in Config: %v", len(all), all)
 	}
 	lines := readLines(t, examplePath)
-	keyLine := regexp.MustCompile(`^([a-z_]+)\s*=`)
+	keyLine := regexp.MustCompile(`^([a-z0-9_]+)\s*=`)
 	table := ""
 	documented := map[string]bool{} // dotted key → has a comment above it
 	for i, line := range lines {

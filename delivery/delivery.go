@@ -5,6 +5,7 @@ package delivery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"crewmail/internal/mailaddr"
 	"crewmail/internal/metrics"
+	"crewmail/internal/outcome"
 	"crewmail/store"
 )
 
@@ -41,8 +44,13 @@ type Config struct {
 	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
-	// (bounce accounting).
-	Failed func(tx store.Tx, d store.Delivery, reason string) error
+	// (bounce accounting), with the outcome of its last attempt.
+	Failed func(tx store.Tx, d store.Delivery, r outcome.Result) error
+	// MaxConnectionsPerDestination bounds the attempts under way at once to one limited
+	// destination (the MX host set of a domain; not the smarthost); default 3.
+	MaxConnectionsPerDestination int
+	// MessagesPerMinute caps the messages sent to one limited destination a minute; 0: no cap.
+	MessagesPerMinute int
 }
 
 // Queue drains the outbox.
@@ -53,6 +61,7 @@ type Queue struct {
 	cfg       Config
 	log       *slog.Logger
 	wake      chan struct{}
+	pace      pacer
 	// Now is the clock; Jitter returns a number in [0,1) for the retry schedule. Tests replace them.
 	Now    func() time.Time
 	Jitter func() float64
@@ -74,8 +83,12 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 5 * 24 * time.Hour
 	}
+	if cfg.MaxConnectionsPerDestination < 1 {
+		cfg.MaxConnectionsPerDestination = 3
+	}
 	return &Queue{st: st, composer: composer, transport: transport, cfg: cfg, log: log,
-		wake: make(chan struct{}, 1), Now: time.Now, Jitter: rand.Float64}
+		wake: make(chan struct{}, 1), Now: time.Now, Jitter: rand.Float64,
+		pace: pacer{maxConns: cfg.MaxConnectionsPerDestination, perMinute: cfg.MessagesPerMinute}}
 }
 
 // Wake tells the workers that new rows are due. It never blocks.
@@ -104,8 +117,17 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	finished := make(chan struct{}, q.cfg.Workers)
+	finished := make(chan string, q.cfg.Workers)
 	inflight := 0
+	// One recipient's deliveries go one at a time, in the order claimed (due time, then the
+	// order they were queued: archive order), so that posts held back together arrive in order.
+	busy := map[string]int{}
+	done := func(to string) {
+		inflight--
+		if busy[to]--; busy[to] <= 0 {
+			delete(busy, to)
+		}
+	}
 	// Rows are claimed in batches (one write transaction for many rows) and wait here for a
 	// free worker; their leases cover the wait.
 	var ready []store.Delivery
@@ -125,12 +147,17 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 			more = len(ready) == batch
 		}
-		for inflight < q.cfg.Workers && len(ready) > 0 && ctx.Err() == nil {
-			d := ready[0]
-			ready = ready[1:]
+		for i := 0; inflight < q.cfg.Workers && i < len(ready) && ctx.Err() == nil; {
+			d := ready[i]
+			if busy[d.To] > 0 {
+				i++
+				continue
+			}
+			ready = slices.Delete(ready, i, i+1)
 			inflight++
+			busy[d.To]++
 			go func() {
-				defer func() { finished <- struct{}{} }()
+				defer func() { finished <- d.To }()
 				q.attempt(sendCtx, d)
 			}()
 		}
@@ -140,8 +167,8 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		if len(ready) > 0 || (more && inflight == q.cfg.Workers) {
 			select {
-			case <-finished:
-				inflight--
+			case to := <-finished:
+				done(to)
 			case <-ctx.Done():
 			}
 			continue
@@ -163,8 +190,8 @@ func (q *Queue) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-q.wake:
-		case <-finished:
-			inflight--
+		case to := <-finished:
+			done(to)
 		case <-timer.C:
 		}
 		if !timer.Stop() {
@@ -200,7 +227,7 @@ func (q *Queue) unclaim(rows []store.Delivery) {
 
 // drain waits for the attempts in flight; those still going after the send timeout are cut
 // off, and their rows are retried at the next start.
-func (q *Queue) drain(inflight int, finished chan struct{}, cancel context.CancelFunc) error {
+func (q *Queue) drain(inflight int, finished chan string, cancel context.CancelFunc) error {
 	deadline := time.NewTimer(q.cfg.SendTimeout)
 	defer deadline.Stop()
 	for inflight > 0 {
@@ -220,7 +247,9 @@ func (q *Queue) drain(inflight int, finished chan struct{}, cancel context.Cance
 	return nil
 }
 
-// attempt sends one delivery and records the outcome.
+// attempt sends one delivery and records the outcome. A destination on hold, or at its rate
+// cap, gets no connection: the delivery waits in the outbox until it may go, its attempt not
+// counted.
 func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	start := time.Now()
 	log := q.log.With("id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)
@@ -228,7 +257,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		// A poisoned row must not take the server down: set it aside and keep serving.
 		if r := recover(); r != nil {
 			log.Error("delivery attempt panicked", "panic", r, "stack", string(debug.Stack()))
-			q.record(log, d, Permanent(fmt.Errorf("internal error: %v", r)), start)
+			q.record(log, d, Permanent(fmt.Errorf("internal error: %v", r)), start, nil, time.Time{})
 		}
 	}()
 	msg, err := q.composer.Compose(d)
@@ -236,7 +265,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 		if errors.Is(err, store.ErrNotFound) {
 			err = Permanent(err)
 		}
-		q.record(log, d, err, start)
+		q.record(log, d, err, start, nil, time.Time{})
 		return
 	}
 	if id := messageID(msg); id != "" {
@@ -245,36 +274,98 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	if q.cfg.Signer != nil {
 		_, domain, _ := mailaddr.Split(d.List)
 		if msg, err = q.cfg.Signer.Sign(domain, msg); err != nil {
-			q.record(log, d, err, start)
+			q.record(log, d, err, start, nil, time.Time{})
 			return
 		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, q.cfg.SendTimeout)
 	defer cancel()
-	q.record(log, d, q.transport.Send(sctx, d.From, d.To, msg), start)
+	var dest string
+	var limited bool
+	if r, ok := q.transport.(Router); ok {
+		dest, limited = r.Destination(sctx, d.To)
+	}
+	if dest != "" {
+		until, release, err := q.pace.admit(sctx, dest, limited, q.Now())
+		if err != nil {
+			q.unclaim([]store.Delivery{d}) // stopping while waiting for a connection
+			return
+		}
+		if !until.IsZero() {
+			q.wait(log, d, dest, until)
+			return
+		}
+		defer release()
+		log = log.With("destination", dest)
+	}
+	var note Note
+	err = q.transport.Send(WithNote(sctx, &note), d.From, d.To, msg)
+	var holdUntil time.Time
+	if dest != "" {
+		if res := Outcome(err); res.Throttled() {
+			holdUntil = q.pace.hold(dest, q.Now(), q.Jitter())
+			log.Warn("destination asked to slow down: on hold", "until", holdUntil.Format(time.RFC3339), "step", res.Step, "code", res.Code, "status", res.Status)
+		} else if err == nil {
+			q.pace.ok(dest, q.Now())
+		}
+	}
+	q.record(log, d, err, start, &note, holdUntil)
 }
 
-// record writes an attempt's outcome: delivered, retried later, or failed for good.
-func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time) {
+// wait puts d back in the outbox until its destination takes mail again; the attempt that did
+// not happen is not counted. Deliveries held together are due together and so come back in the
+// order they were queued.
+func (q *Queue) wait(log *slog.Logger, d store.Delivery, dest string, until time.Time) {
+	back := d
+	back.Attempts--
+	log.Debug("destination on hold: delivery waits", "destination", dest, "until", until.Format(time.RFC3339))
+	if err := q.st.Update(func(tx store.Tx) error { return tx.Retry(back, until, d.LastError) }); err != nil {
+		log.Error("cannot put a held delivery back; it is retried when its lease runs out", "err", err)
+	}
+}
+
+// record writes an attempt's outcome: delivered, retried later, or failed for good. holdUntil,
+// when set, is when the destination that asked us to slow down takes mail again.
+func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time, note *Note, holdUntil time.Time) {
 	now := q.Now()
 	ms := time.Since(start).Milliseconds()
+	res := Outcome(sendErr)
+	if note != nil {
+		if note.Remote != "" {
+			log = log.With("remote", note.Remote, "tls", cmp.Or(note.TLS, "none"))
+		}
+		if note.Source != "" {
+			log = log.With("source", note.Source)
+		}
+		if note.Fallback != "" {
+			log = log.With("tls_fallback", note.Fallback)
+		}
+	}
+	if sendErr != nil {
+		log = log.With("step", res.Step, "code", res.Code, "status", res.Status, "text", res.Text)
+		metrics.DeliveryReplies.WithLabelValues(string(res.Step), replyClass(res)).Inc()
+	}
 	var update func(tx store.Tx) error
 	switch {
 	case sendErr == nil:
 		metrics.Deliveries.WithLabelValues("delivered").Inc()
 		log.Info("delivered", "ms", ms)
 		update = func(tx store.Tx) error { return tx.Delivered(d) }
-	case IsPermanent(sendErr):
+	case res.Permanent:
 		metrics.Deliveries.WithLabelValues("failed").Inc()
 		log.Warn("delivery failed", "err", sendErr, "ms", ms)
-		update = func(tx store.Tx) error { return q.fail(tx, d, now, sendErr.Error()) }
+		update = func(tx store.Tx) error { return q.fail(tx, d, now, sendErr.Error(), res) }
 	case now.Sub(d.Created) >= q.cfg.MaxAge:
+		res.GaveUp = true
 		reason := fmt.Sprintf("gave up after %d attempts over %s: %v", d.Attempts, now.Sub(d.Created).Round(time.Minute), sendErr)
 		metrics.Deliveries.WithLabelValues("failed").Inc()
-		log.Warn("delivery failed", "err", reason, "ms", ms)
-		update = func(tx store.Tx) error { return q.fail(tx, d, now, reason) }
+		log.Warn("delivery failed: retries exhausted", "err", sendErr, "attempts", d.Attempts, "age", now.Sub(d.Created).Round(time.Minute), "ms", ms)
+		update = func(tx store.Tx) error { return q.fail(tx, d, now, reason, res) }
 	default:
 		next := now.Add(Backoff(d.Attempts, q.Jitter()))
+		if !holdUntil.IsZero() {
+			next = holdUntil // with the deliveries held for the same destination, in queue order
+		}
 		metrics.Deliveries.WithLabelValues("deferred").Inc()
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
 		update = func(tx store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
@@ -285,12 +376,24 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 	}
 }
 
-func (q *Queue) fail(tx store.Tx, d store.Delivery, now time.Time, reason string) error {
+// replyClass is the metrics label of an outcome: "4xx", "5xx", or "none" without a reply.
+func replyClass(r outcome.Result) string {
+	switch r.Class() {
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
+	}
+	return "none"
+}
+
+// fail records d as failed for good: reason for the operator, r for bounce accounting.
+func (q *Queue) fail(tx store.Tx, d store.Delivery, now time.Time, reason string, r outcome.Result) error {
 	if err := tx.Fail(d, now, reason); err != nil {
 		return err
 	}
 	if q.cfg.Failed != nil {
-		return q.cfg.Failed(tx, d, reason)
+		return q.cfg.Failed(tx, d, r)
 	}
 	return nil
 }

@@ -2,11 +2,13 @@ package delivery_test
 
 import (
 	"bytes"
+	"cmp"
 	"crewmail/internal/mailtest"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +62,12 @@ type serverOptions struct {
 	// receives a value as each such reply is held.
 	holdQuit chan struct{}
 	quits    chan struct{}
+	// fqdnHelo refuses an EHLO name without a dot, as Postfix's reject_non_fqdn_helo_hostname.
+	fqdnHelo bool
+	// rcpt, when set, answers each RCPT TO: a non-nil error refuses it.
+	rcpt func(to string) error
+	// listen is the address to listen on; default 127.0.0.1:0.
+	listen string
 }
 
 // testServer is a go-smtp server on 127.0.0.1 with the TLS, SMTPUTF8 and AUTH features a test
@@ -72,14 +80,16 @@ type testServer struct {
 	msgs     []received
 	mails    []string // every MAIL FROM address received, accepted or not
 	open     map[*countingConn]bool
-	accepted int // TCP connections accepted
-	closed   int // TCP connections closed, by either side
+	helos    []string // every EHLO name a session began with
+	rcpts    int      // RCPT TO commands received
+	accepted int      // TCP connections accepted
+	closed   int      // TCP connections closed, by either side
 }
 
 func newTestServer(t testing.TB, opts serverOptions) *testServer {
 	t.Helper()
 	s := &testServer{opts: opts, open: map[*countingConn]bool{}}
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", cmp.Or(opts.listen, "127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +99,12 @@ func newTestServer(t testing.TB, opts serverOptions) *testServer {
 		ln = tls.NewListener(ln, opts.implicit)
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.helos = append(s.helos, c.Hostname())
+		s.mu.Unlock()
+		if opts.fqdnHelo && !strings.Contains(c.Hostname(), ".") {
+			return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Helo command rejected: need fully-qualified hostname"}
+		}
 		base := &plainSession{srv: s, conn: c}
 		if opts.users != nil {
 			return &authSession{plainSession: base}, nil
@@ -194,6 +210,13 @@ func (c *countingConn) Close() error {
 	return err
 }
 
+// Helos returns the EHLO name of every session, and the RCPT TO commands received.
+func (s *testServer) Helos() (helos []string, rcpts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.helos...), s.rcpts
+}
+
 // MailFroms returns every MAIL FROM address the server was given, accepted or not.
 func (s *testServer) MailFroms() []string {
 	s.mu.Lock()
@@ -239,8 +262,16 @@ func (ss *plainSession) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *plainSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.srv.mu.Lock()
+	ss.srv.rcpts++
+	ss.srv.mu.Unlock()
 	if !ss.utf8 && !isASCII(to) {
 		return errNeedsUTF8
+	}
+	if ss.srv.opts.rcpt != nil {
+		if err := ss.srv.opts.rcpt(to); err != nil {
+			return err
+		}
 	}
 	ss.to = append(ss.to, to)
 	return nil

@@ -1,13 +1,19 @@
 package delivery
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/textproto"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +24,7 @@ import (
 	"crewmail/internal/mailaddr"
 	"crewmail/internal/metrics"
 	"crewmail/internal/mtasts"
+	"crewmail/internal/outcome"
 )
 
 // TLS modes of an outbound SMTP connection.
@@ -37,6 +44,10 @@ type client struct {
 	roots    *x509.CertPool // nil: the system's
 	auth     func() sasl.Client
 	resolver *net.Resolver // looks up the names dialled; nil: the system's
+	// source4 and source6, when set, are the local addresses connections leave from.
+	source4, source6 net.IP
+	// idleFor is how long a session may wait for its next message; 0: maxIdle.
+	idleFor time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*session // by address
@@ -44,9 +55,12 @@ type client struct {
 
 // A session is an open SMTP connection between transactions.
 type session struct {
-	c    *smtp.Client
-	used int       // transactions sent on it
-	last time.Time // when it was last put back
+	c        *smtp.Client
+	used     int       // transactions sent on it
+	last     time.Time // when it was last put back
+	tls      string    // the TLS version in use; "" for plain text
+	fallback string    // why opportunistic TLS fell back to plain text
+	local    net.Addr  // the address it leaves from
 }
 
 // Limits on keeping sessions open (Postfix's smtp_connection_reuse_* say the same).
@@ -63,10 +77,10 @@ func (c *client) get(addr string) *session {
 	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
 		s := list[len(list)-1]
 		c.idle[addr] = list[:len(list)-1]
-		if time.Since(s.last) < maxIdle {
+		if time.Since(s.last) < c.maxIdle() {
 			return s
 		}
-		s.c.Close()
+		go quit(s.c)
 	}
 	return nil
 }
@@ -80,6 +94,9 @@ func (c *client) put(addr string, s *session) {
 		}
 		s.last = time.Now()
 		c.idle[addr] = append(c.idle[addr], s)
+		idle := s
+		// A session nobody takes again is ended with QUIT, not left for the server to time out.
+		time.AfterFunc(c.maxIdle(), func() { c.retire(addr, idle) })
 		s = nil
 	}
 	c.mu.Unlock()
@@ -88,7 +105,23 @@ func (c *client) put(addr string, s *session) {
 	}
 }
 
-// close ends every idle session.
+func (c *client) maxIdle() time.Duration { return cmp.Or(c.idleFor, maxIdle) }
+
+// retire ends s with QUIT if it is still idle and has been for maxIdle.
+func (c *client) retire(addr string, s *session) {
+	c.mu.Lock()
+	list := c.idle[addr]
+	i := slices.Index(list, s)
+	if i < 0 || time.Since(s.last) < c.maxIdle() {
+		c.mu.Unlock()
+		return
+	}
+	c.idle[addr] = slices.Delete(list, i, i+1)
+	c.mu.Unlock()
+	quit(s.c)
+}
+
+// close ends every idle session with QUIT.
 func (c *client) close() {
 	c.mu.Lock()
 	var all []*session
@@ -97,9 +130,13 @@ func (c *client) close() {
 		delete(c.idle, addr)
 	}
 	c.mu.Unlock()
+	// The QUITs go out together and are waited for (a few seconds at most, quit's bound), so
+	// that a stopping server says goodbye before it exits.
+	var wg sync.WaitGroup
 	for _, s := range all {
-		go quit(s.c)
+		wg.Go(func() { quit(s.c) })
 	}
+	wg.Wait()
 }
 
 // quit says goodbye politely but waits at most a few seconds for the answer: the messages
@@ -111,77 +148,89 @@ func quit(sc *smtp.Client) {
 	}
 }
 
-// tlsNeed is what one destination requires of TLS, where it differs from the transport's
-// mode: an MTA-STS policy (RFC 8461) asks for a verified certificate and forbids plain text.
-type tlsNeed struct {
-	mode string // the TLS mode for this destination
-	// verify checks the peer after the handshake; with mode TLSStartTLS its error ends the
-	// handshake, with TLSOpportunistic it only reports.
-	verify func(tls.ConnectionState) error
-	// plain, when set, is told that opportunistic TLS fell back to plain text.
-	plain func(error)
-	// refused, when set, is told that required STARTTLS failed before any certificate check.
-	refused func(error)
+// TLSPolicy is what one destination requires of a session's encryption: a parameter of every
+// dial, so that each destination (a smarthost, an MX host set with or without a published
+// policy) can ask for its own.
+type TLSPolicy struct {
+	Mode       string         // one of the TLS modes
+	ServerName string         // the name the certificate must carry when it is verified
+	Roots      *x509.CertPool // nil: the system's
+	// Verify, when set, does the whole check of the peer instead of the usual verification
+	// (MTA-STS: a chain to the roots and the MX name, RFC 8461 §4.2); its error ends the
+	// handshake.
+	Verify func(tls.ConnectionState) error
+	// OnPlain, when set, is told that opportunistic TLS went on in plain text, and why.
+	OnPlain func(error)
+	// OnRefused, when set, is told that TLS failed before any certificate was checked: no
+	// STARTTLS offered or accepted, or a handshake that broke.
+	OnRefused func(error)
 }
 
-// send delivers msg to to through the SMTP server at addr (host:port); serverName is the name
-// its certificate must carry. It reuses an idle session to addr when there is one.
-func (c *client) send(ctx context.Context, addr, serverName, from, to string, msg []byte) error {
-	return c.sendTLS(ctx, tlsNeed{mode: c.tlsMode}, addr, serverName, from, to, msg)
+// required reports whether the policy never accepts plain text.
+func (p TLSPolicy) required() bool { return p.Mode == TLSStartTLS || p.Mode == TLSImplicit }
+
+func (p TLSPolicy) config() *tls.Config {
+	tc := &tls.Config{ServerName: p.ServerName, RootCAs: p.Roots, MinVersion: tls.VersionTLS12}
+	if p.Mode == TLSOpportunistic {
+		// Encryption without authentication (RFC 7435); older servers still speak TLS 1.0.
+		tc.InsecureSkipVerify = true
+		tc.MinVersion = tls.VersionTLS10
+	}
+	if p.Verify != nil {
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = p.Verify
+	}
+	return tc
 }
 
-// sendTLS is send with TLS as need says. Sessions opened under another requirement than the
-// transport's own are kept apart: an unverified session never carries mail that needs a
-// verified one.
-func (c *client) sendTLS(ctx context.Context, need tlsNeed, addr, serverName, from, to string, msg []byte) error {
+// send delivers msg to to through the SMTP server at addr (host:port) under policy pol. It
+// reuses an idle session to addr when there is one.
+func (c *client) send(ctx context.Context, addr string, pol TLSPolicy, from, to string, msg []byte) error {
+	// Sessions opened under another requirement than the transport's own are kept apart: an
+	// unverified session never carries mail that needs a verified one.
 	key := addr
-	if need.mode != c.tlsMode || need.verify != nil {
-		key = need.mode + "+verified " + addr
+	if pol.Mode != c.tlsMode || pol.Verify != nil {
+		key = pol.Mode + "+verified " + addr
 	}
 	if s := c.get(key); s != nil {
 		err := c.transaction(ctx, s, addr, from, to, msg)
-		if err == nil || isReply(err) && !isClosing(err) {
+		if err == nil || isReply(err) && !isClosing(err) || Outcome(err).RateLimited() {
+			noteSession(ctx, addr, s)
 			c.finish(key, s, err)
 			return err
 		}
 		// The server closed the idle connection, or is closing it (421, RFC 5321 §3.8): that
-		// is no failure of this message; a new connection carries it.
+		// is no failure of this message; a new connection carries it. Unless the 421 says we
+		// send too fast: then a new connection would only be refused again.
 		s.c.Close()
 	}
 	checked := false
-	verify := need.verify
-	if verify != nil {
-		verify = func(cs tls.ConnectionState) error { checked = true; return need.verify(cs) }
+	if verify := pol.Verify; verify != nil {
+		pol.Verify = func(cs tls.ConnectionState) error { checked = true; return verify(cs) }
 	}
-	sc, err := c.dial(ctx, addr, serverName, need.mode, verify)
-	if _, ok := errors.AsType[startTLSError](err); ok && !checked && need.refused != nil {
-		need.refused(err)
-	}
-	if err != nil && need.mode == TLSOpportunistic {
-		// The peer offered no STARTTLS, or the handshake failed: opportunistic TLS falls back
-		// to plain text rather than not delivering at all (RFC 7435 §1.3).
-		if need.plain != nil {
-			need.plain(err)
-		}
-		sc, err = c.dial(ctx, addr, serverName, TLSNone, nil)
-	}
+	s, err := c.dial(ctx, addr, pol)
 	if err != nil {
+		if !checked && pol.OnRefused != nil && Outcome(err).Step == outcome.TLS {
+			pol.OnRefused(err)
+		}
 		return err
 	}
+	if s.fallback != "" && pol.OnPlain != nil {
+		pol.OnPlain(errors.New(s.fallback))
+	}
+	noteSession(ctx, addr, s)
 	if c.auth != nil {
-		_, isTLS := sc.TLSConnectionState()
 		// A refused or unsafe login is a fault in our own configuration, not in the message:
 		// the mail waits until the operator fixes it (as Postfix's smtp_sasl_auth_soft_bounce).
-		if !isTLS && !isLoopback(addr) {
-			sc.Close()
-			return Temporary(fmt.Errorf("%s: refusing to send the password without TLS", addr))
+		if s.tls == "" && !isLoopback(addr) {
+			quit(s.c)
+			return Temporary(stepErr(outcome.Hello, addr, errors.New("refusing to send the password without TLS")))
 		}
-		if err := sc.Auth(c.auth()); err != nil {
-			sc.Close()
-			return Temporary(fmt.Errorf("%s: AUTH: %w", addr, err))
+		if err := s.c.Auth(c.auth()); err != nil {
+			s.c.Close()
+			return Temporary(stepErr(outcome.Hello, addr, fmt.Errorf("AUTH: %w", err)))
 		}
 	}
-	s := &session{c: sc}
 	err = c.transaction(ctx, s, addr, from, to, msg)
 	c.finish(key, s, err)
 	return err
@@ -235,42 +284,44 @@ func (c *client) transaction(ctx context.Context, s *session, addr, from, to str
 			// ASCII form (RFC 6531 §3.2).
 			var err error
 			if rcpt, err = mailaddr.ToASCII(to); err != nil {
-				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+				return Permanent(stepErr(outcome.Rcpt, addr, fmt.Errorf("the server does not support SMTPUTF8 and %w", err)))
 			}
 			if from == "" {
 				// the null sender has nothing to convert
 			} else if sender, err = mailaddr.ToASCII(from); err != nil {
-				return Permanent(fmt.Errorf("%s does not support SMTPUTF8 and %w", addr, err))
+				return Permanent(stepErr(outcome.Mail, addr, fmt.Errorf("the server does not support SMTPUTF8 and %w", err)))
 			}
 		}
 	}
 	if err := sc.Mail(sender, opts); err != nil {
-		return fmt.Errorf("%s: MAIL FROM: %w", addr, err)
+		return stepErr(outcome.Mail, addr, err)
 	}
 	if err := sc.Rcpt(rcpt, nil); err != nil {
-		return fmt.Errorf("%s: RCPT TO: %w", addr, err)
+		return stepErr(outcome.Rcpt, addr, err)
 	}
 	w, err := sc.Data()
 	if err != nil {
-		return fmt.Errorf("%s: DATA: %w", addr, err)
+		return stepErr(outcome.Data, addr, err)
 	}
 	if _, err := w.Write(msg); err != nil {
 		w.Close()
-		return fmt.Errorf("%s: DATA: %w", addr, err)
+		return stepErr(outcome.Data, addr, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: DATA: %w", addr, err)
+		return stepErr(outcome.Data, addr, err)
 	}
 	return nil
 }
 
-// dial connects and greets, with TLS as mode says; verify, when set, checks the peer instead
-// of the usual certificate verification.
-func (c *client) dial(ctx context.Context, addr, serverName, mode string, verify func(tls.ConnectionState) error) (*smtp.Client, error) {
-	d := net.Dialer{Resolver: c.resolver}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+// dial opens one session to addr: connect, read the greeting, EHLO with our own name,
+// STARTTLS on that same connection when pol asks for it and the server offers it, EHLO again.
+// Required TLS never falls back to plain text; opportunistic TLS falls back only when the
+// handshake itself fails, on a new connection (the old one is in an unknown state), and the
+// session says so.
+func (c *client) dial(ctx context.Context, addr string, pol TLSPolicy) (*session, error) {
+	conn, err := c.connect(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, err
 	}
 	// The dial, greeting and TLS handshake must finish within the attempt's time; after
 	// them the client's command timeouts apply.
@@ -278,44 +329,189 @@ func (c *client) dial(ctx context.Context, addr, serverName, mode string, verify
 		_ = conn.SetDeadline(deadline)
 		defer conn.SetDeadline(time.Time{})
 	}
-	tc := &tls.Config{ServerName: serverName, RootCAs: c.roots}
-	var sc *smtp.Client
-	switch mode {
-	case TLSImplicit:
-		tconn := tls.Client(conn, tc)
+	if pol.Mode == TLSImplicit {
+		tconn := tls.Client(conn, pol.config())
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("TLS with %s: %w", addr, err)
+			return nil, stepErr(outcome.TLS, addr, err)
 		}
-		sc = smtp.NewClient(tconn)
-	case TLSStartTLS, TLSOpportunistic:
-		if mode == TLSOpportunistic {
-			tc.InsecureSkipVerify = true // encryption without authentication: RFC 7435
+		return c.hello(smtp.NewClient(tconn), conn, addr, tlsName(tconn))
+	}
+	if pol.Mode == TLSNone {
+		return c.hello(smtp.NewClient(conn), conn, addr, "")
+	}
+	// go-smtp's own STARTTLS path greets as "localhost"; the greeting, the first EHLO and
+	// STARTTLS are spoken here, and the client takes over from the second EHLO.
+	br := bufio.NewReader(conn)
+	tp := textproto.NewReader(br)
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		conn.Close()
+		return nil, stepErr(outcome.Connect, addr, replyError(err))
+	}
+	if _, err := fmt.Fprintf(conn, "EHLO %s\r\n", c.hostname); err != nil {
+		conn.Close()
+		return nil, stepErr(outcome.Hello, addr, err)
+	}
+	_, ext, err := tp.ReadResponse(250)
+	if err != nil {
+		conn.Close()
+		return nil, stepErr(outcome.Hello, addr, replyError(err))
+	}
+	if !offers(ext, "STARTTLS") {
+		if pol.required() {
+			quitRaw(conn, tp)
+			return nil, stepErr(outcome.TLS, addr, errors.New("the server does not offer STARTTLS and TLS is required"))
 		}
-		if verify != nil {
-			// verify does the whole check (MTA-STS: a chain to the roots and the MX name).
-			tc.InsecureSkipVerify = true
-			tc.VerifyConnection = verify
+		if pol.OnPlain != nil {
+			pol.OnPlain(errors.New("the server does not offer STARTTLS"))
 		}
-		if sc, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+		return c.hello(smtp.NewClient(resumed(conn, br)), conn, addr, "")
+	}
+	if _, err := fmt.Fprintf(conn, "STARTTLS\r\n"); err != nil {
+		conn.Close()
+		return nil, stepErr(outcome.TLS, addr, err)
+	}
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		var te *textproto.Error
+		if pol.required() || !errors.As(err, &te) {
 			conn.Close()
-			return nil, startTLSError{fmt.Errorf("STARTTLS with %s: %w", addr, err)}
+			return nil, stepErr(outcome.TLS, addr, replyError(err))
 		}
-	default:
-		sc = smtp.NewClient(conn)
+		// STARTTLS refused with a reply: the session goes on in plain text (RFC 3207 §4).
+		s, err := c.hello(smtp.NewClient(resumed(conn, br)), conn, addr, "")
+		if s != nil {
+			s.fallback = "STARTTLS refused: " + te.Error()
+		}
+		return s, err
 	}
-	if err := sc.Hello(c.hostname); err != nil {
-		sc.Close()
-		return nil, fmt.Errorf("EHLO to %s: %w", addr, err)
+	tconn := tls.Client(conn, pol.config())
+	if herr := tconn.HandshakeContext(ctx); herr != nil {
+		conn.Close()
+		if pol.required() {
+			return nil, stepErr(outcome.TLS, addr, herr)
+		}
+		// The handshake itself failed: opportunistic TLS delivers in plain text rather than
+		// not at all (RFC 7435 §1.3), on a new connection that does not ask for TLS.
+		s, err := c.dial(ctx, addr, TLSPolicy{Mode: TLSNone})
+		if s != nil {
+			s.fallback = "TLS handshake failed: " + herr.Error()
+		}
+		return s, err
 	}
-	return sc, nil
+	return c.hello(smtp.NewClient(resumed(tconn, nil)), conn, addr, tlsName(tconn))
 }
 
-// startTLSError is a failure between the greeting and the end of the TLS handshake: STARTTLS
-// not offered or refused, or the handshake failed.
-type startTLSError struct{ error }
+// hello sends EHLO with our own name on a new client and makes the session.
+func (c *client) hello(sc *smtp.Client, conn net.Conn, addr, tlsVersion string) (*session, error) {
+	if err := sc.Hello(c.hostname); err != nil {
+		sc.Close()
+		step := outcome.Hello
+		if !isReply(err) {
+			step = outcome.Connect // no greeting
+		}
+		return nil, stepErr(step, addr, err)
+	}
+	return &session{c: sc, tls: tlsVersion, local: conn.LocalAddr()}, nil
+}
 
-func (e startTLSError) Unwrap() error { return e.error }
+// connect opens the TCP connection, from the configured source address of addr's family.
+func (c *client) connect(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Resolver: c.resolver}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil {
+			if ip.To4() != nil && c.source4 != nil {
+				d.LocalAddr = &net.TCPAddr{IP: c.source4}
+			} else if ip.To4() == nil && c.source6 != nil {
+				d.LocalAddr = &net.TCPAddr{IP: c.source6}
+			}
+		}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, stepErr(outcome.Connect, addr, err)
+	}
+	return conn, nil
+}
+
+// offers reports whether an EHLO reply's text (first line the greeting, then one extension a
+// line) lists the extension ext.
+func offers(ehlo, ext string) bool {
+	lines := strings.Split(ehlo, "\n")
+	for _, l := range lines[1:] {
+		kw, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if strings.EqualFold(kw, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// quitRaw ends a session not yet handed to go-smtp.
+func quitRaw(conn net.Conn, tp *textproto.Reader) {
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(conn, "QUIT\r\n"); err == nil {
+		_, _, _ = tp.ReadResponse(221)
+	}
+	conn.Close()
+}
+
+// resumed hands a connection whose greeting was already read to go-smtp, which reads a
+// greeting before its first command: it is given one that stands for the real one, then
+// whatever br had buffered (nothing, unless the server spoke out of turn), then the
+// connection.
+func resumed(conn net.Conn, br *bufio.Reader) net.Conn {
+	rest := io.Reader(conn)
+	if br != nil {
+		rest = br
+	}
+	return &resumedConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 greeted\r\n"), rest)}
+}
+
+type resumedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *resumedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func tlsName(c *tls.Conn) string {
+	return tls.VersionName(c.ConnectionState().Version)
+}
+
+// replyError turns a textproto reply error into the *smtp.SMTPError go-smtp returns for the
+// same reply, enhanced status code included.
+func replyError(err error) error {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg}
+	if code, text, ok := strings.Cut(te.Msg, " "); ok {
+		if ec, ok := parseEnhanced(code); ok {
+			se.EnhancedCode, se.Message = ec, text
+		}
+	}
+	return se
+}
+
+func parseEnhanced(s string) (smtp.EnhancedCode, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return smtp.EnhancedCode{}, false
+	}
+	var ec smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 {
+			return smtp.EnhancedCode{}, false
+		}
+		ec[i] = n
+	}
+	if ec[0] != 2 && ec[0] != 4 && ec[0] != 5 {
+		return smtp.EnhancedCode{}, false
+	}
+	return ec, true
+}
 
 // stsResult is the RFC 8460 result type of a failed STARTTLS that no certificate check
 // explains: a handshake that broke (validation-failure), or no TLS at all.
@@ -357,8 +553,7 @@ type Smarthost struct {
 }
 
 // NewSmarthost returns a transport relaying through addr. user and password, when set, are
-// sent with AUTH PLAIN, only over TLS or to a loopback address. roots (nil: the system's) are
-// the authorities its certificate must chain to; resolver (nil: the system's) looks up its name.
+// sent with AUTH PLAIN, only over TLS or to a loopback address.
 func NewSmarthost(addr, hostname, tlsMode, user, password string, roots *x509.CertPool, resolver *net.Resolver) *Smarthost {
 	s := &Smarthost{Addr: addr, c: client{hostname: hostname, tlsMode: tlsMode, roots: roots, resolver: resolver}}
 	if user != "" {
@@ -370,14 +565,28 @@ func NewSmarthost(addr, hostname, tlsMode, user, password string, roots *x509.Ce
 // Send implements Transport.
 func (s *Smarthost) Send(ctx context.Context, from, to string, msg []byte) error {
 	host, _, _ := net.SplitHostPort(s.Addr)
-	return s.c.send(ctx, s.Addr, host, from, to, msg)
+	return s.c.send(ctx, s.Addr, TLSPolicy{Mode: s.c.tlsMode, ServerName: host, Roots: s.c.roots}, from, to, msg)
 }
+
+// Destination implements Router: everything goes to the one smarthost, the operator's own
+// relay: held when it asks us to slow down, but not kept to the per-domain caps.
+func (s *Smarthost) Destination(context.Context, string) (string, bool) { return s.Addr, false }
+
+// SetSource makes connections leave from these local addresses (nil: the system's choice).
+func (s *Smarthost) SetSource(v4, v6 net.IP) { s.c.source4, s.c.source6 = v4, v6 }
 
 // Close ends the sessions kept open to the smarthost.
 func (s *Smarthost) Close() error {
 	s.c.close()
 	return nil
 }
+
+// Address families outbound connections may use ([delivery] ip_preference).
+const (
+	IPBoth = "both" // IPv4 addresses first, then IPv6
+	IPv4   = "ipv4" // IPv4 only
+	IPv6   = "ipv6" // IPv6 first, then IPv4
+)
 
 // MX delivers to the recipient domain's mail exchangers, found through resolver.
 type MX struct {
@@ -392,7 +601,12 @@ type MX struct {
 	Roots *x509.CertPool
 	// Log receives the TLS failures MTA-STS reveals (a TLS-RPT summary, RFC 8460); nil: none.
 	Log *slog.Logger
-	c   client
+	// IPPreference is IPBoth (the default), IPv4 or IPv6.
+	IPPreference string
+	c            client
+
+	mu     sync.Mutex
+	v4Only map[string]bool // MX hosts that refused us over IPv6 for want of what IPv4 has
 }
 
 // NewMX returns a transport that looks up MX records with resolver and delivers with
@@ -401,16 +615,17 @@ func NewMX(resolver *net.Resolver, port int, hostname string) *MX {
 	return &MX{Resolver: resolver, Port: fmt.Sprint(port), c: client{hostname: hostname, tlsMode: TLSOpportunistic}}
 }
 
-// Send implements Transport: each MX in order of preference, each of its addresses, until one
-// takes the message or refuses it for good.
+// SetSource makes connections leave from these local addresses (nil: the system's choice).
+func (m *MX) SetSource(v4, v6 net.IP) { m.c.source4, m.c.source6 = v4, v6 }
+
+// Send implements Transport: each MX in order of preference, each of its addresses in the
+// order of the IP preference, until one takes the message or refuses it for good. A refusal
+// over IPv6 that IPv4 would not get (5.7.25, no reverse DNS) goes on to the IPv4 addresses,
+// and later mail to that host skips IPv6.
 func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
-	_, domain, ok := mailaddr.Split(to)
-	if !ok {
-		return Permanent(fmt.Errorf("%q is not an address", to))
-	}
-	domain, err := mailaddr.ASCIIDomain(domain)
+	domain, err := recipientDomain(to)
 	if err != nil {
-		return Permanent(fmt.Errorf("the domain of %s is not valid: %w", to, err))
+		return err
 	}
 	hosts, err := m.exchangers(ctx, domain)
 	if err != nil {
@@ -421,18 +636,33 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 		if hosts = matching(pol, hosts); len(hosts) == 0 {
 			err := fmt.Errorf("no MX host of %s is named in its MTA-STS policy (mx %s)", domain, strings.Join(pol.MX, ", "))
 			m.tlsFailure(domain, "", pol, mtasts.ResultValidation, err)
-			return Temporary(err)
+			return Temporary(stepErr(outcome.TLS, "", err))
 		}
 	}
 	var last error
 	for _, host := range hosts {
-		addrs, err := m.Resolver.LookupHost(ctx, host)
+		ips, err := m.Resolver.LookupIPAddr(ctx, host)
 		if err != nil {
-			last = fmt.Errorf("look up %s (MX of %s): %w", host, domain, err)
+			last = stepErr(outcome.Connect, "", fmt.Errorf("look up %s (MX of %s): %w", host, domain, err))
 			continue
 		}
-		for _, ip := range addrs {
-			err := m.c.sendTLS(ctx, m.need(domain, host, pol), net.JoinHostPort(ip, m.Port), host, from, to, msg)
+		ips = m.order(host, ips)
+		if len(ips) == 0 {
+			last = stepErr(outcome.Connect, "", fmt.Errorf("%s (MX of %s) has no address of the family allowed (ip_preference %s)", host, domain, m.IPPreference))
+			continue
+		}
+		for _, ip := range ips {
+			err := m.c.send(ctx, net.JoinHostPort(ip.IP.String(), m.Port), m.tlsPolicy(domain, host, pol), from, to, msg)
+			if err != nil && ip.IP.To4() == nil && Outcome(err).IPv4Only() {
+				m.mu.Lock()
+				if m.v4Only == nil {
+					m.v4Only = map[string]bool{}
+				}
+				m.v4Only[host] = true
+				m.mu.Unlock()
+				last = err
+				continue
+			}
 			if err == nil || IsPermanent(err) {
 				return err
 			}
@@ -440,6 +670,56 @@ func (m *MX) Send(ctx context.Context, from, to string, msg []byte) error {
 		}
 	}
 	return last
+}
+
+// order sorts the addresses of host by the IP preference, leaving out what it excludes.
+func (m *MX) order(host string, ips []net.IPAddr) []net.IPAddr {
+	m.mu.Lock()
+	v4Only := m.v4Only[host]
+	m.mu.Unlock()
+	var v4, v6 []net.IPAddr
+	for _, ip := range ips {
+		if ip.IP.To4() != nil {
+			v4 = append(v4, ip)
+		} else if !v4Only {
+			v6 = append(v6, ip)
+		}
+	}
+	switch m.IPPreference {
+	case IPv4:
+		return v4
+	case IPv6:
+		return append(v6, v4...)
+	}
+	return append(v4, v6...)
+}
+
+// Destination implements Router: the set of MX hosts of the recipient's domain, so that
+// domains served by the same exchangers are paced together.
+func (m *MX) Destination(ctx context.Context, to string) (string, bool) {
+	domain, err := recipientDomain(to)
+	if err != nil {
+		return "", false
+	}
+	hosts, err := m.exchangers(ctx, domain)
+	if err != nil {
+		return "domain " + domain, true
+	}
+	hosts = slices.Clone(hosts)
+	slices.Sort(hosts)
+	return "mx " + strings.Join(hosts, ","), true
+}
+
+func recipientDomain(to string) (string, error) {
+	_, domain, ok := mailaddr.Split(to)
+	if !ok {
+		return "", Permanent(stepErr(outcome.Rcpt, "", fmt.Errorf("%q is not an address", to)))
+	}
+	domain, err := mailaddr.ASCIIDomain(domain)
+	if err != nil {
+		return "", Permanent(stepErr(outcome.Rcpt, "", fmt.Errorf("the domain of %s is not valid: %w", to, err)))
+	}
+	return domain, nil
 }
 
 // policy is domain's MTA-STS policy; none without m.STS. A policy that cannot be fetched is
@@ -466,13 +746,13 @@ func matching(pol mtasts.Policy, hosts []string) []string {
 	return out
 }
 
-// need is the TLS an MX host of domain gets under pol: enforce requires STARTTLS and a
+// tlsPolicy is the TLS an MX host of domain gets under pol: enforce requires STARTTLS and a
 // certificate verified for host; testing verifies the same way but only reports, and delivers
 // over whatever TLS (or plain text) the host offers; no policy is opportunistic TLS.
-func (m *MX) need(domain, host string, pol mtasts.Policy) tlsNeed {
+func (m *MX) tlsPolicy(domain, host string, pol mtasts.Policy) TLSPolicy {
 	mode := pol.EffectiveMode()
 	if mode != mtasts.Enforce && mode != mtasts.Testing {
-		return tlsNeed{mode: m.c.tlsMode}
+		return TLSPolicy{Mode: m.c.tlsMode, ServerName: host}
 	}
 	verify := func(cs tls.ConnectionState) error {
 		err := mtasts.Verify(cs, m.Roots, host)
@@ -486,11 +766,11 @@ func (m *MX) need(domain, host string, pol mtasts.Policy) tlsNeed {
 	}
 	if mode == mtasts.Enforce {
 		// RFC 8461 §5: no plain text; a server that offers no STARTTLS gets no mail.
-		return tlsNeed{mode: TLSStartTLS, verify: verify, refused: func(err error) {
+		return TLSPolicy{Mode: TLSStartTLS, ServerName: host, Verify: verify, OnRefused: func(err error) {
 			m.tlsFailure(domain, host, pol, stsResult(err), err)
 		}}
 	}
-	return tlsNeed{mode: TLSOpportunistic, verify: verify, plain: func(err error) {
+	return TLSPolicy{Mode: TLSOpportunistic, ServerName: host, Verify: verify, OnPlain: func(err error) {
 		m.tlsFailure(domain, host, pol, mtasts.ResultStartTLS, err)
 	}}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"crewmail/internal/outcome"
 	"crewmail/store"
 )
 
@@ -25,7 +26,9 @@ func TestDeliveryFailedWakesDeliveryOnlyAfterItsCommit(t *testing.T) {
 	wakes := 0
 	s.Enqueued = func() { wakes++ }
 	d := store.Delivery{List: list, Member: m.ID, To: m.Address}
-	fail := func(tx store.Tx) error { return s.DeliveryFailed(tx, d, "550 5.1.1 no such user") }
+	fail := func(tx store.Tx) error {
+		return s.DeliveryFailed(tx, d, outcome.Result{Step: outcome.Rcpt, Code: 550, Status: "5.1.1", Text: "no such user", Permanent: true})
+	}
 	if err := s.st.Update(fail); err != nil { // starts the bounce score's period
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"crewmail/internal/dsn"
 	"crewmail/internal/metrics"
+	"crewmail/internal/outcome"
 	"crewmail/store"
 )
 
@@ -45,9 +46,12 @@ func (s *Service) acceptBounce(tx store.Tx, l store.List, t Target, m *inbound, 
 }
 
 // DeliveryFailed records a delivery our own workers gave up on (a 5xx from the member's
-// server, or retries run out): a bounce of the member it was for. It runs inside the
-// transaction that records the failure.
-func (s *Service) DeliveryFailed(tx store.Tx, d store.Delivery, reason string) error {
+// server, or retries run out), from the outcome of its last attempt as data: the enhanced
+// status code decides, never our own wording. A refusal for policy, reputation or
+// authentication (5.7.x) counts against the list, not the member; retries run out is a soft
+// bounce; any other permanent refusal a hard one. It runs inside the transaction that records
+// the failure.
+func (s *Service) DeliveryFailed(tx store.Tx, d store.Delivery, o outcome.Result) error {
 	if d.Member == 0 {
 		return nil // a notice, not a member's copy
 	}
@@ -55,11 +59,14 @@ func (s *Service) DeliveryFailed(tx store.Tx, d store.Delivery, reason string) e
 	if err != nil {
 		return nil // the list is gone
 	}
-	r := dsn.Report{Kind: dsn.Failed, Status: statusIn(reason), Recipient: d.To, Diagnostic: reason}
-	if strings.HasPrefix(r.Status, "4.") || strings.HasPrefix(reason, "gave up after") {
+	r := dsn.Report{Kind: dsn.Failed, Status: o.Status, Recipient: d.To, Diagnostic: o.String()}
+	switch {
+	case o.Policy():
+		r.Kind = dsn.Policy
+	case o.GaveUp || o.Class() == 4:
 		r.Kind = dsn.Delayed
-	}
-	if strings.HasPrefix(r.Status, "5.7.") || policyWords.MatchString(reason) {
+	case o.Status == "" && o.Code != 0 && policyWords.MatchString(o.Text):
+		// No enhanced status: the server's own words are all there is to go by.
 		r.Kind = dsn.Policy
 	}
 	var res Result
@@ -72,14 +79,9 @@ func (s *Service) DeliveryFailed(tx store.Tx, d store.Delivery, reason string) e
 	return nil
 }
 
-var (
-	statusRE    = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
-	policyWords = regexp.MustCompile(`(?i)dmarc|spf|dkim|spam|blocked|blacklist|blocklist|policy|reputation|not authorized|unauthenticated`)
-)
-
-func statusIn(s string) string {
-	return statusRE.FindString(s)
-}
+// policyWords are what a server's reply without an enhanced status code says when it refuses
+// for policy.
+var policyWords = regexp.MustCompile(`(?i)dmarc|spf|dkim|spam|blocked|blacklist|blocklist|policy|reputation|not authorized|unauthenticated`)
 
 // applyBounce applies what a report says about member id of l.
 func (s *Service) applyBounce(tx store.Tx, l store.List, id uint64, r dsn.Report, res *Result) error {

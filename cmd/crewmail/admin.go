@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"crewmail/config"
+	"crewmail/delivery"
 	"crewmail/digest"
 	"crewmail/internal/vocab"
 	"crewmail/lists"
@@ -95,6 +96,9 @@ type backend struct {
 	svc     *lists.Service
 	digests *digest.Scheduler
 	st      *store.Store
+	// queue is the running server's delivery queue; nil when the command opened the database
+	// itself (no server runs, so no destination is on hold).
+	queue *delivery.Queue
 	// progress is where long commands report how far they are: the caller's terminal, or nil.
 	progress io.Writer
 }

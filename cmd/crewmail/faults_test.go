@@ -130,11 +130,12 @@ func TestSmarthostDownForMinutes(t *testing.T) {
 			t.Fatalf("post while the smarthost is down: %v", err)
 		}
 	}
-	// Settled: every row tried, none under way and none due, so nothing is sent until the clock
-	// moves (an attempt still running when the smarthost returns would be a second copy).
+	// Settled: none under way and none due, so nothing is sent until the clock moves (an
+	// attempt still running when the smarthost returns would be a second copy). The refused
+	// connection puts the smarthost on hold: rows queued meanwhile wait without an attempt.
 	settled := func(rows []store.Delivery) bool {
 		for _, d := range rows {
-			if d.Leased || d.Attempts == 0 || !d.Due.After(ts.clock.Now()) {
+			if d.Leased || !d.Due.After(ts.clock.Now()) {
 				return false
 			}
 		}

@@ -166,6 +166,29 @@ func cmdQueueLs(c *cmd) error {
 	for _, d := range dests {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", d.name, d.waiting, d.delayed, d.next.Local().Format("2006-01-02 15:04:05"), oneLine(d.last, 70))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printHeld(c, b)
+}
+
+// printHeld lists the destinations the running server holds back because they asked it to
+// slow down: no connection is made to them until the time shown (queue retry lifts it).
+func printHeld(c *cmd, b *backend) error {
+	if b.queue == nil {
+		return nil
+	}
+	held := b.queue.Held()
+	if len(held) == 0 {
+		return nil
+	}
+	sort.Slice(held, func(i, j int) bool { return held[i].Destination < held[j].Destination })
+	fmt.Fprintln(c.stdout)
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HELD DESTINATION\tUNTIL\tHOLDS IN A ROW")
+	for _, h := range held {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", h.Destination, h.Until.Local().Format("2006-01-02 15:04:05"), h.Holds)
+	}
 	return tw.Flush()
 }
 
@@ -237,6 +260,11 @@ func cmdQueueRetry(c *cmd) error {
 		return err
 	}
 	if len(moved) > 0 {
+		// The operator says now: a destination held back for asking us to slow down is tried
+		// again too, or the deliveries made due would only wait for its hold.
+		if b.queue != nil {
+			b.queue.ReleaseHolds()
+		}
 		b.svc.Enqueued()
 	}
 	for _, d := range moved {

@@ -131,6 +131,9 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 		MaxAge:  cfg.Delivery.MaxAge.Duration,
 		Signer:  delivery.NewSigner(dkimDir(cfg)),
 		Failed:  s.svc.DeliveryFailed,
+
+		MaxConnectionsPerDestination: cfg.Delivery.MaxConnectionsPerDomain,
+		MessagesPerMinute:            cfg.Delivery.MessagesPerMinutePerDomain,
 	}, log.With("component", "delivery"))
 	s.svc.Enqueued = s.queue.Wake
 
@@ -180,7 +183,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
-	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st}, log.With("component", "ctl")); err != nil {
+	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st, queue: s.queue}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -304,11 +307,15 @@ func newTransport(cfg *config.Config, log *slog.Logger) (delivery.Transport, err
 		if cfg.DNS.Resolver != "" {
 			resolver = delivery.NewResolver(cfg.DNS.Resolver)
 		}
-		return delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, roots, resolver), nil
+		sh := delivery.NewSmarthost(d.Smarthost, cfg.Hostname, d.SmarthostTLS, d.Username, d.Password, roots, resolver)
+		sh.SetSource(net.ParseIP(d.SourceIPv4), net.ParseIP(d.SourceIPv6))
+		return sh, nil
 	case "mx":
-		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"))
+		log.Info("outbound mail goes to each recipient's MX", "resolver", orDefault(cfg.DNS.Resolver, "system"), "ip_preference", d.IPPreference)
 		resolver := delivery.NewResolver(cfg.DNS.Resolver)
 		mx := delivery.NewMX(resolver, d.MXPort, cfg.Hostname)
+		mx.IPPreference = d.IPPreference
+		mx.SetSource(net.ParseIP(d.SourceIPv4), net.ParseIP(d.SourceIPv6))
 		// MTA-STS policies are fetched with the system's authorities, the names looked up
 		// through the same resolver.
 		dialer := &net.Dialer{Resolver: resolver, Timeout: 30 * time.Second}

@@ -32,6 +32,19 @@ var (
 		Help: "Delivery attempts by outcome: delivered, deferred (retried later), failed (for good).",
 	}, []string{"outcome"})
 
+	// DeliveryReplies counts failed delivery attempts by the step they ended at and the class
+	// of the server's reply ("4xx", "5xx", "none" when there was no reply).
+	DeliveryReplies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crewmail_delivery_failures_total",
+		Help: "Failed delivery attempts by step (connect, tls, ehlo, mail, rcpt, data, local) and reply class.",
+	}, []string{"step", "class"})
+
+	// DestinationsHeld is how many destinations are on hold after asking us to slow down.
+	DestinationsHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "crewmail_delivery_destinations_held",
+		Help: "Destinations (MX host sets, the smarthost) on hold after a 421, 4.7.28 or refused connection.",
+	})
+
 	// Digests counts digests sent (one per distinct digest) and the members they went to.
 	Digests = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "crewmail_digests_total", Help: "Distinct digests composed and sent.",
@@ -64,6 +77,6 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Messages, Verifications, Deliveries, Digests, DigestDeliveries, Bounces, TLSFailures, IMAPSessions, IMAPLogins,
+	Registry.MustRegister(Messages, Verifications, Deliveries, DeliveryReplies, DestinationsHeld, Digests, DigestDeliveries, Bounces, TLSFailures, IMAPSessions, IMAPLogins,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
