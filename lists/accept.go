@@ -254,6 +254,11 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
 	}
+	// A reply to a digest (Reply All copies crew@, and a client ignoring Reply-To writes
+	// to it) is never posted: it is answered as mail to crew+digest@ is, once.
+	if s.repliesToDigest(l.Address, m) {
+		return s.acceptCommand(tx, l, Target{List: l.Address, Kind: KindDigestReply}, env, m, res)
+	}
 	member := true
 	if _, err := tx.Member(l.Address, m.from); errors.Is(err, store.ErrNotFound) {
 		member = false
