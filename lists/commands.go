@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/refusal"
 	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
@@ -154,10 +155,21 @@ func (s *Service) confirm(tx store.Tx, c *command, tok string) error {
 		} else if err != nil {
 			return err
 		}
+		if refusal.Refuses(c.m.lines(refusalLines), true) {
+			s.log.Info("leaving refused by the reply to its confirmation", "list", l.Address, "member", mem.Address)
+			return s.saidNo(tx, c, mem.Address, "you are still a member of "+l.Address+".")
+		}
 		return s.leave(tx, l, mem.Address, "they confirmed by mail", "", c.m.messageID, c.res)
 	case actionReleasePost:
 		if c.disowns() {
-			return s.disownHeld(tx, l, id)
+			h, err := tx.HeldPost(l.Address, id)
+			if err != nil || h.Kind == store.HeldForModerator {
+				return s.disownHeld(tx, l, id)
+			}
+			if err := s.disownHeld(tx, l, id); err != nil {
+				return err
+			}
+			return s.saidNo(tx, c, h.From, "the post was not sent to "+l.Address+", and nor is any other waiting for a confirmation from your address.")
 		}
 		return s.releaseHeld(tx, l, id, c.res)
 	case actionDisownPost:
@@ -170,6 +182,20 @@ func (s *Service) confirm(tx store.Tx, c *command, tok string) error {
 		return s.decideJoinByMail(tx, c, action, id)
 	}
 	return nil
+}
+
+// saidNo answers a reply that refused a confirmation: nothing was done (what stays as it was,
+// in a sentence). The answer goes to to, the address the confirmation went to, not to the
+// From of the reply; to an address that is not proven at most once an hour (see mayAnswer).
+func (s *Service) saidNo(tx store.Tx, c *command, to, what string) error {
+	if !c.verified || to != c.m.from {
+		if ok, err := s.mayAnswer(tx, c.l, to); err != nil || !ok {
+			return err
+		}
+	}
+	data := s.noticeData(c.l)
+	data.Address, data.Reason = to, what
+	return s.enqueueNotice(tx, c.l, notice{to: to, template: "nothing-done", data: data, inReplyTo: c.m.messageID, replied: true}, c.res)
 }
 
 // firstWord splits a line of a reply into its first word, lowercased, and the rest.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
+	"crewmail/internal/refusal"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -142,6 +144,13 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 	if s.Now().After(p.Expires) {
 		return tx.DeletePending(l.Address, id)
 	}
+	if what, ok := refusedPending[p.Kind]; ok && refusal.Refuses(c.m.lines(refusalLines), false) {
+		s.log.Info("confirmation refused by its reply", "list", l.Address, "address", p.Address, "kind", p.Kind)
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		return s.saidNo(tx, c, p.Address, fmt.Sprintf(what, l.Address))
+	}
 	switch p.Kind {
 	case store.PendingJoin:
 		if err := tx.DeletePending(l.Address, id); err != nil {
@@ -198,6 +207,16 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 		return s.enqueueNotice(tx, l, notice{to: p.Address, template: "request-results", data: data, inReplyTo: c.m.messageID}, c.res)
 	}
 	return nil
+}
+
+// refusedPending says, for each kind of pending action a person confirms, what stays as it
+// was when their reply refuses it (%s: the list).
+var refusedPending = map[string]string{
+	store.PendingJoin:     "you did not join %s, and will get no mail from it.",
+	store.PendingInvite:   "you did not join %s, and will get no mail from it.",
+	store.PendingMode:     "how you receive %s stays as it was.",
+	store.PendingPassword: "no new password was made for the archive of %s; the one you have still works.",
+	store.PendingOwner:    "your commands to %s were not carried out.",
 }
 
 // askOwners hands a confirmed join to the owners: each gets the request with addresses to
@@ -261,10 +280,12 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 }
 
 // decision reads an owner's or moderator's reply: the first line the sender wrote themselves
-// says approve (approve, accept, yes, ok) or not (reject, decline, no, deny; the rest of the
-// line is the reason); ok is false when it says neither.
+// says approve (approve, accept, yes, ok) or not (reject, decline, no, deny); ok is false when
+// it says neither. Only what is plainly meant for the requester is a reason sent to them: the
+// rest of a line "decline REASON" or "reject REASON", or of a line beginning "reason:". Other
+// words ("No - who is this?") stay with the owners.
 func (c *command) decision() (approve bool, reason string, ok bool) {
-	lines := c.m.lines(1)
+	lines := c.m.lines(maxRequestLines)
 	if len(lines) == 0 {
 		return false, "", false
 	}
@@ -273,9 +294,26 @@ func (c *command) decision() (approve bool, reason string, ok bool) {
 	case "approve", "accept", "yes", "ok":
 		return true, "", true
 	case "reject", "decline", "no", "deny":
-		return false, rest, true
+	default:
+		return false, "", false
 	}
-	return false, "", false
+	for _, line := range lines {
+		if r, ok := cutFold(strings.TrimSpace(line), "reason:"); ok {
+			return false, strings.TrimSpace(r), true
+		}
+	}
+	if word == "reject" || word == "decline" {
+		return false, strings.TrimLeft(rest, "-–—:,. "), true
+	}
+	return false, "", true
+}
+
+// cutFold is strings.CutPrefix without regard to case.
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.

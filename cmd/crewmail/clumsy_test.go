@@ -61,6 +61,26 @@ func replyAll(t *testing.T, m mailtest.Message, style replyStyle, addr, said str
 	return msg
 }
 
+// among waits for the sink's first n messages and returns the one of those after the first
+// from that went to to, checking that its text holds each of want.
+func among(t *testing.T, sink *mailtest.Sink, from, n int, to string, want ...string) mailtest.Message {
+	t.Helper()
+	for _, m := range sink.Wait(t, n)[from:n] {
+		if m.To[0] != to {
+			continue
+		}
+		txt := text(t, m)
+		for _, w := range want {
+			if !strings.Contains(txt, w) {
+				t.Fatalf("mail to %s lacks %q:\n%s", to, w, txt)
+			}
+		}
+		return m
+	}
+	t.Fatalf("none of mails %d to %d went to %s", from+1, n, to)
+	return mailtest.Message{}
+}
+
 // TestReplyAllOnDigestIsNotPosted: a digest goes To the member with Reply-To crew+digest@;
 // Reply All (which copies crew@) and a reply to crew@ alone, from any client, post nothing,
 // and the member gets one answer with the links and their text back.
@@ -109,5 +129,79 @@ func TestReplyAllOnDigestIsNotPosted(t *testing.T) {
 	}
 	if arch := ts.mustCLI(t, "archive", "ls", crew); strings.Count(arch, "\n") != 2 {
 		t.Errorf("the archive holds more than alice's post:\n%s", arch)
+	}
+}
+
+// TestSayingNoToAConfirmation: a reply to a confirmation that says no in its own words (from
+// any client, in any of six languages) confirms nothing and is told so; an owner's "No - who
+// is this?" declines without sending the owner's words to the requester.
+func TestSayingNoToAConfirmation(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-join", "open", "-owner", owner)
+	n := 0
+	refusals := []string{"NO. I never asked for this. Please remove me.", "Nein, das habe ich nicht angefordert.", "Non merci, ce n'est pas moi.", "No, yo no lo pedí.", "Nee, dit heb ik niet aangevraagd.", "Nej tack, det var inte jag."}
+	for i, said := range refusals {
+		s := replyStyles[i%len(replyStyles)]
+		addr := fmt.Sprintf("stranger%d@example.test", i)
+		if err := ask(t, ts, addr, "crew+subscribe@"+testDomain, "", false); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		c := expect(t, sink, n, addr, "crew+confirm-")
+		if err := answer(t, ts, c, s.style, addr, said, i%2 == 0); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		n++
+		expect(t, sink, n, addr, "nothing was done", "you did not join")
+		if strings.Contains(members(t, ts), addr) {
+			t.Errorf("%s (%q from %s) joined", addr, said, s.name)
+		}
+	}
+	// Leaving: "no" keeps alice; "yes, unsubscribe me" lets her go.
+	if err := ask(t, ts, "alice@example.test", "crew+unsubscribe@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	c := expect(t, sink, n, "alice@example.test", "crew+confirm-")
+	if err := answer(t, ts, c, appleMailReply, "alice@example.test", "No, I want to stay!", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	expect(t, sink, n, "alice@example.test", "nothing was done", "still a member")
+	if !strings.Contains(members(t, ts), "alice@") {
+		t.Fatal("alice left though she said no")
+	}
+	if err := answer(t, ts, c, gmailReply, "alice@example.test", "Yes, please unsubscribe me.", true); err != nil {
+		t.Fatal(err)
+	}
+	n += 2 // the goodbye, and the owners' notice
+	among(t, sink, n-2, n, "alice@example.test", "You have left")
+	settle(t, ts)
+
+	// The owner declines in words meant for the owners only.
+	ts.mustCLI(t, "list", "set", crew, "-join", "approve")
+	n = len(sink.Messages())
+	if err := ask(t, ts, "dave@example.test", "crew+subscribe@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	c = expect(t, sink, n, "dave@example.test", "crew+confirm-")
+	if err := answer(t, ts, c, thunderbirdReply, "dave@example.test", "Yes", true); err != nil {
+		t.Fatal(err)
+	}
+	n += 2
+	req := among(t, sink, n-2, n, owner, "asks to join")
+	if err := answer(t, ts, req, outlookHTMLReply, owner, "No - who is this? I don't know them.", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	declined := expect(t, sink, n, "dave@example.test", "was not accepted")
+	if strings.Contains(text(t, declined), "who is this") || strings.Contains(text(t, declined), "know them") {
+		t.Errorf("the owner's words reached the requester:\n%s", text(t, declined))
+	}
+	if strings.Contains(members(t, ts), "dave") {
+		t.Error("dave joined though declined")
 	}
 }
