@@ -279,6 +279,9 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
+	if why, ok := administrivia(m.subject, l.Name, m.own); ok {
+		return s.holdAdministrivia(tx, l, env, m, held, why, res)
+	}
 	switch decision {
 	case postHoldNonMember:
 		held.Reason = m.from + " is not a member"

@@ -21,13 +21,14 @@ func (m *inbound) lines(max int) []string {
 }
 
 // readBody reads, before the write transaction begins, what the targets of the mail read of its
-// body: the lines commands are taken from, and what a bounce (kept, as it is kept) reports.
+// body: the lines commands are taken from (and a post is told from a stray command by, see
+// administrivia), and what a bounce (kept, as it is kept) reports.
 // Walking a MIME tree inside the transaction held up every write for as long as a hostile
 // message made it take; here it holds up only its own mail.
 func (m *inbound) readBody(targets []Target, kept []byte) {
 	for _, t := range targets {
 		switch t.Kind {
-		case KindPost, KindPostmaster, KindOwner, KindReply:
+		case KindPostmaster, KindOwner:
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
 		default:

@@ -46,7 +46,12 @@ func header(t *testing.T, m mailtest.Message, field string) string {
 // the list copied.
 func replyAll(t *testing.T, m mailtest.Message, style replyStyle, addr, said string, cc ...string) []byte {
 	t.Helper()
-	to := replyAddress(t, m)
+	return replyTo(t, m, replyAddress(t, m), style, addr, said, cc...)
+}
+
+// replyTo builds a reply to m in style from addr to to, copied to cc.
+func replyTo(t *testing.T, m mailtest.Message, to string, style replyStyle, addr, said string, cc ...string) []byte {
+	t.Helper()
 	h, err := mail.CreateReader(bytes.NewReader(m.Data))
 	if err != nil {
 		t.Fatal(err)
@@ -203,5 +208,57 @@ func TestSayingNoToAConfirmation(t *testing.T) {
 	}
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined though declined")
+	}
+}
+
+// TestStrayCommandsAreNotPosted: "unsubscribe" (or "remove me", "set digest on") sent to the
+// list from any client, and a mail with neither subject nor text, reach no member; the author
+// hears what to do instead, and an owner can send it on.
+func TestStrayCommandsAreNotPosted(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner)
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Seeds", "seeds@example.test", "The seeds are in.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 2)
+	settle(t, ts)
+	seeds := sink.Messages()[0]
+	n := 2
+	for i, said := range []string{"unsubscribe", "Please remove me from the list.", "set digest on", "UNSUBSCRIBE"} {
+		s := replyStyles[i]
+		if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, replyTo(t, seeds, crew, s.style, "bob@example.test", said)); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		n += 2 // the answer to bob, the post to the owner
+		among(t, sink, n-2, n, "bob@example.test", "was not sent to", "looks like a command", "crew+unsubscribe@"+testDomain)
+		among(t, sink, n-2, n, owner, "waits for", "looks like a command")
+	}
+	// Neither subject nor text.
+	empty := fmt.Appendf(nil, "From: bob@example.test\r\nTo: %s\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <empty@example.test>\r\n\r\n\r\n", crew)
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, empty); err != nil {
+		t.Fatal(err)
+	}
+	n += 2
+	among(t, sink, n-2, n, "bob@example.test", "neither a subject nor any text")
+	// A real post whose subject is a command word still goes out.
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Help", "help@example.test", "My tomatoes have spots; what do I do?\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	n += 2
+	among(t, sink, n-2, n, "alice@example.test", "tomatoes have spots")
+	if got := mailsTo(t, ts, sink, "alice@example.test"); len(got) != 2 {
+		t.Errorf("alice got %d mails, want the two posts; a stray command went to the list", len(got))
+	}
+	// The owner sends one on.
+	held := ts.mustCLI(t, "held", "ls", crew)
+	if strings.Count(held, "looks like a command") != 4 {
+		t.Fatalf("held ls:\n%s", held)
+	}
+	id := strings.Fields(strings.Split(held, "\n")[1])[0]
+	ts.mustCLI(t, "held", "approve", crew, id)
+	if got := mailsTo(t, ts, sink, "alice@example.test"); len(got) != 3 {
+		t.Errorf("alice got %d mails after the owner sent a held one on, want 3", len(got))
 	}
 }
