@@ -84,6 +84,8 @@ type inbound struct {
 	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
 	// junk or list; X-Autoreply): commands never answer it.
 	automatic bool
+	// kept is the message as it is kept (our trace fields on top), for forwarding.
+	kept []byte
 	// excerpt is how the post begins, for the question to confirm it; read before the write
 	// transaction, only for mail to a list's posting (or Reply) address.
 	excerpt []string
@@ -191,6 +193,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
+	m.kept = kept
 	if postTargets(targets) {
 		m.excerpt = excerpt(raw)
 	}

@@ -84,6 +84,9 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
+		if looksLikeQuestion(m.lines(maxRequestLines)) && len(l.Owners) > 0 {
+			return s.forwardQuestion(tx, c)
+		}
 		return s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), res)
 	case KindSubscribe:
 		result, err := s.subscribe(tx, c)

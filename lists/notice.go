@@ -95,6 +95,10 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	h.SetSubject(subject)
 	if from != s.address(l.Address, "help") {
 		h.SetAddressList("Reply-To", []*mail.Address{{Address: from}})
+	} else if replyToOwners[n.template] && len(l.Owners) > 0 {
+		// A reply to these is a question for people: the help robot would answer it with
+		// the help text, and nobody would read it.
+		h.SetAddressList("Reply-To", []*mail.Address{{Address: s.address(l.Address, "owner")}})
 	}
 	h.SetAddressList("To", []*mail.Address{{Address: n.to}})
 	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
@@ -112,6 +116,13 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	res.Queued++
 	return nil
+}
+
+// replyToOwners are the notices that invite a reply from a person: their Reply-To is
+// crew+owner@.
+var replyToOwners = map[string]bool{
+	"welcome": true, "goodbye": true, "join-declined": true, "join-waiting": true, "post-rejected": true,
+	"held-expired": true, "administrivia": true, "nothing-done": true, "question-forwarded": true,
 }
 
 func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {

@@ -67,12 +67,19 @@ func (s *Service) request(tx store.Tx, c *command) error {
 			return err
 		}
 	}
-	a.fold = true
 	lines := c.m.lines(maxRequestLines)
+	subjectCommand := false
 	if subj := stripReplyPrefix(c.m.subject); subj != "" {
 		if w, _ := firstWord(subj); isCommand(w) {
-			lines = append([]string{subj}, lines...)
+			subjectCommand = true
 		}
+	}
+	if !subjectCommand && looksLikeQuestion(lines) && len(l.Owners) > 0 {
+		return s.forwardQuestion(tx, c)
+	}
+	a.fold = true
+	if subjectCommand {
+		lines = append([]string{stripReplyPrefix(c.m.subject)}, lines...)
 	}
 	var results, owner []string
 	unknown := 0
@@ -139,6 +146,36 @@ lines:
 	}
 	results, confirm := a.unfold(results)
 	return s.sendResults(tx, c, results, confirm)
+}
+
+// looksLikeQuestion reports whether the lines a person wrote to the help robot are for people:
+// the first one begins with no command word, and asks something or says more than a command
+// would ("How do I get the digest?", "I keep getting mail twice").
+func looksLikeQuestion(lines []string) bool {
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if w, _ := firstWord(line); isCommand(w) || slices.Contains([]string{"end", "stop", "thanks"}, w) {
+			return false
+		}
+		words := 0
+		for _, l := range lines {
+			words += len(strings.Fields(l))
+		}
+		return strings.Contains(strings.Join(lines, " "), "?") || words >= 4
+	}
+	return false
+}
+
+// forwardQuestion passes a question sent to the help robot on to the owners, as it came, and
+// tells the sender it did.
+func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
+	if err := s.forward(tx, c.l, c.l.Owners, c.m.kept, c.res); err != nil {
+		return err
+	}
+	s.log.Info("question to the help address passed to the owners", "list", c.l.Address, "from", c.m.from, "msgid", c.m.messageID)
+	return s.enqueueNotice(tx, c.l, c.reply("question-forwarded", s.noticeData(c.l)), c.res)
 }
 
 func isCommand(word string) bool {

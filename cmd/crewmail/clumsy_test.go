@@ -262,3 +262,52 @@ func TestStrayCommandsAreNotPosted(t *testing.T) {
 		t.Errorf("alice got %d mails after the owner sent a held one on, want 3", len(got))
 	}
 }
+
+// TestRepliesReachPeople: a reply to the welcome, from any client, reaches the owners (its
+// Reply-To is crew+owner@); a question mailed to the help robot is passed to the owners and
+// its sender told so, while "help" still gets the help.
+func TestRepliesReachPeople(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-join", "open", "-owner", owner)
+	ownerAddr := "crew+owner@" + testDomain
+	if err := ask(t, ts, "ivy@example.test", "crew+subscribe@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	c := expect(t, sink, 1, "ivy@example.test", "crew+confirm-")
+	if err := answer(t, ts, c, thunderbirdReply, "ivy@example.test", "yes", true); err != nil {
+		t.Fatal(err)
+	}
+	welcome := among(t, sink, 1, 3, "ivy@example.test", "Welcome to Garden crew")
+	if got := replyAddress(t, welcome); got != ownerAddr {
+		t.Fatalf("a reply to the welcome goes to %s, want %s", got, ownerAddr)
+	}
+	n := 3
+	for i, s := range replyStyles {
+		q := fmt.Sprintf("Thanks! Question %d: is there a meeting this week?", i)
+		if err := answer(t, ts, welcome, s.style, "ivy@example.test", q, true); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		n++
+		expect(t, sink, n, owner, fmt.Sprintf("Question %d", i))
+	}
+	// Questions to the help robot, at both its addresses.
+	for _, to := range []string{"crew+help@" + testDomain, "crew-request@" + testDomain} {
+		if err := ask(t, ts, "ivy@example.test", to, "How do I get only one mail a day?\r\n", true); err != nil {
+			t.Fatal(err)
+		}
+		n += 2
+		among(t, sink, n-2, n, owner, "How do I get only one mail a day?")
+		among(t, sink, n-2, n, "ivy@example.test", "went to the owners")
+	}
+	// A command is still a command.
+	if err := ask(t, ts, "ivy@example.test", "crew+help@"+testDomain, "help\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	expect(t, sink, n, "ivy@example.test", "crew+unsubscribe@"+testDomain)
+	if got := mailsTo(t, ts, sink, owner); len(got) != 7 {
+		t.Errorf("the owner got %d mails, want the join notice, four replies and two questions", len(got))
+	}
+}
