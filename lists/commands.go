@@ -80,7 +80,7 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 	c := &command{l: l, env: env, m: m, verified: verified, res: res}
 	// A mail to a confirm address carries a token only its address was sent: its answers
 	// count as answers to a proven sender.
-	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm}
+	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm, mail: m}
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
@@ -94,12 +94,18 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 			return err
 		}
 		return s.answer(tx, c, []string{result})
-	case KindUnsubscribe:
-		_, err := s.unsubscribe(tx, c)
-		return err
-	case KindMode:
-		_, err := s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
-		return err
+	case KindUnsubscribe, KindMode:
+		var result string
+		var err error
+		if t.Kind == KindUnsubscribe {
+			result, err = s.unsubscribe(tx, c)
+		} else {
+			result, err = s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
+		}
+		if err != nil || res.answered[m.from] || result == "" {
+			return err // answered by the confirmation or the notice
+		}
+		return s.answer(tx, c, []string{result})
 	case KindRequest:
 		return s.request(tx, c)
 	case KindConfirm:
@@ -122,7 +128,7 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 // prove itself at most once an hour.
 func (s *Service) answer(tx store.Tx, c *command, results []string) error {
 	if !c.verified {
-		ok, err := s.mayAnswer(tx, c.l, c.m.from)
+		ok, err := s.mayAnswerMail(tx, c.l, c.m)
 		if err != nil {
 			return err
 		}

@@ -36,9 +36,19 @@ func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 		p = store.Pending{Kind: store.PendingJoin, Address: addr, Created: now, Expires: now.Add(confirmValidity)}
 	} else if now.Sub(p.Sent) < answerEvery {
 		s.log.Info("join confirmation not sent again within the hour", "list", l.Address, "address", addr)
-		return "", nil
+		if !c.verified && c.res.answering != nil && !c.res.answering.fold {
+			// Maybe forged: named in the next answer instead of a second mail within the hour.
+			return "", s.remember(tx, l, c.m)
+		}
+		return fmt.Sprintf("subscribe: a confirmation went to %s at %s; reply to it to join (if it is not in your inbox, look in the spam folder). A new one can be sent after %s.", addr, p.Sent.UTC().Format("15:04 MST"), p.Sent.Add(answerEvery).UTC().Format("15:04 MST")), nil
 	}
 	return "", s.sendPending(tx, l, p, "subscribe-confirm", c.m.messageID, c.res)
+}
+
+// notOnList tells addr, who asked to leave or change how they get the list, that the address
+// is not on it, and how to find the one that is.
+func (s *Service) notOnList(l store.List, addr string) string {
+	return fmt.Sprintf("this address, %s, is not on the list %s, so nothing was done. If you get its mail all the same, it reaches you through another address (an old one, or one that forwards to you). Every mail from the list knows that address: the Unsubscribe button of your mail program, or the link in the List-Unsubscribe field of its header, leaves the list for it. Or forward a mail from the list to the owners at %s and ask them.", addr, l.Address, s.address(l.Address, "owner"))
 }
 
 // sendPending stores p, marked as sent now, and mails its confirmation to its address; the
@@ -62,8 +72,8 @@ func (s *Service) unsubscribe(tx store.Tx, c *command) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Info("unsubscribe from a non-member ignored", "list", l.Address, "from", c.m.from)
-		return fmt.Sprintf("unsubscribe: %s is not a member of %s.", c.m.from, l.Address), nil
+		s.log.Info("unsubscribe from a non-member", "list", l.Address, "from", c.m.from)
+		return "unsubscribe: " + s.notOnList(l, c.m.from), nil
 	} else if err != nil {
 		return "", err
 	}
@@ -82,8 +92,8 @@ func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bo
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Info("mode change from a non-member ignored", "list", l.Address, "from", c.m.from)
-		return fmt.Sprintf("%s: %s is not a member of %s.", mode, c.m.from, l.Address), nil
+		s.log.Info("mode change from a non-member", "list", l.Address, "from", c.m.from)
+		return string(mode) + ": " + s.notOnList(l, c.m.from), nil
 	} else if err != nil {
 		return "", err
 	}
@@ -96,6 +106,10 @@ func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bo
 	now := s.Now().UTC()
 	p, err := tx.PendingFor(l.Address, store.PendingMode, mem.Address)
 	if err == nil && p.Mode == mode && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
+		if c.res.answering != nil && !c.res.answering.fold {
+			// Maybe forged: named in the next answer instead of a second mail within the hour.
+			return "", s.remember(tx, l, c.m)
+		}
 		return fmt.Sprintf("%s: a confirmation went to %s within the hour.", mode, mem.Address), nil
 	}
 	p = store.Pending{Kind: store.PendingMode, Address: mem.Address, Mode: mode, Created: now, Expires: now.Add(confirmValidity)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-message"
@@ -26,6 +27,9 @@ type notice struct {
 	inReplyTo string
 	replied   bool   // it answers someone's mail even without a Message-ID to cite
 	attach    []byte // a message to attach whole (message/rfc822), for moderators
+	// note is a paragraph put above the signature: what an answer adds about the answers
+	// themselves (see noteDeferred).
+	note string
 }
 
 // noticeData is what every notice has: the list's addresses and settings. Each notice fills
@@ -60,12 +64,19 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	// Values a sender wrote go into notices as single lines (see foldNotice), folded
 	// before anything renders them, the one answer collected for a mail included.
 	n.data = foldNotice(n.data)
-	if ok, err := s.passAnswer(tx, l, n, res); err != nil || !ok {
+	if ok, err := s.passAnswer(tx, l, &n, res); err != nil || !ok {
 		return err
 	}
 	subject, body, err := s.tpl.Render(n.template, n.data)
 	if err != nil {
 		return err
+	}
+	if n.note != "" {
+		text, sig, ok := strings.Cut(body, "\n-- \n")
+		body = strings.TrimRight(text, "\n") + "\n\n" + n.note + "\n"
+		if ok {
+			body += "\n-- \n" + sig
+		}
 	}
 	from := s.address(l.Address, "help")
 	if n.data.Confirm != "" {

@@ -56,11 +56,14 @@ func (s *Service) request(tx store.Tx, c *command) error {
 	if ok, why, err := s.mayAnswerNow(tx, a, c.res); err != nil || !ok {
 		if err == nil {
 			s.log.Info("commands not read: "+why, "list", l.Address, "from", c.m.from)
+			if !c.res.answered[a.to] {
+				err = s.remember(tx, l, c.m)
+			}
 		}
 		return err
 	}
 	if !c.verified {
-		if ok, err := s.mayAnswer(tx, l, c.m.from); err != nil || !ok {
+		if ok, err := s.mayAnswerMail(tx, l, c.m); err != nil || !ok {
 			if err == nil {
 				s.log.Info("commands not read: an answer went to this address within the hour", "list", l.Address, "from", c.m.from)
 			}

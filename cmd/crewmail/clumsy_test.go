@@ -311,3 +311,64 @@ func TestRepliesReachPeople(t *testing.T) {
 		t.Errorf("the owner got %d mails, want the join notice, four replies and two questions", len(got))
 	}
 }
+
+// TestNeverSilentToAPerson: an address not on the list asking to leave or change mode hears
+// so, and how to find the address that is; "already a member" is answered; repeats past the
+// hour's limit are named in the next answer, which the last one before the pause announces;
+// automatic mail still gets nothing.
+func TestNeverSilentToAPerson(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner)
+	n := 0
+	for _, to := range []string{"crew+unsubscribe@", "crew+daily@", "crew-request@"} {
+		body := ""
+		if to == "crew-request@" {
+			body = "nomail\r\n"
+		}
+		if err := ask(t, ts, "ann.alias@example.test", to+testDomain, body, true); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		expect(t, sink, n, "ann.alias@example.test", "is not on the list", "List-Unsubscribe", "crew+owner@"+testDomain)
+	}
+	if err := ask(t, ts, "alice@example.test", "crew+subscribe@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	expect(t, sink, n, "alice@example.test", "already a member")
+	// Automatic mail: nothing.
+	auto := []byte("From: ann.alias@example.test\r\nTo: crew+unsubscribe@" + testDomain + "\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@example.test>\r\n\r\nAway.\r\n")
+	if err := send(t, ts.SMTPAddr, "ann.alias@example.test", []string{"crew+unsubscribe@" + testDomain}, auto); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailsTo(t, ts, sink, "ann.alias@example.test"); len(got) != 3 {
+		t.Errorf("ann got %d mails, want 3 (none for the out-of-office)", len(got))
+	}
+	// Bob's address, unproven, asks to leave eight times in the hour: three answers, the
+	// third saying until when answers pause; the next after the pause names the others.
+	for range 8 {
+		if err := ask(t, ts, "bob@example.test", "crew+unsubscribe@"+testDomain, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := mailsTo(t, ts, sink, "bob@example.test")
+	if len(got) != unprovenAnswersPerHourForTest {
+		t.Fatalf("bob got %d mails for 8 requests, want %d", len(got), unprovenAnswersPerHourForTest)
+	}
+	if last := text(t, got[len(got)-1]); !strings.Contains(last, "no more") || !strings.Contains(last, "answers until") {
+		t.Errorf("the last answer before the pause does not say so:\n%s", last)
+	}
+	ts.clock.Advance(61 * time.Minute)
+	if err := ask(t, ts, "bob@example.test", "crew+unsubscribe@"+testDomain, "", false); err != nil {
+		t.Fatal(err)
+	}
+	got = mailsTo(t, ts, sink, "bob@example.test")
+	if len(got) != unprovenAnswersPerHourForTest+1 {
+		t.Fatalf("bob got %d mails after the pause, want %d", len(got), unprovenAnswersPerHourForTest+1)
+	}
+	if next := text(t, got[len(got)-1]); !strings.Contains(next, "While answers to you were paused") || !strings.Contains(next, "your mail to "+crew) {
+		t.Errorf("the answer after the pause does not name the mails that came during it:\n%s", next)
+	}
+}
