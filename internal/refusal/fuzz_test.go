@@ -13,7 +13,8 @@ func FuzzRefuses(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text string, leaving bool) {
 		lines := strings.Split(text, "\n")
-		if Refuses(lines, leaving) != Refuses(lines, leaving) {
+		first := Refuses(lines, leaving)
+		if again := Refuses(lines, leaving); again != first {
 			t.Fatal("two answers")
 		}
 		if Refuses(append([]string{"yes"}, lines...), leaving) {
