@@ -182,7 +182,10 @@ func TestSayingNoToAConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 	n += 2 // the goodbye, and the owners' notice
-	among(t, sink, n-2, n, "alice@example.test", "You have left")
+	goodbye := among(t, sink, n-2, n, "alice@example.test", "You have left")
+	if got := replyAddress(t, goodbye); got != "crew+owner@"+testDomain {
+		t.Errorf("a reply to the goodbye goes to %s, want the owners", got)
+	}
 	settle(t, ts)
 
 	// The owner declines in words meant for the owners only.
@@ -205,6 +208,9 @@ func TestSayingNoToAConfirmation(t *testing.T) {
 	declined := expect(t, sink, n, "dave@example.test", "was not accepted")
 	if strings.Contains(text(t, declined), "who is this") || strings.Contains(text(t, declined), "know them") {
 		t.Errorf("the owner's words reached the requester:\n%s", text(t, declined))
+	}
+	if got := replyAddress(t, declined); got != "crew+owner@"+testDomain {
+		t.Errorf("a reply to the declined request goes to %s, want the owners", got)
 	}
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined though declined")
