@@ -92,6 +92,7 @@ type inbound struct {
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
+	ownRead   bool // own was read: a body that could not be read is not an empty one
 	report    dsn.Report
 	reportErr error
 }
@@ -282,7 +283,7 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
-	if why, ok := administrivia(m.subject, l.Name, m.own); ok {
+	if why, ok := administrivia(m.subject, l.Name, m.own); ok && m.ownRead {
 		return s.holdAdministrivia(tx, l, env, m, held, why, res)
 	}
 	switch decision {

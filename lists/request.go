@@ -34,7 +34,7 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 		default:
 			if m.own == nil {
 				if lines, err := replytext.Lines(m.raw, maxRequestLines); err == nil {
-					m.own = lines
+					m.own, m.ownRead = lines, true
 				}
 			}
 		}
