@@ -21,13 +21,13 @@ func (s *Service) holdAdministrivia(tx store.Tx, l store.List, env Envelope, m *
 		return nil // RFC 3834 §2
 	}
 	if !env.Auth.Pass {
-		if ok, err := s.mayAnswerMail(tx, l, m); err != nil || !ok {
+		if ok, err := s.mayAnswerMail(tx, l, m, l.Address); err != nil || !ok {
 			return err
 		}
 	}
 	prev := res.answering
 	defer func() { res.answering = prev }()
-	res.answering = &answering{to: m.from, verified: env.Auth.Pass, mail: m}
+	res.answering = &answering{to: m.from, verified: env.Auth.Pass, mail: m, rcpt: l.Address}
 	data := s.noticeData(l)
 	data.Address, data.Subject, data.Reason = m.from, m.subject, why
 	return s.enqueueNotice(tx, l, notice{to: m.from, template: "administrivia", data: data, inReplyTo: m.messageID, replied: true}, res)

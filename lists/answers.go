@@ -30,6 +30,8 @@ type answering struct {
 	to       string   // the sender, as the From says
 	verified bool     // the From is proven
 	mail     *inbound // the mail answered
+	rcpt     string   // the address it was written to
+	deferred bool     // an answer to it was held back, and it is remembered (see remember)
 	// fold: the notices to the sender become parts of the one answer, instead of mails.
 	fold   bool
 	folded []foldedNotice
@@ -64,8 +66,9 @@ func (s *Service) passAnswer(tx store.Tx, l store.List, n *notice, res *Result) 
 	if ok, why, err := s.mayAnswerNow(tx, a, res); err != nil || !ok {
 		if err == nil {
 			s.log.Info("answer not sent: "+why, "to", n.to, "notice", n.template)
-			if !res.answered[a.to] && a.mail != nil {
-				err = s.remember(tx, l, a.mail)
+			if !res.answered[a.to] && a.mail != nil && !a.deferred {
+				a.deferred = true
+				err = s.remember(tx, l, a.mail, a.rcpt)
 			}
 		}
 		return false, err
@@ -86,7 +89,7 @@ const maxDeferred = 10
 // remember notes mail m, which gets no answer now because its sender had their answers for
 // the hour, so that the next answer to them names it: repeats are merged into one answer,
 // never dropped unseen, and never multiplied into more mail.
-func (s *Service) remember(tx store.Tx, l store.List, m *inbound) error {
+func (s *Service) remember(tx store.Tx, l store.List, m *inbound, rcpt string) error {
 	now := s.Now().UTC()
 	p, err := tx.PendingFor(l.Address, store.PendingDeferred, m.from)
 	if err != nil || !now.Before(p.Expires) {
@@ -94,12 +97,21 @@ func (s *Service) remember(tx store.Tx, l store.List, m *inbound) error {
 	}
 	p.Expires = now.Add(24 * time.Hour)
 	subject := []rune(strings.TrimSpace(m.subject))
-	line := now.Format("15:04 MST") + ": your mail to " + l.Address
+	line := now.Format("15:04 MST") + ", to " + rcpt
 	if len(subject) > 0 {
 		line += fmt.Sprintf(" (%q)", string(subject[:min(len(subject), 60)]))
 	}
+	// The same mail again within the minute (a forged flood, a client sending twice) is one
+	// line, counted: "10:02 UTC, to crew+unsubscribe@… (×5)".
+	merged := false
+	for i, old := range p.Lines {
+		if base, n, ok := countedLine(old); ok && base == line {
+			p.Lines[i], merged = fmt.Sprintf("%s (×%d)", line, n+1), true
+			break
+		}
+	}
 	switch {
-	case slices.Contains(p.Lines, line):
+	case merged:
 	case len(p.Lines) < maxDeferred:
 		p.Lines = append(p.Lines, line)
 	case len(p.Lines) == maxDeferred:
@@ -110,11 +122,22 @@ func (s *Service) remember(tx store.Tx, l store.List, m *inbound) error {
 	return err
 }
 
+// countedLine splits a line remember wrote into the line and how many mails it stands for.
+func countedLine(line string) (string, int, bool) {
+	if i := strings.LastIndex(line, " (×"); i > 0 && strings.HasSuffix(line, ")") {
+		var n int
+		if _, err := fmt.Sscanf(line[i+len(" (×"):], "%d)", &n); err == nil {
+			return line[:i], n, true
+		}
+	}
+	return line, 1, true
+}
+
 // mayAnswerMail is mayAnswer for the sender of m, remembering m when the answer may not go.
-func (s *Service) mayAnswerMail(tx store.Tx, l store.List, m *inbound) (bool, error) {
+func (s *Service) mayAnswerMail(tx store.Tx, l store.List, m *inbound, rcpt string) (bool, error) {
 	ok, err := s.mayAnswer(tx, l, m.from)
 	if err == nil && !ok {
-		err = s.remember(tx, l, m)
+		err = s.remember(tx, l, m, rcpt)
 	}
 	return ok, err
 }
@@ -126,7 +149,7 @@ func (s *Service) noteDeferred(tx store.Tx, l store.List, a *answering, n *notic
 	var notes []string
 	p, err := tx.PendingFor(l.Address, store.PendingDeferred, a.to)
 	if err == nil && s.Now().Before(p.Expires) && len(p.Lines) > 0 {
-		notes = append(notes, "While answers to you were paused, these mails came; nothing they asked was\ndone, so send again what still matters:\n\n  "+strings.Join(p.Lines, "\n  "))
+		notes = append(notes, "While answers to you were paused, these mails came and got no answer;\nsend again what still matters:\n\n  "+strings.Join(p.Lines, "\n  "))
 	}
 	if err == nil {
 		if err := tx.DeletePending(l.Address, p.ID); err != nil {

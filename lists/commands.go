@@ -59,7 +59,8 @@ type command struct {
 	l        store.List
 	env      Envelope
 	m        *inbound
-	verified bool // the From address is proven (DMARC-aligned DKIM or SPF)
+	verified bool   // the From address is proven (DMARC-aligned DKIM or SPF)
+	rcpt     string // the address it was sent to, as people read it (crew+confirm-… shortened)
 	res      *Result
 }
 
@@ -77,10 +78,10 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 		return nil
 	}
 	verified := env.Auth.forCommand(t, s.cfg.Separator).Pass
-	c := &command{l: l, env: env, m: m, verified: verified, res: res}
+	c := &command{l: l, env: env, m: m, verified: verified, res: res, rcpt: s.targetAddress(t)}
 	// A mail to a confirm address carries a token only its address was sent: its answers
 	// count as answers to a proven sender.
-	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm, mail: m}
+	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm, mail: m, rcpt: c.rcpt}
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
@@ -124,11 +125,41 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 	return nil
 }
 
+// targetAddress is the address t stands for, as people read it: a token is shortened to "…".
+func (s *Service) targetAddress(t Target) string {
+	switch t.Kind {
+	case KindRequest:
+		return requestAddress(t.List)
+	case KindHelp:
+		return s.address(t.List, "help")
+	case KindUnsubscribe:
+		return s.address(t.List, "unsubscribe")
+	case KindSubscribe:
+		return s.address(t.List, "subscribe")
+	case KindMode:
+		return s.address(t.List, t.Token)
+	case KindDigestReply:
+		return s.address(t.List, "digest")
+	case KindPassword:
+		return s.address(t.List, "password")
+	case KindConfirm:
+		return s.address(t.List, "confirm-…")
+	case KindMute:
+		return s.address(t.List, "mute-…")
+	case KindUnmute:
+		return s.address(t.List, "unmute-…")
+	}
+	return t.List
+}
+
 // answer sends the results of someone's commands back to them; to an address that did not
 // prove itself at most once an hour.
 func (s *Service) answer(tx store.Tx, c *command, results []string) error {
+	if a := c.res.answering; a != nil && a.deferred {
+		return nil // held back already, and remembered for the next answer
+	}
 	if !c.verified {
-		ok, err := s.mayAnswerMail(tx, c.l, c.m)
+		ok, err := s.mayAnswerMail(tx, c.l, c.m, c.rcpt)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 		s.log.Info("join confirmation not sent again within the hour", "list", l.Address, "address", addr)
 		if !c.verified && c.res.answering != nil && !c.res.answering.fold {
 			// Maybe forged: named in the next answer instead of a second mail within the hour.
-			return "", s.remember(tx, l, c.m)
+			return "", s.remember(tx, l, c.m, c.rcpt)
 		}
 		return fmt.Sprintf("subscribe: a confirmation went to %s at %s; reply to it to join (if it is not in your inbox, look in the spam folder). A new one can be sent after %s.", addr, p.Sent.UTC().Format("15:04 MST"), p.Sent.Add(answerEvery).UTC().Format("15:04 MST")), nil
 	}
@@ -108,7 +108,7 @@ func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bo
 	if err == nil && p.Mode == mode && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
 		if c.res.answering != nil && !c.res.answering.fold {
 			// Maybe forged: named in the next answer instead of a second mail within the hour.
-			return "", s.remember(tx, l, c.m)
+			return "", s.remember(tx, l, c.m, c.rcpt)
 		}
 		return fmt.Sprintf("%s: a confirmation went to %s within the hour.", mode, mem.Address), nil
 	}

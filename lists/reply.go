@@ -151,7 +151,7 @@ func (s *Service) digestReply(tx store.Tx, c *command) error {
 		return err
 	}
 	if !c.verified {
-		ok, err := s.mayAnswerMail(tx, l, c.m)
+		ok, err := s.mayAnswerMail(tx, l, c.m, c.rcpt)
 		if err != nil || !ok {
 			return err
 		}

@@ -57,13 +57,13 @@ func (s *Service) request(tx store.Tx, c *command) error {
 		if err == nil {
 			s.log.Info("commands not read: "+why, "list", l.Address, "from", c.m.from)
 			if !c.res.answered[a.to] {
-				err = s.remember(tx, l, c.m)
+				err = s.remember(tx, l, c.m, c.rcpt)
 			}
 		}
 		return err
 	}
 	if !c.verified {
-		if ok, err := s.mayAnswerMail(tx, l, c.m); err != nil || !ok {
+		if ok, err := s.mayAnswerMail(tx, l, c.m, c.rcpt); err != nil || !ok {
 			if err == nil {
 				s.log.Info("commands not read: an answer went to this address within the hour", "list", l.Address, "from", c.m.from)
 			}

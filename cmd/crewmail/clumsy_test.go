@@ -374,7 +374,7 @@ func TestNeverSilentToAPerson(t *testing.T) {
 	if len(got) != unprovenAnswersPerHourForTest+1 {
 		t.Fatalf("bob got %d mails after the pause, want %d", len(got), unprovenAnswersPerHourForTest+1)
 	}
-	if next := text(t, got[len(got)-1]); !strings.Contains(next, "While answers to you were paused") || !strings.Contains(next, "your mail to "+crew) {
+	if next := text(t, got[len(got)-1]); !strings.Contains(next, "While answers to you were paused") || !strings.Contains(next, "to crew+unsubscribe@"+testDomain) {
 		t.Errorf("the answer after the pause does not name the mails that came during it:\n%s", next)
 	}
 }
