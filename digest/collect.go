@@ -23,6 +23,9 @@ type Links interface {
 	MuteAddress(list string, thread uint64) string   // crew+mute-TOKEN@: mutes a thread
 	Address(list, cmd string) string                 // crew+CMD@
 	BounceAddress(list string, member uint64) string // the VERP return path to one member
+	// DigestMessageID draws a Message-ID (without <>) the list knows again as a digest's, so
+	// that a reply naming it in In-Reply-To or References is never posted.
+	DigestMessageID(list string) string
 }
 
 // maxTextChars bounds the text of one message in a digest; the archive keeps all of it.

@@ -20,6 +20,7 @@ func (fuzzLinks) Address(list, cmd string) string { return "crew+" + cmd + "@lis
 func (fuzzLinks) BounceAddress(list string, member uint64) string {
 	return "crew+bounces-x@lists.example.test"
 }
+func (fuzzLinks) DigestMessageID(list string) string { return "digest.x@lists.example.test" }
 
 // FuzzDigest renders a digest of arbitrary archived bytes: a whole message, never a panic, and
 // both parts are valid UTF-8.

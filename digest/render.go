@@ -22,7 +22,11 @@ import (
 type Addresses struct {
 	From    string // the list's address, shown with the list's name
 	ReplyTo string // crew+digest@: replies to the digest itself go there
-	To      string // the list's address
+	// To is the To field; "" leaves it out, for mail many members share whose copies each
+	// get their own (lists.Compose puts the member's address on top).
+	To string
+	// MessageID draws each part's Message-ID (without <>) when Renderer.NewID does not.
+	MessageID func() string
 	// List is the list's header block, written by the one writer posts and notices use, so a
 	// digest's List-Id is its posts' (RFC 2919 §3).
 	List listcopy.Block
@@ -67,7 +71,7 @@ func (r *Renderer) Build(d Digest, a Addresses) ([][]byte, error) {
 	}
 	d = inZone(d)
 	d.Part, d.Parts, d.Messages = 0, 0, countMessages(d.Threads)
-	id := r.newID()
+	id := r.newID(a)
 	msg, err := r.message(d, a, id)
 	if err != nil {
 		return nil, err
@@ -100,7 +104,7 @@ func (r *Renderer) Build(d Digest, a Addresses) ([][]byte, error) {
 	}
 	// Part 1 keeps the Message-ID drawn first; the others get theirs now.
 	for i := 1; i < len(groups); i++ {
-		if msgs[i], err = r.message(partOf(d, groups[i], i+1, len(groups)), a, r.newID()); err != nil {
+		if msgs[i], err = r.message(partOf(d, groups[i], i+1, len(groups)), a, r.newID(a)); err != nil {
 			return nil, err
 		}
 	}
@@ -121,9 +125,12 @@ func (r *Renderer) now() time.Time {
 	return time.Now()
 }
 
-func (r *Renderer) newID() string {
+func (r *Renderer) newID(a Addresses) string {
 	if r.NewID != nil {
 		return r.NewID()
+	}
+	if a.MessageID != nil {
+		return a.MessageID()
 	}
 	return rand.Text() + "@" + r.Hostname
 }
@@ -156,7 +163,9 @@ func (r *Renderer) message(d Digest, a Addresses, id string) ([]byte, error) {
 	if a.ReplyTo != "" {
 		h.SetAddressList("Reply-To", []*mail.Address{{Address: a.ReplyTo}})
 	}
-	h.SetAddressList("To", []*mail.Address{{Address: a.To}})
+	if a.To != "" {
+		h.SetAddressList("To", []*mail.Address{{Address: a.To}})
+	}
 	h.SetAddressList("From", []*mail.Address{{Name: d.ListName, Address: a.From}})
 
 	var buf bytes.Buffer

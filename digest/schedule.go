@@ -378,7 +378,10 @@ func lastOf(posts []post) uint64 {
 
 func (s *Scheduler) addresses(l store.List) Addresses {
 	return Addresses{
-		From: l.Address, To: l.Address, ReplyTo: s.links.Address(l.Address, "digest"),
+		// To: each member's own address (lists.Compose), so that Reply All does not copy the
+		// list; replies go to crew+digest@, and one naming the digest's Message-ID is known.
+		From: l.Address, ReplyTo: s.links.Address(l.Address, "digest"),
+		MessageID: func() string { return s.links.DigestMessageID(l.Address) },
 		// List-Unsubscribe is each member's own (RFC 8058), added at delivery (lists.Compose).
 		List: listcopy.Block{Name: l.Name, Address: l.Address, Post: true, Help: s.links.Address(l.Address, "help"), Precedence: true},
 	}

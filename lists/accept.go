@@ -84,12 +84,15 @@ type inbound struct {
 	// automatic: auto, or another sign of mail no person wrote (Precedence: auto_reply, bulk,
 	// junk or list; X-Autoreply): commands never answer it.
 	automatic bool
+	// kept is the message as it is kept (our trace fields on top), for forwarding.
+	kept []byte
 	// excerpt is how the post begins, for the question to confirm it; read before the write
 	// transaction, only for mail to a list's posting (or Reply) address.
 	excerpt []string
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
+	ownRead   bool // own was read: a body that could not be read is not an empty one
 	report    dsn.Report
 	reportErr error
 }
@@ -191,6 +194,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 		msgid = []byte("Message-ID: <" + m.messageID + ">\r\n")
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
+	m.kept = kept
 	if postTargets(targets) {
 		m.excerpt = excerpt(raw)
 	}
@@ -254,6 +258,11 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
 	}
+	// A reply to a digest (Reply All copies crew@, and a client ignoring Reply-To writes
+	// to it) is never posted: it is answered as mail to crew+digest@ is, once.
+	if s.repliesToDigest(l.Address, m) {
+		return s.acceptCommand(tx, l, Target{List: l.Address, Kind: KindDigestReply}, env, m, res)
+	}
 	member := true
 	if _, err := tx.Member(l.Address, m.from); errors.Is(err, store.ErrNotFound) {
 		member = false
@@ -273,6 +282,9 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy}
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
+	}
+	if why, ok := administrivia(m.subject, l.Name, m.own); ok && m.ownRead {
+		return s.holdAdministrivia(tx, l, env, m, held, why, res)
 	}
 	switch decision {
 	case postHoldNonMember:

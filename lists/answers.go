@@ -2,6 +2,7 @@ package lists
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,8 +27,11 @@ const (
 // answering is the command mail being answered. Every notice to its sender passes through it
 // (see passAnswer); notices to others (the owners, a member an owner removed) do not.
 type answering struct {
-	to       string // the sender, as the From says
-	verified bool   // the From is proven
+	to       string   // the sender, as the From says
+	verified bool     // the From is proven
+	mail     *inbound // the mail answered
+	rcpt     string   // the address it was written to
+	deferred bool     // an answer to it was held back, and it is remembered (see remember)
 	// fold: the notices to the sender become parts of the one answer, instead of mails.
 	fold   bool
 	folded []foldedNotice
@@ -39,7 +43,7 @@ type foldedNotice struct {
 
 // passAnswer reports whether notice n may be sent now, and records it when so. A notice folded
 // into the answer being collected is not sent on its own.
-func (s *Service) passAnswer(tx store.Tx, l store.List, n notice, res *Result) (bool, error) {
+func (s *Service) passAnswer(tx store.Tx, l store.List, n *notice, res *Result) (bool, error) {
 	a := res.answering
 	if a == nil || n.to != a.to {
 		return true, nil
@@ -62,6 +66,10 @@ func (s *Service) passAnswer(tx store.Tx, l store.List, n notice, res *Result) (
 	if ok, why, err := s.mayAnswerNow(tx, a, res); err != nil || !ok {
 		if err == nil {
 			s.log.Info("answer not sent: "+why, "to", n.to, "notice", n.template)
+			if !res.answered[a.to] && a.mail != nil && !a.deferred {
+				a.deferred = true
+				err = s.remember(tx, l, a.mail, a.rcpt)
+			}
 		}
 		return false, err
 	}
@@ -69,7 +77,131 @@ func (s *Service) passAnswer(tx store.Tx, l store.List, n notice, res *Result) (
 		res.answered = map[string]bool{}
 	}
 	res.answered[n.to] = true
-	return true, s.countAnswer(tx, l.Address, n.to)
+	if err := s.countAnswer(tx, l.Address, n.to); err != nil {
+		return false, err
+	}
+	return true, s.noteDeferred(tx, l, a, n)
+}
+
+// maxDeferred bounds the mails an answer names that came while answers were paused.
+const maxDeferred = 10
+
+// remember notes mail m, which gets no answer now because its sender had their answers for
+// the hour, so that the next answer to them names it: repeats are merged into one answer,
+// never dropped unseen, and never multiplied into more mail.
+func (s *Service) remember(tx store.Tx, l store.List, m *inbound, rcpt string) error {
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(l.Address, store.PendingDeferred, m.from)
+	if err != nil || !now.Before(p.Expires) {
+		p = store.Pending{Kind: store.PendingDeferred, Address: m.from, Created: now}
+	}
+	p.Expires = now.Add(24 * time.Hour)
+	subject := []rune(strings.TrimSpace(m.subject))
+	line := now.Format("15:04 MST") + ", to " + rcpt
+	if len(subject) > 0 {
+		line += fmt.Sprintf(" (%q)", string(subject[:min(len(subject), 60)]))
+	}
+	// The same mail again within the minute (a forged flood, a client sending twice) is one
+	// line, counted: "10:02 UTC, to crew+unsubscribe@… (×5)".
+	merged := false
+	for i, old := range p.Lines {
+		if base, n, ok := countedLine(old); ok && base == line {
+			p.Lines[i], merged = fmt.Sprintf("%s (×%d)", line, n+1), true
+			break
+		}
+	}
+	switch {
+	case merged:
+	case len(p.Lines) < maxDeferred:
+		p.Lines = append(p.Lines, line)
+	case len(p.Lines) == maxDeferred:
+		p.Lines = append(p.Lines, "and more")
+	}
+	s.log.Info("answer deferred: the address had its answers for the hour", "list", l.Address, "to", m.from, "msgid", m.messageID)
+	_, err = tx.PutPending(l.Address, p)
+	return err
+}
+
+// countedLine splits a line remember wrote into the line and how many mails it stands for.
+func countedLine(line string) (string, int, bool) {
+	if i := strings.LastIndex(line, " (×"); i > 0 && strings.HasSuffix(line, ")") {
+		var n int
+		if _, err := fmt.Sscanf(line[i+len(" (×"):], "%d)", &n); err == nil {
+			return line[:i], n, true
+		}
+	}
+	return line, 1, true
+}
+
+// mayAnswerMail is mayAnswer for the sender of m, remembering m when the answer may not go.
+func (s *Service) mayAnswerMail(tx store.Tx, l store.List, m *inbound, rcpt string) (bool, error) {
+	ok, err := s.mayAnswer(tx, l, m.from)
+	if err == nil && !ok {
+		err = s.remember(tx, l, m, rcpt)
+	}
+	return ok, err
+}
+
+// noteDeferred adds to n, an answer about to go to the sender of the mail being answered,
+// what they sent while answers to them were paused, and, when this answer is the last one
+// for a while, until when.
+func (s *Service) noteDeferred(tx store.Tx, l store.List, a *answering, n *notice) error {
+	var notes []string
+	p, err := tx.PendingFor(l.Address, store.PendingDeferred, a.to)
+	if err == nil && s.Now().Before(p.Expires) && len(p.Lines) > 0 {
+		notes = append(notes, "While answers to you were paused, these mails came and got no answer;\nsend again what still matters:\n\n  "+strings.Join(p.Lines, "\n  "))
+	}
+	if err == nil {
+		if err := tx.DeletePending(l.Address, p.ID); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if until, err := s.pausedUntil(tx, l, a); err != nil {
+		return err
+	} else if !until.IsZero() {
+		notes = append(notes, "To keep forged mail from flooding anyone, this address gets no more\nanswers until "+until.UTC().Format("15:04 MST")+". What you send before then is named in\nthe first answer after it.")
+	}
+	n.note = strings.Join(notes, "\n\n")
+	return nil
+}
+
+// pausedUntil is when the sender being answered may next get an answer, if that is not at once
+// after the answer being sent: the hour's allowance is used up (on all lists), or, unproven,
+// this list's one answer an hour (mayAnswer) has gone.
+func (s *Service) pausedUntil(tx store.Tx, l store.List, a *answering) (time.Time, error) {
+	now := s.Now()
+	var until time.Time
+	if !a.verified {
+		if p, err := tx.PendingFor(l.Address, store.PendingNotice, a.to); err == nil && now.Before(p.Expires) {
+			until = p.Expires
+		}
+	}
+	limit := unprovenAnswersPerHour
+	if a.verified {
+		limit = answersPerHour
+	}
+	lists, err := tx.ListAddresses()
+	if err != nil {
+		return time.Time{}, err
+	}
+	n := 0
+	var first time.Time
+	for _, list := range lists {
+		p, err := tx.PendingFor(list, store.PendingAnswers, a.to)
+		if err != nil || !now.Before(p.Expires) {
+			continue
+		}
+		n += p.Count
+		if first.IsZero() || p.Expires.Before(first) {
+			first = p.Expires
+		}
+	}
+	if n >= limit && first.After(until) {
+		until = first
+	}
+	return until, nil
 }
 
 // mayAnswerNow reports whether the sender of the mail being answered may get an answer: none

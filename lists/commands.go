@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/refusal"
 	"crewmail/internal/token"
 	"crewmail/internal/vocab"
 	"crewmail/store"
@@ -58,7 +59,8 @@ type command struct {
 	l        store.List
 	env      Envelope
 	m        *inbound
-	verified bool // the From address is proven (DMARC-aligned DKIM or SPF)
+	verified bool   // the From address is proven (DMARC-aligned DKIM or SPF)
+	rcpt     string // the address it was sent to, as people read it (crew+confirm-… shortened)
 	res      *Result
 }
 
@@ -76,13 +78,16 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 		return nil
 	}
 	verified := env.Auth.forCommand(t, s.cfg.Separator).Pass
-	c := &command{l: l, env: env, m: m, verified: verified, res: res}
+	c := &command{l: l, env: env, m: m, verified: verified, res: res, rcpt: s.targetAddress(t)}
 	// A mail to a confirm address carries a token only its address was sent: its answers
 	// count as answers to a proven sender.
-	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm}
+	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm, mail: m, rcpt: c.rcpt}
 	defer func() { res.answering = nil }()
 	switch t.Kind {
 	case KindHelp:
+		if looksLikeQuestion(m.lines(maxRequestLines)) && len(l.Owners) > 0 {
+			return s.forwardQuestion(tx, c)
+		}
 		return s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), res)
 	case KindSubscribe:
 		result, err := s.subscribe(tx, c)
@@ -90,12 +95,18 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 			return err
 		}
 		return s.answer(tx, c, []string{result})
-	case KindUnsubscribe:
-		_, err := s.unsubscribe(tx, c)
-		return err
-	case KindMode:
-		_, err := s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
-		return err
+	case KindUnsubscribe, KindMode:
+		var result string
+		var err error
+		if t.Kind == KindUnsubscribe {
+			result, err = s.unsubscribe(tx, c)
+		} else {
+			result, err = s.changeMode(tx, c, vocab.Mode(t.Token), true) // Route took only a mode's word
+		}
+		if err != nil || res.answered[m.from] || result == "" {
+			return err // answered by the confirmation or the notice
+		}
+		return s.answer(tx, c, []string{result})
 	case KindRequest:
 		return s.request(tx, c)
 	case KindConfirm:
@@ -114,11 +125,41 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 	return nil
 }
 
+// targetAddress is the address t stands for, as people read it: a token is shortened to "…".
+func (s *Service) targetAddress(t Target) string {
+	switch t.Kind {
+	case KindRequest:
+		return requestAddress(t.List)
+	case KindHelp:
+		return s.address(t.List, "help")
+	case KindUnsubscribe:
+		return s.address(t.List, "unsubscribe")
+	case KindSubscribe:
+		return s.address(t.List, "subscribe")
+	case KindMode:
+		return s.address(t.List, t.Token)
+	case KindDigestReply:
+		return s.address(t.List, "digest")
+	case KindPassword:
+		return s.address(t.List, "password")
+	case KindConfirm:
+		return s.address(t.List, "confirm-…")
+	case KindMute:
+		return s.address(t.List, "mute-…")
+	case KindUnmute:
+		return s.address(t.List, "unmute-…")
+	}
+	return t.List
+}
+
 // answer sends the results of someone's commands back to them; to an address that did not
 // prove itself at most once an hour.
 func (s *Service) answer(tx store.Tx, c *command, results []string) error {
+	if a := c.res.answering; a != nil && a.deferred {
+		return nil // held back already, and remembered for the next answer
+	}
 	if !c.verified {
-		ok, err := s.mayAnswer(tx, c.l, c.m.from)
+		ok, err := s.mayAnswerMail(tx, c.l, c.m, c.rcpt)
 		if err != nil {
 			return err
 		}
@@ -154,10 +195,21 @@ func (s *Service) confirm(tx store.Tx, c *command, tok string) error {
 		} else if err != nil {
 			return err
 		}
+		if refusal.Refuses(c.m.lines(refusalLines), true) {
+			s.log.Info("leaving refused by the reply to its confirmation", "list", l.Address, "member", mem.Address)
+			return s.saidNo(tx, c, mem.Address, "you are still a member of "+l.Address+".")
+		}
 		return s.leave(tx, l, mem.Address, "they confirmed by mail", "", c.m.messageID, c.res)
 	case actionReleasePost:
 		if c.disowns() {
-			return s.disownHeld(tx, l, id)
+			h, err := tx.HeldPost(l.Address, id)
+			if err != nil || h.Kind == store.HeldForModerator {
+				return s.disownHeld(tx, l, id)
+			}
+			if err := s.disownHeld(tx, l, id); err != nil {
+				return err
+			}
+			return s.saidNo(tx, c, h.From, "the post was not sent to "+l.Address+", and nor is any other waiting for a confirmation from your address.")
 		}
 		return s.releaseHeld(tx, l, id, c.res)
 	case actionDisownPost:
@@ -170,6 +222,20 @@ func (s *Service) confirm(tx store.Tx, c *command, tok string) error {
 		return s.decideJoinByMail(tx, c, action, id)
 	}
 	return nil
+}
+
+// saidNo answers a reply that refused a confirmation: nothing was done (what stays as it was,
+// in a sentence). The answer goes to to, the address the confirmation went to, not to the
+// From of the reply; to an address that is not proven at most once an hour (see mayAnswer).
+func (s *Service) saidNo(tx store.Tx, c *command, to, what string) error {
+	if !c.verified || to != c.m.from {
+		if ok, err := s.mayAnswer(tx, c.l, to); err != nil || !ok {
+			return err
+		}
+	}
+	data := s.noticeData(c.l)
+	data.Address, data.Reason = to, what
+	return s.enqueueNotice(tx, c.l, notice{to: to, template: "nothing-done", data: data, inReplyTo: c.m.messageID, replied: true}, c.res)
 }
 
 // firstWord splits a line of a reply into its first word, lowercased, and the rest.

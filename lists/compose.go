@@ -1,9 +1,14 @@
 package lists
 
 import (
+	"bytes"
 	"fmt"
 
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
 	"crewmail/internal/listcopy"
+	"crewmail/internal/rawmsg"
 	"crewmail/store"
 )
 
@@ -22,7 +27,10 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 			return msg, err
 		}
 		b := listcopy.Block{Unsubscribe: s.address(d.List, "unsubscribe"), OneClick: s.oneClickURL(d.List, d.Member)}
-		return b.OnTop(msg)
+		if msg, err = b.OnTop(msg); err != nil {
+			return nil, err
+		}
+		return toOnTop(msg, d.To)
 	}
 	if d.Seq == 0 {
 		return d.Message, nil
@@ -58,4 +66,22 @@ func (s *Service) postBlock(l store.List, member uint64) listcopy.Block {
 		Unsubscribe: s.address(l.Address, "unsubscribe"), OneClick: s.oneClickURL(l.Address, member),
 		Archive: l.ArchiveURL, Precedence: true, Loop: true,
 	}
+}
+
+// toOnTop puts "To: addr" on top of msg when msg has no To field: a digest is addressed to
+// each member, so that Reply All on it does not copy the list.
+func toOnTop(msg []byte, addr string) ([]byte, error) {
+	th, err := rawmsg.ReadHeader(msg)
+	if err != nil || th.Has("To") {
+		return msg, err
+	}
+	var h mail.Header
+	h.SetAddressList("To", []*mail.Address{{Address: addr}})
+	var buf bytes.Buffer
+	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
+		return nil, err
+	}
+	buf.Truncate(buf.Len() - 2) // WriteHeader ends the block with the empty line
+	buf.Write(msg)
+	return buf.Bytes(), nil
 }

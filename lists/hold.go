@@ -3,11 +3,9 @@ package lists
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
-	"strings"
 	"time"
 
+	"crewmail/internal/refusal"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -188,21 +186,15 @@ func (s *Service) disownHeld(tx store.Tx, l store.List, id uint64) error {
 	return nil
 }
 
-// disowns reports whether a reply to "Did you send this?" says no: its first word (no, nope,
-// reject, decline, deny) or words such as "not me". Any other reply confirms.
+// disowns reports whether a reply to "Did you send this?" says no (see refusal.Refuses):
+// "no", "not me", "I didn't send this", in the common languages. Any other reply confirms.
 func (c *command) disowns() bool {
-	lines := c.m.lines(1)
-	if len(lines) == 0 {
-		return false
-	}
-	word, _ := firstWord(lines[0])
-	if slices.Contains([]string{"no", "nope", "reject", "decline", "deny"}, word) {
-		return true
-	}
-	return notMeRE.MatchString(strings.ReplaceAll(lines[0], "’", "'"))
+	return refusal.Refuses(c.m.lines(refusalLines), false)
 }
 
-var notMeRE = regexp.MustCompile(`(?i)\b(not me|wasn'?t me|was not me|did not send|didn'?t send|not sent by me)\b`)
+// refusalLines is how many of the first lines of an answer to a confirmation are read for a
+// refusal: the answer is on top.
+const refusalLines = 3
 
 // release posts held post id of l, recording how it was vouched for: verified unless the post
 // was verified on arrival (vocab.VerifiedConfirmed by its author, vocab.VerifiedApproved by a

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
+	"crewmail/internal/refusal"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -34,9 +36,19 @@ func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 		p = store.Pending{Kind: store.PendingJoin, Address: addr, Created: now, Expires: now.Add(confirmValidity)}
 	} else if now.Sub(p.Sent) < answerEvery {
 		s.log.Info("join confirmation not sent again within the hour", "list", l.Address, "address", addr)
-		return "", nil
+		if !c.verified && c.res.answering != nil && !c.res.answering.fold {
+			// Maybe forged: named in the next answer instead of a second mail within the hour.
+			return "", s.remember(tx, l, c.m, c.rcpt)
+		}
+		return fmt.Sprintf("subscribe: a confirmation went to %s at %s; reply to it to join (if it is not in your inbox, look in the spam folder). A new one can be sent after %s.", addr, p.Sent.UTC().Format("15:04 MST"), p.Sent.Add(answerEvery).UTC().Format("15:04 MST")), nil
 	}
 	return "", s.sendPending(tx, l, p, "subscribe-confirm", c.m.messageID, c.res)
+}
+
+// notOnList tells addr, who asked to leave or change how they get the list, that the address
+// is not on it, and how to find the one that is.
+func (s *Service) notOnList(l store.List, addr string) string {
+	return fmt.Sprintf("this address, %s, is not on the list %s, so nothing was done. If you get its mail all the same, it reaches you through another address (an old one, or one that forwards to you). Every mail from the list knows that address: the Unsubscribe button of your mail program, or the link in the List-Unsubscribe field of its header, leaves the list for it. Or forward a mail from the list to the owners at %s and ask them.", addr, l.Address, s.address(l.Address, "owner"))
 }
 
 // sendPending stores p, marked as sent now, and mails its confirmation to its address; the
@@ -60,8 +72,8 @@ func (s *Service) unsubscribe(tx store.Tx, c *command) (string, error) {
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Info("unsubscribe from a non-member ignored", "list", l.Address, "from", c.m.from)
-		return fmt.Sprintf("unsubscribe: %s is not a member of %s.", c.m.from, l.Address), nil
+		s.log.Info("unsubscribe from a non-member", "list", l.Address, "from", c.m.from)
+		return "unsubscribe: " + s.notOnList(l, c.m.from), nil
 	} else if err != nil {
 		return "", err
 	}
@@ -80,8 +92,8 @@ func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bo
 	l := c.l
 	mem, err := tx.Member(l.Address, c.m.from)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Info("mode change from a non-member ignored", "list", l.Address, "from", c.m.from)
-		return fmt.Sprintf("%s: %s is not a member of %s.", mode, c.m.from, l.Address), nil
+		s.log.Info("mode change from a non-member", "list", l.Address, "from", c.m.from)
+		return string(mode) + ": " + s.notOnList(l, c.m.from), nil
 	} else if err != nil {
 		return "", err
 	}
@@ -94,6 +106,10 @@ func (s *Service) changeMode(tx store.Tx, c *command, mode vocab.Mode, notify bo
 	now := s.Now().UTC()
 	p, err := tx.PendingFor(l.Address, store.PendingMode, mem.Address)
 	if err == nil && p.Mode == mode && now.Before(p.Expires) && now.Sub(p.Sent) < answerEvery {
+		if c.res.answering != nil && !c.res.answering.fold {
+			// Maybe forged: named in the next answer instead of a second mail within the hour.
+			return "", s.remember(tx, l, c.m, c.rcpt)
+		}
 		return fmt.Sprintf("%s: a confirmation went to %s within the hour.", mode, mem.Address), nil
 	}
 	p = store.Pending{Kind: store.PendingMode, Address: mem.Address, Mode: mode, Created: now, Expires: now.Add(confirmValidity)}
@@ -141,6 +157,13 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 	}
 	if s.Now().After(p.Expires) {
 		return tx.DeletePending(l.Address, id)
+	}
+	if what, ok := refusedPending[p.Kind]; ok && refusal.Refuses(c.m.lines(refusalLines), false) {
+		s.log.Info("confirmation refused by its reply", "list", l.Address, "address", p.Address, "kind", p.Kind)
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		return s.saidNo(tx, c, p.Address, fmt.Sprintf(what, l.Address))
 	}
 	switch p.Kind {
 	case store.PendingJoin:
@@ -198,6 +221,16 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 		return s.enqueueNotice(tx, l, notice{to: p.Address, template: "request-results", data: data, inReplyTo: c.m.messageID}, c.res)
 	}
 	return nil
+}
+
+// refusedPending says, for each kind of pending action a person confirms, what stays as it
+// was when their reply refuses it (%s: the list).
+var refusedPending = map[string]string{
+	store.PendingJoin:     "you did not join %s, and will get no mail from it.",
+	store.PendingInvite:   "you did not join %s, and will get no mail from it.",
+	store.PendingMode:     "how you receive %s stays as it was.",
+	store.PendingPassword: "no new password was made for the archive of %s; the one you have still works.",
+	store.PendingOwner:    "your commands to %s were not carried out.",
 }
 
 // askOwners hands a confirmed join to the owners: each gets the request with addresses to
@@ -261,10 +294,12 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 }
 
 // decision reads an owner's or moderator's reply: the first line the sender wrote themselves
-// says approve (approve, accept, yes, ok) or not (reject, decline, no, deny; the rest of the
-// line is the reason); ok is false when it says neither.
+// says approve (approve, accept, yes, ok) or not (reject, decline, no, deny); ok is false when
+// it says neither. Only what is plainly meant for the requester is a reason sent to them: the
+// rest of a line "decline REASON" or "reject REASON", or of a line beginning "reason:". Other
+// words ("No - who is this?") stay with the owners.
 func (c *command) decision() (approve bool, reason string, ok bool) {
-	lines := c.m.lines(1)
+	lines := c.m.lines(maxRequestLines)
 	if len(lines) == 0 {
 		return false, "", false
 	}
@@ -273,9 +308,26 @@ func (c *command) decision() (approve bool, reason string, ok bool) {
 	case "approve", "accept", "yes", "ok":
 		return true, "", true
 	case "reject", "decline", "no", "deny":
-		return false, rest, true
+	default:
+		return false, "", false
 	}
-	return false, "", false
+	for _, line := range lines {
+		if r, ok := cutFold(strings.TrimSpace(line), "reason:"); ok {
+			return false, strings.TrimSpace(r), true
+		}
+	}
+	if word == "reject" || word == "decline" {
+		return false, strings.TrimLeft(rest, "-–—:,. "), true
+	}
+	return false, "", true
+}
+
+// cutFold is strings.CutPrefix without regard to case.
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // join makes addr a member of l: a welcome to them, a notice to the owners saying how.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-message"
@@ -26,6 +27,9 @@ type notice struct {
 	inReplyTo string
 	replied   bool   // it answers someone's mail even without a Message-ID to cite
 	attach    []byte // a message to attach whole (message/rfc822), for moderators
+	// note is a paragraph put above the signature: what an answer adds about the answers
+	// themselves (see noteDeferred).
+	note string
 }
 
 // noticeData is what every notice has: the list's addresses and settings. Each notice fills
@@ -60,12 +64,19 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	// Values a sender wrote go into notices as single lines (see foldNotice), folded
 	// before anything renders them, the one answer collected for a mail included.
 	n.data = foldNotice(n.data)
-	if ok, err := s.passAnswer(tx, l, n, res); err != nil || !ok {
+	if ok, err := s.passAnswer(tx, l, &n, res); err != nil || !ok {
 		return err
 	}
 	subject, body, err := s.tpl.Render(n.template, n.data)
 	if err != nil {
 		return err
+	}
+	if n.note != "" {
+		text, sig, ok := strings.Cut(body, "\n-- \n")
+		body = strings.TrimRight(text, "\n") + "\n\n" + n.note + "\n"
+		if ok {
+			body += "\n-- \n" + sig
+		}
 	}
 	from := s.address(l.Address, "help")
 	if n.data.Confirm != "" {
@@ -95,6 +106,10 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	h.SetSubject(subject)
 	if from != s.address(l.Address, "help") {
 		h.SetAddressList("Reply-To", []*mail.Address{{Address: from}})
+	} else if replyToOwners[n.template] && len(l.Owners) > 0 {
+		// A reply to these is a question for people: the help robot would answer it with
+		// the help text, and nobody would read it.
+		h.SetAddressList("Reply-To", []*mail.Address{{Address: s.address(l.Address, "owner")}})
 	}
 	h.SetAddressList("To", []*mail.Address{{Address: n.to}})
 	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
@@ -112,6 +127,13 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	res.Queued++
 	return nil
+}
+
+// replyToOwners are the notices that invite a reply from a person: their Reply-To is
+// crew+owner@.
+var replyToOwners = map[string]bool{
+	"welcome": true, "goodbye": true, "join-declined": true, "join-waiting": true, "post-rejected": true,
+	"held-expired": true, "administrivia": true, "nothing-done": true, "question-forwarded": true,
 }
 
 func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {

@@ -2,14 +2,18 @@ package lists
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
 	"crewmail/internal/rawmsg"
+	"crewmail/internal/token"
 	"crewmail/store"
 	"crewmail/templates"
 )
@@ -27,6 +31,28 @@ func (s *Service) MuteAddress(list string, thread uint64) string {
 // UnmuteAddress lets a muted thread reach whoever mails it again.
 func (s *Service) UnmuteAddress(list string, thread uint64) string {
 	return s.address(list, "unmute-"+s.seqToken(list, "mute", thread))
+}
+
+// DigestMessageID draws a Message-ID for a digest of list: a random number under the list's
+// signature, which repliesToDigest knows again without a record of every digest sent.
+func (s *Service) DigestMessageID(list string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "digest." + s.seqToken(list, token.Digest, binary.BigEndian.Uint64(b[:])>>1) + "@" + s.cfg.Hostname
+}
+
+// repliesToDigest reports whether m names a digest of list in In-Reply-To or References: a
+// reply to it, however the client addressed it (Reply All copies crew@).
+func (s *Service) repliesToDigest(list string, m *inbound) bool {
+	for _, id := range m.refs {
+		local, _, _ := strings.Cut(id, "@")
+		if t, ok := strings.CutPrefix(local, "digest."); ok {
+			if _, ok := s.parseSeqToken(list, token.Digest, t); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Address is one of a list's own addresses: Address("crew@x", "help") = crew+help@x.
@@ -71,7 +97,7 @@ func (s *Service) acceptReply(tx store.Tx, l store.List, t Target, env Envelope,
 		return err
 	}
 	m2.messageID = m.messageID // one it was given on arrival, if it had none
-	m2.excerpt = m.excerpt
+	m2.excerpt, m2.own, m2.ownRead = m.excerpt, m.own, m.ownRead
 	trace := kept[:len(kept)-len(m.raw)]
 	return s.acceptPost(tx, l, env, m2, slices.Concat(trace, raw), res)
 }
@@ -125,7 +151,7 @@ func (s *Service) digestReply(tx store.Tx, c *command) error {
 		return err
 	}
 	if !c.verified {
-		ok, err := s.mayAnswer(tx, l, c.m.from)
+		ok, err := s.mayAnswerMail(tx, l, c.m, c.rcpt)
 		if err != nil || !ok {
 			return err
 		}

@@ -21,19 +21,20 @@ func (m *inbound) lines(max int) []string {
 }
 
 // readBody reads, before the write transaction begins, what the targets of the mail read of its
-// body: the lines commands are taken from, and what a bounce (kept, as it is kept) reports.
+// body: the lines commands are taken from (and a post is told from a stray command by, see
+// administrivia), and what a bounce (kept, as it is kept) reports.
 // Walking a MIME tree inside the transaction held up every write for as long as a hostile
 // message made it take; here it holds up only its own mail.
 func (m *inbound) readBody(targets []Target, kept []byte) {
 	for _, t := range targets {
 		switch t.Kind {
-		case KindPost, KindPostmaster, KindOwner, KindReply:
+		case KindPostmaster, KindOwner:
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
 		default:
 			if m.own == nil {
 				if lines, err := replytext.Lines(m.raw, maxRequestLines); err == nil {
-					m.own = lines
+					m.own, m.ownRead = lines, true
 				}
 			}
 		}
@@ -55,23 +56,33 @@ func (s *Service) request(tx store.Tx, c *command) error {
 	if ok, why, err := s.mayAnswerNow(tx, a, c.res); err != nil || !ok {
 		if err == nil {
 			s.log.Info("commands not read: "+why, "list", l.Address, "from", c.m.from)
+			if !c.res.answered[a.to] {
+				err = s.remember(tx, l, c.m, c.rcpt)
+			}
 		}
 		return err
 	}
 	if !c.verified {
-		if ok, err := s.mayAnswer(tx, l, c.m.from); err != nil || !ok {
+		if ok, err := s.mayAnswerMail(tx, l, c.m, c.rcpt); err != nil || !ok {
 			if err == nil {
 				s.log.Info("commands not read: an answer went to this address within the hour", "list", l.Address, "from", c.m.from)
 			}
 			return err
 		}
 	}
-	a.fold = true
 	lines := c.m.lines(maxRequestLines)
+	subjectCommand := false
 	if subj := stripReplyPrefix(c.m.subject); subj != "" {
 		if w, _ := firstWord(subj); isCommand(w) {
-			lines = append([]string{subj}, lines...)
+			subjectCommand = true
 		}
+	}
+	if !subjectCommand && looksLikeQuestion(lines) && len(l.Owners) > 0 {
+		return s.forwardQuestion(tx, c)
+	}
+	a.fold = true
+	if subjectCommand {
+		lines = append([]string{stripReplyPrefix(c.m.subject)}, lines...)
 	}
 	var results, owner []string
 	unknown := 0
@@ -138,6 +149,36 @@ lines:
 	}
 	results, confirm := a.unfold(results)
 	return s.sendResults(tx, c, results, confirm)
+}
+
+// looksLikeQuestion reports whether the lines a person wrote to the help robot are for people:
+// the first one begins with no command word, and asks something or says more than a command
+// would ("How do I get the digest?", "I keep getting mail twice").
+func looksLikeQuestion(lines []string) bool {
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if w, _ := firstWord(line); isCommand(w) || slices.Contains([]string{"end", "stop", "thanks"}, w) {
+			return false
+		}
+		words := 0
+		for _, l := range lines {
+			words += len(strings.Fields(l))
+		}
+		return strings.Contains(strings.Join(lines, " "), "?") || words >= 4
+	}
+	return false
+}
+
+// forwardQuestion passes a question sent to the help robot on to the owners, as it came, and
+// tells the sender it did.
+func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
+	if err := s.forward(tx, c.l, c.l.Owners, c.m.kept, c.res); err != nil {
+		return err
+	}
+	s.log.Info("question to the help address passed to the owners", "list", c.l.Address, "from", c.m.from, "msgid", c.m.messageID)
+	return s.enqueueNotice(tx, c.l, c.reply("question-forwarded", s.noticeData(c.l)), c.res)
 }
 
 func isCommand(word string) bool {

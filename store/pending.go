@@ -20,6 +20,9 @@ const (
 	PendingPassword = "password"
 	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
 	PendingAnswers = "answers"
+	// PendingDeferred lists (Lines) the mails from an address that came while answers to it
+	// were paused; its next answer names them.
+	PendingDeferred = "deferred"
 	// PendingModNotices counts the moderation notices of a list (Address: the list) from
 	// Created to Expires.
 	PendingModNotices = "moderation-notices"

@@ -73,6 +73,9 @@ const (
 	VERP  Purpose = "verp"  // a member's ID, in the list's bounce address
 	Reply Purpose = "reply" // an archived post's number, in a Reply address
 	Mute  Purpose = "mute"  // a thread's number, in a mute or unmute address
+	// Digest is a random number in a digest's Message-ID, so that a reply naming the digest
+	// is known for one whatever address it was sent to.
+	Digest Purpose = "digest"
 )
 
 // Seq names a number of list (a member, an archived post, a thread) for one purpose: the number
