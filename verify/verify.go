@@ -38,6 +38,10 @@ type Input struct {
 	Helo     string // its EHLO/HELO name
 	MailFrom string // the MAIL FROM address; "" is the null sender
 	Message  []byte // the whole message as received, CRLF line endings
+	// Relay is the trusted relay the message came through, nil when it came straight from its
+	// client: RemoteIP and Helo are then what the relay recorded, and the
+	// Authentication-Results say so.
+	Relay net.IP
 }
 
 // Result is what Verify found. Result values are those of RFC 8601 §2.7.
@@ -55,6 +59,9 @@ type Result struct {
 	HeloSPF SPFResult
 	// DMARC is the DMARC evaluation of FromDomain (RFC 7489).
 	DMARC DMARCResult
+	// Relay and Client: for a message taken from a trusted relay (Input.Relay), the relay's
+	// address and the client address SPF was checked for; nil otherwise.
+	Relay, Client net.IP
 }
 
 // DKIMResult is the verification of one DKIM signature (RFC 6376).
@@ -162,6 +169,9 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (Result, error) {
 	var res Result
 	var fromReason string
 	res.FromDomain, fromReason = fromDomain(in.Message)
+	if in.Relay != nil {
+		res.Relay, res.Client = in.Relay, in.RemoteIP
+	}
 
 	var wg sync.WaitGroup
 	var dm dmarcLookup

@@ -672,6 +672,8 @@ type archiveJSON struct {
 	// Verified says how the author was established: "dkim" or "spf" (DMARC-aligned),
 	// "confirmed" (by reply), "approved" (by the operator), or "" (not verified).
 	Verified vocab.Verified `json:"verified"`
+	// Evidence: the Authentication-Results of the trusted front MTA the post arrived with.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 func archiveEntry(p store.Post) archiveJSON {
@@ -679,7 +681,7 @@ func archiveEntry(p store.Post) archiveJSON {
 	if date.IsZero() {
 		date = p.Received
 	}
-	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size, Verified: p.Verified}
+	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size, Verified: p.Verified, Evidence: p.Evidence}
 }
 
 func oneLine(s string, n int) string {
