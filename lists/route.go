@@ -20,7 +20,7 @@ const (
 	KindUnsubscribe                 // crew+unsubscribe@
 	KindConfirm                     // crew+confirm-TOKEN@
 	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
-	KindPostmaster                  // postmaster@ of a domain with lists (RFC 5321 §4.5.1)
+	KindPostmaster                  // postmaster@ (RFC 5321 §4.5.1) or abuse@ (RFC 2142) of a domain with lists
 	KindSubscribe                   // crew+subscribe@
 	KindMode                        // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
 	KindOwner                       // crew+owner@: reaches the owners
@@ -88,7 +88,8 @@ func (s *Service) Route(rcpt string) (Target, error) {
 		}
 		for _, l := range lists {
 			if _, d := splitAddress(l.Address); d == domain {
-				if local == "postmaster" && len(s.postmasters(lists, domain)) > 0 {
+				if (local == "postmaster" || local == "abuse") && len(s.postmasters(lists, domain)) > 0 {
+					// RFC 2142 §2: abuse@ is read like postmaster@.
 					t = Target{List: l.Address, Kind: KindPostmaster}
 					return nil
 				}
