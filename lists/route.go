@@ -175,3 +175,33 @@ func (s *Service) address(list, cmd string) string {
 	local, domain := splitAddress(list)
 	return local + s.cfg.Separator + cmd + "@" + domain
 }
+
+// Recipients are the addresses Route accepts in domain, without their command forms
+// (crew+help@, crew+confirm-TOKEN@): each list's address and its -request address, and
+// postmaster@ and abuse@ when someone reads them. A front MTA that strips the separator
+// (Postfix's recipient_delimiter) before its lookup needs no more. Sorted.
+func (s *Service) Recipients(domain string) ([]string, error) {
+	a, err := mailaddr.Parse("postmaster@" + domain)
+	if err != nil {
+		return nil, err
+	}
+	domain = a.Domain()
+	var out []string
+	err = s.st.View(func(tx store.Tx) error {
+		all, err := tx.Lists()
+		if err != nil {
+			return err
+		}
+		for _, l := range all {
+			if local, d := splitAddress(l.Address); d == domain {
+				out = append(out, l.Address, local+"-request@"+domain)
+			}
+		}
+		if len(out) > 0 && len(s.postmasters(all, domain)) > 0 {
+			out = append(out, "postmaster@"+domain, "abuse@"+domain)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}

@@ -109,3 +109,25 @@ trusted_authserv_ids = ["mx.example.test"]`)
 		}
 	}
 }
+
+// TestRecipients: "crewmail recipients DOMAIN" prints postmap input naming what the lists of
+// the domain accept; postmaster@ and abuse@ appear once someone reads them.
+func TestRecipients(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "create", "news@"+testDomain)
+	if out := ts.mustCLI(t, "recipients", testDomain); out != "crew-request@lists.example.test OK\ncrew@lists.example.test OK\nnews-request@lists.example.test OK\nnews@lists.example.test OK\n" {
+		t.Errorf("recipients without owners:\n%s", out)
+	}
+	ts.mustCLI(t, "list", "set", crew, "-owner", "olga@example.test")
+	if out := ts.mustCLI(t, "recipients", "LISTS.example.test"); !strings.HasPrefix(out, "abuse@lists.example.test OK\n") || !strings.Contains(out, "\npostmaster@lists.example.test OK\n") {
+		t.Errorf("recipients with an owner:\n%s", out)
+	}
+	if _, _, code := ts.cli(t, "recipients", "example.test"); code != 1 {
+		t.Errorf("recipients of a domain without lists: exit %d, want 1", code)
+	}
+	if _, _, code := ts.cli(t, "recipients"); code != 2 {
+		t.Errorf("recipients without a domain: exit %d, want 2", code)
+	}
+}
