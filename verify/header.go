@@ -137,23 +137,8 @@ func stripSpace(s string) string {
 // removed.
 func StripOurs(msg []byte, authServID string) []byte {
 	want := strings.TrimSuffix(authServID, ".")
-	var out []byte
-	kept, removed := 0, false // msg[:kept] has been dealt with
-	for _, f := range headerFields(msg) {
-		name, value, ok := bytes.Cut(msg[f.start:f.end], []byte(":"))
-		if !ok || !strings.EqualFold(string(bytes.TrimRight(name, " \t")), "Authentication-Results") {
-			continue
-		}
-		if !strings.EqualFold(strings.TrimSuffix(servID(string(value)), "."), want) {
-			continue
-		}
-		out = append(out, msg[kept:f.start]...)
-		kept, removed = f.end, true
-	}
-	if !removed {
-		return msg
-	}
-	return append(out, msg[kept:]...)
+	out, _ := FilterResults(msg, func(id string) bool { return !strings.EqualFold(id, want) })
+	return out
 }
 
 type span struct{ start, end int }

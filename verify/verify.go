@@ -1,8 +1,10 @@
 // Package verify owns the authentication of inbound mail: DKIM signatures, SPF for MAIL FROM and
 // HELO, DMARC alignment, and the Authentication-Results header that records them.
 //
-// The order at the SMTP edge: Verify the message as it arrived, then StripOurs (RFC 8601 §5:
-// nobody else may speak for our authserv-id), then put Result.Header on top of what is kept.
+// The order at the SMTP edge: Verify the message as it arrived, then FilterResults (RFC 8601 §5:
+// nobody else may speak for our authserv-id, and only a trusted relay's checkers are kept), then
+// put Result.Header on top of what is kept. For mail from a trusted relay, Input carries the
+// client the relay recorded in its Received field (TopReceived, ParseReceived).
 package verify
 
 import (
