@@ -9,7 +9,8 @@
 #   - the same post sent straight to crewmail from 127.0.0.4, with a forged Received chain
 #     claiming 127.0.0.3, is held, and carol is asked.
 #   - a recipient the lists do not have gets 550 at Postfix (relay_recipient_maps made by
-#     "crewmail recipients").
+#     "crewmail recipients"), and 550 too where Postfix asks crewmail instead
+#     (reject_unverified_recipient with unverified_recipient_reject_code = 550).
 # crewmail sends through the same Postfix as its smarthost, which hands the members' mail to
 # smtp-sink: the outbound recipe of docs/operator.md as well.
 set -euo pipefail
@@ -26,7 +27,8 @@ DNS_PORT=$(new_dns_port)
 SINK_PORT=$(new_port)
 SMTP_PORT=$(new_port)
 HTTP_PORT=$(new_port)
-MX_PORT=$(new_port) # Postfix's smtpd
+MX_PORT=$(new_port)    # Postfix's smtpd, with relay_recipient_maps
+PROBE_PORT=$(new_port) # another smtpd of it, with reject_unverified_recipient instead
 DUMP="$WORK/dump"
 CFG="$WORK/crewmail.toml"
 cat >"$CFG" <<EOF
@@ -106,6 +108,14 @@ EOF
 # Debian's services, without chroot (the private queue has no chroot tree), smtpd on MX_PORT.
 awk -v port="$MX_PORT" '/^#/ || /^[ \t]/ || NF < 8 { print; next }
 	{ $5 = "n"; if ($1 == "smtp" && $2 == "inet") $1 = "127.0.0.1:" port; print }' /etc/postfix/master.cf >"$PF/etc/master.cf"
+# The other recipe: Postfix asks crewmail about each address (address verification) and answers
+# 550, not its default 450, for one crewmail refuses.
+cat >>"$PF/etc/master.cf" <<EOF
+127.0.0.1:$PROBE_PORT inet n - n - - smtpd
+  -o relay_recipient_maps=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject_unauth_destination,reject_unverified_recipient
+  -o unverified_recipient_reject_code=550
+EOF
 postmap -c "$PF/etc" "$PF/etc/transport" "$PF/etc/recipients" || fail "postmap failed"
 # postfix writes its complaints to stderr only on a terminal: script gives it one.
 script -qec "postfix -c $PF/etc start" /dev/null >"$WORK/postfix-start.out" 2>&1 ||
@@ -172,4 +182,11 @@ make_post "$WORK/unknown.eml" unknown@far.test
 swaks_to "$WORK/unknown.out" "$MX_PORT" 127.0.0.3 "nobody@$LIST_DOMAIN" "$WORK/unknown.eml"
 grep -qE '^ *<\*\* +550 5\.1\.1 ' "$WORK/unknown.out" || fail "unknown recipient at Postfix: $(replies "$WORK/unknown.out"), want 550 5.1.1"
 say "unknown recipient at Postfix: $(grep -E '^ *<\*\* +550' "$WORK/unknown.out" | head -1 | sed 's/^ *<\*\* *//')"
+
+# 4. The same with reject_unverified_recipient and unverified_recipient_reject_code = 550: Postfix
+# probes crewmail, which refuses the address, and the sender gets 550 (not 450) at RCPT.
+wait_tcp "$PROBE_PORT" || fail "Postfix does not listen on 127.0.0.1:$PROBE_PORT"
+swaks_to "$WORK/probe.out" "$PROBE_PORT" 127.0.0.3 "nobody@$LIST_DOMAIN" "$WORK/unknown.eml"
+grep -qE '^ *<\*\* +550 5\.1\.1 ' "$WORK/probe.out" || fail "unknown recipient at Postfix with reject_unverified_recipient: $(replies "$WORK/probe.out"), want 550 5.1.1"
+say "with reject_unverified_recipient: $(grep -E '^ *<\*\* +550' "$WORK/probe.out" | head -1 | sed 's/^ *<\*\* *//')"
 success
