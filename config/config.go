@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -92,6 +93,25 @@ type SMTP struct {
 	// LimitLoopback applies the limits to clients on loopback too (the operator's own MTA or
 	// scripts are spared by default).
 	LimitLoopback bool `toml:"limit_loopback"`
+	// TrustedRelays are the networks (CIDRs) of the MTAs in front of crewmail. For mail from
+	// one of them SPF is checked for the client and HELO the relay recorded in the Received
+	// field it added on top, not for the relay itself.
+	TrustedRelays []string `toml:"trusted_relays"`
+	// TrustedAuthServIDs are the authserv-ids (RFC 8601) of the front MTA's checks (OpenDKIM,
+	// OpenDMARC, rspamd): their Authentication-Results fields on mail from a trusted relay are
+	// kept and recorded as evidence. Every other Authentication-Results field is removed.
+	TrustedAuthServIDs []string `toml:"trusted_authserv_ids"`
+}
+
+// Relays parses TrustedRelays; Validate has checked them.
+func (s SMTP) Relays() []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range s.TrustedRelays {
+		if p, err := netip.ParsePrefix(r); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // HTTP is the HTTP listener (health now; one-click unsubscribe and metrics later).
@@ -195,6 +215,8 @@ func Default() *Config {
 			MaxMessagesPerMinuteSender: 60,
 			MaxHeaderBytes:             1 << 20,
 			MaxUnknownRecipients:       10,
+			TrustedRelays:              []string{},
+			TrustedAuthServIDs:         []string{},
 		},
 		HTTP:    HTTP{Listen: "127.0.0.1:8025", MaxConnections: 100},
 		IMAP:    IMAP{Listen: "127.0.0.1:1143", MaxConnections: 200, MaxConnectionsPerIP: 20},
@@ -305,6 +327,19 @@ func (c *Config) Validate() error {
 	} {
 		if k.v < 1 {
 			return bad(k.key, "must be at least 1, not %d", k.v)
+		}
+	}
+	for _, r := range c.SMTP.TrustedRelays {
+		if _, err := netip.ParsePrefix(r); err != nil {
+			return bad("smtp.trusted_relays", "%q is not a network like \"192.0.2.25/32\" or \"2001:db8::/64\"", r)
+		}
+	}
+	for _, id := range c.SMTP.TrustedAuthServIDs {
+		if id == "" || strings.ContainsAny(id, " \t;()\"") {
+			return bad("smtp.trusted_authserv_ids", "%q is not an authserv-id (a host name)", id)
+		}
+		if strings.EqualFold(strings.TrimSuffix(id, "."), c.Hostname) {
+			return bad("smtp.trusted_authserv_ids", "%q is this server's own authserv-id (hostname)", id)
 		}
 	}
 	if c.SMTP.MaxHeaderBytes < 16<<10 {

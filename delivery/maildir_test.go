@@ -15,24 +15,31 @@ import (
 	"crewmail/store"
 )
 
-// maildirFiles returns the contents of the files in dir/sub, by name.
+// maildirFiles returns the contents of the files in the sub folder of every recipient's Maildir
+// under dir, by "RECIPIENT/NAME".
 func maildirFiles(t testing.TB, dir, sub string) map[string][]byte {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(dir, sub))
+	boxes, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			t.Errorf("%s/%s is not a regular file", sub, e.Name())
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
+	for _, box := range boxes {
+		entries, err := os.ReadDir(filepath.Join(dir, box.Name(), sub))
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[e.Name()] = b
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				t.Errorf("%s/%s/%s is not a regular file", box.Name(), sub, e.Name())
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, box.Name(), sub, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[box.Name()+"/"+e.Name()] = b
+		}
 	}
 	return files
 }
@@ -51,10 +58,8 @@ func TestMaildir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"tmp", "new", "cur"} {
-		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
-			t.Fatalf("NewMaildir did not create %s/: %v", sub, err)
-		}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("NewMaildir did not create %s: %v", dir, err)
 	}
 	sends := []struct{ from, to string }{
 		{"crew-bounces@crew.test", "ann@example.test"},
@@ -74,6 +79,11 @@ func TestMaildir(t *testing.T) {
 	for name, b := range files {
 		if !strings.HasSuffix(name, ".box.crew.test") {
 			t.Errorf("file name %q does not end with the host name", name)
+		}
+		// Each recipient's mail is in a Maildir of its own, named after the address.
+		box, _, _ := strings.Cut(name, "/")
+		if !bytes.Contains(b, []byte("\nDelivered-To: "+box+"\n")) {
+			t.Errorf("%s is not the mail of %s:\n%s", name, box, b)
 		}
 		got = append(got, b)
 	}
@@ -117,7 +127,7 @@ func TestMaildirSlashInHostname(t *testing.T) {
 		t.Fatalf("new/ holds %d entries, want 1 file", len(files))
 	}
 	for name := range files {
-		if strings.Contains(name, "/") || !strings.HasSuffix(name, "odd_host") {
+		if name = strings.TrimPrefix(name, "b@example.test/"); strings.Contains(name, "/") || !strings.HasSuffix(name, "odd_host") {
 			t.Errorf("file name %q, want the host name with / replaced", name)
 		}
 	}
@@ -162,7 +172,7 @@ func TestMaildirConcurrentSends(t *testing.T) {
 	}
 }
 
-// TestMaildirGone: a Maildir that disappeared is an error, and nothing is left behind.
+// TestMaildirGone: a Maildir folder that disappeared is an error, and is not made again.
 func TestMaildirGone(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "Maildir")
@@ -170,14 +180,14 @@ func TestMaildirGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(filepath.Join(dir, "new")); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := sendOnce(md, "a@crew.test", "b@example.test", testMsg); err == nil {
-		t.Fatal("Send into a Maildir without new/ succeeded")
+		t.Fatal("Send into a Maildir folder that is gone succeeded")
 	}
-	if left := maildirFiles(t, dir, "tmp"); len(left) != 0 {
-		t.Errorf("tmp/ keeps %d files after the failed send", len(left))
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the failed send made %s again", dir)
 	}
 }
 
@@ -207,6 +217,9 @@ func TestQueueToMaildir(t *testing.T) {
 	for _, d := range ds {
 		if !have[string(maildirEntry(d.From, d.To, messageFor(d)))] {
 			t.Errorf("no file for delivery %d to %s", d.ID, d.To)
+		}
+		if _, err := os.Stat(filepath.Join(dir, d.To, "new")); err != nil {
+			t.Errorf("no Maildir of its own for %s: %v", d.To, err)
 		}
 	}
 	if len(files) != len(ds) {

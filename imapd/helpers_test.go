@@ -24,9 +24,12 @@ import (
 const (
 	crew  = "crew@lists.example.test"
 	other = "other@lists.example.test"
-	alice = "alice@example.test" // on crew
-	bob   = "bob@example.test"   // on other
-	carol = "carol@example.test" // on both
+	// The mailboxes of crew and other as LIST names them; their addresses open them too.
+	crewBox  = "crew"
+	otherBox = "other"
+	alice    = "alice@example.test" // on crew
+	bob      = "bob@example.test"   // on other
+	carol    = "carol@example.test" // on both
 )
 
 var passwords = map[string]string{

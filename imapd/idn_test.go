@@ -35,8 +35,8 @@ func TestMemberWithInternationalDomainLogsInUnderEitherForm(t *testing.T) {
 			t.Errorf("LOGIN %s: %v", user, err)
 			continue
 		}
-		if got := listNames(t, c); len(got) != 1 || got[0] != crew {
-			t.Errorf("LIST after LOGIN %s: %v, want [%s]", user, got, crew)
+		if got := listNames(t, c); len(got) != 1 || got[0] != crewBox {
+			t.Errorf("LIST after LOGIN %s: %v, want [%s]", user, got, crewBox)
 		}
 		c = e.dial(t, nil)
 		if err := c.Authenticate(sasl.NewPlainClient("", user, pw)); err != nil {

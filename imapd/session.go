@@ -18,9 +18,35 @@ import (
 	"crewmail/store"
 )
 
-// delim is the hierarchy delimiter LIST reports. There is no hierarchy; it is a character list
-// addresses do not use, so that clients do not split "crew@lists.example.org" at its dots.
+// delim is the hierarchy delimiter LIST reports. There is no hierarchy, and mailbox names
+// (see mailboxNames) contain neither it nor a dot, which some clients (mutt) take for one
+// whatever LIST says.
 const delim = '/'
+
+// mailboxNames are the names of the mailboxes of lists, in their order, for one member: the
+// local part of each list's address ("crew"), with any "." or "/" made "-"; where two of the
+// member's lists share that, or it would be INBOX, the domain follows with its dots made "-"
+// ("crew-lists-example-org"). The list's address also opens its mailbox (see lookup), the name
+// clients were given before.
+func mailboxNames(lists []store.List) []string {
+	clean := strings.NewReplacer(".", "-", "/", "-").Replace
+	base := make([]string, len(lists))
+	count := map[string]int{}
+	for i, l := range lists {
+		local, _, _ := mailaddr.Split(l.Address)
+		base[i] = clean(local)
+		count[strings.ToLower(base[i])]++
+	}
+	names := make([]string, len(lists))
+	for i, l := range lists {
+		names[i] = base[i]
+		if count[strings.ToLower(base[i])] > 1 || strings.EqualFold(base[i], "INBOX") {
+			_, domain, _ := mailaddr.Split(l.Address)
+			names[i] = base[i] + "-" + clean(domain)
+		}
+	}
+	return names
+}
 
 // mailboxFlags are the flags a member can keep on a post (RFC 9051 §7.1: FLAGS and
 // PERMANENTFLAGS).
@@ -129,6 +155,7 @@ func flagBit(flag imap.Flag) byte {
 type membership interface {
 	store.Lists
 	store.Members
+	ListsOf(addr string) ([]store.List, []store.Member, error)
 }
 
 // mailbox is what a session reads of an open mailbox: the list's archive and the member's
@@ -140,20 +167,22 @@ type mailbox interface {
 
 // lookup finds mailbox name among the lists the logged-in address is a member of now.
 // Someone who is not a member learns nothing about whether the list exists.
+// The list's address is the old name of its mailbox, and still opens it.
 func (s *session) lookup(tx membership, name string) (store.List, store.Member, error) {
-	addr := strings.ToLower(name)
-	l, err := tx.List(addr)
+	lists, members, err := tx.ListsOf(s.addr)
 	if err == nil {
-		var m store.Member
-		m, err = tx.Member(addr, s.addr)
-		if err == nil {
-			return l, m, nil
+		addr := strings.ToLower(name)
+		for i, n := range mailboxNames(lists) {
+			if n == name || lists[i].Address == addr {
+				return lists[i], members[i], nil
+			}
 		}
+		err = store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return l, store.Member{}, no(imap.ResponseCodeNonExistent, "No mailbox %q: there is one for each list you are a member of", name)
+		return store.List{}, store.Member{}, no(imap.ResponseCodeNonExistent, "No mailbox %q: there is one for each list you are a member of", name)
 	}
-	return l, store.Member{}, err
+	return store.List{}, store.Member{}, err
 }
 
 // current checks, at the start of a command on the selected mailbox, that its list still exists
@@ -288,10 +317,11 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		if err != nil {
 			return err
 		}
+		names := mailboxNames(lists)
 		for i, l := range lists {
 			match := false
 			for _, p := range patterns {
-				if imapserver.MatchList(l.Address, delim, ref, p) {
+				if imapserver.MatchList(names[i], delim, ref, p) {
 					match = true
 					break
 				}
@@ -301,12 +331,12 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			}
 			// Every list is "subscribed": clients that show only subscribed folders (LSUB)
 			// must see them all.
-			data := imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoInferiors}, Delim: delim, Mailbox: l.Address}
+			data := imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoInferiors}, Delim: delim, Mailbox: names[i]}
 			if options.SelectSubscribed || options.ReturnSubscribed {
 				data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 			}
 			if options.ReturnStatus != nil {
-				if data.Status, err = status(tx, l, members[i], options.ReturnStatus); err != nil {
+				if data.Status, err = status(tx, names[i], l, members[i], options.ReturnStatus); err != nil {
 					return err
 				}
 			}
@@ -332,7 +362,7 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		if err != nil {
 			return err
 		}
-		data, err = status(tx, l, m, options)
+		data, err = status(tx, name, l, m, options)
 		return err
 	})
 	return data, err
@@ -340,13 +370,14 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 
 // status answers STATUS (and LIST RETURN (STATUS)). Every item asked for is filled in: the
 // library writes each one it was asked for.
-func status(tx mailbox, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
+// name is the mailbox's name as the client wrote it (RFC 9051 §7.4: STATUS answers with it).
+func status(tx mailbox, name string, l store.List, m store.Member, options *imap.StatusOptions) (*imap.StatusData, error) {
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return nil, err
 	}
 	data := &imap.StatusData{
-		Mailbox:     l.Address,
+		Mailbox:     name,
 		UIDNext:     imap.UID(last) + 1,
 		UIDValidity: uidValidity(l),
 	}

@@ -52,6 +52,10 @@ type Auth struct {
 	// Header is the Authentication-Results field (RFC 8601) to put on top of what is kept,
 	// CRLF-terminated; empty when nothing was verified.
 	Header string
+	// Evidence are the Authentication-Results fields of a trusted front MTA's checkers that
+	// the message arrived with and keeps (unfolded, without the field name); recorded with
+	// the archived post.
+	Evidence []string
 }
 
 // Result says what Accept did.
@@ -303,7 +307,7 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.Auth.Pass {
 		verified = env.Auth.Method
 	}
-	p := store.Post{Verified: verified, AuthDomain: env.Auth.Domain, DKIMAligned: env.Auth.DKIMAligned, DMARCPolicy: env.Auth.DMARCPolicy}
+	p := store.Post{Verified: verified, AuthDomain: env.Auth.Domain, DKIMAligned: env.Auth.DKIMAligned, DMARCPolicy: env.Auth.DMARCPolicy, Evidence: env.Auth.Evidence}
 	return s.distribute(tx, l, m, kept, p, res)
 }
 

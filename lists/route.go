@@ -20,7 +20,7 @@ const (
 	KindUnsubscribe                 // crew+unsubscribe@
 	KindConfirm                     // crew+confirm-TOKEN@
 	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
-	KindPostmaster                  // postmaster@ of a domain with lists (RFC 5321 §4.5.1)
+	KindPostmaster                  // postmaster@ (RFC 5321 §4.5.1) or abuse@ (RFC 2142) of a domain with lists
 	KindSubscribe                   // crew+subscribe@
 	KindMode                        // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
 	KindOwner                       // crew+owner@: reaches the owners
@@ -88,7 +88,8 @@ func (s *Service) Route(rcpt string) (Target, error) {
 		}
 		for _, l := range lists {
 			if _, d := splitAddress(l.Address); d == domain {
-				if local == "postmaster" && len(s.postmasters(lists, domain)) > 0 {
+				if (local == "postmaster" || local == "abuse") && len(s.postmasters(lists, domain)) > 0 {
+					// RFC 2142 §2: abuse@ is read like postmaster@.
 					t = Target{List: l.Address, Kind: KindPostmaster}
 					return nil
 				}
@@ -173,4 +174,34 @@ func (s *Service) address(list, cmd string) string {
 	}
 	local, domain := splitAddress(list)
 	return local + s.cfg.Separator + cmd + "@" + domain
+}
+
+// Recipients are the addresses Route accepts in domain, without their command forms
+// (crew+help@, crew+confirm-TOKEN@): each list's address and its -request address, and
+// postmaster@ and abuse@ when someone reads them. A front MTA that strips the separator
+// (Postfix's recipient_delimiter) before its lookup needs no more. Sorted.
+func (s *Service) Recipients(domain string) ([]string, error) {
+	a, err := mailaddr.Parse("postmaster@" + domain)
+	if err != nil {
+		return nil, err
+	}
+	domain = a.Domain()
+	var out []string
+	err = s.st.View(func(tx store.Tx) error {
+		all, err := tx.Lists()
+		if err != nil {
+			return err
+		}
+		for _, l := range all {
+			if local, d := splitAddress(l.Address); d == domain {
+				out = append(out, l.Address, local+"-request@"+domain)
+			}
+		}
+		if len(out) > 0 && len(s.postmasters(all, domain)) > 0 {
+			out = append(out, "postmaster@"+domain, "abuse@"+domain)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
 }

@@ -89,10 +89,10 @@ func (l limitedListener) Accept() (net.Conn, error) {
 			continue
 		}
 		if lim.exempt(ip) {
-			return &countedConn{watchedConn: watchedConn{Conn: c}, done: func() { l.srv.conns.remove("") }}, nil
+			return &countedConn{watchedConn: watchedConn{Conn: c, hostname: l.srv.cfg.Hostname}, done: func() { l.srv.conns.remove("") }}, nil
 		}
 		if l.srv.conns.add(ip, lim.ConnectionsPerIP) {
-			return &countedConn{watchedConn: watchedConn{Conn: c}, done: func() { l.srv.conns.remove(ip); l.srv.conns.remove("") }}, nil
+			return &countedConn{watchedConn: watchedConn{Conn: c, hostname: l.srv.cfg.Hostname}, done: func() { l.srv.conns.remove(ip); l.srv.conns.remove("") }}, nil
 		}
 		l.srv.conns.remove("")
 		l.refuse(c, "connection refused: too many from one address", lim.ConnectionsPerIP, "Too many connections from your address; try again later")

@@ -14,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,12 @@ type Config struct {
 	// Verifier checks DKIM, SPF and DMARC of every message; nil: nothing is verified.
 	Verifier *verify.Verifier
 	Limits   Limits
+	// TrustedRelays are the MTAs in front of this server: for their sessions SPF is checked
+	// for the client and HELO recorded in the topmost Received field, the one the relay added.
+	TrustedRelays []netip.Prefix
+	// TrustedAuthServIDs: Authentication-Results fields of these authserv-ids are kept on mail
+	// from a trusted relay and recorded as evidence; all others are removed.
+	TrustedAuthServIDs []string
 }
 
 // Server is the inbound SMTP server.
@@ -236,7 +244,9 @@ func (s *session) Data(r io.Reader) (reply error) {
 			Message: "Temporary DNS failure while checking who sent this; please try again later"}
 	}
 	if auth.Header != "" {
-		raw = verify.StripOurs(raw, s.srv.cfg.Hostname)
+		// RFC 8601 §5: only results from the trusted relay's own checkers are kept; one in
+		// our name, or from anyone else, is removed before members see it.
+		raw, _ = verify.FilterResults(raw, s.trustedAuthServ)
 	}
 	env := lists.Envelope{From: s.from, Targets: s.targets, Received: s.received(txid), Auth: auth}
 	res, err := s.srv.domain.Accept(env, raw)
@@ -329,6 +339,17 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 	if a, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		in.RemoteIP = a.IP
 	}
+	if s.fromRelay() {
+		// go-smtp answers XCLIENT and XFORWARD with 500, so what the relay knows about its
+		// client is read from the Received field it put on top (RFC 5321 §4.4).
+		if v, ok := verify.TopReceived(raw); ok {
+			if hop, ok := verify.ParseReceived(v); ok {
+				in.Relay, in.RemoteIP, in.Helo = in.RemoteIP, hop.IP, hop.Helo
+			} else {
+				s.log.Warn("trusted relay's Received field not understood; SPF is checked for the relay", "received", oneLine(v))
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := v.Verify(ctx, in)
@@ -336,6 +357,7 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 		return lists.Auth{}, err
 	}
 	auth := lists.Auth{
+		Evidence:    s.evidence(raw),
 		Pass:        res.Pass(),
 		Method:      vocab.Verified(res.DMARC.Aligned), // DMARC names the aligned method as vocab does: dkim or spf
 		Domain:      res.DMARC.AlignedDomain,
@@ -355,12 +377,46 @@ func (s *session) verify(raw []byte) (lists.Auth, error) {
 	return auth, nil
 }
 
+// fromRelay reports whether the client is one of the trusted relays.
+func (s *session) fromRelay() bool {
+	a, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	return slices.ContainsFunc(s.srv.cfg.TrustedRelays, func(p netip.Prefix) bool { return p.Contains(ip) })
+}
+
+// trustedAuthServ reports whether an Authentication-Results field of authserv-id id is kept:
+// one of the trusted ids, on mail from a trusted relay, and never our own.
+func (s *session) trustedAuthServ(id string) bool {
+	if strings.EqualFold(id, strings.TrimSuffix(s.srv.cfg.Hostname, ".")) || !s.fromRelay() {
+		return false
+	}
+	return slices.ContainsFunc(s.srv.cfg.TrustedAuthServIDs, func(t string) bool {
+		return strings.EqualFold(strings.TrimSuffix(t, "."), id)
+	})
+}
+
+// evidence is the Authentication-Results fields of raw that are kept (see trustedAuthServ).
+func (s *session) evidence(raw []byte) []string {
+	_, kept := verify.FilterResults(raw, s.trustedAuthServ)
+	return kept
+}
+
 // received is the trace field RFC 5321 §4.4 asks every SMTP server to add.
 func (s *session) received(txid string) string {
 	helo := sanitize(s.conn.Hostname())
 	ip := "unknown"
 	if a, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		ip = a.IP.String()
+		if a.IP.To4() == nil {
+			ip = "IPv6:" + ip // RFC 5321 §4.1.3: an IPv6 address literal is tagged
+		}
 	}
 	// RFC 3848 protocol names: ESMTP, with S for TLS; UTF8SMTP for SMTPUTF8 (RFC 6531 §3.7.3).
 	proto := "ESMTP"

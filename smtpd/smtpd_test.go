@@ -162,3 +162,39 @@ func dial(t *testing.T, addr string) *smtp.Client {
 	}
 	return c
 }
+
+// TestEHLOReplyNamesServer: RFC 5321 §4.1.1.1, the EHLO (and HELO) reply starts with this
+// server's name.
+func TestEHLOReplyNamesServer(t *testing.T) {
+	addr := startSMTP(t, Config{}, &fakeDomain{})
+	c := dialRaw(t, addr)
+	c.reply()
+	io.WriteString(c.conn, "EHLO client.example.test\r\n")
+	if r, _ := c.r.ReadString('\n'); r != "250-mx.example.test Hello client.example.test\r\n" {
+		t.Errorf("EHLO reply starts %q, want 250-mx.example.test Hello client.example.test", r)
+	}
+	c.reply()
+	if r := c.cmd("HELO client.example.test"); !strings.HasPrefix(r, "250 2.0.0 mx.example.test Hello client.example.test") {
+		t.Errorf("HELO reply %q", r)
+	}
+}
+
+// TestReceivedIPv6: RFC 5321 §4.1.3, an IPv6 client's address in the Received field is an
+// address literal tagged IPv6:.
+func TestReceivedIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	d := &fakeDomain{}
+	s := New(Config{Hostname: "mx.example.test", MaxMessageBytes: 1 << 20, MaxRecipients: 10, ReadTimeout: time.Minute, WriteTimeout: time.Minute}, d, slog.New(slog.DiscardHandler))
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(time.Second) })
+	c := dial(t, ln.Addr().String())
+	if err := c.SendMail("a@example.test", []string{"crew@example.test"}, strings.NewReader("From: a@example.test\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.envs) != 1 || !strings.Contains(d.envs[0].Received, " ([IPv6:::1])\r\n\tby mx.example.test ") {
+		t.Errorf("Received fields: %+v", d.envs)
+	}
+}

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"net"
 	"sync/atomic"
 )
@@ -12,10 +13,16 @@ import (
 //
 // The client's bytes are readable here only on a plain connection: after STARTTLS go-smtp reads
 // through its own tls.Conn on top of this one, and what passes here is ciphertext.
+//
+// It also puts this server's name first in the EHLO and HELO replies, where RFC 5321 §4.1.1.1
+// wants it ("250-mx.example.org Hello client"): go-smtp writes "250-Hello client" and has no
+// setting for it. go-smtp flushes each reply line on its own, so the line is one Write. After
+// STARTTLS the bytes that pass here are ciphertext and the reply keeps go-smtp's form.
 type watchedConn struct {
 	net.Conn
-	state uint8       // where the last byte read left the line; only Read touches it
-	dotCR atomic.Bool // such a line was read since the last takeDotCR
+	hostname string      // this server's name, for the EHLO/HELO reply
+	state    uint8       // where the last byte read left the line; only Read touches it
+	dotCR    atomic.Bool // such a line was read since the last takeDotCR
 }
 
 const (
@@ -45,6 +52,24 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	}
 	c.state = st
 	return n, err
+}
+
+// Write puts hostname into the EHLO and HELO replies (see watchedConn).
+func (c *watchedConn) Write(p []byte) (int, error) {
+	if c.hostname == "" {
+		return c.Conn.Write(p)
+	}
+	for _, prefix := range []string{"250-Hello ", "250 Hello ", "250 2.0.0 Hello "} {
+		if bytes.HasPrefix(p, []byte(prefix)) {
+			code, rest := prefix[:len(prefix)-len("Hello ")], p[len(prefix)-len("Hello "):]
+			line := append([]byte(code+c.hostname+" "), rest...)
+			if _, err := c.Conn.Write(line); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 // takeDotCR reports whether a line that starts with a dot and a bare CR was read since the last

@@ -29,6 +29,9 @@ type Post struct {
 	// published DMARC policy. They decide whether the list copy is sent From the list.
 	DKIMAligned bool   `json:"dkim_aligned,omitempty"`
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
+	// Evidence are the Authentication-Results fields of the trusted front MTA's checkers the
+	// post arrived with (unfolded, without the field name).
+	Evidence []string `json:"evidence,omitempty"`
 	// Origin is the thread the post was archived in, before the merges Thread follows: the
 	// conversation mutes are about (see Muted).
 	Origin uint64 `json:"-"`

@@ -70,6 +70,11 @@ func (r Result) Header(authServID string) string {
 			method, rest, _ := strings.Cut(s, " ")
 			s = strings.TrimSpace(method + " " + comment + " " + rest)
 		}
+		if _, ok := res.(*authres.SPFResult); ok && r.Relay != nil {
+			// The check was of the client the trusted relay saw, not of the relay: say so.
+			method, rest, _ := strings.Cut(s, " ")
+			s = method + " (client " + r.Client.String() + " as recorded by trusted relay " + r.Relay.String() + ") " + rest + " policy.iprev=" + r.Client.String()
+		}
 		writeFolded(&b, s)
 		if i == len(results)-1 {
 			b.WriteString("\r\n")
@@ -132,23 +137,8 @@ func stripSpace(s string) string {
 // removed.
 func StripOurs(msg []byte, authServID string) []byte {
 	want := strings.TrimSuffix(authServID, ".")
-	var out []byte
-	kept, removed := 0, false // msg[:kept] has been dealt with
-	for _, f := range headerFields(msg) {
-		name, value, ok := bytes.Cut(msg[f.start:f.end], []byte(":"))
-		if !ok || !strings.EqualFold(string(bytes.TrimRight(name, " \t")), "Authentication-Results") {
-			continue
-		}
-		if !strings.EqualFold(strings.TrimSuffix(servID(string(value)), "."), want) {
-			continue
-		}
-		out = append(out, msg[kept:f.start]...)
-		kept, removed = f.end, true
-	}
-	if !removed {
-		return msg
-	}
-	return append(out, msg[kept:]...)
+	out, _ := FilterResults(msg, func(id string) bool { return !strings.EqualFold(id, want) })
+	return out
 }
 
 type span struct{ start, end int }
@@ -223,4 +213,29 @@ func skipCFWS(v string) string {
 		}
 	}
 	return ""
+}
+
+// FilterResults removes from the header of msg every Authentication-Results field whose
+// authserv-id keep does not accept, and returns the fields it kept (unfolded, without their
+// name). Every other byte is left as it was; msg itself is returned when nothing is removed.
+func FilterResults(msg []byte, keep func(authServID string) bool) ([]byte, []string) {
+	var out []byte
+	var kept []string
+	done, removed := 0, false // msg[:done] has been dealt with
+	for _, f := range headerFields(msg) {
+		name, value, ok := bytes.Cut(msg[f.start:f.end], []byte(":"))
+		if !ok || !strings.EqualFold(string(bytes.TrimRight(name, " \t")), "Authentication-Results") {
+			continue
+		}
+		if keep(strings.ToLower(strings.TrimSuffix(servID(string(value)), "."))) {
+			kept = append(kept, strings.Join(strings.Fields(string(value)), " "))
+			continue
+		}
+		out = append(out, msg[done:f.start]...)
+		done, removed = f.end, true
+	}
+	if !removed {
+		return msg, kept
+	}
+	return append(out, msg[done:]...), kept
 }

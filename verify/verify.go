@@ -1,8 +1,10 @@
 // Package verify owns the authentication of inbound mail: DKIM signatures, SPF for MAIL FROM and
 // HELO, DMARC alignment, and the Authentication-Results header that records them.
 //
-// The order at the SMTP edge: Verify the message as it arrived, then StripOurs (RFC 8601 §5:
-// nobody else may speak for our authserv-id), then put Result.Header on top of what is kept.
+// The order at the SMTP edge: Verify the message as it arrived, then FilterResults (RFC 8601 §5:
+// nobody else may speak for our authserv-id, and only a trusted relay's checkers are kept), then
+// put Result.Header on top of what is kept. For mail from a trusted relay, Input carries the
+// client the relay recorded in its Received field (TopReceived, ParseReceived).
 package verify
 
 import (
@@ -38,6 +40,10 @@ type Input struct {
 	Helo     string // its EHLO/HELO name
 	MailFrom string // the MAIL FROM address; "" is the null sender
 	Message  []byte // the whole message as received, CRLF line endings
+	// Relay is the trusted relay the message came through, nil when it came straight from its
+	// client: RemoteIP and Helo are then what the relay recorded, and the
+	// Authentication-Results say so.
+	Relay net.IP
 }
 
 // Result is what Verify found. Result values are those of RFC 8601 §2.7.
@@ -55,6 +61,9 @@ type Result struct {
 	HeloSPF SPFResult
 	// DMARC is the DMARC evaluation of FromDomain (RFC 7489).
 	DMARC DMARCResult
+	// Relay and Client: for a message taken from a trusted relay (Input.Relay), the relay's
+	// address and the client address SPF was checked for; nil otherwise.
+	Relay, Client net.IP
 }
 
 // DKIMResult is the verification of one DKIM signature (RFC 6376).
@@ -162,6 +171,9 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (Result, error) {
 	var res Result
 	var fromReason string
 	res.FromDomain, fromReason = fromDomain(in.Message)
+	if in.Relay != nil {
+		res.Relay, res.Client = in.Relay, in.RemoteIP
+	}
 
 	var wg sync.WaitGroup
 	var dm dmarcLookup

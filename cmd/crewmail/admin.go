@@ -214,6 +214,36 @@ func cmdListLs(c *cmd) error {
 	return tw.Flush()
 }
 
+func cmdRecipients(c *cmd) error {
+	c.params = "DOMAIN"
+	c.help = `Prints the addresses the lists of DOMAIN accept, one "ADDRESS OK" line each: input for
+postmap, so an MTA in front of crewmail can refuse unknown recipients at RCPT with 550
+(relay_recipient_maps = hash:/etc/postfix/crewmail_recipients). Printed: each list's
+address and its -request address, and postmaster@ and abuse@ when someone reads them
+(the postmaster setting or the lists' owners). The command forms (LIST+help@,
+LIST+confirm-TOKEN@...) are not printed: set the front MTA's recipient_delimiter to
+crewmail's separator, and it looks up LIST@ for them.`
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	rcpts, err := b.svc.Recipients(args[0])
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if len(rcpts) == 0 {
+		return fmt.Errorf("no list has an address in %s", args[0])
+	}
+	for _, r := range rcpts {
+		fmt.Fprintf(c.stdout, "%s OK\n", r)
+	}
+	return nil
+}
+
 func cmdListShow(c *cmd) error {
 	c.params = "ADDRESS"
 	c.help = "Shows every setting of a list, and how many members and posts it has."
@@ -676,6 +706,8 @@ type archiveJSON struct {
 	// Verified says how the author was established: "dkim" or "spf" (DMARC-aligned),
 	// "confirmed" (by reply), "approved" (by the operator), or "" (not verified).
 	Verified vocab.Verified `json:"verified"`
+	// Evidence: the Authentication-Results of the trusted front MTA the post arrived with.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 func archiveEntry(p store.Post) archiveJSON {
@@ -683,7 +715,7 @@ func archiveEntry(p store.Post) archiveJSON {
 	if date.IsZero() {
 		date = p.Received
 	}
-	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size, Verified: p.Verified}
+	return archiveJSON{Seq: p.Seq, Date: date, Received: p.Received, MessageID: p.MessageID, Thread: p.Thread, From: p.From, Subject: p.Subject, Size: p.Size, Verified: p.Verified, Evidence: p.Evidence}
 }
 
 func oneLine(s string, n int) string {

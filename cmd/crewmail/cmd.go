@@ -38,6 +38,7 @@ func init() {
 		{"list ls", cmdListLs, true},
 		{"list show", cmdListShow, true},
 		{"list rm", cmdListRm, true},
+		{"recipients", cmdRecipients, true},
 		{"member add", cmdMemberAdd, true},
 		{"member rm", cmdMemberRm, true},
 		{"member ls", cmdMemberLs, true},

@@ -373,6 +373,15 @@ func TestPostmaster(t *testing.T) {
 	if got[0].To[0] != "olga@example.test" || got[0].From != "" || !bytes.HasSuffix(got[0].Data, msg) {
 		t.Errorf("postmaster mail went from <%s> to %v:\n%s", got[0].From, got[0].To, got[0].Data)
 	}
+	// RFC 2142: abuse@ is read by the same people.
+	abuse := post("someone@example.test", "Spam from your list", "ab1@example.test", "a complaint\r\n")
+	if err := send(t, ts.SMTPAddr, "someone@example.test", []string{"abuse@" + testDomain}, abuse); err != nil {
+		t.Fatalf("abuse: %v", err)
+	}
+	got = sink.Wait(t, 2)
+	if got[1].To[0] != "olga@example.test" || got[1].From != "" || !bytes.HasSuffix(got[1].Data, abuse) {
+		t.Errorf("abuse mail went from <%s> to %v:\n%s", got[1].From, got[1].To, got[1].Data)
+	}
 }
 
 // TestOutboundDKIM: after "crewmail dkim keygen", what the list sends carries a signature of the

@@ -25,7 +25,7 @@ func TestMemberWithInternationalDomainReadsTheArchive(t *testing.T) {
 		}
 		if err := c.Login(user, pw).Wait(); err != nil {
 			t.Errorf("login as %s: %v", user, err)
-		} else if boxes, err := c.List("", "*", nil).Collect(); err != nil || len(boxes) != 1 || boxes[0].Mailbox != crew {
+		} else if boxes, err := c.List("", "*", nil).Collect(); err != nil || len(boxes) != 1 || boxes[0].Mailbox != "crew" {
 			t.Errorf("LIST after login as %s: %+v %v", user, boxes, err)
 		}
 		c.Close()

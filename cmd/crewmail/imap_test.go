@@ -38,10 +38,10 @@ func TestIMAPArchiveEndToEnd(t *testing.T) {
 		t.Fatalf("login with the mailed password: %v", err)
 	}
 	boxes, err := c.List("", "*", nil).Collect()
-	if err != nil || len(boxes) != 1 || boxes[0].Mailbox != crew {
+	if err != nil || len(boxes) != 1 || boxes[0].Mailbox != "crew" { // the mailbox is named after the list, without the domain
 		t.Fatalf("LIST: %+v %v", boxes, err)
 	}
-	if _, err := c.Select(crew, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+	if _, err := c.Select(boxes[0].Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()

@@ -138,11 +138,13 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	s.svc.Enqueued = s.queue.Wake
 
 	scfg := smtpd.Config{
-		Hostname:        cfg.Hostname,
-		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
-		MaxRecipients:   cfg.SMTP.MaxRecipients,
-		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
-		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
+		Hostname:           cfg.Hostname,
+		MaxMessageBytes:    cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:      cfg.SMTP.MaxRecipients,
+		ReadTimeout:        cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:       cfg.SMTP.WriteTimeout.Duration,
+		TrustedRelays:      cfg.SMTP.Relays(),
+		TrustedAuthServIDs: cfg.SMTP.TrustedAuthServIDs,
 		Limits: smtpd.Limits{
 			MaxConnections:          cfg.SMTP.MaxConnections,
 			MaxConcurrentData:       cfg.SMTP.MaxConcurrentData,

@@ -1,12 +1,13 @@
 """maildir_password.py MAILDIR ADDRESS: the app password in the newest "Your password ..." mail
-crewmail delivered to ADDRESS in MAILDIR (its quoted-printable body holds a line
+crewmail delivered to ADDRESS in its Maildir MAILDIR/ADDRESS (its quoted-printable body holds a line
 "  Password:  xxxx-xxxx-xxxx-xxxx"); prints nothing when there is none yet."""
 import email
 import glob
 import re
 import sys
 
-for path in glob.glob(sys.argv[1] + "/new/*") + glob.glob(sys.argv[1] + "/cur/*"):
+box = sys.argv[1] + "/" + sys.argv[2].lower()
+for path in glob.glob(box + "/new/*") + glob.glob(box + "/cur/*"):
     msg = email.message_from_binary_file(open(path, "rb"))
     if msg["Delivered-To"] != sys.argv[2] or not str(msg["Subject"]).startswith("Your password"):
         continue

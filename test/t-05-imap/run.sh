@@ -138,9 +138,11 @@ say "ok: a second mbsync run: the same $(wc -l <"$WORK/maildir5.after") files, n
 # 5. Python's imaplib (stdlib), as a mail program's IMAP code would: LOGIN, LIST, EXAMINE,
 # SEARCH ALL, FETCH 1 BODY.PEEK[] (the first archived message's bytes), STORE refused after
 # EXAMINE, SELECT, STORE +FLAGS (\Seen), FLAGS kept for a second session, APPEND refused with
-# NO [CANNOT], LOGOUT. Prints one line per finding; exit 1 on the first failure.
+# NO [CANNOT], LOGOUT. Prints one line per finding; exit 1 on the first failure. LIST names the
+# mailbox after the list's local part ($LIST_LOCAL); mbsync above opened it by its older,
+# address-shaped name, which still works.
 FIRST_SEQ=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["seq"])' "$WORK/archive5.json")
-/usr/bin/python3 "$PY/imap_check.py" "$IMAP_PORT" "$IMAP_MEMBER" "$IMAP_PASSWORD" "$LIST" "$N5" \
+/usr/bin/python3 "$PY/imap_check.py" "$IMAP_PORT" "$IMAP_MEMBER" "$IMAP_PASSWORD" "$LIST_LOCAL" "$N5" \
 	"$WORK/archived5/$FIRST_SEQ.eml" >"$WORK/imap5.out" 2>&1 || fail "Python imaplib: $(tail -n 3 "$WORK/imap5.out")"
 while IFS= read -r line; do say "ok: imaplib: ${line#ok: }"; done <"$WORK/imap5.out"
 
