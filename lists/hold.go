@@ -50,7 +50,7 @@ func (s *Service) holdForConfirmation(tx store.Tx, l store.List, auth Auth, m *i
 	if reason == "" {
 		reason = "no DMARC-aligned DKIM signature or SPF pass"
 	}
-	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy})
+	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy, Evidence: auth.Evidence})
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (s *Service) release(tx store.Tx, l store.List, id uint64, verified vocab.V
 	if h.Verified != vocab.Unverified {
 		verified = h.Verified
 	}
-	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, AuthDomain: h.AuthDomain, DKIMAligned: h.DKIMAligned, DMARCPolicy: h.DMARCPolicy}, res)
+	return s.distribute(tx, l, m, h.Raw, store.Post{Verified: verified, AuthDomain: h.AuthDomain, DKIMAligned: h.DKIMAligned, DMARCPolicy: h.DMARCPolicy, Evidence: h.Evidence}, res)
 }
 
 // moderateByMail is a moderator's answer to a held post: by the approve or reject address, or

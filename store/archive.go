@@ -261,6 +261,8 @@ type Held struct {
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
 	// Unnoticed: it waits for the moderators, who have not been sent it yet.
 	Unnoticed bool `json:"unnoticed,omitempty"`
+	// Evidence: the trusted front MTA's Authentication-Results it arrived with (Post.Evidence).
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.

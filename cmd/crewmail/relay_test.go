@@ -131,3 +131,28 @@ func TestRecipients(t *testing.T) {
 		t.Errorf("recipients without a domain: exit %d, want 2", code)
 	}
 }
+
+// TestRelayEvidenceSurvivesAHold: a relayed post that waits for a moderator keeps the trusted
+// relay's Authentication-Results as evidence once it is approved and archived.
+func TestRelayEvidenceSurvivesAHold(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	cfg := testConfig(t, t.TempDir(), sink.Addr, `trusted_relays = ["127.0.0.1/32"]
+trusted_authserv_ids = ["mx.example.test"]`)
+	d, _ := dnsOf.Load(cfg)
+	d.(*mailtest.DNS).Add(t, `far.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`)
+	ts := startTestServer(t, cfg)
+	ts.mustCLI(t, "list", "create", crew, "-name", "Garden crew", "-owner", "olga@example.test", "-moderated", "true")
+	ts.mustCLI(t, "member", "add", crew, "carol@far.test", "alice@example.test")
+	if err := send(t, ts.SMTPAddr, "carol@far.test", []string{crew}, relayed("held@far.test")); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 1) // the moderator's notice
+	if out := ts.mustCLI(t, "held", "approve", crew, "1"); !strings.Contains(out, "posted held post 1") {
+		t.Fatalf("approve: %s", out)
+	}
+	arch := ts.mustCLI(t, "archive", "ls", crew, "-json")
+	if !strings.Contains(arch, `"evidence":["mx.example.test; spf=pass smtp.mailfrom=far.test"]`) {
+		t.Errorf("archive ls -json after the hold does not show the evidence:\n%s", arch)
+	}
+}
