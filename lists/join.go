@@ -298,9 +298,9 @@ func (s *Service) welcome(tx store.Tx, l store.List, addr string, mode vocab.Mod
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
 }
 
-// leave takes addr off l: a goodbye to them (with reason, when an owner removed them), a
-// notice to the owners saying how.
-func (s *Service) leave(tx store.Tx, l store.List, addr, how, reason, inReplyTo string, res *Result) error {
+// leave takes addr off l: a goodbye to them (saying which owner, when by is one who removed
+// them), a notice to the owners saying how.
+func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo string, res *Result) error {
 	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -308,7 +308,7 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, reason, inReplyTo 
 	}
 	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
 	data := s.noticeData(l)
-	data.Address, data.Reason = addr, reason
+	data.Address, data.By = addr, by
 	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
 		return err
 	}

@@ -197,7 +197,7 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 					results = append(results, fmt.Sprintf("remove %s: not a member.", addr))
 					continue
 				}
-				if err := s.leave(tx, l, addr, "removed by "+owner, "One of the owners, "+owner+", removed you from the list.", "", res); err != nil {
+				if err := s.leave(tx, l, addr, "removed by "+owner, owner, "", res); err != nil {
 					return nil, err
 				}
 				results = append(results, fmt.Sprintf("remove %s: done.", addr))

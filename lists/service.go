@@ -36,6 +36,9 @@ type Config struct {
 	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
 	// unsubscribe links; empty: mailto links only.
 	BaseURL string
+	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
+	// list's own time zone wins) say when digests go out, for the welcome.
+	DailyAt, WeeklyOn, Zone string
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.

@@ -27,6 +27,11 @@ type Notice struct {
 	ArchiveURL  string
 	Hostname    string // the server's
 	Guide       string // the member guide's URL; empty when the server has no web address
+	// When digests go out: the time of day (15:04), the weekday of the weekly one, and the
+	// time zone (an IANA name) both are in.
+	DailyAt  string
+	WeeklyOn string
+	Zone     string
 
 	// What the notice is about.
 	Address  string     // whom it is about: a member, someone joining, invited, removed

@@ -30,6 +30,7 @@ var data = Notice{
 	NewPassword: "crew+password@x.test", Password: "k3v9-xq2a-7mfp-d8wz", IMAP: "x.test, port 993 (TLS)",
 	Threads:  []ThreadLink{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
 	Attached: true, Waiting: 12, Unnoticed: 5,
+	DailyAt: "08:00", WeeklyOn: "Monday", Zone: "Europe/Berlin",
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file
@@ -59,7 +60,7 @@ func TestGolden(t *testing.T) {
 			if subject == "" || strings.Contains(subject, "\n") || strings.HasPrefix(body, "\n") || strings.Contains(body, "<no value>") {
 				t.Errorf("subject %q, body:\n%s", subject, body)
 			}
-			got := "Subject: " + subject + "\n\n" + body
+			got := "Subject: " + subject + "\n\n" + Flow(body)
 			golden := filepath.Join("testdata", name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -90,7 +91,7 @@ func TestOperatorOverride(t *testing.T) {
 	if err != nil || subject != "Our own help" || body != "Ask Garden crew.\n" {
 		t.Errorf("override: %q %q %v", subject, body, err)
 	}
-	if _, body, _ := s.Render("goodbye", data); !strings.Contains(body, "no longer on") {
+	if _, body, _ := s.Render("goodbye", data); !strings.Contains(body, "removed you from the list") {
 		t.Errorf("templates not overridden changed: %q", body)
 	}
 }
@@ -118,7 +119,7 @@ func TestHelpExplainsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for policy, want := range map[vocab.PostPolicy]string{
-		"verified": "confirms it by replying",
+		"verified": "until you confirm it by replying",
 		"members":  "Only members may post",
 		"anyone":   "Anyone may post",
 	} {

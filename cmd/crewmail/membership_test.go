@@ -38,8 +38,25 @@ func text(t *testing.T, m mailtest.Message) string {
 		t.Fatalf("mail to %v has no text: %v\n%s", m.To, err, m.Data)
 	}
 	body, _ := io.ReadAll(p.Body)
+	if _, params, err := p.Header.(*mail.InlineHeader).ContentType(); err == nil && params["format"] == "flowed" {
+		body = unflow(body)
+	}
 	head, _, _ := bytes.Cut(m.Data, []byte("\r\n\r\n"))
 	return string(head) + "\r\n\r\n" + string(body)
+}
+
+// unflow reads format=flowed text as a mail program does (RFC 3676 §4.1, §4.4): without the
+// space-stuffing, each line that ends in a space joined with the next.
+func unflow(text []byte) []byte {
+	var b bytes.Buffer
+	for line := range strings.SplitSeq(strings.TrimSuffix(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n"), "\n") {
+		line = strings.TrimPrefix(line, " ")
+		b.WriteString(line)
+		if !strings.HasSuffix(line, " ") || line == "-- " {
+			b.WriteString("\n")
+		}
+	}
+	return b.Bytes()
 }
 
 // replyAddress is where a reply to m goes: its Reply-To, else its From.
@@ -352,7 +369,7 @@ func TestInvitePolicyAndOwnerCommands(t *testing.T) {
 	got = sink.Wait(t, 9) // goodbye to alice, the results (with the leave notice) to the owner
 	var goodbye bool
 	for _, m := range got[7:9] {
-		goodbye = goodbye || m.To[0] == "alice@example.test" && strings.Contains(text(t, m), "removed you")
+		goodbye = goodbye || m.To[0] == "alice@example.test" && strings.Contains(text(t, m), "Subject: An owner removed you from Garden crew")
 	}
 	if !goodbye || strings.Contains(members(t, ts), "alice@example.test") {
 		t.Errorf("after the owner confirmed: goodbye %v, members:\n%s", goodbye, members(t, ts))
@@ -471,7 +488,7 @@ func TestModesByEmail(t *testing.T) {
 	if err := ask(t, ts, "alice@example.test", "crew+daily@"+testDomain, "", true); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 1, "alice@example.test", "From now on alice@example.test gets a daily digest")
+	expect(t, sink, 1, "alice@example.test", "From now on, at alice@example.test, you get a daily digest of Garden crew")
 	if !strings.Contains(members(t, ts), "alice@example.test  daily") {
 		t.Errorf("alice not in daily mode:\n%s", members(t, ts))
 	}
@@ -486,7 +503,7 @@ func TestModesByEmail(t *testing.T) {
 	if err := answer(t, ts, q, gmailReply, "bob@example.test", "yes", false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 3, "bob@example.test", "gets no mail from Garden crew")
+	expect(t, sink, 3, "bob@example.test", "you get no mail from Garden crew")
 	// A post now reaches nobody: alice gets digests, bob nothing.
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Quiet", "q@example.test", "x\r\n")); err != nil {
 		t.Fatal(err)
@@ -643,15 +660,22 @@ func TestCLIMirrorsMembership(t *testing.T) {
 	ts := newCrew(t, sink, "alice@example.test")
 	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-moderated", "true")
 	ts.mustCLI(t, "member", "add", crew, "bob@example.test", "-welcome", "-mode", "weekly")
-	expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "How you get the list: a weekly digest.", "Auto-Submitted: auto-generated", "http://"+ts.HTTPAddr+"/guide")
-	resp, err := http.Get("http://" + ts.HTTPAddr + "/guide")
+	welcome := expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "You get a weekly digest.", "A daily digest comes every day at 08:00", "crew+password@", "Auto-Submitted: auto-generated", "http://"+ts.HTTPAddr+"/guide")
+	// The guide the welcome links to is a web page with this list's own name and addresses.
+	link := regexp.MustCompile(`http://\S+/guide\?list=\S+`).FindString(text(t, welcome))
+	if link == "" {
+		t.Fatalf("no link to the guide for this list:\n%s", text(t, welcome))
+	}
+	resp, err := http.Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	guide, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Contains(guide, []byte("crew+subscribe@")) {
-		t.Errorf("the member guide the welcome links to: %d\n%.300s", resp.StatusCode, guide)
+	for _, want := range []string{"<h2 id=\"joining\">Joining</h2>", "crew+subscribe@lists.example.test", "crew-request@lists.example.test", "Garden crew"} {
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || !bytes.Contains(guide, []byte(want)) || bytes.Contains(guide, []byte("example.org")) || bytes.Contains(guide, []byte("\n## ")) {
+			t.Errorf("the member guide the welcome links to lacks %q, or is not this list's web page: %d %s\n%.600s", want, resp.StatusCode, resp.Header.Get("Content-Type"), guide)
+		}
 	}
 
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Raffle", "raffle@example.test", "Buy tickets\r\n")); err != nil {
@@ -679,7 +703,7 @@ func TestAppPasswordByMail(t *testing.T) {
 	if err := ask(t, ts, "alice@example.test", "crew+password@"+testDomain, "", true); err != nil {
 		t.Fatal(err)
 	}
-	m := expect(t, sink, 1, "alice@example.test", "User name: alice@example.test", "port")
+	m := expect(t, sink, 1, "alice@example.test", "User name:\n  alice@example.test", "port")
 	pw := passwordRE.FindStringSubmatch(text(t, m))
 	if pw == nil {
 		t.Fatalf("no password in:\n%s", text(t, m))
