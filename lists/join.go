@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"time"
 	"errors"
 	"fmt"
 	"slices"
@@ -209,22 +210,59 @@ func (s *Service) askOwners(tx store.Tx, c *command, addr string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.sendJoinRequest(tx, l, p, s.deciders(l), c.res); err != nil {
+		return err
+	}
 	data := s.noticeData(l)
-	data.Address, data.Expires = addr, day(p.Expires)
+	data.Address = addr
+	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
+}
+
+// sendJoinRequest sends join request p of l to each of to, with addresses to approve or
+// decline it.
+func (s *Service) sendJoinRequest(tx store.Tx, l store.List, p store.Pending, to []string, res *Result) error {
+	data := s.noticeData(l)
+	data.Address, data.Expires = p.Address, day(p.Expires)
 	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
 	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
 	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
-	for _, owner := range l.Owners {
-		if err := s.enqueueNotice(tx, l, notice{to: owner, template: "join-request", data: data}, c.res); err != nil {
+	for _, d := range to {
+		if err := s.enqueueNotice(tx, l, notice{to: d, template: "join-request", data: data}, res); err != nil {
 			return err
 		}
 	}
-	if len(l.Owners) == 0 {
-		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", addr)
+	if len(to) == 0 {
+		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", p.Address)
 	}
-	data = s.noticeData(l)
-	data.Address = addr
-	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
+	return nil
+}
+
+// deciders decide who joins l: its owners, or else the server's postmaster.
+func (s *Service) deciders(l store.List) []string {
+	if len(l.Owners) == 0 && s.cfg.Postmaster != "" {
+		return []string{s.cfg.Postmaster}
+	}
+	return l.Owners
+}
+
+// sendWaitingRequests sends the join requests that wait on l to owners added to it, who did
+// not have them.
+func (s *Service) sendWaitingRequests(tx store.Tx, l store.List, added []string, res *Result) error {
+	var waiting []store.Pending
+	if err := tx.PendingActions(l.Address, func(p store.Pending) error {
+		if p.Kind == store.PendingRequest {
+			waiting = append(waiting, p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range waiting {
+		if err := s.sendJoinRequest(tx, l, p, added, res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decideJoinByMail is an owner's answer to a join request: by the approve or decline address,
@@ -248,16 +286,74 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 			action = actionApproveJoin
 		}
 	}
-	if err := tx.DeletePending(l.Address, id); err != nil {
+	return s.decideJoin(tx, l, p, action == actionApproveJoin, reason, c.m.from, c.res)
+}
+
+// decideJoin carries out by's decision on join request p: the requester joins, or hears the
+// reason they were turned down.
+func (s *Service) decideJoin(tx store.Tx, l store.List, p store.Pending, approve bool, reason, by string, res *Result) error {
+	if err := tx.DeletePending(l.Address, p.ID); err != nil {
 		return err
 	}
-	if action == actionApproveJoin {
-		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+c.m.from+" approved", "", c.res)
+	if approve {
+		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+by+" approved", "", res)
 	}
-	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
+	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", by)
 	data := s.noticeData(l)
 	data.Address, data.Reason = p.Address, reason
-	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
+	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res)
+}
+
+// JoinRequest is a confirmed request to join that waits for an owner.
+type JoinRequest struct {
+	ID       uint64
+	Address  string
+	Received time.Time
+	Expires  time.Time
+}
+
+// JoinRequests lists the requests to join list that wait for an owner's decision.
+func (s *Service) JoinRequests(list string) ([]JoinRequest, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []JoinRequest
+	err = s.st.View(func(tx store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return err
+		}
+		return tx.PendingActions(laddr, func(p store.Pending) error {
+			if p.Kind == store.PendingRequest {
+				out = append(out, JoinRequest{ID: p.ID, Address: p.Address, Received: p.Created, Expires: p.Expires})
+			}
+			return nil
+		})
+	})
+	return out, notFound(err, "there is no list %s", laddr)
+}
+
+// DecideJoin approves or declines (with reason, which the requester reads) join request id of
+// list as the operator's decision; it returns the address that asked.
+func (s *Service) DecideJoin(list string, id uint64, approve bool, reason string) (string, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return "", err
+	}
+	var who string
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		l, err := tx.List(laddr)
+		if err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		p, err := tx.PendingByID(laddr, id)
+		if err != nil || p.Kind != store.PendingRequest {
+			return fmt.Errorf("%s has no join request %d waiting (see crewmail pending ls %s)", laddr, id, laddr)
+		}
+		who = p.Address
+		return s.decideJoin(tx, l, p, approve, reason, "the operator", res)
+	})
+	return who, err
 }
 
 // decision reads an owner's or moderator's reply: the first line the sender wrote themselves

@@ -185,11 +185,27 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}
+	if o.Join != "" {
+		if err := s.checkDeciders(l); err != nil {
+			return l, err
+		}
+	}
 	err = s.st.Update(func(tx store.Tx) error { return tx.CreateList(l) })
 	if errors.Is(err, store.ErrExists) {
 		return l, fmt.Errorf("the list %s already exists", addr)
 	}
 	return l, err
+}
+
+// checkDeciders refuses a list where owners approve who joins but nobody would: no owner, and
+// no postmaster to stand in. It is checked when -join approve is asked for and when an owner
+// is removed; a list made with the default policy and no owner yet gets its owner later, who
+// then receives the requests that wait (sendWaitingRequests).
+func (s *Service) checkDeciders(l store.List) error {
+	if l.Join == vocab.JoinApprove && len(s.deciders(l)) == 0 {
+		return fmt.Errorf("on %s the owners approve who joins (-join approve), but it has no owner: add one with -owner ADDRESS, or choose -join open or -join invite", l.Address)
+	}
+	return nil
 }
 
 // UpdateList changes a list's settings.
@@ -199,15 +215,35 @@ func (s *Service) UpdateList(address string, o ListOptions) (store.List, error) 
 		return store.List{}, err
 	}
 	var l store.List
-	err = s.st.Update(func(tx store.Tx) error {
-		var err error
-		if l, err = tx.List(addr); err != nil {
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		old, err := tx.List(addr)
+		if err != nil {
 			return err
 		}
+		l = old
+		l.Owners = slices.Clone(old.Owners)
 		if err := o.apply(&l); err != nil {
 			return err
 		}
-		return tx.PutList(l)
+		if o.Join != "" || len(o.RemoveOwners) > 0 {
+			if err := s.checkDeciders(l); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutList(l); err != nil {
+			return err
+		}
+		// Owners added now get the join requests that wait: nobody else may have had them.
+		var added []string
+		for _, o := range l.Owners {
+			if !slices.Contains(s.deciders(old), o) {
+				added = append(added, o)
+			}
+		}
+		if len(added) > 0 && l.Join == vocab.JoinApprove {
+			return s.sendWaitingRequests(tx, l, added, res)
+		}
+		return nil
 	})
 	return l, notFound(err, "there is no list %s", addr)
 }

@@ -462,6 +462,74 @@ func heldID(s string) (uint64, error) {
 	return id, nil
 }
 
+func cmdPendingLs(c *cmd) error {
+	c.params = "LIST"
+	c.help = "Lists the requests to join a list that wait for an owner's decision."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	reqs, err := b.svc.JoinRequests(args[0])
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tASKED\tADDRESS\tEXPIRES")
+	for _, r := range reqs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.Received.Format("2006-01-02 15:04"), r.Address, r.Expires.Format("2006-01-02"))
+	}
+	return tw.Flush()
+}
+
+func cmdPendingApprove(c *cmd) error {
+	c.params = "LIST ID"
+	c.help = "Lets the one who asked to join in: they get the welcome."
+	return decideJoin(c, true)
+}
+
+func cmdPendingDecline(c *cmd) error {
+	c.params = "LIST ID [-reason TEXT]"
+	c.help = "Turns a request to join down; the one who asked is told, with the reason."
+	return decideJoin(c, false)
+}
+
+func decideJoin(c *cmd, approve bool) error {
+	var reason *string
+	if !approve {
+		reason = c.flag.String("reason", "", "why, in a sentence the one who asked reads")
+	}
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a join request's ID (see crewmail pending ls %s)", args[1], args[0])
+	}
+	why := ""
+	if reason != nil {
+		why = *reason
+	}
+	who, err := b.svc.DecideJoin(args[0], id, approve, why)
+	if err != nil {
+		return err
+	}
+	if approve {
+		fmt.Fprintf(c.stdout, "%s is now a member of %s\n", who, args[0])
+	} else {
+		fmt.Fprintf(c.stdout, "declined %s's request to join %s; they are told\n", who, args[0])
+	}
+	return nil
+}
+
 func cmdDigestPreview(c *cmd) error {
 	c.params = "LIST [-period daily|weekly] [-member ADDR] [-html]"
 	c.help = "Prints a digest as it would go out now, without sending it."
