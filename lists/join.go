@@ -1,10 +1,10 @@
 package lists
 
 import (
-	"time"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"crewmail/internal/vocab"
 	"crewmail/store"
