@@ -270,7 +270,7 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy}
+	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy, Excerpt: m.excerpt}
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}

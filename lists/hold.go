@@ -52,7 +52,7 @@ func (s *Service) holdForConfirmation(tx store.Tx, l store.List, auth Auth, m *i
 	if reason == "" {
 		reason = "no DMARC-aligned DKIM signature or SPF pass"
 	}
-	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy})
+	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy, Excerpt: m.excerpt})
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,11 @@ func (s *Service) holdForModeration(tx store.Tx, l store.List, h store.Held, res
 	}
 	res.Held++
 	s.log.Info("post held for the moderators", "list", l.Address, "from", h.From, "id", h.ID, "reason", h.Reason, "announced", notify)
+	// The author hears that it waits (at an address that is theirs: see tellPoster), so that
+	// silence does not read as a post that went out.
+	if err := s.tellPoster(tx, l, h, "post-waiting", "", false, res); err != nil {
+		return err
+	}
 	if !notify {
 		return nil
 	}
@@ -110,6 +115,7 @@ func (s *Service) tellModerators(tx store.Tx, l store.List, h store.Held, waitin
 	data := s.noticeData(l)
 	data.Waiting, data.Unnoticed = waiting, unnoticed
 	data.From, data.Reason, data.Received = h.From, h.Reason, moment(h.Received)
+	data.Excerpt = h.Excerpt // read before the transaction, when the post came
 	if m, err := parseMessage(h.Raw); err == nil {
 		data.Subject = m.subject
 		if f := m.header.Get("From"); f != "" {
@@ -270,14 +276,17 @@ func (s *Service) reject(tx store.Tx, l store.List, h store.Held, reason string,
 	if err := tx.Release(l.Address, h.ID); err != nil {
 		return err
 	}
-	return s.tellPoster(tx, l, h, "post-rejected", reason, res)
+	// The post goes back to its author, so that it is not lost, but only to an author proven
+	// to have sent it: a forger's text is never mailed to the address it forged.
+	return s.tellPoster(tx, l, h, "post-rejected", reason, h.Verified != vocab.Unverified, res)
 }
 
 // tellPoster writes to the author of a post held for the moderators, unless the From address
 // may be forged (not verified, not a member): a notice to a forged address is backscatter. A
 // post held for its author's confirmation is not followed up: its member was asked already, and
-// silence means they did not send it.
-func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, reason string, res *Result) error {
+// silence means they did not send it. giveBack attaches the post, for an author proven to have
+// written it.
+func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, reason string, giveBack bool, res *Result) error {
 	to := h.From
 	if h.Kind != store.HeldForModerator {
 		return nil
@@ -287,14 +296,16 @@ func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, 
 		return nil
 	}
 	data := s.noticeData(l)
-	data.Address, data.Reason, data.Received = to, reason, moment(h.Received)
-	if m, err := parseMessage(h.Raw); err == nil {
-		data.Subject = m.subject
-		if m.messageID != "" {
-			return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data, inReplyTo: m.messageID}, res)
-		}
+	data.Address, data.Reason, data.Received, data.Expires = to, reason, moment(h.Received), day(h.Expires)
+	n := notice{to: to, template: template, data: data}
+	if giveBack && h.Verified != vocab.Unverified {
+		n.attach, n.data.Attached = h.Raw, true
 	}
-	return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data}, res)
+	if m, err := parseMessage(h.Raw); err == nil {
+		n.data.Subject = m.subject
+		n.inReplyTo = m.messageID
+	}
+	return s.enqueueNotice(tx, l, n, res)
 }
 
 // HeldPost describes a held post for the operator.
@@ -384,7 +395,7 @@ func (s *Service) Sweep() (int, error) {
 				if err := tx.Release(l.Address, h.ID); err != nil {
 					return err
 				}
-				if err := s.tellPoster(tx, l, h, "held-expired", "", &res); err != nil {
+				if err := s.tellPoster(tx, l, h, "held-expired", "", false, &res); err != nil {
 					return err
 				}
 				n++

@@ -258,6 +258,9 @@ type Held struct {
 	DMARCPolicy string `json:"dmarc_policy,omitempty"`
 	// Unnoticed: it waits for the moderators, who have not been sent it yet.
 	Unnoticed bool `json:"unnoticed,omitempty"`
+	// Excerpt is how it begins, its first lines, read when it came (before the write
+	// transaction), for the mail that asks its author or the moderators about it.
+	Excerpt []string `json:"excerpt,omitempty"`
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.
