@@ -68,13 +68,15 @@ func (s *Service) request(tx store.Tx, c *command) error {
 	}
 	a.fold = true
 	lines := c.m.lines(maxRequestLines)
-	if subj := stripReplyPrefix(c.m.subject); subj != "" {
+	// The subject is a command only when the text has none: "Subject: remove" over a mail
+	// that says what to do is a title, not an order.
+	if subj := stripReplyPrefix(c.m.subject); subj != "" && !slices.ContainsFunc(lines, func(line string) bool { w, _ := firstWord(line); return isCommand(w) }) {
 		if w, _ := firstWord(subj); isCommand(w) {
 			lines = append([]string{subj}, lines...)
 		}
 	}
 	var results, owner []string
-	unknown := 0
+	unknown, understood := 0, false
 lines:
 	for _, line := range lines {
 		word, rest := firstWord(line)
@@ -97,15 +99,33 @@ lines:
 			result = "help: below."
 		case "who", "invite", "remove":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
+			understood = true
 			continue
 		case "end", "stop", "thanks":
 			break lines
 		default:
-			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite and remove.", line)
-			if unknown++; unknown == 3 {
-				results = append(results, result, "The rest of the mail was not read.")
+			// Prose after a command (a greeting, a signature the reader missed) is not
+			// answered: the commands were understood, and the rest is ignored.
+			if understood {
 				break lines
 			}
+			if unknown++; unknown > 1 {
+				if unknown == 3 {
+					results = append(results, "The rest of the mail was not read.")
+					break lines
+				}
+				continue
+			}
+			// Only the first line that is not a command is answered, once: with the
+			// command it most likely meant, else with the list of them.
+			if guess := didYouMean(word); guess != "" {
+				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
+			} else {
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite and remove.", line)
+			}
+		}
+		if word != "" && isCommand(word) {
+			understood = true
 		}
 		if err != nil {
 			return err
@@ -138,6 +158,46 @@ lines:
 	}
 	results, confirm := a.unfold(results)
 	return s.sendResults(tx, c, results, confirm)
+}
+
+// commandWords are the words isCommand knows, for didYouMean.
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "help", "who", "invite", "remove"}
+
+// didYouMean is the command word closest to word, when a slip of one or two letters (or the
+// same word with extra letters) separates them; empty when none is that close.
+func didYouMean(word string) string {
+	if len(word) < 3 {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, c := range commandWords {
+		d := editDistance(word, c)
+		if limit := min(2, len(c)/3); d <= limit && d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes (command words are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func isCommand(word string) bool {

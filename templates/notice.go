@@ -50,6 +50,7 @@ type Notice struct {
 	IMAP     string
 	Lines    []string     // an owner's command lines that wait for confirmation
 	Results  []string     // what each line of a mail to crew-request@ did
+	Used     string       // the address the mail answered went to; empty: a reply
 	Excerpt  []string     // how a held post begins
 	Threads  []ThreadLink // conversations a reply to a digest could have answered
 	Attached bool         // the mail answered is attached

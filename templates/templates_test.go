@@ -24,7 +24,7 @@ var data = Notice{
 	Approve: "crew+confirm-app@x.test", Reject: "crew+confirm-rej@x.test", Expires: "Monday 30 November 2026",
 	Subject: "Tomatoes", From: "Bob <bob@x.test>", Received: "Tuesday 24 November 2026, 10:00 UTC",
 	Reason: "no DKIM", By: "ann@x.test", How: "they confirmed, and ann@x.test approved",
-	Lines:       []string{"invite carol@x.test", "remove dan@x.test"},
+	Lines: []string{"invite carol@x.test", "remove dan@x.test"}, Used: "crew+unsubscribe@x.test",
 	Excerpt:     []string{"The tomatoes are ripe.", "Who takes the first box?"},
 	Results:     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	NewPassword: "crew+password@x.test", Password: "k3v9-xq2a-7mfp-d8wz", IMAP: "x.test, port 993 (TLS)",
