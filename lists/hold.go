@@ -248,7 +248,7 @@ func (s *Service) moderateByMail(tx store.Tx, c *command, action byte, id uint64
 	l := c.l
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind != store.HeldForModerator) {
-		return s.answer(tx, c, []string{"This post has been decided already."})
+		return s.answer(tx, c, []string{s.decidedAlready(tx, l, "post", id, "This post")})
 	} else if err != nil {
 		return err
 	}
@@ -263,12 +263,31 @@ func (s *Service) moderateByMail(tx store.Tx, c *command, action byte, id uint64
 			action = actionApprovePost
 		}
 	}
+	if err := s.rememberDecision(tx, l, "post", id, c.m.from, action == actionApprovePost, "approved", "rejected", h.Expires); err != nil {
+		return err
+	}
+	subject := ""
+	if m, err := parseMessage(h.Raw); err == nil {
+		subject = m.subject
+	}
 	if action == actionApprovePost {
 		s.log.Info("held post approved", "list", l.Address, "id", id, "by", c.m.from)
-		return s.release(tx, l, id, vocab.VerifiedApproved, c.res)
+		if err := s.release(tx, l, id, vocab.VerifiedApproved, c.res); err != nil {
+			return err
+		}
+		// The decision is acknowledged to the moderator, at the address the token was sent
+		// to, so not held back like answers to unproven mail.
+		return s.sendResults(tx, c, []string{fmt.Sprintf("Done: the post from %s, %q, went to the list.", h.From, subject)}, "")
 	}
 	s.log.Info("held post rejected", "list", l.Address, "id", id, "by", c.m.from)
-	return s.reject(tx, l, h, reason, c.res)
+	if err := s.reject(tx, l, h, reason, c.res); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("Done: the post from %s, %q, was turned down", h.From, subject)
+	if reason != "" {
+		what += ", with your reason: " + reason
+	}
+	return s.sendResults(tx, c, []string{what + "."}, "")
 }
 
 // reject drops a held post and tells its author why, when the author is known to be real.

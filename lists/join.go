@@ -271,7 +271,7 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 	l := c.l
 	p, err := tx.PendingByID(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Kind != store.PendingRequest) {
-		return s.answer(tx, c, []string{"This join request has been decided already."})
+		return s.answer(tx, c, []string{s.decidedAlready(tx, l, "join", id, "This join request")})
 	} else if err != nil {
 		return err
 	}
@@ -286,13 +286,29 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 			action = actionApproveJoin
 		}
 	}
-	return s.decideJoin(tx, l, p, action == actionApproveJoin, reason, c.m.from, c.res)
+	if err := s.decideJoin(tx, l, p, action == actionApproveJoin, reason, c.m.from, c.res); err != nil {
+		return err
+	}
+	// An approval is acknowledged by the notice that they joined, which every owner gets; a
+	// decline by this answer. It goes to the address the request was sent to (the token
+	// proves it), so it is not held back like answers to unproven mail.
+	if action == actionApproveJoin {
+		return nil
+	}
+	what := "Done: " + p.Address + " was turned down"
+	if reason != "" {
+		what += ", with your reason: " + reason
+	}
+	return s.sendResults(tx, c, []string{what + "."}, "")
 }
 
 // decideJoin carries out by's decision on join request p: the requester joins, or hears the
 // reason they were turned down.
 func (s *Service) decideJoin(tx store.Tx, l store.List, p store.Pending, approve bool, reason, by string, res *Result) error {
 	if err := tx.DeletePending(l.Address, p.ID); err != nil {
+		return err
+	}
+	if err := s.rememberDecision(tx, l, "join", p.ID, by, approve, "approved", "declined", p.Expires); err != nil {
 		return err
 	}
 	if approve {
@@ -302,6 +318,27 @@ func (s *Service) decideJoin(tx store.Tx, l store.List, p store.Pending, approve
 	data := s.noticeData(l)
 	data.Address, data.Reason = p.Address, reason
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res)
+}
+
+// rememberDecision keeps by's decision on what (join request or held post) id until expires,
+// for decidedAlready.
+func (s *Service) rememberDecision(tx store.Tx, l store.List, what string, id uint64, by string, yes bool, ifYes, ifNo string, expires time.Time) error {
+	how := ifNo
+	if yes {
+		how = ifYes
+	}
+	_, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingDecided, Address: fmt.Sprintf("%s %d", what, id), By: by, Lines: []string{how}, Created: s.Now().UTC(), Expires: expires})
+	return err
+}
+
+// decidedAlready says who decided what id and how, as far as it is remembered; subject names
+// it ("This post").
+func (s *Service) decidedAlready(tx store.Tx, l store.List, what string, id uint64, subject string) string {
+	p, err := tx.PendingFor(l.Address, store.PendingDecided, fmt.Sprintf("%s %d", what, id))
+	if err != nil || len(p.Lines) == 0 {
+		return subject + " has been decided already."
+	}
+	return fmt.Sprintf("%s was decided already by %s: %s.", subject, p.By, p.Lines[0])
 }
 
 // JoinRequest is a confirmed request to join that waits for an owner.

@@ -311,15 +311,17 @@ func TestApprovePolicyJoin(t *testing.T) {
 	if err := answer(t, ts, req, thunderbirdReply, owner, "decline We only take gardeners.", false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 10, "dave@example.test", "was not accepted", "We only take gardeners.")
+	expectSome(t, ts, sink, "dave@example.test", "was not accepted", "We only take gardeners.")
+	// The owner's decision is acknowledged.
+	expectSome(t, ts, sink, owner, "Done: dave@example.test was turned down, with your reason: We only take gardeners.")
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined though declined")
 	}
-	// A second decision on the same request does nothing more than say so.
+	// A second decision on the same request does nothing more than say who decided, and how.
 	if err := ask(t, ts, owner, confirmAddresses(t, req)[0], "", true); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 11, owner, "decided already")
+	expect(t, sink, 12, owner, "This join request was decided already by "+owner+": declined.")
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined by a late approval")
 	}
@@ -572,12 +574,18 @@ func TestModeration(t *testing.T) {
 	if err := answer(t, ts, n, thunderbirdReply, owner, "approve", false); err != nil {
 		t.Fatal(err)
 	}
-	got := sink.Wait(t, 4)
-	for _, m := range got[2:4] {
-		if !bytes.Contains(m.Data, []byte("Subject: Seeds")) || !strings.HasPrefix(m.From, "crew+bounces-") {
+	sink.Wait(t, 5)
+	for _, to := range []string{"alice@example.test", "bob@example.test"} {
+		if m := expectSome(t, ts, sink, to, "Subject: Seeds"); !strings.HasPrefix(m.From, "crew+bounces-") {
 			t.Errorf("after approval %v got:\n%s", m.To, m.Data)
 		}
 	}
+	// The moderator's decision is acknowledged; a second one hears who decided, and how.
+	expectSome(t, ts, sink, owner, `Done: the post from alice@example.test, "Seeds", went to the list.`)
+	if err := answer(t, ts, n, thunderbirdReply, owner, "reject", false); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, owner, "This post was decided already by "+owner+": approved.")
 
 	// "reject" with a reason: the author reads it, and gets the post back.
 	postFrom("alice@example.test", "Ads", "ads@example.test")
