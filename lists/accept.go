@@ -254,13 +254,22 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
 	}
+	if banned(l, m.from) {
+		return refuse(550, [3]int{5, 7, 1}, "%s may not post to %s", m.from, l.Address)
+	}
 	member := true
-	if _, err := tx.Member(l.Address, m.from); errors.Is(err, store.ErrNotFound) {
+	mem, err := tx.Member(l.Address, m.from)
+	if errors.Is(err, store.ErrNotFound) {
 		member = false
 	} else if err != nil {
 		return err
 	}
 	decision := decidePost(l, member, env.Auth.Pass)
+	// A new member's first post waits for the moderators, where the list wants that.
+	firstPost := member && l.ModerateFirstPosts && !mem.Posted
+	if decision == postAccept && firstPost {
+		decision = postHoldFirst
+	}
 	if decision == postRefuse {
 		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
@@ -286,6 +295,9 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	case postHoldModerated:
 		held.Reason = "the list is moderated"
 		return s.holdForModeration(tx, l, held, res)
+	case postHoldFirst:
+		held.Reason = "it is " + m.from + "'s first post, and first posts wait for a moderator"
+		return s.holdForModeration(tx, l, held, res)
 	}
 	verified := vocab.Unverified
 	if env.Auth.Pass {
@@ -307,6 +319,12 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	p.Thread = th
 	if p, err = tx.AppendPost(l.Address, p, kept); err != nil {
 		return err
+	}
+	if mem, err := tx.Member(l.Address, m.from); err == nil && !mem.Posted {
+		mem.Posted = true
+		if err := tx.PutMember(l.Address, mem); err != nil {
+			return err
+		}
 	}
 	if err := s.indexThread(tx, l.Address, p, m); err != nil {
 		return err

@@ -159,6 +159,10 @@ func (s *Service) releaseHeld(tx store.Tx, l store.List, id uint64, res *Result)
 		h.Verified, h.Reason = vocab.VerifiedConfirmed, "the list is moderated"
 		return s.holdForModeration(tx, l, h, res)
 	}
+	if mem, err := tx.Member(l.Address, h.From); err == nil && l.ModerateFirstPosts && !mem.Posted && !s.Now().After(h.Expires) {
+		h.Verified, h.Reason = vocab.VerifiedConfirmed, "it is "+h.From+"'s first post, and first posts wait for a moderator"
+		return s.holdForModeration(tx, l, h, res)
+	}
 	return s.release(tx, l, id, vocab.VerifiedConfirmed, res)
 }
 

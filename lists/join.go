@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"strings"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,10 @@ func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 	}
 	if inv, err := tx.PendingFor(l.Address, store.PendingInvite, addr); err == nil && s.Now().Before(inv.Expires) {
 		return "", s.sendPending(tx, l, inv, "invitation", c.m.messageID, c.res)
+	}
+	if banned(l, addr) {
+		s.log.Info("a banned address asked to join", "list", l.Address, "address", addr)
+		return fmt.Sprintf("subscribe: %s may not join %s.", addr, l.Address), nil
 	}
 	if l.Join == vocab.JoinInvite {
 		return fmt.Sprintf("subscribe: %s takes new members by invitation only; ask the owners at %s.", l.Address, s.address(l.Address, "owner")), nil
@@ -50,6 +55,9 @@ func (s *Service) sendPending(tx store.Tx, l store.List, p store.Pending, templa
 	}
 	data := s.noticeData(l)
 	data.Address, data.Mode, data.By, data.Lines = p.Address, p.Mode, p.By, p.Lines
+	if p.Kind == store.PendingInvite && len(p.Lines) > 0 {
+		data.Note, data.Lines = p.Lines[0], nil
+	}
 	data.Confirm = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
 	data.Expires = day(p.Expires)
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: template, data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
@@ -428,6 +436,12 @@ func (s *Service) join(tx store.Tx, l store.List, addr string, mode vocab.Mode, 
 func (s *Service) welcome(tx store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
 	data.Address, data.Mode = addr, mode
+	// The owners' text, a paragraph a line: notices fold every value into one line.
+	for _, para := range strings.Split(l.Welcome, "\n\n") {
+		if para = strings.Join(strings.Fields(para), " "); para != "" {
+			data.Welcome = append(data.Welcome, para)
+		}
+	}
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
 }
 

@@ -41,7 +41,7 @@ func (s *Service) noticeData(l store.List) templates.Notice {
 		Weekly: s.address(l.Address, string(vocab.Weekly)), Nomail: s.address(l.Address, string(vocab.NoMail)),
 		NewPassword: s.address(l.Address, "password"),
 		Policy:      l.Post, Join: l.Join, Moderated: l.Moderated, ArchiveURL: l.ArchiveURL,
-		Hostname: s.cfg.Hostname,
+		Hostname: s.cfg.Hostname, Description: l.Description,
 	}
 	if s.cfg.BaseURL != "" {
 		d.Guide = s.cfg.BaseURL + "/guide?list=" + url.QueryEscape(l.Address)

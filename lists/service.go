@@ -87,6 +87,11 @@ type ListOptions struct {
 	NonMembers    string // a vocab.NonMembers
 	Moderators    *[]string
 	Timezone      *string
+	Description   *string
+	Welcome       *string // the owners' text for the welcome
+	Ban, Unban    []string
+	// ModerateFirstPosts: a new member's first post goes to the moderators.
+	ModerateFirstPosts *bool
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -158,6 +163,35 @@ func (o ListOptions) apply(l *store.List) error {
 	if o.SubjectPrefix != nil {
 		l.SubjectPrefix = *o.SubjectPrefix
 	}
+	if o.Description != nil {
+		l.Description = strings.Join(strings.Fields(*o.Description), " ")
+	}
+	if o.Welcome != nil {
+		l.Welcome = strings.TrimSpace(strings.ReplaceAll(*o.Welcome, "\r\n", "\n"))
+	}
+	if o.ModerateFirstPosts != nil {
+		l.ModerateFirstPosts = *o.ModerateFirstPosts
+	}
+	for _, b := range o.Ban {
+		entry, err := banEntry(b)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(l.Banned, entry) {
+			l.Banned = append(l.Banned, entry)
+		}
+	}
+	for _, b := range o.Unban {
+		entry, err := banEntry(b)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(l.Banned, entry)
+		if i < 0 {
+			return fmt.Errorf("%s is not banned from %s", entry, l.Address)
+		}
+		l.Banned = slices.Delete(l.Banned, i, i+1)
+	}
 	if o.ArchiveURL != nil {
 		u := *o.ArchiveURL
 		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "mailto:") {
@@ -166,6 +200,29 @@ func (o ListOptions) apply(l *store.List) error {
 		l.ArchiveURL = u
 	}
 	return nil
+}
+
+// banEntry is a ban as typed, an address or "@domain", normalized.
+func banEntry(s string) (string, error) {
+	s = strings.Trim(strings.TrimSpace(s), "<>")
+	if domain, ok := strings.CutPrefix(s, "@"); ok {
+		a, err := ParseAddress("x@" + domain)
+		if err != nil {
+			return "", fmt.Errorf("ban: %w", err)
+		}
+		return a[1:], nil
+	}
+	a, err := ParseAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("ban: %w", err)
+	}
+	return a, nil
+}
+
+// banned reports whether addr may neither join nor post to l.
+func banned(l store.List, addr string) bool {
+	_, domain, _ := strings.Cut(addr, "@")
+	return slices.Contains(l.Banned, addr) || slices.Contains(l.Banned, "@"+domain)
 }
 
 // CreateList makes a new list at address.

@@ -9,6 +9,8 @@ import "crewmail/internal/vocab"
 type Notice struct {
 	// The list.
 	ListName    string // its display name
+	Description string   // what it is for, in a sentence; may be empty
+	Welcome     []string // the owners' own text for the welcome, a paragraph an element
 	List        string // its address
 	Post        string // where posts go: the list's address
 	Help        string // the command addresses: crew+help@, …
@@ -45,6 +47,7 @@ type Notice struct {
 	Received string // when a post (or the first bounce) came
 	Reason   string // why: a post was held or refused, a member was paused or removed
 	By       string // the owner who invited
+	Note     string // the owner's own words to the invitee
 	How      string // how someone joined or left, for the owners
 	Password string // a new IMAP app password, and the server to use it with
 	IMAP     string

@@ -49,6 +49,8 @@ func init() {
 		{"held ls", cmdHeldLs, true},
 		{"held approve", cmdHeldApprove, true},
 		{"held reject", cmdHeldReject, true},
+		{"ban", cmdBan, true},
+		{"unban", cmdUnban, true},
 		{"pending ls", cmdPendingLs, true},
 		{"pending approve", cmdPendingApprove, true},
 		{"pending decline", cmdPendingDecline, true},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +53,69 @@ func TestCommandsReadLikePeopleWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, sink, 3, "carol@example.test", "This is what became of your mail to crew+password@"+testDomain+":")
+}
+
+// TestOwnerTools: a list's description and its owners' welcome text reach new members; an
+// invitation carries the owner's note; banned addresses may neither join nor post (CLI and by
+// mail); a new member's first post waits for the moderators where the list wants that.
+func TestOwnerTools(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	welcome := filepath.Join(t.TempDir(), "welcome.txt")
+	if err := os.WriteFile(welcome, []byte("We meet on the first Saturday\nof the month.\n\nSign your posts with your plot number.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-description", "For the plot holders of Elm Street.", "-welcome-file", welcome, "-moderate-first-posts", "true")
+	ts.mustCLI(t, "member", "add", crew, "bob@example.test", "-welcome")
+	expect(t, sink, 1, "bob@example.test", "Welcome to Garden crew", "You are now a member of Garden crew, as bob@example.test. For the plot holders of Elm Street.",
+		"\n\nWe meet on the first Saturday of the month.\n\nSign your posts with your plot number.\n")
+
+	// An invitation by mail with a personal note.
+	request := "crew-request@" + testDomain
+	if err := askSubject(t, ts, owner, request, "", "invite carol@example.test Hi Carol, this is where we swap seedlings.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "carol@example.test", "You are invited to join Garden crew", owner+" writes:\n\n  Hi Carol, this is where we swap seedlings.", "For the plot holders of Elm Street.")
+	expectSome(t, ts, sink, owner, "invite carol@example.test: invitation sent.")
+
+	// Bans: by the CLI and by an owner's mail; a banned address can neither post nor join.
+	if out := ts.mustCLI(t, "ban", crew, "spam@example.test"); !strings.Contains(out, "spam@example.test") {
+		t.Errorf("ban: %q", out)
+	}
+	if err := askSubject(t, ts, owner, request, "", "ban @junk.example\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, owner, "ban @junk.example: done")
+	if err := send(t, ts.SMTPAddr, "spam@example.test", []string{crew}, post("spam@example.test", "Buy", "buy@example.test", "cheap\r\n")); smtpCode(err) != "550 5.7.1" {
+		t.Errorf("a banned address's post: %v", err)
+	}
+	if err := askSubject(t, ts, "x@junk.example", "crew+subscribe@"+testDomain, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "x@junk.example", "subscribe: x@junk.example may not join crew@"+testDomain+".")
+	if out := ts.mustCLI(t, "unban", crew, "spam@example.test"); strings.Contains(out, "spam@example.test") {
+		t.Errorf("unban: %q", out)
+	}
+
+	// Bob's first post waits for the moderators; his second goes out at once.
+	before := len(sink.Messages())
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Hello all", "hello@example.test", "I am new here.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	n := expectSome(t, ts, sink, owner, "waits for you: Hello all", "first post")
+	expectSome(t, ts, sink, "bob@example.test", "waits for a moderator: Hello all")
+	if err := answer(t, ts, n, thunderbirdReply, owner, "approve", false); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "alice@example.test", "Subject: Hello all")
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Second", "second@example.test", "Again.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "alice@example.test", "Subject: Second")
+	for _, m := range sink.Messages()[before:] {
+		if strings.Contains(text(t, m), "waits for you: Second") {
+			t.Error("bob's second post was held too")
+		}
+	}
 }
