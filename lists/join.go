@@ -1,10 +1,10 @@
 package lists
 
 import (
-	"strings"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"crewmail/internal/vocab"

@@ -8,12 +8,12 @@ import "crewmail/internal/vocab"
 // Templates read it by field name, so a template naming a field Notice lacks fails Check.
 type Notice struct {
 	// The list.
-	ListName    string // its display name
+	ListName    string   // its display name
 	Description string   // what it is for, in a sentence; may be empty
 	Welcome     []string // the owners' own text for the welcome, a paragraph an element
-	List        string // its address
-	Post        string // where posts go: the list's address
-	Help        string // the command addresses: crew+help@, …
+	List        string   // its address
+	Post        string   // where posts go: the list's address
+	Help        string   // the command addresses: crew+help@, …
 	Unsubscribe string
 	Subscribe   string
 	Owner       string

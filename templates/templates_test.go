@@ -18,7 +18,7 @@ var data = Notice{
 	ListName: "Garden crew", Description: "For the plot holders of the Elm Street allotments.",
 	Welcome: []string{"We meet on the first Saturday of the month.", "Please sign your posts with your plot number."},
 	Note:    "Hi Carol, this is where we swap seedlings.",
-	List: "crew@x.test", Post: "crew@x.test", Help: "crew+help@x.test",
+	List:    "crew@x.test", Post: "crew@x.test", Help: "crew+help@x.test",
 	Unsubscribe: "crew+unsubscribe@x.test", Subscribe: "crew+subscribe@x.test",
 	Request: "crew-request@x.test", Owner: "crew+owner@x.test",
 	Each: "crew+each@x.test", Daily: "crew+daily@x.test", Weekly: "crew+weekly@x.test", Nomail: "crew+nomail@x.test",
