@@ -457,6 +457,15 @@ func (s *Service) sweepPending(tx store.Tx, l store.List, now time.Time, res *Re
 		if err := tx.DeletePending(l.Address, p.ID); err != nil {
 			return err
 		}
+		if p.Kind == store.PendingOwnerNotices && len(p.Lines) > 0 {
+			data := s.noticeData(l)
+			data.Lines = p.Lines
+			for _, owner := range l.Owners {
+				if err := s.enqueueNotice(tx, l, notice{to: owner, template: "owner-daily", data: data}, res); err != nil {
+					return err
+				}
+			}
+		}
 		if p.Kind == store.PendingRequest {
 			data := s.noticeData(l)
 			data.Address, data.Reason = p.Address, "No owner answered within a week."

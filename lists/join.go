@@ -462,8 +462,23 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
 }
 
-// tellOwners sends the owners of l a notice about addr, except an owner it is about.
+// tellOwners sends the owners of l a notice about addr, except an owner it is about; on a list
+// whose owners want one mail a day, it is gathered for that mail instead (sweepPending).
 func (s *Service) tellOwners(tx store.Tx, l store.List, template, addr, how string, res *Result) error {
+	if l.OwnerNotices == "daily" && (template == "owner-join" || template == "owner-leave") {
+		now := s.Now().UTC()
+		p, err := tx.PendingFor(l.Address, store.PendingOwnerNotices, l.Address)
+		if err != nil {
+			p = store.Pending{Kind: store.PendingOwnerNotices, Address: l.Address, Created: now, Expires: now.Add(24 * time.Hour)}
+		}
+		what := "joined"
+		if template == "owner-leave" {
+			what = "left"
+		}
+		p.Lines = append(p.Lines, fmt.Sprintf("%s %s on %s; %s.", addr, what, moment(now), how))
+		_, err = tx.PutPending(l.Address, p)
+		return err
+	}
 	data := s.noticeData(l)
 	data.Address, data.How = addr, how
 	for _, owner := range l.Owners {

@@ -92,6 +92,7 @@ type ListOptions struct {
 	Ban, Unban    []string
 	// ModerateFirstPosts: a new member's first post goes to the moderators.
 	ModerateFirstPosts *bool
+	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -168,6 +169,15 @@ func (o ListOptions) apply(l *store.List) error {
 	}
 	if o.Welcome != nil {
 		l.Welcome = strings.TrimSpace(strings.ReplaceAll(*o.Welcome, "\r\n", "\n"))
+	}
+	switch o.OwnerNotices {
+	case "":
+	case "each":
+		l.OwnerNotices = ""
+	case "daily":
+		l.OwnerNotices = "daily"
+	default:
+		return fmt.Errorf("owner notices are each or daily, not %q", o.OwnerNotices)
 	}
 	if o.ModerateFirstPosts != nil {
 		l.ModerateFirstPosts = *o.ModerateFirstPosts

@@ -44,8 +44,11 @@ type List struct {
 	// Banned addresses (or "@domain" for a whole domain) may neither join nor post.
 	Banned []string `json:"banned,omitempty"`
 	// ModerateFirstPosts: a member's first post waits for the moderators.
-	ModerateFirstPosts bool      `json:"moderate_first_posts,omitempty"`
-	Created            time.Time `json:"created"`
+	ModerateFirstPosts bool `json:"moderate_first_posts,omitempty"`
+	// OwnerNotices is how owners hear of joins and leaves: "" (each as it happens) or
+	// "daily" (one mail a day gathering them).
+	OwnerNotices string    `json:"owner_notices,omitempty"`
+	Created      time.Time `json:"created"`
 	// Incarnation is a random number given at creation, under the MAC of every token made
 	// for the list, so that a list removed and created again at the same address (whose
 	// members and posts are numbered from 1 again) does not honour the old one's tokens.

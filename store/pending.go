@@ -27,6 +27,9 @@ const (
 	// would have expired, so a second decider hears who decided and how. Address names what
 	// was decided ("join 12", "post 7"), By who, Lines[0] how.
 	PendingDecided = "decided"
+	// PendingOwnerNotices gathers the joins and leaves of a list (Address: the list) whose
+	// owners get them in one mail a day, sent when it expires; Lines: one each.
+	PendingOwnerNotices = "owner-notices"
 )
 
 // Pending is an action that waits for someone's confirmation or decision. There is at most one

@@ -150,6 +150,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.Welcome = &text
 		return nil
 	})
+	fs.StringVar(&o.OwnerNotices, "owner-notices", "", "how owners hear of joins and leaves: each (a mail each, the default) or daily (one mail a day)")
 	fs.Func("moderate-first-posts", "true: a new member's first post waits for the moderators", func(s string) error {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -172,7 +173,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)

@@ -119,3 +119,34 @@ func TestOwnerTools(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnerNoticesDaily: with -owner-notices daily the owners get one mail a day naming who
+// joined, instead of a mail for each.
+func TestOwnerNoticesDaily(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-join", "open", "-owner", owner, "-owner-notices", "daily")
+	for i, who := range []string{"carol@example.test", "dave@example.test"} {
+		if err := ask(t, ts, who, "crew+subscribe@"+testDomain, "", false); err != nil {
+			t.Fatal(err)
+		}
+		c := expect(t, sink, 2*i+1, who, "Subject: Confirm: join Garden crew")
+		if err := answer(t, ts, c, gmailReply, who, "yes", false); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, sink, 2*i+2, who, "Welcome to Garden crew")
+	}
+	settle(t, ts)
+	if got := mailsTo(t, ts, sink, owner); len(got) != 0 {
+		t.Fatalf("the owner got %d mails at once, want none until the day's", len(got))
+	}
+	ts.clock.Advance(25 * time.Hour)
+	if _, err := ts.svc.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, owner, "Subject: Who joined and left Garden crew today", "- carol@example.test joined on", "- dave@example.test joined on")
+	if got := mailsTo(t, ts, sink, owner); len(got) != 1 {
+		t.Errorf("the owner got %d mails, want the one of the day", len(got))
+	}
+}
