@@ -262,18 +262,27 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "mail from the null sender is not posted to %s", l.Address)
 	}
+	if banned(l, m.from) {
+		return refuse(550, [3]int{5, 7, 1}, "%s may not post to %s", m.from, l.Address)
+	}
 	// A reply to a digest (Reply All copies crew@, and a client ignoring Reply-To writes
 	// to it) is never posted: it is answered as mail to crew+digest@ is, once.
 	if s.repliesToDigest(l.Address, m) {
 		return s.acceptCommand(tx, l, Target{List: l.Address, Kind: KindDigestReply}, env, m, res)
 	}
 	member := true
-	if _, err := tx.Member(l.Address, m.from); errors.Is(err, store.ErrNotFound) {
+	mem, err := tx.Member(l.Address, m.from)
+	if errors.Is(err, store.ErrNotFound) {
 		member = false
 	} else if err != nil {
 		return err
 	}
 	decision := decidePost(l, member, env.Auth.Pass)
+	// A new member's first post waits for the moderators, where the list wants that.
+	firstPost := member && l.ModerateFirstPosts && !mem.Posted
+	if decision == postAccept && firstPost {
+		decision = postHoldFirst
+	}
 	if decision == postRefuse {
 		return refuse(550, [3]int{5, 7, 1}, "%s is not a member of %s, and only members may post to it", m.from, l.Address)
 	}
@@ -283,7 +292,7 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 		res.Duplicates = append(res.Duplicates, l.Address)
 		return nil
 	}
-	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy, Evidence: env.Auth.Evidence}
+	held := store.Held{From: m.from, Received: s.Now().UTC(), Raw: kept, DMARCPolicy: env.Auth.DMARCPolicy, Evidence: env.Auth.Evidence, Excerpt: m.excerpt}
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
@@ -301,6 +310,9 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 		return s.holdForConfirmation(tx, l, env.Auth, m, kept, res)
 	case postHoldModerated:
 		held.Reason = "the list is moderated"
+		return s.holdForModeration(tx, l, held, res)
+	case postHoldFirst:
+		held.Reason = "it is " + m.from + "'s first post, and first posts wait for a moderator"
 		return s.holdForModeration(tx, l, held, res)
 	}
 	verified := vocab.Unverified
@@ -323,6 +335,12 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	p.Thread = th
 	if p, err = tx.AppendPost(l.Address, p, kept); err != nil {
 		return err
+	}
+	if mem, err := tx.Member(l.Address, m.from); err == nil && !mem.Posted {
+		mem.Posted = true
+		if err := tx.PutMember(l.Address, mem); err != nil {
+			return err
+		}
 	}
 	if err := s.indexThread(tx, l.Address, p, m); err != nil {
 		return err

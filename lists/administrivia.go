@@ -13,7 +13,7 @@ import (
 // an address that is not proven at most once an hour.
 func (s *Service) holdAdministrivia(tx store.Tx, l store.List, env Envelope, m *inbound, h store.Held, why string, res *Result) error {
 	h.Reason = why
-	if err := s.holdForModeration(tx, l, h, res); err != nil {
+	if err := s.holdForModerators(tx, l, h, false, res); err != nil {
 		return err
 	}
 	s.log.Info("post held: "+why, "list", l.Address, "from", m.from, "msgid", m.messageID)

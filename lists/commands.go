@@ -62,6 +62,7 @@ type command struct {
 	verified bool   // the From address is proven (DMARC-aligned DKIM or SPF)
 	rcpt     string // the address it was sent to, as people read it (crew+confirm-… shortened)
 	res      *Result
+	used     string // the address the mail went to, for the answer; empty for a confirm address
 }
 
 // reply answers the mail the command came in.
@@ -78,7 +79,7 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 		return nil
 	}
 	verified := env.Auth.forCommand(t, s.cfg.Separator).Pass
-	c := &command{l: l, env: env, m: m, verified: verified, res: res, rcpt: s.targetAddress(t)}
+	c := &command{l: l, env: env, m: m, verified: verified, res: res, rcpt: s.targetAddress(t), used: s.usedAddress(t)}
 	// A mail to a confirm address carries a token only its address was sent: its answers
 	// count as answers to a proven sender.
 	res.answering = &answering{to: m.from, verified: verified || t.Kind == KindConfirm, mail: m, rcpt: c.rcpt}
@@ -175,8 +176,30 @@ func (s *Service) answer(tx store.Tx, c *command, results []string) error {
 // confirmation they hold, which a reply to the results then confirms.
 func (s *Service) sendResults(tx store.Tx, c *command, results []string, confirm string) error {
 	data := s.noticeData(c.l)
-	data.Results, data.Confirm = results, confirm
+	data.Results, data.Confirm, data.Used = results, confirm, c.used
 	return s.enqueueNotice(tx, c.l, c.reply("request-results", data), c.res)
+}
+
+// usedAddress is the command address of t, as the sender wrote it: the answer names the
+// address their mail went to. A confirm address is not named (it is a reply).
+func (s *Service) usedAddress(t Target) string {
+	switch t.Kind {
+	case KindRequest:
+		return requestAddress(t.List)
+	case KindHelp:
+		return s.address(t.List, "help")
+	case KindSubscribe:
+		return s.address(t.List, "subscribe")
+	case KindUnsubscribe:
+		return s.address(t.List, "unsubscribe")
+	case KindMode:
+		return s.address(t.List, t.Token)
+	case KindPassword:
+		return s.address(t.List, "password")
+	case KindDigestReply:
+		return s.address(t.List, "digest")
+	}
+	return ""
 }
 
 // confirm carries out what a confirmation token stands for.

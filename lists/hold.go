@@ -50,7 +50,7 @@ func (s *Service) holdForConfirmation(tx store.Tx, l store.List, auth Auth, m *i
 	if reason == "" {
 		reason = "no DMARC-aligned DKIM signature or SPF pass"
 	}
-	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy, Evidence: auth.Evidence})
+	h, err := tx.Hold(l.Address, store.Held{Kind: store.HeldForAuthor, From: m.from, Reason: reason, Received: now, Expires: now.Add(s.cfg.ConfirmWithin), Raw: kept, DMARCPolicy: auth.DMARCPolicy, Evidence: auth.Evidence, Excerpt: m.excerpt})
 	if err != nil {
 		return err
 	}
@@ -67,6 +67,12 @@ func (s *Service) holdForConfirmation(tx store.Tx, l store.List, auth Auth, m *i
 // holdForModeration keeps a post for the moderators and sends each the post with addresses to
 // approve or reject it.
 func (s *Service) holdForModeration(tx store.Tx, l store.List, h store.Held, res *Result) error {
+	return s.holdForModerators(tx, l, h, true, res)
+}
+
+// holdForModerators is holdForModeration; tellAuthor false leaves the author's answer to the
+// caller, which says more than that the post waits (administrivia: what to do instead).
+func (s *Service) holdForModerators(tx store.Tx, l store.List, h store.Held, tellAuthor bool, res *Result) error {
 	waiting, unnoticed, unproven, err := s.moderationQueue(tx, l)
 	if err != nil {
 		return err
@@ -96,6 +102,13 @@ func (s *Service) holdForModeration(tx store.Tx, l store.List, h store.Held, res
 	}
 	res.Held++
 	s.log.Info("post held for the moderators", "list", l.Address, "from", h.From, "id", h.ID, "reason", h.Reason, "announced", notify)
+	// The author hears that it waits (at an address that is theirs: see tellPoster), so that
+	// silence does not read as a post that went out.
+	if tellAuthor {
+		if err := s.tellPoster(tx, l, h, "post-waiting", "", false, res); err != nil {
+			return err
+		}
+	}
 	if !notify {
 		return nil
 	}
@@ -108,6 +121,7 @@ func (s *Service) tellModerators(tx store.Tx, l store.List, h store.Held, waitin
 	data := s.noticeData(l)
 	data.Waiting, data.Unnoticed = waiting, unnoticed
 	data.From, data.Reason, data.Received = h.From, h.Reason, moment(h.Received)
+	data.Excerpt = h.Excerpt // read before the transaction, when the post came
 	if m, err := parseMessage(h.Raw); err == nil {
 		data.Subject = m.subject
 		if f := m.header.Get("From"); f != "" {
@@ -149,6 +163,10 @@ func (s *Service) releaseHeld(tx store.Tx, l store.List, id uint64, res *Result)
 	}
 	if l.Moderated && !s.Now().After(h.Expires) {
 		h.Verified, h.Reason = vocab.VerifiedConfirmed, "the list is moderated"
+		return s.holdForModeration(tx, l, h, res)
+	}
+	if mem, err := tx.Member(l.Address, h.From); err == nil && l.ModerateFirstPosts && !mem.Posted && !s.Now().After(h.Expires) {
+		h.Verified, h.Reason = vocab.VerifiedConfirmed, "it is "+h.From+"'s first post, and first posts wait for a moderator"
 		return s.holdForModeration(tx, l, h, res)
 	}
 	return s.release(tx, l, id, vocab.VerifiedConfirmed, res)
@@ -234,7 +252,7 @@ func (s *Service) moderateByMail(tx store.Tx, c *command, action byte, id uint64
 	l := c.l
 	h, err := tx.HeldPost(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && h.Kind != store.HeldForModerator) {
-		return s.answer(tx, c, []string{"This post has been decided already."})
+		return s.answer(tx, c, []string{s.decidedAlready(tx, l, "post", id, "This post")})
 	} else if err != nil {
 		return err
 	}
@@ -249,12 +267,31 @@ func (s *Service) moderateByMail(tx store.Tx, c *command, action byte, id uint64
 			action = actionApprovePost
 		}
 	}
+	if err := s.rememberDecision(tx, l, "post", id, c.m.from, action == actionApprovePost, "approved", "rejected", h.Expires); err != nil {
+		return err
+	}
+	subject := ""
+	if m, err := parseMessage(h.Raw); err == nil {
+		subject = m.subject
+	}
 	if action == actionApprovePost {
 		s.log.Info("held post approved", "list", l.Address, "id", id, "by", c.m.from)
-		return s.release(tx, l, id, vocab.VerifiedApproved, c.res)
+		if err := s.release(tx, l, id, vocab.VerifiedApproved, c.res); err != nil {
+			return err
+		}
+		// The decision is acknowledged to the moderator, at the address the token was sent
+		// to, so not held back like answers to unproven mail.
+		return s.sendResults(tx, c, []string{fmt.Sprintf("Done: the post from %s, %q, went to the list.", h.From, subject)}, "")
 	}
 	s.log.Info("held post rejected", "list", l.Address, "id", id, "by", c.m.from)
-	return s.reject(tx, l, h, reason, c.res)
+	if err := s.reject(tx, l, h, reason, c.res); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("Done: the post from %s, %q, was turned down", h.From, subject)
+	if reason != "" {
+		what += ", with your reason: " + reason
+	}
+	return s.sendResults(tx, c, []string{what + "."}, "")
 }
 
 // reject drops a held post and tells its author why, when the author is known to be real.
@@ -262,14 +299,17 @@ func (s *Service) reject(tx store.Tx, l store.List, h store.Held, reason string,
 	if err := tx.Release(l.Address, h.ID); err != nil {
 		return err
 	}
-	return s.tellPoster(tx, l, h, "post-rejected", reason, res)
+	// The post goes back to its author, so that it is not lost, but only to an author proven
+	// to have sent it: a forger's text is never mailed to the address it forged.
+	return s.tellPoster(tx, l, h, "post-rejected", reason, h.Verified != vocab.Unverified, res)
 }
 
 // tellPoster writes to the author of a post held for the moderators, unless the From address
 // may be forged (not verified, not a member): a notice to a forged address is backscatter. A
 // post held for its author's confirmation is not followed up: its member was asked already, and
-// silence means they did not send it.
-func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, reason string, res *Result) error {
+// silence means they did not send it. giveBack attaches the post, for an author proven to have
+// written it.
+func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, reason string, giveBack bool, res *Result) error {
 	to := h.From
 	if h.Kind != store.HeldForModerator {
 		return nil
@@ -279,14 +319,16 @@ func (s *Service) tellPoster(tx store.Tx, l store.List, h store.Held, template, 
 		return nil
 	}
 	data := s.noticeData(l)
-	data.Address, data.Reason, data.Received = to, reason, moment(h.Received)
-	if m, err := parseMessage(h.Raw); err == nil {
-		data.Subject = m.subject
-		if m.messageID != "" {
-			return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data, inReplyTo: m.messageID}, res)
-		}
+	data.Address, data.Reason, data.Received, data.Expires = to, reason, moment(h.Received), day(h.Expires)
+	n := notice{to: to, template: template, data: data}
+	if giveBack && h.Verified != vocab.Unverified {
+		n.attach, n.data.Attached = h.Raw, true
 	}
-	return s.enqueueNotice(tx, l, notice{to: to, template: template, data: data}, res)
+	if m, err := parseMessage(h.Raw); err == nil {
+		n.data.Subject = m.subject
+		n.inReplyTo = m.messageID
+	}
+	return s.enqueueNotice(tx, l, n, res)
 }
 
 // HeldPost describes a held post for the operator.
@@ -376,7 +418,7 @@ func (s *Service) Sweep() (int, error) {
 				if err := tx.Release(l.Address, h.ID); err != nil {
 					return err
 				}
-				if err := s.tellPoster(tx, l, h, "held-expired", "", &res); err != nil {
+				if err := s.tellPoster(tx, l, h, "held-expired", "", false, &res); err != nil {
 					return err
 				}
 				n++
@@ -414,6 +456,15 @@ func (s *Service) sweepPending(tx store.Tx, l store.List, now time.Time, res *Re
 	for _, p := range expired {
 		if err := tx.DeletePending(l.Address, p.ID); err != nil {
 			return err
+		}
+		if p.Kind == store.PendingOwnerNotices && len(p.Lines) > 0 {
+			data := s.noticeData(l)
+			data.Lines = p.Lines
+			for _, owner := range l.Owners {
+				if err := s.enqueueNotice(tx, l, notice{to: owner, template: "owner-daily", data: data}, res); err != nil {
+					return err
+				}
+			}
 		}
 		if p.Kind == store.PendingRequest {
 			data := s.noticeData(l)

@@ -61,7 +61,7 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 	}
 	rows := outbox(t, s)
 	ask := rows[len(rows)-1]
-	if ask.To != "alice@example.test" || ask.Seq != 0 || !bytes.Contains(ask.Message, []byte("dmarc=3Dfail")) /* quoted-printable */ || !bytes.Contains(ask.Message, []byte("Seeds")) {
+	if ask.To != "alice@example.test" || ask.Seq != 0 || bytes.Contains(ask.Message, []byte("dmarc")) || !bytes.Contains(ask.Message, []byte("We could not check that this came from you")) || !bytes.Contains(ask.Message, []byte("Seeds")) {
 		t.Fatalf("confirmation: %+v\n%s", ask, ask.Message)
 	}
 	confirm := confirmAddress(t, ask.Message)
@@ -102,5 +102,50 @@ func TestVerifiedPolicyHoldsUnverifiedPosts(t *testing.T) {
 	posts, _ := s.Archive("crew@lists.example.test")
 	if len(posts) != 2 {
 		t.Errorf("archive holds %d posts, want the verified and the confirmed one", len(posts))
+	}
+}
+
+// TestRejectedPostGoesBackOnlyToAProvenAuthor: a moderator's "no" gives a post back to its
+// author, attached, when the author was proven; a post sent under a member's address without
+// proof is never mailed to that address (it may be a forger's text), only the notice is.
+func TestRejectedPostGoesBackOnlyToAProvenAuthor(t *testing.T) {
+	s := newTestService(t)
+	const list = "mod@lists.example.test"
+	moderated := true
+	if _, err := s.CreateList(list, ListOptions{Post: "members", Moderated: &moderated, Owners: []string{"owner@example.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddMember(list, "alice@example.test", "", false); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := s.Route(list)
+	post := func(id string) []byte {
+		return []byte("From: alice@example.test\r\nSubject: Raffle " + id + "\r\nMessage-ID: <" + id + "@example.test>\r\n\r\nTickets at the gate, text " + id + ".\r\n")
+	}
+	for _, c := range []struct {
+		id     string
+		auth   Auth
+		attach bool
+	}{{"proven", Auth{Pass: true, Method: "dkim", Domain: "example.test", DKIMRecipients: []string{list}}, true}, {"unproven", Auth{Reason: "dmarc=fail"}, false}} {
+		if _, err := s.Accept(Envelope{From: "alice@example.test", Targets: []Target{target}, Auth: c.auth}, post(c.id)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := s.Held(list)
+		if err != nil || len(held) != 1 {
+			t.Fatalf("held: %v %v", held, err)
+		}
+		if err := s.Reject(list, held[0].ID, "No raffles."); err != nil {
+			t.Fatal(err)
+		}
+		rows := outbox(t, s)
+		last := rows[len(rows)-1]
+		subject, text := noticeText(t, last.Message)
+		if last.To != "alice@example.test" || !strings.Contains(subject, "not accepted: Raffle "+c.id) {
+			t.Fatalf("%s: the last mail went to %s: %q", c.id, last.To, subject)
+		}
+		attached := bytes.Contains(last.Message, []byte("message/rfc822")) && bytes.Contains(last.Message, []byte("text "+c.id))
+		if attached != c.attach || strings.Contains(text, "attached below") != c.attach {
+			t.Errorf("%s author: post attached %v, want %v\n%s", c.id, attached, c.attach, last.Message)
+		}
 	}
 }

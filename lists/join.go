@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"crewmail/internal/refusal"
 	"crewmail/internal/vocab"
@@ -23,6 +24,10 @@ func (s *Service) subscribe(tx store.Tx, c *command) (string, error) {
 	}
 	if inv, err := tx.PendingFor(l.Address, store.PendingInvite, addr); err == nil && s.Now().Before(inv.Expires) {
 		return "", s.sendPending(tx, l, inv, "invitation", c.m.messageID, c.res)
+	}
+	if banned(l, addr) {
+		s.log.Info("a banned address asked to join", "list", l.Address, "address", addr)
+		return fmt.Sprintf("subscribe: %s may not join %s.", addr, l.Address), nil
 	}
 	if l.Join == vocab.JoinInvite {
 		return fmt.Sprintf("subscribe: %s takes new members by invitation only; ask the owners at %s.", l.Address, s.address(l.Address, "owner")), nil
@@ -61,6 +66,9 @@ func (s *Service) sendPending(tx store.Tx, l store.List, p store.Pending, templa
 	}
 	data := s.noticeData(l)
 	data.Address, data.Mode, data.By, data.Lines = p.Address, p.Mode, p.By, p.Lines
+	if p.Kind == store.PendingInvite && len(p.Lines) > 0 {
+		data.Note, data.Lines = p.Lines[0], nil
+	}
 	data.Confirm = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
 	data.Expires = day(p.Expires)
 	return s.enqueueNotice(tx, l, notice{to: p.Address, template: template, data: data, inReplyTo: inReplyTo, replied: inReplyTo != ""}, res)
@@ -242,22 +250,59 @@ func (s *Service) askOwners(tx store.Tx, c *command, addr string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.sendJoinRequest(tx, l, p, s.deciders(l), c.res); err != nil {
+		return err
+	}
 	data := s.noticeData(l)
-	data.Address, data.Expires = addr, day(p.Expires)
+	data.Address = addr
+	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
+}
+
+// sendJoinRequest sends join request p of l to each of to, with addresses to approve or
+// decline it.
+func (s *Service) sendJoinRequest(tx store.Tx, l store.List, p store.Pending, to []string, res *Result) error {
+	data := s.noticeData(l)
+	data.Address, data.Expires = p.Address, day(p.Expires)
 	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
 	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
 	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
-	for _, owner := range l.Owners {
-		if err := s.enqueueNotice(tx, l, notice{to: owner, template: "join-request", data: data}, c.res); err != nil {
+	for _, d := range to {
+		if err := s.enqueueNotice(tx, l, notice{to: d, template: "join-request", data: data}, res); err != nil {
 			return err
 		}
 	}
-	if len(l.Owners) == 0 {
-		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", addr)
+	if len(to) == 0 {
+		s.log.Warn("a join request waits but the list has no owners to decide it", "list", l.Address, "address", p.Address)
 	}
-	data = s.noticeData(l)
-	data.Address = addr
-	return s.enqueueNotice(tx, l, c.reply("join-waiting", data), c.res)
+	return nil
+}
+
+// deciders decide who joins l: its owners, or else the server's postmaster.
+func (s *Service) deciders(l store.List) []string {
+	if len(l.Owners) == 0 && s.cfg.Postmaster != "" {
+		return []string{s.cfg.Postmaster}
+	}
+	return l.Owners
+}
+
+// sendWaitingRequests sends the join requests that wait on l to owners added to it, who did
+// not have them.
+func (s *Service) sendWaitingRequests(tx store.Tx, l store.List, added []string, res *Result) error {
+	var waiting []store.Pending
+	if err := tx.PendingActions(l.Address, func(p store.Pending) error {
+		if p.Kind == store.PendingRequest {
+			waiting = append(waiting, p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range waiting {
+		if err := s.sendJoinRequest(tx, l, p, added, res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decideJoinByMail is an owner's answer to a join request: by the approve or decline address,
@@ -266,7 +311,7 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 	l := c.l
 	p, err := tx.PendingByID(l.Address, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Kind != store.PendingRequest) {
-		return s.answer(tx, c, []string{"This join request has been decided already."})
+		return s.answer(tx, c, []string{s.decidedAlready(tx, l, "join", id, "This join request")})
 	} else if err != nil {
 		return err
 	}
@@ -281,16 +326,111 @@ func (s *Service) decideJoinByMail(tx store.Tx, c *command, action byte, id uint
 			action = actionApproveJoin
 		}
 	}
-	if err := tx.DeletePending(l.Address, id); err != nil {
+	if err := s.decideJoin(tx, l, p, action == actionApproveJoin, reason, c.m.from, c.res); err != nil {
 		return err
 	}
+	// An approval is acknowledged by the notice that they joined, which every owner gets; a
+	// decline by this answer. It goes to the address the request was sent to (the token
+	// proves it), so it is not held back like answers to unproven mail.
 	if action == actionApproveJoin {
-		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+c.m.from+" approved", "", c.res)
+		return nil
 	}
-	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", c.m.from)
+	what := "Done: " + p.Address + " was turned down"
+	if reason != "" {
+		what += ", with your reason: " + reason
+	}
+	return s.sendResults(tx, c, []string{what + "."}, "")
+}
+
+// decideJoin carries out by's decision on join request p: the requester joins, or hears the
+// reason they were turned down.
+func (s *Service) decideJoin(tx store.Tx, l store.List, p store.Pending, approve bool, reason, by string, res *Result) error {
+	if err := tx.DeletePending(l.Address, p.ID); err != nil {
+		return err
+	}
+	if err := s.rememberDecision(tx, l, "join", p.ID, by, approve, "approved", "declined", p.Expires); err != nil {
+		return err
+	}
+	if approve {
+		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+by+" approved", "", res)
+	}
+	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", by)
 	data := s.noticeData(l)
 	data.Address, data.Reason = p.Address, reason
-	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, c.res)
+	return s.enqueueNotice(tx, l, notice{to: p.Address, template: "join-declined", data: data}, res)
+}
+
+// rememberDecision keeps by's decision on what (join request or held post) id until expires,
+// for decidedAlready.
+func (s *Service) rememberDecision(tx store.Tx, l store.List, what string, id uint64, by string, yes bool, ifYes, ifNo string, expires time.Time) error {
+	how := ifNo
+	if yes {
+		how = ifYes
+	}
+	_, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingDecided, Address: fmt.Sprintf("%s %d", what, id), By: by, Lines: []string{how}, Created: s.Now().UTC(), Expires: expires})
+	return err
+}
+
+// decidedAlready says who decided what id and how, as far as it is remembered; subject names
+// it ("This post").
+func (s *Service) decidedAlready(tx store.Tx, l store.List, what string, id uint64, subject string) string {
+	p, err := tx.PendingFor(l.Address, store.PendingDecided, fmt.Sprintf("%s %d", what, id))
+	if err != nil || len(p.Lines) == 0 {
+		return subject + " has been decided already."
+	}
+	return fmt.Sprintf("%s was decided already by %s: %s.", subject, p.By, p.Lines[0])
+}
+
+// JoinRequest is a confirmed request to join that waits for an owner.
+type JoinRequest struct {
+	ID       uint64
+	Address  string
+	Received time.Time
+	Expires  time.Time
+}
+
+// JoinRequests lists the requests to join list that wait for an owner's decision.
+func (s *Service) JoinRequests(list string) ([]JoinRequest, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []JoinRequest
+	err = s.st.View(func(tx store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return err
+		}
+		return tx.PendingActions(laddr, func(p store.Pending) error {
+			if p.Kind == store.PendingRequest {
+				out = append(out, JoinRequest{ID: p.ID, Address: p.Address, Received: p.Created, Expires: p.Expires})
+			}
+			return nil
+		})
+	})
+	return out, notFound(err, "there is no list %s", laddr)
+}
+
+// DecideJoin approves or declines (with reason, which the requester reads) join request id of
+// list as the operator's decision; it returns the address that asked.
+func (s *Service) DecideJoin(list string, id uint64, approve bool, reason string) (string, error) {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return "", err
+	}
+	var who string
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		l, err := tx.List(laddr)
+		if err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		p, err := tx.PendingByID(laddr, id)
+		if err != nil || p.Kind != store.PendingRequest {
+			return fmt.Errorf("%s has no join request %d waiting (see crewmail pending ls %s)", laddr, id, laddr)
+		}
+		who = p.Address
+		return s.decideJoin(tx, l, p, approve, reason, "the operator", res)
+	})
+	return who, err
 }
 
 // decision reads an owner's or moderator's reply: the first line the sender wrote themselves
@@ -347,12 +487,18 @@ func (s *Service) join(tx store.Tx, l store.List, addr string, mode vocab.Mode, 
 func (s *Service) welcome(tx store.Tx, l store.List, addr string, mode vocab.Mode, inReplyTo string, res *Result) error {
 	data := s.noticeData(l)
 	data.Address, data.Mode = addr, mode
+	// The owners' text, a paragraph a line: notices fold every value into one line.
+	for _, para := range strings.Split(l.Welcome, "\n\n") {
+		if para = strings.Join(strings.Fields(para), " "); para != "" {
+			data.Welcome = append(data.Welcome, para)
+		}
+	}
 	return s.enqueueNotice(tx, l, notice{to: addr, template: "welcome", data: data, inReplyTo: inReplyTo}, res)
 }
 
-// leave takes addr off l: a goodbye to them (with reason, when an owner removed them), a
-// notice to the owners saying how.
-func (s *Service) leave(tx store.Tx, l store.List, addr, how, reason, inReplyTo string, res *Result) error {
+// leave takes addr off l: a goodbye to them (saying which owner, when by is one who removed
+// them), a notice to the owners saying how.
+func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo string, res *Result) error {
 	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -360,15 +506,30 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, reason, inReplyTo 
 	}
 	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
 	data := s.noticeData(l)
-	data.Address, data.Reason = addr, reason
+	data.Address, data.By = addr, by
 	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
 		return err
 	}
 	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
 }
 
-// tellOwners sends the owners of l a notice about addr, except an owner it is about.
+// tellOwners sends the owners of l a notice about addr, except an owner it is about; on a list
+// whose owners want one mail a day, it is gathered for that mail instead (sweepPending).
 func (s *Service) tellOwners(tx store.Tx, l store.List, template, addr, how string, res *Result) error {
+	if l.OwnerNotices == "daily" && (template == "owner-join" || template == "owner-leave") {
+		now := s.Now().UTC()
+		p, err := tx.PendingFor(l.Address, store.PendingOwnerNotices, l.Address)
+		if err != nil {
+			p = store.Pending{Kind: store.PendingOwnerNotices, Address: l.Address, Created: now, Expires: now.Add(24 * time.Hour)}
+		}
+		what := "joined"
+		if template == "owner-leave" {
+			what = "left"
+		}
+		p.Lines = append(p.Lines, fmt.Sprintf("%s %s on %s; %s.", addr, what, moment(now), how))
+		_, err = tx.PutPending(l.Address, p)
+		return err
+	}
 	data := s.noticeData(l)
 	data.Address, data.How = addr, how
 	for _, owner := range l.Owners {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,10 +45,17 @@ func (s *Service) noticeData(l store.List) templates.Notice {
 		Weekly: s.address(l.Address, string(vocab.Weekly)), Nomail: s.address(l.Address, string(vocab.NoMail)),
 		NewPassword: s.address(l.Address, "password"),
 		Policy:      l.Post, Join: l.Join, Moderated: l.Moderated, ArchiveURL: l.ArchiveURL,
-		Hostname: s.cfg.Hostname,
+		Hostname: s.cfg.Hostname, Description: l.Description,
 	}
 	if s.cfg.BaseURL != "" {
-		d.Guide = s.cfg.BaseURL + "/guide"
+		d.Guide = s.cfg.BaseURL + "/guide?list=" + url.QueryEscape(l.Address)
+	}
+	if s.cfg.DailyAt != "" {
+		zone := s.cfg.Zone
+		if l.Timezone != "" {
+			zone = l.Timezone
+		}
+		d.DailyAt, d.WeeklyOn, d.Zone = s.cfg.DailyAt, s.cfg.WeeklyOn, zone
 	}
 	return d
 }
@@ -78,6 +86,9 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 			body += "\n-- \n" + sig
 		}
 	}
+	// Wrapped only now, with every address filled in, and flowed (RFC 3676), so a phone
+	// rewraps it to its screen.
+	body = templates.Flow(body)
 	from := s.address(l.Address, "help")
 	if n.data.Confirm != "" {
 		from = n.data.Confirm
@@ -90,7 +101,7 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	var h mail.Header
 	if n.attach == nil {
 		h.Set("Content-Transfer-Encoding", "quoted-printable")
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
 	} else {
 		h.SetContentType("multipart/mixed", map[string]string{"boundary": newBoundary()})
 	}
@@ -157,7 +168,7 @@ func writeWithMessage(buf *bytes.Buffer, h mail.Header, body string, msg []byte)
 	}
 	var th message.Header
 	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
 	tw, err := mw.CreatePart(th)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ const (
 	postHoldNonMember                         // held for the moderators: a non-member, where non-members are held
 	postConfirm                               // held until its author confirms by reply: unproven, where posts must be proven
 	postHoldModerated                         // held for the moderators: the list is moderated
+	postHoldFirst                             // held for the moderators: a member's first post, where the list wants that
 )
 
 // decidePost says what becomes of a post to l: who may post (l.Post), what becomes of a

@@ -72,7 +72,9 @@ func (s *Service) request(tx store.Tx, c *command) error {
 	}
 	lines := c.m.lines(maxRequestLines)
 	subjectCommand := false
-	if subj := stripReplyPrefix(c.m.subject); subj != "" {
+	// The subject is a command only when the text has none: "Subject: remove" over a mail
+	// that says what to do is a title, not an order.
+	if subj := stripReplyPrefix(c.m.subject); subj != "" && !slices.ContainsFunc(lines, func(line string) bool { w, _ := firstWord(line); return isCommand(w) }) {
 		if w, _ := firstWord(subj); isCommand(w) {
 			subjectCommand = true
 		}
@@ -85,7 +87,7 @@ func (s *Service) request(tx store.Tx, c *command) error {
 		lines = append([]string{stripReplyPrefix(c.m.subject)}, lines...)
 	}
 	var results, owner []string
-	unknown := 0
+	unknown, understood := 0, false
 lines:
 	for _, line := range lines {
 		word, rest := firstWord(line)
@@ -106,17 +108,35 @@ lines:
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
-		case "who", "invite", "remove":
+		case "who", "invite", "remove", "ban", "unban":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
+			understood = true
 			continue
 		case "end", "stop", "thanks":
 			break lines
 		default:
-			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite and remove.", line)
-			if unknown++; unknown == 3 {
-				results = append(results, result, "The rest of the mail was not read.")
+			// Prose after a command (a greeting, a signature the reader missed) is not
+			// answered: the commands were understood, and the rest is ignored.
+			if understood {
 				break lines
 			}
+			if unknown++; unknown > 1 {
+				if unknown == 3 {
+					results = append(results, "The rest of the mail was not read.")
+					break lines
+				}
+				continue
+			}
+			// Only the first line that is not a command is answered, once: with the
+			// command it most likely meant, else with the list of them.
+			if guess := didYouMean(word); guess != "" {
+				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
+			} else {
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite, remove, ban and unban.", line)
+			}
+		}
+		if word != "" && isCommand(word) {
+			understood = true
 		}
 		if err != nil {
 			return err
@@ -181,8 +201,48 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 	return s.enqueueNotice(tx, c.l, c.reply("question-forwarded", s.noticeData(c.l)), c.res)
 }
 
+// commandWords are the words isCommand knows, for didYouMean.
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "help", "who", "invite", "remove", "ban", "unban"}
+
+// didYouMean is the command word closest to word, when a slip of one or two letters (or the
+// same word with extra letters) separates them; empty when none is that close.
+func didYouMean(word string) string {
+	if len(word) < 3 {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, c := range commandWords {
+		d := editDistance(word, c)
+		if limit := min(2, len(c)/3); d <= limit && d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes (command words are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
 func isCommand(word string) bool {
-	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "who", "invite", "remove"}, word)
+	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "who", "invite", "remove", "ban", "unban"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
@@ -217,12 +277,55 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 			if rest == "" {
 				results = append(results, "invite: name the addresses to invite after the word invite.")
 			}
-			for _, a := range strings.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '\t' }) {
-				r, err := s.invite(tx, l, owner, a, inReplyTo, res)
+			// The addresses come first; what follows them is a note the invitees read.
+			fields := strings.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '\t' })
+			var addrs []string
+			for _, f := range fields {
+				if _, err := ParseAddress(strings.Trim(f, "<>")); err != nil || !strings.Contains(f, "@") {
+					break
+				}
+				addrs = append(addrs, f)
+			}
+			note := ""
+			if len(addrs) > 0 {
+				last := addrs[len(addrs)-1]
+				_, after, _ := strings.Cut(rest, last)
+				note = strings.TrimSpace(strings.TrimLeft(after, " ,;\t"))
+			} else if rest != "" {
+				addrs = fields[:1] // not an address: said so below
+			}
+			for _, a := range addrs {
+				r, err := s.invite(tx, l, owner, a, note, inReplyTo, res)
 				if err != nil {
 					return nil, err
 				}
 				results = append(results, r)
+			}
+		case "ban", "unban":
+			if rest == "" {
+				results = append(results, word+": name the addresses after the word "+word+".")
+			}
+			for _, a := range strings.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '\t' }) {
+				entry, err := banEntry(a)
+				if err != nil {
+					results = append(results, fmt.Sprintf("%s %s: %v.", word, a, err))
+					continue
+				}
+				switch has := slices.Contains(l.Banned, entry); {
+				case word == "ban" && !has:
+					l.Banned = append(l.Banned, entry)
+					results = append(results, fmt.Sprintf("ban %s: done; it may neither join nor post.", entry))
+				case word == "unban" && has:
+					l.Banned = slices.DeleteFunc(l.Banned, func(b string) bool { return b == entry })
+					results = append(results, fmt.Sprintf("unban %s: done.", entry))
+				case word == "ban":
+					results = append(results, fmt.Sprintf("ban %s: banned already.", entry))
+				default:
+					results = append(results, fmt.Sprintf("unban %s: not banned.", entry))
+				}
+				if err := tx.PutList(l); err != nil {
+					return nil, err
+				}
 			}
 		case "remove":
 			if rest == "" {
@@ -238,7 +341,7 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 					results = append(results, fmt.Sprintf("remove %s: not a member.", addr))
 					continue
 				}
-				if err := s.leave(tx, l, addr, "removed by "+owner, "One of the owners, "+owner+", removed you from the list.", "", res); err != nil {
+				if err := s.leave(tx, l, addr, "removed by "+owner, owner, "", res); err != nil {
 					return nil, err
 				}
 				results = append(results, fmt.Sprintf("remove %s: done.", addr))
@@ -248,11 +351,14 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 	return results, nil
 }
 
-// invite sends addr an invitation to join l from owner.
-func (s *Service) invite(tx store.Tx, l store.List, owner, a, inReplyTo string, res *Result) (string, error) {
+// invite sends addr an invitation to join l from owner, with owner's note when not empty.
+func (s *Service) invite(tx store.Tx, l store.List, owner, a, note, inReplyTo string, res *Result) (string, error) {
 	addr, err := ParseAddress(strings.Trim(a, "<>"))
 	if err != nil {
 		return fmt.Sprintf("invite %s: %v.", a, err), nil
+	}
+	if banned(l, addr) {
+		return fmt.Sprintf("invite %s: banned from the list; unban it first.", addr), nil
 	}
 	if _, err := tx.Member(l.Address, addr); err == nil {
 		return fmt.Sprintf("invite %s: already a member.", addr), nil
@@ -263,6 +369,9 @@ func (s *Service) invite(tx store.Tx, l store.List, owner, a, inReplyTo string, 
 		return fmt.Sprintf("invite %s: invited within the hour already.", addr), nil
 	}
 	p = store.Pending{Kind: store.PendingInvite, Address: addr, By: owner, Created: now, Expires: now.Add(confirmValidity)}
+	if note != "" {
+		p.Lines = []string{note}
+	}
 	if err := s.sendPending(tx, l, p, "invitation", "", res); err != nil {
 		return "", err
 	}

@@ -168,6 +168,9 @@ func IsRefusal(err error) (*Refusal, bool) {
 }
 
 // address builds one of a list's addresses: s.address("crew@x", "help") = crew+help@x.
+// Separator is what stands between a list's local part and a command: crew+help@.
+func (s *Service) Separator() string { return s.cfg.Separator }
+
 func (s *Service) address(list, cmd string) string {
 	if cmd == "" {
 		return list

@@ -36,6 +36,9 @@ type Config struct {
 	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
 	// unsubscribe links; empty: mailto links only.
 	BaseURL string
+	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
+	// list's own time zone wins) say when digests go out, for the welcome.
+	DailyAt, WeeklyOn, Zone string
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
@@ -84,6 +87,12 @@ type ListOptions struct {
 	NonMembers    string // a vocab.NonMembers
 	Moderators    *[]string
 	Timezone      *string
+	Description   *string
+	Welcome       *string // the owners' text for the welcome
+	Ban, Unban    []string
+	// ModerateFirstPosts: a new member's first post goes to the moderators.
+	ModerateFirstPosts *bool
+	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -155,6 +164,44 @@ func (o ListOptions) apply(l *store.List) error {
 	if o.SubjectPrefix != nil {
 		l.SubjectPrefix = *o.SubjectPrefix
 	}
+	if o.Description != nil {
+		l.Description = strings.Join(strings.Fields(*o.Description), " ")
+	}
+	if o.Welcome != nil {
+		l.Welcome = strings.TrimSpace(strings.ReplaceAll(*o.Welcome, "\r\n", "\n"))
+	}
+	switch o.OwnerNotices {
+	case "":
+	case "each":
+		l.OwnerNotices = ""
+	case "daily":
+		l.OwnerNotices = "daily"
+	default:
+		return fmt.Errorf("owner notices are each or daily, not %q", o.OwnerNotices)
+	}
+	if o.ModerateFirstPosts != nil {
+		l.ModerateFirstPosts = *o.ModerateFirstPosts
+	}
+	for _, b := range o.Ban {
+		entry, err := banEntry(b)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(l.Banned, entry) {
+			l.Banned = append(l.Banned, entry)
+		}
+	}
+	for _, b := range o.Unban {
+		entry, err := banEntry(b)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(l.Banned, entry)
+		if i < 0 {
+			return fmt.Errorf("%s is not banned from %s", entry, l.Address)
+		}
+		l.Banned = slices.Delete(l.Banned, i, i+1)
+	}
 	if o.ArchiveURL != nil {
 		u := *o.ArchiveURL
 		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "mailto:") {
@@ -163,6 +210,29 @@ func (o ListOptions) apply(l *store.List) error {
 		l.ArchiveURL = u
 	}
 	return nil
+}
+
+// banEntry is a ban as typed, an address or "@domain", normalized.
+func banEntry(s string) (string, error) {
+	s = strings.Trim(strings.TrimSpace(s), "<>")
+	if domain, ok := strings.CutPrefix(s, "@"); ok {
+		a, err := ParseAddress("x@" + domain)
+		if err != nil {
+			return "", fmt.Errorf("ban: %w", err)
+		}
+		return a[1:], nil
+	}
+	a, err := ParseAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("ban: %w", err)
+	}
+	return a, nil
+}
+
+// banned reports whether addr may neither join nor post to l.
+func banned(l store.List, addr string) bool {
+	_, domain, _ := strings.Cut(addr, "@")
+	return slices.Contains(l.Banned, addr) || slices.Contains(l.Banned, "@"+domain)
 }
 
 // CreateList makes a new list at address.
@@ -182,11 +252,27 @@ func (s *Service) CreateList(address string, o ListOptions) (store.List, error) 
 	if err := o.apply(&l); err != nil {
 		return l, err
 	}
+	if o.Join != "" {
+		if err := s.checkDeciders(l); err != nil {
+			return l, err
+		}
+	}
 	err = s.st.Update(func(tx store.Tx) error { return tx.CreateList(l) })
 	if errors.Is(err, store.ErrExists) {
 		return l, fmt.Errorf("the list %s already exists", addr)
 	}
 	return l, err
+}
+
+// checkDeciders refuses a list where owners approve who joins but nobody would: no owner, and
+// no postmaster to stand in. It is checked when -join approve is asked for and when an owner
+// is removed; a list made with the default policy and no owner yet gets its owner later, who
+// then receives the requests that wait (sendWaitingRequests).
+func (s *Service) checkDeciders(l store.List) error {
+	if l.Join == vocab.JoinApprove && len(s.deciders(l)) == 0 {
+		return fmt.Errorf("on %s the owners approve who joins (-join approve), but it has no owner: add one with -owner ADDRESS, or choose -join open or -join invite", l.Address)
+	}
+	return nil
 }
 
 // UpdateList changes a list's settings.
@@ -196,15 +282,35 @@ func (s *Service) UpdateList(address string, o ListOptions) (store.List, error) 
 		return store.List{}, err
 	}
 	var l store.List
-	err = s.st.Update(func(tx store.Tx) error {
-		var err error
-		if l, err = tx.List(addr); err != nil {
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		old, err := tx.List(addr)
+		if err != nil {
 			return err
 		}
+		l = old
+		l.Owners = slices.Clone(old.Owners)
 		if err := o.apply(&l); err != nil {
 			return err
 		}
-		return tx.PutList(l)
+		if o.Join != "" || len(o.RemoveOwners) > 0 {
+			if err := s.checkDeciders(l); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutList(l); err != nil {
+			return err
+		}
+		// Owners added now get the join requests that wait: nobody else may have had them.
+		var added []string
+		for _, o := range l.Owners {
+			if !slices.Contains(s.deciders(old), o) {
+				added = append(added, o)
+			}
+		}
+		if len(added) > 0 && l.Join == vocab.JoinApprove {
+			return s.sendWaitingRequests(tx, l, added, res)
+		}
+		return nil
 	})
 	return l, notFound(err, "there is no list %s", addr)
 }

@@ -263,6 +263,9 @@ type Held struct {
 	Unnoticed bool `json:"unnoticed,omitempty"`
 	// Evidence: the trusted front MTA's Authentication-Results it arrived with (Post.Evidence).
 	Evidence []string `json:"evidence,omitempty"`
+	// Excerpt is how it begins, its first lines, read when it came (before the write
+	// transaction), for the mail that asks its author or the moderators about it.
+	Excerpt []string `json:"excerpt,omitempty"`
 }
 
 // Hold keeps h in list's held posts and returns it with its ID.

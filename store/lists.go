@@ -36,8 +36,19 @@ type List struct {
 	LastPolicy    string    `json:"last_policy,omitempty"`
 	LastPolicyAt  time.Time `json:"last_policy_at,omitzero"`
 	// Moderators decide on held posts; empty means the owners.
-	Moderators []string  `json:"moderators,omitempty"`
-	Created    time.Time `json:"created"`
+	Moderators []string `json:"moderators,omitempty"`
+	// Description says in a sentence what the list is for; Welcome is the owners' own text for
+	// the welcome, paragraphs apart by an empty line. Both are the operator's words.
+	Description string `json:"description,omitempty"`
+	Welcome     string `json:"welcome,omitempty"`
+	// Banned addresses (or "@domain" for a whole domain) may neither join nor post.
+	Banned []string `json:"banned,omitempty"`
+	// ModerateFirstPosts: a member's first post waits for the moderators.
+	ModerateFirstPosts bool `json:"moderate_first_posts,omitempty"`
+	// OwnerNotices is how owners hear of joins and leaves: "" (each as it happens) or
+	// "daily" (one mail a day gathering them).
+	OwnerNotices string    `json:"owner_notices,omitempty"`
+	Created      time.Time `json:"created"`
 	// Incarnation is a random number given at creation, under the MAC of every token made
 	// for the list, so that a list removed and created again at the same address (whose
 	// members and posts are numbered from 1 again) does not honour the old one's tokens.
@@ -56,6 +67,8 @@ type Member struct {
 	BounceScore float64   `json:"bounce_score,omitempty"`
 	BouncedFrom time.Time `json:"bounced_from,omitzero"`
 	Paused      time.Time `json:"paused,omitzero"`
+	// Posted: a post of theirs went to the list (ModerateFirstPosts holds none after it).
+	Posted bool `json:"posted,omitempty"`
 }
 
 // Per-list sub-buckets.

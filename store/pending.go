@@ -26,6 +26,13 @@ const (
 	// PendingModNotices counts the moderation notices of a list (Address: the list) from
 	// Created to Expires.
 	PendingModNotices = "moderation-notices"
+	// PendingDecided remembers a decision on a join request or held post until the request
+	// would have expired, so a second decider hears who decided and how. Address names what
+	// was decided ("join 12", "post 7"), By who, Lines[0] how.
+	PendingDecided = "decided"
+	// PendingOwnerNotices gathers the joins and leaves of a list (Address: the list) whose
+	// owners get them in one mail a day, sent when it expires; Lines: one each.
+	PendingOwnerNotices = "owner-notices"
 )
 
 // Pending is an action that waits for someone's confirmation or decision. There is at most one
@@ -35,7 +42,7 @@ type Pending struct {
 	Kind    string     `json:"kind"`
 	Address string     `json:"address"`        // whom it is about
 	Mode    vocab.Mode `json:"mode,omitempty"` // PendingMode: the mode asked for
-	By      string     `json:"by,omitempty"`   // PendingInvite: the owner who invited
+	By      string     `json:"by,omitempty"`   // PendingInvite: the owner who invited; PendingDecided: who decided
 	Lines   []string   `json:"lines,omitempty"`
 	Created time.Time  `json:"created"`
 	Expires time.Time  `json:"expires"`

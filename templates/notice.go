@@ -8,10 +8,12 @@ import "crewmail/internal/vocab"
 // Templates read it by field name, so a template naming a field Notice lacks fails Check.
 type Notice struct {
 	// The list.
-	ListName    string // its display name
-	List        string // its address
-	Post        string // where posts go: the list's address
-	Help        string // the command addresses: crew+help@, …
+	ListName    string   // its display name
+	Description string   // what it is for, in a sentence; may be empty
+	Welcome     []string // the owners' own text for the welcome, a paragraph an element
+	List        string   // its address
+	Post        string   // where posts go: the list's address
+	Help        string   // the command addresses: crew+help@, …
 	Unsubscribe string
 	Subscribe   string
 	Owner       string
@@ -27,6 +29,11 @@ type Notice struct {
 	ArchiveURL  string
 	Hostname    string // the server's
 	Guide       string // the member guide's URL; empty when the server has no web address
+	// When digests go out: the time of day (15:04), the weekday of the weekly one, and the
+	// time zone (an IANA name) both are in.
+	DailyAt  string
+	WeeklyOn string
+	Zone     string
 
 	// What the notice is about.
 	Address  string     // whom it is about: a member, someone joining, invited, removed
@@ -40,11 +47,13 @@ type Notice struct {
 	Received string // when a post (or the first bounce) came
 	Reason   string // why: a post was held or refused, a member was paused or removed
 	By       string // the owner who invited
+	Note     string // the owner's own words to the invitee
 	How      string // how someone joined or left, for the owners
 	Password string // a new IMAP app password, and the server to use it with
 	IMAP     string
 	Lines    []string     // an owner's command lines that wait for confirmation
 	Results  []string     // what each line of a mail to crew-request@ did
+	Used     string       // the address the mail answered went to; empty: a reply
 	Excerpt  []string     // how a held post begins
 	Threads  []ThreadLink // conversations a reply to a digest could have answered
 	Attached bool         // the mail answered is attached

@@ -4,7 +4,8 @@
 // value for the place it lands in, so a post's text can never become markup. The built-in
 // templates are embedded; an operator can override any of them with a file of the same name
 // (*.txt or *.html) in a folder of their own. A notice's template reads a Notice, the digest's
-// a digest.Digest; Check finds a field a template reads that its data's type lacks, on every
+// a digest.Digest; notices are written one paragraph a line and wrapped only when sent, by
+// Flow (format=flowed, RFC 3676), so no address makes a line too long; Check finds a field a template reads that its data's type lacks, on every
 // branch, which running the template finds only on the branches it takes.
 package templates
 

@@ -15,7 +15,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // data is a notice with every field filled in.
 var data = Notice{
-	ListName: "Garden crew", List: "crew@x.test", Post: "crew@x.test", Help: "crew+help@x.test",
+	ListName: "Garden crew", Description: "For the plot holders of the Elm Street allotments.",
+	Welcome: []string{"We meet on the first Saturday of the month.", "Please sign your posts with your plot number."},
+	Note:    "Hi Carol, this is where we swap seedlings.",
+	List:    "crew@x.test", Post: "crew@x.test", Help: "crew+help@x.test",
 	Unsubscribe: "crew+unsubscribe@x.test", Subscribe: "crew+subscribe@x.test",
 	Request: "crew-request@x.test", Owner: "crew+owner@x.test",
 	Each: "crew+each@x.test", Daily: "crew+daily@x.test", Weekly: "crew+weekly@x.test", Nomail: "crew+nomail@x.test",
@@ -24,12 +27,13 @@ var data = Notice{
 	Approve: "crew+confirm-app@x.test", Reject: "crew+confirm-rej@x.test", Expires: "Monday 30 November 2026",
 	Subject: "Tomatoes", From: "Bob <bob@x.test>", Received: "Tuesday 24 November 2026, 10:00 UTC",
 	Reason: "no DKIM", By: "ann@x.test", How: "they confirmed, and ann@x.test approved",
-	Lines:       []string{"invite carol@x.test", "remove dan@x.test"},
+	Lines: []string{"invite carol@x.test", "remove dan@x.test"}, Used: "crew+unsubscribe@x.test",
 	Excerpt:     []string{"The tomatoes are ripe.", "Who takes the first box?"},
 	Results:     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	NewPassword: "crew+password@x.test", Password: "k3v9-xq2a-7mfp-d8wz", IMAP: "x.test, port 993 (TLS)",
 	Threads:  []ThreadLink{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
 	Attached: true, Waiting: 12, Unnoticed: 5,
+	DailyAt: "08:00", WeeklyOn: "Monday", Zone: "Europe/Berlin",
 }
 
 // TestGolden renders every built-in template with data and compares it with its golden file
@@ -59,7 +63,7 @@ func TestGolden(t *testing.T) {
 			if subject == "" || strings.Contains(subject, "\n") || strings.HasPrefix(body, "\n") || strings.Contains(body, "<no value>") {
 				t.Errorf("subject %q, body:\n%s", subject, body)
 			}
-			got := "Subject: " + subject + "\n\n" + body
+			got := "Subject: " + subject + "\n\n" + Flow(body)
 			golden := filepath.Join("testdata", name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -90,7 +94,7 @@ func TestOperatorOverride(t *testing.T) {
 	if err != nil || subject != "Our own help" || body != "Ask Garden crew.\n" {
 		t.Errorf("override: %q %q %v", subject, body, err)
 	}
-	if _, body, _ := s.Render("goodbye", data); !strings.Contains(body, "no longer on") {
+	if _, body, _ := s.Render("goodbye", data); !strings.Contains(body, "removed you from the list") {
 		t.Errorf("templates not overridden changed: %q", body)
 	}
 }
@@ -118,7 +122,7 @@ func TestHelpExplainsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for policy, want := range map[vocab.PostPolicy]string{
-		"verified": "confirms it by replying",
+		"verified": "until you confirm it by replying",
 		"members":  "Only members may post",
 		"anyone":   "Anyone may post",
 	} {

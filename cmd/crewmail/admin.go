@@ -138,6 +138,31 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.Timezone = &s
 		return nil
 	})
+	fs.Func("description", "what the list is for, in a sentence; shown in the welcome, the help and invitations", func(s string) error {
+		o.Description = &s
+		return nil
+	})
+	fs.Func("welcome-file", "a file with the owners' own text for the welcome (paragraphs apart by an empty line; \"\" for none)", func(s string) error {
+		text := ""
+		if s != "" {
+			b, err := os.ReadFile(s)
+			if err != nil {
+				return fmt.Errorf("welcome file: %w", err)
+			}
+			text = string(b)
+		}
+		o.Welcome = &text
+		return nil
+	})
+	fs.StringVar(&o.OwnerNotices, "owner-notices", "", "how owners hear of joins and leaves: each (a mail each, the default) or daily (one mail a day)")
+	fs.Func("moderate-first-posts", "true: a new member's first post waits for the moderators", func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("-moderate-first-posts is true or false, not %q", s)
+		}
+		o.ModerateFirstPosts = &b
+		return nil
+	})
 	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
 	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
 		if o.Moderators == nil {
@@ -152,7 +177,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)
@@ -281,6 +306,16 @@ func cmdListShow(c *cmd) error {
 	fmt.Fprintf(tw, "moderated:\t%t\nnon-members:\t%s\nmoderators:\t%s\n", l.Moderated, nonmembers, moderators)
 	if l.Timezone != "" {
 		fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
+	}
+	fmt.Fprintf(tw, "first posts:\t%s\n", map[bool]string{true: "wait for a moderator", false: "go out like any other"}[l.ModerateFirstPosts])
+	if l.Description != "" {
+		fmt.Fprintf(tw, "description:\t%s\n", oneLine(l.Description, 120))
+	}
+	if l.Welcome != "" {
+		fmt.Fprintf(tw, "welcome text:\t%s\n", oneLine(l.Welcome, 60))
+	}
+	if len(l.Banned) > 0 {
+		fmt.Fprintf(tw, "banned:\t%s\n", strings.Join(l.Banned, ", "))
 	}
 	if l.PolicyBounces > 0 {
 		fmt.Fprintf(tw, "policy refusals:\t%d, the last on %s: %s\n", l.PolicyBounces, l.LastPolicyAt.Format("2006-01-02 15:04"), oneLine(l.LastPolicy, 120))
@@ -494,6 +529,107 @@ func heldID(s string) (uint64, error) {
 		return 0, fmt.Errorf("%q is not a held post's ID (see crewmail held ls)", s)
 	}
 	return id, nil
+}
+
+func cmdBan(c *cmd) error {
+	c.params = "LIST ADDRESS..."
+	c.help = "Bans addresses (or @domain) from a list: they may neither join nor post. Members stay members; remove them with member rm."
+	return banCmd(c, true)
+}
+
+func cmdUnban(c *cmd) error {
+	c.params = "LIST ADDRESS..."
+	c.help = "Lifts bans."
+	return banCmd(c, false)
+}
+
+func banCmd(c *cmd, ban bool) error {
+	args, err := c.parse(2, many)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	o := lists.ListOptions{Unban: args[1:]}
+	if ban {
+		o = lists.ListOptions{Ban: args[1:]}
+	}
+	l, err := b.svc.UpdateList(args[0], o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "banned from %s: %s\n", l.Address, strings.Join(l.Banned, " "))
+	return nil
+}
+
+func cmdPendingLs(c *cmd) error {
+	c.params = "LIST"
+	c.help = "Lists the requests to join a list that wait for an owner's decision."
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	reqs, err := b.svc.JoinRequests(args[0])
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tASKED\tADDRESS\tEXPIRES")
+	for _, r := range reqs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.Received.Format("2006-01-02 15:04"), r.Address, r.Expires.Format("2006-01-02"))
+	}
+	return tw.Flush()
+}
+
+func cmdPendingApprove(c *cmd) error {
+	c.params = "LIST ID"
+	c.help = "Lets the one who asked to join in: they get the welcome."
+	return decideJoin(c, true)
+}
+
+func cmdPendingDecline(c *cmd) error {
+	c.params = "LIST ID [-reason TEXT]"
+	c.help = "Turns a request to join down; the one who asked is told, with the reason."
+	return decideJoin(c, false)
+}
+
+func decideJoin(c *cmd, approve bool) error {
+	var reason *string
+	if !approve {
+		reason = c.flag.String("reason", "", "why, in a sentence the one who asked reads")
+	}
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a join request's ID (see crewmail pending ls %s)", args[1], args[0])
+	}
+	why := ""
+	if reason != nil {
+		why = *reason
+	}
+	who, err := b.svc.DecideJoin(args[0], id, approve, why)
+	if err != nil {
+		return err
+	}
+	if approve {
+		fmt.Fprintf(c.stdout, "%s is now a member of %s\n", who, args[0])
+	} else {
+		fmt.Fprintf(c.stdout, "declined %s's request to join %s; they are told\n", who, args[0])
+	}
+	return nil
 }
 
 func cmdDigestPreview(c *cmd) error {

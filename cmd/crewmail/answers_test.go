@@ -223,7 +223,7 @@ func TestForgedPostsDoNotSilenceMember(t *testing.T) {
 	asks := map[int]mailtest.Message{} // by the post each asks about
 	for _, m := range got {
 		var i int
-		if _, err := fmt.Sscanf(strings.SplitN(strings.SplitN(text(t, m), "Subject:  Forged ", 2)[1], "\n", 2)[0], "%d", &i); err != nil {
+		if _, err := fmt.Sscanf(strings.SplitN(strings.SplitN(text(t, m), "Subject: Forged ", 2)[1], "\n", 2)[0], "%d", &i); err != nil {
 			t.Fatalf("which post does this ask about?\n%s", text(t, m))
 		}
 		asks[i] = m

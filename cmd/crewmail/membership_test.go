@@ -38,8 +38,25 @@ func text(t *testing.T, m mailtest.Message) string {
 		t.Fatalf("mail to %v has no text: %v\n%s", m.To, err, m.Data)
 	}
 	body, _ := io.ReadAll(p.Body)
+	if _, params, err := p.Header.(*mail.InlineHeader).ContentType(); err == nil && params["format"] == "flowed" {
+		body = unflow(body)
+	}
 	head, _, _ := bytes.Cut(m.Data, []byte("\r\n\r\n"))
 	return string(head) + "\r\n\r\n" + string(body)
+}
+
+// unflow reads format=flowed text as a mail program does (RFC 3676 §4.1, §4.4): without the
+// space-stuffing, each line that ends in a space joined with the next.
+func unflow(text []byte) []byte {
+	var b bytes.Buffer
+	for line := range strings.SplitSeq(strings.TrimSuffix(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n"), "\n") {
+		line = strings.TrimPrefix(line, " ")
+		b.WriteString(line)
+		if !strings.HasSuffix(line, " ") || line == "-- " {
+			b.WriteString("\n")
+		}
+	}
+	return b.Bytes()
 }
 
 // replyAddress is where a reply to m goes: its Reply-To, else its From.
@@ -151,6 +168,30 @@ func expect(t *testing.T, sink *mailtest.Sink, n int, to string, want ...string)
 		}
 	}
 	return m
+}
+
+// expectSome waits until everything sent has been delivered and returns the last mail to to
+// whose text holds want[0], failing unless it holds every want: for mails that one event sends
+// to several people at once, which arrive in no fixed order.
+func expectSome(t *testing.T, ts *testServer, sink *mailtest.Sink, to string, want ...string) mailtest.Message {
+	t.Helper()
+	settle(t, ts)
+	var found *mailtest.Message
+	for _, m := range sink.Messages() {
+		if m.To[0] == to && strings.Contains(text(t, m), want[0]) {
+			found = &m
+		}
+	}
+	if found == nil {
+		t.Fatalf("no mail to %s says %q", to, want[0])
+	}
+	txt := text(t, *found)
+	for _, w := range want[1:] {
+		if !strings.Contains(txt, w) {
+			t.Fatalf("the mail to %s lacks %q:\n%s", to, w, txt)
+		}
+	}
+	return *found
 }
 
 // settle waits until everything sent has been delivered, so that moving the clock on does not
@@ -270,15 +311,17 @@ func TestApprovePolicyJoin(t *testing.T) {
 	if err := answer(t, ts, req, thunderbirdReply, owner, "decline We only take gardeners.", false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 10, "dave@example.test", "was not accepted", "We only take gardeners.")
+	expectSome(t, ts, sink, "dave@example.test", "was not accepted", "We only take gardeners.")
+	// The owner's decision is acknowledged.
+	expectSome(t, ts, sink, owner, "Done: dave@example.test was turned down, with your reason: We only take gardeners.")
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined though declined")
 	}
-	// A second decision on the same request does nothing more than say so.
+	// A second decision on the same request does nothing more than say who decided, and how.
 	if err := ask(t, ts, owner, confirmAddresses(t, req)[0], "", true); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 11, owner, "decided already")
+	expect(t, sink, 12, owner, "This join request was decided already by "+owner+": declined.")
 	if strings.Contains(members(t, ts), "dave") {
 		t.Error("dave joined by a late approval")
 	}
@@ -352,7 +395,7 @@ func TestInvitePolicyAndOwnerCommands(t *testing.T) {
 	got = sink.Wait(t, 9) // goodbye to alice, the results (with the leave notice) to the owner
 	var goodbye bool
 	for _, m := range got[7:9] {
-		goodbye = goodbye || m.To[0] == "alice@example.test" && strings.Contains(text(t, m), "removed you")
+		goodbye = goodbye || m.To[0] == "alice@example.test" && strings.Contains(text(t, m), "Subject: An owner removed you from Garden crew")
 	}
 	if !goodbye || strings.Contains(members(t, ts), "alice@example.test") {
 		t.Errorf("after the owner confirmed: goodbye %v, members:\n%s", goodbye, members(t, ts))
@@ -471,7 +514,7 @@ func TestModesByEmail(t *testing.T) {
 	if err := ask(t, ts, "alice@example.test", "crew+daily@"+testDomain, "", true); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 1, "alice@example.test", "From now on alice@example.test gets a daily digest")
+	expect(t, sink, 1, "alice@example.test", "From now on, at alice@example.test, you get a daily digest of Garden crew")
 	if !strings.Contains(members(t, ts), "alice@example.test  daily") {
 		t.Errorf("alice not in daily mode:\n%s", members(t, ts))
 	}
@@ -486,7 +529,7 @@ func TestModesByEmail(t *testing.T) {
 	if err := answer(t, ts, q, gmailReply, "bob@example.test", "yes", false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 3, "bob@example.test", "gets no mail from Garden crew")
+	expect(t, sink, 3, "bob@example.test", "you get no mail from Garden crew")
 	// A post now reaches nobody: alice gets digests, bob nothing.
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Quiet", "q@example.test", "x\r\n")); err != nil {
 		t.Fatal(err)
@@ -516,51 +559,64 @@ func TestModeration(t *testing.T) {
 		}
 	}
 
-	// A verified member's post waits for the moderator, who gets it attached.
+	// A verified member's post waits for the moderator, who gets its first lines inline and
+	// the post attached; its author is told it waits.
 	postFrom("alice@example.test", "Seeds", "seeds@example.test")
-	n := expect(t, sink, 1, owner, "Post to Garden crew waits for you: Seeds", "Why held: the list is moderated")
+	n := expectSome(t, ts, sink, owner, "Post to Garden crew waits for you: Seeds", "Why held: the list is moderated", "It begins:\n\n  | Body of Seeds\n")
 	if !bytes.Contains(n.Data, []byte("Content-Type: message/rfc822")) || !bytes.Contains(n.Data, []byte("Body of Seeds")) {
 		t.Errorf("the post is not attached:\n%s", n.Data)
+	}
+	expectSome(t, ts, sink, "alice@example.test", "Subject: Your post to Garden crew waits for a moderator: Seeds", "a moderator reads it first", "You get a mail when a moderator has decided")
+	if len(sink.Messages()) != 2 {
+		t.Fatalf("%d mails, want the moderator's and the author's", len(sink.Messages()))
 	}
 	// The moderator replies "approve": the post goes out.
 	if err := answer(t, ts, n, thunderbirdReply, owner, "approve", false); err != nil {
 		t.Fatal(err)
 	}
-	got := sink.Wait(t, 3)
-	for _, m := range got[1:3] {
-		if !bytes.Contains(m.Data, []byte("Subject: Seeds")) || !strings.HasPrefix(m.From, "crew+bounces-") {
+	sink.Wait(t, 5)
+	for _, to := range []string{"alice@example.test", "bob@example.test"} {
+		if m := expectSome(t, ts, sink, to, "Subject: Seeds"); !strings.HasPrefix(m.From, "crew+bounces-") {
 			t.Errorf("after approval %v got:\n%s", m.To, m.Data)
 		}
 	}
+	// The moderator's decision is acknowledged; a second one hears who decided, and how.
+	expectSome(t, ts, sink, owner, `Done: the post from alice@example.test, "Seeds", went to the list.`)
+	if err := answer(t, ts, n, thunderbirdReply, owner, "reject", false); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, owner, "This post was decided already by "+owner+": approved.")
 
-	// "reject" with a reason: the author reads it.
+	// "reject" with a reason: the author reads it, and gets the post back.
 	postFrom("alice@example.test", "Ads", "ads@example.test")
-	n = expect(t, sink, 4, owner, "waits for you: Ads")
+	n = expectSome(t, ts, sink, owner, "waits for you: Ads")
 	if err := answer(t, ts, n, gmailReply, owner, "reject Please keep it on topic.", false); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 5, "alice@example.test", "Your post to Garden crew was not accepted: Ads", "The moderator's reason: Please keep it on topic.")
+	back := expectSome(t, ts, sink, "alice@example.test", "Your post to Garden crew was not accepted: Ads", "The moderator's reason: Please keep it on topic.", "Your post is attached below")
+	if !bytes.Contains(back.Data, []byte("Content-Type: message/rfc822")) || !bytes.Contains(back.Data, []byte("Body of Ads")) {
+		t.Errorf("the rejected post did not come back to its author:\n%s", back.Data)
+	}
 
 	// A non-member's post is held too; the operator approves it with the CLI.
 	postFrom("gus@example.test", "Hello from outside", "gus@example.test")
-	expect(t, sink, 6, owner, "gus@example.test is not a member")
+	expectSome(t, ts, sink, owner, "gus@example.test is not a member")
 	out := ts.mustCLI(t, "held", "ls", crew)
 	if !strings.Contains(out, "moderator") || !strings.Contains(out, "Hello from outside") {
 		t.Fatalf("held ls:\n%s", out)
 	}
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
 	ts.mustCLI(t, "held", "approve", crew, id)
-	sink.Wait(t, 8)
+	settle(t, ts)
 
 	// A post nobody decides on expires after 14 days, and its (verified) author is told.
 	postFrom("bob@example.test", "Forgotten", "forgotten@example.test")
-	expect(t, sink, 9, owner, "waits for you: Forgotten")
-	settle(t, ts)
+	expectSome(t, ts, sink, owner, "waits for you: Forgotten")
 	ts.clock.Advance(15 * 24 * time.Hour)
 	if n, err := ts.svc.Sweep(); err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v", n, err)
 	}
-	expect(t, sink, 10, "bob@example.test", "Your post to Garden crew was not sent: Forgotten", "none decided in time")
+	expectSome(t, ts, sink, "bob@example.test", "Your post to Garden crew was not sent: Forgotten", "none decided in time")
 	if out := ts.mustCLI(t, "held", "ls", crew); strings.Contains(out, "Forgotten") {
 		t.Errorf("expired post still held:\n%s", out)
 	}
@@ -643,27 +699,34 @@ func TestCLIMirrorsMembership(t *testing.T) {
 	ts := newCrew(t, sink, "alice@example.test")
 	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-moderated", "true")
 	ts.mustCLI(t, "member", "add", crew, "bob@example.test", "-welcome", "-mode", "weekly")
-	expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "How you get the list: a weekly digest.", "Auto-Submitted: auto-generated", "http://"+ts.HTTPAddr+"/guide")
-	resp, err := http.Get("http://" + ts.HTTPAddr + "/guide")
+	welcome := expect(t, sink, 1, "bob@example.test", "Subject: Welcome to Garden crew", "You get a weekly digest.", "A daily digest comes every day at 08:00", "crew+password@", "Auto-Submitted: auto-generated", "http://"+ts.HTTPAddr+"/guide")
+	// The guide the welcome links to is a web page with this list's own name and addresses.
+	link := regexp.MustCompile(`http://\S+/guide\?list=\S+`).FindString(text(t, welcome))
+	if link == "" {
+		t.Fatalf("no link to the guide for this list:\n%s", text(t, welcome))
+	}
+	resp, err := http.Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	guide, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Contains(guide, []byte("crew+subscribe@")) {
-		t.Errorf("the member guide the welcome links to: %d\n%.300s", resp.StatusCode, guide)
+	for _, want := range []string{"<h2 id=\"joining\">Joining</h2>", "crew+subscribe@lists.example.test", "crew-request@lists.example.test", "Garden crew"} {
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || !bytes.Contains(guide, []byte(want)) || bytes.Contains(guide, []byte("example.org")) || bytes.Contains(guide, []byte("\n## ")) {
+			t.Errorf("the member guide the welcome links to lacks %q, or is not this list's web page: %d %s\n%.600s", want, resp.StatusCode, resp.Header.Get("Content-Type"), guide)
+		}
 	}
 
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Raffle", "raffle@example.test", "Buy tickets\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, sink, 2, owner, "waits for you: Raffle")
+	expectSome(t, ts, sink, owner, "waits for you: Raffle")
 	out := ts.mustCLI(t, "held", "ls", crew)
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
 	ts.mustCLI(t, "held", "reject", crew, id, "-reason", "No raffles here.")
-	expect(t, sink, 3, "alice@example.test", "not accepted: Raffle", "The moderator's reason: No raffles here.")
-	if msgs := sink.Messages(); len(msgs) != 3 {
-		t.Errorf("%d mails, want 3 (a plain member add is silent)", len(msgs))
+	expectSome(t, ts, sink, "alice@example.test", "not accepted: Raffle", "The moderator's reason: No raffles here.")
+	if msgs := sink.Messages(); len(msgs) != 4 {
+		t.Errorf("%d mails, want 4: the welcome, the moderator's, the author's two (a plain member add is silent)", len(msgs))
 	}
 }
 
@@ -679,7 +742,7 @@ func TestAppPasswordByMail(t *testing.T) {
 	if err := ask(t, ts, "alice@example.test", "crew+password@"+testDomain, "", true); err != nil {
 		t.Fatal(err)
 	}
-	m := expect(t, sink, 1, "alice@example.test", "User name: alice@example.test", "port")
+	m := expect(t, sink, 1, "alice@example.test", "User name:\n  alice@example.test", "port")
 	pw := passwordRE.FindStringSubmatch(text(t, m))
 	if pw == nil {
 		t.Fatalf("no password in:\n%s", text(t, m))

@@ -25,6 +25,7 @@ import (
 	"crewmail/docs"
 	"crewmail/imapd"
 	"crewmail/internal/chore"
+	"crewmail/internal/guide"
 	"crewmail/internal/metrics"
 	"crewmail/internal/mtasts"
 	"crewmail/lists"
@@ -75,6 +76,7 @@ type server struct {
 	log     *slog.Logger
 	st      *store.Store
 	svc     *lists.Service
+	guide   *guide.Guide
 	smtp    *smtpd.Server
 	queue   *delivery.Queue
 	digests *digest.Scheduler
@@ -121,6 +123,9 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	lcfg.IMAPServer = imapServer(cfg, s.IMAPAddr, s.IMAPSAddr)
 	s.svc = lists.New(s.st, tpl, lcfg, log)
+	if s.guide, err = guide.New(docs.Member); err != nil {
+		return nil, err
+	}
 
 	transport, err := newTransport(cfg, log)
 	if err != nil {
@@ -240,7 +245,26 @@ func (s *server) listenIMAP(cfg *config.Config, smtpTLS *tls.Config, log *slog.L
 
 func listsConfig(cfg *config.Config) lists.Config {
 	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
-		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration}
+		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration,
+		DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekdayName(cfg.Digest.WeeklyOn), Zone: zoneName(cfg.Digest.Timezone)}
+}
+
+// weekdayName is the configured weekday as members read it: "Monday".
+func weekdayName(s string) string {
+	if d, ok := config.ParseWeekday(s); ok {
+		return d.String()
+	}
+	return s
+}
+
+// zoneName names the digests' time zone: the configured one, or else the server's own by its
+// abbreviation ("UTC", "CET"), since "Local" tells a member nothing.
+func zoneName(tz string) string {
+	if tz != "" && tz != "Local" {
+		return tz
+	}
+	name, _ := time.Now().Zone()
+	return name
 }
 
 // imapServer says how a member's mail program reaches the IMAP archive at the listen addresses
@@ -355,10 +379,7 @@ func (s *server) routes() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.queue.Gauges()...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, reg}, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /guide", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, docs.Member)
-	})
+	mux.HandleFunc("GET /guide", s.guidePage)
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
 	return mux

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"strings"
 
+	"crewmail/internal/guide"
 	"crewmail/lists"
 )
 
@@ -92,4 +94,24 @@ func sentence(err error) string {
 		return msg
 	}
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+// guidePage serves the member guide as HTML; reached from a list's mail (/guide?list=crew@…)
+// with that list's name and addresses, else with the guide's sample list.
+func (s *server) guidePage(w http.ResponseWriter, r *http.Request) {
+	var gl guide.List
+	if addr := r.URL.Query().Get("list"); addr != "" {
+		if l, err := s.svc.List(addr); err == nil {
+			gl = guide.List{Name: l.Name, Address: l.Address, Separator: s.svc.Separator(), IMAPHost: orDefault(s.cfg.IMAP.Host, s.cfg.Hostname)}
+		}
+	}
+	page, err := s.guide.Page(gl)
+	if err != nil {
+		s.log.Error("member guide", "err", err)
+		http.Error(w, "the guide could not be shown", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	io.WriteString(w, page) //nolint:errcheck // the reader went away
 }
