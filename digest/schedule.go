@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -169,7 +170,8 @@ type dueList struct {
 	zone  *time.Location
 	dues  []due
 	posts []post
-	// mutes: for each thread a post started (post.Origin), the members who muted it (IDs).
+	// mutes: for each thread a post started (post.Origin), the members who muted it or follow
+	// it (IDs): a followed thread's posts went to its followers at once.
 	mutes map[uint64]map[uint64]bool
 }
 
@@ -262,7 +264,7 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 	d.mutes = map[uint64]map[uint64]bool{}
 	for _, p := range d.posts {
 		if _, ok := d.mutes[p.Origin]; !ok { // mutes are about where a post started
-			m, err := tx.Muted(l.Address, p.Post)
+			m, err := leftOut(tx, l.Address, p.Post)
 			if err != nil {
 				return dueList{}, err
 			}
@@ -270,6 +272,24 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 		}
 	}
 	return d, nil
+}
+
+// leftOut are the members whose digests leave post p out: those who muted its conversation,
+// and those who follow it (they had its posts at once).
+func leftOut(tx store.Threads, list string, p store.Post) (map[uint64]bool, error) {
+	m, err := tx.Muted(list, p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := tx.Followed(list, p)
+	if err != nil || len(f) == 0 {
+		return m, err
+	}
+	if m == nil {
+		m = map[uint64]bool{}
+	}
+	maps.Copy(m, f)
+	return m, nil
 }
 
 // compose builds the digests of d at now, one for each group of members with the same cursor,
@@ -440,7 +460,7 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		var mine []post
 		for _, p := range posts {
 			if member != "" {
-				if muted, err = tx.Muted(list, p.Post); err != nil {
+				if muted, err = leftOut(tx, list, p.Post); err != nil {
 					return err
 				} else if muted[id] {
 					continue

@@ -115,6 +115,8 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 		return s.mute(tx, c, t.Token, t.Kind == KindMute)
 	case KindDigestReply:
 		return s.digestReply(tx, c)
+	case KindMuteThread, KindFollow:
+		return s.attention(tx, c, t.Kind == KindFollow)
 	case KindPassword:
 		result, err := s.password(tx, c)
 		if err != nil || !strings.Contains(result, "within the hour") && !strings.Contains(result, "not a member") {
@@ -140,6 +142,10 @@ func (s *Service) targetAddress(t Target) string {
 		return s.address(t.List, t.Token)
 	case KindDigestReply:
 		return s.address(t.List, "digest")
+	case KindMuteThread:
+		return s.address(t.List, "mute")
+	case KindFollow:
+		return s.address(t.List, "follow")
 	case KindPassword:
 		return s.address(t.List, "password")
 	case KindConfirm:

@@ -31,6 +31,10 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 		case KindPostmaster, KindOwner:
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
+		case KindMuteThread, KindFollow:
+			if m.threadIDs == nil {
+				m.threadIDs = m.namedIDs()
+			}
 		default:
 			if m.own == nil {
 				if lines, err := replytext.Lines(m.raw, maxRequestLines); err == nil {
