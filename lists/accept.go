@@ -64,6 +64,7 @@ type Result struct {
 
 	answering *answering      // the command mail being answered, while it is
 	answered  map[string]bool // addresses this mail was answered to
+	undo      string          // the token that undoes a leave made in this update (see leave)
 }
 
 // Archived is a post newly archived in List.

@@ -70,7 +70,7 @@ func (s *Service) attention(tx store.Tx, c *command, follow bool) error {
 	data := s.noticeData(l)
 	data.Address = mem.Address
 	if thread == 0 {
-		data.Confirm = c.rcpt
+		data.Approve = c.rcpt
 		return s.enqueueNotice(tx, l, notice{to: mem.Address, template: "thread-unknown", data: data, inReplyTo: c.m.messageID, replied: true}, c.res)
 	}
 	first, err := tx.PostMeta(l.Address, thread)

@@ -14,6 +14,7 @@ const (
 	PendingRequest = "request" // a confirmed join waits for an owner's decision
 	PendingInvite  = "invite"  // an owner invited someone; waits for the invitee
 	PendingMode    = "mode"    // a member asked for another delivery mode, unverified
+	PendingRejoin  = "rejoin"  // a member left: her undo brings her back in Mode, no approval
 	PendingOwner   = "owner"   // owner commands from an unverified owner address
 	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
 	// PendingPassword: a member asked for a new app password, unverified.

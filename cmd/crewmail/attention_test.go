@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"crewmail/internal/mailtest"
 )
@@ -103,5 +109,145 @@ func TestMuteAndFollowByReplyOrForward(t *testing.T) {
 	ask(dave, ts.svc.UnmuteAddress(crew, 1), []byte("From: "+dave+"\r\nSubject: stop\r\nMessage-ID: <u1@client.example.test>\r\n\r\nstop\r\n"), "Unmuted")
 	if preview := ts.mustCLI(t, "digest", "preview", crew, "-member", dave); !strings.Contains(preview, "reply seeds-2") {
 		t.Errorf("dave's digest after he stopped following Seeds:\n%s", preview)
+	}
+}
+
+// unsubscribeLink is the one-click link of the copy m (List-Unsubscribe).
+func unsubscribeLink(t *testing.T, m mailtest.Message) string {
+	t.Helper()
+	return strings.Trim(strings.Split(header(t, m, "List-Unsubscribe"), ",")[0], "<>")
+}
+
+// webPost posts form to link and returns the status and page.
+func webPost(t *testing.T, link string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(link, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(page)
+}
+
+var undoRE = regexp.MustCompile(`name="undo" value="([a-z0-9]+)"`)
+
+// TestUnsubscribePageOffersLessMailAndUndo: the one-click unsubscribe page offers a weekly
+// digest and no mail instead of leaving (each a POST that changes the mode at once); the
+// one-click POST still unsubscribes, and then offers an undo that brings the member back in
+// her mode with no confirmation and no owner's approval, for 7 days. Leaving by mail works the
+// same: the confirmation offers the same alternatives, and a reply to the goodbye undoes it.
+func TestUnsubscribePageOffersLessMailAndUndo(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	const alice, bob, carol, dave = "alice@example.test", "bob@example.test", "carol@example.test", "dave@example.test"
+	ts := newCrew(t, sink, alice, bob, carol, dave)
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-join", "approve")
+	ts.mustCLI(t, "member", "mode", crew, dave, "daily")
+	if err := send(t, ts.SMTPAddr, alice, []string{crew}, post(alice, "Seeds", "seeds@example.test", "About seeds.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{}
+	for _, who := range []string{bob, carol} {
+		links[who] = unsubscribeLink(t, mailsTo(t, ts, sink, who)[0])
+	}
+	resp, err := http.Get(links[bob])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`name="mode" value="weekly"`, `name="mode" value="nomail"`, "One digest a week", "No mail", `name="List-Unsubscribe" value="One-Click"`} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("the unsubscribe page lacks %q:\n%s", want, page)
+		}
+	}
+	// Bob takes the weekly digest instead: at once, told by mail, still a member.
+	if code, page := webPost(t, links[bob], url.Values{"mode": {"weekly"}}); code != 200 || !strings.Contains(page, "one weekly digest") {
+		t.Fatalf("POST mode=weekly: %d\n%s", code, page)
+	}
+	if m := members(t, ts); !strings.Contains(m, bob+"  weekly") && !regexp.MustCompile(`bob@example.test\s+weekly`).MatchString(m) {
+		t.Fatalf("bob after choosing a weekly digest:\n%s", m)
+	}
+	if got := mailsTo(t, ts, sink, bob); len(got) != 2 || !strings.Contains(text(t, got[1]), "weekly") {
+		t.Fatalf("bob was not told of his new mode: %d mails", len(got))
+	}
+	if code, _ := webPost(t, links[bob], url.Values{"mode": {"each"}}); code != 404 {
+		t.Errorf("POST mode=each (not offered): %d, want 404", code)
+	}
+	// Carol leaves by the one-click POST, and undoes it from the page.
+	code, left := webPost(t, links[carol], url.Values{"List-Unsubscribe": {"One-Click"}})
+	undo := undoRE.FindStringSubmatch(left)
+	if code != 200 || undo == nil || strings.Contains(members(t, ts), carol) {
+		t.Fatalf("one-click POST: %d, carol still a member: %v\n%s", code, strings.Contains(members(t, ts), carol), left)
+	}
+	if code, page := webPost(t, links[carol], url.Values{"undo": {undo[1]}}); code != 200 || !strings.Contains(page, "again") {
+		t.Fatalf("undo: %d\n%s", code, page)
+	}
+	if !regexp.MustCompile(`carol@example.test\s+each`).MatchString(members(t, ts)) {
+		t.Fatalf("carol is not back in her mode:\n%s", members(t, ts))
+	}
+	noApproval := func() {
+		t.Helper()
+		for _, m := range mailsTo(t, ts, sink, owner) {
+			if txt := text(t, m); strings.Contains(txt, "approve") {
+				t.Errorf("the owner was asked to approve a member who came back:\n%s", txt)
+			}
+		}
+	}
+	noApproval()
+	if code, _ := webPost(t, links[carol], url.Values{"undo": {undo[1]}}); code != 404 {
+		t.Errorf("a second undo: %d, want 404", code)
+	}
+
+	// Dave (daily) leaves by mail: the confirmation offers less mail; a reply confirms; mail
+	// to the undo address of the goodbye brings him back, daily again, without an owner (a
+	// reply to the goodbye itself goes to the owners).
+	n := len(sink.Messages())
+	if err := ask(t, ts, dave, "crew+unsubscribe@"+testDomain, "", false); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	c := expect(t, sink, n, dave, "Confirm: leave", "crew+weekly@"+testDomain, "crew+nomail@"+testDomain)
+	if err := answer(t, ts, c, gmailReply, dave, "Yes please.", false); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	var bye mailtest.Message
+	for _, m := range mailsTo(t, ts, sink, dave) {
+		if strings.Contains(text(t, m), "Changed your mind?") {
+			bye = m
+		}
+	}
+	if bye.Data == nil || strings.Contains(members(t, ts), dave) {
+		t.Fatalf("dave left without an undo in his goodbye (member: %v)", strings.Contains(members(t, ts), dave))
+	}
+	if got := replyAddress(t, bye); got != "crew+owner@"+testDomain {
+		t.Errorf("a reply to the goodbye goes to %s, want the owners", got)
+	}
+	undoAddr := regexp.MustCompile(`crew\+confirm-[a-z0-9]+@` + regexp.QuoteMeta(testDomain)).FindString(text(t, bye))
+	if undoAddr == "" {
+		t.Fatalf("no undo address in the goodbye:\n%s", text(t, bye))
+	}
+	if err := send(t, ts.SMTPAddr, "relay@elsewhere.example", []string{undoAddr}, replyTo(t, bye, undoAddr, appleMailReply, dave, "Oops, I want to stay.")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if !regexp.MustCompile(`dave@example.test\s+daily`).MatchString(members(t, ts)) {
+		t.Fatalf("dave is not back, daily:\n%s", members(t, ts))
+	}
+	noApproval()
+	// An undo is good for 7 days: carol leaves again (by the link in her next copy: she is
+	// a member anew) and tries on the eighth day.
+	if err := send(t, ts.SMTPAddr, alice, []string{crew}, post(alice, "Tools", "tools@example.test", "About tools.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	copies := mailsTo(t, ts, sink, carol)
+	links[carol] = unsubscribeLink(t, copies[len(copies)-1])
+	_, left = webPost(t, links[carol], url.Values{"List-Unsubscribe": {"One-Click"}})
+	undo = undoRE.FindStringSubmatch(left)
+	ts.clock.Advance(8 * 24 * time.Hour)
+	if code, page := webPost(t, links[carol], url.Values{"undo": {undo[1]}}); code != 404 || strings.Contains(members(t, ts), carol) {
+		t.Errorf("an undo after 8 days: %d\n%s", code, page)
 	}
 }
