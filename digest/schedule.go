@@ -305,7 +305,11 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 			}
 		}
 		slices.Sort(muted)
-		key := fmt.Sprintf("%d/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","))
+		self := "" // a member who asked not to get her own posts back has a digest of her own
+		if m.member.NoOwnPosts {
+			self = m.member.Address
+		}
+		key := fmt.Sprintf("%d/%s/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","), self)
 		g, ok := groups[key]
 		if !ok {
 			g = &composed{}
@@ -313,7 +317,7 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 			out = append(out, g)
 			var mine []post
 			for _, p := range d.posts {
-				if p.Seq > m.cursor.Seq && !d.mutes[p.Origin][m.member.ID] {
+				if p.Seq > m.cursor.Seq && !d.mutes[p.Origin][m.member.ID] && (self == "" || p.From != self) {
 					mine = append(mine, p)
 				}
 			}
@@ -420,12 +424,16 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		after := uint64(0)
 		var muted map[uint64]bool
 		var id uint64
+		self := "" // the member's own address when she asked not to get her own posts back
 		if member != "" {
 			m, err := tx.Member(list, member)
 			if err != nil {
 				return fmt.Errorf("%s is not a member of %s", member, list)
 			}
 			id = m.ID
+			if m.NoOwnPosts {
+				self = m.Address
+			}
 			c, ok, err := tx.Cursor(list, member)
 			if err != nil {
 				return err
@@ -459,6 +467,9 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		}
 		var mine []post
 		for _, p := range posts {
+			if self != "" && p.From == self {
+				continue
+			}
 			if member != "" {
 				if muted, err = leftOut(tx, list, p.Post); err != nil {
 					return err

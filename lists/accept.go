@@ -341,9 +341,17 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	if err != nil {
 		return err
 	}
+	// An author who asked not to get her own posts back does not.
+	var self uint64
+	if a, err := tx.Member(l.Address, m.from); err == nil && a.NoOwnPosts {
+		self = a.ID
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	delete(followed, self)
 	for _, mem := range rcpts {
 		delete(followed, mem.ID) // she has each post anyway
-		if muted[mem.ID] {
+		if muted[mem.ID] || mem.ID == self {
 			continue
 		}
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}

@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -107,6 +108,8 @@ lines:
 			result, err = s.changeMode(tx, c, vocab.Mode(word), false) // the case names every mode
 		case "password":
 			result, err = s.password(tx, c)
+		case "selfcopy":
+			result, err = s.selfCopy(tx, c, rest)
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
@@ -116,7 +119,7 @@ lines:
 		case "end", "stop", "thanks":
 			break lines
 		default:
-			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite and remove.", line)
+			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, help, and for owners who, invite and remove.", line)
 			if unknown++; unknown == 3 {
 				results = append(results, result, "The rest of the mail was not read.")
 				break lines
@@ -186,7 +189,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 }
 
 func isCommand(word string) bool {
-	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "who", "invite", "remove"}, word)
+	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "selfcopy", "who", "invite", "remove"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
@@ -271,4 +274,32 @@ func (s *Service) invite(tx store.Tx, l store.List, owner, a, inReplyTo string, 
 		return "", err
 	}
 	return fmt.Sprintf("invite %s: invitation sent.", addr), nil
+}
+
+// selfCopy carries out "selfcopy on|off": whether the sender, a member, gets her own posts
+// back. It acts at once, whoever sent it: a forged one changes only that, and the results say
+// so to the member's address.
+func (s *Service) selfCopy(tx store.Tx, c *command, arg string) (string, error) {
+	l := c.l
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		return "selfcopy: " + s.notOnList(l, c.m.from), nil
+	} else if err != nil {
+		return "", err
+	}
+	switch w, _ := firstWord(arg); w {
+	case "on", "yes":
+		mem.NoOwnPosts = false
+	case "off", "no":
+		mem.NoOwnPosts = true
+	default:
+		return "selfcopy: say \"selfcopy off\" (your own posts are not sent back to you) or \"selfcopy on\".", nil
+	}
+	if err := tx.PutMember(l.Address, mem); err != nil {
+		return "", err
+	}
+	if mem.NoOwnPosts {
+		return "selfcopy off: your own posts are no longer sent back to you.", nil
+	}
+	return "selfcopy on: your own posts come back to you, as to everyone.", nil
 }

@@ -56,6 +56,8 @@ type Member struct {
 	BounceScore float64   `json:"bounce_score,omitempty"`
 	BouncedFrom time.Time `json:"bounced_from,omitzero"`
 	Paused      time.Time `json:"paused,omitzero"`
+	// NoOwnPosts: the member's own posts are not sent back to her (by mail nor in digests).
+	NoOwnPosts bool `json:"no_own_posts,omitempty"`
 }
 
 // Per-list sub-buckets.

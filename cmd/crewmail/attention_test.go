@@ -251,3 +251,61 @@ func TestUnsubscribePageOffersLessMailAndUndo(t *testing.T) {
 		t.Errorf("an undo after 8 days: %d\n%s", code, page)
 	}
 }
+
+// TestNoOwnPosts: a member set to -no-own-posts (by the operator, or by "selfcopy off" to
+// crew-request@) does not get her own posts back, by mail nor in her digest; everyone else
+// does, and -own-posts brings hers back.
+func TestNoOwnPosts(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	const alice, bob, carol = "alice@example.test", "bob@example.test", "carol@example.test"
+	ts := newCrew(t, sink, bob)
+	ts.mustCLI(t, "member", "add", crew, alice, "-no-own-posts")
+	ts.mustCLI(t, "member", "add", crew, carol, "-mode", "daily")
+	if _, _, code := ts.cli(t, "member", "set", crew, alice); code != 2 {
+		t.Errorf("member set without a flag: exit %d, want 2", code)
+	}
+	if !regexp.MustCompile(`alice@example.test\s+each, no own posts`).MatchString(members(t, ts)) {
+		t.Errorf("member ls does not show alice's choice:\n%s", members(t, ts))
+	}
+	// Carol turns her own posts off by mail.
+	if err := send(t, ts.SMTPAddr, carol, []string{"crew-request@" + testDomain}, outlookHTMLReply(carol, "crew-request@"+testDomain, "commands", "sc1@client.example.test", "x@example.test", "selfcopy off", "")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, sink, 1, carol, "selfcopy off: your own posts are no longer sent back to you")
+	for _, p := range []struct{ from, subject, id string }{{alice, "Seeds", "seeds@example.test"}, {carol, "Tools", "tools@example.test"}} {
+		if err := send(t, ts.SMTPAddr, p.from, []string{crew}, post(p.from, p.subject, p.id, "About "+p.subject+".\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mailsTo(t, ts, sink, bob); len(got) != 2 {
+		t.Errorf("bob got %d posts, want 2", len(got))
+	}
+	for _, m := range mailsTo(t, ts, sink, alice) {
+		if strings.Contains(string(m.Data), "Message-ID: <seeds@example.test>") {
+			t.Errorf("alice got her own post back")
+		}
+	}
+	preview := ts.mustCLI(t, "digest", "preview", crew, "-member", carol)
+	if strings.Contains(preview, "About Tools.") || !strings.Contains(preview, "About Seeds.") {
+		t.Errorf("carol's digest should hold alice's post and not her own:\n%s", preview)
+	}
+	ts.mustCLI(t, "digest", "send", "-now")
+	for _, m := range mailsTo(t, ts, sink, carol) {
+		if strings.Contains(text(t, m), "digest") && strings.Contains(text(t, m), "About Tools.") {
+			t.Errorf("carol's digest holds her own post")
+		}
+	}
+	// Alice wants hers back.
+	ts.mustCLI(t, "member", "set", crew, alice, "-own-posts")
+	if err := send(t, ts.SMTPAddr, alice, []string{crew}, post(alice, "Rain", "rain@example.test", "Rain.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	back := false
+	for _, m := range mailsTo(t, ts, sink, alice) {
+		back = back || strings.Contains(string(m.Data), "Message-ID: <rain@example.test>")
+	}
+	if !back {
+		t.Error("alice did not get her own post back after -own-posts")
+	}
+}
