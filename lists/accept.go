@@ -217,7 +217,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
 				err = s.acceptBounce(tx, l, t, m, kept, &res)
-			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword, KindMuteThread, KindFollow:
+			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword, KindMuteThread, KindFollow, KindPause:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:
 				err = s.forwardToPostmaster(tx, l, kept, &res)
@@ -369,7 +369,7 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 		} else if err != nil {
 			return err
 		}
-		if !mem.Paused.IsZero() {
+		if !mem.Paused.IsZero() || !mem.AwayUntil.IsZero() {
 			continue
 		}
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}

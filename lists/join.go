@@ -193,6 +193,22 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 		return s.setMode(tx, l, mem, p.Mode, true, c.m.messageID, c.res)
 	case store.PendingRejoin:
 		return s.rejoin(tx, l, p, c.m.messageID, c.res)
+	case store.PendingPause:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		mem, err := tx.Member(l.Address, p.Address)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		until, err := time.Parse(time.RFC3339, p.Lines[0])
+		if err != nil || len(p.Lines) != 1 {
+			return fmt.Errorf("damaged pending pause %d of %s: %v", p.ID, l.Address, p.Lines)
+		}
+		_, err = s.pauseUntil(tx, l, mem, until, c.m.messageID, c.res)
+		return err
 	case store.PendingPassword:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err

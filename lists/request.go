@@ -110,6 +110,10 @@ lines:
 			result, err = s.password(tx, c)
 		case "selfcopy":
 			result, err = s.selfCopy(tx, c, rest)
+		case "pause":
+			result, err = s.pause(tx, c, rest)
+		case "resume":
+			result, err = s.resumeNow(tx, c)
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
@@ -119,7 +123,7 @@ lines:
 		case "end", "stop", "thanks":
 			break lines
 		default:
-			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, help, and for owners who, invite and remove.", line)
+			result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, help, and for owners who, invite and remove.", line)
 			if unknown++; unknown == 3 {
 				results = append(results, result, "The rest of the mail was not read.")
 				break lines
@@ -189,7 +193,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 }
 
 func isCommand(word string) bool {
-	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "selfcopy", "who", "invite", "remove"}, word)
+	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "selfcopy", "pause", "resume", "who", "invite", "remove"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.

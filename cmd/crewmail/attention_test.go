@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,107 @@ func TestNoOwnPosts(t *testing.T) {
 	}
 	if !back {
 		t.Error("alice did not get her own post back after -own-posts")
+	}
+}
+
+// TestPauseUntilADate: a member pauses her mail until a date (crew+pause@ with the date in
+// the subject, "pause 3 days" to crew-request@, or crew+pause@ alone for a week, confirmed by
+// reply when her address is not proven). While paused nothing goes to her, neither posts nor
+// digests; when the date comes her mail starts again by itself, beginning with a catch-up
+// digest of what she missed, the conversations she took part in first.
+func TestPauseUntilADate(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	const alice, bob, carol, dave = "alice@example.test", "bob@example.test", "carol@example.test", "dave@example.test"
+	ts := newCrew(t, sink, alice, bob, carol, dave)
+	ts.mustCLI(t, "member", "mode", crew, carol, "daily")
+	postAs := func(from, subject, id, parent string) {
+		t.Helper()
+		msg := post(from, subject, id, "text of "+id+"\r\n")
+		if parent != "" {
+			msg = append([]byte("In-Reply-To: <"+parent+">\r\n"), msg...)
+		}
+		if err := send(t, ts.SMTPAddr, from, []string{crew}, msg); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, ts)
+	}
+	postAs(bob, "Tools", "tools@example.test", "") // a conversation bob took part in
+	n := len(sink.Messages())
+	pauseAddr := "crew+pause@" + testDomain
+	until := ts.clock.Now().UTC().Add(10 * 24 * time.Hour).Format("2006-01-02")
+	msg := fmt.Appendf(nil, "From: %s\r\nTo: %s\r\nSubject: until %s\r\nMessage-ID: <p1@client.example.test>\r\n\r\nOn holiday!\r\n", bob, pauseAddr, until)
+	if err := send(t, ts.SMTPAddr, bob, []string{pauseAddr}, msg); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	expect(t, sink, n, bob, "No mail from Garden crew until", "resume")
+	if err := ask(t, ts, carol, "crew-request@"+testDomain, "pause 3 days\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	among(t, sink, n-1, n, carol, "pause: no mail until")
+	settle(t, ts)
+	n = len(sink.Messages())
+	if err := ask(t, ts, alice, pauseAddr, "", false); err != nil { // not proven: confirm first
+		t.Fatal(err)
+	}
+	n++
+	c := expect(t, sink, n, alice, "Confirm: no mail")
+	if err := answer(t, ts, c, thunderbirdReply, alice, "Yes", false); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	var paused bool
+	for _, m := range mailsTo(t, ts, sink, alice) {
+		paused = paused || strings.Contains(text(t, m), "No mail from Garden crew until")
+	}
+	if !paused {
+		t.Fatal("alice's pause was not confirmed")
+	}
+
+	// While they are away: nothing to them, not even carol's digest.
+	n = len(sink.Messages())
+	postAs(dave, "Re: Tools", "tools-2@example.test", "tools@example.test")
+	postAs(dave, "Seeds", "seeds@example.test", "")
+	ts.mustCLI(t, "digest", "send", "-now")
+	settle(t, ts)
+	for _, m := range sink.Messages()[n:] {
+		if m.To[0] != dave {
+			t.Errorf("mail to %s while away:\n%s", m.To[0], text(t, m))
+		}
+	}
+	// Eleven days on, everyone is back, each with a catch-up digest; bob's has Tools first.
+	ts.clock.Advance(11 * 24 * time.Hour)
+	n = len(sink.Messages())
+	if _, err := ts.digests.SendDue("", true); err != nil { // the server's own round, on its clock
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	catchups := map[string]string{}
+	for _, m := range sink.Messages()[n:] {
+		if txt := text(t, m); strings.Contains(txt, "While you were away") {
+			catchups[m.To[0]] = txt
+		}
+	}
+	for _, who := range []string{alice, bob, carol} {
+		txt, ok := catchups[who]
+		if !ok {
+			t.Errorf("no catch-up digest for %s", who)
+			continue
+		}
+		if !strings.Contains(txt, "text of tools-2") || !strings.Contains(txt, "text of seeds") {
+			t.Errorf("%s's catch-up misses a post:\n%s", who, txt)
+		}
+	}
+	if txt := catchups[bob]; strings.Index(txt, "text of tools-2") > strings.Index(txt, "text of seeds") {
+		t.Errorf("bob's catch-up does not put his conversation first:\n%s", txt)
+	}
+	n = len(sink.Messages())
+	postAs(dave, "Rain", "rain@example.test", "")
+	for _, who := range []string{alice, bob} {
+		if !slices.ContainsFunc(sink.Messages()[n:], func(m mailtest.Message) bool { return m.To[0] == who }) {
+			t.Errorf("%s gets no posts after her pause ended", who)
+		}
 	}
 }
