@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -160,6 +161,10 @@ type due struct {
 	cursor store.Cursor
 	run    time.Time // the schedule time this digest answers
 	period vocab.Mode
+	// catchUp: the digest of what came while the member was away (store.Member.AwayUntil),
+	// sent once when that ends, whatever her mode.
+	catchUp bool
+	hers    map[uint64]bool // for a catch-up: the threads she wrote in, up to 500 posts back
 }
 
 // dueList is what is due on one list, as read in one transaction: the members whose digest is
@@ -169,7 +174,10 @@ type dueList struct {
 	zone  *time.Location
 	dues  []due
 	posts []post
-	// mutes: for each thread a post started (post.Origin), the members who muted it (IDs).
+	// back are the members whose time away is over (store.Member.AwayUntil).
+	back []string
+	// mutes: for each thread a post started (post.Origin), the members who muted it or follow
+	// it (IDs): a followed thread's posts went to its followers at once.
 	mutes map[uint64]map[uint64]bool
 }
 
@@ -186,11 +194,19 @@ type composed struct {
 func (s *Scheduler) sendList(list string, force bool) (Sent, error) {
 	now := s.Now()
 	var d dueList
-	err := s.st.View(func(tx store.Tx) error {
-		var err error
-		d, err = s.readDue(tx, list, now, force)
-		return err
-	})
+	read := func() error {
+		return s.st.View(func(tx store.Tx) error {
+			var err error
+			d, err = s.readDue(tx, list, now, force)
+			return err
+		})
+	}
+	err := read()
+	if err == nil && len(d.back) > 0 {
+		if err = s.st.Update(func(tx store.Tx) error { return comeBack(tx, list, d.back, now) }); err == nil {
+			err = read()
+		}
+	}
 	if err != nil || len(d.dues) == 0 {
 		return Sent{}, err
 	}
@@ -230,6 +246,37 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 	}
 	from := last
 	for _, m := range members {
+		if !m.AwayUntil.IsZero() {
+			if !now.Before(m.AwayUntil) {
+				d.back = append(d.back, m.Address)
+			}
+			continue // away: nothing goes to her; a digest member's cursor waits
+		}
+		if m.CatchUp && m.Paused.IsZero() {
+			// What came while she was away: after her cursor (a digest member's waited),
+			// else after the newest post when she went.
+			c := store.Cursor{Seq: m.AwayFrom}
+			period := vocab.Daily
+			if m.Mode.Digest() {
+				if c, _, err = tx.Cursor(l.Address, m.Address); err != nil {
+					s.log.Error("catch-up digest skipped: cannot read her digest cursor", "list", l.Address, "member", m.Address, "err", err)
+					continue
+				}
+				period = m.Mode
+			}
+			hers := map[uint64]bool{}
+			if err := tx.PostsAfter(l.Address, c.Seq-min(c.Seq, 500), func(p store.Post, _ []byte) error {
+				if p.From == m.Address {
+					hers[p.Thread] = true
+				}
+				return nil
+			}); err != nil {
+				return dueList{}, err
+			}
+			d.dues = append(d.dues, due{member: m, cursor: c, run: now, period: period, catchUp: true, hers: hers})
+			from = min(from, c.Seq)
+			continue
+		}
 		if !m.Mode.Digest() || !m.Paused.IsZero() {
 			continue // paused for bouncing: their cursor waits, nothing is lost
 		}
@@ -262,7 +309,7 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 	d.mutes = map[uint64]map[uint64]bool{}
 	for _, p := range d.posts {
 		if _, ok := d.mutes[p.Origin]; !ok { // mutes are about where a post started
-			m, err := tx.Muted(l.Address, p.Post)
+			m, err := leftOut(tx, l.Address, p.Post)
 			if err != nil {
 				return dueList{}, err
 			}
@@ -270,6 +317,24 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 		}
 	}
 	return d, nil
+}
+
+// leftOut are the members whose digests leave post p out: those who muted its conversation,
+// and those who follow it (they had its posts at once).
+func leftOut(tx store.Threads, list string, p store.Post) (map[uint64]bool, error) {
+	m, err := tx.Muted(list, p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := tx.Followed(list, p)
+	if err != nil || len(f) == 0 {
+		return m, err
+	}
+	if m == nil {
+		m = map[uint64]bool{}
+	}
+	maps.Copy(m, f)
+	return m, nil
 }
 
 // compose builds the digests of d at now, one for each group of members with the same cursor,
@@ -285,7 +350,14 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 			}
 		}
 		slices.Sort(muted)
-		key := fmt.Sprintf("%d/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","))
+		self := "" // a member who asked not to get her own posts back has a digest of her own
+		if m.member.NoOwnPosts {
+			self = m.member.Address
+		}
+		if m.catchUp { // hers alone: threads she took part in come first
+			self += "/catch-up:" + m.member.Address
+		}
+		key := fmt.Sprintf("%d/%s/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","), self)
 		g, ok := groups[key]
 		if !ok {
 			g = &composed{}
@@ -293,13 +365,16 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 			out = append(out, g)
 			var mine []post
 			for _, p := range d.posts {
-				if p.Seq > m.cursor.Seq && !d.mutes[p.Origin][m.member.ID] {
+				if p.Seq > m.cursor.Seq && !d.mutes[p.Origin][m.member.ID] && (!m.member.NoOwnPosts || p.From != m.member.Address) {
 					mine = append(mine, p)
 				}
 			}
 			g.count = len(mine)
 			if len(mine) > 0 {
 				dg := build(d.list, m.period, mine, m.cursor.Seq, s.links, d.zone, now)
+				if m.catchUp {
+					catchUp(&dg, m.hers)
+				}
 				msgs, err := s.render.Build(dg, s.addresses(d.list))
 				if err != nil {
 					return nil, err
@@ -325,6 +400,14 @@ func (s *Scheduler) commit(tx store.Tx, d dueList, digests []*composed, now time
 	for _, g := range digests {
 		var still []due
 		for _, m := range g.members {
+			if m.catchUp { // still due: no racing round sent it
+				if mem, err := tx.Member(l.Address, m.member.Address); err == nil && mem.CatchUp && mem.ID == m.member.ID {
+					still = append(still, m)
+				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return Sent{}, err
+				}
+				continue
+			}
 			c, _, err := tx.Cursor(l.Address, m.member.Address)
 			if err != nil {
 				return Sent{}, err
@@ -350,11 +433,33 @@ func (s *Scheduler) commit(tx store.Tx, d dueList, digests []*composed, now time
 					return Sent{}, err
 				}
 			}
+			if m.catchUp {
+				mem, err := tx.Member(l.Address, m.member.Address)
+				if err != nil {
+					return Sent{}, err
+				}
+				mem.CatchUp, mem.AwayFrom = false, 0
+				if err := tx.PutMember(l.Address, mem); err != nil {
+					return Sent{}, err
+				}
+				if !mem.Mode.Digest() {
+					if len(blobs) > 0 {
+						sent.Members++
+					}
+					continue
+				}
+			}
 			seq := m.cursor.Seq
 			if g.count > 0 || seq < last {
 				seq = max(seq, lastOf(d.posts))
 			}
-			if err := tx.PutCursor(l.Address, m.member.Address, store.Cursor{Seq: seq, Run: m.run}); err != nil {
+			run := m.run
+			if m.catchUp { // her place in the schedule stays: the next digest comes when due
+				if c, _, err := tx.Cursor(l.Address, m.member.Address); err == nil {
+					run = c.Run
+				}
+			}
+			if err := tx.PutCursor(l.Address, m.member.Address, store.Cursor{Seq: seq, Run: run}); err != nil {
 				return Sent{}, err
 			}
 			if len(blobs) > 0 {
@@ -400,12 +505,16 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		after := uint64(0)
 		var muted map[uint64]bool
 		var id uint64
+		self := "" // the member's own address when she asked not to get her own posts back
 		if member != "" {
 			m, err := tx.Member(list, member)
 			if err != nil {
 				return fmt.Errorf("%s is not a member of %s", member, list)
 			}
 			id = m.ID
+			if m.NoOwnPosts {
+				self = m.Address
+			}
 			c, ok, err := tx.Cursor(list, member)
 			if err != nil {
 				return err
@@ -439,8 +548,11 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		}
 		var mine []post
 		for _, p := range posts {
+			if self != "" && p.From == self {
+				continue
+			}
 			if member != "" {
-				if muted, err = tx.Muted(list, p.Post); err != nil {
+				if muted, err = leftOut(tx, list, p.Post); err != nil {
 					return err
 				} else if muted[id] {
 					continue
@@ -476,3 +588,45 @@ func (s *Scheduler) Text(d Digest) (string, error) { return s.render.Text(d) }
 
 // HTML is the HTML part of d as it would be sent.
 func (s *Scheduler) HTML(d Digest) (string, error) { return s.render.HTML(d) }
+
+// comeBack ends the time away of the members of list named in back whose AwayUntil is past at
+// now: they receive the list again, and a catch-up digest is due for each who gets mail.
+func comeBack(tx store.Tx, list string, back []string, now time.Time) error {
+	for _, addr := range back {
+		m, err := tx.Member(list, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if m.AwayUntil.IsZero() || now.Before(m.AwayUntil) {
+			continue // changed since it was read
+		}
+		m.AwayUntil = time.Time{}
+		m.CatchUp = m.Mode != vocab.NoMail
+		if err := tx.PutMember(list, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp makes dg a catch-up digest: titled as what came while its reader was away, the
+// conversations she took part in (threads, those she wrote in) first.
+func catchUp(dg *Digest, threads map[uint64]bool) {
+	hers := map[string]bool{}
+	for th := range threads {
+		hers[fmt.Sprintf("t%d", th)] = true
+	}
+	slices.SortStableFunc(dg.Threads, func(a, b Thread) int {
+		switch {
+		case hers[a.Anchor] && !hers[b.Anchor]:
+			return -1
+		case hers[b.Anchor] && !hers[a.Anchor]:
+			return 1
+		}
+		return 0
+	})
+	dg.Title = fmt.Sprintf("While you were away: %s, %s", count(len(dg.Threads), "conversation"), count(dg.Messages, "message"))
+	dg.Subject = "[" + dg.ListName + "] " + dg.Title
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -67,6 +68,7 @@ type Result struct {
 
 	answering *answering      // the command mail being answered, while it is
 	answered  map[string]bool // addresses this mail was answered to
+	undo      string          // the token that undoes a leave made in this update (see leave)
 }
 
 // Archived is a post newly archived in List.
@@ -99,6 +101,9 @@ type inbound struct {
 	ownRead   bool // own was read: a body that could not be read is not an empty one
 	report    dsn.Report
 	reportErr error
+	// threadIDs are the Message-IDs a mail to crew+mute@ or crew+follow@ names, nearest first
+	// (see namedIDs).
+	threadIDs []string
 }
 
 func parseMessage(raw []byte) (*inbound, error) {
@@ -216,7 +221,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.acceptPost(tx, l, env, m, kept, &res)
 			case KindBounce:
 				err = s.acceptBounce(tx, l, t, m, kept, &res)
-			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword:
+			case KindHelp, KindUnsubscribe, KindConfirm, KindSubscribe, KindMode, KindRequest, KindMute, KindUnmute, KindDigestReply, KindPassword, KindMuteThread, KindFollow, KindPause:
 				err = s.acceptCommand(tx, l, t, env, m, &res)
 			case KindPostmaster:
 				err = s.forwardToPostmaster(tx, l, kept, &res)
@@ -354,8 +359,39 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	if err != nil {
 		return err
 	}
+	followed, err := tx.Followed(l.Address, p)
+	if err != nil {
+		return err
+	}
+	// An author who asked not to get her own posts back does not.
+	var self uint64
+	if a, err := tx.Member(l.Address, m.from); err == nil && a.NoOwnPosts {
+		self = a.ID
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	delete(followed, self)
 	for _, mem := range rcpts {
-		if muted[mem.ID] {
+		delete(followed, mem.ID) // she has each post anyway
+		if muted[mem.ID] || mem.ID == self {
+			continue
+		}
+		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}
+		if _, err := tx.Enqueue(d); err != nil {
+			return err
+		}
+		res.Queued++
+	}
+	// Members who follow the thread in another mode get the post at once too (and their
+	// digests leave it out); not one whose delivery is paused for bouncing, nor one who left.
+	for _, id := range slices.Sorted(maps.Keys(followed)) {
+		mem, err := tx.MemberByID(l.Address, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if !mem.Paused.IsZero() || !mem.AwayUntil.IsZero() {
 			continue
 		}
 		d := store.Delivery{List: l.Address, Seq: p.Seq, From: s.bounceAddress(l.Address, mem.ID), To: mem.Address, Member: mem.ID, Created: p.Received}

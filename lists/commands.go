@@ -116,6 +116,23 @@ func (s *Service) acceptCommand(tx store.Tx, l store.List, t Target, env Envelop
 		return s.mute(tx, c, t.Token, t.Kind == KindMute)
 	case KindDigestReply:
 		return s.digestReply(tx, c)
+	case KindMuteThread, KindFollow:
+		return s.attention(tx, c, t.Kind == KindFollow)
+	case KindPause:
+		// The subject or the first line may name the end; words that name none (a subject
+		// "Holiday") leave the default.
+		text := ""
+		for _, t := range append([]string{stripReplyPrefix(m.subject)}, m.lines(1)...) {
+			if _, err := parsePause(t, s.Now(), listZone(l)); err == nil && strings.TrimSpace(t) != "" {
+				text = t
+				break
+			}
+		}
+		result, err := s.pause(tx, c, text)
+		if err != nil || res.answered[m.from] || result == "" {
+			return err // answered by the confirmation or the notice
+		}
+		return s.answer(tx, c, []string{result})
 	case KindPassword:
 		result, err := s.password(tx, c)
 		if err != nil || !strings.Contains(result, "within the hour") && !strings.Contains(result, "not a member") {
@@ -141,6 +158,12 @@ func (s *Service) targetAddress(t Target) string {
 		return s.address(t.List, t.Token)
 	case KindDigestReply:
 		return s.address(t.List, "digest")
+	case KindMuteThread:
+		return s.address(t.List, "mute")
+	case KindFollow:
+		return s.address(t.List, "follow")
+	case KindPause:
+		return s.address(t.List, "pause")
 	case KindPassword:
 		return s.address(t.List, "password")
 	case KindConfirm:

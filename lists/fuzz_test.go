@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The seed corpora are in testdata/fuzz; "go test" runs them, "scripts/fuzz" or
@@ -92,6 +93,37 @@ func FuzzCommands(f *testing.F) {
 				if _, ok := IsRefusal(err); !ok {
 					t.Fatalf("Accept failed without a refusal: %v", err)
 				}
+			}
+		}
+	})
+}
+
+// FuzzParsePause: what a member writes to ask for a pause is either refused or ends after now
+// and within a year, never a panic.
+func FuzzParsePause(f *testing.F) {
+	now := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		until, err := parsePause(s, now, time.UTC)
+		if err != nil {
+			return
+		}
+		if !until.After(now) || until.Sub(now) > maxPause {
+			t.Errorf("parsePause(%q) = %v, not within a year after %v", s, until, now)
+		}
+	})
+}
+
+// FuzzNamedIDs: the Message-IDs a mail to crew+mute@ or crew+follow@ names, found in any
+// bytes that parse as a message, are ids (id-left "@" id-right), never a panic.
+func FuzzNamedIDs(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := parseMessage(raw)
+		if err != nil {
+			return
+		}
+		for _, id := range m.namedIDs() {
+			if !strings.Contains(id, "@") || strings.ContainsAny(id, "<> \t\r\n") {
+				t.Errorf("namedIDs gave %q", id)
 			}
 		}
 	})

@@ -90,7 +90,7 @@ func (s *Service) unsubscribe(tx store.Tx, c *command) (string, error) {
 	data.Address = mem.Address
 	data.Confirm = s.confirmAddress(l.Address, actionUnsubscribe, mem.ID, expires)
 	data.Expires = day(expires)
-	return fmt.Sprintf("unsubscribe: a confirmation went to %s.", mem.Address), s.enqueueNotice(tx, l, c.reply("unsubscribe-confirm", data), c.res)
+	return fmt.Sprintf("unsubscribe: a confirmation went to %s.", mem.Address), s.enqueueNotice(tx, l, c.reply("leave-confirm", data), c.res)
 }
 
 // changeMode sets how the sender receives the list: at once when their address is proven,
@@ -198,6 +198,24 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 			return err
 		}
 		return s.setMode(tx, l, mem, p.Mode, true, c.m.messageID, c.res)
+	case store.PendingRejoin:
+		return s.rejoin(tx, l, p, c.m.messageID, c.res)
+	case store.PendingPause:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		mem, err := tx.Member(l.Address, p.Address)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		until, err := time.Parse(time.RFC3339, p.Lines[0])
+		if err != nil || len(p.Lines) != 1 {
+			return fmt.Errorf("damaged pending pause %d of %s: %v", p.ID, l.Address, p.Lines)
+		}
+		_, err = s.pauseUntil(tx, l, mem, until, c.m.messageID, c.res)
+		return err
 	case store.PendingPassword:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
@@ -498,7 +516,17 @@ func (s *Service) welcome(tx store.Tx, l store.List, addr string, mode vocab.Mod
 
 // leave takes addr off l: a goodbye to them (saying which owner, when by is one who removed
 // them), a notice to the owners saying how.
+//
+// A member who left by her own choice (by empty) can undo it for undoValidity: the goodbye
+// carries a confirmation address that brings her back in the mode she had, with no new
+// confirmation nor an owner's approval (see rejoin).
 func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo string, res *Result) error {
+	mem, err := tx.Member(l.Address, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -507,7 +535,21 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 	s.log.Info("member left", "list", l.Address, "member", addr, "how", how)
 	data := s.noticeData(l)
 	data.Address, data.By = addr, by
-	if err := s.enqueueNotice(tx, l, notice{to: addr, template: "goodbye", data: data, inReplyTo: inReplyTo}, res); err != nil {
+	template := "goodbye"
+	if by == "" {
+		now := s.Now().UTC()
+		p, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingRejoin, Address: addr, Mode: mem.Mode, Created: now, Expires: now.Add(undoValidity), Sent: now})
+		if err != nil {
+			return err
+		}
+		// The undo is an address of its own, not the notice's reply: a reply to a goodbye is
+		// a question for the owners (replyToOwners).
+		template, data.Mode = "left", mem.Mode
+		data.Approve = s.confirmAddress(l.Address, actionPending, p.ID, p.Expires)
+		data.Expires = day(p.Expires)
+		res.undo = s.confirmToken(l.Address, actionPending, p.ID, p.Expires)
+	}
+	if err := s.enqueueNotice(tx, l, notice{to: addr, template: template, data: data, inReplyTo: inReplyTo}, res); err != nil {
 		return err
 	}
 	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
@@ -541,4 +583,17 @@ func (s *Service) tellOwners(tx store.Tx, l store.List, template, addr, how stri
 		}
 	}
 	return nil
+}
+
+// undoValidity is how long a member who left can come back by her undo.
+const undoValidity = 7 * 24 * time.Hour
+
+// rejoin carries out the undo of a leave (p, store.PendingRejoin, not expired): the address is
+// a member again, in the mode it had, without a new confirmation or an owner's approval: it
+// was a member a few days ago, and only the address the goodbye went to holds the undo.
+func (s *Service) rejoin(tx store.Tx, l store.List, p store.Pending, inReplyTo string, res *Result) error {
+	if err := tx.DeletePending(l.Address, p.ID); err != nil {
+		return err
+	}
+	return s.join(tx, l, p.Address, p.Mode, "they undid their leaving", inReplyTo, res)
 }

@@ -143,7 +143,7 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 // replyToOwners are the notices that invite a reply from a person: their Reply-To is
 // crew+owner@.
 var replyToOwners = map[string]bool{
-	"welcome": true, "goodbye": true, "join-declined": true, "join-waiting": true, "post-rejected": true,
+	"welcome": true, "goodbye": true, "left": true, "join-declined": true, "join-waiting": true, "post-rejected": true,
 	"held-expired": true, "administrivia": true, "nothing-done": true, "question-forwarded": true,
 }
 

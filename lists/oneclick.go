@@ -2,7 +2,9 @@ package lists
 
 import (
 	"errors"
+	"slices"
 
+	"crewmail/internal/vocab"
 	"crewmail/store"
 )
 
@@ -38,7 +40,12 @@ func (s *Service) parseOneClick(link string) (list string, memberID uint64, err 
 type Unsubscription struct {
 	List     string
 	ListName string
-	Address  string // "" when the member has left already
+	Address  string     // "" when the member has left already
+	Mode     vocab.Mode // the member's mode (after ModeOneClick, the new one)
+	// Undo, after UnsubscribeOneClick took the member off, is the token UndoOneClick takes
+	// to bring her back (for undoValidity), and Until the day it runs out.
+	Undo  string
+	Until string
 }
 
 // OneClick looks up what a one-click link names without changing anything (the page a GET
@@ -56,7 +63,7 @@ func (s *Service) OneClick(token string) (Unsubscription, error) {
 		}
 		u.ListName = l.Name
 		if m, err := tx.MemberByID(list, id); err == nil {
-			u.Address = m.Address
+			u.Address, u.Mode = m.Address, m.Mode
 		}
 		return nil
 	})
@@ -84,8 +91,88 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 		} else if err != nil {
 			return err
 		}
-		u.Address = m.Address
-		return s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", res)
+		u.Address, u.Mode = m.Address, m.Mode
+		if err := s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", res); err != nil {
+			return err
+		}
+		u.Undo, u.Until = res.undo, day(s.Now().UTC().Add(undoValidity))
+		return nil
+	})
+	if err != nil {
+		return u, notFound(err, "the list %s no longer exists", list)
+	}
+	return u, nil
+}
+
+// OneClickModes are the modes the unsubscribe page offers instead of leaving.
+var OneClickModes = []vocab.Mode{vocab.Weekly, vocab.NoMail}
+
+// ErrBadUndo is returned for an undo that is not genuine, or no longer valid.
+var ErrBadUndo = errors.New("this undo is not valid any more: to come back, join the list again")
+
+// ModeOneClick sets the mode of the member a one-click link names to mode (one of
+// OneClickModes) at once, as her unsubscribe page offers instead of leaving: the link came to
+// her address, as a confirmation would. She is told by mail, as for any change of mode.
+func (s *Service) ModeOneClick(token string, mode vocab.Mode) (Unsubscription, error) {
+	list, id, err := s.parseOneClick(token)
+	if err != nil {
+		return Unsubscription{}, err
+	}
+	if !slices.Contains(OneClickModes, mode) {
+		return Unsubscription{}, ErrBadLink
+	}
+	u := Unsubscription{List: list}
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		l, err := tx.List(list)
+		if err != nil {
+			return err
+		}
+		u.ListName = l.Name
+		m, err := tx.MemberByID(list, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		u.Address, u.Mode = m.Address, mode
+		if m.Mode == mode {
+			return nil
+		}
+		return s.setMode(tx, l, m, mode, true, "", res)
+	})
+	if err != nil {
+		return u, notFound(err, "the list %s no longer exists", list)
+	}
+	return u, nil
+}
+
+// UndoOneClick brings back the member who left by the one-click link token names, with the
+// undo token its page showed her (see leave): in the mode she had, with no new confirmation or
+// approval, until the undo expires.
+func (s *Service) UndoOneClick(token, undo string) (Unsubscription, error) {
+	list, _, err := s.parseOneClick(token)
+	if err != nil {
+		return Unsubscription{}, err
+	}
+	action, id, err := s.parseConfirmToken(list, undo, s.Now())
+	if err != nil || action != actionPending {
+		return Unsubscription{List: list}, ErrBadUndo
+	}
+	u := Unsubscription{List: list}
+	_, err = s.update(func(tx store.Tx, res *Result) error {
+		l, err := tx.List(list)
+		if err != nil {
+			return err
+		}
+		u.ListName = l.Name
+		p, err := tx.PendingByID(list, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (p.Kind != store.PendingRejoin || s.Now().After(p.Expires)) {
+			return ErrBadUndo
+		} else if err != nil {
+			return err
+		}
+		u.Address, u.Mode = p.Address, p.Mode
+		return s.rejoin(tx, l, p, "", res)
 	})
 	if err != nil {
 		return u, notFound(err, "the list %s no longer exists", list)

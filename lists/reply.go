@@ -121,10 +121,14 @@ func (s *Service) mute(tx store.Tx, c *command, token string, on bool) error {
 	}
 	template := "thread-muted"
 	if on {
-		err = tx.Mute(l.Address, thread, mem.ID)
+		if err = tx.Mute(l.Address, thread, mem.ID); err == nil {
+			err = tx.Unfollow(l.Address, thread, mem.ID)
+		}
 	} else {
 		template = "thread-unmuted"
-		err = tx.Unmute(l.Address, thread, mem.ID)
+		if err = tx.Unmute(l.Address, thread, mem.ID); err == nil {
+			err = tx.Unfollow(l.Address, thread, mem.ID) // back to her mode: not followed either
+		}
 	}
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,6 +32,10 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 		case KindPostmaster, KindOwner:
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
+		case KindMuteThread, KindFollow:
+			if m.threadIDs == nil {
+				m.threadIDs = m.namedIDs()
+			}
 		default:
 			if m.own == nil {
 				if lines, err := replytext.Lines(m.raw, maxRequestLines); err == nil {
@@ -105,6 +110,12 @@ lines:
 			result, err = s.changeMode(tx, c, vocab.Mode(word), false) // the case names every mode
 		case "password":
 			result, err = s.password(tx, c)
+		case "selfcopy":
+			result, err = s.selfCopy(tx, c, rest)
+		case "pause":
+			result, err = s.pause(tx, c, rest)
+		case "resume":
+			result, err = s.resumeNow(tx, c)
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
@@ -132,7 +143,7 @@ lines:
 			if guess := didYouMean(word); guess != "" {
 				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
 			} else {
-				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, help, and for owners who, invite, remove, ban and unban.", line)
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, help, and for owners who, invite, remove, ban and unban.", line)
 			}
 		}
 		if word != "" && isCommand(word) {
@@ -202,7 +213,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 }
 
 // commandWords are the words isCommand knows, for didYouMean.
-var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "help", "who", "invite", "remove", "ban", "unban"}
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "help", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
 // same word with extra letters) separates them; empty when none is that close.
@@ -242,7 +253,7 @@ func editDistance(a, b string) int {
 }
 
 func isCommand(word string) bool {
-	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "who", "invite", "remove", "ban", "unban"}, word)
+	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "selfcopy", "pause", "resume", "who", "invite", "remove", "ban", "unban"}, word)
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
@@ -376,4 +387,32 @@ func (s *Service) invite(tx store.Tx, l store.List, owner, a, note, inReplyTo st
 		return "", err
 	}
 	return fmt.Sprintf("invite %s: invitation sent.", addr), nil
+}
+
+// selfCopy carries out "selfcopy on|off": whether the sender, a member, gets her own posts
+// back. It acts at once, whoever sent it: a forged one changes only that, and the results say
+// so to the member's address.
+func (s *Service) selfCopy(tx store.Tx, c *command, arg string) (string, error) {
+	l := c.l
+	mem, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		return "selfcopy: " + s.notOnList(l, c.m.from), nil
+	} else if err != nil {
+		return "", err
+	}
+	switch w, _ := firstWord(arg); w {
+	case "on", "yes":
+		mem.NoOwnPosts = false
+	case "off", "no":
+		mem.NoOwnPosts = true
+	default:
+		return "selfcopy: say \"selfcopy off\" (your own posts are not sent back to you) or \"selfcopy on\".", nil
+	}
+	if err := tx.PutMember(l.Address, mem); err != nil {
+		return "", err
+	}
+	if mem.NoOwnPosts {
+		return "selfcopy off: your own posts are no longer sent back to you.", nil
+	}
+	return "selfcopy on: your own posts come back to you, as to everyone.", nil
 }

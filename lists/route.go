@@ -30,6 +30,9 @@ const (
 	KindUnmute                      // crew+unmute-TOKEN@
 	KindDigestReply                 // crew+digest@: a reply to a digest, answered, never posted
 	KindPassword                    // crew+password@: a new IMAP app password, to the address on file
+	KindMuteThread                  // crew+mute@: the sender mutes the thread the mail replies to or forwards
+	KindFollow                      // crew+follow@: the sender follows the thread the mail replies to or forwards
+	KindPause                       // crew+pause@: no mail for the sender until a date (subject or first line)
 )
 
 // Target is where one recipient address leads.
@@ -115,6 +118,12 @@ func (s *Service) routeCommand(list, cmd string) (Target, bool) {
 		return Target{List: list, Kind: KindPassword}, true
 	case cmd == "digest":
 		return Target{List: list, Kind: KindDigestReply}, true
+	case cmd == "mute":
+		return Target{List: list, Kind: KindMuteThread}, true
+	case cmd == "follow":
+		return Target{List: list, Kind: KindFollow}, true
+	case cmd == "pause":
+		return Target{List: list, Kind: KindPause}, true
 	case strings.HasPrefix(cmd, "r-"):
 		if _, ok := s.parseSeqToken(list, "reply", strings.TrimPrefix(cmd, "r-")); ok {
 			return Target{List: list, Kind: KindReply, Token: strings.TrimPrefix(cmd, "r-")}, true

@@ -426,6 +426,27 @@ func (s *Service) SetMode(list, address, typed string) (store.Member, error) {
 	return m, notFound(err, "%s is not a member of %s", addr, laddr)
 }
 
+// SetOwnPosts sets whether a member gets her own posts back (own) or not.
+func (s *Service) SetOwnPosts(list, address string, own bool) (store.Member, error) {
+	laddr, addr, err := parseTwo(list, address)
+	if err != nil {
+		return store.Member{}, err
+	}
+	var m store.Member
+	err = s.st.Update(func(tx store.Tx) error {
+		if _, err := tx.List(laddr); err != nil {
+			return fmt.Errorf("there is no list %s", laddr)
+		}
+		var err error
+		if m, err = tx.Member(laddr, addr); err != nil {
+			return err
+		}
+		m.NoOwnPosts = !own
+		return tx.PutMember(laddr, m)
+	})
+	return m, notFound(err, "%s is not a member of %s", addr, laddr)
+}
+
 // Members returns a list's members.
 func (s *Service) Members(list string) ([]store.Member, error) {
 	laddr, err := ParseAddress(list)

@@ -69,6 +69,14 @@ type Member struct {
 	Paused      time.Time `json:"paused,omitzero"`
 	// Posted: a post of theirs went to the list (ModerateFirstPosts holds none after it).
 	Posted bool `json:"posted,omitempty"`
+	// NoOwnPosts: the member's own posts are not sent back to her (by mail nor in digests).
+	NoOwnPosts bool `json:"no_own_posts,omitempty"`
+	// Away: the member asked for no mail until AwayUntil (zero: she did not); AwayFrom is the
+	// newest post when she went. When it ends, CatchUp is set until her catch-up digest (of
+	// what came while she was away) is sent.
+	AwayUntil time.Time `json:"away_until,omitzero"`
+	AwayFrom  uint64    `json:"away_from,omitempty"`
+	CatchUp   bool      `json:"catch_up,omitempty"`
 }
 
 // Per-list sub-buckets.
@@ -303,7 +311,7 @@ func writeRoster(list *bolt.Bucket) error {
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		if vocab.ReceivesEachPost(m.Mode, !m.Paused.IsZero()) {
+		if vocab.ReceivesEachPost(m.Mode, !m.Paused.IsZero() || !m.AwayUntil.IsZero()) {
 			roster = binary.AppendUvarint(roster, m.ID)
 			roster = binary.AppendUvarint(roster, uint64(len(m.Address)))
 			roster = append(roster, m.Address...)

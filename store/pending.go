@@ -14,6 +14,8 @@ const (
 	PendingRequest = "request" // a confirmed join waits for an owner's decision
 	PendingInvite  = "invite"  // an owner invited someone; waits for the invitee
 	PendingMode    = "mode"    // a member asked for another delivery mode, unverified
+	PendingRejoin  = "rejoin"  // a member left: her undo brings her back in Mode, no approval
+	PendingPause   = "pause"   // a member asked for no mail until Lines[0] (RFC 3339), unverified
 	PendingOwner   = "owner"   // owner commands from an unverified owner address
 	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
 	// PendingPassword: a member asked for a new app password, unverified.

@@ -72,7 +72,7 @@ type Bounces interface {
 }
 
 // Threads are each list's conversations: Message-IDs and base subjects to threads, the merges
-// a post connecting two threads makes, and the members who muted one.
+// a post connecting two threads makes, and the members who muted or follow one.
 type Threads interface {
 	// FindThread is the thread of the first of ids the list has seen (0: none), merging
 	// into it the threads of the others.
@@ -83,6 +83,11 @@ type Threads interface {
 	Unmute(list string, th, member uint64) error
 	// Muted returns the IDs of the members who muted the conversation of post p.
 	Muted(list string, p Post) (map[uint64]bool, error)
+	// Follow sends each post of thread th to the member at once, whatever her mode.
+	Follow(list string, th, member uint64) error
+	Unfollow(list string, th, member uint64) error
+	// Followed returns the IDs of the members who follow the conversation of post p.
+	Followed(list string, p Post) (map[uint64]bool, error)
 }
 
 // Cursors are where each digest member's next digest starts. A cursor that cannot be read is

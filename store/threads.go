@@ -28,6 +28,7 @@ var (
 	subThreadIDs = []byte("thread-ids") // Message-ID → thread
 	subSubjects  = []byte("subjects")   // base subject → thread + date of its latest post
 	subMutes     = []byte("mutes")      // thread + member ID → the merge count when muted
+	subFollows   = []byte("follows")    // thread + member ID → the merge count when followed (made with the first)
 	subCursors   = []byte("cursors")    // member address → Cursor
 	// subMerged: a merged thread → the thread it was merged into + the merge's number (the
 	// bucket's sequence; schema 6 merges have none and count as 0).
@@ -164,23 +165,63 @@ func (t *boltTx) SubjectThread(list, subject string, since time.Time) (th uint64
 // merged into it so far, and not what is merged into it later. th is the number a Mute link
 // carries: the thread as the member saw it.
 func (t *boltTx) Mute(list string, th, member uint64) error {
-	b := t.listBucket(list)
-	if b == nil {
-		return fmt.Errorf("list %s: %w", list, ErrNotFound)
-	}
-	return b.Bucket(subMutes).Put(append(u64(th), u64(member)...), u64(b.Bucket(subMerged).Sequence()))
+	return t.mark(list, subMutes, th, member)
 }
 
 // Unmute lets thread th of list reach a member again: it removes the member's mutes of th and
 // of the threads th was merged into, any of which kept th's posts from her.
 func (t *boltTx) Unmute(list string, th, member uint64) error {
+	return t.unmark(list, subMutes, th, member)
+}
+
+// Muted returns the IDs of the members of list who muted the conversation of post p: a mute
+// of the thread p was archived in, or of a thread that had it merged in before the mute.
+func (t *boltTx) Muted(list string, p Post) (map[uint64]bool, error) {
+	return t.marked(list, subMutes, p)
+}
+
+// Follow sends each post of thread th of list to a member at once, whatever her mode: th as
+// it is now, with the threads merged into it so far, as for Mute. The follows of a list are
+// kept in a bucket of their own, made with the first (older crewmails never look at it).
+func (t *boltTx) Follow(list string, th, member uint64) error {
+	return t.mark(list, subFollows, th, member)
+}
+
+// Unfollow undoes Follow, as Unmute undoes Mute.
+func (t *boltTx) Unfollow(list string, th, member uint64) error {
+	return t.unmark(list, subFollows, th, member)
+}
+
+// Followed returns the IDs of the members of list who follow the conversation of post p.
+func (t *boltTx) Followed(list string, p Post) (map[uint64]bool, error) {
+	return t.marked(list, subFollows, p)
+}
+
+// mark records that member muted (or follows) thread th, with the merge count of now.
+func (t *boltTx) mark(list string, name []byte, th, member uint64) error {
 	b := t.listBucket(list)
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	mutes, merged := b.Bucket(subMutes), b.Bucket(subMerged)
+	marks, err := b.CreateBucketIfNotExists(name)
+	if err != nil {
+		return err
+	}
+	return marks.Put(append(u64(th), u64(member)...), u64(b.Bucket(subMerged).Sequence()))
+}
+
+// unmark removes the member's marks of th and of the threads th was merged into.
+func (t *boltTx) unmark(list string, name []byte, th, member uint64) error {
+	b := t.listBucket(list)
+	if b == nil {
+		return fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	marks, merged := b.Bucket(name), b.Bucket(subMerged)
+	if marks == nil {
+		return nil
+	}
 	for {
-		if err := mutes.Delete(append(u64(th), u64(member)...)); err != nil {
+		if err := marks.Delete(append(u64(th), u64(member)...)); err != nil {
 			return err
 		}
 		into, _, ok := mergedInto(merged, th)
@@ -191,14 +232,17 @@ func (t *boltTx) Unmute(list string, th, member uint64) error {
 	}
 }
 
-// Muted returns the IDs of the members of list who muted the conversation of post p: a mute
-// of the thread p was archived in, or of a thread that had it merged in before the mute.
-func (t *boltTx) Muted(list string, p Post) (map[uint64]bool, error) {
+// marked returns the members with a mark on the conversation of post p: one of the thread p
+// was archived in, or of a thread that had it merged in before the mark was made.
+func (t *boltTx) marked(list string, name []byte, p Post) (map[uint64]bool, error) {
 	b := t.listBucket(list)
 	if b == nil {
 		return nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	mutes, merged := b.Bucket(subMutes), b.Bucket(subMerged)
+	marks, merged := b.Bucket(name), b.Bucket(subMerged)
+	if marks == nil {
+		return nil, nil
+	}
 	th := p.Origin
 	if th == 0 {
 		th = p.Thread
@@ -206,11 +250,11 @@ func (t *boltTx) Muted(list string, p Post) (map[uint64]bool, error) {
 	var out map[uint64]bool
 	var latest uint64 // the latest merge on the way from p's thread to th
 	for {
-		c := mutes.Cursor()
+		c := marks.Cursor()
 		prefix := u64(th)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) != 16 {
-				return nil, fmt.Errorf("damaged mute entry %x of %s", k, list)
+				return nil, fmt.Errorf("damaged %s entry %x of %s", name, k, list)
 			}
 			var when uint64 // mutes from before schema 7 count as made at merge 0
 			switch len(v) {
@@ -218,7 +262,7 @@ func (t *boltTx) Muted(list string, p Post) (map[uint64]bool, error) {
 				when = binary.BigEndian.Uint64(v)
 			case 0:
 			default:
-				return nil, fmt.Errorf("damaged mute entry %x of %s", k, list)
+				return nil, fmt.Errorf("damaged %s entry %x of %s", name, k, list)
 			}
 			if latest <= when {
 				if out == nil {

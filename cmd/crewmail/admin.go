@@ -343,9 +343,10 @@ func cmdListRm(c *cmd) error {
 }
 
 func cmdMemberAdd(c *cmd) error {
-	c.params = "LIST ADDRESS... [-mode each|daily|weekly|nomail] [-welcome]"
+	c.params = "LIST ADDRESS... [-mode each|daily|weekly|nomail] [-no-own-posts] [-welcome]"
 	c.help = "Adds members to a list at once, without asking them to confirm."
 	mode := c.flag.String("mode", string(vocab.Each), "how the member receives the list: each, daily, weekly or nomail")
+	noOwn := c.flag.Bool("no-own-posts", false, "the members do not get their own posts back")
 	welcome := c.flag.Bool("welcome", false, "mail each new member the welcome (how to post, change mode, leave)")
 	args, err := c.parse(2, many)
 	if err != nil {
@@ -359,6 +360,11 @@ func cmdMemberAdd(c *cmd) error {
 		m, err := b.svc.AddMember(args[0], a, *mode, *welcome)
 		if err != nil {
 			return err
+		}
+		if *noOwn {
+			if m, err = b.svc.SetOwnPosts(args[0], m.Address, false); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(c.stdout, "added %s to %s (%s)\n", m.Address, args[0], m.Mode)
 	}
@@ -426,7 +432,11 @@ func cmdMemberLs(c *cmd) error {
 		case m.BounceScore > 0:
 			bounces = fmt.Sprintf("score %g since %s", m.BounceScore, m.BouncedFrom.Format("2006-01-02"))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Address, m.Mode, m.Added.Format("2006-01-02"), bounces)
+		mode := string(m.Mode)
+		if m.NoOwnPosts {
+			mode += ", no own posts"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Address, mode, m.Added.Format("2006-01-02"), bounces)
 	}
 	return tw.Flush()
 }
@@ -445,6 +455,33 @@ func cmdMemberMode(c *cmd) error {
 	m, err := b.svc.SetMode(args[0], args[1], args[2])
 	if err == nil {
 		fmt.Fprintf(c.stdout, "%s now receives %s in %s mode\n", m.Address, args[0], m.Mode)
+	}
+	return err
+}
+
+func cmdMemberSet(c *cmd) error {
+	c.params = "LIST ADDRESS -no-own-posts|-own-posts"
+	c.help = "Sets whether a member gets her own posts back (by mail and in digests)."
+	noOwn := c.flag.Bool("no-own-posts", false, "her own posts are not sent back to her")
+	own := c.flag.Bool("own-posts", false, "her own posts come back to her, as to everyone (the default)")
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	if *noOwn == *own {
+		return c.usageError()
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	m, err := b.svc.SetOwnPosts(args[0], args[1], *own)
+	if err == nil {
+		what := "gets her own posts back"
+		if m.NoOwnPosts {
+			what = "does not get her own posts back"
+		}
+		fmt.Fprintf(c.stdout, "%s %s from %s\n", m.Address, what, args[0])
 	}
 	return err
 }

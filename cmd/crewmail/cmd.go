@@ -43,6 +43,7 @@ func init() {
 		{"member rm", cmdMemberRm, true},
 		{"member ls", cmdMemberLs, true},
 		{"member mode", cmdMemberMode, true},
+		{"member set", cmdMemberSet, true},
 		{"member password", cmdMemberPassword, true},
 		{"archive ls", cmdArchiveLs, true},
 		{"digest preview", cmdDigestPreview, true},

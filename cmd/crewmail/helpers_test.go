@@ -124,6 +124,7 @@ func startTestServer(t *testing.T, cfgPath string) *testServer {
 	clock := &fakeClock{}
 	srv.queue.Now = clock.Now
 	srv.svc.Now = clock.Now
+	srv.digests.Now = clock.Now
 	srv.queue.Jitter = func() float64 { return 0.5 }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

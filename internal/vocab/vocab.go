@@ -141,7 +141,7 @@ func (v Verified) ByAuthor() bool {
 }
 
 // ReceivesEachPost is who receives each post as it is accepted: a member in each mode whose
-// delivery is not paused for bouncing. Members in a digest mode have the post in their next
+// delivery is not paused (for bouncing, or by her own wish until a date). Members in a digest mode have the post in their next
 // digest; a paused member gets nothing until she asks for mail again.
 func ReceivesEachPost(mode Mode, paused bool) bool {
 	return mode == Each && !paused

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"BouncesKeptBounded", bouncesKeptBounded},
 		{"ListIncarnations", listIncarnations},
 		{"MergedThreadsFollowThroughEverything", mergedThreadsFollowThroughEverything},
+		{"FollowsAreTheirOwnAndFollowMerges", followsAreTheirOwnAndFollowMerges},
 		{"DamagedCursorIsAnErrorNotNone", damagedCursorIsAnErrorNotNone},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })

@@ -165,3 +165,63 @@ func damagedCursorIsAnErrorNotNone(t *testing.T, s store.Backend) {
 		t.Fatal(err)
 	}
 }
+
+// followsAreTheirOwnAndFollowMerges: a follow is kept apart from mutes (a list without any
+// has none, and muting does not follow), covers what was merged into the thread before it
+// was made, and Unfollow undoes it.
+func followsAreTheirOwnAndFollowMerges(t *testing.T, s store.Backend) {
+	const list = "crew@lists.example.test"
+	day := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	followed := func(tx store.Threads, th uint64) map[uint64]bool {
+		m, err := tx.Followed(list, store.Post{Origin: th, Thread: 1})
+		if err != nil {
+			t.Error(err)
+		}
+		return m
+	}
+	err := s.Update(func(tx store.Tx) error {
+		if err := tx.CreateList(store.List{Address: list, Name: "Crew"}); err != nil {
+			return err
+		}
+		for i := 1; i <= 2; i++ {
+			p, err := tx.AppendPost(list, store.Post{MessageID: fmt.Sprintf("p%d@x", i), Received: day}, []byte("x"))
+			if err != nil {
+				return err
+			}
+			if err := tx.IndexThread(list, p.Origin, []string{p.MessageID}, fmt.Sprintf("subject %d", i), day); err != nil {
+				return err
+			}
+		}
+		if m := followed(tx, 1); len(m) != 0 {
+			t.Errorf("a list nobody followed anything of: %v", m)
+		}
+		if err := tx.Mute(list, 2, 5); err != nil {
+			return err
+		}
+		if m := followed(tx, 2); m[5] {
+			t.Errorf("a mute counts as a follow: %v", m)
+		}
+		if _, err := tx.FindThread(list, []string{"p1@x", "p2@x"}); err != nil { // 2 into 1
+			return err
+		}
+		if err := tx.Follow(list, 1, 7); err != nil {
+			return err
+		}
+		if m := followed(tx, 2); !m[7] {
+			t.Errorf("thread 2, merged into 1 before 7 followed 1: %v", m)
+		}
+		if m, _ := tx.Muted(list, store.Post{Origin: 1, Thread: 1}); m[7] {
+			t.Errorf("a follow counts as a mute: %v", m)
+		}
+		if err := tx.Unfollow(list, 1, 7); err != nil {
+			return err
+		}
+		if m := followed(tx, 1); m[7] {
+			t.Errorf("thread 1 after 7 unfollowed it: %v", m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
