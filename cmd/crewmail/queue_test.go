@@ -29,14 +29,16 @@ func TestQueueCommands(t *testing.T) {
 		}
 		return nil
 	}
-	ts := newCrew(t, sink, "alice@example.test", "bob@slow.test")
+	// bob alone, so that the one copy a post makes is his: the smarthost is held as a whole
+	// once it asks us to slow down, and another member's copy would wait in the outbox too.
+	ts := newCrew(t, sink, "bob@slow.test")
+	ts.mustCLI(t, "list", "set", crew, "-post", "anyone") // alice posts without being a member
 	deferred := func(rows []store.Delivery) bool {
 		return len(rows) == 1 && rows[0].Attempts == 1 && !rows[0].Leased && rows[0].LastError != ""
 	}
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "one", "q1@example.test", "hello")); err != nil {
 		t.Fatal(err)
 	}
-	sink.Wait(t, 1) // alice's copy
 	rows := ts.waitOutbox(t, "bob's copy deferred", deferred)
 
 	out := ts.mustCLI(t, "queue", "ls")
@@ -84,13 +86,12 @@ func TestQueueCommands(t *testing.T) {
 	if out := ts.mustCLI(t, "queue", "retry", "-domain", "slow.test"); !strings.Contains(out, "delivery "+id+" to bob@slow.test is due now") {
 		t.Errorf("queue retry: %s", out)
 	}
-	if m := sink.Wait(t, 2)[1]; m.To[0] != "bob@slow.test" {
+	if m := sink.Wait(t, 1)[0]; m.To[0] != "bob@slow.test" {
 		t.Errorf("the retried copy went to %v", m.To)
 	}
 	settle(t, ts)
 
-	// A second post, deferred again, dropped: it never goes out. (The smarthost said to slow
-	// down, so it is held as a whole: alice's copy may wait in the outbox too.)
+	// A second post, deferred again, dropped: it never goes out.
 	throttle.Store(true)
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "two", "q2@example.test", "hello")); err != nil {
 		t.Fatal(err)
