@@ -419,8 +419,14 @@ make_crew_post() {
 	} >"$1"
 }
 
+# password_in FILE: the app password in a password mail's body: the word after "Password:", on
+# its line or the next (notices put what is to be copied on a line of its own).
+password_in() {
+	grep -A1 -E '^[[:space:]]*Password:' "$1" | grep -oE '\b[a-z2-7]{4}(-[a-z2-7]{4}){3}\b' || true
+}
+
 # app_password ADDRESS: asks for an app password for ADDRESS (member password) and sets
-# $IMAP_PASSWORD to the one in the mail that brings it ("  Password:  xxxx-xxxx-xxxx-xxxx").
+# $IMAP_PASSWORD to the one in the mail that brings it (a "Password:" line, xxxx-xxxx-xxxx-xxxx).
 app_password() {
 	admin member password "$LIST" "$1" >"$WORK/password.out" 2>&1 || fail "member password: $(cat "$WORK/password.out")"
 	wait_mail 1 "$1" "Subject: Your password for reading" ||
@@ -428,7 +434,7 @@ app_password() {
 	only_one "the password mail"
 	PASSWORD_MAIL=${found[0]}
 	body_of "$PASSWORD_MAIL" >"$WORK/password.body"
-	IMAP_PASSWORD=$(sed -nE 's/^[[:space:]]*Password:[[:space:]]+([a-z2-7]{4}(-[a-z2-7]{4}){3})[[:space:]]*$/\1/p' "$WORK/password.body")
+	IMAP_PASSWORD=$(password_in "$WORK/password.body")
 	[[ $IMAP_PASSWORD =~ ^[a-z2-7]{4}(-[a-z2-7]{4}){3}$ ]] ||
 		fail "no \"Password:  xxxx-xxxx-xxxx-xxxx\" line (exactly one) in the password mail: $(head -c 600 "$WORK/password.body")"
 }

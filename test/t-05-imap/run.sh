@@ -41,13 +41,13 @@ admin export "$LIST" >"$WORK/export5.mbox" 2>"$WORK/export5.err" || fail "export
 N5=$(grep -c . "$WORK/archive5.json")
 say "ok: alice's post archived; archive ls -json shows $N5 posts, crewmail export wrote $(wc -c <"$WORK/export5.mbox") bytes of mboxrd"
 
-# 2. An app password for alice, by mail: a line "  Password:  xxxx-xxxx-xxxx-xxxx" in the body.
+# 2. An app password for alice, by mail: xxxx-xxxx-xxxx-xxxx after "Password:" in the body.
 admin member password "$LIST" "$IMAP_MEMBER" >"$WORK/password5.out" 2>&1 || fail "member password: $(cat "$WORK/password5.out")"
 wait_mail 1 "$IMAP_MEMBER" "Subject: Your password for reading" ||
 	fail "no \"Your password for reading ...\" mail to $IMAP_MEMBER at smtp-sink within ${WAIT_SECONDS} s"
 only_one "the password mail"
 body_of "${found[0]}" >"$WORK/password5.body"
-IMAP_PASSWORD=$(sed -nE 's/^[[:space:]]*Password:[[:space:]]+([a-z2-7]{4}(-[a-z2-7]{4}){3})[[:space:]]*$/\1/p' "$WORK/password5.body")
+IMAP_PASSWORD=$(password_in "$WORK/password5.body")
 [[ $IMAP_PASSWORD =~ ^[a-z2-7]{4}(-[a-z2-7]{4}){3}$ ]] ||
 	fail "no \"Password:  xxxx-xxxx-xxxx-xxxx\" line (exactly one) in the password mail: $(head -c 600 "$WORK/password5.body")"
 say "ok: $(cat "$WORK/password5.out"); \"$(field Subject "${found[0]}")\" at smtp-sink holds it"
