@@ -204,25 +204,13 @@ func (s *Service) sendResults(tx store.Tx, c *command, results []string, confirm
 }
 
 // usedAddress is the command address of t, as the sender wrote it: the answer names the
-// address their mail went to. A confirm address is not named (it is a reply).
+// address their mail went to. An address with a token is not named (it is a reply).
 func (s *Service) usedAddress(t Target) string {
 	switch t.Kind {
-	case KindRequest:
-		return requestAddress(t.List)
-	case KindHelp:
-		return s.address(t.List, "help")
-	case KindSubscribe:
-		return s.address(t.List, "subscribe")
-	case KindUnsubscribe:
-		return s.address(t.List, "unsubscribe")
-	case KindMode:
-		return s.address(t.List, t.Token)
-	case KindPassword:
-		return s.address(t.List, "password")
-	case KindDigestReply:
-		return s.address(t.List, "digest")
+	case KindConfirm, KindMute, KindUnmute:
+		return ""
 	}
-	return ""
+	return s.targetAddress(t)
 }
 
 // confirm carries out what a confirmation token stands for.

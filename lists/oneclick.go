@@ -74,12 +74,26 @@ func (s *Service) OneClick(token string) (Unsubscription, error) {
 // §3: the POST is the confirmation), with a goodbye and a notice to the owners. Following a
 // link a second time is not an error.
 func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
+	return s.onMemberOfLink(token, func(tx store.Tx, l store.List, m store.Member, u *Unsubscription, res *Result) error {
+		if err := s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", res); err != nil {
+			return err
+		}
+		u.Undo, u.Until = res.undo, day(s.Now().UTC().Add(undoValidity))
+		return nil
+	})
+}
+
+// onMemberOfLink runs fn in one update on the member a one-click link names, with the
+// Unsubscription its page shows filled in (list, name, the member's address and mode); fn may
+// change it. A member who has left already is no error: fn is not run.
+func (s *Service) onMemberOfLink(token string, fn func(tx store.Tx, l store.List, m store.Member, u *Unsubscription, res *Result) error) (Unsubscription, error) {
 	list, id, err := s.parseOneClick(token)
 	if err != nil {
 		return Unsubscription{}, err
 	}
 	u := Unsubscription{List: list}
 	_, err = s.update(func(tx store.Tx, res *Result) error {
+		u = Unsubscription{List: list} // the function may run more than once
 		l, err := tx.List(list)
 		if err != nil {
 			return err
@@ -92,11 +106,7 @@ func (s *Service) UnsubscribeOneClick(token string) (Unsubscription, error) {
 			return err
 		}
 		u.Address, u.Mode = m.Address, m.Mode
-		if err := s.leave(tx, l, m.Address, "they used the unsubscribe link", "", "", res); err != nil {
-			return err
-		}
-		u.Undo, u.Until = res.undo, day(s.Now().UTC().Add(undoValidity))
-		return nil
+		return fn(tx, l, m, &u, res)
 	})
 	if err != nil {
 		return u, notFound(err, "the list %s no longer exists", list)
@@ -114,36 +124,19 @@ var ErrBadUndo = errors.New("this undo is not valid any more: to come back, join
 // OneClickModes) at once, as her unsubscribe page offers instead of leaving: the link came to
 // her address, as a confirmation would. She is told by mail, as for any change of mode.
 func (s *Service) ModeOneClick(token string, mode vocab.Mode) (Unsubscription, error) {
-	list, id, err := s.parseOneClick(token)
-	if err != nil {
-		return Unsubscription{}, err
-	}
 	if !slices.Contains(OneClickModes, mode) {
+		if _, _, err := s.parseOneClick(token); err != nil {
+			return Unsubscription{}, err
+		}
 		return Unsubscription{}, ErrBadLink
 	}
-	u := Unsubscription{List: list}
-	_, err = s.update(func(tx store.Tx, res *Result) error {
-		l, err := tx.List(list)
-		if err != nil {
-			return err
-		}
-		u.ListName = l.Name
-		m, err := tx.MemberByID(list, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		u.Address, u.Mode = m.Address, mode
+	return s.onMemberOfLink(token, func(tx store.Tx, l store.List, m store.Member, u *Unsubscription, res *Result) error {
+		u.Mode = mode
 		if m.Mode == mode {
 			return nil
 		}
 		return s.setMode(tx, l, m, mode, true, "", res)
 	})
-	if err != nil {
-		return u, notFound(err, "the list %s no longer exists", list)
-	}
-	return u, nil
 }
 
 // UndoOneClick brings back the member who left by the one-click link token names, with the
