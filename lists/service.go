@@ -402,32 +402,26 @@ func (s *Service) RemoveMember(list, address string) error {
 
 // SetMode changes how a member receives the list to mode, a vocab.Mode as the operator typed it.
 func (s *Service) SetMode(list, address, typed string) (store.Member, error) {
-	laddr, addr, err := parseTwo(list, address)
-	if err != nil {
-		return store.Member{}, err
-	}
 	mode, err := vocab.ParseMode(typed)
 	if err != nil {
+		if _, _, perr := parseTwo(list, address); perr != nil {
+			return store.Member{}, perr
+		}
 		return store.Member{}, err
 	}
-	var m store.Member
-	err = s.st.Update(func(tx store.Tx) error {
-		if _, err := tx.List(laddr); err != nil {
-			return fmt.Errorf("there is no list %s", laddr)
-		}
-		var err error
-		if m, err = tx.Member(laddr, addr); err != nil {
-			return err
-		}
+	return s.changeMember(list, address, func(m *store.Member) {
 		m.Mode = mode
-		resume(&m)
-		return tx.PutMember(laddr, m)
+		resume(m)
 	})
-	return m, notFound(err, "%s is not a member of %s", addr, laddr)
 }
 
 // SetOwnPosts sets whether a member gets her own posts back (own) or not.
 func (s *Service) SetOwnPosts(list, address string, own bool) (store.Member, error) {
+	return s.changeMember(list, address, func(m *store.Member) { m.NoOwnPosts = !own })
+}
+
+// changeMember applies change to a member of list, as an operator's command does.
+func (s *Service) changeMember(list, address string, change func(*store.Member)) (store.Member, error) {
 	laddr, addr, err := parseTwo(list, address)
 	if err != nil {
 		return store.Member{}, err
@@ -441,7 +435,7 @@ func (s *Service) SetOwnPosts(list, address string, own bool) (store.Member, err
 		if m, err = tx.Member(laddr, addr); err != nil {
 			return err
 		}
-		m.NoOwnPosts = !own
+		change(&m)
 		return tx.PutMember(laddr, m)
 	})
 	return m, notFound(err, "%s is not a member of %s", addr, laddr)
