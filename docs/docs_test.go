@@ -86,3 +86,28 @@ func anchors(text string) map[string]bool {
 	}
 	return out
 }
+
+// TestREADMENamesEveryPackage: the README's package table has a row for every package of the
+// module, so a newcomer finds what each one owns.
+func TestREADMENamesEveryPackage(t *testing.T) {
+	readme := read(t, "../README.md")
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "..") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		pkg := filepath.ToSlash(filepath.Dir(strings.TrimPrefix(path, "../")))
+		if !strings.Contains(readme, "| `"+pkg+"` |") {
+			t.Errorf("the README's package table has no row for %s", pkg)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
