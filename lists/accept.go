@@ -95,6 +95,11 @@ type inbound struct {
 	// excerpt is how the post begins, for the question to confirm it; read before the write
 	// transaction, only for mail to a list's posting (or Reply) address.
 	excerpt []string
+	// postLines are the first lines of a post's own text (replytext.Body: quotes and signature
+	// left out), for the excerpt and to tell a post from a stray command (administrivia);
+	// postRead says they were read: a body that could not be read is not an empty one.
+	postLines []string
+	postRead  bool
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
@@ -204,9 +209,6 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	}
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
 	m.kept = kept
-	if postTargets(targets) {
-		m.excerpt = excerpt(raw)
-	}
 	m.readBody(targets, kept)
 
 	err = s.st.Update(func(tx store.Tx) error {
@@ -301,7 +303,7 @@ func (s *Service) acceptPost(tx store.Tx, l store.List, env Envelope, m *inbound
 	if env.Auth.Pass {
 		held.Verified, held.AuthDomain, held.DKIMAligned = env.Auth.Method, env.Auth.Domain, env.Auth.DKIMAligned
 	}
-	if why, ok := administrivia(m.subject, l.Name, m.own); ok && m.ownRead {
+	if why, ok := administrivia(m.subject, l.Name, m.postLines); ok && m.postRead {
 		return s.holdAdministrivia(tx, l, env, m, held, why, res)
 	}
 	switch decision {

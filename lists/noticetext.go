@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"strings"
 
-	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
 	"crewmail/templates"
 )
@@ -16,17 +15,27 @@ const (
 	maxExcerptChars = 160
 )
 
-// excerpt is how a post begins, for the question whether its author sent it: the first lines
-// of the author's own text (replytext.Body: quotes and signature left out), empty ones dropped,
-// each shortened to maxExcerptChars. It parses the MIME body, so Accept calls it before the
-// write transaction.
-func excerpt(raw []byte) []string {
-	body, err := replytext.Body(raw, maxExcerptLines*maxExcerptChars)
-	if err != nil {
-		return nil
-	}
+// maxPostChars bounds how much of a post's own text is read before the write transaction:
+// enough for its excerpt and to tell a stray command.
+const maxPostChars = maxExcerptLines * maxExcerptChars
+
+// firstLines are the first max lines of text.
+func firstLines(text string, max int) []string {
 	var lines []string
-	for l := range strings.Lines(body.Text) {
+	for l := range strings.Lines(text) {
+		if lines = append(lines, strings.TrimRight(l, "\r\n")); len(lines) == max {
+			break
+		}
+	}
+	return lines
+}
+
+// excerpt is how a post begins, for the question whether its author sent it and the
+// moderators' mail: the first of the author's own lines (as readBody read them: quotes and
+// signature left out), empty ones dropped, each shortened to maxExcerptChars.
+func excerpt(own []string) []string {
+	var lines []string
+	for _, l := range own {
 		if l = strings.TrimSpace(l); l == "" {
 			continue
 		}

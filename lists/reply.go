@@ -97,7 +97,7 @@ func (s *Service) acceptReply(tx store.Tx, l store.List, t Target, env Envelope,
 		return err
 	}
 	m2.messageID = m.messageID // one it was given on arrival, if it had none
-	m2.excerpt, m2.own, m2.ownRead = m.excerpt, m.own, m.ownRead
+	m2.excerpt, m2.postLines, m2.postRead, m2.own, m2.ownRead = m.excerpt, m.postLines, m.postRead, m.own, m.ownRead
 	trace := kept[:len(kept)-len(m.raw)]
 	return s.acceptPost(tx, l, env, m2, slices.Concat(trace, raw), res)
 }

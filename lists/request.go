@@ -30,6 +30,15 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 	for _, t := range targets {
 		switch t.Kind {
 		case KindPostmaster, KindOwner:
+		case KindPost, KindReply:
+			// One walk of the post's text gives both what a stray command is told by and the
+			// excerpt a held post's questions show.
+			if !m.postRead {
+				if body, err := replytext.Body(m.raw, maxPostChars); err == nil {
+					m.postLines, m.postRead = firstLines(body.Text, maxRequestLines), true
+					m.excerpt = excerpt(m.postLines)
+				}
+			}
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
 		case KindMuteThread, KindFollow:
