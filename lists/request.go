@@ -221,7 +221,8 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 	return s.enqueueNotice(tx, c.l, c.reply("question-forwarded", s.noticeData(c.l)), c.res)
 }
 
-// commandWords are the words isCommand knows, for didYouMean.
+// commandWords are the command words of crew-request@ (isCommand knows "join" and "leave" as
+// well), and what didYouMean guesses among.
 var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "help", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
@@ -262,7 +263,7 @@ func editDistance(a, b string) int {
 }
 
 func isCommand(word string) bool {
-	return slices.Contains(vocab.Modes, vocab.Mode(word)) || slices.Contains([]string{"subscribe", "join", "unsubscribe", "leave", "help", "password", "selfcopy", "pause", "resume", "who", "invite", "remove", "ban", "unban"}, word)
+	return slices.Contains(commandWords, word) || word == "join" || word == "leave"
 }
 
 // stripReplyPrefix takes "Re:", "Fwd:" and the like off a subject.
