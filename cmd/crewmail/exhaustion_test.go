@@ -154,7 +154,14 @@ func TestHTTPSlowAndLargeRequests(t *testing.T) {
 	text, _ := os.ReadFile(cfgPath)
 	text = bytes.Replace(text, []byte("[http]\n"), []byte("[http]\nmax_connections = 2\n"), 1)
 	os.WriteFile(cfgPath, text, 0o600)
-	addr := startServerWith(t, cfgPath, func(*server) {}).HTTPAddr
+	// The server's own read timeout (20 s) shortened: what is tested is that there is one.
+	addr := startServerWith(t, cfgPath, func(s *server) {
+		if h := s.http; h.ReadTimeout <= 0 || h.ReadTimeout > time.Minute || h.ReadHeaderTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
+			t.Errorf("the HTTP server's timeouts: header %v, read %v, write %v, idle %v; want each set, reading within a minute",
+				h.ReadHeaderTimeout, h.ReadTimeout, h.WriteTimeout, h.IdleTimeout)
+		}
+		s.http.ReadTimeout = time.Second
+	}).HTTPAddr
 
 	// Slow body: the headers arrive, the body never completes.
 	slow, err := net.Dial("tcp", addr)
