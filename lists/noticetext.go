@@ -80,13 +80,3 @@ func foldStrings(v reflect.Value) {
 		v.Set(folded)
 	}
 }
-
-// postTargets reports whether any of targets may archive a post (or hold one).
-func postTargets(targets []Target) bool {
-	for _, t := range targets {
-		if t.Kind == KindPost || t.Kind == KindReply {
-			return true
-		}
-	}
-	return false
-}
