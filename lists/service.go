@@ -39,6 +39,9 @@ type Config struct {
 	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
 	// list's own time zone wins) say when digests go out, for the welcome.
 	DailyAt, WeeklyOn, Zone string
+	// PrivateRepliesPerHour is how many private replies (crew+p-TOKEN@) one member may send
+	// in an hour; default 20.
+	PrivateRepliesPerHour int
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
@@ -48,6 +51,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	tokens *token.Signer
+	// replies counts private replies per replier (privatereply.go).
+	replies *replyRate
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
@@ -69,7 +74,11 @@ func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Se
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
-	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()), Now: time.Now, Enqueued: func() {}}
+	if cfg.PrivateRepliesPerHour == 0 {
+		cfg.PrivateRepliesPerHour = 20
+	}
+	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()),
+		replies: &replyRate{perHour: cfg.PrivateRepliesPerHour}, Now: time.Now, Enqueued: func() {}}
 }
 
 // ListOptions are the settings given when a list is created or changed, as the operator typed
@@ -93,6 +102,8 @@ type ListOptions struct {
 	// ModerateFirstPosts: a new member's first post goes to the moderators.
 	ModerateFirstPosts *bool
 	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
+	// HideAddresses: list copies and digests show authors' names, not their addresses.
+	HideAddresses *bool
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -181,6 +192,9 @@ func (o ListOptions) apply(l *store.List) error {
 	}
 	if o.ModerateFirstPosts != nil {
 		l.ModerateFirstPosts = *o.ModerateFirstPosts
+	}
+	if o.HideAddresses != nil {
+		l.HideAddresses = *o.HideAddresses
 	}
 	for _, b := range o.Ban {
 		entry, err := banEntry(b)

@@ -27,6 +27,8 @@ func (d *fakeDomain) Route(rcpt string) (lists.Target, error) {
 	return lists.Target{List: rcpt, Kind: lists.KindPost}, nil
 }
 
+func (d *fakeDomain) Admit(from string, t lists.Target) error { return nil }
+
 func (d *fakeDomain) Accept(env lists.Envelope, raw []byte) (lists.Result, error) {
 	d.envs = append(d.envs, env)
 	d.got = append(d.got, raw)
