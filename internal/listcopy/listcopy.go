@@ -13,10 +13,12 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // a display name in any charset is read to be written again
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
 	"crewmail/internal/mailaddr"
+	"crewmail/internal/rawmsg"
 	"crewmail/internal/safetext"
 	"crewmail/internal/vocab"
 	"crewmail/store"
@@ -239,7 +241,9 @@ func Via(l store.List, person *mail.Address) *mail.Address {
 // is the Reply-To. Her signature no longer verifies, and need not: the list signs the copy
 // with its own domain, which From then names (DMARC-aligned).
 func hideAuthor(raw []byte, l store.List, author, privateReply string) ([]byte, error) {
-	br := bufio.NewReader(bytes.NewReader(raw))
+	// Blank lines before the header (some mail software writes them) are neither a field nor
+	// its end: skipped, as the archive's readers skip them (rawmsg).
+	br := bufio.NewReader(bytes.NewReader(rawmsg.SkipBlankLines(raw)))
 	th, err := textproto.ReadHeader(br)
 	if err != nil {
 		return nil, err
@@ -250,7 +254,7 @@ func hideAuthor(raw []byte, l store.List, author, privateReply string) ([]byte, 
 		from = as[0]
 	}
 	names := []string{strings.ToLower(author), strings.ToLower(from.Address)}
-	for f := th.Fields(); f.Next(); {
+	for f := h.Fields(); f.Next(); { // h, not th: Del shortens the list h writes
 		switch strings.ToLower(f.Key()) {
 		case "message-id", "in-reply-to", "references":
 			continue

@@ -1,8 +1,19 @@
 package listcopy
 
 import (
+	"bytes"
+	"mime"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-message/mail"
+
+	"crewmail/internal/mailaddr"
+	"crewmail/internal/mailtest"
+	"crewmail/internal/rawmsg"
+	"crewmail/store"
 )
 
 // TestListIDPhrase: the name in List-Id is an RFC 5322 phrase: plain words as they are, a
@@ -46,5 +57,81 @@ func TestBlockOnTop(t *testing.T) {
 		if !strings.HasSuffix(string(got), msg) {
 			t.Errorf("%s: the message changed under the block", tc.what)
 		}
+	}
+}
+
+// TestHideAuthorCorpus: on a list that hides addresses, the copy of each real message of the
+// corpus names its author nowhere in the header (but in the Message-IDs that thread it), comes
+// From the list in her name with Reply-To the private reply address, and keeps the body byte
+// for byte.
+func TestHideAuthorCorpus(t *testing.T) {
+	l := store.List{Address: "crew@lists.example.test", Name: "Garden crew", HideAddresses: true}
+	const relay = "crew+p-abc@lists.example.test"
+	n := 0
+	for _, f := range mailtest.Corpus(t, "threads", "mime") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := mailtest.SMTPForm(b)
+		th, err := rawmsg.ReadHeader(raw)
+		if err != nil {
+			continue
+		}
+		from, err := mail.ParseAddress(th.Get("From"))
+		if err != nil {
+			continue
+		}
+		author, err := mailaddr.Normalize(from.Address)
+		if err != nil {
+			continue
+		}
+		n++
+		got, err := Post(l, store.Post{From: author}, raw, Block{Name: l.Name, Address: l.Address, Loop: true}, relay)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		head, body, _ := bytes.Cut(got, []byte("\r\n\r\n"))
+		_, want, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+		if !bytes.Equal(body, want) {
+			t.Errorf("%s: the body changed", filepath.Base(f))
+		}
+		gh, err := rawmsg.ReadHeader(got)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", filepath.Base(f), err, head)
+		}
+		for fs := gh.Fields(); fs.Next(); {
+			switch strings.ToLower(fs.Key()) {
+			case "message-id", "in-reply-to", "references":
+				continue
+			}
+			if strings.Contains(strings.ToLower(fs.Value()), author) {
+				t.Errorf("%s: %s names the author: %s", filepath.Base(f), fs.Key(), fs.Value())
+			}
+		}
+		// Nothing else is added, nor any field written twice.
+		for fs := gh.Fields(); fs.Next(); {
+			switch k := fs.Key(); k {
+			case "From", "Reply-To", "List-Id", "X-Loop":
+			default:
+				if len(gh.Values(k)) > len(th.Values(k)) {
+					t.Errorf("%s: %d %s fields, %d before", filepath.Base(f), len(gh.Values(k)), k, len(th.Values(k)))
+				}
+			}
+		}
+		if v := gh.Get("Reply-To"); v != "<"+relay+">" {
+			t.Errorf("%s: Reply-To %q", filepath.Base(f), v)
+		}
+		v := gh.Get("From")
+		if dec, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+			v = dec
+		}
+		if !strings.Contains(v, " via Garden crew") || !strings.HasSuffix(v, "<crew@lists.example.test>") {
+			t.Errorf("%s: From %q", filepath.Base(f), v)
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d corpus messages had a readable From", n)
 	}
 }
