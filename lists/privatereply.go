@@ -73,41 +73,51 @@ func (s *Service) Admit(from string, t Target) error {
 		return refuse(550, [3]int{5, 7, 1}, "only members of %s can answer an author privately through it", t.List)
 	}
 	return s.st.View(func(tx store.Tx) error {
-		_, _, err := s.privateReply(tx, t, addr)
+		_, err := s.privateReply(tx, t, addr)
 		return err
 	})
 }
 
+// relay is what a private reply address leads to, for one replier.
+type relay struct {
+	replier, author store.Member
+	post            store.Post
+}
+
 // privateReply checks that member addr may send to the private reply address t now, and
-// returns her and the author the address leads to.
-func (s *Service) privateReply(tx store.Tx, t Target, addr string) (replier, author store.Member, err error) {
+// returns her, the post the address names and its author, to whom it leads.
+func (s *Service) privateReply(tx store.Tx, t Target, addr string) (r relay, err error) {
 	seq, err := s.tokens.ParsePrivateReply(s.tokenList(t.List), t.Token, s.Now())
 	if err != nil {
 		_, err = s.routePrivateReply(t.List, t.Token)
-		return replier, author, err
+		return r, err
 	}
-	replier, err = tx.Member(t.List, addr)
+	r.replier, err = tx.Member(t.List, addr)
 	if errors.Is(err, store.ErrNotFound) {
-		return replier, author, refuse(550, [3]int{5, 7, 1}, "only members of %s can answer an author privately through it, and %s is not one", t.List, addr)
+		return r, refuse(550, [3]int{5, 7, 1}, "only members of %s can answer an author privately through it, and %s is not one", t.List, addr)
 	} else if err != nil {
-		return replier, author, err
+		return r, err
 	}
-	p, err := tx.PostMeta(t.List, seq)
+	r.post, err = tx.PostMeta(t.List, seq)
 	if errors.Is(err, store.ErrNotFound) {
-		return replier, author, refuse(550, [3]int{5, 1, 1}, "the post this private reply address answers is no longer in the archive of %s", t.List)
+		return r, refuse(550, [3]int{5, 1, 1}, "the post this private reply address answers is no longer in the archive of %s", t.List)
 	} else if err != nil {
-		return replier, author, err
+		return r, err
 	}
-	author, err = tx.Member(t.List, p.From)
+	r.author, err = tx.Member(t.List, r.post.From)
 	if errors.Is(err, store.ErrNotFound) {
-		return replier, author, refuse(550, [3]int{5, 1, 1}, "the author of that post is no longer a member of %s, and the list passes nothing on to them", t.List)
+		return r, refuse(550, [3]int{5, 1, 1}, "the author of that post is no longer a member of %s, and the list passes nothing on to them", t.List)
 	} else if err != nil {
-		return replier, author, err
+		return r, err
 	}
-	if !s.replies.allow(replier.Address, s.Now()) {
-		return replier, author, refuse(450, [3]int{4, 7, 1}, "%s has sent %d private replies through %s in the last hour, as many as it takes; please try again later", replier.Address, s.replies.perHour, t.List)
+	if !r.author.Paused.IsZero() {
+		// RFC 3463 X.2.1: the mailbox does not take mail; hers bounced until it was paused.
+		return r, refuse(550, [3]int{5, 2, 1}, "mail from %s to the author of that post is paused because it bounced; answer on the list instead", t.List)
 	}
-	return replier, author, nil
+	if !s.replies.allow(r.replier.Address, s.Now()) {
+		return r, refuse(450, [3]int{4, 7, 1}, "%s has sent %d private replies through %s in the last hour, as many as it takes; please try again later", r.replier.Address, s.replies.perHour, t.List)
+	}
+	return r, nil
 }
 
 // acceptPrivateReply passes mail to a private reply address on to the author of the post it
@@ -128,31 +138,26 @@ func (s *Service) acceptPrivateReply(tx store.Tx, l store.List, t Target, env En
 	if m.automatic || env.From == "" {
 		return refuse(550, [3]int{5, 7, 1}, "automatically submitted mail is not passed on to a post's author")
 	}
-	replier, author, err := s.privateReply(tx, t, m.from)
+	r, err := s.privateReply(tx, t, m.from)
 	if err != nil {
 		return err
 	}
 	if l.Post == vocab.PostVerified && !env.Auth.forCommand(t, s.cfg.Separator).Pass {
 		return refuse(550, [3]int{5, 7, 1}, "%s asks that its members' mail be proven (DKIM or SPF aligned with From), and this mail from %s could not be; nothing was passed on", l.Address, m.from)
 	}
-	seq, _ := s.tokens.ParsePrivateReply(s.tokenList(l.Address), t.Token, s.Now())
-	p, err := tx.PostMeta(l.Address, seq)
-	if err != nil {
-		return err
-	}
-	msg, err := relayed(l, m, p, author.Address)
+	msg, err := relayed(l, m, r.post, r.author.Address)
 	if err != nil {
 		return refuse(550, [3]int{5, 6, 0}, "the message header cannot be rewritten to pass it on: %v", err)
 	}
-	d := store.Delivery{List: l.Address, Message: msg, From: s.bounceAddress(l.Address, author.ID), To: author.Address, Created: s.Now().UTC()}
+	d := store.Delivery{List: l.Address, Message: msg, From: s.bounceAddress(l.Address, r.author.ID), To: r.author.Address, Created: s.Now().UTC()}
 	if _, err := tx.Enqueue(d); err != nil {
 		return err
 	}
 	res.Queued++
 	// The update may run again: what happens outside it waits for the commit.
 	tx.AfterCommit(func() {
-		s.replies.record(replier.Address, s.Now())
-		s.log.Info("private reply passed on", "list", l.Address, "seq", seq, "from", replier.Address, "to", author.Address, "msgid", m.messageID)
+		s.replies.record(r.replier.Address, s.Now())
+		s.log.Info("private reply passed on", "list", l.Address, "seq", r.post.Seq, "from", r.replier.Address, "to", r.author.Address, "msgid", m.messageID)
 	})
 	return nil
 }
