@@ -19,14 +19,15 @@ import (
 // Links are the addresses a digest points to; the lists package makes them (they are signed
 // with the server's secret).
 type Links interface {
-	ReplyAddress(list string, seq uint64) string        // crew+r-TOKEN@: answers one post
-	PrivateReplyAddress(list string, seq uint64) string // crew+p-TOKEN@: answers its author alone
-	MuteAddress(list string, thread uint64) string      // crew+mute-TOKEN@: mutes a thread
-	Address(list, cmd string) string                    // crew+CMD@
-	BounceAddress(list string, member uint64) string    // the VERP return path to one member
+	ReplyAddress(list string, seq uint64) string     // crew+r-TOKEN@: answers one post
+	MuteAddress(list string, thread uint64) string   // crew+mute-TOKEN@: mutes a thread
+	Address(list, cmd string) string                 // crew+CMD@
+	BounceAddress(list string, member uint64) string // the VERP return path to one member
 	// DigestMessageID draws a Message-ID (without <>) the list knows again as a digest's, so
 	// that a reply naming it in In-Reply-To or References is never posted.
 	DigestMessageID(list string) string
+	// PrivateReplyAddress is crew+p-TOKEN@, which answers the author of one post alone.
+	PrivateReplyAddress(list string, seq uint64) string
 }
 
 // maxTextChars bounds the text of one message in a digest; the archive keeps all of it.

@@ -231,7 +231,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.forward(tx, l, l.Owners, kept, &res)
 			case KindReply:
 				err = s.acceptReply(tx, l, t, env, m, kept, &res)
-			case KindPrivateReply:
+			case KindPrivate:
 				err = s.acceptPrivateReply(tx, l, t, env, m, &res)
 			}
 			if err != nil {

@@ -54,14 +54,14 @@ func (s *Service) routePrivateReply(list, tok string) (Target, error) {
 	case err != nil:
 		return Target{}, refuse(550, [3]int{5, 1, 1}, "%s is not an address of the list %s", s.address(list, "p-"+tok), list)
 	}
-	return Target{List: list, Kind: KindPrivateReply, Token: tok}, nil
+	return Target{List: list, Kind: KindPrivate, Token: tok}, nil
 }
 
 // Admit says whether the envelope sender from may send to t, at RCPT: for a private reply
 // address, only a member of the list may, and not beyond her rate. Every other target takes
 // anyone at RCPT (the list's policy is applied to the message).
 func (s *Service) Admit(from string, t Target) error {
-	if t.Kind != KindPrivateReply {
+	if t.Kind != KindPrivate {
 		return nil
 	}
 	if from == "" {

@@ -58,7 +58,7 @@ func TestPrivateReplyLogLine(t *testing.T) {
 	}
 	relay := s.PrivateReplyAddress(crew, 1)
 	tgt, err := s.Route(relay)
-	if err != nil || tgt.Kind != KindPrivateReply {
+	if err != nil || tgt.Kind != KindPrivate {
 		t.Fatalf("Route(%s) = %+v, %v", relay, tgt, err)
 	}
 	if err := s.Admit("bob@example.test", tgt); err != nil {

@@ -15,32 +15,32 @@ import (
 type Kind int
 
 const (
-	KindPost         Kind = iota + 1 // crew@: post to the list
-	KindHelp                         // crew+help@
-	KindUnsubscribe                  // crew+unsubscribe@
-	KindConfirm                      // crew+confirm-TOKEN@
-	KindBounce                       // crew+bounces-TOKEN@: the VERP return path
-	KindPostmaster                   // postmaster@ (RFC 5321 §4.5.1) or abuse@ (RFC 2142) of a domain with lists
-	KindSubscribe                    // crew+subscribe@
-	KindMode                         // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
-	KindOwner                        // crew+owner@: reaches the owners
-	KindRequest                      // crew-request@: commands in the body
-	KindReply                        // crew+r-TOKEN@: a post answering the archived post TOKEN names
-	KindMute                         // crew+mute-TOKEN@: the sender mutes a thread
-	KindUnmute                       // crew+unmute-TOKEN@
-	KindDigestReply                  // crew+digest@: a reply to a digest, answered, never posted
-	KindPassword                     // crew+password@: a new IMAP app password, to the address on file
-	KindMuteThread                   // crew+mute@: the sender mutes the thread the mail replies to or forwards
-	KindFollow                       // crew+follow@: the sender follows the thread the mail replies to or forwards
-	KindPause                        // crew+pause@: no mail for the sender until a date (subject or first line)
-	KindPrivateReply                 // crew+p-TOKEN@: a member's answer to the author of the post TOKEN names, passed on to her alone
+	KindPost        Kind = iota + 1 // crew@: post to the list
+	KindHelp                        // crew+help@
+	KindUnsubscribe                 // crew+unsubscribe@
+	KindConfirm                     // crew+confirm-TOKEN@
+	KindBounce                      // crew+bounces-TOKEN@: the VERP return path
+	KindPostmaster                  // postmaster@ (RFC 5321 §4.5.1) or abuse@ (RFC 2142) of a domain with lists
+	KindSubscribe                   // crew+subscribe@
+	KindMode                        // crew+each@, +daily@, +weekly@, +nomail@ (Token: the mode)
+	KindOwner                       // crew+owner@: reaches the owners
+	KindRequest                     // crew-request@: commands in the body
+	KindReply                       // crew+r-TOKEN@: a post answering the archived post TOKEN names
+	KindMute                        // crew+mute-TOKEN@: the sender mutes a thread
+	KindUnmute                      // crew+unmute-TOKEN@
+	KindDigestReply                 // crew+digest@: a reply to a digest, answered, never posted
+	KindPassword                    // crew+password@: a new IMAP app password, to the address on file
+	KindMuteThread                  // crew+mute@: the sender mutes the thread the mail replies to or forwards
+	KindFollow                      // crew+follow@: the sender follows the thread the mail replies to or forwards
+	KindPause                       // crew+pause@: no mail for the sender until a date (subject or first line)
+	KindPrivate                     // crew+p-TOKEN@: a member's answer to the author of the post TOKEN names, passed on to her alone
 )
 
 // Target is where one recipient address leads.
 type Target struct {
 	List  string // the list's address
 	Kind  Kind
-	Token string // for KindConfirm, KindBounce, KindMode, KindReply, KindPrivateReply, KindMute and KindUnmute
+	Token string // for KindConfirm, KindBounce, KindMode, KindReply, KindPrivate, KindMute and KindUnmute
 }
 
 // Refusal is a reason to refuse a recipient or a message, with the SMTP reply it deserves.
