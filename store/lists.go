@@ -47,16 +47,16 @@ type List struct {
 	ModerateFirstPosts bool `json:"moderate_first_posts,omitempty"`
 	// OwnerNotices is how owners hear of joins and leaves: "" (each as it happens) or
 	// "daily" (one mail a day gathering them).
-	OwnerNotices string `json:"owner_notices,omitempty"`
-	// HideAddresses: members see each other's names, never their addresses, in list copies
-	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
-	HideAddresses bool      `json:"hide_addresses,omitempty"`
-	Created       time.Time `json:"created"`
+	OwnerNotices string    `json:"owner_notices,omitempty"`
+	Created      time.Time `json:"created"`
 	// Incarnation is a random number given at creation, under the MAC of every token made
 	// for the list, so that a list removed and created again at the same address (whose
 	// members and posts are numbered from 1 again) does not honour the old one's tokens.
 	// Lists from before schema 7 have none (0) and keep the tokens they mailed.
 	Incarnation uint64 `json:"incarnation,omitempty"`
+	// HideAddresses: members see each other's names, never their addresses, in list copies
+	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
+	HideAddresses bool `json:"hide_addresses,omitempty"`
 }
 
 // Member is one subscriber of a list.
