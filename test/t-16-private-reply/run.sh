@@ -8,7 +8,7 @@
 # post's private reply address.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-init t-15-private-reply
+init t-16-private-reply
 need go swaks smtp-sink python3
 
 start_crew
