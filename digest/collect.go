@@ -12,6 +12,7 @@ import (
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
+	"crewmail/internal/subject"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -91,17 +92,16 @@ func build(l store.List, period vocab.Mode, posts []post, after uint64, links Li
 	byThread := map[uint64]*Thread{}
 	latest := map[uint64]uint64{}
 	var order []uint64
+	subjects := map[uint64][]string{}
 	for _, p := range posts {
 		t, ok := byThread[p.Thread]
 		if !ok {
-			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), Subject: p.Subject, New: p.Thread > after,
+			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), New: p.Thread > after,
 				Mute: mailto(links.MuteAddress(l.Address, p.Thread), "")}
 			byThread[p.Thread] = t
 			order = append(order, p.Thread)
 		}
-		if t.Subject == "" {
-			t.Subject = p.Subject
-		}
+		subjects[p.Thread] = append(subjects[p.Thread], p.Subject)
 		if !slices.Contains(t.Participants, p.author) {
 			t.Participants = append(t.Participants, p.author)
 		}
@@ -121,7 +121,9 @@ func build(l store.List, period vocab.Mode, posts []post, after uint64, links Li
 	}
 	for _, th := range order {
 		t := byThread[th]
-		if t.Subject == "" {
+		// The conversation's own subject, not the first one the digest holds ("Re: Tomatoes",
+		// a reply to a digest).
+		if t.Subject = subject.Title(subjects[th]); t.Subject == "" {
 			t.Subject = "(no subject)"
 		}
 		d.Threads = append(d.Threads, *t)

@@ -18,6 +18,7 @@ import (
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/digest"
+	"crewmail/internal/subject"
 	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
@@ -858,12 +859,29 @@ func cmdArchiveLs(c *cmd) error {
 		}
 		return nil
 	}
+	titles := conversationTitles(posts)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
+	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tCONVERSATION\tMESSAGE-ID")
 	for _, p := range posts {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(titles[p.Thread], 60), p.MessageID)
 	}
 	return tw.Flush()
+}
+
+// conversationTitles are the titles of the threads of posts, as digests show them
+// (subject.Title: "Tomatoes" for a thread of "Re: [Crew] Tomatoes" posts).
+func conversationTitles(posts []store.Post) map[uint64]string {
+	subjects := map[uint64][]string{}
+	for _, p := range posts {
+		subjects[p.Thread] = append(subjects[p.Thread], p.Subject)
+	}
+	titles := make(map[uint64]string, len(subjects))
+	for th, s := range subjects {
+		if titles[th] = subject.Title(s); titles[th] == "" {
+			titles[th] = "(no subject)"
+		}
+	}
+	return titles
 }
 
 // archiveEntry is the stable JSON form of an archived post.
