@@ -683,6 +683,9 @@ func cutText(text string, max int) (string, bool) {
 
 // unmarked is a line of marked text as a reader sees it: a link's URL and the marks out.
 func unmarked(l string) string {
+	if t := strings.TrimSpace(l); t == htmlpost.TableStart || t == htmlpost.TableEnd {
+		return t // not blank: where a table starts and ends stays in the text
+	}
 	if !strings.Contains(l, htmlpost.LinkStart) && !strings.Contains(l, htmlpost.Cell) {
 		return htmlpost.Clean(l)
 	}
