@@ -123,9 +123,17 @@ func plainOf(marked string) string {
 	marked = strings.ReplaceAll(marked, htmlpost.Cell, "  ")
 	var lines []string
 	for l := range strings.SplitSeq(marked, "\n") {
-		if l != htmlpost.TableStart && l != htmlpost.TableEnd {
-			lines = append(lines, unmarked(l))
+		if t := strings.TrimSpace(l); t == htmlpost.TableStart || t == htmlpost.TableEnd {
+			l = ""
 		}
+		l = unmarked(l)
+		if l == "" && (len(lines) == 0 || lines[len(lines)-1] == "") {
+			continue // a table's marks leave no run of blank lines
+		}
+		lines = append(lines, l)
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
 	}
 	return strings.Join(lines, "\n")
 }
