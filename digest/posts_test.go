@@ -186,3 +186,56 @@ func TestTextLinesFitOverCorpus(t *testing.T) {
 		_ = utf8.RuneLen
 	}
 }
+
+// TestSeenOverIMAPCollapsedInRound: in a real round, Ann's digest shows the post she marked
+// \Seen over IMAP as one line and Bob's (who read nothing) shows it whole; once Ann turns it off
+// (ShowRead), her next digest shows a read post whole.
+func TestSeenOverIMAPCollapsedInRound(t *testing.T) {
+	w := newWorld(t, at(0, "09:00"))
+	for _, addr := range []string{"ann@example.test", "bob@example.test"} {
+		if _, err := w.svc.AddMember(crew, addr, "daily", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := w.post("Tom <tom@example.test>", "Frost", "")
+	w.post("Uma <uma@example.test>", "Re: Frost", first)
+	markSeen := func(addr string, seq uint64) {
+		t.Helper()
+		if err := w.st.Update(func(tx store.Tx) error {
+			m, err := tx.Member(crew, addr)
+			if err != nil {
+				return err
+			}
+			return tx.SetFlags(crew, m.ID, seq, store.FlagSeen)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	markSeen("ann@example.test", 1)
+	w.now = at(1, "08:00")
+	if _, err := w.sched.SendDue("", false); err != nil {
+		t.Fatal(err)
+	}
+	got := w.digests()
+	ann, bob := strings.Join(got["ann@example.test"], ""), strings.Join(got["bob@example.test"], "")
+	if !strings.Contains(ann, "Already read: Tom, ") || strings.Contains(ann, "Text 1 of Frost") || !strings.Contains(ann, "Text 2 of Re: Frost") {
+		t.Errorf("Ann's digest does not show her read post as one line:\n%s", ann)
+	}
+	if strings.Contains(bob, "Already read") || !strings.Contains(bob, "Text 1 of Frost") {
+		t.Errorf("Bob's digest:\n%s", bob)
+	}
+
+	if _, err := w.svc.SetShowRead(crew, "ann@example.test", true); err != nil {
+		t.Fatal(err)
+	}
+	w.post("Tom <tom@example.test>", "Re: Frost", first)
+	markSeen("ann@example.test", 3)
+	w.now = at(2, "08:00")
+	if _, err := w.sched.SendDue("", false); err != nil {
+		t.Fatal(err)
+	}
+	ann = strings.Join(w.digests()["ann@example.test"], "")
+	if strings.Contains(ann, "Already read") || !strings.Contains(ann, "Text 3 of Re: Frost") {
+		t.Errorf("with ShowRead, Ann's digest:\n%s", ann)
+	}
+}

@@ -461,12 +461,32 @@ func cmdMemberMode(c *cmd) error {
 }
 
 func cmdMemberSet(c *cmd) error {
-	c.params = "LIST ADDRESS -no-own-posts|-own-posts"
-	c.help = "Sets whether a member gets her own posts back (by mail and in digests)."
+	c.params = "LIST ADDRESS -no-own-posts|-own-posts|-show-read|-hide-read"
+	c.help = "Sets whether a member gets her own posts back (by mail and in digests), and whether her digests show in full the posts she has read over IMAP."
 	noOwn := c.flag.Bool("no-own-posts", false, "her own posts are not sent back to her")
 	own := c.flag.Bool("own-posts", false, "her own posts come back to her, as to everyone (the default)")
+	showRead := c.flag.Bool("show-read", false, "her digests show in full the posts she has read over IMAP")
+	hideRead := c.flag.Bool("hide-read", false, "her digests show one line for each post she has read over IMAP (the default)")
 	args, err := c.parse(2, 2)
 	if err != nil {
+		return err
+	}
+	if *showRead || *hideRead {
+		if *showRead == *hideRead || *noOwn || *own {
+			return c.usageError()
+		}
+		b, err := c.backend()
+		if err != nil {
+			return err
+		}
+		m, err := b.svc.SetShowRead(args[0], args[1], *showRead)
+		if err == nil {
+			what := "one line for each post she has read over IMAP"
+			if m.ShowRead {
+				what = "in full the posts she has read over IMAP"
+			}
+			fmt.Fprintf(c.stdout, "%s: her digests of %s show %s\n", m.Address, args[0], what)
+		}
 		return err
 	}
 	if *noOwn == *own {
