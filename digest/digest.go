@@ -61,11 +61,11 @@ type Thread struct {
 
 // Message is one post in a digest.
 type Message struct {
-	Seq         uint64
-	Author      string // display name (safetext.Author), or the address when there is none
-	Address     string // the From address, which the templates show beside a display name
-	Verified    bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
-	Time        string // local time, e.g. "Wed 25 Nov 09:41"
+	Seq      uint64
+	Author   string // display name (safetext.Author), or the address when there is none
+	Address  string // the From address, which the templates show beside a display name
+	Verified bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
+	Time     string // local time, e.g. "Wed 25 Nov 09:41"
 	// Text is the author's own text for the text part (quotes and signature left out,
 	// htmlpost.Post.Text): a paragraph that was only hard-wrapped is one line, which the
 	// format=flowed text part wraps again; links are followed by references such as [1].

@@ -35,27 +35,27 @@ func TestBodyFixtures(t *testing.T) {
 				"Thanks,\n" +
 				"Ilse",
 			Trimmed: true,
-			Quoted: true,
+			Quoted:  true,
 		}},
 		{"gmail-top-post.eml", Text{
 			Text:    "Count me in — I can be there from 10:30.\n\nCould someone bring the sign-up sheet?\n\nPriya",
 			Trimmed: true,
-			Quoted: true,
+			Quoted:  true,
 		}},
 		{"outlook-html-only.eml", Text{
 			Text:    "Bonjour – I will come too, and I can bring the projector.\n\nRenée",
 			Trimmed: true,
-			Quoted: true, // the original below Outlook's rule; "Get Outlook for iOS" alone would not be
+			Quoted:  true, // the original below Outlook's rule; "Get Outlook for iOS" alone would not be
 		}},
 		{"bottom-post.eml", Text{
 			Text:    "Friday works for me. I'll be a bit late, though — 10:15 or so.\n\nJürgen",
 			Trimmed: true,
-			Quoted: true,
+			Quoted:  true,
 		}},
 		{"pdf-and-image.eml", Text{
 			Text:        "Hi all,\n\nthe minutes are attached, with a photo of the whiteboard.\n\nJonas",
 			Attachments: []File{{"Minutes 2026-11.pdf", 2682}, {"weißes Brett.png", 70}},
-			Flowed: true,
+			Flowed:      true,
 		}},
 		{"forwarded-rfc822.eml", Text{
 			Text:        "The table is booked, see below.",
@@ -70,7 +70,7 @@ func TestBodyFixtures(t *testing.T) {
 				"Obrigada,\n" +
 				"Inês",
 			Trimmed: true,
-			Quoted: true, Flowed: true,
+			Quoted:  true, Flowed: true,
 		}},
 		{"latin1-base64.eml", Text{
 			Text: "Hallo zusammen,\n" +
