@@ -118,12 +118,17 @@ func TestReflow(t *testing.T) {
 		{"short lines", "Thanks,\nTom", false},
 		{"code", "\tif (err)\n\t\tdev_err(chip->dev, \"p%d: failed to flush ATU: %pe\\n\",\n\t\t\tport, ERR_PTR(err));", false},
 		{"address", "Allotment 14\nRiverside Gardens\nSpringfield", false},
+		{"patch", "diff --git a/lib/message-file.c b/lib/message-file.c\nindex 8a3f8ee..197ab01 100644\n--- a/lib/message-file.c\n+++ b/lib/message-file.c", false},
 	} {
 		p := FromText(c.in, false)
 		oneLine := !strings.Contains(p.Text, "\n")
 		if oneLine != c.joined {
 			t.Errorf("%s: joined %v, want %v: %q", c.name, oneLine, c.joined, p.Text)
 		}
+	}
+	// A patch is preformatted, lines as written.
+	if p := FromText("---\n lib/message-file.c |    5 +++++\n 1 files changed, 5 insertions(+), 0 deletions(-)\n\ndiff --git a/x b/x\n@@ -1,2 +1,3 @@\n+\tfclose (message->file);", false); strings.Count(p.HTML, "<pre>") != 2 {
+		t.Errorf("a patch is not preformatted: %s", p.HTML)
 	}
 	// A flowed post's line breaks are its author's.
 	if p := FromText("Fine by me, and I can also take the week after that if someone is away\nAnn, who will be there and who wrote this long line too", true); !strings.Contains(p.Text, "\n") {

@@ -183,6 +183,9 @@ func reflowable(para []string, width int) bool {
 func codeLike(para []string) bool {
 	n := 0
 	for _, l := range para {
+		if patchLine.MatchString(l) {
+			return true // a patch is shown as written, all of it
+		}
 		t := strings.TrimRight(l, " ")
 		if strings.HasPrefix(l, "  ") || strings.HasPrefix(l, "\t") || strings.Contains(t, "\t") ||
 			strings.HasSuffix(t, "{") || strings.HasSuffix(t, "}") || strings.HasSuffix(t, ";") || strings.Contains(t, "   ") {
@@ -191,6 +194,10 @@ func codeLike(para []string) bool {
 	}
 	return n*2 >= len(para) && !listItem.MatchString(para[0])
 }
+
+// patchLine matches the lines that only a patch has: the diff's own header, a hunk's, and
+// git's summary of changed files.
+var patchLine = regexp.MustCompile(`^(?:diff --git |index [0-9a-f]+\.\.[0-9a-f]+|@@ -\d|\+\+\+ [ab/]|--- [ab/]|\s*\S+\s+\|\s+\d+ [-+]*$|\s*\d+ files? changed, )`)
 
 // renderer builds a Post a line at a time.
 type renderer struct {
