@@ -126,8 +126,8 @@ func TestReflow(t *testing.T) {
 			t.Errorf("%s: joined %v, want %v: %q", c.name, oneLine, c.joined, p.Text)
 		}
 	}
-	// A patch is preformatted, lines as written.
-	if p := FromText("---\n lib/message-file.c |    5 +++++\n 1 files changed, 5 insertions(+), 0 deletions(-)\n\ndiff --git a/x b/x\n@@ -1,2 +1,3 @@\n+\tfclose (message->file);", false); strings.Count(p.HTML, "<pre>") != 2 {
+	// A patch is preformatted to its end, lines as written, blank lines too.
+	if p := FromText("---\n lib/message-file.c |    5 +++++\n 1 files changed, 5 insertions(+), 0 deletions(-)\n\ndiff --git a/x b/x\n@@ -1,2 +1,3 @@\n+\tfclose (message->file);", false); strings.Count(p.HTML, "<pre>") != 1 || !strings.Contains(p.HTML, "\n\ndiff --git") {
 		t.Errorf("a patch is not preformatted: %s", p.HTML)
 	}
 	// A flowed post's line breaks are its author's.

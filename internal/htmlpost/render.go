@@ -108,6 +108,22 @@ func FromText(s string, flowed bool) Post {
 	for _, l := range lines {
 		width = max(width, utf8.RuneCountInString(strings.TrimRight(l, " \t")))
 	}
+	// A patch runs to the end of the text: from the paragraph it starts in on, every line is
+	// shown as written, blank lines too.
+	var patch []string
+	for i, l := range lines {
+		if patchLine.MatchString(l) {
+			start := i
+			for start > 0 && strings.TrimSpace(lines[start-1]) != "" {
+				start--
+			}
+			lines, patch = lines[:start], lines[start:]
+			for len(patch) > 0 && strings.TrimSpace(patch[len(patch)-1]) == "" {
+				patch = patch[:len(patch)-1]
+			}
+			break
+		}
+	}
 	for _, para := range paragraphs(lines) {
 		switch {
 		case len(para) == 0:
@@ -126,6 +142,9 @@ func FromText(s string, flowed bool) Post {
 			}
 		}
 		r.line("")
+	}
+	if len(patch) > 0 {
+		r.pre(patch)
 	}
 	return r.done()
 }
