@@ -106,6 +106,7 @@ var postStyles = map[string]string{
 	"pre":   "margin:0 0 12px; white-space:pre-wrap; overflow-wrap:anywhere; font-family:Menlo, Consolas, monospace; font-size:14px; line-height:1.4;",
 	"table": "border-collapse:collapse; margin:0 0 12px; font-size:14px; max-width:100%;",
 	"td":    "border:1px solid #d9d9d2; padding:4px 8px; vertical-align:top; overflow-wrap:anywhere;",
+	"th":    "border:1px solid #d9d9d2; padding:4px 8px; vertical-align:top; text-align:left; background-color:#f3f3ef;",
 }
 
 // build groups posts into a digest: threads ordered by latest activity, newest first; each

@@ -101,7 +101,7 @@ func TestPostsGolden(t *testing.T) {
 		`<a href="https://example.org/frost?id=7" rel="nofollow noreferrer" style="color:#1a5a8a; overflow-wrap:anywhere;">frost forecast</a> <small`,
 		`(example.org/frost?id=7)`,
 		`<a href="https://shop.example.net/bulbs" rel="nofollow noreferrer"`,
-		`<td style=`, `>Garlic</td>`,
+		`<td style=`, `>Garlic</td>`, `>When</th>`,
 		"Hello all, I have been thinking about how we turn the compost over the winter, and",
 		"the worms do not mind.",
 		`Томаты и мороз`,

@@ -14,8 +14,8 @@ import (
 // The marks of a post's own text as read from its HTML (internal/replytext): characters of
 // Unicode's private use area that no mail program writes, and that Clean takes out of
 // whatever a sender wrote before any are put in. A link is LinkStart URL LinkText text
-// LinkEnd; a table is a line TableStart, a line per row with Cell between the cells, and a line
-// TableEnd.
+// LinkEnd; a table is a line TableStart, a line per row with Cell between the cells (a
+// heading cell starts with Head), and a line TableEnd.
 const (
 	LinkStart  = "\uE001"
 	LinkText   = "\uE002"
@@ -23,6 +23,7 @@ const (
 	TableStart = "\uE004"
 	TableEnd   = "\uE005"
 	Cell       = "\uE006"
+	Head       = "\uE007"
 )
 
 // Clean removes the marks from s.
@@ -284,8 +285,12 @@ func (r *renderer) table(rows []string) {
 		r.html.WriteString("<tr>")
 		var texts []string
 		for c := range strings.SplitSeq(row, Cell) {
+			tag := "td"
+			if strings.HasPrefix(strings.TrimSpace(c), Head) {
+				tag = "th"
+			}
 			h, t := r.inline(strings.Join(strings.Fields(c), " "))
-			r.html.WriteString("<td>" + h + "</td>")
+			r.html.WriteString("<" + tag + ">" + h + "</" + tag + ">")
 			texts = append(texts, t)
 		}
 		r.html.WriteString("</tr>")

@@ -131,6 +131,9 @@ func htmlText(body []byte, rich bool) string {
 						if cells > 0 {
 							b.WriteString(htmlpost.Cell)
 						}
+						if t.DataAtom == atom.Th {
+							b.WriteString(htmlpost.Head)
+						}
 						cells++
 						continue
 					}
