@@ -68,6 +68,7 @@ func FuzzSanitize(f *testing.F) {
 		`<table><tr><td onmouseover="x">a</td><td>b</td></tr></table><svg onload="x"><a xlink:href="javascript:1">s</a></svg>`,
 		`<iframe src="https://e.example"></iframe><object data="x"></object><base href="https://e.example/"><meta http-equiv="refresh" content="0;url=https://e.example">`,
 		"\ue001javascript:alert(1)\ue002x\ue003 \ue004\nA\ue006<b onclick=1>B</b>\n\ue005",
+		" lib/message-file.c |    5 +++++\n 1 files changed, 5 insertions(+)\n- item\n  3) item\n• item\nb) item\n@@ -1 +1 @@",
 		`<a href="  JaVaScRiPt:alert(1)">x</a><a href="https://user:pw@evil.example/">u</a>`,
 	} {
 		f.Add(s)
@@ -77,6 +78,11 @@ func FuzzSanitize(f *testing.F) {
 		p := FromMarked(s)
 		checkAllowed(t, "FromMarked", p.HTML)
 		checkAllowed(t, "FromText", FromText(s, false).HTML)
+		for l := range strings.SplitSeq(s, "\n") { // the fast paths agree with the expressions
+			if isPatchLine(l) != patchLine.MatchString(l) || isListItem(l) != listItem.MatchString(l) {
+				t.Fatalf("fast path differs on %q", l)
+			}
+		}
 		for _, r := range p.Refs {
 			if CleanURL(r) != r || r == "" {
 				t.Fatalf("reference %q", r)

@@ -113,7 +113,7 @@ func FromText(s string, flowed bool) Post {
 	// shown as written, blank lines too.
 	var patch []string
 	for i, l := range lines {
-		if patchLine.MatchString(l) {
+		if isPatchLine(l) {
 			start := i
 			for start > 0 && strings.TrimSpace(lines[start-1]) != "" {
 				start--
@@ -182,7 +182,7 @@ func reflowable(para []string, width int) bool {
 		return false
 	}
 	for i, l := range para {
-		if listItem.MatchString(l) || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
+		if isListItem(l) || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
 			return false
 		}
 		if i == len(para)-1 {
@@ -203,7 +203,7 @@ func reflowable(para []string, width int) bool {
 func codeLike(para []string) bool {
 	n := 0
 	for _, l := range para {
-		if patchLine.MatchString(l) {
+		if isPatchLine(l) {
 			return true // a patch is shown as written, all of it
 		}
 		t := strings.TrimRight(l, " ")
@@ -212,12 +212,42 @@ func codeLike(para []string) bool {
 			n++
 		}
 	}
-	return n*2 >= len(para) && !listItem.MatchString(para[0])
+	return n*2 >= len(para) && !isListItem(para[0])
 }
 
 // patchLine matches the lines that only a patch has: the diff's own header, a hunk's, and
 // git's summary of changed files.
 var patchLine = regexp.MustCompile(`^(?:diff --git |index [0-9a-f]+\.\.[0-9a-f]+|@@ -\d|\+\+\+ [ab/]|--- [ab/]|\s*\S+\s+\|\s+\d+ [-+]*$|\s*\d+ files? changed, )`)
+
+// isPatchLine is patchLine.MatchString(l), without the regular expression for the lines that
+// cannot match (a digest round reads every line of every post).
+func isPatchLine(l string) bool {
+	t := strings.TrimLeft(l, " ")
+	if t == "" {
+		return false
+	}
+	switch t[0] {
+	case 'd', 'i', '@', '+', '-':
+	default:
+		if !strings.Contains(t, "|") && !strings.Contains(t, " changed, ") {
+			return false
+		}
+	}
+	return patchLine.MatchString(l)
+}
+
+// isListItem is listItem.MatchString(l), without the regular expression for the lines that
+// cannot match.
+func isListItem(l string) bool {
+	t := strings.TrimLeft(l, " \t\n\f\r") // \s of RE2
+	if t == "" {
+		return false
+	}
+	if c := t[0]; c < 0x80 && c != '-' && c != '*' && c != '+' && (c < '0' || c > '9') && !(len(t) > 1 && (t[1] == '.' || t[1] == ')')) {
+		return false
+	}
+	return listItem.MatchString(l)
+}
 
 // renderer builds a Post a line at a time.
 type renderer struct {
@@ -346,6 +376,10 @@ func (r *renderer) inline(s string) (htm, text string) {
 		p = Clean(p)
 		t.WriteString(p)
 		for p != "" {
+			if !strings.Contains(p, "://") { // no URL: no need for the regular expression
+				h.WriteString(html.EscapeString(p))
+				return
+			}
 			loc := bareURL.FindStringIndex(p)
 			if loc == nil {
 				h.WriteString(html.EscapeString(p))
