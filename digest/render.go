@@ -340,7 +340,7 @@ type cost struct{ msg, html int }
 func (r *Renderer) pack(d Digest, a Addresses, id string) ([][]piece, error) {
 	// Render the estimates as part 999 of 999, so the real numbers are never longer. The
 	// table of contents grows with every conversation and is in every part: it is measured
-	// whole, in the base.
+	// whole, in the base, every entry in its longer form (in another part).
 	all := wholes(d.Threads)
 	size := func(ps ...piece) (cost, error) {
 		x := d
@@ -348,7 +348,7 @@ func (r *Renderer) pack(d Digest, a Addresses, id string) ([][]piece, error) {
 		for _, p := range ps {
 			x.Threads = append(x.Threads, p.thread())
 		}
-		x.Contents = contents([][]piece{all, nil}, 0)
+		x.Contents = contents([][]piece{nil, all}, 0)
 		x.Part, x.Parts, x.Messages = 999, 999, countMessages(x.Threads)
 		x.Subject += " (part 999 of 999)"
 		m, n, err := r.message(x, a, id)
