@@ -43,9 +43,9 @@ func isMark(r rune) bool { return r >= 0xE001 && r <= 0xE00F }
 
 // Post is a post's own text as readers get it.
 type Post struct {
-	// HTML is a fragment that has passed the policy: paragraphs, line breaks, links, lists
-	// of lines as written, preformatted blocks and tables, without any style (Style adds the
-	// reader's own).
+	// HTML is a fragment within the policy's allow-list (HTML from a post has passed it,
+	// plain text is escaped into it): paragraphs, line breaks, links, preformatted blocks and
+	// tables, without any style (Style adds the reader's own).
 	HTML string
 	// Text is plain text: a paragraph that was only hard-wrapped is one line (a format=flowed
 	// part wraps it again to the reader's screen), a link whose text is not its URL is
