@@ -428,7 +428,10 @@ var unseen = map[atom.Atom]bool{
 func ownText(lines []string) (text string, trimmed, quoted bool) {
 	keys := make([]string, len(lines)) // cleaned and without marks, for the rules
 	for i, l := range lines {
-		keys[i] = clean(unmarked(l))
+		if strings.ContainsFunc(l, isMark) {
+			l = unmarked(l)
+		}
+		keys[i] = clean(l)
 	}
 	lower := func(i int) string {
 		if i < 0 || i >= len(keys) {
@@ -713,3 +716,6 @@ func unmarked(l string) string {
 	b.WriteString(l)
 	return htmlpost.Clean(strings.ReplaceAll(b.String(), htmlpost.Cell, " "))
 }
+
+// isMark reports whether r is one of htmlpost's marks (U+E001 to U+E00F).
+func isMark(r rune) bool { return r >= 0xE001 && r <= 0xE00F }
