@@ -61,6 +61,9 @@ type Digest struct {
 	Timezone string `toml:"timezone"`
 	// MaxBytes: a digest larger than this is sent in parts.
 	MaxBytes int `toml:"max_bytes"`
+	// MaxHTMLBytes: a digest whose HTML part is larger than this is sent in parts too (Gmail
+	// clips a message's HTML after about 102 KB).
+	MaxHTMLBytes int `toml:"max_html_bytes"`
 }
 
 // Log says how crewmail writes its log.
@@ -220,7 +223,7 @@ func Default() *Config {
 		},
 		HTTP:    HTTP{Listen: "127.0.0.1:8025", MaxConnections: 100},
 		IMAP:    IMAP{Listen: "127.0.0.1:1143", MaxConnections: 200, MaxConnectionsPerIP: 20},
-		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
+		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20, MaxHTMLBytes: 100000},
 		Bounces: Bounces{Threshold: 3, Period: Duration{7 * 24 * time.Hour}},
 		Delivery: Delivery{
 			Mode:         "maildir",
@@ -305,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.Digest.Timezone); err != nil {
 		return bad("digest.timezone", "%q is not a time zone name like \"Europe/Berlin\"", c.Digest.Timezone)
+	}
+	if c.Digest.MaxHTMLBytes < 16<<10 {
+		return bad("digest.max_html_bytes", "must be at least 16384, not %d", c.Digest.MaxHTMLBytes)
 	}
 	if c.Digest.MaxBytes < 64<<10 {
 		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)

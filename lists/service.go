@@ -434,6 +434,12 @@ func (s *Service) SetOwnPosts(list, address string, own bool) (store.Member, err
 	return s.changeMember(list, address, func(m *store.Member) { m.NoOwnPosts = !own })
 }
 
+// SetShowRead sets whether a member's digests show in full the posts she has read already
+// over IMAP (show), or one line for each (the default).
+func (s *Service) SetShowRead(list, address string, show bool) (store.Member, error) {
+	return s.changeMember(list, address, func(m *store.Member) { m.ShowRead = show })
+}
+
 // changeMember applies change to a member of list, as an operator's command does.
 func (s *Service) changeMember(list, address string, change func(*store.Member)) (store.Member, error) {
 	laddr, addr, err := parseTwo(list, address)

@@ -80,6 +80,9 @@ type Member struct {
 	AwayUntil time.Time `json:"away_until,omitzero"`
 	AwayFrom  uint64    `json:"away_from,omitempty"`
 	CatchUp   bool      `json:"catch_up,omitempty"`
+	// ShowRead: her digests show in full the posts she has read already over IMAP (\Seen);
+	// by default each is one line.
+	ShowRead bool `json:"show_read,omitempty"`
 }
 
 // Per-list sub-buckets.

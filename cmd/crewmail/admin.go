@@ -18,6 +18,7 @@ import (
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/digest"
+	"crewmail/internal/subject"
 	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
@@ -469,12 +470,32 @@ func cmdMemberMode(c *cmd) error {
 }
 
 func cmdMemberSet(c *cmd) error {
-	c.params = "LIST ADDRESS -no-own-posts|-own-posts"
-	c.help = "Sets whether a member gets her own posts back (by mail and in digests)."
+	c.params = "LIST ADDRESS -no-own-posts|-own-posts|-show-read|-hide-read"
+	c.help = "Sets whether a member gets her own posts back (by mail and in digests), and whether her digests show in full the posts she has read over IMAP."
 	noOwn := c.flag.Bool("no-own-posts", false, "her own posts are not sent back to her")
 	own := c.flag.Bool("own-posts", false, "her own posts come back to her, as to everyone (the default)")
+	showRead := c.flag.Bool("show-read", false, "her digests show in full the posts she has read over IMAP")
+	hideRead := c.flag.Bool("hide-read", false, "her digests show one line for each post she has read over IMAP (the default)")
 	args, err := c.parse(2, 2)
 	if err != nil {
+		return err
+	}
+	if *showRead || *hideRead {
+		if *showRead == *hideRead || *noOwn || *own {
+			return c.usageError()
+		}
+		b, err := c.backend()
+		if err != nil {
+			return err
+		}
+		m, err := b.svc.SetShowRead(args[0], args[1], *showRead)
+		if err == nil {
+			what := "one line for each post she has read over IMAP"
+			if m.ShowRead {
+				what = "in full the posts she has read over IMAP"
+			}
+			fmt.Fprintf(c.stdout, "%s: her digests of %s show %s\n", m.Address, args[0], what)
+		}
 		return err
 	}
 	if *noOwn == *own {
@@ -867,12 +888,29 @@ func cmdArchiveLs(c *cmd) error {
 		}
 		return nil
 	}
+	titles := conversationTitles(posts)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
+	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tCONVERSATION\tMESSAGE-ID")
 	for _, p := range posts {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(titles[p.Thread], 60), p.MessageID)
 	}
 	return tw.Flush()
+}
+
+// conversationTitles are the titles of the threads of posts, as digests show them
+// (subject.Title: "Tomatoes" for a thread of "Re: [Crew] Tomatoes" posts).
+func conversationTitles(posts []store.Post) map[uint64]string {
+	subjects := map[uint64][]string{}
+	for _, p := range posts {
+		subjects[p.Thread] = append(subjects[p.Thread], p.Subject)
+	}
+	titles := make(map[uint64]string, len(subjects))
+	for th, s := range subjects {
+		if titles[th] = subject.Title(s); titles[th] == "" {
+			titles[th] = "(no subject)"
+		}
+	}
+	return titles
 }
 
 // archiveEntry is the stable JSON form of an archived post.

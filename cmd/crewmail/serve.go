@@ -294,7 +294,7 @@ func imapServer(cfg *config.Config, plain, implicit string) string {
 func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
 	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
-	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
+	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes, MaxHTMLBytes: cfg.Digest.MaxHTMLBytes}
 	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
 	// A round over thousands of lists reads the whole archive through the store's memory map:
 	// the server gives the pages back as the round goes, so its resident set stays what it holds.
