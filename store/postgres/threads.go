@@ -153,12 +153,16 @@ const (
 	kindFollows = "follows"
 )
 
-func (t *tx) Mute(list string, th, member uint64) error   { return t.mark(list, kindMutes, th, member) }
-func (t *tx) Unmute(list string, th, member uint64) error { return t.unmark(list, kindMutes, th, member) }
+func (t *tx) Mute(list string, th, member uint64) error { return t.mark(list, kindMutes, th, member) }
+func (t *tx) Unmute(list string, th, member uint64) error {
+	return t.unmark(list, kindMutes, th, member)
+}
 func (t *tx) Muted(list string, p store.Post) (map[uint64]bool, error) {
 	return t.marked(list, kindMutes, p)
 }
-func (t *tx) Follow(list string, th, member uint64) error { return t.mark(list, kindFollows, th, member) }
+func (t *tx) Follow(list string, th, member uint64) error {
+	return t.mark(list, kindFollows, th, member)
+}
 func (t *tx) Unfollow(list string, th, member uint64) error {
 	return t.unmark(list, kindFollows, th, member)
 }
