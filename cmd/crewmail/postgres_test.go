@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"crewmail/internal/mailtest"
+	"crewmail/store"
+	"crewmail/store/postgres/pgtest"
+)
+
+// postgresConfig is testConfig with [store] on the PostgreSQL database at dsn.
+func postgresConfig(t *testing.T, dir, smarthost, dsn string) string {
+	t.Helper()
+	path := testConfig(t, dir, smarthost, "")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "[store]\nbackend = \"postgres\"\ndsn = %q\n", dsn); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeOnPostgres: two crewmail serve processes (nodes) on one PostgreSQL database. A post
+// accepted by node A is archived and delivered once to each member; the admin commands work on
+// the database while both serve, whichever node's configuration they are given; a member reads
+// the post over IMAP on node B byte for byte, and an IDLE session on B hears of a post A
+// accepted. backup says to use pg_dump.
+func TestServeOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sink := mailtest.NewSink(t)
+	a := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	b := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	a.mustCLI(t, "list", "create", crew, "-name", "Garden crew")
+	b.mustCLI(t, "member", "add", crew, "alice@example.test", "bob@example.test")
+	if out := a.mustCLI(t, "member", "ls", crew); !strings.Contains(out, "alice@example.test") || !strings.Contains(out, "bob@example.test") {
+		t.Fatalf("member ls on node A after member add on node B:\n%s", out)
+	}
+	if out := b.mustCLI(t, "list", "ls"); !strings.Contains(out, crew) {
+		t.Fatalf("list ls on node B:\n%s", out)
+	}
+
+	if err := send(t, a.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Archived", "pg1@example.test", "Kept in PostgreSQL.\r\n")); err != nil {
+		t.Fatalf("post to node A: %v", err)
+	}
+	sink.Wait(t, 2)
+	if err := ask(t, b, "bob@example.test", "crew+password@"+testDomain, "", true); err != nil {
+		t.Fatal(err)
+	}
+	m := expect(t, sink, 3, "bob@example.test", "Password:")
+	pw := passwordRE.FindStringSubmatch(text(t, m))[1]
+	got := map[string]int{}
+	for _, m := range sink.Messages()[:2] {
+		got[m.To[0]]++
+	}
+	if got["alice@example.test"] != 1 || got["bob@example.test"] != 1 || len(sink.Messages()) != 3 {
+		t.Fatalf("the post went to %v, and %d mails in all; want one copy to each member and the password", got, len(sink.Messages()))
+	}
+	if out := b.mustCLI(t, "archive", "ls", crew); !strings.Contains(out, "pg1@example.test") {
+		t.Fatalf("archive ls on node B:\n%s", out)
+	}
+
+	numMessages := make(chan uint32, 16)
+	c, err := imapclient.DialInsecure(b.IMAPAddr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				numMessages <- *d.NumMessages
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bob@example.test", pw).Wait(); err != nil {
+		t.Fatalf("login on node B: %v", err)
+	}
+	if _, err := c.Select("crew", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("FETCH on node B: %v", err)
+	}
+	var raw []byte
+	if err := a.st.View(func(tx store.Tx) error {
+		_, raw, err = tx.Post(crew, 1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var fetched []byte
+	for _, s := range msgs[0].BodySection {
+		fetched = s.Bytes
+	}
+	if !bytes.Equal(fetched, raw) || len(raw) == 0 {
+		t.Errorf("the message fetched on node B differs from the one archived by node A")
+	}
+
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, a.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Second", "pg2@example.test", "Seen everywhere.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(time.Minute) // a failing test ends; no claim about speed
+	for n := uint32(0); n != 2; {
+		select {
+		case n = <-numMessages:
+		case <-deadline:
+			t.Fatal("the IDLE session on node B never heard of the post node A accepted")
+		}
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, errOut, code := a.cli(t, "backup", t.TempDir()+"/copy.db")
+	if code != 2 || !strings.Contains(errOut, "pg_dump") {
+		t.Errorf("backup on PostgreSQL: exit %d, %q; want 2 and a word about pg_dump", code, errOut)
+	}
+}
