@@ -87,12 +87,12 @@ func (s Summary) add(r Record) {
 	}
 }
 
-// String says what the summary counts: "2 lists, 14 members, 1234 posts, …".
+// String says what the summary counts: "list: 2, member: 14, post: 1234, …".
 func (s Summary) String() string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(s.Counts)) {
 		if k != RecSecret && k != RecSequences {
-			parts = append(parts, fmt.Sprintf("%d %s", s.Counts[k], k))
+			parts = append(parts, fmt.Sprintf("%s: %d", k, s.Counts[k]))
 		}
 	}
 	if len(parts) == 0 {

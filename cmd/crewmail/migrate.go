@@ -67,7 +67,7 @@ func cmdMigrate(c *cmd) error {
 	if err := closeDst(); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "copied %s from %s to %s; checked: the counts and the SHA-256 of all %d archived messages match\n",
+	fmt.Fprintf(c.stdout, "copied (%s) from %s to %s; checked: the counts and the SHA-256 of all %d archived messages match\n",
 		sum, redact(*from), redact(*to), sum.Counts[store.RecPost])
 	return nil
 }
