@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/jackc/pgx/v5"
 
 	"crewmail/internal/mailtest"
 	"crewmail/store"
@@ -133,4 +135,41 @@ func TestServeOnPostgres(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "pg_dump") {
 		t.Errorf("backup on PostgreSQL: exit %d, %q; want 2 and a word about pg_dump", code, errOut)
 	}
+}
+
+// TestPostWhileDatabaseUnreachableIsTemporary: while PostgreSQL refuses the server's
+// connections, a post is answered 451 (the sender tries again later), never a permanent
+// refusal; once the database is back, the same post is accepted.
+func TestPostWhileDatabaseUnreachableIsTemporary(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sink := mailtest.NewSink(t)
+	ts := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	ts.mustCLI(t, "list", "create", crew)
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test")
+	admin := pgtest.Need(t)
+	name := dsn[strings.LastIndexByte(dsn, '/')+1:]
+	name, _, _ = strings.Cut(name, "?")
+	sql := func(q string) {
+		t.Helper()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sql("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS false")
+	sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name + "'")
+	msg := post("alice@example.test", "Down", "down@example.test", "The database is away.\r\n")
+	if code := smtpCode(send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg)); !strings.HasPrefix(code, "451 4.") {
+		t.Fatalf("a post while the database is unreachable: %s, want 451 4.x.x", code)
+	}
+	sql("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS true")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, msg); err != nil {
+		t.Fatalf("the same post once the database is back: %v", err)
+	}
+	sink.Wait(t, 1)
 }

@@ -240,7 +240,9 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 	ctx := db.ctx
 	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err), false
+		// A connection the server closed (a restart, a failover) fails before anything was
+		// sent: worth another, new connection.
+		return fmt.Errorf("postgres: begin: %w", err), pgconn.SafeToRetry(err) && ctx.Err() == nil
 	}
 	t := newTx(db, ptx, true)
 	err = safeRun(fn, t)
