@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -141,5 +142,54 @@ func TestNewerSchemaRefused(t *testing.T) {
 	_, err = postgres.Open(dsn)
 	if err == nil || !strings.Contains(err.Error(), "use a newer crewmail") {
 		t.Fatalf("opening a newer database: %v", err)
+	}
+}
+
+// TestJobLockHeldByOneTransaction: while one transaction holds a job's lock, another (on
+// another node) does not get it; once the first ends, it does.
+func TestJobLockHeldByOneTransaction(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var nodes []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes = append(nodes, db)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- nodes[0].Update(func(tx store.Tx) error {
+			got, err := store.TryJob(tx, "digest crew@x.test")
+			if err != nil || !got {
+				return fmt.Errorf("the first transaction did not get the lock: %v", err)
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	try := func() bool {
+		var got bool
+		if err := nodes[1].Update(func(tx store.Tx) (err error) {
+			got, err = store.TryJob(tx, "digest crew@x.test")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if try() {
+		t.Error("a second node got the job's lock while the first held it")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !try() {
+		t.Error("the job's lock was not free once the first transaction ended")
 	}
 }

@@ -492,3 +492,11 @@ func (t *tx) FlagsOf(list string, member uint64, fn func(seq uint64, flags byte)
 	}
 	return nil
 }
+
+// TryJob takes the advisory lock of job name until the transaction ends, if no other
+// transaction holds it (store.JobLocker).
+func (t *tx) TryJob(name string) (bool, error) {
+	var got bool
+	_, err := t.row("SELECT pg_try_advisory_xact_lock(hashtext('crewmail job ' || $1))", args(name), &got)
+	return got, err
+}
