@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -191,5 +192,76 @@ func TestJobLockHeldByOneTransaction(t *testing.T) {
 	}
 	if !try() {
 		t.Error("the job's lock was not free once the first transaction ended")
+	}
+}
+
+// TestLeasesBelongToTheirNode: node A claims the due deliveries and stops answering (as if it
+// died). Node B starting does not take them (ReleaseLeases releases B's own: none); once A's
+// lease has run out, B claims and delivers them.
+func TestLeasesBelongToTheirNode(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var nodes []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes = append(nodes, db)
+	}
+	a, b := nodes[0], nodes[1]
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	if err := a.Update(func(tx store.Tx) error {
+		for i := range 3 {
+			if _, err := tx.Enqueue(store.Delivery{To: fmt.Sprintf("m%d@x.test", i), Due: now, Created: now}); err != nil {
+				return err
+			}
+		}
+		claimed, err := tx.ClaimDue(now, 10*time.Minute, 10)
+		if len(claimed) != 3 {
+			t.Errorf("node A claimed %d deliveries, want 3", len(claimed))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(at time.Time) (released int, claimed []store.Delivery) {
+		t.Helper()
+		if err := b.Update(func(tx store.Tx) (err error) {
+			if released, err = tx.ReleaseLeases(at); err != nil {
+				return err
+			}
+			claimed, err = tx.ClaimDue(at, 10*time.Minute, 10)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return released, claimed
+	}
+	if released, claimed := claim(now.Add(time.Minute)); released != 0 || len(claimed) != 0 {
+		t.Fatalf("node B at start released %d of A's leases and claimed %d of its deliveries; want none", released, len(claimed))
+	}
+	_, claimed := claim(now.Add(11 * time.Minute))
+	if len(claimed) != 3 {
+		t.Fatalf("after A's lease ran out node B claimed %d deliveries, want 3", len(claimed))
+	}
+	for _, d := range claimed {
+		if d.Attempts != 2 {
+			t.Errorf("delivery to %s: %d attempts recorded, want 2 (A's and B's)", d.To, d.Attempts)
+		}
+	}
+	if err := b.Update(func(tx store.Tx) error {
+		for _, d := range claimed {
+			if err := tx.Delivered(d); err != nil {
+				return err
+			}
+		}
+		n, err := tx.ReleaseLeases(now.Add(12 * time.Minute))
+		if n != 0 {
+			t.Errorf("node B released %d leases after delivering everything it claimed", n)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
