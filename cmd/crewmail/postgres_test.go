@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/jackc/pgx/v5"
 
+	"crewmail/digest"
 	"crewmail/internal/mailtest"
 	"crewmail/store"
 	"crewmail/store/postgres/pgtest"
@@ -172,4 +173,44 @@ func TestPostWhileDatabaseUnreachableIsTemporary(t *testing.T) {
 		t.Fatalf("the same post once the database is back: %v", err)
 	}
 	sink.Wait(t, 1)
+}
+
+// TestDigestOnceAcrossNodes: two nodes run a digest round for the same list at the same time
+// (as their schedulers do every minute); the daily member gets one digest, not two, and the
+// next rounds send nothing more.
+func TestDigestOnceAcrossNodes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sink := mailtest.NewSink(t)
+	a := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	b := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	a.mustCLI(t, "list", "create", crew)
+	a.mustCLI(t, "member", "add", crew, "alice@example.test")
+	a.mustCLI(t, "member", "add", crew, "bob@example.test", "-mode", "daily")
+	for _, subject := range []string{"Seeds", "Tomatoes"} {
+		if err := send(t, a.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", subject, subject+"@example.test", "About "+subject+".\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.Wait(t, 2) // alice's copies
+	for round := range 3 {
+		sent := make(chan digest.Sent, 2)
+		for _, ts := range []*testServer{a, b} {
+			go func() {
+				s, err := ts.digests.SendDue(crew, true)
+				if err != nil {
+					t.Errorf("round %d: %v", round, err)
+				}
+				sent <- s
+			}()
+		}
+		if n := (<-sent).Digests + (<-sent).Digests; round == 0 && n != 1 || round > 0 && n != 0 {
+			t.Fatalf("round %d: the two nodes sent %d digests together", round, n)
+		}
+	}
+	expect(t, sink, 3, "bob@example.test", "Daily digest: 2 conversations, 2 messages")
+	settle(t, a)
+	settle(t, b)
+	if n := len(sink.Messages()); n != 3 {
+		t.Fatalf("%d mails went out, want alice's two copies and bob's one digest", n)
+	}
 }
