@@ -265,3 +265,80 @@ func TestLeasesBelongToTheirNode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatchHearsOtherNodesCommits: node A is told of what node B commits — a post, a member's
+// flags, deliveries — once each at B's commit, nothing of a transaction B rolled back, and
+// nothing of its own commits (it knows those already).
+func TestWatchHearsOtherNodesCommits(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var nodes []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes = append(nodes, db)
+	}
+	a, b := nodes[0], nodes[1]
+	heard := make(chan store.Change, 16)
+	a.Watch(func(c store.Change) { heard <- c })
+	const list = "crew@x.test"
+	update := func(db *postgres.DB, fn func(tx store.Tx) error) error {
+		t.Helper()
+		return db.Update(fn)
+	}
+	if err := update(a, func(tx store.Tx) error { // A's own: not told back
+		if err := tx.CreateList(store.List{Address: list}); err != nil {
+			return err
+		}
+		_, err := tx.AppendPost(list, store.Post{MessageID: "own@x"}, []byte("x"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := update(b, func(tx store.Tx) error { // rolled back: not told
+		if _, err := tx.AppendPost(list, store.Post{MessageID: "gone@x"}, []byte("x")); err != nil {
+			return err
+		}
+		return errors.New("changed my mind")
+	}); err == nil {
+		t.Fatal("the update that failed was committed")
+	}
+	if err := update(b, func(tx store.Tx) error {
+		if _, err := tx.AppendPost(list, store.Post{MessageID: "b@x"}, []byte("x")); err != nil {
+			return err
+		}
+		if err := tx.SetFlags(list, 7, 1, store.FlagSeen); err != nil {
+			return err
+		}
+		_, err := tx.Enqueue(store.Delivery{To: "m@x.test"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.Change]bool{
+		{Kind: store.ChangePost, List: list}:             true,
+		{Kind: store.ChangeFlags, List: list, Member: 7}: true,
+		{Kind: store.ChangeOutbox}:                       true,
+	}
+	deadline := time.After(time.Minute) // a failing test ends; no claim about speed
+	for len(want) > 0 {
+		select {
+		case c := <-heard:
+			if !want[c] {
+				t.Fatalf("node A was told %+v, which it should not have been (still waiting for %v)", c, want)
+			}
+			delete(want, c)
+		case <-deadline:
+			t.Fatalf("node A never heard of %v", want)
+		}
+	}
+	// A mark that nothing else was told: one more commit of B, and it is the next thing heard.
+	if err := update(b, func(tx store.Tx) error { return tx.SetFlags(list, 8, 1, store.FlagSeen) }); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-heard; c != (store.Change{Kind: store.ChangeFlags, List: list, Member: 8}) {
+		t.Fatalf("after B's commits node A heard %+v", c)
+	}
+}
