@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func postgresConfig(t *testing.T, dir, smarthost, dsn string) string {
 // accepted by node A is archived and delivered once to each member; the admin commands work on
 // the database while both serve, whichever node's configuration they are given; a member reads
 // the post over IMAP on node B byte for byte, and an IDLE session on B hears of a post A
-// accepted. backup says to use pg_dump.
+// accepted, and of a flag her session on A set. backup says to use pg_dump.
 func TestServeOnPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	sink := mailtest.NewSink(t)
@@ -74,10 +75,16 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 
 	numMessages := make(chan uint32, 16)
+	flagged := make(chan bool, 16)
 	c, err := imapclient.DialInsecure(b.IMAPAddr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
 				numMessages <- *d.NumMessages
+			}
+		},
+		Fetch: func(msg *imapclient.FetchMessageData) {
+			if buf, err := msg.Collect(); err == nil && slices.Contains(buf.Flags, imap.FlagFlagged) {
+				flagged <- true
 			}
 		},
 	}})
@@ -124,6 +131,28 @@ func TestServeOnPostgres(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the IDLE session on node B never heard of the post node A accepted")
 		}
+	}
+
+	// The same member flags the first post in a session on node A; her IDLE session on node B
+	// is told (RFC 9051 §7.5.2), by way of the database's notification.
+	ca, err := imapclient.DialInsecure(a.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if err := ca.Login("bob@example.test", pw).Wait(); err != nil {
+		t.Fatalf("login on node A: %v", err)
+	}
+	if _, err := ca.Select("crew", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Collect(); err != nil {
+		t.Fatalf("STORE on node A: %v", err)
+	}
+	select {
+	case <-flagged:
+	case <-deadline:
+		t.Fatal("the IDLE session on node B never heard of the flag set on node A")
 	}
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
