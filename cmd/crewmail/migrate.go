@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -102,6 +103,9 @@ func configured(cfg *config.Config) string {
 // openNamed opens the backend name says: bbolt:FILE or a PostgreSQL DSN.
 func openNamed(name string) (store.Backend, error) {
 	if file, ok := strings.CutPrefix(name, "bbolt:"); ok {
+		if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
+			return nil, err
+		}
 		st, err := store.OpenFile(file)
 		if errors.Is(err, store.ErrLocked) {
 			return nil, fmt.Errorf("%w: stop the server first", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -340,5 +342,34 @@ func TestWatchHearsOtherNodesCommits(t *testing.T) {
 	}
 	if c := <-heard; c != (store.Change{Kind: store.ChangeFlags, List: list, Member: 8}) {
 		t.Fatalf("after B's commits node A heard %+v", c)
+	}
+}
+
+// TestMultiHostDSNFindsTheServerThatTakesWrites: a DSN naming a host that does not answer
+// first and the real server second, with target_session_attrs=read-write, opens (as after a
+// failover, when the old primary is gone).
+func TestMultiHostDSNFindsTheServerThatTakesWrites(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Skipf("%s is not a URL; this test builds a multi-host URL from it", pgtest.Env)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port that refuses: bound, then closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	u.Host = dead + "," + u.Host
+	q := u.Query()
+	q.Set("target_session_attrs", "read-write")
+	u.RawQuery = q.Encode()
+	db, err := postgres.Open(u.String())
+	if err != nil {
+		t.Fatalf("open %s: %v", u.Redacted(), err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: "crew@x.test"}) }); err != nil {
+		t.Fatal(err)
 	}
 }
