@@ -252,6 +252,9 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 		err = t.err
 	}
 	if err == nil {
+		err = t.flush()
+	}
+	if err == nil {
 		err = t.announce()
 	}
 	if err == nil {
