@@ -207,9 +207,9 @@ func (db *DB) Close() error {
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot of the database.
 func (db *DB) View(fn func(store.Tx) error) error {
 	ctx := db.ctx
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ptx, err := db.begin(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return err
 	}
 	defer ptx.Rollback(ctx) //nolint:errcheck // nothing was written
 	t := newTx(db, ptx, false)
@@ -238,11 +238,9 @@ func (db *DB) Update(fn func(store.Tx) error) error {
 // update runs fn once; again says whether it failed on a conflict and is worth running again.
 func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 	ctx := db.ctx
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	ptx, err := db.begin(pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		// A connection the server closed (a restart, a failover) fails before anything was
-		// sent: worth another, new connection.
-		return fmt.Errorf("postgres: begin: %w", err), pgconn.SafeToRetry(err) && ctx.Err() == nil
+		return err, false
 	}
 	t := newTx(db, ptx, true)
 	err = safeRun(fn, t)
@@ -261,8 +259,11 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 		err = db.faults.commitErr()
 	}
 	if err != nil {
+		// A connection the server closed under the transaction (a restart, a failover, an
+		// administrator) rolled it back: worth running again on another.
+		lost := ptx.Conn().IsClosed() && ctx.Err() == nil
 		_ = ptx.Rollback(ctx)
-		return err, conflict(err)
+		return err, conflict(err) || lost
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", err), conflict(err)
@@ -271,6 +272,38 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 		fn()
 	}
 	return nil, false
+}
+
+// begin starts a transaction. A pooled connection the server closed meanwhile (a restart, a
+// failover, an administrator) fails at BEGIN, before anything of the transaction ran: the
+// pool's connections are made again and BEGIN is tried again, a few times.
+func (db *DB) begin(opts pgx.TxOptions) (pgx.Tx, error) {
+	for attempt := 1; ; attempt++ {
+		ptx, err := db.pool.BeginTx(db.ctx, opts)
+		if err == nil {
+			return ptx, nil
+		}
+		if attempt == 4 || !lostConnection(err) || db.ctx.Err() != nil {
+			return nil, fmt.Errorf("postgres: begin: %w", err)
+		}
+		// What ended one connection (after a failover: a primary gone) most likely ended
+		// every idle one: make new ones, which find the server that takes writes now.
+		db.pool.Reset()
+	}
+}
+
+// lostConnection says whether err is a connection's end rather than a statement's failure.
+func lostConnection(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: the server is shutting down, was
+		// restarted, or an administrator ended the session.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
 }
 
 // conflict says whether err is PostgreSQL refusing a transaction for what a concurrent one did.
