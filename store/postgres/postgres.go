@@ -71,14 +71,19 @@ const maxAttempts = 200
 
 // DB is an open PostgreSQL store. Its methods are safe for concurrent use.
 type DB struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// side answers Incarnation, which callers ask inside Update functions (a token made for a
+	// notice) while their transaction holds a connection of pool: from pool, sixteen such
+	// callers would wait for one another's connections for good.
+	side   *pgxpool.Pool
 	config *pgxpool.Config
 	// node names this process among those sharing the database: the owner of its outbox
 	// leases and the sender of its notifications. Made at Open, so a restarted process is a
 	// new node and never takes itself for the one that held the leases before.
 	node   string
 	secret []byte
-	// incarnations are the last ones read of each list, for when the database cannot be asked.
+	// incarnations are the last ones read of each list (incarnation values), used for a
+	// second after they are read, and when the database cannot be asked.
 	incarnations sync.Map
 	faults       faults
 
@@ -115,8 +120,16 @@ func Open(dsn string) (*DB, error) {
 		cancel()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	side := cfg.Copy()
+	side.MaxConns, side.MinConns = 2, 0
+	if db.side, err = pgxpool.NewWithConfig(ctx, side); err != nil {
+		db.pool.Close()
+		cancel()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	if err := db.prepare(); err != nil {
 		db.pool.Close()
+		db.side.Close()
 		cancel()
 		return nil, fmt.Errorf("postgres %s: %w", cfg.ConnConfig.Host, err)
 	}
@@ -181,26 +194,39 @@ func (db *DB) Secret() []byte { return db.secret }
 // Incarnation is the List.Incarnation of the list at address now, as committed (by any node);
 // 0 when there is none. When the database cannot be asked, the last one read.
 func (db *DB) Incarnation(list string) uint64 {
+	v, _ := db.incarnations.Load(list)
+	known, ok := v.(incarnation)
+	if ok && time.Since(known.read) < incarnationFresh {
+		return known.n
+	}
 	var inc int64
-	err := db.pool.QueryRow(db.ctx, "SELECT incarnation FROM lists WHERE address = $1", list).Scan(&inc)
+	err := db.side.QueryRow(db.ctx, "SELECT incarnation FROM lists WHERE address = $1", list).Scan(&inc)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		db.incarnations.Delete(list)
-		return 0
+		inc = 0
 	case err != nil:
-		v, _ := db.incarnations.Load(list)
-		old, _ := v.(uint64)
-		return old
+		return known.n
 	}
-	db.incarnations.Store(list, uint64(inc))
+	db.incarnations.Store(list, incarnation{uint64(inc), time.Now()})
 	return uint64(inc)
 }
+
+// incarnation is a list's incarnation as read at a time.
+type incarnation struct {
+	n    uint64
+	read time.Time
+}
+
+// incarnationFresh is how long an incarnation read is used without asking again: a list
+// removed and made again at its address on another node is known here within it.
+const incarnationFresh = time.Second
 
 // Close ends the listener and closes every connection.
 func (db *DB) Close() error {
 	db.cancel()
 	db.listening.Wait()
 	db.pool.Close()
+	db.side.Close()
 	return nil
 }
 

@@ -373,3 +373,38 @@ func TestMultiHostDSNFindsTheServerThatTakesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncarnationInsideManyUpdates: tokens are made inside update functions, and making one
+// asks the list's incarnation. With more concurrent updates than the pool has connections,
+// each holding one, asking through the same pool would wait for good; every update ends.
+func TestIncarnationInsideManyUpdates(t *testing.T) {
+	db := open(t)
+	const list = "crew@x.test"
+	if err := db.Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
+		t.Fatal(err)
+	}
+	want := db.Incarnation(list)
+	var wg sync.WaitGroup
+	errs := make([]error, 64)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = db.Update(func(tx store.Tx) error {
+				if _, err := tx.List(list); err != nil {
+					return err
+				}
+				if got := db.Incarnation(list); got != want {
+					return fmt.Errorf("incarnation %d inside an update, want %d", got, want)
+				}
+				// A list not asked about before: the database is asked.
+				if got := db.Incarnation(fmt.Sprintf("other%d@x.test", i)); got != 0 {
+					return fmt.Errorf("incarnation %d of a list that is not there", got)
+				}
+				return tx.SetFlags(list, uint64(i+1), 1, store.FlagSeen)
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}

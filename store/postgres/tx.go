@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -174,7 +175,7 @@ func (t *tx) CreateList(l store.List) error {
 	}
 	t.lists[l.Address] = true
 	delete(t.merged, l.Address)
-	t.AfterCommit(func() { t.db.incarnations.Store(l.Address, l.Incarnation) })
+	t.AfterCommit(func() { t.db.incarnations.Store(l.Address, incarnation{l.Incarnation, time.Now()}) })
 	return nil
 }
 
@@ -252,7 +253,7 @@ func (t *tx) DeleteList(addr string) error {
 	}
 	delete(t.lists, addr)
 	delete(t.merged, addr)
-	t.AfterCommit(func() { t.db.incarnations.Delete(addr) })
+	t.AfterCommit(func() { t.db.incarnations.Store(addr, incarnation{0, time.Now()}) })
 	return nil
 }
 
