@@ -470,6 +470,10 @@ func (s *server) run(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	go func() {
 		s.smtp.Shutdown(30 * time.Second)
+		// go-smtp closes only the listeners its Serve has registered: a stop that comes before
+		// the Serve goroutine got that far (a server stopped right after it started) would
+		// leave Serve waiting in Accept for good. Closing the listener here ends it either way.
+		_ = s.smtpLn.Close()
 		if s.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.http.Shutdown(hctx)
