@@ -7,7 +7,8 @@
 // Update runs SERIALIZABLE: every invariant the bbolt file gets from having one writer at a
 // time (a gap-free archive sequence from the list's counter row, a digest cursor checked at
 // commit, one member per address) holds across nodes, and a transaction that lost a conflict
-// (SQLSTATE 40001, 40P01) is run again, as store.Backend.Update allows. View is a read-only
+// (SQLSTATE 40001, 40P01) is run again, as store.Backend.Update allows. A node's concurrent
+// updates share a transaction (group commit, a savepoint each). View is a read-only
 // REPEATABLE READ snapshot, which never fails for another transaction's writes.
 package postgres
 
