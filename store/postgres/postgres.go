@@ -1,0 +1,295 @@
+// Package postgres is crewmail's store on a PostgreSQL database that any number of crewmail
+// processes (nodes) share: the roles of store (store.Tx, store.Backend) on tables created and
+// migrated from the versioned SQL files it embeds, transactions retried on serialization
+// failures, outbox leases that name their node, and the LISTEN/NOTIFY channel that tells each
+// node what the others committed.
+//
+// Update runs SERIALIZABLE: every invariant the bbolt file gets from having one writer at a
+// time (a gap-free archive sequence from the list's counter row, a digest cursor checked at
+// commit, one member per address) holds across nodes, and a transaction that lost a conflict
+// (SQLSTATE 40001, 40P01) is run again, as store.Backend.Update allows. View is a read-only
+// REPEATABLE READ snapshot, which never fails for another transaction's writes.
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	mrand "math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"crewmail/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrations are the schema's versions in order: migrations[v-1] makes schema v.
+var migrations = func() []string {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		panic(err)
+	}
+	slices.Sort(names)
+	out := make([]string, len(names))
+	for i, name := range names {
+		// Files are named NNN_what.sql, numbered from 1 without gaps.
+		n, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil || n != i+1 {
+			panic(fmt.Sprintf("postgres: migration %s is out of order", name))
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}()
+
+// SchemaVersion is the schema this code reads and writes.
+var SchemaVersion = len(migrations)
+
+// migrateLock is the advisory lock key under which a node creates or migrates the schema, so
+// that nodes started together do not both do it.
+const migrateLock = 0x63726577 // "crew"
+
+// maxAttempts bounds how often Update runs a transaction that keeps losing conflicts.
+const maxAttempts = 200
+
+// DB is an open PostgreSQL store. Its methods are safe for concurrent use.
+type DB struct {
+	pool   *pgxpool.Pool
+	config *pgxpool.Config
+	// node names this process among those sharing the database: the owner of its outbox
+	// leases and the sender of its notifications. Made at Open, so a restarted process is a
+	// new node and never takes itself for the one that held the leases before.
+	node   string
+	secret []byte
+	// incarnations are the last ones read of each list, for when the database cannot be asked.
+	incarnations sync.Map
+	faults       faults
+
+	watchOnce sync.Once
+	watchMu   sync.Mutex
+	watchers  []func(store.Change)
+	ctx       context.Context // cancelled by Close: ends the listener
+	cancel    context.CancelFunc
+	listening sync.WaitGroup
+}
+
+var (
+	_ store.Backend = (*DB)(nil)
+	_ store.Tx      = (*tx)(nil)
+	_ store.Faulty  = (*DB)(nil)
+	_ store.Watcher = (*DB)(nil)
+)
+
+// Open connects to the database dsn names (a postgres:// URL or key=value string; several
+// hosts with target_session_attrs=read-write find the primary), creates or migrates its schema
+// and reads the server's secret, making it when the database is new. A database whose schema
+// is newer than this code is refused.
+func Open(dsn string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: the dsn does not parse: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = 16
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db := &DB{config: cfg, node: newNode(), ctx: ctx, cancel: cancel}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		cancel()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := db.prepare(); err != nil {
+		db.pool.Close()
+		cancel()
+		return nil, fmt.Errorf("postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return db, nil
+}
+
+func newNode() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// prepare creates or migrates the schema and reads the secret, in one transaction under the
+// migration lock.
+func (db *DB) prepare() error {
+	ctx := db.ctx
+	return pgx.BeginFunc(ctx, db.pool, func(t pgx.Tx) error {
+		if _, err := t.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
+			return err
+		}
+		if _, err := t.Exec(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"); err != nil {
+			return err
+		}
+		version := 0
+		err := t.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := t.Exec(ctx, "INSERT INTO schema_version VALUES (0)"); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		if version > SchemaVersion {
+			return fmt.Errorf("the database has schema version %d but this crewmail understands only up to %d; use a newer crewmail", version, SchemaVersion)
+		}
+		for v := version; v < SchemaVersion; v++ {
+			if _, err := t.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		if _, err := t.Exec(ctx, "UPDATE schema_version SET version = $1", SchemaVersion); err != nil {
+			return err
+		}
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		if _, err := t.Exec(ctx, "INSERT INTO meta VALUES ('secret', $1) ON CONFLICT DO NOTHING", secret); err != nil {
+			return err
+		}
+		return t.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'secret'").Scan(&db.secret)
+	})
+}
+
+// Node is the name of this process among those sharing the database (see DB.node).
+func (db *DB) Node() string { return db.node }
+
+// Secret is the server's random secret, made when the database was created.
+func (db *DB) Secret() []byte { return db.secret }
+
+// Incarnation is the List.Incarnation of the list at address now, as committed (by any node);
+// 0 when there is none. When the database cannot be asked, the last one read.
+func (db *DB) Incarnation(list string) uint64 {
+	var inc int64
+	err := db.pool.QueryRow(db.ctx, "SELECT incarnation FROM lists WHERE address = $1", list).Scan(&inc)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		db.incarnations.Delete(list)
+		return 0
+	case err != nil:
+		v, _ := db.incarnations.Load(list)
+		old, _ := v.(uint64)
+		return old
+	}
+	db.incarnations.Store(list, uint64(inc))
+	return uint64(inc)
+}
+
+// Close ends the listener and closes every connection.
+func (db *DB) Close() error {
+	db.cancel()
+	db.listening.Wait()
+	db.pool.Close()
+	return nil
+}
+
+// View runs fn in a read-only REPEATABLE READ transaction: one snapshot of the database.
+func (db *DB) View(fn func(store.Tx) error) error {
+	ctx := db.ctx
+	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer ptx.Rollback(ctx) //nolint:errcheck // nothing was written
+	t := newTx(db, ptx, false)
+	if err := safeRun(fn, t); err != nil {
+		return err
+	}
+	return t.err
+}
+
+// Update runs fn in a SERIALIZABLE transaction, durable when Update returns nil. A
+// transaction that fails on a conflict with another (serialization failure, deadlock, a
+// unique key another transaction took meanwhile) is run again from the start, with a short
+// random pause, up to maxAttempts times: fn may run more than once (store.Backend.Update).
+func (db *DB) Update(fn func(store.Tx) error) error {
+	pause := 200 * time.Microsecond
+	for attempt := 1; ; attempt++ {
+		err, again := db.update(fn)
+		if !again || attempt == maxAttempts {
+			return err
+		}
+		time.Sleep(time.Duration(mrand.Int64N(int64(pause))))
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// update runs fn once; again says whether it failed on a conflict and is worth running again.
+func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
+	ctx := db.ctx
+	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err), false
+	}
+	t := newTx(db, ptx, true)
+	err = safeRun(fn, t)
+	if t.err != nil {
+		// A statement failed, and the transaction with it: whatever fn made of that error
+		// (or did not), the cause decides.
+		err = t.err
+	}
+	if err == nil {
+		err = t.announce()
+	}
+	if err == nil {
+		err = db.faults.commitErr()
+	}
+	if err != nil {
+		_ = ptx.Rollback(ctx)
+		return err, conflict(err)
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err), conflict(err)
+	}
+	for _, fn := range t.committed {
+		fn()
+	}
+	return nil, false
+}
+
+// conflict says whether err is PostgreSQL refusing a transaction for what a concurrent one did.
+func conflict(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return true
+	case "23505": // unique_violation: every insert is preceded by a read that found no row, so
+		// another transaction inserted it since.
+		return true
+	}
+	return false
+}
+
+// safeRun keeps a panicking caller from taking the process down with a transaction open.
+func safeRun(fn func(store.Tx) error, t store.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in store transaction: %v", r)
+		}
+	}()
+	return fn(t)
+}
