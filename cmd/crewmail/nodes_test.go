@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,10 +14,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
-	"github.com/jackc/pgx/v5"
 
 	"crewmail/internal/mailtest"
 	"crewmail/store"
+	"crewmail/store/postgres/pgtest"
 )
 
 // Several crewmail nodes on one PostgreSQL database (issue 19): what an operator who runs two
@@ -28,40 +26,11 @@ import (
 // as scripts/pg-cluster prints; each test makes its own database and drops it at the end.
 
 // nodesDatabase is the DSN of a new database on the server CREWMAIL_TEST_POSTGRES names,
-// dropped when the test ends. The test is skipped when the variable is unset.
+// dropped when the test ends (store/postgres/pgtest). The test is skipped when the variable is
+// unset.
 func nodesDatabase(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("CREWMAIL_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("CREWMAIL_TEST_POSTGRES is unset (a PostgreSQL DSN; scripts/pg-cluster run -- go test …)")
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("CREWMAIL_TEST_POSTGRES must be a postgres:// URL, got %q", base)
-	}
-	name := fmt.Sprintf("nodes_%d", time.Now().UnixNano())
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to CREWMAIL_TEST_POSTGRES: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.DSN(t)
 }
 
 // nodeConfig is the configuration of one node: its own data folder (control socket, keys),
