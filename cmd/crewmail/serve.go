@@ -74,7 +74,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 type server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	st      *store.Store
+	st      store.Backend
 	svc     *lists.Service
 	guide   *guide.Guide
 	smtp    *smtpd.Server
@@ -101,7 +101,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 			s.closeAll()
 		}
 	}()
-	if s.st, err = store.Open(cfg.DataDir); err != nil {
+	if s.st, err = openStore(cfg); err != nil {
 		return nil, err
 	}
 	tpl, err := templates.New(templatesDir(cfg))
@@ -190,10 +190,34 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
+	s.watch()
 	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st, queue: s.queue}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// watch makes what other nodes commit on a shared backend reach this one as its own commits
+// do: new deliveries wake the workers, new posts and flag changes the IMAP IDLE sessions.
+func (s *server) watch() {
+	w, ok := s.st.(store.Watcher)
+	if !ok {
+		return
+	}
+	w.Watch(func(c store.Change) {
+		switch c.Kind {
+		case store.ChangeOutbox:
+			s.queue.Wake()
+		case store.ChangePost:
+			if s.imap != nil {
+				s.imap.Notify()
+			}
+		case store.ChangeFlags:
+			if s.imap != nil {
+				s.imap.FlagsChanged(c.List, c.Member)
+			}
+		}
+	})
 }
 
 // bindIMAP binds the IMAP listeners of the configuration (plain with STARTTLS, implicit TLS).
