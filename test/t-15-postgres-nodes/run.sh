@@ -61,6 +61,7 @@ node() {
 	http=$(new_port)
 	printf -v "SMTP_$name" %s "$smtp"
 	printf -v "HTTP_$name" %s "$http"
+	mkdir -p "$WORK/data-$name" # (serve on postgres does not make it yet: TestServeOnPostgresMakesItsDataFolder)
 	write_config "$WORK/$name.toml" "$WORK/data-$name" "$smtp" "$http" "" "$SINK_PORT" \
 		"$(printf '[store]\nbackend = "postgres"\ndsn = "%s"' "$PG_DSN")"
 }
@@ -122,6 +123,16 @@ load() {
 	kill -0 "$PID_B" 2>/dev/null || fail "node B died in round $round"
 }
 
+# outbox_state: what the outbox holds, read from the database: rows, and rows leased (by which
+# node, until when).
+outbox_state() {
+	"$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/psql" -X -At "$PG_DSN" -c "
+		SELECT count(*) || ' rows in the outbox, ' || count(lease_node) || ' of them leased'
+			|| coalesce(' (' || string_agg(DISTINCT 'node ' || lease_node || ' until '
+				|| to_char(to_timestamp(due / 1e9) AT TIME ZONE 'UTC', 'HH24:MI:SS') || ' UTC', ', ') || ')', '')
+		FROM outbox" 2>&1 | tr '\n' ' '
+}
+
 # drain: waits (bounded) until every archived post has reached every member at smtp-sink, then
 # until no more mail arrives for 3 s; the archive in $WORK/archive.json.
 drain() {
@@ -133,7 +144,7 @@ drain() {
 			fail "the check script failed: $poll"
 		read -r missing n <<<"$poll"
 		((missing == 0)) && break
-		((SECONDS < deadline)) || fail "the outbox did not drain within $DRAIN_TIMEOUT s: $missing deliveries missing ($n dumps)"
+		((SECONDS < deadline)) || fail "the outbox did not drain within $DRAIN_TIMEOUT s: $missing deliveries missing ($n dumps); $(outbox_state)"
 		sleep 1
 	done
 	last=$(find "$DUMP" -type f | wc -l)
