@@ -404,3 +404,43 @@ func TestServeOnPostgresMakesItsDataFolder(t *testing.T) {
 	ts := startTestServer(t, path)
 	ts.mustCLI(t, "list", "create", crew)
 }
+
+// TestConcurrentPostsToOneListDoNotStarveThePool: posts to one list from more sessions at once
+// than the node has database connections. Each post holds its list's counter row until it
+// commits; were a post to need a second connection inside its transaction (as reading the
+// list's incarnation for a VERP token did, through the pool), the posts waiting for the row
+// would hold every connection and the one holding the row would wait for a connection
+// forever. Here the pool has 2 connections (pool_max_conns) and 6 sessions post at once.
+func TestConcurrentPostsToOneListDoNotStarveThePool(t *testing.T) {
+	dsn := nodesDatabase(t)
+	t.Parallel()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	sink := mailtest.NewSink(t)
+	ts := startTestServer(t, nodeConfig(t, dsn+sep+"pool_max_conns=2", sink.Addr))
+	ts.mustCLI(t, "list", "create", crew)
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test", "bob@example.test")
+	const sessions = 6
+	done := make(chan error, sessions)
+	for i := range sessions {
+		go func() {
+			id := fmt.Sprintf("many%d@example.test", i)
+			done <- postOnce(ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "At once", id, "one of many\r\n"))
+		}()
+	}
+	// A deadline for a hang, not a measure of speed: posts take milliseconds.
+	deadline := time.After(60 * time.Second)
+	for i := range sessions {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("post refused: %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d concurrent posts to one list still unanswered after 60 s: the node is stuck", sessions-i, sessions)
+		}
+	}
+	sink.Wait(t, 2*sessions)
+}
