@@ -71,7 +71,12 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
+	return OpenFile(filepath.Join(dir, FileName))
+}
+
+// OpenFile is Open on the database file at path (crewmail migrate copies to and from files
+// named so), in a folder that exists.
+func OpenFile(path string) (*Store, error) {
 	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
 	// its own, where a damaged page's panic cannot be recovered and kills the process: read
 	// every page here first, where it can.

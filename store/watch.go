@@ -27,3 +27,21 @@ const (
 type Watcher interface {
 	Watch(fn func(Change))
 }
+
+// JobLocker is a transaction that can take the lock of a periodic job (a list's digest round,
+// the sweeper), held until the transaction ends: on a database several processes share, each
+// runs every job, and the lock keeps two from doing the same work at once. What makes the work
+// happen once is still the transaction itself (a digest cursor checked at the commit); the lock
+// spares the loser its writes and its retry.
+type JobLocker interface {
+	TryJob(name string) (bool, error)
+}
+
+// TryJob takes the lock of job name in tx when the backend has such locks, and says whether it
+// got it; a backend that one process keeps (bbolt) has nothing to share, so yes.
+func TryJob(tx Tx, name string) (bool, error) {
+	if j, ok := tx.(JobLocker); ok {
+		return j.TryJob(name)
+	}
+	return true, nil
+}

@@ -104,6 +104,10 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if s.st, err = openStore(cfg); err != nil {
 		return nil, err
 	}
+	// The data folder holds the control socket, keys and templates whatever the backend.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	}
 	tpl, err := templates.New(templatesDir(cfg))
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 )
 
 // open opens a fresh database of its own for t.
-func open(t *testing.T) *postgres.DB {
+func open(t testing.TB) *postgres.DB {
 	t.Helper()
 	db, err := postgres.Open(pgtest.DSN(t))
 	if err != nil {

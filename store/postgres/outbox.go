@@ -31,17 +31,32 @@ func (t *tx) putDelivery(d store.Delivery, node *string) error {
 
 // Enqueue adds d to the outbox, due at d.Due (or at once when zero); the other nodes' workers
 // are woken at the commit.
+// The row is written with the transaction's next statement or its commit, together with the
+// others queued meanwhile (a post queues one per recipient).
 func (t *tx) Enqueue(d store.Delivery) (store.Delivery, error) {
-	var id int64
-	if _, err := t.row("SELECT nextval('outbox_ids')", nil, &id); err != nil {
-		return d, err
+	if len(t.ids) == 0 {
+		t.block = min(max(2*t.block, 8), 512)
+		err := t.rows("SELECT nextval('outbox_ids') FROM generate_series(1, $1)", args(t.block), func(r pgx.Rows) error {
+			var id int64
+			err := r.Scan(&id)
+			t.ids = append(t.ids, id)
+			return err
+		})
+		if err != nil {
+			return d, err
+		}
 	}
-	d.ID = uint64(id)
+	d.ID, t.ids = uint64(t.ids[0]), t.ids[1:]
 	if d.Due.IsZero() {
 		d.Due = d.Created
 	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return d, err
+	}
+	t.later("INSERT INTO outbox (id, due, lease_node, data) VALUES ($1, $2, NULL, $3)", int64(d.ID), d.Due.UnixNano(), data)
 	t.change(store.Change{Kind: store.ChangeOutbox})
-	return d, t.putDelivery(d, nil)
+	return d, nil
 }
 
 // ClaimDue leases up to max due rows to this node until now+lease, recording the attempt.

@@ -71,14 +71,19 @@ const maxAttempts = 200
 
 // DB is an open PostgreSQL store. Its methods are safe for concurrent use.
 type DB struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// side answers Incarnation, which callers ask inside Update functions (a token made for a
+	// notice) while their transaction holds a connection of pool: from pool, sixteen such
+	// callers would wait for one another's connections for good.
+	side   *pgxpool.Pool
 	config *pgxpool.Config
 	// node names this process among those sharing the database: the owner of its outbox
 	// leases and the sender of its notifications. Made at Open, so a restarted process is a
 	// new node and never takes itself for the one that held the leases before.
 	node   string
 	secret []byte
-	// incarnations are the last ones read of each list, for when the database cannot be asked.
+	// incarnations are the last ones read of each list (incarnation values), used for a
+	// second after they are read, and when the database cannot be asked.
 	incarnations sync.Map
 	faults       faults
 
@@ -115,8 +120,16 @@ func Open(dsn string) (*DB, error) {
 		cancel()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	side := cfg.Copy()
+	side.MaxConns, side.MinConns = 2, 0
+	if db.side, err = pgxpool.NewWithConfig(ctx, side); err != nil {
+		db.pool.Close()
+		cancel()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	if err := db.prepare(); err != nil {
 		db.pool.Close()
+		db.side.Close()
 		cancel()
 		return nil, fmt.Errorf("postgres %s: %w", cfg.ConnConfig.Host, err)
 	}
@@ -181,35 +194,48 @@ func (db *DB) Secret() []byte { return db.secret }
 // Incarnation is the List.Incarnation of the list at address now, as committed (by any node);
 // 0 when there is none. When the database cannot be asked, the last one read.
 func (db *DB) Incarnation(list string) uint64 {
+	v, _ := db.incarnations.Load(list)
+	known, ok := v.(incarnation)
+	if ok && time.Since(known.read) < incarnationFresh {
+		return known.n
+	}
 	var inc int64
-	err := db.pool.QueryRow(db.ctx, "SELECT incarnation FROM lists WHERE address = $1", list).Scan(&inc)
+	err := db.side.QueryRow(db.ctx, "SELECT incarnation FROM lists WHERE address = $1", list).Scan(&inc)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		db.incarnations.Delete(list)
-		return 0
+		inc = 0
 	case err != nil:
-		v, _ := db.incarnations.Load(list)
-		old, _ := v.(uint64)
-		return old
+		return known.n
 	}
-	db.incarnations.Store(list, uint64(inc))
+	db.incarnations.Store(list, incarnation{uint64(inc), time.Now()})
 	return uint64(inc)
 }
+
+// incarnation is a list's incarnation as read at a time.
+type incarnation struct {
+	n    uint64
+	read time.Time
+}
+
+// incarnationFresh is how long an incarnation read is used without asking again: a list
+// removed and made again at its address on another node is known here within it.
+const incarnationFresh = time.Second
 
 // Close ends the listener and closes every connection.
 func (db *DB) Close() error {
 	db.cancel()
 	db.listening.Wait()
 	db.pool.Close()
+	db.side.Close()
 	return nil
 }
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot of the database.
 func (db *DB) View(fn func(store.Tx) error) error {
 	ctx := db.ctx
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ptx, err := db.begin(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return err
 	}
 	defer ptx.Rollback(ctx) //nolint:errcheck // nothing was written
 	t := newTx(db, ptx, false)
@@ -238,9 +264,9 @@ func (db *DB) Update(fn func(store.Tx) error) error {
 // update runs fn once; again says whether it failed on a conflict and is worth running again.
 func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 	ctx := db.ctx
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	ptx, err := db.begin(pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err), false
+		return err, false
 	}
 	t := newTx(db, ptx, true)
 	err = safeRun(fn, t)
@@ -250,14 +276,20 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 		err = t.err
 	}
 	if err == nil {
+		err = t.flush()
+	}
+	if err == nil {
 		err = t.announce()
 	}
 	if err == nil {
 		err = db.faults.commitErr()
 	}
 	if err != nil {
+		// A connection the server closed under the transaction (a restart, a failover, an
+		// administrator) rolled it back: worth running again on another.
+		lost := ptx.Conn().IsClosed() && ctx.Err() == nil
 		_ = ptx.Rollback(ctx)
-		return err, conflict(err)
+		return err, conflict(err) || lost
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", err), conflict(err)
@@ -266,6 +298,38 @@ func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
 		fn()
 	}
 	return nil, false
+}
+
+// begin starts a transaction. A pooled connection the server closed meanwhile (a restart, a
+// failover, an administrator) fails at BEGIN, before anything of the transaction ran: the
+// pool's connections are made again and BEGIN is tried again, a few times.
+func (db *DB) begin(opts pgx.TxOptions) (pgx.Tx, error) {
+	for attempt := 1; ; attempt++ {
+		ptx, err := db.pool.BeginTx(db.ctx, opts)
+		if err == nil {
+			return ptx, nil
+		}
+		if attempt == 4 || !lostConnection(err) || db.ctx.Err() != nil {
+			return nil, fmt.Errorf("postgres: begin: %w", err)
+		}
+		// What ended one connection (after a failover: a primary gone) most likely ended
+		// every idle one: make new ones, which find the server that takes writes now.
+		db.pool.Reset()
+	}
+}
+
+// lostConnection says whether err is a connection's end rather than a statement's failure.
+func lostConnection(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: the server is shutting down, was
+		// restarted, or an administrator ended the session.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
 }
 
 // conflict says whether err is PostgreSQL refusing a transaction for what a concurrent one did.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,12 @@ type tx struct {
 	// nodes are told at the commit (announce).
 	committed []func()
 	changes   map[store.Change]bool
+	// deferred are writes sent together before the next statement or the commit (a post's
+	// deliveries: one round trip for all of them); ids are outbox IDs taken ahead, block at a
+	// time (a gap left by IDs not used is of no consequence in the outbox).
+	deferred pgx.Batch
+	ids      []int64
+	block    int
 }
 
 func newTx(db *DB, ptx pgx.Tx, write bool) *tx {
@@ -52,13 +59,34 @@ func (t *tx) fail(err error) error {
 	return err
 }
 
+// flush sends the deferred writes; every statement and the commit come after it.
+func (t *tx) flush() error {
+	if t.deferred.Len() == 0 {
+		return nil
+	}
+	err := t.tx.SendBatch(t.ctx, &t.deferred).Close()
+	t.deferred = pgx.Batch{}
+	return t.fail(err)
+}
+
+// later queues a write to go with the next statement.
+func (t *tx) later(sql string, args ...any) {
+	t.deferred.Queue(sql, args...)
+}
+
 func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.flush(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	tag, err := t.tx.Exec(t.ctx, sql, args...)
 	return tag, t.fail(err)
 }
 
 // row runs a query of at most one row and scans it; found false when there is none.
 func (t *tx) row(sql string, args []any, dest ...any) (found bool, err error) {
+	if err := t.flush(); err != nil {
+		return false, err
+	}
 	err = t.tx.QueryRow(t.ctx, sql, args...).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -69,6 +97,9 @@ func (t *tx) row(sql string, args []any, dest ...any) (found bool, err error) {
 // rows reads every row of a query, with scan called for each, before the caller runs anything
 // else in the transaction (one connection carries one statement at a time).
 func (t *tx) rows(sql string, args []any, scan func(r pgx.Rows) error) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	r, err := t.tx.Query(t.ctx, sql, args...)
 	if err != nil {
 		return t.fail(err)
@@ -144,7 +175,7 @@ func (t *tx) CreateList(l store.List) error {
 	}
 	t.lists[l.Address] = true
 	delete(t.merged, l.Address)
-	t.AfterCommit(func() { t.db.incarnations.Store(l.Address, l.Incarnation) })
+	t.AfterCommit(func() { t.db.incarnations.Store(l.Address, incarnation{l.Incarnation, time.Now()}) })
 	return nil
 }
 
@@ -222,7 +253,7 @@ func (t *tx) DeleteList(addr string) error {
 	}
 	delete(t.lists, addr)
 	delete(t.merged, addr)
-	t.AfterCommit(func() { t.db.incarnations.Delete(addr) })
+	t.AfterCommit(func() { t.db.incarnations.Store(addr, incarnation{0, time.Now()}) })
 	return nil
 }
 
@@ -491,4 +522,12 @@ func (t *tx) FlagsOf(list string, member uint64, fn func(seq uint64, flags byte)
 		}
 	}
 	return nil
+}
+
+// TryJob takes the advisory lock of job name until the transaction ends, if no other
+// transaction holds it (store.JobLocker).
+func (t *tx) TryJob(name string) (bool, error) {
+	var got bool
+	_, err := t.row("SELECT pg_try_advisory_xact_lock(hashtext('crewmail job ' || $1))", args(name), &got)
+	return got, err
 }
