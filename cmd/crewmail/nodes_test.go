@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,15 +34,10 @@ func nodesDatabase(t *testing.T) string {
 }
 
 // nodeConfig is the configuration of one node: its own data folder (control socket, keys),
-// the shared database at dsn, deliveries to smarthost. The data folder is made here (see
-// TestServeOnPostgresMakesItsDataFolder).
+// the shared database at dsn, deliveries to smarthost.
 func nodeConfig(t *testing.T, dsn, smarthost string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	path := testConfig(t, dir, smarthost, "")
+	path := testConfig(t, t.TempDir(), smarthost, "")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +65,8 @@ func postOnce(addr, from string, to []string, msg []byte) error {
 	return c.SendMail(from, to, bytes.NewReader(msg))
 }
 
-// archived reads `archive ls -json` of crew: the sequences and Message-IDs, in order.
-func archived(t *testing.T, ts *testServer) (seqs []uint64, ids []string) {
+// archiveOf reads `archive ls -json` of crew: the sequences and Message-IDs, in order.
+func archiveOf(t *testing.T, ts *testServer) (seqs []uint64, ids []string) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(ts.mustCLI(t, "archive", "ls", crew, "-json")))
 	for dec.More() {
@@ -200,7 +194,7 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		}
 	}
 
-	seqs, ids := archived(t, b)
+	seqs, ids := archiveOf(t, b)
 	for i, s := range seqs {
 		if s != uint64(i+1) {
 			t.Errorf("archive sequences %v: not 1…%d without a gap", seqs, total)
@@ -320,7 +314,7 @@ func TestNodeKilledMidDeliveryLeavesItToAnother(t *testing.T) {
 	if len(got) != 4 {
 		t.Errorf("B's smarthost got %d messages, want 4", len(got))
 	}
-	if _, ids := archived(t, b); !slices.Equal(ids, []string{"survive@example.test", "from-b@example.test"}) {
+	if _, ids := archiveOf(t, b); !slices.Equal(ids, []string{"survive@example.test", "from-b@example.test"}) {
 		t.Errorf("archive after the kill: %v", ids)
 	}
 }

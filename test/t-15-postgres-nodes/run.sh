@@ -61,7 +61,6 @@ node() {
 	http=$(new_port)
 	printf -v "SMTP_$name" %s "$smtp"
 	printf -v "HTTP_$name" %s "$http"
-	mkdir -p "$WORK/data-$name" # (serve on postgres does not make it yet: TestServeOnPostgresMakesItsDataFolder)
 	write_config "$WORK/$name.toml" "$WORK/data-$name" "$smtp" "$http" "" "$SINK_PORT" \
 		"$(printf '[store]\nbackend = "postgres"\ndsn = "%s"' "$PG_DSN")"
 }
