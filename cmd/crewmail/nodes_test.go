@@ -28,7 +28,7 @@ import (
 // nodesDatabase is the DSN of a new database on the server CREWMAIL_TEST_POSTGRES names,
 // dropped when the test ends (store/postgres/pgtest). The test is skipped when the variable is
 // unset.
-func nodesDatabase(t *testing.T) string {
+func nodesDatabase(t testing.TB) string {
 	t.Helper()
 	return pgtest.DSN(t)
 }
