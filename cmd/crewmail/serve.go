@@ -416,7 +416,7 @@ func (s *server) routes() http.Handler {
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
 func (s *server) run(ctx context.Context) error {
-	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
+	s.log.Info("crewmail started", "version", version(), "store", s.cfg.Store.Backend, "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8) // one per goroutine that sends, so none blocks
 	qctx, stopQueue := context.WithCancel(context.Background())
@@ -470,6 +470,10 @@ func (s *server) run(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	go func() {
 		s.smtp.Shutdown(30 * time.Second)
+		// go-smtp closes only the listeners its Serve has registered: a stop that comes before
+		// the Serve goroutine got that far (a server stopped right after it started) would
+		// leave Serve waiting in Accept for good. Closing the listener here ends it either way.
+		_ = s.smtpLn.Close()
 		if s.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.http.Shutdown(hctx)

@@ -25,15 +25,15 @@ type note struct {
 	Member uint64           `json:"m,omitempty"`
 }
 
-// announce sends the transaction's changes, to be delivered when it commits.
-func (t *tx) announce() error {
-	for c := range t.changes {
-		payload, err := json.Marshal(note{Node: t.db.node, Kind: c.Kind, List: c.List, Member: c.Member})
+// announce sends changes on ptx, to be delivered when it commits.
+func (db *DB) announce(ctx context.Context, ptx pgx.Tx, changes map[store.Change]bool) error {
+	for c := range changes {
+		payload, err := json.Marshal(note{Node: db.node, Kind: c.Kind, List: c.List, Member: c.Member})
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec("SELECT pg_notify($1, $2)", channel, string(payload)); err != nil {
-			return err
+		if _, err := ptx.Exec(ctx, "SELECT pg_notify($1, $2)", channel, string(payload)); err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
 	}
 	return nil

@@ -7,7 +7,8 @@
 // Update runs SERIALIZABLE: every invariant the bbolt file gets from having one writer at a
 // time (a gap-free archive sequence from the list's counter row, a digest cursor checked at
 // commit, one member per address) holds across nodes, and a transaction that lost a conflict
-// (SQLSTATE 40001, 40P01) is run again, as store.Backend.Update allows. View is a read-only
+// (SQLSTATE 40001, 40P01) is run again, as store.Backend.Update allows. A node's concurrent
+// updates share a transaction (group commit, a savepoint each). View is a read-only
 // REPEATABLE READ snapshot, which never fails for another transaction's writes.
 package postgres
 
@@ -66,7 +67,7 @@ var SchemaVersion = len(migrations)
 // that nodes started together do not both do it.
 const migrateLock = 0x63726577 // "crew"
 
-// maxAttempts bounds how often Update runs a transaction that keeps losing conflicts.
+// maxAttempts bounds how often Update runs a batch that keeps losing conflicts.
 const maxAttempts = 200
 
 // DB is an open PostgreSQL store. Its methods are safe for concurrent use.
@@ -86,6 +87,9 @@ type DB struct {
 	// second after they are read, and when the database cannot be asked.
 	incarnations sync.Map
 	faults       faults
+
+	calls   chan *call    // Update's calls, for the committer
+	stopped chan struct{} // closed when the committer has stopped
 
 	watchOnce sync.Once
 	watchMu   sync.Mutex
@@ -133,6 +137,8 @@ func Open(dsn string) (*DB, error) {
 		cancel()
 		return nil, fmt.Errorf("postgres %s: %w", cfg.ConnConfig.Host, err)
 	}
+	db.calls, db.stopped = make(chan *call, 4*maxBatch), make(chan struct{})
+	go db.committer()
 	return db, nil
 }
 
@@ -224,6 +230,7 @@ const incarnationFresh = time.Second
 // Close ends the listener and closes every connection.
 func (db *DB) Close() error {
 	db.cancel()
+	<-db.stopped
 	db.listening.Wait()
 	db.pool.Close()
 	db.side.Close()
@@ -245,59 +252,161 @@ func (db *DB) View(fn func(store.Tx) error) error {
 	return t.err
 }
 
-// Update runs fn in a SERIALIZABLE transaction, durable when Update returns nil. A
-// transaction that fails on a conflict with another (serialization failure, deadlock, a
-// unique key another transaction took meanwhile) is run again from the start, with a short
-// random pause, up to maxAttempts times: fn may run more than once (store.Backend.Update).
+// Update runs fn in a SERIALIZABLE transaction, durable when Update returns nil (store.Backend).
+//
+// The updates of this process share transactions (group commit, as on the bbolt file): a
+// committer takes every call waiting, runs each function under a savepoint of its own — one
+// that fails is rolled back to it and gets its error, the others stay — and commits them with
+// one commit, one WAL flush. So the process's own updates never conflict with one another, and
+// a busy node pays one commit for many posts. A batch that fails on a conflict with another
+// node (serialization failure, deadlock, a unique key taken meanwhile) or loses its connection
+// is run again from the start, with a short random pause, up to maxAttempts times: fn may run
+// more than once, as store.Backend.Update allows.
 func (db *DB) Update(fn func(store.Tx) error) error {
-	pause := 200 * time.Microsecond
-	for attempt := 1; ; attempt++ {
-		err, again := db.update(fn)
-		if !again || attempt == maxAttempts {
+	c := &call{fn: fn, done: make(chan error, 1)}
+	select {
+	case db.calls <- c:
+	case <-db.ctx.Done():
+		return errClosed
+	}
+	select {
+	case err := <-c.done:
+		return err
+	case <-db.stopped: // closed with the call still waiting: it was not run
+		select {
+		case err := <-c.done:
 			return err
+		default:
+			return errClosed
 		}
-		time.Sleep(time.Duration(mrand.Int64N(int64(pause))))
-		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
 
-// update runs fn once; again says whether it failed on a conflict and is worth running again.
-func (db *DB) update(fn func(store.Tx) error) (err error, again bool) {
+var errClosed = errors.New("postgres: the store is closed")
+
+// call is one Update waiting for its batch.
+type call struct {
+	fn   func(store.Tx) error
+	done chan error
+}
+
+// maxBatch bounds the calls of one transaction: each is a subtransaction, and PostgreSQL keeps
+// up to 64 of them per transaction in shared memory (beyond, every snapshot gets slower).
+const maxBatch = 32
+
+// committer runs the calls waiting, a batch at a time, until Close.
+func (db *DB) committer() {
+	defer close(db.stopped)
+	batch := make([]*call, 0, maxBatch)
+	for {
+		select {
+		case c := <-db.calls:
+			batch = append(batch[:0], c)
+		case <-db.ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-db.calls:
+				batch = append(batch, c)
+			default:
+				break fill
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+// runBatch commits batch, again after conflicts, and answers every call.
+func (db *DB) runBatch(batch []*call) {
+	pause := 200 * time.Microsecond
+	for attempt := 1; ; attempt++ {
+		errs, err, again := db.tryBatch(batch)
+		if again && attempt < maxAttempts && db.ctx.Err() == nil {
+			time.Sleep(time.Duration(mrand.Int64N(int64(pause))))
+			pause = min(2*pause, 50*time.Millisecond)
+			continue
+		}
+		for i, c := range batch {
+			if err != nil {
+				c.done <- err
+			} else {
+				c.done <- errs[i]
+			}
+		}
+		return
+	}
+}
+
+// tryBatch runs the calls of batch in one transaction: errs are the calls' own errors, err
+// one that fails them all (nothing was committed), again whether that is worth another try.
+func (db *DB) tryBatch(batch []*call) (errs []error, err error, again bool) {
 	ctx := db.ctx
 	ptx, err := db.begin(pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return err, false
+		return nil, err, false
 	}
-	t := newTx(db, ptx, true)
-	err = safeRun(fn, t)
-	if t.err != nil {
-		// A statement failed, and the transaction with it: whatever fn made of that error
-		// (or did not), the cause decides.
-		err = t.err
-	}
-	if err == nil {
-		err = t.flush()
-	}
-	if err == nil {
-		err = t.announce()
-	}
-	if err == nil {
-		err = db.faults.commitErr()
-	}
-	if err != nil {
+	errs = make([]error, len(batch))
+	var kept []*tx
+	fail := func(err error) ([]error, error, bool) {
 		// A connection the server closed under the transaction (a restart, a failover, an
 		// administrator) rolled it back: worth running again on another.
 		lost := ptx.Conn().IsClosed() && ctx.Err() == nil
 		_ = ptx.Rollback(ctx)
-		return err, conflict(err) || lost
+		return nil, err, conflict(err) || lost
+	}
+	for i, c := range batch {
+		t := newTx(db, ptx, true)
+		if len(batch) > 1 {
+			t.later("SAVEPOINT call") // sent with its first statement
+		}
+		err := safeRun(c.fn, t)
+		if t.err != nil {
+			// A statement failed, and the transaction with it: whatever fn made of that
+			// error (or did not), the cause decides.
+			err = t.err
+		}
+		if err == nil {
+			err = t.flush()
+		}
+		if err == nil {
+			kept = append(kept, t)
+			continue
+		}
+		if conflict(err) || len(batch) == 1 {
+			return fail(err)
+		}
+		// The call failed on its own: what it wrote goes, the others' stays.
+		t.deferred = pgx.Batch{} // the savepoint itself, when nothing was sent
+		if t.sent {
+			if _, rerr := ptx.Exec(ctx, "ROLLBACK TO SAVEPOINT call"); rerr != nil {
+				return fail(fmt.Errorf("postgres: %w", rerr))
+			}
+		}
+		errs[i] = err
+	}
+	changes := map[store.Change]bool{}
+	for _, t := range kept {
+		for c := range t.changes {
+			changes[c] = true
+		}
+	}
+	if err := db.announce(ctx, ptx, changes); err != nil {
+		return fail(err)
+	}
+	if err := db.faults.commitErr(); err != nil {
+		return fail(err)
 	}
 	if err := ptx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err), conflict(err)
+		return nil, fmt.Errorf("postgres: commit: %w", err), conflict(err)
 	}
-	for _, fn := range t.committed {
-		fn()
+	for _, t := range kept {
+		for _, fn := range t.committed {
+			fn()
+		}
 	}
-	return nil, false
+	return errs, nil, false
 }
 
 // begin starts a transaction. A pooled connection the server closed meanwhile (a restart, a

@@ -20,11 +20,22 @@ import (
 	"crewmail/store/postgres/pgtest"
 )
 
-// TestConcurrentUpdatesOfOneRowBothSucceed: two updates read the same list and both write it
-// back with an owner added. PostgreSQL refuses the second commit (serialization failure);
-// Update runs it again, unseen by the caller, and neither owner is lost.
+// TestConcurrentUpdatesOfOneRowBothSucceed: two updates on two nodes (a node's own updates
+// share its transactions, so they never conflict) read the same list and both write it back
+// with an owner added. PostgreSQL refuses the second commit (serialization failure); Update
+// runs it again, unseen by the caller, and neither owner is lost.
 func TestConcurrentUpdatesOfOneRowBothSucceed(t *testing.T) {
-	db := open(t)
+	dsn := pgtest.DSN(t)
+	var nodes []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes = append(nodes, db)
+	}
+	db := nodes[0]
 	const list = "crew@x.test"
 	if err := db.Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
 		t.Fatal(err)
@@ -37,7 +48,7 @@ func TestConcurrentUpdatesOfOneRowBothSucceed(t *testing.T) {
 	for i, owner := range []string{"ann@x.test", "bob@x.test"} {
 		wg.Go(func() {
 			first := true
-			errs[i] = db.Update(func(tx store.Tx) error {
+			errs[i] = nodes[i].Update(func(tx store.Tx) error {
 				runs.Add(1)
 				l, err := tx.List(list)
 				if err != nil {

@@ -37,6 +37,8 @@ type tx struct {
 	deferred pgx.Batch
 	ids      []int64
 	block    int
+	// sent: a statement of this transaction (call) went to the server.
+	sent bool
 }
 
 func newTx(db *DB, ptx pgx.Tx, write bool) *tx {
@@ -66,6 +68,7 @@ func (t *tx) flush() error {
 	}
 	err := t.tx.SendBatch(t.ctx, &t.deferred).Close()
 	t.deferred = pgx.Batch{}
+	t.sent = true
 	return t.fail(err)
 }
 
@@ -78,6 +81,7 @@ func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
 	if err := t.flush(); err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	t.sent = true
 	tag, err := t.tx.Exec(t.ctx, sql, args...)
 	return tag, t.fail(err)
 }
@@ -87,6 +91,7 @@ func (t *tx) row(sql string, args []any, dest ...any) (found bool, err error) {
 	if err := t.flush(); err != nil {
 		return false, err
 	}
+	t.sent = true
 	err = t.tx.QueryRow(t.ctx, sql, args...).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -100,6 +105,7 @@ func (t *tx) rows(sql string, args []any, scan func(r pgx.Rows) error) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
+	t.sent = true
 	r, err := t.tx.Query(t.ctx, sql, args...)
 	if err != nil {
 		return t.fail(err)
