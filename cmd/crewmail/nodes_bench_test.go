@@ -85,7 +85,7 @@ func BenchmarkDailyDigestsOnPostgres(b *testing.B) {
 	r := &digest.Renderer{Templates: tpl, Hostname: testDomain}
 	sched := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: "08:00", WeeklyOn: time.Monday, Zone: time.UTC}, log)
 	sched.Now = func() time.Time { return day.Add(32 * time.Hour) } // Wednesday 08:00
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // a new peak RSS (Linux)
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)       // a new peak RSS (Linux)
 	b.ResetTimer()
 	start := time.Now()
 	sent, err := sched.SendDue("", false)
