@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -437,4 +438,50 @@ func TestConcurrentPostsToOneListDoNotStarveThePool(t *testing.T) {
 		}
 	}
 	sink.Wait(t, 2*sessions)
+}
+
+// TestDeferredDeliveryNotLeftForTheLease: the member's server answers 451, and the database is
+// gone at that moment (as during a failover), so the deferral cannot be recorded. Once the
+// database answers again the delivery must be tried again on its retry schedule (a minute
+// for a first attempt), not left leased to its node until the lease ends (30 minutes): on
+// PostgreSQL not even a restart gives it back, since a restarted node is a new node. Seen in
+// test/t-15-postgres-nodes, where posts claimed just before the primary stopped waited for
+// their leases.
+func TestDeferredDeliveryNotLeftForTheLease(t *testing.T) {
+	dsn := nodesDatabase(t)
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := startTestServer(t, nodeConfig(t, dsn, sink.Addr))
+	ts.mustCLI(t, "list", "create", crew)
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test")
+	faults := ts.st.(interface{ Faults() store.Faults }).Faults()
+	var deferred sync.WaitGroup
+	deferred.Add(1)
+	var once sync.Once
+	sink.Reject = func(mailtest.Message) error {
+		refused := false
+		once.Do(func() {
+			// The attempt is under way and its outcome is the next commit: it fails.
+			if err := faults.FailCommits(1, errors.New("the database went away")); err != nil {
+				t.Error(err)
+			}
+			refused = true
+			deferred.Done()
+		})
+		if refused {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	}
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Later", "later@example.test", "text\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deferred.Wait()
+	// The database answers again; the retry is due after the first back-off (about a minute).
+	ts.waitOutbox(t, "the deferred row still there", func(rows []store.Delivery) bool { return len(rows) == 1 })
+	ts.clock.Advance(3 * time.Minute)
+	ts.queue.Wake()
+	if got := sink.Wait(t, 1); len(got) != 1 || got[0].To[0] != "alice@example.test" {
+		t.Fatalf("after the retry: %d messages", len(got))
+	}
 }
