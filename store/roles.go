@@ -5,7 +5,7 @@ import "time"
 // The store's roles: what a transaction offers, one interface per kind of record. The packages
 // above take the smallest role a function uses (a digest read step takes Archive, IMAP login
 // IMAPAccess), so what each one touches is written in its signature, and a backend other than
-// this bbolt file (PostgreSQL, say) implements Tx and Backend and passes the conformance suite
+// this bbolt file (store/postgres) implements Tx and Backend and passes the conformance suite
 // in store/storetest.
 //
 // Every role's records are the types of this package (List, Member, Post …); the errors a

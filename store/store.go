@@ -1,8 +1,9 @@
 // Package store owns crewmail's records and where they are kept: the roles a transaction plays
 // (Lists, Members, Archive, Outbox … in roles.go, the boundary any backend implements and
-// store/storetest checks), and their backend on a single bbolt file: the schema, its version
-// and migrations, and the group commit that makes every acknowledged write durable without one
-// fsync per message.
+// store/storetest checks, with Watcher and JobLocker for backends several processes share),
+// the copy of a whole database between backends (Copier, Copy), and their backend on a single
+// bbolt file: the schema, its version and migrations, and the group commit that makes every
+// acknowledged write durable without one fsync per message.
 //
 // It is the only package that imports bbolt.
 package store

@@ -131,6 +131,11 @@ func TestMigrateRoundTripOverCorpus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "checked") {
 		t.Fatalf("migrate back to bbolt: exit %d\n%s%s", code, out, errOut)
 	}
+	// -from names the source whatever the configuration says: a's is the bbolt folder.
+	other := filepath.Join(t.TempDir(), store.FileName)
+	if out, errOut, code := runCLI(t, a.cfgPath, "migrate", "-from", dsn, "-to", "bbolt:"+other); code != 0 || !strings.Contains(out, "checked") {
+		t.Fatalf("migrate -from PostgreSQL: exit %d\n%s%s", code, out, errOut)
+	}
 	cCfg := testConfig(t, t.TempDir(), sink.Addr, "")
 	text, err := os.ReadFile(cCfg)
 	if err != nil {
