@@ -1,0 +1,111 @@
+package searchq
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxWord is the longest word, in runes, the index keeps whole. A longer run of letters (a
+// hash, a base64 line) is kept as pieces of MaxWord runes starting every MaxWord/2 runes, so
+// that any part of it up to MaxWord/2 runes long lies inside one piece.
+const MaxWord = 32
+
+// Words calls fn with each word of s, normalized: lower case, accents and other combining
+// marks removed (café and CAFE are both "cafe"), so that a search finds what people meant
+// whatever the case and accents they typed. A word is a run of letters and digits; each
+// character of a script written without spaces between words (Han, kana, Thai …) is a word
+// of its own, and a phrase of them is checked against the text (see Term). A word longer than
+// MaxWord runes comes in pieces (see MaxWord). Normalizing one character never depends on its
+// neighbours, so a piece of text that another contains gives words that the other's words
+// contain: IMAP's substring search is narrowed by the index on that ground.
+func Words(s string, fn func(w string)) {
+	var run []rune
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if len(run) <= MaxWord {
+			fn(string(run))
+		} else {
+			for i := 0; ; i += MaxWord / 2 {
+				if i+MaxWord >= len(run) {
+					fn(string(run[len(run)-MaxWord:]))
+					break
+				}
+				fn(string(run[i : i+MaxWord]))
+			}
+		}
+		run = run[:0]
+	}
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			switch {
+			case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+				run = append(run, r)
+			case 'A' <= r && r <= 'Z':
+				run = append(run, r+'a'-'A')
+			default:
+				flush()
+			}
+		case unicode.IsMark(r):
+			// Part of the word it follows; dropped by folding.
+		case unscripted(r):
+			flush()
+			run = appendFolded(run, r)
+			flush()
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			run = appendFolded(run, r)
+		default:
+			flush()
+		}
+	}
+	flush()
+}
+
+// WordList returns the words of s (see Words).
+func WordList(s string) []string {
+	var ws []string
+	Words(s, func(w string) { ws = append(ws, w) })
+	return ws
+}
+
+// Fold returns s's words joined by single spaces, for comparing a phrase with a text.
+func Fold(s string) string {
+	var b strings.Builder
+	Words(s, func(w string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w)
+	})
+	return b.String()
+}
+
+// appendFolded appends r in lower case without its combining marks (NFD, marks dropped).
+func appendFolded(run []rune, r rune) []rune {
+	r = unicode.ToLower(r)
+	if r < utf8.RuneSelf {
+		return append(run, r)
+	}
+	var buf [utf8.UTFMax]byte
+	n := utf8.EncodeRune(buf[:], r)
+	if norm.NFD.IsNormal(buf[:n]) {
+		return append(run, r)
+	}
+	for _, d := range norm.NFD.String(string(buf[:n])) {
+		if !unicode.IsMark(d) {
+			run = append(run, unicode.ToLower(d))
+		}
+	}
+	return run
+}
+
+// unscripted says whether r belongs to a script written without spaces between words.
+func unscripted(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Thai, unicode.Lao,
+		unicode.Khmer, unicode.Myanmar, unicode.Tibetan)
+}
