@@ -149,5 +149,3 @@ func FuzzWords(f *testing.F) {
 		}
 	})
 }
-
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "") == s }
