@@ -39,6 +39,9 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 					m.excerpt = excerpt(m.postLines)
 				}
 			}
+			if !m.searchRead {
+				m.search, m.searchRead = store.NewSearchDoc(kept), true
+			}
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
 		case KindMuteThread, KindFollow:
