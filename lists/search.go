@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"crewmail/internal/safetext"
@@ -102,3 +103,68 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// reindexBatch is how many posts one transaction of Reindex indexes: bbolt keeps a write
+// transaction in memory, so a large archive goes in batches.
+const reindexBatch = 200
+
+// Reindex rebuilds the search index of list from its archive: it empties the index, then reads
+// the posts in batches, each read in a read transaction, made into documents outside any
+// transaction and indexed in a write transaction of its own. Posts archived meanwhile are
+// indexed as they come, and again (the same) when the rebuild reaches them. progress, when
+// not nil, is told how many posts are done. It returns how many posts it indexed.
+func (s *Service) Reindex(list string, progress func(int)) (int, error) {
+	if err := s.st.Update(func(tx store.Tx) error { return tx.ClearSearch(list) }); err != nil {
+		return 0, fmt.Errorf("reindex %s: %w", list, err)
+	}
+	type post struct {
+		p   store.Post
+		raw []byte
+	}
+	var after uint64
+	done := 0
+	for {
+		var batch []post
+		err := s.st.View(func(tx store.Tx) error {
+			batch = batch[:0]
+			err := tx.PostsAfter(list, after, func(p store.Post, raw []byte) error {
+				batch = append(batch, post{p, slices.Clone(raw)})
+				if len(batch) == reindexBatch {
+					return errBatchFull
+				}
+				return nil
+			})
+			if errors.Is(err, errBatchFull) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return done, fmt.Errorf("reindex %s: %w", list, err)
+		}
+		if len(batch) == 0 {
+			return done, nil
+		}
+		docs := make([]store.SearchDoc, len(batch))
+		for i, b := range batch {
+			docs[i] = store.NewSearchDoc(b.raw).For(b.p)
+		}
+		if err := s.st.Update(func(tx store.Tx) error {
+			for i, b := range batch {
+				if err := tx.IndexPost(list, b.p.Seq, docs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return done, fmt.Errorf("reindex %s: %w", list, err)
+		}
+		after = batch[len(batch)-1].p.Seq
+		done += len(batch)
+		if progress != nil {
+			progress(done)
+		}
+	}
+}
+
+var errBatchFull = errors.New("batch full")

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
 	"crewmail/internal/mailtest"
+	"crewmail/internal/searchq"
+	"crewmail/store"
 )
 
 // TestSearchByMail: "search WORDS" to crew-request@ answers a member with the matching
@@ -82,5 +85,56 @@ func TestSearchByMail(t *testing.T) {
 	got := text(t, among(t, sink, n, n+1, carol, "search: only members of "+crew+" can search its archive."))
 	if strings.Contains(got, "Picnic") {
 		t.Errorf("a non-member was told about the archive:\n%s", got)
+	}
+}
+
+// TestReindexRebuildsADroppedIndex: with the index emptied (as after an upgrade from a
+// database without one), nothing is found and the index says it is not complete; crewmail
+// reindex, run against the running server, makes it whole again.
+func TestReindexRebuildsADroppedIndex(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	for i, body := range []string{"Rhubarb is ready.", "Who wants rhubarb?", "Beans, not rhubarb."} {
+		if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Harvest", fmt.Sprintf("h%d@example.test", i), body+"\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, ts)
+	found := func() (seqs []uint64, complete bool) {
+		t.Helper()
+		q, err := searchq.Parse("rhubarb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.st.View(func(tx store.Tx) error {
+			seqs = nil
+			if err := tx.SearchPosts(crew, q, 0, func(h store.Hit) error { seqs = append(seqs, h.Seq); return nil }); err != nil {
+				return err
+			}
+			complete, err = tx.SearchIndexed(crew)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return seqs, complete
+	}
+	if seqs, complete := found(); !reflect.DeepEqual(seqs, []uint64{3, 2, 1}) || !complete {
+		t.Fatalf("before: found %v, complete %v", seqs, complete)
+	}
+	if err := ts.st.Update(func(tx store.Tx) error { return tx.ClearSearch(crew) }); err != nil {
+		t.Fatal(err)
+	}
+	if seqs, complete := found(); len(seqs) != 0 || complete {
+		t.Fatalf("dropped: found %v, complete %v", seqs, complete)
+	}
+	if out := ts.mustCLI(t, "reindex"); !strings.Contains(out, "indexed 3 posts of "+crew) {
+		t.Errorf("crewmail reindex said %q", out)
+	}
+	if seqs, complete := found(); !reflect.DeepEqual(seqs, []uint64{3, 2, 1}) || !complete {
+		t.Errorf("after reindex: found %v, complete %v", seqs, complete)
+	}
+	if _, errOut, code := ts.cli(t, "reindex", "nosuch@"+testDomain); code == exitOK || !strings.Contains(errOut, "there is no list nosuch@"+testDomain) {
+		t.Errorf("reindex of no list: exit %d, %q", code, errOut)
 	}
 }
