@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -15,24 +16,34 @@ import (
 	"crewmail/internal/searchq"
 )
 
-// The search index of a list, in three sub-buckets of the list's bucket (schema 8):
+// The search index of a list, in sub-buckets of the list's bucket (schema 8):
 //
-//	search-docs     sequence → the SearchDoc (docHead, then JSON of its texts)
-//	search-terms    field byte + word + 0x00 + big-endian first sequence → posting block:
-//	                the sequences of the posts with that word in that field, ascending, as
-//	                uvarint deltas from the block's first (searchq words hold no 0x00)
-//	search-pending  sequence → nothing: posts whose words are not in search-terms yet
+//	search-docs      sequence → the SearchDoc without Other (docHead, then JSON of its texts)
+//	search-other     sequence → its Other words, as given
+//	search-pending   sequence → nothing: posts whose words are in no segment yet
+//	search-terms     segment + field byte + word + 0x00 → the sequences of the segment's posts
+//	                 with that word in that field, ascending, as uvarint deltas (searchq words
+//	                 hold no 0x00)
+//	search-segments  segment → the lowest and highest sequence it holds
 //
-// A post's words go to search-pending first and into the posting blocks by the
-// pendingMerge: one write transaction then touches each block once for many posts, instead of
-// a few hundred pages for every post (bbolt writes every page a transaction changes). Searches
-// read the pending posts' documents directly. The list's key search-count is how many posts
-// are indexed; the index is complete when that is the archive's last sequence.
+// A post's document is written when it is archived, and its words wait in search-pending
+// until pendingMerge posts do; then the transaction that archives the last of them writes
+// their words as one segment, whose keys follow every key written before (the segment number
+// grows), so bbolt appends pages instead of rewriting pages all over the index for every post.
+// Searches look a word up in every segment and read the pending posts' documents. The Other
+// words (for IMAP only) are kept per post and read whole by SearchSubstrings: they are mostly
+// words no one searches for (Message-IDs, hashes, boundaries) that would make every segment
+// large. The list's key search-count is how many posts are indexed; the index is complete
+// when that is the archive's last sequence.
 var (
-	subSearchDocs    = []byte("search-docs")
-	subSearchTerms   = []byte("search-terms")
-	subSearchPending = []byte("search-pending")
-	keySearchCount   = []byte("search-count")
+	subSearchDocs     = []byte("search-docs")
+	subSearchOther    = []byte("search-other")
+	subSearchTerms    = []byte("search-terms")
+	subSearchPending  = []byte("search-pending")
+	subSearchSegments = []byte("search-segments")
+	keySearchCount    = []byte("search-count")
+
+	searchSubs = [][]byte{subSearchDocs, subSearchOther, subSearchTerms, subSearchPending, subSearchSegments}
 )
 
 // Fields of the posting lists.
@@ -41,15 +52,13 @@ const (
 	fieldQuoted     = 'q'
 	fieldSubject    = 's'
 	fieldFrom       = 'f'
-	fieldOther      = 'x'
 	fieldAttachment = 'a'
 )
 
 const (
-	// pendingMerge is how many posts wait in search-pending before their words are merged.
-	pendingMerge = 256
-	// maxBlock is the size a posting block is split beyond.
-	maxBlock = 512
+	// pendingMerge is how many posts wait in search-pending before their words make a
+	// segment.
+	pendingMerge = 512
 	// docHead is the fixed start of a stored document: thread, date (Unix seconds), flags.
 	docHead = 17
 )
@@ -61,11 +70,10 @@ type docText struct {
 	Subject  string `json:"s,omitempty"`
 	Own      string `json:"o,omitempty"`
 	Quoted   string `json:"q,omitempty"`
-	Other    string `json:"x,omitempty"`
 }
 
 func encodeDoc(d SearchDoc) ([]byte, error) {
-	text, err := json.Marshal(docText{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted, d.Other})
+	text, err := json.Marshal(docText{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted})
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +102,11 @@ func decodeDoc(v []byte) (SearchDoc, error) {
 	if err := json.Unmarshal(v[docHead:], &t); err != nil {
 		return d, fmt.Errorf("damaged search document: %w", err)
 	}
-	d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted, d.Other = t.FromAddr, t.FromName, t.Subject, t.Own, t.Quoted, t.Other
+	d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted = t.FromAddr, t.FromName, t.Subject, t.Own, t.Quoted
 	return d, nil
 }
 
-// docTerms returns the posting keys' prefixes (field + word + 0x00) of d, each once.
+// docTerms returns the posting keys of d in a segment (field + word + 0x00), each once.
 func docTerms(d SearchDoc) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -115,7 +123,6 @@ func docTerms(d SearchDoc) []string {
 	add(fieldQuoted, d.Quoted)
 	add(fieldSubject, d.Subject)
 	add(fieldFrom, d.FromName+" "+d.FromAddr)
-	add(fieldOther, d.Other)
 	if d.Attachment {
 		out = append(out, string(rune(fieldAttachment))+"\x00")
 	}
@@ -124,7 +131,7 @@ func docTerms(d SearchDoc) []string {
 
 // searchBuckets are a list's index buckets.
 type searchBuckets struct {
-	list, docs, terms, pending *bolt.Bucket
+	list, docs, other, terms, pending, segs *bolt.Bucket
 }
 
 func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
@@ -132,8 +139,8 @@ func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
 	if b == nil {
 		return searchBuckets{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchTerms), b.Bucket(subSearchPending)}
-	if s.docs == nil || s.terms == nil || s.pending == nil {
+	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchOther), b.Bucket(subSearchTerms), b.Bucket(subSearchPending), b.Bucket(subSearchSegments)}
+	if s.docs == nil || s.other == nil || s.terms == nil || s.pending == nil || s.segs == nil {
 		return s, fmt.Errorf("list %s has no search index", list)
 	}
 	return s, nil
@@ -164,9 +171,14 @@ func (t *boltTx) IndexPost(list string, seq uint64, d SearchDoc) error {
 	if err != nil {
 		return err
 	}
-	s.docs.FillPercent = 0.95
+	s.docs.FillPercent, s.other.FillPercent = 0.95, 0.95
 	if err := s.docs.Put(u64(seq), v); err != nil {
 		return err
+	}
+	if d.Other != "" {
+		if err := s.other.Put(u64(seq), []byte(d.Other)); err != nil {
+			return err
+		}
 	}
 	if err := s.pending.Put(u64(seq), nil); err != nil {
 		return err
@@ -180,10 +192,11 @@ func (t *boltTx) IndexPost(list string, seq uint64, d SearchDoc) error {
 	return nil
 }
 
-// merge moves the pending posts' words into the posting blocks, each block written once.
+// merge writes the pending posts' words as a new segment.
 func (s searchBuckets) merge() error {
 	adds := map[string][]uint64{}
 	var done [][]byte
+	lo, hi := uint64(math.MaxUint64), uint64(0)
 	if err := s.pending.ForEach(func(k, _ []byte) error {
 		seq := binary.BigEndian.Uint64(k)
 		d, err := decodeDoc(s.docs.Get(k))
@@ -194,8 +207,16 @@ func (s searchBuckets) merge() error {
 			adds[term] = append(adds[term], seq)
 		}
 		done = append(done, slices.Clone(k))
+		lo, hi = min(lo, seq), max(hi, seq)
 		return nil
 	}); err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	seg, err := s.segs.NextSequence()
+	if err != nil {
 		return err
 	}
 	terms := make([]string, 0, len(adds))
@@ -203,10 +224,14 @@ func (s searchBuckets) merge() error {
 		terms = append(terms, term)
 	}
 	slices.Sort(terms)
+	s.terms.FillPercent = 1 // keys only ever go at the end
 	for _, term := range terms {
-		if err := addPostings(s.terms, term, adds[term]); err != nil {
+		if err := s.terms.Put(slices.Concat(u64(seg), []byte(term)), encodePostings(adds[term])); err != nil {
 			return err
 		}
+	}
+	if err := s.segs.Put(u64(seg), slices.Concat(u64(lo), u64(hi))); err != nil {
+		return err
 	}
 	for _, k := range done {
 		if err := s.pending.Delete(k); err != nil {
@@ -216,32 +241,13 @@ func (s searchBuckets) merge() error {
 	return nil
 }
 
-// blockFor finds the block of prefix that seq belongs in: the last whose first sequence is at
-// most seq, else the first. k is nil when prefix has no block.
-func blockFor(c *bolt.Cursor, prefix string, seq uint64) (k, v []byte) {
-	p := []byte(prefix)
-	if k, _ = c.Seek(append(slices.Clip(p), u64(seq+1)...)); k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
-	if k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+8 {
-		return k, v
-	}
-	k, v = c.Seek(p)
-	if k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+8 {
-		return k, v
-	}
-	return nil, nil
-}
-
-func decodeBlock(k, v []byte) ([]uint64, error) {
-	seq := binary.BigEndian.Uint64(k[len(k)-8:])
+func decodePostings(k, v []byte) ([]uint64, error) {
 	var out []uint64
+	seq := uint64(0)
 	for len(v) > 0 {
 		d, n := binary.Uvarint(v)
 		if n <= 0 {
-			return nil, fmt.Errorf("damaged posting block %q", k)
+			return nil, fmt.Errorf("damaged postings %q", k)
 		}
 		seq += d
 		out = append(out, seq)
@@ -250,92 +256,14 @@ func decodeBlock(k, v []byte) ([]uint64, error) {
 	return out, nil
 }
 
-func encodeBlock(seqs []uint64) []byte {
+func encodePostings(seqs []uint64) []byte {
 	var out []byte
-	prev := seqs[0]
+	prev := uint64(0)
 	for _, s := range seqs {
 		out = binary.AppendUvarint(out, s-prev)
 		prev = s
 	}
 	return out
-}
-
-// putBlocks writes seqs (ascending) as blocks of prefix, maxBlock bytes at most each.
-func putBlocks(terms *bolt.Bucket, prefix string, seqs []uint64) error {
-	for len(seqs) > 0 {
-		n, size := 0, 0
-		for n < len(seqs) && size < maxBlock {
-			d := uint64(0)
-			if n > 0 {
-				d = seqs[n] - seqs[n-1]
-			}
-			size += uvarintLen(d)
-			n++
-		}
-		if err := terms.Put(append([]byte(prefix), u64(seqs[0])...), encodeBlock(seqs[:n])); err != nil {
-			return err
-		}
-		seqs = seqs[n:]
-	}
-	return nil
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
-}
-
-// addPostings adds seqs (ascending) to the postings of prefix.
-func addPostings(terms *bolt.Bucket, prefix string, seqs []uint64) error {
-	terms.FillPercent = 0.9
-	c := terms.Cursor()
-	k, v := blockFor(c, prefix, seqs[0])
-	if k == nil {
-		return putBlocks(terms, prefix, seqs)
-	}
-	have, err := decodeBlock(k, v)
-	if err != nil {
-		return err
-	}
-	// The common case: the posts are newer than everything indexed, and go at the end.
-	if next, _ := c.Next(); next != nil && bytes.HasPrefix(next, []byte(prefix)) && len(next) == len(prefix)+8 {
-		// Not the last block: merge into a copy of everything of prefix (rare: a reindex
-		// of older posts, or a post indexed again).
-		var all []uint64
-		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)) && len(k) == len(prefix)+8; k, v = c.Next() {
-			b, err := decodeBlock(k, v)
-			if err != nil {
-				return err
-			}
-			all = append(all, b...)
-		}
-		if err := deletePrefix(terms, prefix); err != nil {
-			return err
-		}
-		return putBlocks(terms, prefix, mergeSorted(all, seqs))
-	}
-	if err := terms.Delete(k); err != nil {
-		return err
-	}
-	return putBlocks(terms, prefix, mergeSorted(have, seqs))
-}
-
-func deletePrefix(terms *bolt.Bucket, prefix string) error {
-	var keys [][]byte
-	c := terms.Cursor()
-	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)) && len(k) == len(prefix)+8; k, _ = c.Next() {
-		keys = append(keys, slices.Clone(k))
-	}
-	for _, k := range keys {
-		if err := terms.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // mergeSorted merges two ascending lists, each value once.
@@ -377,14 +305,39 @@ func (t *boltTx) UnindexPost(list string, seq uint64) error {
 		if err := s.pending.Delete(u64(seq)); err != nil {
 			return err
 		}
-	} else {
-		c := s.terms.Cursor()
-		for _, term := range docTerms(d) {
-			k, v := blockFor(c, term, seq)
-			if k == nil {
+	} else if err := s.unsegment(seq, docTerms(d)); err != nil {
+		return err
+	}
+	for _, b := range []*bolt.Bucket{s.docs, s.other} {
+		if err := b.Delete(u64(seq)); err != nil {
+			return err
+		}
+	}
+	if n := s.count(); n > 0 {
+		return s.setCount(n - 1)
+	}
+	return nil
+}
+
+// unsegment takes seq out of the postings of terms in the segments whose range holds it.
+func (s searchBuckets) unsegment(seq uint64, terms []string) error {
+	var segs [][]byte
+	if err := s.segs.ForEach(func(k, v []byte) error {
+		if len(v) == 16 && binary.BigEndian.Uint64(v) <= seq && seq <= binary.BigEndian.Uint64(v[8:]) {
+			segs = append(segs, slices.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		for _, term := range terms {
+			key := slices.Concat(seg, []byte(term))
+			v := s.terms.Get(key)
+			if v == nil {
 				continue
 			}
-			seqs, err := decodeBlock(k, v)
+			seqs, err := decodePostings(key, v)
 			if err != nil {
 				return err
 			}
@@ -392,24 +345,15 @@ func (t *boltTx) UnindexPost(list string, seq uint64) error {
 			if !found {
 				continue
 			}
-			seqs = slices.Delete(seqs, i, i+1)
-			key := slices.Clone(k)
-			if err := s.terms.Delete(key); err != nil {
+			if seqs = slices.Delete(seqs, i, i+1); len(seqs) == 0 {
+				err = s.terms.Delete(key)
+			} else {
+				err = s.terms.Put(key, encodePostings(seqs))
+			}
+			if err != nil {
 				return err
 			}
-			if len(seqs) > 0 {
-				if err := s.terms.Put(append([]byte(term), u64(seqs[0])...), encodeBlock(seqs)); err != nil {
-					return err
-				}
-			}
-			c = s.terms.Cursor() // the bucket changed under the cursor
 		}
-	}
-	if err := s.docs.Delete(u64(seq)); err != nil {
-		return err
-	}
-	if n := s.count(); n > 0 {
-		return s.setCount(n - 1)
 	}
 	return nil
 }
@@ -429,7 +373,7 @@ func (t *boltTx) ClearSearch(list string) error {
 	if b == nil {
 		return fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	for _, name := range [][]byte{subSearchDocs, subSearchTerms, subSearchPending} {
+	for _, name := range searchSubs {
 		if b.Bucket(name) != nil {
 			if err := b.DeleteBucket(name); err != nil {
 				return err
@@ -442,21 +386,24 @@ func (t *boltTx) ClearSearch(list string) error {
 	return b.Put(keySearchCount, u64(0))
 }
 
-// postings returns the sequences of the posts with word w in any of fields, ascending.
+// postings returns the sequences of the posts with word w in any of fields, in every segment,
+// ascending.
 func (s searchBuckets) postings(fields string, w string) ([]uint64, error) {
 	var out []uint64
-	c := s.terms.Cursor()
-	for _, f := range []byte(fields) {
-		prefix := []byte(string(rune(f)) + w + "\x00")
-		var seqs []uint64
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
-			b, err := decodeBlock(k, v)
+	c := s.segs.Cursor()
+	for seg, _ := c.First(); seg != nil; seg, _ = c.Next() {
+		for _, f := range []byte(fields) {
+			key := slices.Concat(seg, []byte{f}, []byte(w), []byte{0})
+			v := s.terms.Get(key)
+			if v == nil {
+				continue
+			}
+			seqs, err := decodePostings(key, v)
 			if err != nil {
 				return nil, err
 			}
-			seqs = append(seqs, b...)
+			out = mergeSorted(out, seqs)
 		}
-		out = mergeSorted(out, seqs)
 	}
 	return out, nil
 }
@@ -674,38 +621,38 @@ func (t *boltTx) SearchSubstrings(list, text string) (seqs []uint64, ok bool, er
 	}
 	words = slices.Compact(slices.Sorted(slices.Values(words)))
 	sets := make([][]uint64, len(words))
-	// One pass over every word of the index: a word that contains a word of text brings its
-	// posts.
-	var last []byte
-	var lastField byte
+	// One pass over every key of the segments: a word that contains a word of text brings
+	// its posts.
 	match := make([]bool, len(words))
 	c := s.terms.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) < 10 {
 			continue
 		}
-		term := k[1 : len(k)-9]
-		if !bytes.Equal(term, last) || k[0] != lastField {
-			last = append(last[:0], term...)
-			lastField = k[0]
-			for i, w := range words {
-				match[i] = bytes.Contains(term, []byte(w))
-			}
-		}
-		var block []uint64
-		for i := range words {
-			if !match[i] {
-				continue
-			}
-			if block == nil {
-				if block, err = decodeBlock(k, v); err != nil {
+		term := k[9 : len(k)-1]
+		var seqs []uint64
+		for i, w := range words {
+			if match[i] = bytes.Contains(term, []byte(w)); match[i] && seqs == nil {
+				if seqs, err = decodePostings(k, v); err != nil {
 					return nil, false, err
 				}
 			}
-			sets[i] = append(sets[i], block...)
+			if match[i] {
+				sets[i] = append(sets[i], seqs...)
+			}
 		}
 	}
-	// The posts not merged yet: their documents' words.
+	// The Other words of every post, and the words of the posts in no segment yet.
+	if err := s.other.ForEach(func(k, v []byte) error {
+		for i, w := range words {
+			if bytes.Contains(v, []byte(w)) {
+				sets[i] = append(sets[i], binary.BigEndian.Uint64(k))
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, false, err
+	}
 	if err := s.pending.ForEach(func(k, _ []byte) error {
 		seq := binary.BigEndian.Uint64(k)
 		d, err := decodeDoc(s.docs.Get(k))

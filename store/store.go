@@ -247,7 +247,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 7 → 8: every list gets an empty search index. It is not complete (SearchIndexed) until
 	// crewmail reindex fills it; IMAP searches the old way meanwhile.
-	addListBuckets(subSearchDocs, subSearchTerms, subSearchPending),
+	addListBuckets(searchSubs...),
 }
 
 // addListBuckets is a migration that gives every list the sub-buckets names, empty.
