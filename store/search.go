@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -20,7 +19,8 @@ import (
 //
 //	search-docs      sequence → the SearchDoc without Other (docHead, then JSON of its texts)
 //	search-other     sequence → its Other words, as given
-//	search-pending   sequence → nothing: posts whose words are in no segment yet
+//	search-pending   sequence → the post's words (docTerms, one after the other), while they
+//	                 are in no segment yet
 //	search-terms     segment + field byte + word + 0x00 → the sequences of the segment's posts
 //	                 with that word in that field, ascending, as uvarint deltas (searchq words
 //	                 hold no 0x00)
@@ -42,6 +42,7 @@ var (
 	subSearchPending  = []byte("search-pending")
 	subSearchSegments = []byte("search-segments")
 	keySearchCount    = []byte("search-count")
+	keySearchPending  = []byte("search-pending-n") // how many posts search-pending holds
 
 	searchSubs = [][]byte{subSearchDocs, subSearchOther, subSearchTerms, subSearchPending, subSearchSegments}
 )
@@ -63,21 +64,15 @@ const (
 	docHead = 17
 )
 
-// docText is the stored part of a SearchDoc after docHead.
-type docText struct {
-	FromAddr string `json:"fa,omitempty"`
-	FromName string `json:"fn,omitempty"`
-	Subject  string `json:"s,omitempty"`
-	Own      string `json:"o,omitempty"`
-	Quoted   string `json:"q,omitempty"`
-}
-
+// A stored document is docHead, then its texts, each a uvarint length and the bytes: from
+// address, from name, subject, own text, quoted text.
 func encodeDoc(d SearchDoc) ([]byte, error) {
-	text, err := json.Marshal(docText{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted})
-	if err != nil {
-		return nil, err
+	texts := []string{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted}
+	n := docHead
+	for _, t := range texts {
+		n += binary.MaxVarintLen64 + len(t)
 	}
-	v := make([]byte, docHead, docHead+len(text))
+	v := make([]byte, docHead, n)
 	binary.BigEndian.PutUint64(v, d.Thread)
 	if !d.Date.IsZero() {
 		binary.BigEndian.PutUint64(v[8:], uint64(d.Date.Unix()))
@@ -85,7 +80,19 @@ func encodeDoc(d SearchDoc) ([]byte, error) {
 	if d.Attachment {
 		v[16] = 1
 	}
-	return append(v, text...), nil
+	for _, t := range texts {
+		v = binary.AppendUvarint(v, uint64(len(t)))
+		v = append(v, t...)
+	}
+	return v, nil
+}
+
+// docDate is the date in a stored document's head.
+func docDate(v []byte) time.Time {
+	if s := int64(binary.BigEndian.Uint64(v[8:])); s != 0 {
+		return time.Unix(s, 0).UTC()
+	}
+	return time.Time{}
 }
 
 func decodeDoc(v []byte) (SearchDoc, error) {
@@ -94,33 +101,44 @@ func decodeDoc(v []byte) (SearchDoc, error) {
 		return d, fmt.Errorf("damaged search document")
 	}
 	d.Thread = binary.BigEndian.Uint64(v)
-	if s := int64(binary.BigEndian.Uint64(v[8:])); s != 0 {
-		d.Date = time.Unix(s, 0).UTC()
-	}
+	d.Date = docDate(v)
 	d.Attachment = v[16] == 1
-	var t docText
-	if err := json.Unmarshal(v[docHead:], &t); err != nil {
-		return d, fmt.Errorf("damaged search document: %w", err)
+	rest := v[docHead:]
+	for _, t := range []*string{&d.FromAddr, &d.FromName, &d.Subject, &d.Own, &d.Quoted} {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return d, fmt.Errorf("damaged search document")
+		}
+		*t = string(rest[k : k+int(n)])
+		rest = rest[k+int(n):]
 	}
-	d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted = t.FromAddr, t.FromName, t.Subject, t.Own, t.Quoted
 	return d, nil
 }
 
 // docTerms returns the posting keys of d in a segment (field + word + 0x00), each once.
 func docTerms(d SearchDoc) []string {
-	seen := map[string]bool{}
 	var out []string
+	seen := map[string]bool{}
+	var key []byte
 	add := func(field byte, s string) {
-		searchq.Words(s, func(w string) {
-			k := string(field) + w + "\x00"
-			if !seen[k] {
+		searchq.WordBytes(s, func(w []byte) {
+			key = append(append(append(key[:0], field), w...), 0)
+			if !seen[string(key)] {
+				k := string(key)
 				seen[k] = true
 				out = append(out, k)
 			}
 		})
 	}
-	add(fieldOwn, d.Own)
-	add(fieldQuoted, d.Quoted)
+	if c := d.cache; c != nil && c.own == d.Own && c.quoted == d.Quoted {
+		out = slices.Clone(c.terms) // the texts' words, found before the transaction
+		for _, k := range out {
+			seen[k] = true
+		}
+	} else {
+		add(fieldOwn, d.Own)
+		add(fieldQuoted, d.Quoted)
+	}
 	add(fieldSubject, d.Subject)
 	add(fieldFrom, d.FromName+" "+d.FromAddr)
 	if d.Attachment {
@@ -180,16 +198,20 @@ func (t *boltTx) IndexPost(list string, seq uint64, d SearchDoc) error {
 			return err
 		}
 	}
-	if err := s.pending.Put(u64(seq), nil); err != nil {
+	if err := s.pending.Put(u64(seq), []byte(strings.Join(docTerms(d), ""))); err != nil {
 		return err
 	}
 	if err := s.setCount(s.count() + 1); err != nil {
 		return err
 	}
-	if s.pending.Stats().KeyN >= pendingMerge {
+	n := uint64(1)
+	if v := s.list.Get(keySearchPending); len(v) == 8 {
+		n += binary.BigEndian.Uint64(v)
+	}
+	if n >= pendingMerge {
 		return s.merge()
 	}
-	return nil
+	return s.list.Put(keySearchPending, u64(n))
 }
 
 // merge writes the pending posts' words as a new segment.
@@ -197,14 +219,15 @@ func (s searchBuckets) merge() error {
 	adds := map[string][]uint64{}
 	var done [][]byte
 	lo, hi := uint64(math.MaxUint64), uint64(0)
-	if err := s.pending.ForEach(func(k, _ []byte) error {
+	if err := s.pending.ForEach(func(k, v []byte) error {
 		seq := binary.BigEndian.Uint64(k)
-		d, err := decodeDoc(s.docs.Get(k))
-		if err != nil {
-			return fmt.Errorf("post %d: %w", seq, err)
-		}
-		for _, term := range docTerms(d) {
-			adds[term] = append(adds[term], seq)
+		for len(v) > 0 {
+			end := bytes.IndexByte(v, 0)
+			if end < 1 {
+				return fmt.Errorf("damaged pending words of post %d", seq)
+			}
+			adds[string(v[:end+1])] = append(adds[string(v[:end+1])], seq)
+			v = v[end+1:]
 		}
 		done = append(done, slices.Clone(k))
 		lo, hi = min(lo, seq), max(hi, seq)
@@ -238,7 +261,7 @@ func (s searchBuckets) merge() error {
 			return err
 		}
 	}
-	return nil
+	return s.list.Put(keySearchPending, u64(0))
 }
 
 func decodePostings(k, v []byte) ([]uint64, error) {
@@ -304,6 +327,11 @@ func (t *boltTx) UnindexPost(list string, seq uint64) error {
 	if s.pending.Get(u64(seq)) != nil {
 		if err := s.pending.Delete(u64(seq)); err != nil {
 			return err
+		}
+		if v := s.list.Get(keySearchPending); len(v) == 8 && binary.BigEndian.Uint64(v) > 0 {
+			if err := s.list.Put(keySearchPending, u64(binary.BigEndian.Uint64(v)-1)); err != nil {
+				return err
+			}
 		}
 	} else if err := s.unsegment(seq, docTerms(d)); err != nil {
 		return err
@@ -383,6 +411,9 @@ func (t *boltTx) ClearSearch(list string) error {
 			return err
 		}
 	}
+	if err := b.Put(keySearchPending, u64(0)); err != nil {
+		return err
+	}
 	return b.Put(keySearchCount, u64(0))
 }
 
@@ -443,23 +474,38 @@ func termFields(t searchq.Term, quotes bool) string {
 
 // SearchPosts calls fn for the posts of list that match q, newest first; limit (0: no limit)
 // bounds how many conversations they come from (see Search).
+//
+// The candidates are the posts the segments list under every word of every term looked for,
+// and the pending posts. A candidate is checked against its document only where the index
+// cannot tell alone: a pending post, a phrase; a date is in the document's head, and the
+// posts under an excluded word are left out as they are met.
 func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hit) error) error {
 	s, err := t.searchBuckets(list)
 	if err != nil {
 		return err
 	}
-	// Candidates: the posts the index says have every word of every term looked for, and
-	// the posts not merged into the index yet. Every candidate is then checked against its
-	// document, which also tells phrases, dates and exclusions.
-	var cand []uint64
-	narrowed := false
+	var cand, excluded []uint64
+	narrowed, check := false, false
 	for _, term := range q.Terms {
-		if term.Not || term.Field == searchq.Before || term.Field == searchq.After {
+		if term.Field == searchq.Before || term.Field == searchq.After {
 			continue
+		}
+		if term.Phrase() {
+			check = true
 		}
 		words := term.Words
 		if term.Field == searchq.Attachment {
 			words = []string{""}
+		}
+		if term.Not {
+			if !term.Phrase() {
+				seqs, err := s.postings(termFields(term, q.Quotes), words[0])
+				if err != nil {
+					return fmt.Errorf("search %s: %w", list, err)
+				}
+				excluded = mergeSorted(excluded, seqs)
+			}
+			continue
 		}
 		for _, w := range words {
 			seqs, err := s.postings(termFields(term, q.Quotes), w)
@@ -473,9 +519,12 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 			}
 		}
 	}
-	var pending []uint64
+	pending := map[uint64]bool{}
+	var pend []uint64
 	if err := s.pending.ForEach(func(k, _ []byte) error {
-		pending = append(pending, binary.BigEndian.Uint64(k))
+		seq := binary.BigEndian.Uint64(k)
+		pending[seq] = true
+		pend = append(pend, seq)
 		return nil
 	}); err != nil {
 		return err
@@ -487,15 +536,26 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 		if len(v) < docHead {
 			return nil
 		}
+		date := docDate(v)
+		for _, term := range q.Terms {
+			switch {
+			case term.Field == searchq.Before && (date.IsZero() || !date.Before(term.Date)) != term.Not,
+				term.Field == searchq.After && (date.IsZero() || date.Before(term.Date)) != term.Not:
+				return nil
+			}
+		}
 		th := thread(merged, binary.BigEndian.Uint64(v))
 		if limit > 0 && len(threads) >= limit && !threads[th] {
+			return nil
+		}
+		if _, out := slices.BinarySearch(excluded, seq); out && !pending[seq] {
 			return nil
 		}
 		d, err := decodeDoc(v)
 		if err != nil {
 			return fmt.Errorf("post %d of %s: %w", seq, list, err)
 		}
-		if !docMatches(d, q) {
+		if (check || pending[seq]) && !docMatches(d, q) {
 			return nil
 		}
 		threads[th] = true
@@ -511,7 +571,7 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 		}
 		return nil
 	}
-	cand = mergeSorted(cand, pending)
+	cand = mergeSorted(cand, pend)
 	for i := len(cand) - 1; i >= 0; i-- {
 		if err := visit(cand[i]); err != nil {
 			return err

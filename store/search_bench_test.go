@@ -1,4 +1,4 @@
-package store_test
+package store
 
 import (
 	"bytes"
@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"crewmail/internal/mailtest"
 	"crewmail/internal/searchq"
-	"crewmail/store"
 )
 
 // BenchmarkSearchArchive builds one list's archive of CREWMAIL_BENCH_POSTS (default 20,000)
@@ -34,26 +35,33 @@ func BenchmarkSearchArchive(b *testing.B) {
 	}
 	posts := benchPosts(b, n)
 	for b.Loop() {
-		plain, plainRate := benchIngest(b, posts, false)
-		indexed, indexedRate := benchIngest(b, posts, true)
-		size := func(s *store.Store) float64 {
-			fi, err := os.Stat(s.Path())
-			if err != nil {
-				b.Fatal(err)
+		// Two rounds, alternating, each rate the better of its two: the machine is shared,
+		// and a burst of someone else's work should not decide the ratio.
+		var plain, indexed *Store
+		var plainRate, indexedRate float64
+		for range 2 {
+			s, r := benchIngest(b, posts, false)
+			if r > plainRate {
+				plain, plainRate = s, r
 			}
-			return float64(fi.Size())
+			s, r = benchIngest(b, posts, true)
+			if r > indexedRate {
+				indexed, indexedRate = s, r
+			}
 		}
 		lat := benchQueries(b, indexed)
 		slices.Sort(lat)
 		p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
 		fmt.Printf("posts %d\n", n)
 		fmt.Printf("ingest without index %.0f posts/s, with index %.0f posts/s: ratio %.2f\n", plainRate, indexedRate, indexedRate/plainRate)
-		fmt.Printf("database per post: without index %.0f B, with index %.0f B (index %.0f B/post)\n", size(plain)/float64(n), size(indexed)/float64(n), (size(indexed)-size(plain))/float64(n))
+		archive, index := benchSizes(b, indexed)
+		fmt.Printf("bytes in use per post: archive (message and record) %.0f B, search index %.0f B\n", archive/float64(n), index/float64(n))
 		fmt.Printf("searches %d: p50 %v, p99 %v, max %v\n", len(lat), p(0.5), p(0.99), lat[len(lat)-1])
 		b.ReportMetric(indexedRate/plainRate, "ingest-ratio")
 		b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
-		b.ReportMetric((size(indexed)-size(plain))/float64(n), "index-B/post")
+		b.ReportMetric(index/float64(n), "index-B/post")
+		_ = plain
 	}
 }
 
@@ -108,15 +116,15 @@ func benchWord(k uint64) string {
 
 // benchIngest archives posts into a fresh database (and indexes them when index), 8 writers,
 // and returns it with the posts per second.
-func benchIngest(b *testing.B, posts []benchPost, index bool) (*store.Store, float64) {
+func benchIngest(b *testing.B, posts []benchPost, index bool) (*Store, float64) {
 	dir := filepath.Join(b.TempDir(), fmt.Sprint(index))
-	s, err := store.Open(dir)
+	s, err := Open(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
 	const list = "bench@x.test"
-	if err := s.Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
+	if err := s.Update(func(tx Tx) error { return tx.CreateList(List{Address: list}) }); err != nil {
 		b.Fatal(err)
 	}
 	var next atomic.Int64
@@ -129,12 +137,12 @@ func benchIngest(b *testing.B, posts []benchPost, index bool) (*store.Store, flo
 				if i >= len(posts) {
 					return
 				}
-				p := store.Post{MessageID: fmt.Sprintf("%d@bench", i), Received: posts[i].date, Date: posts[i].date, From: fmt.Sprintf("m%d@x.test", i%40), Subject: "s"}
-				var doc store.SearchDoc
+				p := Post{MessageID: fmt.Sprintf("%d@bench", i), Received: posts[i].date, Date: posts[i].date, From: fmt.Sprintf("m%d@x.test", i%40), Subject: "s"}
+				var doc SearchDoc
 				if index {
-					doc = store.NewSearchDoc(posts[i].raw) // before the transaction, as lists does
+					doc = NewSearchDoc(posts[i].raw) // before the transaction, as lists does
 				}
-				err := s.Update(func(tx store.Tx) error {
+				err := s.Update(func(tx Tx) error {
 					p, err := tx.AppendPost(list, p, posts[i].raw)
 					if err != nil || !index {
 						return err
@@ -154,7 +162,7 @@ func benchIngest(b *testing.B, posts []benchPost, index bool) (*store.Store, flo
 
 // benchQueries runs searches of every kind, limit 10 conversations as a search by mail asks,
 // and returns their latencies.
-func benchQueries(b *testing.B, s *store.Store) []time.Duration {
+func benchQueries(b *testing.B, s *Store) []time.Duration {
 	queries := []string{
 		"the", "patch", "notmuch", benchWord(3), benchWord(40), benchWord(900), benchWord(20000),
 		benchWord(5) + " " + benchWord(7), `"the patch"`, `"signed off by"`, "from:m7", "from:m7@x.test the",
@@ -170,8 +178,8 @@ func benchQueries(b *testing.B, s *store.Store) []time.Duration {
 			}
 			t0 := time.Now()
 			hits := 0
-			if err := s.View(func(tx store.Tx) error {
-				return tx.SearchPosts("bench@x.test", q, 10, func(store.Hit) error { hits++; return nil })
+			if err := s.View(func(tx Tx) error {
+				return tx.SearchPosts("bench@x.test", q, 10, func(Hit) error { hits++; return nil })
 			}); err != nil {
 				b.Fatal(err)
 			}
@@ -179,4 +187,25 @@ func benchQueries(b *testing.B, s *store.Store) []time.Duration {
 		}
 	}
 	return lat
+}
+
+// benchSizes are the bytes the list's archive (posts and their records) and its search index
+// use in their pages.
+func benchSizes(b *testing.B, s *Store) (archive, index float64) {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		l := tx.Bucket(bucketLists).Bucket([]byte("bench@x.test"))
+		use := func(name []byte) float64 {
+			st := l.Bucket(name).Stats()
+			return float64(st.BranchInuse + st.LeafInuse)
+		}
+		archive = use(subArchive) + use(subPosts)
+		for _, name := range searchSubs {
+			index += use(name)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return archive, index
 }

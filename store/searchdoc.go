@@ -34,6 +34,16 @@ type SearchDoc struct {
 	// the fields above do not have, space-separated. They are indexed for IMAP only, so that
 	// the index narrows a substring search to a superset of the posts it matches.
 	Other string
+
+	cache *termCache // the words of the fields above, as NewSearchDoc found them
+}
+
+// termCache keeps the words of a document's own and quoted text (see docTerms) with the texts:
+// NewSearchDoc finds them outside the write transaction, and they are used while the texts
+// are the same.
+type termCache struct {
+	own, quoted string
+	terms       []string
 }
 
 // Hit is a post that matched a search.
@@ -74,6 +84,8 @@ func NewSearchDoc(raw []byte) SearchDoc {
 		d.Own, d.Quoted, d.Attachment = own, quoted, len(files) > 0
 	}
 	d.Other = otherWords(raw, d)
+	d.cache = &termCache{own: d.Own, quoted: d.Quoted}
+	d.cache.terms = docTerms(SearchDoc{Own: d.Own, Quoted: d.Quoted})
 	return d
 }
 
@@ -103,17 +115,21 @@ func (d SearchDoc) For(p Post) SearchDoc {
 func otherWords(raw []byte, d SearchDoc) string {
 	have := map[string]bool{}
 	for _, s := range []string{d.Own, d.Quoted, d.Subject, d.FromName, d.FromAddr} {
-		searchq.Words(s, func(w string) { have[w] = true })
+		searchq.WordBytes(s, func(w []byte) {
+			if !have[string(w)] {
+				have[string(w)] = true
+			}
+		})
 	}
-	var out strings.Builder
+	var out []byte
 	add := func(s string) {
-		searchq.Words(s, func(w string) {
-			if !have[w] {
-				have[w] = true
-				if out.Len() > 0 {
-					out.WriteByte(' ')
+		searchq.WordBytes(s, func(w []byte) {
+			if !have[string(w)] {
+				have[string(w)] = true
+				if len(out) > 0 {
+					out = append(out, ' ')
 				}
-				out.WriteString(w)
+				out = append(out, w...)
 			}
 		})
 	}
@@ -152,5 +168,5 @@ func otherWords(raw []byte, d SearchDoc) string {
 		}
 		headers(root)
 	}()
-	return out.String()
+	return string(out)
 }

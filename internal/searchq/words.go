@@ -22,32 +22,54 @@ const MaxWord = 32
 // neighbours, so a piece of text that another contains gives words that the other's words
 // contain: IMAP's substring search is narrowed by the index on that ground.
 func Words(s string, fn func(w string)) {
-	var run []rune
+	WordBytes(s, func(w []byte) { fn(string(w)) })
+}
+
+// WordBytes is Words giving each word as bytes that are valid only during the call (looking a
+// word up in a map by string(w) then costs no copy).
+func WordBytes(s string, fn func(w []byte)) {
+	var (
+		buf    []byte
+		starts []int // where each rune of buf begins
+	)
 	flush := func() {
-		if len(run) == 0 {
+		n := len(starts)
+		switch {
+		case n == 0:
 			return
-		}
-		if len(run) <= MaxWord {
-			fn(string(run))
-		} else {
+		case n <= MaxWord:
+			fn(buf)
+		default:
+			end := func(i int) int {
+				if i == n {
+					return len(buf)
+				}
+				return starts[i]
+			}
 			for i := 0; ; i += MaxWord / 2 {
-				if i+MaxWord >= len(run) {
-					fn(string(run[len(run)-MaxWord:]))
+				if i+MaxWord >= n {
+					fn(buf[starts[n-MaxWord]:])
 					break
 				}
-				fn(string(run[i : i+MaxWord]))
+				fn(buf[starts[i]:end(i+MaxWord)])
 			}
 		}
-		run = run[:0]
+		buf, starts = buf[:0], starts[:0]
+	}
+	add := func(r rune) {
+		starts = append(starts, len(buf))
+		buf = utf8.AppendRune(buf, r)
 	}
 	for _, r := range s {
 		switch {
 		case r < utf8.RuneSelf:
 			switch {
 			case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-				run = append(run, r)
+				starts = append(starts, len(buf))
+				buf = append(buf, byte(r))
 			case 'A' <= r && r <= 'Z':
-				run = append(run, r+'a'-'A')
+				starts = append(starts, len(buf))
+				buf = append(buf, byte(r+'a'-'A'))
 			default:
 				flush()
 			}
@@ -55,10 +77,10 @@ func Words(s string, fn func(w string)) {
 			// Part of the word it follows; dropped by folding.
 		case unscripted(r):
 			flush()
-			run = appendFolded(run, r)
+			fold(r, add)
 			flush()
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			run = appendFolded(run, r)
+			fold(r, add)
 		default:
 			flush()
 		}
@@ -85,23 +107,24 @@ func Fold(s string) string {
 	return b.String()
 }
 
-// appendFolded appends r in lower case without its combining marks (NFD, marks dropped).
-func appendFolded(run []rune, r rune) []rune {
+// fold gives r in lower case without its combining marks (NFD, marks dropped) to add.
+func fold(r rune, add func(rune)) {
 	r = unicode.ToLower(r)
 	if r < utf8.RuneSelf {
-		return append(run, r)
+		add(r)
+		return
 	}
 	var buf [utf8.UTFMax]byte
 	n := utf8.EncodeRune(buf[:], r)
 	if norm.NFD.IsNormal(buf[:n]) {
-		return append(run, r)
+		add(r)
+		return
 	}
 	for _, d := range norm.NFD.String(string(buf[:n])) {
 		if !unicode.IsMark(d) {
-			run = append(run, unicode.ToLower(d))
+			add(unicode.ToLower(d))
 		}
 	}
-	return run
 }
 
 // unscripted says whether r belongs to a script written without spaces between words.
