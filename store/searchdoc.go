@@ -96,8 +96,9 @@ func (d SearchDoc) For(p Post) SearchDoc {
 	if d.Thread == 0 {
 		d.Thread = p.Thread
 	}
-	d.Date = p.Date
-	if d.Date.IsZero() {
+	if !p.Date.IsZero() {
+		d.Date = p.Date
+	} else if d.Date.IsZero() {
 		d.Date = p.Received
 	}
 	if p.From != "" {
