@@ -149,3 +149,15 @@ func FuzzWords(f *testing.F) {
 		}
 	})
 }
+
+func TestSpans(t *testing.T) {
+	line := "Le CAFÉ est fermé; café crème à 東京, cafe\u0301!"
+	var got []string
+	for _, sp := range Spans(line, []string{"cafe", "京"}) {
+		got = append(got, line[sp[0]:sp[1]])
+	}
+	want := []string{"CAFÉ", "café", "京", "cafe\u0301"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Spans = %q, want %q", got, want)
+	}
+}

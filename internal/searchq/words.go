@@ -28,17 +28,26 @@ func Words(s string, fn func(w string)) {
 // WordBytes is Words giving each word as bytes that are valid only during the call (looking a
 // word up in a map by string(w) then costs no copy).
 func WordBytes(s string, fn func(w []byte)) {
+	scan(s, func(w []byte, _, _ int) { fn(w) })
+}
+
+// scan is WordBytes telling also where in s the run of letters each word comes from begins and
+// ends (every piece of a long run tells the whole run).
+func scan(s string, fn func(w []byte, start, end int)) {
 	var (
 		buf    []byte
 		starts []int // where each rune of buf begins
+		from   = -1  // where the run begins in s
+		at     int   // where the rune being read begins in s
 	)
 	flush := func() {
 		n := len(starts)
+		defer func() { from = -1 }()
 		switch {
 		case n == 0:
 			return
 		case n <= MaxWord:
-			fn(buf)
+			fn(buf, from, at)
 		default:
 			end := func(i int) int {
 				if i == n {
@@ -48,10 +57,10 @@ func WordBytes(s string, fn func(w []byte)) {
 			}
 			for i := 0; ; i += MaxWord / 2 {
 				if i+MaxWord >= n {
-					fn(buf[starts[n-MaxWord]:])
+					fn(buf[starts[n-MaxWord]:], from, at)
 					break
 				}
-				fn(buf[starts[i]:end(i+MaxWord)])
+				fn(buf[starts[i]:end(i+MaxWord)], from, at)
 			}
 		}
 		buf, starts = buf[:0], starts[:0]
@@ -60,14 +69,22 @@ func WordBytes(s string, fn func(w []byte)) {
 		starts = append(starts, len(buf))
 		buf = utf8.AppendRune(buf, r)
 	}
-	for _, r := range s {
+	begin := func(i int) {
+		if from < 0 {
+			from = i
+		}
+	}
+	for i, r := range s {
+		at = i
 		switch {
 		case r < utf8.RuneSelf:
 			switch {
 			case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+				begin(i)
 				starts = append(starts, len(buf))
 				buf = append(buf, byte(r))
 			case 'A' <= r && r <= 'Z':
+				begin(i)
 				starts = append(starts, len(buf))
 				buf = append(buf, byte(r+'a'-'A'))
 			default:
@@ -77,15 +94,35 @@ func WordBytes(s string, fn func(w []byte)) {
 			// Part of the word it follows; dropped by folding.
 		case unscripted(r):
 			flush()
+			begin(i)
 			fold(r, add)
+			at = i + utf8.RuneLen(r)
 			flush()
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			begin(i)
 			fold(r, add)
 		default:
 			flush()
 		}
 	}
+	at = len(s)
 	flush()
+}
+
+// Spans are where in line the words of words (normalized, as Query.Highlights gives them)
+// are, as byte offsets [start, end), in order: what a reader of results shows highlighted.
+func Spans(line string, words []string) [][2]int {
+	want := map[string]bool{}
+	for _, w := range words {
+		want[w] = true
+	}
+	var out [][2]int
+	scan(line, func(w []byte, start, end int) {
+		if want[string(w)] && (len(out) == 0 || out[len(out)-1] != [2]int{start, end}) {
+			out = append(out, [2]int{start, end})
+		}
+	})
+	return out
 }
 
 // WordList returns the words of s (see Words).
