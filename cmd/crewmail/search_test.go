@@ -134,6 +134,16 @@ func TestReindexRebuildsADroppedIndex(t *testing.T) {
 	if seqs, complete := found(); !reflect.DeepEqual(seqs, []uint64{3, 2, 1}) || !complete {
 		t.Errorf("after reindex: found %v, complete %v", seqs, complete)
 	}
+	// Without a configured base_url the answer gives Reply addresses and no web links; the
+	// post with the excluded word is not there.
+	n := len(sink.Messages())
+	if err := ask(t, ts, "bob@example.test", "crew-request@"+testDomain, "search rhubarb -beans\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	txt := text(t, among(t, sink, n, n+1, "bob@example.test", "search rhubarb -beans: 2 conversations, the newest first:", "1. Harvest", "| Who wants rhubarb?", "2. Harvest", "| Rhubarb is ready.", "Reply: crew+r-"))
+	if strings.Contains(txt, "Beans") || strings.Contains(txt, "Read:") || strings.Contains(txt, "http") {
+		t.Errorf("web links without a base_url:\n%s", txt)
+	}
 	if _, errOut, code := ts.cli(t, "reindex", "nosuch@"+testDomain); code == exitOK || !strings.Contains(errOut, "there is no list nosuch@"+testDomain) {
 		t.Errorf("reindex of no list: exit %d, %q", code, errOut)
 	}
