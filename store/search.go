@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,7 +25,10 @@ import (
 //	search-terms     segment + field byte + word + 0x00 → the sequences of the segment's posts
 //	                 with that word in that field, ascending, as uvarint deltas (searchq words
 //	                 hold no 0x00)
-//	search-segments  segment → the lowest and highest sequence it holds
+//	search-segments  segment → the lowest and highest sequence it holds, then the sequence,
+//	                 thread and date of each of its posts (8 bytes each), ascending: what a
+//	                 search needs of a candidate before it shows it, without reading its
+//	                 document
 //
 // A post's document is written when it is archived, and its words wait in search-pending
 // until pendingMerge posts do; then the transaction that archives the last of them writes
@@ -219,6 +223,7 @@ func (s searchBuckets) merge() error {
 	adds := map[string][]uint64{}
 	var done [][]byte
 	lo, hi := uint64(math.MaxUint64), uint64(0)
+	var heads []byte // sequence, thread, date of each post, ascending (pending is in order)
 	if err := s.pending.ForEach(func(k, v []byte) error {
 		seq := binary.BigEndian.Uint64(k)
 		for len(v) > 0 {
@@ -231,6 +236,9 @@ func (s searchBuckets) merge() error {
 		}
 		done = append(done, slices.Clone(k))
 		lo, hi = min(lo, seq), max(hi, seq)
+		if d := s.docs.Get(k); len(d) >= docHead {
+			heads = append(heads, slices.Concat(k, d[:16])...)
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -253,7 +261,7 @@ func (s searchBuckets) merge() error {
 			return err
 		}
 	}
-	if err := s.segs.Put(u64(seg), slices.Concat(u64(lo), u64(hi))); err != nil {
+	if err := s.segs.Put(u64(seg), slices.Concat(u64(lo), u64(hi), heads)); err != nil {
 		return err
 	}
 	for _, k := range done {
@@ -359,6 +367,17 @@ func (s searchBuckets) unsegment(seq uint64, terms []string) error {
 		return err
 	}
 	for _, seg := range segs {
+		// The post's head goes too, so that no search takes it from here.
+		if v := s.segs.Get(seg); len(v) >= 16 && (len(v)-16)%24 == 0 {
+			for j := 16; j < len(v); j += 24 {
+				if binary.BigEndian.Uint64(v[j:]) == seq {
+					if err := s.segs.Put(seg, slices.Concat(v[:j], v[j+24:])); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
 		for _, term := range terms {
 			key := slices.Concat(seg, []byte(term))
 			v := s.terms.Get(key)
@@ -421,6 +440,7 @@ func (t *boltTx) ClearSearch(list string) error {
 // ascending.
 func (s searchBuckets) postings(fields string, w string) ([]uint64, error) {
 	var out []uint64
+	sorted := true
 	c := s.segs.Cursor()
 	for seg, _ := c.First(); seg != nil; seg, _ = c.Next() {
 		for _, f := range []byte(fields) {
@@ -433,8 +453,15 @@ func (s searchBuckets) postings(fields string, w string) ([]uint64, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = mergeSorted(out, seqs)
+			if len(out) > 0 && len(seqs) > 0 && seqs[0] <= out[len(out)-1] {
+				sorted = false
+			}
+			out = append(out, seqs...)
 		}
+	}
+	if !sorted { // several fields, or segments made out of order (a post indexed again)
+		slices.Sort(out)
+		out = slices.Compact(out)
 	}
 	return out, nil
 }
@@ -531,12 +558,18 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 	}
 	merged := s.list.Bucket(subMerged)
 	threads := map[uint64]bool{}
+	led := map[uint64]uint64{} // thread archived in → thread now
+	heads := s.heads()
 	visit := func(seq uint64) error {
-		v := s.docs.Get(u64(seq))
-		if len(v) < docHead {
-			return nil
+		var v []byte // the document, read when it is needed
+		head := heads.find(seq)
+		if head == nil || pending[seq] {
+			if v = s.docs.Get(u64(seq)); len(v) < docHead {
+				return nil
+			}
+			head = v[:16]
 		}
-		date := docDate(v)
+		date := docDate(head)
 		for _, term := range q.Terms {
 			switch {
 			case term.Field == searchq.Before && (date.IsZero() || !date.Before(term.Date)) != term.Not,
@@ -544,12 +577,22 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 				return nil
 			}
 		}
-		th := thread(merged, binary.BigEndian.Uint64(v))
+		origin := binary.BigEndian.Uint64(head)
+		th, ok := led[origin]
+		if !ok {
+			th = thread(merged, origin)
+			led[origin] = th
+		}
 		if limit > 0 && len(threads) >= limit && !threads[th] {
 			return nil
 		}
 		if _, out := slices.BinarySearch(excluded, seq); out && !pending[seq] {
 			return nil
+		}
+		if v == nil {
+			if v = s.docs.Get(u64(seq)); len(v) < docHead {
+				return nil
+			}
 		}
 		d, err := decodeDoc(v)
 		if err != nil {
@@ -575,6 +618,49 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 	for i := len(cand) - 1; i >= 0; i-- {
 		if err := visit(cand[i]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// segmentHeads are the heads (sequence, thread, date) the segments keep of their posts.
+type segmentHeads struct {
+	ranges [][2]uint64 // of each segment: lowest and highest sequence
+	heads  [][]byte    // of each segment: 24 bytes a post
+}
+
+func (s searchBuckets) heads() segmentHeads {
+	var h segmentHeads
+	_ = s.segs.ForEach(func(_, v []byte) error {
+		if len(v) >= 16 && (len(v)-16)%24 == 0 {
+			h.ranges = append(h.ranges, [2]uint64{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])})
+			h.heads = append(h.heads, v[16:])
+		}
+		return nil
+	})
+	return h
+}
+
+// find returns the thread and date of post seq (16 bytes, as a document begins), nil when no
+// segment keeps it.
+func (h segmentHeads) find(seq uint64) []byte {
+	// Segments are made in sequence order but for posts indexed again: look from the one
+	// whose range should hold seq.
+	i, _ := slices.BinarySearchFunc(h.ranges, seq, func(r [2]uint64, seq uint64) int {
+		if r[1] < seq {
+			return -1
+		}
+		return 1
+	})
+	for ; i < len(h.ranges) && i >= 0; i++ {
+		if h.ranges[i][0] > seq {
+			break
+		}
+		heads := h.heads[i]
+		n := len(heads) / 24
+		j := sort.Search(n, func(j int) bool { return binary.BigEndian.Uint64(heads[24*j:]) >= seq })
+		if j < n && binary.BigEndian.Uint64(heads[24*j:]) == seq {
+			return heads[24*j+8 : 24*j+24]
 		}
 	}
 	return nil
