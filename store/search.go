@@ -18,10 +18,8 @@ import (
 
 // The search index of a list, in sub-buckets of the list's bucket (schema 8):
 //
-//	search-docs      sequence → the SearchDoc without Other (docHead, then JSON of its texts)
-//	search-other     sequence → its Other words, as given
-//	search-pending   sequence → the post's words (docTerms, one after the other), while they
-//	                 are in no segment yet
+//	search-docs      sequence → the SearchDoc (docHead, then its texts; see encodeDoc)
+//	search-pending   sequence → nothing: the posts whose words are in no segment yet
 //	search-terms     segment + field byte + word + 0x00 → the sequences of the segment's posts
 //	                 with that word in that field, ascending, as uvarint deltas (searchq words
 //	                 hold no 0x00)
@@ -35,20 +33,19 @@ import (
 // their words as one segment, whose keys follow every key written before (the segment number
 // grows), so bbolt appends pages instead of rewriting pages all over the index for every post.
 // Searches look a word up in every segment and read the pending posts' documents. The Other
-// words (for IMAP only) are kept per post and read whole by SearchSubstrings: they are mostly
-// words no one searches for (Message-IDs, hashes, boundaries) that would make every segment
-// large. The list's key search-count is how many posts are indexed; the index is complete
+// words (for IMAP only) are kept in the document and read there by SearchSubstrings: they are
+// mostly words no one searches for (Message-IDs, hashes, boundaries) that would make every
+// segment large. The list's key search-count is how many posts are indexed; the index is complete
 // when that is the archive's last sequence.
 var (
 	subSearchDocs     = []byte("search-docs")
-	subSearchOther    = []byte("search-other")
 	subSearchTerms    = []byte("search-terms")
 	subSearchPending  = []byte("search-pending")
 	subSearchSegments = []byte("search-segments")
 	keySearchCount    = []byte("search-count")
 	keySearchPending  = []byte("search-pending-n") // how many posts search-pending holds
 
-	searchSubs = [][]byte{subSearchDocs, subSearchOther, subSearchTerms, subSearchPending, subSearchSegments}
+	searchSubs = [][]byte{subSearchDocs, subSearchTerms, subSearchPending, subSearchSegments}
 )
 
 // Fields of the posting lists.
@@ -69,9 +66,10 @@ const (
 )
 
 // A stored document is docHead, then its texts, each a uvarint length and the bytes: from
-// address, from name, subject, own text, quoted text.
+// address, from name, subject, own text, quoted text, other words (last, so that
+// SearchSubstrings reads them without the rest: docOther).
 func encodeDoc(d SearchDoc) ([]byte, error) {
-	texts := []string{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted}
+	texts := []string{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted, d.Other}
 	n := docHead
 	for _, t := range texts {
 		n += binary.MaxVarintLen64 + len(t)
@@ -99,6 +97,25 @@ func docDate(v []byte) time.Time {
 	return time.Time{}
 }
 
+// docOther are the Other words of a stored document, nil when it is damaged.
+func docOther(v []byte) []byte {
+	if len(v) < docHead {
+		return nil
+	}
+	rest := v[docHead:]
+	for i := 0; i < 6; i++ {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return nil
+		}
+		if i == 5 {
+			return rest[k : k+int(n)]
+		}
+		rest = rest[k+int(n):]
+	}
+	return nil
+}
+
 func decodeDoc(v []byte) (SearchDoc, error) {
 	var d SearchDoc
 	if len(v) < docHead {
@@ -108,7 +125,7 @@ func decodeDoc(v []byte) (SearchDoc, error) {
 	d.Date = docDate(v)
 	d.Attachment = v[16] == 1
 	rest := v[docHead:]
-	for _, t := range []*string{&d.FromAddr, &d.FromName, &d.Subject, &d.Own, &d.Quoted} {
+	for _, t := range []*string{&d.FromAddr, &d.FromName, &d.Subject, &d.Own, &d.Quoted, &d.Other} {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || uint64(len(rest)-k) < n {
 			return d, fmt.Errorf("damaged search document")
@@ -134,15 +151,8 @@ func docTerms(d SearchDoc) []string {
 			}
 		})
 	}
-	if c := d.cache; c != nil && c.own == d.Own && c.quoted == d.Quoted {
-		out = slices.Clone(c.terms) // the texts' words, found before the transaction
-		for _, k := range out {
-			seen[k] = true
-		}
-	} else {
-		add(fieldOwn, d.Own)
-		add(fieldQuoted, d.Quoted)
-	}
+	add(fieldOwn, d.Own)
+	add(fieldQuoted, d.Quoted)
 	add(fieldSubject, d.Subject)
 	add(fieldFrom, d.FromName+" "+d.FromAddr)
 	if d.Attachment {
@@ -153,7 +163,7 @@ func docTerms(d SearchDoc) []string {
 
 // searchBuckets are a list's index buckets.
 type searchBuckets struct {
-	list, docs, other, terms, pending, segs *bolt.Bucket
+	list, docs, terms, pending, segs *bolt.Bucket
 }
 
 func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
@@ -161,8 +171,8 @@ func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
 	if b == nil {
 		return searchBuckets{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchOther), b.Bucket(subSearchTerms), b.Bucket(subSearchPending), b.Bucket(subSearchSegments)}
-	if s.docs == nil || s.other == nil || s.terms == nil || s.pending == nil || s.segs == nil {
+	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchTerms), b.Bucket(subSearchPending), b.Bucket(subSearchSegments)}
+	if s.docs == nil || s.terms == nil || s.pending == nil || s.segs == nil {
 		return s, fmt.Errorf("list %s has no search index", list)
 	}
 	return s, nil
@@ -193,16 +203,11 @@ func (t *boltTx) IndexPost(list string, seq uint64, d SearchDoc) error {
 	if err != nil {
 		return err
 	}
-	s.docs.FillPercent, s.other.FillPercent = 0.95, 0.95
+	s.docs.FillPercent = 0.95
 	if err := s.docs.Put(u64(seq), v); err != nil {
 		return err
 	}
-	if d.Other != "" {
-		if err := s.other.Put(u64(seq), []byte(d.Other)); err != nil {
-			return err
-		}
-	}
-	if err := s.pending.Put(u64(seq), []byte(strings.Join(docTerms(d), ""))); err != nil {
+	if err := s.pending.Put(u64(seq), nil); err != nil {
 		return err
 	}
 	if err := s.setCount(s.count() + 1); err != nil {
@@ -224,15 +229,14 @@ func (s searchBuckets) merge() error {
 	var done [][]byte
 	lo, hi := uint64(math.MaxUint64), uint64(0)
 	var heads []byte // sequence, thread, date of each post, ascending (pending is in order)
-	if err := s.pending.ForEach(func(k, v []byte) error {
+	if err := s.pending.ForEach(func(k, _ []byte) error {
 		seq := binary.BigEndian.Uint64(k)
-		for len(v) > 0 {
-			end := bytes.IndexByte(v, 0)
-			if end < 1 {
-				return fmt.Errorf("damaged pending words of post %d", seq)
-			}
-			adds[string(v[:end+1])] = append(adds[string(v[:end+1])], seq)
-			v = v[end+1:]
+		d, err := decodeDoc(s.docs.Get(k))
+		if err != nil {
+			return fmt.Errorf("post %d: %w", seq, err)
+		}
+		for _, term := range docTerms(d) {
+			adds[term] = append(adds[term], seq)
 		}
 		done = append(done, slices.Clone(k))
 		lo, hi = min(lo, seq), max(hi, seq)
@@ -344,10 +348,8 @@ func (t *boltTx) UnindexPost(list string, seq uint64) error {
 	} else if err := s.unsegment(seq, docTerms(d)); err != nil {
 		return err
 	}
-	for _, b := range []*bolt.Bucket{s.docs, s.other} {
-		if err := b.Delete(u64(seq)); err != nil {
-			return err
-		}
+	if err := s.docs.Delete(u64(seq)); err != nil {
+		return err
 	}
 	if n := s.count(); n > 0 {
 		return s.setCount(n - 1)
@@ -789,9 +791,10 @@ func (t *boltTx) SearchSubstrings(list, text string) (seqs []uint64, ok bool, er
 		}
 	}
 	// The Other words of every post, and the words of the posts in no segment yet.
-	if err := s.other.ForEach(func(k, v []byte) error {
+	if err := s.docs.ForEach(func(k, v []byte) error {
+		other := docOther(v)
 		for i, w := range words {
-			if bytes.Contains(v, []byte(w)) {
+			if bytes.Contains(other, []byte(w)) {
 				sets[i] = append(sets[i], binary.BigEndian.Uint64(k))
 			}
 		}
