@@ -107,16 +107,17 @@ type candidate struct {
 // bounds how many conversations they come from (store.Search).
 //
 // One query finds the candidates, newest first, through the GIN index: the posts that have,
-// for every word of every term looked for, a key of one of the term's fields, and none of an
-// excluded word's. Dates and the conversations' limit are checked on what that query gives;
-// then the documents of the posts shown are read, searchChunk at a time, and a phrase is
-// checked in their text.
+// for every word of every term looked for, a key of one of the term's fields; another the
+// posts with a key of an excluded word, left out. Dates and the conversations' limit are
+// checked on what they give; then the documents of the posts shown are read, searchChunk at a
+// time, and a phrase is checked in their text.
 func (t *tx) SearchPosts(list string, q searchq.Query, limit int, fn func(store.Hit) error) error {
 	if err := t.list(list); err != nil {
 		return err
 	}
 	where := []string{"list = $1"}
 	a := args(list)
+	var excluding []string // the keys of the words excluded
 	check := false
 	for _, term := range q.Terms {
 		if term.Field == searchq.Before || term.Field == searchq.After {
@@ -132,8 +133,7 @@ func (t *tx) SearchPosts(list string, q searchq.Query, limit int, fn func(store.
 		if term.Not {
 			// An excluded phrase is checked in the text; an excluded word is an index lookup.
 			if !term.Phrase() {
-				a = append(a, store.TermKeys(term, q.Quotes, words[0]))
-				where = append(where, fmt.Sprintf("NOT (terms && $%d::text[])", len(a)))
+				excluding = append(excluding, store.TermKeys(term, q.Quotes, words[0])...)
 			}
 			continue
 		}
@@ -158,6 +158,19 @@ func (t *tx) SearchPosts(list string, q searchq.Query, limit int, fn func(store.
 	if err != nil {
 		return fmt.Errorf("search %s: %w", list, err)
 	}
+	// The posts with an excluded word, found through the index as the candidates are (NOT &&
+	// in the query above would read every candidate's keys).
+	excluded := map[uint64]bool{}
+	if len(excluding) > 0 && len(cands) > 0 {
+		if err := t.rows("SELECT seq FROM search_docs WHERE list = $1 AND terms && $2::text[]", args(list, excluding), func(r pgx.Rows) error {
+			var seq int64
+			err := r.Scan(&seq)
+			excluded[uint64(seq)] = true
+			return err
+		}); err != nil {
+			return fmt.Errorf("search %s: %w", list, err)
+		}
+	}
 	merges, err := t.merges(list)
 	if err != nil {
 		return err
@@ -166,6 +179,9 @@ func (t *tx) SearchPosts(list string, q searchq.Query, limit int, fn func(store.
 	// shown says whether c may be a hit, as far as its date and the conversations found so
 	// far tell.
 	shown := func(c candidate) (uint64, bool) {
+		if excluded[c.seq] {
+			return 0, false
+		}
 		for _, term := range q.Terms {
 			switch {
 			case term.Field == searchq.Before && (c.date.IsZero() || !c.date.Before(term.Date)) != term.Not,
