@@ -260,4 +260,3 @@ func TestDotStuffing(t *testing.T) {
 		t.Errorf("%d connections, want 1", accepted)
 	}
 }
-
