@@ -124,6 +124,16 @@ func phrase(name string) string {
 // prefix, when the list has one, is the one exception, and the From rewrite where the author's
 // DMARC policy then demands it.
 func Post(l store.List, p store.Post, raw []byte, b Block) ([]byte, error) {
+	body, err := Body(l, p, raw)
+	if err != nil {
+		return nil, err
+	}
+	return b.OnTop(body)
+}
+
+// Body is the part of the list copy of post p that every member gets the same: Post without
+// the block. A list composes it once per post and puts each member's block on top (OnTop).
+func Body(l store.List, p store.Post, raw []byte) ([]byte, error) {
 	var err error
 	if l.SubjectPrefix != "" {
 		if raw, err = withSubjectPrefix(raw, l.SubjectPrefix); err != nil {
@@ -135,7 +145,7 @@ func Post(l store.List, p store.Post, raw []byte, b Block) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return b.OnTop(raw)
+	return raw, nil
 }
 
 // withSubjectPrefix puts prefix in front of the Subject unless it is already there.
