@@ -62,6 +62,7 @@ type Queue struct {
 	log       *slog.Logger
 	wake      chan struct{}
 	pace      pacer
+	rec       *recorder // while Run runs: writes outcomes in batches
 	// Now is the clock; Jitter returns a number in [0,1) for the retry schedule. Tests replace them.
 	Now    func() time.Time
 	Jitter func() float64
@@ -117,6 +118,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+	q.rec = newRecorder(q.st)
+	// Every outcome is written before Run returns (drain waits for the attempts first).
+	defer func() { q.rec.close(); q.rec = nil }()
 	finished := make(chan string, q.cfg.Workers)
 	inflight := 0
 	// One recipient's deliveries go one at a time, in the order claimed (due time, then the
@@ -369,6 +373,10 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 		metrics.Deliveries.WithLabelValues("deferred").Inc()
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
 		update = func(tx store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
+	}
+	if q.rec != nil {
+		q.rec.add(outcomeUpdate{fn: update, log: log})
+		return
 	}
 	if err := q.st.Update(update); err != nil {
 		// The row stays leased; it is retried when the lease runs out or at the next start.

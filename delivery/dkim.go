@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -251,26 +252,56 @@ var signedHeaders = []string{
 }
 
 // Signer adds DKIM signatures (relaxed/relaxed, RFC 6376), one with each key of the list's
-// domain, to everything crewmail sends. A message identical for every member (a post's list copy, today)
-// is hashed and signed once: the signature is kept for the next member's copy.
+// domain, to everything crewmail sends. Each member's copy of a post differs from the others
+// only in its header (her one-click link, RFC 8058 §4, which the signature must cover), so the
+// body hash is computed once per post and only the header is hashed and signed per member
+// (docs/design.md, "Where two requirements meet"). A message identical for every recipient is
+// signed once: the signature is kept for the next copy.
 type Signer struct {
 	dir string
 	Now func() time.Time
 
-	mu    sync.Mutex
-	keys  map[string][]*key    // by domain
-	miss  map[string]time.Time // when the keys of a domain were last read
-	cache map[[32]byte]string  // message digest → DKIM-Signature fields
-	order [][32]byte
+	mu     sync.Mutex
+	keys   map[string][]*key    // by domain
+	miss   map[string]time.Time // when the keys of a domain were last read
+	cache  recent               // message digest → DKIM-Signature fields
+	bodies recent               // body digest → its bh= value
 }
 
 // NewSigner signs with the keys under dir (the data folder's dkim/). Keys made while the
 // server runs are picked up within a minute.
 func NewSigner(dir string) *Signer {
-	return &Signer{dir: dir, Now: time.Now, keys: map[string][]*key{}, miss: map[string]time.Time{}, cache: map[[32]byte]string{}}
+	return &Signer{dir: dir, Now: time.Now, keys: map[string][]*key{}, miss: map[string]time.Time{}}
 }
 
 const signCacheSize = 256
+
+// recent keeps the latest signCacheSize values by digest; the zero value is ready. The
+// caller holds the Signer's lock.
+type recent struct {
+	m     map[[32]byte]string
+	order [][32]byte
+}
+
+func (r *recent) get(k [32]byte) (string, bool) {
+	v, ok := r.m[k]
+	return v, ok
+}
+
+func (r *recent) put(k [32]byte, v string) {
+	if r.m == nil {
+		r.m = map[[32]byte]string{}
+	}
+	if _, dup := r.m[k]; dup {
+		return
+	}
+	if len(r.order) >= signCacheSize {
+		delete(r.m, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.m[k] = v
+	r.order = append(r.order, k)
+}
 
 // keysFor returns the keys of domain, read again at most once a minute so that a key added
 // while the server runs (a first one, or a second algorithm) signs within a minute.
@@ -296,46 +327,198 @@ func (s *Signer) Sign(domain string, msg []byte) ([]byte, error) {
 	if err != nil || len(ks) == 0 {
 		return msg, err
 	}
+	header, body := splitMessage(msg)
+	bodyDigest := sha256.Sum256(body)
 	h := sha256.New()
 	h.Write([]byte(domain + "\x00"))
 	for _, k := range ks {
 		h.Write([]byte(k.selector + "\x00"))
 	}
-	h.Write(msg)
+	h.Write(header)
+	h.Write(bodyDigest[:])
 	var digest [32]byte
 	h.Sum(digest[:0])
 	s.mu.Lock()
-	field, ok := s.cache[digest]
+	field, ok := s.cache.get(digest)
+	bh, bhOK := s.bodies.get(bodyDigest)
 	s.mu.Unlock()
 	if !ok {
+		if !bhOK {
+			if bh, err = bodyHash(body); err != nil {
+				return nil, fmt.Errorf("DKIM body hash for %s: %w", domain, err)
+			}
+		}
+		fields := headerFields(header)
 		// Each signature covers the message as it is without the others (DKIM-Signature is
 		// not among the signed fields), so a receiver checks each on its own (RFC 6376 §4.2).
-		var fields strings.Builder
+		var all strings.Builder
 		for _, k := range ks {
-			var buf bytes.Buffer
-			opts := &dkim.SignOptions{
-				Domain: domain, Selector: k.selector, Signer: k.signer, Hash: crypto.SHA256,
-				HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-				HeaderKeys: signedHeaders,
-			}
-			if err := dkim.Sign(&buf, bytes.NewReader(msg), opts); err != nil {
+			f, err := signHeader(domain, k, fields, bh, s.Now())
+			if err != nil {
 				return nil, fmt.Errorf("DKIM sign for %s with selector %s: %w", domain, k.selector, err)
 			}
-			// dkim.Sign writes the field and then the message: keep only the field.
-			fields.WriteString(buf.String()[:buf.Len()-len(msg)])
+			all.WriteString(f)
 		}
-		field = fields.String()
+		field = all.String()
 		s.mu.Lock()
-		if _, dup := s.cache[digest]; !dup {
-			if len(s.order) >= signCacheSize {
-				delete(s.cache, s.order[0])
-				s.order = s.order[1:]
-			}
-			s.cache[digest] = field
-			s.order = append(s.order, digest)
-		}
+		s.cache.put(digest, field)
+		s.bodies.put(bodyDigest, bh)
 		s.mu.Unlock()
 	}
 	out := make([]byte, 0, len(field)+len(msg))
 	return append(append(out, field...), msg...), nil
+}
+
+// splitMessage cuts msg after the empty line that ends its header; a message without one is
+// all header.
+func splitMessage(msg []byte) (header, body []byte) {
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return nil, msg[2:]
+	}
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i+2], msg[i+4:]
+	}
+	return msg, nil
+}
+
+// headerFields splits a header into its fields, each with its folded lines and line ends.
+func headerFields(header []byte) []string {
+	var fields []string
+	for len(header) > 0 {
+		end := 0
+		for {
+			i := bytes.IndexByte(header[end:], '\n')
+			if i < 0 {
+				end = len(header)
+				break
+			}
+			end += i + 1
+			if end == len(header) || header[end] != ' ' && header[end] != '\t' {
+				break
+			}
+		}
+		fields = append(fields, string(header[:end]))
+		header = header[end:]
+	}
+	return fields
+}
+
+// bodyKey only hashes bodies: the signature bodyHash makes with it is thrown away.
+var bodyKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
+// bodyHash is the bh= value of body under relaxed canonicalization and SHA-256 (RFC 6376
+// §3.4.4, §3.7), computed by go-msgauth: it signs a message of one field and this body, and
+// its bh= is the body's. Done once per post.
+func bodyHash(body []byte) (string, error) {
+	var buf bytes.Buffer
+	opts := &dkim.SignOptions{Domain: "body.invalid", Selector: "x", Signer: bodyKey, Hash: crypto.SHA256,
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
+		HeaderKeys: []string{"From"}}
+	msg := append([]byte("From: x\r\n\r\n"), body...)
+	if err := dkim.Sign(&buf, bytes.NewReader(msg), opts); err != nil {
+		return "", err
+	}
+	sig := buf.String()[:buf.Len()-len(msg)]
+	i := strings.Index(sig, " bh=")
+	if i < 0 {
+		return "", errors.New("no bh= in the signature")
+	}
+	bh, _, ok := strings.Cut(sig[i+4:], ";")
+	if !ok {
+		return "", errors.New("no end to bh= in the signature")
+	}
+	return bh, nil
+}
+
+// signHeader makes the DKIM-Signature field of key k over fields (RFC 6376 §3.5, §3.7): the
+// fields named in signedHeaders, bottom-up for a name given more than once, and the
+// signature field itself with an empty b=, each in relaxed canonical form (§3.4.2), hashed
+// with SHA-256 and signed (RSA PKCS #1 v1.5, RFC 6376 §3.3.1; Ed25519 over the hash, RFC 8463
+// §3).
+func signHeader(domain string, k *key, fields []string, bh string, now time.Time) (string, error) {
+	var f strings.Builder
+	f.WriteString("DKIM-Signature: v=1; a=" + k.algo() + "-sha256; c=relaxed/relaxed; d=" + domain + ";\r\n s=" + k.selector +
+		"; t=" + strconv.FormatInt(now.Unix(), 10) + ";\r\n h=")
+	line := 3
+	for i, name := range signedHeaders {
+		if i > 0 {
+			f.WriteByte(':')
+			line++
+		}
+		if line+len(name) > 76 {
+			f.WriteString("\r\n ")
+			line = 1
+		}
+		f.WriteString(name)
+		line += len(name)
+	}
+	f.WriteString(";\r\n bh=" + bh + ";\r\n b=")
+	unsigned := f.String()
+
+	// The fields with each name, the last one first (RFC 6376 §5.4.2).
+	byName := map[string][]string{}
+	for _, field := range fields {
+		name, _, _ := strings.Cut(field, ":")
+		name = strings.ToLower(strings.TrimSpace(name))
+		byName[name] = append(byName[name], field)
+	}
+	h := sha256.New()
+	for _, name := range signedHeaders {
+		name = strings.ToLower(name)
+		list := byName[name]
+		if len(list) == 0 {
+			continue // an absent field (or one more than there are) is signed as absent
+		}
+		h.Write([]byte(relaxedHeader(list[len(list)-1])))
+		byName[name] = list[:len(list)-1]
+	}
+	h.Write([]byte(strings.TrimSuffix(relaxedHeader(unsigned), "\r\n")))
+	hashed := h.Sum(nil)
+	var opts crypto.SignerOpts = crypto.SHA256
+	if k.algo() == "ed25519" {
+		opts = crypto.Hash(0) // PureEdDSA over the hash (RFC 8463 §3)
+	}
+	sig, err := k.signer.Sign(rand.Reader, hashed, opts)
+	if err != nil {
+		return "", err
+	}
+	b := base64.StdEncoding.EncodeToString(sig)
+	var out strings.Builder
+	out.WriteString(unsigned)
+	for first := true; len(b) > 0; first = false {
+		n := min(len(b), 72)
+		if !first {
+			out.WriteString("\r\n ")
+		}
+		out.WriteString(b[:n])
+		b = b[n:]
+	}
+	out.WriteString("\r\n")
+	return out.String(), nil
+}
+
+// relaxedHeader is a field in the relaxed canonical form of RFC 6376 §3.4.2: the name in
+// lower case, no space around the colon, the value unfolded with every run of spaces and tabs
+// one space and none at its ends, then CRLF.
+func relaxedHeader(field string) string {
+	name, value, _ := strings.Cut(field, ":")
+	var b strings.Builder
+	b.Grow(len(field))
+	b.WriteString(strings.ToLower(strings.TrimSpace(name)))
+	b.WriteByte(':')
+	space, wrote := false, false
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; c {
+		case ' ', '\t', '\r', '\n':
+			space = true
+		default:
+			if space && wrote {
+				b.WriteByte(' ')
+			}
+			space, wrote = false, true
+			b.WriteByte(c)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }

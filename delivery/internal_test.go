@@ -70,10 +70,10 @@ func TestSignerSignsEachPostOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(s.cache) != 1 {
-		t.Fatalf("8 identical copies made %d signatures, want 1", len(s.cache))
+	if len(s.cache.m) != 1 {
+		t.Fatalf("8 identical copies made %d signatures, want 1", len(s.cache.m))
 	}
-	if _, err := s.Sign("x.test", []byte("From: a@x.test\r\nSubject: two\r\n\r\nbody\r\n")); err != nil || len(s.cache) != 2 {
-		t.Fatalf("a second post: %d signatures, %v", len(s.cache), err)
+	if _, err := s.Sign("x.test", []byte("From: a@x.test\r\nSubject: two\r\n\r\nbody\r\n")); err != nil || len(s.cache.m) != 2 {
+		t.Fatalf("a second post: %d signatures, %v", len(s.cache.m), err)
 	}
 }
