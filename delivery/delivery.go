@@ -41,7 +41,7 @@ type Config struct {
 	Workers     int
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
-	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least claimAhead+2 send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting), with the outcome of its last attempt.
@@ -52,6 +52,9 @@ type Config struct {
 	// MessagesPerMinute caps the messages sent to one limited destination a minute; 0: no cap.
 	MessagesPerMinute int
 }
+
+// claimAhead is how many rows per worker one claim leases: one commit for that many attempts.
+const claimAhead = 8
 
 // Queue drains the outbox.
 type Queue struct {
@@ -76,10 +79,11 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 10 * time.Minute
 	}
-	// A worker takes at most two claimed rows in turn: the lease must outlast both attempts,
-	// or a row could be claimed again while it is being sent.
-	if cfg.Lease < 3*cfg.SendTimeout {
-		cfg.Lease = 3 * cfg.SendTimeout
+	// A claimed row waits behind at most claimAhead others per worker, and the rows in hand
+	// when the next batch is claimed: the lease must outlast all those attempts, or a row
+	// could be claimed again while it waits or is being sent.
+	if minLease := time.Duration(claimAhead+2) * cfg.SendTimeout; cfg.Lease < minLease {
+		cfg.Lease = minLease
 	}
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 5 * 24 * time.Hour
@@ -132,24 +136,27 @@ func (q *Queue) Run(ctx context.Context) error {
 			delete(busy, to)
 		}
 	}
-	// Rows are claimed in batches (one write transaction for many rows) and wait here for a
-	// free worker; their leases cover the wait.
+	// Rows are claimed in batches (one write transaction, one fsync, for many rows) and wait
+	// here for a free worker; their leases cover the wait. The next batch is claimed while the
+	// workers still have rows in hand, so that they do not stand idle during its commit.
 	var ready []store.Delivery
-	batch := 2 * q.cfg.Workers
+	batch := claimAhead * q.cfg.Workers
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		more := false
-		if len(ready) == 0 && ctx.Err() == nil {
+		if len(ready) < q.cfg.Workers && ctx.Err() == nil {
+			var claimed []store.Delivery
 			err := q.st.Update(func(tx store.Tx) error {
 				var err error
-				ready, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
+				claimed, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
 				return err
 			})
 			if err != nil {
 				q.log.Error("cannot claim deliveries from the outbox", "err", err)
 			}
-			more = len(ready) == batch
+			ready = append(ready, claimed...)
+			more = len(claimed) == batch
 		}
 		for i := 0; inflight < q.cfg.Workers && i < len(ready) && ctx.Err() == nil; {
 			d := ready[i]
