@@ -41,7 +41,7 @@ type Config struct {
 	Workers     int
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
-	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least claimAhead+2 send timeouts
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least 2×claimAhead+2 send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting), with the outcome of its last attempt.
@@ -79,10 +79,10 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 10 * time.Minute
 	}
-	// A claimed row waits behind at most claimAhead others per worker, and the rows in hand
-	// when the next batch is claimed: the lease must outlast all those attempts, or a row
-	// could be claimed again while it waits or is being sent.
-	if minLease := time.Duration(claimAhead+2) * cfg.SendTimeout; cfg.Lease < minLease {
+	// A claimed row waits behind at most the rows of two claims per worker: the lease must
+	// outlast all those attempts, or a row could be claimed again while it waits or is being
+	// sent.
+	if minLease := time.Duration(2*claimAhead+2) * cfg.SendTimeout; cfg.Lease < minLease {
 		cfg.Lease = minLease
 	}
 	if cfg.MaxAge == 0 {
@@ -137,15 +137,19 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 	}
 	// Rows are claimed in batches (one write transaction, one fsync, for many rows) and wait
-	// here for a free worker; their leases cover the wait. The next batch is claimed while the
-	// workers still have rows in hand, so that they do not stand idle during its commit.
+	// here for a free worker; their leases cover the wait. A claim is committed beside this
+	// loop, which goes on handing rows to the workers meanwhile, and the next one starts while
+	// they still have plenty in hand: no worker stands idle while a claim is written.
 	var ready []store.Delivery
 	batch := claimAhead * q.cfg.Workers
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		more := false
-		if len(ready) < q.cfg.Workers && ctx.Err() == nil {
+	claims := make(chan []store.Delivery, 1)
+	claiming := false
+	// want: something happened since the last claim began (the start, a wake-up, the timer,
+	// an attempt that ended, a full batch), so there may be rows to claim.
+	want := true
+	claim := func() {
+		claiming, want = true, false
+		go func() {
 			var claimed []store.Delivery
 			err := q.st.Update(func(tx store.Tx) error {
 				var err error
@@ -155,8 +159,21 @@ func (q *Queue) Run(ctx context.Context) error {
 			if err != nil {
 				q.log.Error("cannot claim deliveries from the outbox", "err", err)
 			}
-			ready = append(ready, claimed...)
-			more = len(claimed) == batch
+			claims <- claimed
+		}()
+	}
+	took := func(claimed []store.Delivery) {
+		claiming = false
+		ready = append(ready, claimed...)
+		if len(claimed) == batch {
+			want = true // a full batch: there may be more due right now
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if want && !claiming && len(ready) < batch/2 && ctx.Err() == nil {
+			claim()
 		}
 		for i := 0; inflight < q.cfg.Workers && i < len(ready) && ctx.Err() == nil; {
 			d := ready[i]
@@ -173,19 +190,22 @@ func (q *Queue) Run(ctx context.Context) error {
 			}()
 		}
 		if ctx.Err() != nil {
+			if claiming {
+				took(<-claims)
+			}
 			q.unclaim(ready)
 			return q.drain(inflight, finished, cancelSends)
 		}
-		if len(ready) > 0 || (more && inflight == q.cfg.Workers) {
+		if claiming || len(ready) > 0 || want {
 			select {
 			case to := <-finished:
 				done(to)
+				want = true
+			case claimed := <-claims:
+				took(claimed)
 			case <-ctx.Done():
 			}
 			continue
-		}
-		if more {
-			continue // a full batch: there may be more due right now
 		}
 		wait := time.Hour
 		if err := q.st.View(func(tx store.Tx) error {
@@ -205,6 +225,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			done(to)
 		case <-timer.C:
 		}
+		want = true
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
