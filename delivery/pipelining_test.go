@@ -260,3 +260,21 @@ func TestDotStuffing(t *testing.T) {
 		t.Errorf("%d connections, want 1", accepted)
 	}
 }
+
+// TestMultilineRefusal: a refusal over several lines, each with the status (RFC 2034 §4), is
+// read whole and its status kept once.
+func TestMultilineRefusal(t *testing.T) {
+	t.Parallel()
+	srv := newScriptServer(t, &scriptServer{pipelining: true,
+		refuse: map[string]string{"full@example.test": "552-5.2.2 mailbox full\r\n552-5.2.2 ask the user\r\n552 5.2.2 to make room"}})
+	sh := delivery.NewSmarthost(srv.Addr, "crewmail.test", delivery.TLSNone, "", "", nil, nil)
+	t.Cleanup(func() { sh.Close() })
+	err := sendOnce(sh, "crew-bounces@crew.test", "full@example.test", testMsg)
+	got := delivery.Outcome(err)
+	if got.Step != outcome.Rcpt || got.Code != 552 || got.Status != "5.2.2" || got.Text != "mailbox full\nask the user\nto make room" {
+		t.Errorf("outcome %+v, want 552 5.2.2 at RCPT with the three lines of text", got)
+	}
+	if err := sendOnce(sh, "crew-bounces@crew.test", "ann@example.test", testMsg); err != nil {
+		t.Errorf("the next message: %v", err)
+	}
+}

@@ -475,7 +475,8 @@ func replyError(err error) error {
 	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg}
 	if code, text, ok := strings.Cut(te.Msg, " "); ok {
 		if ec, ok := parseEnhanced(code); ok {
-			se.EnhancedCode, se.Message = ec, text
+			// RFC 2034 §4 repeats the status on every line of a reply: kept once.
+			se.EnhancedCode, se.Message = ec, strings.ReplaceAll(text, "\n"+code+" ", "\n")
 		}
 	}
 	return se
