@@ -284,7 +284,7 @@ func (q *Queue) drain(inflight int, finished chan string, cancel context.CancelF
 // counted.
 func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	start := time.Now()
-	log := q.log.With("id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)
+	log := attemptLog{l: q.log, attrs: append(make([]any, 0, 32), "id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)}
 	defer func() {
 		// A poisoned row must not take the server down: set it aside and keep serving.
 		if r := recover(); r != nil {
@@ -347,7 +347,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 // wait puts d back in the outbox until its destination takes mail again; the attempt that did
 // not happen is not counted. Deliveries held together are due together and so come back in the
 // order they were queued.
-func (q *Queue) wait(log *slog.Logger, d store.Delivery, dest string, until time.Time) {
+func (q *Queue) wait(log attemptLog, d store.Delivery, dest string, until time.Time) {
 	back := d
 	back.Attempts--
 	log.Debug("destination on hold: delivery waits", "destination", dest, "until", until.Format(time.RFC3339))
@@ -358,7 +358,7 @@ func (q *Queue) wait(log *slog.Logger, d store.Delivery, dest string, until time
 
 // record writes an attempt's outcome: delivered, retried later, or failed for good. holdUntil,
 // when set, is when the destination that asked us to slow down takes mail again.
-func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time, note *Note, holdUntil time.Time) {
+func (q *Queue) record(log attemptLog, d store.Delivery, sendErr error, start time.Time, note *Note, holdUntil time.Time) {
 	now := q.Now()
 	ms := time.Since(start).Milliseconds()
 	res := Outcome(sendErr)
@@ -433,6 +433,32 @@ func (q *Queue) fail(tx store.Tx, d store.Delivery, now time.Time, reason string
 	}
 	return nil
 }
+
+// attemptLog is the log of one attempt: the logger, and the attributes every line about the
+// attempt carries, put on each line as it is written. slog's With formats its attributes at
+// once, and again for each With after it: an attempt adds attributes four or five times and
+// writes one or two lines.
+type attemptLog struct {
+	l     *slog.Logger
+	attrs []any
+}
+
+// With returns the log with args added to every line.
+func (a attemptLog) With(args ...any) attemptLog {
+	return attemptLog{l: a.l, attrs: append(a.attrs[:len(a.attrs):len(a.attrs)], args...)}
+}
+
+func (a attemptLog) line(level slog.Level, msg string, args []any) {
+	if !a.l.Enabled(context.Background(), level) {
+		return
+	}
+	a.l.Log(context.Background(), level, msg, append(a.attrs[:len(a.attrs):len(a.attrs)], args...)...)
+}
+
+func (a attemptLog) Debug(msg string, args ...any) { a.line(slog.LevelDebug, msg, args) }
+func (a attemptLog) Info(msg string, args ...any)  { a.line(slog.LevelInfo, msg, args) }
+func (a attemptLog) Warn(msg string, args ...any)  { a.line(slog.LevelWarn, msg, args) }
+func (a attemptLog) Error(msg string, args ...any) { a.line(slog.LevelError, msg, args) }
 
 // messageID is the Message-ID of msg as written, for the log; "" when its header has none.
 func messageID(msg []byte) string {

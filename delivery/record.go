@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"log/slog"
 	"sync"
 
 	"crewmail/store"
@@ -28,7 +27,7 @@ type recorder struct {
 // outcomeUpdate is what records one attempt, and the log of that delivery.
 type outcomeUpdate struct {
 	fn  func(store.Tx) error
-	log *slog.Logger
+	log attemptLog
 }
 
 // maxRecordBatch bounds the outcomes written in one transaction.
