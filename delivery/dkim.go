@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,6 +252,18 @@ var signedHeaders = []string{
 	"Auto-Submitted", "Auto-Submitted", "Sender", "Sender",
 }
 
+// signedLower is signedHeaders in lower case; signedNames each name of it once.
+var signedLower, signedNames = func() (lower, names []string) {
+	for _, h := range signedHeaders {
+		l := strings.ToLower(h)
+		lower = append(lower, l)
+		if !slices.Contains(names, l) {
+			names = append(names, l)
+		}
+	}
+	return lower, names
+}()
+
 // Signer adds DKIM signatures (relaxed/relaxed, RFC 6376), one with each key of the list's
 // domain, to everything crewmail sends. Each member's copy of a post differs from the others
 // only in its header (her one-click link, RFC 8058 §4, which the signature must cover), so the
@@ -455,16 +468,20 @@ func signHeader(domain string, k *key, fields []string, bh string, now time.Time
 	f.WriteString(";\r\n bh=" + bh + ";\r\n b=")
 	unsigned := f.String()
 
-	// The fields with each name, the last one first (RFC 6376 §5.4.2).
-	byName := map[string][]string{}
+	// The fields with each signed name, the last one first (RFC 6376 §5.4.2).
+	byName := make(map[string][]string, len(signedNames))
 	for _, field := range fields {
 		name, _, _ := strings.Cut(field, ":")
-		name = strings.ToLower(strings.TrimSpace(name))
-		byName[name] = append(byName[name], field)
+		name = strings.TrimSpace(name)
+		for _, signed := range signedNames {
+			if strings.EqualFold(name, signed) {
+				byName[signed] = append(byName[signed], field)
+				break
+			}
+		}
 	}
 	h := sha256.New()
-	for _, name := range signedHeaders {
-		name = strings.ToLower(name)
+	for _, name := range signedLower {
 		list := byName[name]
 		if len(list) == 0 {
 			continue // an absent field (or one more than there are) is signed as absent
