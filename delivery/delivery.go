@@ -56,6 +56,10 @@ type Config struct {
 // claimAhead is how many rows per worker one claim leases: one commit for that many attempts.
 const claimAhead = 8
 
+// storeAway is how long the queue waits before it asks the store again when it could not
+// tell when the next row is due.
+const storeAway = 5 * time.Second
+
 // Queue drains the outbox.
 type Queue struct {
 	st        store.Backend
@@ -96,6 +100,11 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 		pace: pacer{maxConns: cfg.MaxConnectionsPerDestination, perMinute: cfg.MessagesPerMinute}}
 }
 
+// Lease is how long a claimed row stays leased: Config.Lease, or the least a claim's rows
+// need (18 send timeouts, 3 hours by default). A node that dies leaves its leased rows to the
+// others when it ends.
+func (q *Queue) Lease() time.Duration { return q.cfg.Lease }
+
 // Wake tells the workers that new rows are due. It never blocks.
 func (q *Queue) Wake() {
 	select {
@@ -122,7 +131,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	q.rec = newRecorder(q.st)
+	q.rec = newRecorder(q.st, q.Now, q.Wake)
 	// Every outcome is written before Run returns (drain waits for the attempts first).
 	defer func() { q.rec.close(); q.rec = nil }()
 	finished := make(chan string, q.cfg.Workers)
@@ -215,7 +224,9 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 			return err
 		}); err != nil {
-			q.log.Error("cannot read when the next delivery is due; looking again in an hour or when woken", "err", err)
+			// The store is away (a failover, a disk): rows may be due meanwhile.
+			wait = storeAway
+			q.log.Error("cannot read when the next delivery is due; looking again shortly", "err", err, "in", wait)
 		}
 		timer.Reset(wait)
 		select {
@@ -351,9 +362,23 @@ func (q *Queue) wait(log attemptLog, d store.Delivery, dest string, until time.T
 	back := d
 	back.Attempts--
 	log.Debug("destination on hold: delivery waits", "destination", dest, "until", until.Format(time.RFC3339))
-	if err := q.st.Update(func(tx store.Tx) error { return tx.Retry(back, until, d.LastError) }); err != nil {
+	update := func(tx store.Tx) error { return tx.Retry(back, until, d.LastError) }
+	if q.rec != nil {
+		q.rec.add(outcomeUpdate{fn: update, log: log, until: leaseEnd(d), soon: true})
+		return
+	}
+	if err := q.st.Update(update); err != nil {
 		log.Error("cannot put a held delivery back; it is retried when its lease runs out", "err", err)
 	}
+}
+
+// leaseEnd is when the lease of claimed row d ends (its due time while leased), zero when d
+// is not leased.
+func leaseEnd(d store.Delivery) time.Time {
+	if d.Leased {
+		return d.Due
+	}
+	return time.Time{}
 }
 
 // record writes an attempt's outcome: delivered, retried later, or failed for good. holdUntil,
@@ -378,6 +403,7 @@ func (q *Queue) record(log attemptLog, d store.Delivery, sendErr error, start ti
 		metrics.DeliveryReplies.WithLabelValues(string(res.Step), replyClass(res)).Inc()
 	}
 	var update func(tx store.Tx) error
+	soon := false
 	switch {
 	case sendErr == nil:
 		metrics.Deliveries.WithLabelValues("delivered").Inc()
@@ -401,9 +427,10 @@ func (q *Queue) record(log attemptLog, d store.Delivery, sendErr error, start ti
 		metrics.Deliveries.WithLabelValues("deferred").Inc()
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
 		update = func(tx store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
+		soon = true
 	}
 	if q.rec != nil {
-		q.rec.add(outcomeUpdate{fn: update, log: log})
+		q.rec.add(outcomeUpdate{fn: update, log: log, until: leaseEnd(d), soon: soon})
 		return
 	}
 	if err := q.st.Update(update); err != nil {

@@ -300,8 +300,9 @@ func TestNodeKilledMidDeliveryLeavesItToAnother(t *testing.T) {
 	}
 
 	pa.kill(t)
-	// A's leases run out (B's clock moves past them); B delivers A's rows.
-	b.clock.Advance(31 * time.Minute)
+	// A's leases run out (B's clock moves past them: A's queue has B's configuration but
+	// for its workers, which the lease does not depend on); B delivers A's rows.
+	b.clock.Advance(b.queue.Lease() + time.Minute)
 	b.queue.Wake()
 	sink.Wait(t, 4)
 	settle(t, b)
@@ -461,8 +462,10 @@ func TestDeferredDeliveryNotLeftForTheLease(t *testing.T) {
 	sink.Reject = func(mailtest.Message) error {
 		refused := false
 		once.Do(func() {
-			// The attempt is under way and its outcome is the next commit: it fails.
-			if err := faults.FailCommits(1, errors.New("the database went away")); err != nil {
+			// The attempt is under way and the database goes away for the next two commits:
+			// the outcome's is one of them, whether or not the claim that follows the attempt
+			// (committed beside it) comes first.
+			if err := faults.FailCommits(2, errors.New("the database went away")); err != nil {
 				t.Error(err)
 			}
 			refused = true
