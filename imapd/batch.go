@@ -71,14 +71,17 @@ func (c *batchConn) flushLocked(closing bool) error {
 	if c.err != nil || len(c.buf) == 0 {
 		return c.err
 	}
-	if c.deadline.IsZero() || closing {
+	// The library sets a deadline before each response and clears it after: twice per message
+	// of a FETCH. It is kept here and given to the connection only when something is written.
+	deadline := c.deadline
+	if deadline.IsZero() || closing {
 		timeout := batchWriteTimeout
 		if closing {
 			timeout = batchCloseTimeout
 		}
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-		defer c.Conn.SetWriteDeadline(time.Time{})
+		deadline = time.Now().Add(timeout)
 	}
+	_ = c.Conn.SetWriteDeadline(deadline)
 	_, c.err = c.Conn.Write(c.buf)
 	if cap(c.buf) > 4*batchFlushAt {
 		c.buf = nil // one huge literal need not stay allocated for the session
@@ -88,18 +91,19 @@ func (c *batchConn) flushLocked(closing bool) error {
 	return c.err
 }
 
+// SetWriteDeadline keeps t for the next write (flushLocked): every write goes through it.
 func (c *batchConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.deadline = t
 	c.mu.Unlock()
-	return c.Conn.SetWriteDeadline(t)
+	return nil
 }
 
 func (c *batchConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.deadline = t
 	c.mu.Unlock()
-	return c.Conn.SetDeadline(t)
+	return c.Conn.SetReadDeadline(t)
 }
 
 // Close sends what was collected (LOGOUT's BYE and OK, the BYE that refuses a connection
