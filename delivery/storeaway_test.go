@@ -177,3 +177,39 @@ func TestOutcomeNotWrittenAfterItsLease(t *testing.T) {
 		t.Errorf("failures recorded: %+v", f)
 	}
 }
+
+// unreadable is a store whose next reads fail, as while a database is away.
+type unreadable struct {
+	*store.Store
+	fail  atomic.Int32 // how many more reads fail
+	reads atomic.Int32 // how many failed
+}
+
+func (u *unreadable) View(fn func(store.Tx) error) error {
+	if u.fail.Add(-1) >= 0 {
+		u.reads.Add(1)
+		return errDiskGone
+	}
+	return u.Store.View(fn)
+}
+
+// TestNextDueUnreadableLooksAgainSoon: the only row is due in an hour, and the queue cannot
+// read when the next row is due (the database is away). It asks again shortly rather than an
+// hour later: once the hour has passed on its clock, the row goes out without anyone waking
+// the queue.
+func TestNextDueUnreadableLooksAgainSoon(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	sink := mailtest.NewSink(t)
+	d := enqueue(t, st, store.Delivery{List: "crew", Seq: 1, From: "crew-bounces@crew.test", To: "alice@example.test", Created: t0, Due: t0.Add(time.Hour)})[0]
+	u := &unreadable{Store: st}
+	u.fail.Store(1)
+	q := delivery.New(u, composeMessage, plainSmarthost(sink.Addr), delivery.Config{Workers: 1}, testLogger(t))
+	clk := newClock(t0)
+	q.Now = clk.Now
+	runQueue(t, q)
+	waitFor(t, "the queue to fail to read the outbox", func() bool { return u.reads.Load() == 1 })
+	clk.Advance(time.Hour)
+	checkMessage(t, sink.Wait(t, 1)[0], d)
+	waitOutbox(t, st, "an empty outbox", empty)
+}
