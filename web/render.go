@@ -243,12 +243,10 @@ type person struct {
 	Address string // for members only
 }
 
-// Label is how a list of people names her.
+// Label is how a list of people names her: by her name, else by her address (shown to
+// members only; a visitor gets the address's local part as her name).
 func (p person) Label() string {
-	switch {
-	case p.Name != "" && p.Address != "":
-		return p.Name + " <" + p.Address + ">"
-	case p.Name != "":
+	if p.Name != "" {
 		return p.Name
 	}
 	return p.Address

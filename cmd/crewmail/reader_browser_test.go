@@ -153,15 +153,22 @@ func TestReaderInABrowser(t *testing.T) {
 			}
 			axeLoaded = true
 		}
-		res := eval("axe", `axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)}))))`)
-		var violations []struct {
-			ID, Impact, Help string
-			Nodes            []string
+		res := eval("axe", `axe.run(document).then(r => JSON.stringify({passes: r.passes.length,
+			violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)}))}))`)
+		var found struct {
+			Passes     int
+			Violations []struct {
+				ID, Impact, Help string
+				Nodes            []string
+			}
 		}
-		if err := json.Unmarshal([]byte(res), &violations); err != nil {
+		if err := json.Unmarshal([]byte(res), &found); err != nil {
 			t.Fatalf("axe's answer %q: %v", res, err)
 		}
-		for _, v := range violations {
+		if found.Passes < 5 {
+			t.Errorf("%s: axe passed only %d rules: it did not look at the page", name, found.Passes)
+		}
+		for _, v := range found.Violations {
 			if v.Impact == "serious" || v.Impact == "critical" {
 				t.Errorf("%s: accessibility (%s) %s: %s %q", name, v.Impact, v.ID, v.Help, v.Nodes)
 			} else {
