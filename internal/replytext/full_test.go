@@ -48,3 +48,28 @@ func TestReadHTMLOnlyIsText(t *testing.T) {
 		t.Errorf("text of an HTML post: %q", text)
 	}
 }
+
+// FuzzRead feeds Read arbitrary messages (seed corpus in testdata/fuzz/FuzzRead): it must not
+// panic, its blocks are never blank, and every file has a name and names its
+// place in the message.
+func FuzzRead(f *testing.F) {
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		got, err := Read(msg)
+		if err != nil {
+			if len(got.Blocks) > 0 || len(got.Attachments) > 0 {
+				t.Errorf("Read returned %+v with the error %v", got, err)
+			}
+			return
+		}
+		for i, b := range got.Blocks {
+			if strings.TrimSpace(b.Text) == "" {
+				t.Errorf("block %d is blank: %q", i, b.Text)
+			}
+		}
+		for _, a := range got.Attachments {
+			if a.Pos == nil || a.Name == "" {
+				t.Errorf("file %+v has no place or no name", a)
+			}
+		}
+	})
+}
