@@ -158,11 +158,6 @@ var errNotFound = errors.New("not found")
 
 // URLs
 
-// url is the absolute URL of path (which begins with "/") under the reader.
-func (r *Reader) url(path string) string {
-	return strings.TrimSuffix(r.cfg.BaseURL, "/") + path
-}
-
 // ConversationURL is the web address of conversation thread of list, under the reader at base
 // (the [http] base_url).
 func ConversationURL(base, list string, thread uint64) string {
