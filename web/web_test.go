@@ -695,3 +695,35 @@ func activeContent(page string) string {
 		}
 	}
 }
+
+func TestReaderUnderAPath(t *testing.T) {
+	w := newWorld(t)
+	r, err := New(w.st, w.svc, Config{BaseURL: w.srv.URL + "/read/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/read/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := read(t, resp)
+	for _, want := range []string{`action="/read/signin"`, `href="/read/style.css"`} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("the reader at /read/ lacks %s:\n%s", want, home.body)
+		}
+	}
+	if c := home.header.Get("Set-Cookie"); !strings.Contains(c, "Path=/read/") {
+		t.Errorf("cookie %q is not for /read/", c)
+	}
+	if got := ConversationURL(w.srv.URL+"/read/", crew, 7); got != w.srv.URL+"/read/l/crew@x.test/t/7" {
+		t.Errorf("ConversationURL = %s", got)
+	}
+	if got := MessageURL("https://x.test", "a b@x.test", 3); got != "https://x.test/l/a%20b@x.test/m/3" {
+		t.Errorf("MessageURL = %s", got)
+	}
+	if got := AttachmentURL("https://x.test", crew, 3, 2, "../my plan.pdf"); got != "https://x.test/l/crew@x.test/m/3/a/2/my%20plan.pdf" {
+		t.Errorf("AttachmentURL = %s", got)
+	}
+}
