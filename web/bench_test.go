@@ -92,7 +92,7 @@ func BenchmarkConversationPage(b *testing.B) {
 	benchArchive(b, w, threads, per)
 	c := w.signedIn(b, "bob@x.test")
 	conv := func(i int) string { return fmt.Sprintf("%s/l/%s/t/%d", w.srv.URL, crew, 1+i%threads) }
-	fetch(b, c, conv(0)) // the index is made, the first conversation read
+	fetch(b, c, conv(0))     // the index is made, the first conversation read
 	for i := range threads { // every conversation read once: \Seen set, as after a first visit
 		fetch(b, c, conv(i))
 	}
