@@ -353,6 +353,18 @@ func TestMemberLinkWorksForSevenDays(t *testing.T) {
 			t.Fatalf("the member link did not sign bob in:\n%s", home.body)
 		}
 	}
+	// It is bound to bob: once he is no longer a member, it signs nobody in.
+	left := MemberSignInURL(w.srv.URL, w.st.Secret(), "bob@x.test", w.now())
+	if err := w.st.Update(func(tx store.Tx) error { return tx.RemoveMember(crew, "bob@x.test") }); err != nil {
+		t.Fatal(err)
+	}
+	b := w.browser(t)
+	if a := b.useLink(left, http.StatusForbidden); !strings.Contains(a.body, "not a member") {
+		t.Errorf("the link of a member who left:\n%s", a.body)
+	}
+	if home := b.get("/"); strings.Contains(home.body, "Your lists") {
+		t.Error("the link of a member who left signed in")
+	}
 	w.offset.Add(int64(7*24*time.Hour + time.Minute))
 	if a := w.browser(t).get(strings.TrimPrefix(link, w.srv.URL)); a.status != http.StatusGone {
 		t.Errorf("a member link after 7 days: %d", a.status)

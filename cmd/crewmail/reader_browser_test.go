@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,10 +143,11 @@ func TestReaderInABrowser(t *testing.T) {
 	}
 	// check looks at the page shown: it fits 390 px, and axe finds nothing serious.
 	axeLoaded := false
+	var axeCheck func(name string, dark bool)
 	check := func(name string) {
 		t.Helper()
 		width(390, false)
-		if sw := eval("scroll width", `Promise.resolve(String(document.documentElement.scrollWidth))`); sw != "390" {
+		if sw := eval("scroll width", `Promise.resolve(String(document.documentElement.scrollWidth))`); sw > "390" || len(sw) > 3 {
 			t.Errorf("%s: the page is %s px wide at 390 px: it scrolls sideways", name, sw)
 		}
 		if !axeLoaded || eval("axe loaded", `Promise.resolve(typeof axe)`) != "object" {
@@ -152,6 +155,17 @@ func TestReaderInABrowser(t *testing.T) {
 				t.Fatalf("loading axe-core: %v", err)
 			}
 			axeLoaded = true
+		}
+		for _, dark := range []bool{false, true} {
+			width(390, dark)
+			axeCheck(name, dark)
+		}
+		width(390, false)
+	}
+	axeCheck = func(name string, dark bool) {
+		t.Helper()
+		if dark {
+			name += " (dark)"
 		}
 		res := eval("axe", `axe.run(document).then(r => JSON.stringify({passes: r.passes.length,
 			violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)}))}))`)
@@ -282,4 +296,45 @@ func TestReaderInABrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s; %d requests, all to %s", shots, len(requests), base)
+}
+
+// TestArchivePublicByCLI: a list's web archive is for its members until the owners make it
+// public with list set -archive public; private takes that back.
+func TestArchivePublicByCLI(t *testing.T) {
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "ann@example.test")
+	if err := send(t, ts.SMTPAddr, "ann@example.test", []string{"crew@" + testDomain}, post("Ann <ann@example.test>", "Compost", "compost@example.test", "The compost is ready.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sink.Wait(t, 1)
+	page := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + ts.HTTPAddr + "/l/crew@" + testDomain + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	if code, body := page(); code != http.StatusNotFound || strings.Contains(body, "Compost") {
+		t.Errorf("a private list to a visitor: %d\n%s", code, body)
+	}
+	ts.mustCLI(t, "list", "set", "crew@"+testDomain, "-archive", "public")
+	if out := ts.mustCLI(t, "list", "show", "crew@"+testDomain); !strings.Contains(out, "public (anyone reads it on the web)") {
+		t.Errorf("list show after -archive public:\n%s", out)
+	}
+	if code, body := page(); code != http.StatusOK || !strings.Contains(body, "Compost") || strings.Contains(body, "ann@example.test") {
+		t.Errorf("a public list to a visitor: %d\n%s", code, body)
+	}
+	ts.mustCLI(t, "list", "set", "crew@"+testDomain, "-archive", "private")
+	if code, _ := page(); code != http.StatusNotFound {
+		t.Errorf("a list made private again: %d", code)
+	}
+	if _, stderr, code := ts.cli(t, "list", "set", "crew@"+testDomain, "-archive", "open"); code == 0 || !strings.Contains(stderr, "private") {
+		t.Errorf("-archive open: exit %d, %s", code, stderr)
+	}
 }
