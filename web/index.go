@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"errors"
 	"net/mail"
 	"slices"
 	"strings"
@@ -50,54 +51,107 @@ type archiveIndex struct {
 	lists map[string]*listIndex
 }
 
-// of returns the index of list l as tx sees it, reading the records when the one kept is of
-// another state.
+// of returns the index of list l as tx sees it. When the one kept is of an older state of the
+// same list, the posts archived since are added to a copy of it, unless a merge moved one of
+// its conversations (the first post of every conversation says where its thread is now); else
+// the records are read again.
 func (a *archiveIndex) of(tx store.Archive, l store.List) (*listIndex, error) {
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
-	idx := a.lists[l.Address]
+	old := a.lists[l.Address]
 	a.mu.Unlock()
-	if idx != nil && idx.last == last && idx.incarnation == l.Incarnation {
-		return idx, nil
+	if old != nil && old.last == last && old.incarnation == l.Incarnation {
+		return old, nil
 	}
-	idx = &listIndex{incarnation: l.Incarnation, byThread: map[uint64]*convo{}, posts: map[uint64]store.Post{}, names: map[string]string{}}
-	err = tx.Posts(l.Address, func(p store.Post) error {
-		p.Evidence = nil
-		idx.posts[p.Seq] = p
-		idx.last = max(idx.last, p.Seq)
-		c := idx.byThread[p.Thread]
-		if c == nil {
-			c = &convo{Thread: p.Thread, Subject: displaySubject(p.Subject)}
-			idx.byThread[p.Thread] = c
-			idx.convos = append(idx.convos, c)
+	var idx *listIndex
+	if old != nil && old.incarnation == l.Incarnation && old.last < last {
+		if idx, err = old.extend(tx, l.Address); err != nil {
+			return nil, err
 		}
-		c.Seqs = append(c.Seqs, p.Seq)
-		c.Latest = p.Received
-		if !slices.Contains(c.Authors, p.From) {
-			c.Authors = append(c.Authors, p.From)
+	}
+	if idx == nil {
+		idx = &listIndex{incarnation: l.Incarnation, byThread: map[uint64]*convo{}, posts: map[uint64]store.Post{}, names: map[string]string{}}
+		if err := tx.Posts(l.Address, func(p store.Post) error { idx.add(p); return nil }); err != nil {
+			return nil, err
 		}
-		if p.Verified.ByAuthor() {
-			c.Proven++
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	slices.SortFunc(idx.convos, func(x, y *convo) int { return cmp.Compare(y.LatestSeq(), x.LatestSeq()) })
 	a.mu.Lock()
 	if a.lists == nil {
 		a.lists = map[string]*listIndex{}
 	}
-	if cur := a.lists[l.Address]; cur == nil || cur.last <= idx.last {
+	if cur := a.lists[l.Address]; cur == nil || cur.last <= idx.last || cur.incarnation != idx.incarnation {
 		a.lists[l.Address] = idx
 	}
 	a.mu.Unlock()
 	return idx, nil
 }
+
+// add puts post p in the index.
+func (idx *listIndex) add(p store.Post) {
+	p.Evidence = nil
+	idx.posts[p.Seq] = p
+	idx.last = max(idx.last, p.Seq)
+	c := idx.byThread[p.Thread]
+	if c == nil {
+		c = &convo{Thread: p.Thread, Subject: displaySubject(p.Subject)}
+		idx.byThread[p.Thread] = c
+		idx.convos = append(idx.convos, c)
+	}
+	c.Seqs = append(c.Seqs, p.Seq)
+	c.Latest = p.Received
+	if !slices.Contains(c.Authors, p.From) {
+		c.Authors = append(c.Authors, p.From)
+	}
+	if p.Verified.ByAuthor() {
+		c.Proven++
+	}
+}
+
+// extend returns a copy of idx with the posts of list archived after it; nil when a merge
+// moved one of its conversations since, and the records must be read again.
+func (idx *listIndex) extend(tx store.Archive, list string) (*listIndex, error) {
+	for _, c := range idx.convos {
+		p, err := tx.PostMeta(list, c.Thread)
+		if err != nil {
+			return nil, err
+		}
+		if p.Thread != c.Thread {
+			return nil, nil
+		}
+	}
+	n := &listIndex{incarnation: idx.incarnation, last: idx.last, convos: make([]*convo, len(idx.convos)),
+		byThread: make(map[uint64]*convo, len(idx.byThread)), posts: make(map[uint64]store.Post, len(idx.posts)), names: map[string]string{}}
+	for i, c := range idx.convos {
+		cc := *c // the slices are appended to only beyond their length: copies share nothing written
+		cc.Seqs, cc.Authors = slices.Clip(cc.Seqs), slices.Clip(cc.Authors)
+		n.convos[i], n.byThread[c.Thread] = &cc, &cc
+	}
+	for k, v := range idx.posts {
+		n.posts[k] = v
+	}
+	idx.mu.Lock()
+	for k, v := range idx.names {
+		n.names[k] = v
+	}
+	idx.mu.Unlock()
+	err := tx.PostsAfter(list, idx.last, func(p store.Post, _ []byte) error {
+		if p.Thread != p.Origin && n.byThread[p.Origin] != nil {
+			return errMerged // the post joined two conversations the index has
+		}
+		n.add(p)
+		return nil
+	})
+	if errors.Is(err, errMerged) {
+		return nil, nil
+	}
+	return n, err
+}
+
+var errMerged = errors.New("conversations merged")
 
 // name is how the author at addr names herself in her posts (the display name of one of
 // them, seq), "" when she does not. It is read once per author.

@@ -739,3 +739,68 @@ func TestReaderUnderAPath(t *testing.T) {
 		t.Errorf("AttachmentURL = %s", got)
 	}
 }
+
+// TestIndexFollowsNewPostsAndMerges: the reader's picture of an archive, kept and extended as
+// posts come, is the one a fresh reading of the records gives, also after a post joins two
+// conversations.
+func TestIndexFollowsNewPostsAndMerges(t *testing.T) {
+	w := newWorld(t)
+	kept := &archiveIndex{}
+	picture := func(a *archiveIndex) string {
+		t.Helper()
+		var out []string
+		err := w.st.View(func(tx store.Tx) error {
+			l, err := tx.List(crew)
+			if err != nil {
+				return err
+			}
+			idx, err := a.of(tx, l)
+			if err != nil {
+				return err
+			}
+			for _, c := range idx.convos {
+				out = append(out, fmt.Sprintf("%d:%v:%v:%d", c.Thread, c.Seqs, c.Authors, c.Proven))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, " ")
+	}
+	same := func(what string) {
+		t.Helper()
+		if got, want := picture(kept), picture(&archiveIndex{}); got != want {
+			t.Errorf("%s: kept %s, read again %s", what, got, want)
+		}
+	}
+	index := func(p store.Post, id string) {
+		if err := w.st.Update(func(tx store.Tx) error { return tx.IndexThread(crew, p.Thread, []string{id}, "", time.Time{}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1 := w.archive(t, crew, 0, "ann@x.test", "Ann", "One", "1\r\n", vocab.VerifiedDKIM)
+	index(p1, "one@x")
+	p2 := w.archive(t, crew, 0, "bob@x.test", "Bob", "Two", "2\r\n", "")
+	index(p2, "two@x")
+	same("two conversations")
+	w.archive(t, crew, p2.Thread, "ann@x.test", "Ann", "Re: Two", "3\r\n", vocab.VerifiedDKIM)
+	same("a reply")
+	if got := picture(kept); !strings.HasPrefix(got, fmt.Sprintf("%d:[2 3]", p2.Thread)) {
+		t.Errorf("the conversation with the latest post is not first: %s", got)
+	}
+	var th uint64
+	err := w.st.Update(func(tx store.Tx) error {
+		var err error
+		th, err = tx.FindThread(crew, []string{"one@x", "two@x"}) // a post answering both, the older first
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.archive(t, crew, th, "carl@x.test", "Carl", "Re: One and two", "4\r\n", "")
+	same("a post joining the two")
+	if got := picture(kept); got != "1:[1 2 3 4]:[ann@x.test bob@x.test carl@x.test]:2" {
+		t.Errorf("after the merge: %s", got)
+	}
+}
