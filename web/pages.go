@@ -198,7 +198,7 @@ func (r *Reader) conversationPage(w http.ResponseWriter, req *http.Request) {
 	var (
 		view   convoView
 		member *store.Member
-		seqs   []uint64
+		unseen []uint64
 		moved  uint64
 	)
 	err = r.st.View(func(tx store.Tx) error {
@@ -220,7 +220,7 @@ func (r *Reader) conversationPage(w http.ResponseWriter, req *http.Request) {
 			}
 			return errNotFound
 		}
-		seqs = c.Seqs
+		unseen = unseen[:0]
 		view = convoView{ListName: listName(l), List: l.Address, ListURL: ListURL(r.prefix, l.Address), Subject: c.Subject,
 			Mbox: ConversationURL(r.prefix, list, thread) + "/conversation.mbox"}
 		seen, err := r.seen(tx, l, m, c.Seqs)
@@ -233,6 +233,9 @@ func (r *Reader) conversationPage(w http.ResponseWriter, req *http.Request) {
 				return err
 			}
 			mv.New = m != nil && !seen[s]
+			if mv.New {
+				unseen = append(unseen, s)
+			}
 			view.Messages = append(view.Messages, mv)
 		}
 		return nil
@@ -245,7 +248,7 @@ func (r *Reader) conversationPage(w http.ResponseWriter, req *http.Request) {
 		r.pageFailed(w, req, v, err)
 		return
 	}
-	r.markSeen(list, member, seqs)
+	r.markSeen(list, member, unseen)
 	r.render(w, req, http.StatusOK, "conversation", v, view)
 }
 
@@ -261,8 +264,10 @@ func (r *Reader) messagePage(w http.ResponseWriter, req *http.Request) {
 	var (
 		view   convoView
 		member *store.Member
+		unseen []uint64
 	)
 	err = r.st.View(func(tx store.Tx) error {
+		unseen = nil
 		l, m, err := access(tx, v, list)
 		if err != nil {
 			return err
@@ -285,6 +290,9 @@ func (r *Reader) messagePage(w http.ResponseWriter, req *http.Request) {
 			return err
 		}
 		mv.New = m != nil && !seen[seq]
+		if mv.New {
+			unseen = []uint64{seq}
+		}
 		c := idx.byThread[p.Thread]
 		view = convoView{ListName: listName(l), List: l.Address, ListURL: ListURL(r.prefix, l.Address), Subject: displaySubject(p.Subject),
 			Conversation: ConversationURL(r.prefix, list, p.Thread), Messages: []messageView{mv}, Single: true}
@@ -297,7 +305,7 @@ func (r *Reader) messagePage(w http.ResponseWriter, req *http.Request) {
 		r.pageFailed(w, req, v, err)
 		return
 	}
-	r.markSeen(list, member, []uint64{seq})
+	r.markSeen(list, member, unseen)
 	r.render(w, req, http.StatusOK, "conversation", v, view)
 }
 
@@ -397,26 +405,10 @@ func flagsOf(tx store.IMAPAccess, list string, member uint64, seqs []uint64, fn 
 	return true, err
 }
 
-// markSeen sets \Seen on seqs for member m (one read state with IMAP and the digests),
-// keeping her other flags; nothing for a visitor or when all were seen.
-func (r *Reader) markSeen(list string, m *store.Member, seqs []uint64) {
-	if m == nil || len(seqs) == 0 {
-		return
-	}
-	var unseen []uint64
-	if err := r.st.View(func(tx store.Tx) error {
-		flags := map[uint64]byte{}
-		if _, err := flagsOf(tx, list, m.ID, seqs, func(seq uint64, f byte) { flags[seq] = f }); err != nil {
-			return err
-		}
-		unseen = unseen[:0]
-		for _, s := range seqs {
-			if flags[s]&store.FlagSeen == 0 {
-				unseen = append(unseen, s)
-			}
-		}
-		return nil
-	}); err != nil || len(unseen) == 0 {
+// markSeen sets \Seen on unseen, posts the member m had not seen when the page was read (one
+// read state with IMAP and the digests), keeping her other flags; nothing for a visitor.
+func (r *Reader) markSeen(list string, m *store.Member, unseen []uint64) {
+	if m == nil || len(unseen) == 0 {
 		return
 	}
 	err := r.st.Update(func(tx store.Tx) error {
