@@ -100,6 +100,9 @@ type inbound struct {
 	// postRead says they were read: a body that could not be read is not an empty one.
 	postLines []string
 	postRead  bool
+	// search is what the search index keeps of the post, read with the body (searchRead).
+	search     store.SearchDoc
+	searchRead bool
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
@@ -341,6 +344,14 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	}
 	p.Thread = th
 	if p, err = tx.AppendPost(l.Address, p, kept); err != nil {
+		return err
+	}
+	// The index is kept in the transaction that archives the post. A released held post is
+	// read here, as parseMessage read it in the transaction that releases it.
+	if !m.searchRead {
+		m.search, m.searchRead = store.NewSearchDoc(kept), true
+	}
+	if err := tx.IndexPost(l.Address, p.Seq, m.search.For(p)); err != nil {
 		return err
 	}
 	if mem, err := tx.Member(l.Address, m.from); err == nil && !mem.Posted {

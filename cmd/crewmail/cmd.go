@@ -58,6 +58,7 @@ func init() {
 		{"pending decline", cmdPendingDecline, true},
 		{"export", cmdExport, true},
 		{"import", cmdImport, true},
+		{"reindex", cmdReindex, true},
 		{"backup", cmdBackup, true},
 		{"check-db", cmdCheckDB, true},
 		{"queue ls", cmdQueueLs, true},
