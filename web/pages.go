@@ -117,7 +117,8 @@ func (r *Reader) listPage(w http.ResponseWriter, req *http.Request) {
 				return err
 			}
 		}
-		view = listView{Name: listName(l), Address: l.Address, Member: m != nil, Page: page, Total: len(idx.convos)}
+		view = listView{Name: listName(l), Address: l.Address, Member: m != nil, Page: page, Total: len(idx.convos),
+			Search: ListURL(r.prefix, l.Address) + "search"}
 		from := (page - 1) * PageSize
 		if from >= len(idx.convos) && page > 1 {
 			return errNotFound

@@ -85,6 +85,10 @@ var pages = map[string]string{
 <nav aria-label="Breadcrumb" class="crumbs"><a href="{{$.Prefix}}/">Your lists</a></nav>
 <h1>{{.Name}}</h1>
 <p class="addr">{{.Address}}{{if not .Member}} · public archive{{end}}</p>
+<form method="get" action="{{.Search}}" class="search" role="search">
+<label for="q">Search this list</label>
+<div class="row"><input id="q" name="q" type="search" autocomplete="off"><button type="submit">Search</button></div>
+</form>
 {{if .Convos}}<h2 class="visually-hidden">Conversations</h2>
 <ol class="convos">
 {{range .Convos}}<li>
@@ -133,6 +137,31 @@ var pages = map[string]string{
 <form method="post" action="{{$.Prefix}}/settings/sessions"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit">{{if .This}}Sign out here{{else}}Sign out there{{end}}</button></form></li>
 {{end}}</ul>
 {{if gt (len .Sessions) 1}}<form method="post" action="{{$.Prefix}}/settings/sessions"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="all" value="1"><button type="submit">Sign out everywhere else</button></form>{{end}}
+{{end}}{{end}}`,
+
+	"search": `{{define "content"}}{{with .Data}}
+<nav aria-label="Breadcrumb" class="crumbs"><a href="{{$.Prefix}}/">Your lists</a> › <a href="{{.ListURL}}">{{.ListName}}</a></nav>
+<h1>Search {{.ListName}}</h1>
+<form method="get" action="{{.Action}}" class="search" role="search">
+<label for="q">Words to look for</label>
+<div class="row"><input id="q" name="q" type="search" autocomplete="off" value="{{.Query}}"><button type="submit">Search</button></div>
+</form>
+{{if .Problem}}<p class="problem" role="alert">{{.Problem}}</p>{{end}}
+{{if .Incomplete}}<p class="problem">The search index of this list is being rebuilt: some messages may be missing from the results.</p>{{end}}
+{{if .Searched}}{{if .Results}}<p class="meta">{{if .Full}}The {{len .Results}} newest conversations that match{{else}}{{len .Results}} conversation{{if ne (len .Results) 1}}s{{end}} match{{if eq (len .Results) 1}}es{{end}}{{end}}, the newest first.</p>
+<ol class="convos results">
+{{range .Results}}<li><a href="{{.URL}}" class="subject">{{.Subject}}</a>
+<span class="meta">{{.Matching}} matching message{{if ne .Matching 1}}s{{end}}{{if .Count}} of {{.Count}}{{end}}</span>
+{{range .Hits}}<div class="hit"><a href="{{.URL}}" class="meta">{{.Author}}{{if .Time}}, {{.Time}}{{end}}</a>
+{{range .Lines}}<p class="line">{{range .}}{{if .Mark}}<mark>{{.Text}}</mark>{{else}}{{.Text}}{{end}}{{end}}</p>{{end}}</div>
+{{end}}</li>
+{{end}}</ol>{{else}}<p>Nothing matches.</p>{{end}}{{else}}
+<h2>How to search</h2>
+<ul class="help">
+<li>Words find messages with all of them, whatever the case and accents; <code>"a phrase"</code> finds the words together.</li>
+<li><code>from:ann</code>, <code>subject:seeds</code>, <code>has:attachment</code>, <code>before:2026-06-01</code>, <code>after:2026-01-01</code>.</li>
+<li>Quoted text is left out unless you add <code>in:quotes</code>; <code>-word</code> leaves out what has the word.</li>
+</ul>{{end}}
 {{end}}{{end}}`,
 
 	"notfound": `{{define "content"}}
@@ -220,6 +249,7 @@ type listRow struct {
 
 type listView struct {
 	Name, Address string
+	Search        string // the search page's address
 	Member        bool
 	Page, Total   int
 	Convos        []convoRow

@@ -114,6 +114,7 @@ func (r *Reader) routes() {
 	m.HandleFunc("POST "+p+"/settings/sessions", r.endSession)
 	m.HandleFunc("GET "+p+"/style.css", r.style)
 	m.HandleFunc("GET "+p+"/l/{list}/{$}", r.listPage)
+	m.HandleFunc("GET "+p+"/l/{list}/search", r.searchPage)
 	m.HandleFunc("GET "+p+"/l/{list}/t/{thread}", r.conversationPage)
 	m.HandleFunc("GET "+p+"/l/{list}/t/{thread}/conversation.mbox", r.conversationMbox)
 	m.HandleFunc("GET "+p+"/l/{list}/m/{seq}", r.messagePage)

@@ -95,7 +95,10 @@ func (w *world) archive(t testing.TB, list string, thread uint64, from, name, su
 		var err error
 		p, err = tx.AppendPost(list, store.Post{Received: w.now().UTC(), Date: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), MessageID: fmt.Sprintf("%d.%s", time.Now().UnixNano(), from),
 			From: from, Subject: subject, Thread: thread, Verified: verified, AuthDomain: "x.test"}, []byte(raw))
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.IndexPost(list, p.Seq, store.NewSearchDoc([]byte(raw)).For(p))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -684,7 +687,7 @@ func activeContent(page string) string {
 	allowed := map[string]bool{"html": true, "head": true, "meta": true, "title": true, "link": true, "body": true, "header": true,
 		"a": true, "nav": true, "span": true, "form": true, "input": true, "button": true, "main": true, "h1": true, "h2": true, "h3": true,
 		"p": true, "ol": true, "ul": true, "li": true, "strong": true, "b": true, "article": true, "time": true, "div": true,
-		"details": true, "summary": true, "pre": true, "footer": true, "label": true}
+		"details": true, "summary": true, "pre": true, "footer": true, "label": true, "mark": true, "code": true}
 	z := html.NewTokenizer(strings.NewReader(page))
 	for {
 		switch z.Next() {
@@ -802,5 +805,44 @@ func TestIndexFollowsNewPostsAndMerges(t *testing.T) {
 	same("a post joining the two")
 	if got := picture(kept); got != "1:[1 2 3 4]:[ann@x.test bob@x.test carl@x.test]:2" {
 		t.Errorf("after the merge: %s", got)
+	}
+}
+
+func TestSearchPage(t *testing.T) {
+	w := newWorld(t)
+	p1 := w.archive(t, crew, 0, "ann@x.test", "Ann", "Seeds", "Who has tomato seeds for the café?\r\n", vocab.VerifiedDKIM)
+	w.archive(t, crew, p1.Thread, "bob@x.test", "Bob", "Re: Seeds", "I have Tomatoes, not seeds.\r\n\r\nAnn wrote:\r\n> Who has tomato seeds?\r\n", "")
+	w.archive(t, crew, 0, "bob@x.test", "Bob", "Tools", "The spade is in the shed.\r\n", "")
+	b := w.browser(t)
+	b.signIn("ann@x.test")
+	if page := b.get("/l/crew@x.test/"); !strings.Contains(page.body, `action="/l/crew@x.test/search"`) {
+		t.Errorf("the list page has no search form:\n%s", page.body)
+	}
+	a := b.get(SearchURL("", crew, "tomato"))
+	if a.status != http.StatusOK || !strings.Contains(a.body, "1 conversation matches") || !strings.Contains(a.body, "<mark>tomato</mark>") ||
+		!strings.Contains(a.body, fmt.Sprintf(`href="/l/crew@x.test/t/%d"`, p1.Thread)) || strings.Contains(a.body, "Tools") {
+		t.Errorf("search for tomato: %d\n%s", a.status, a.body)
+	}
+	if a := b.get(SearchURL("", crew, "cafe")); !strings.Contains(a.body, "<mark>café</mark>") {
+		t.Errorf("cafe does not find café:\n%s", a.body)
+	}
+	if a := b.get(SearchURL("", crew, "from:bob spade")); !strings.Contains(a.body, "Tools") || strings.Contains(a.body, "Seeds") {
+		t.Errorf("from:bob spade:\n%s", a.body)
+	}
+	if a := b.get(SearchURL("", crew, "before:yesterday")); a.status != http.StatusBadRequest || !strings.Contains(a.body, `class="problem"`) {
+		t.Errorf("a query that does not parse: %d\n%s", a.status, a.body)
+	}
+	if a := b.get(SearchURL("", crew, "")); !strings.Contains(a.body, "How to search") {
+		t.Errorf("the empty search page has no help:\n%s", a.body)
+	}
+	if a := b.get(SearchURL("", crew, "<script>alert(1)</script>")); activeContent(a.body) != "" {
+		t.Errorf("a hostile query: %s", activeContent(a.body))
+	}
+	// Not a member: the same not found as a list that is not there.
+	olga := w.browser(t)
+	olga.signIn("olga@x.test")
+	missing := olga.get("/l/nolist@x.test/")
+	if a := olga.get(SearchURL("", crew, "tomato")); a.status != http.StatusNotFound || a.body != missing.body {
+		t.Errorf("a non-member's search: %d\n%s", a.status, a.body)
 	}
 }

@@ -39,7 +39,7 @@ func chromium() string {
 var signInLinkRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/s/[a-z2-7]+`)
 
 // TestReaderInABrowser: a member signs in through the link mailed to her (caught by the test's
-// SMTP server), reads a conversation, downloads its attachment, and every page she sees loads
+// SMTP server), searches, reads a conversation, downloads its attachment, and every page she sees loads
 // nothing from outside the server, fits a 390 px screen, and has no serious or critical
 // accessibility fault that axe-core finds. Screenshots at 390 and 1024 px (and 390 px dark)
 // go to $CREWMAIL_SCREENSHOTS, else to a temporary folder.
@@ -234,6 +234,15 @@ func TestReaderInABrowser(t *testing.T) {
 	do("open the list", chromedp.Click(chromedp.CSS("ul.lists a")), chromedp.WaitVisible(chromedp.CSS("ol.convos")))
 	check("conversations")
 	shoot("conversations")
+	// Searching, from the list's page.
+	do("search", chromedp.SendKeys(chromedp.CSS("#q"), "beans"), chromedp.Click(chromedp.CSS("form.search button")),
+		waitTitle("beans · search Garden crew"))
+	check("search")
+	marks, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("ol.results")))
+	if err != nil || !strings.Contains(marks, "<mark>beans</mark>") || !strings.Contains(marks, "Seed swap on Saturday") {
+		t.Errorf("the search for beans: %v\n%s", err, marks)
+	}
+	shoot("search")
 	do("open the conversation", chromedp.Click(chromedp.CSS("a.subject")), chromedp.WaitVisible(chromedp.CSS("article.message")))
 	check("conversation")
 	page, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
