@@ -26,6 +26,8 @@ type Links interface {
 	// DigestMessageID draws a Message-ID (without <>) the list knows again as a digest's, so
 	// that a reply naming it in In-Reply-To or References is never posted.
 	DigestMessageID(list string) string
+	// PrivateReplyAddress is crew+p-TOKEN@, which answers the author of one post alone.
+	PrivateReplyAddress(list string, seq uint64) string
 }
 
 // maxTextChars bounds the text of one message in a digest; the archive keeps all of it.
@@ -40,10 +42,13 @@ type post struct {
 
 // readPosts reads the posts of list after seq, with their text, once for all the members
 // whose digests include them.
-func readPosts(tx store.Archive, list string, after uint64, links Links, zone *time.Location) ([]post, error) {
+func readPosts(tx store.Archive, l store.List, after uint64, links Links, zone *time.Location) ([]post, error) {
 	var out []post
-	err := tx.PostsAfter(list, after, func(p store.Post, raw []byte) error {
-		out = append(out, readPost(list, p, raw, links, zone))
+	err := tx.PostsAfter(l.Address, after, func(p store.Post, raw []byte) error {
+		out = append(out, readPost(l.Address, p, raw, links, zone))
+		if l.HideAddresses {
+			out[len(out)-1].hideAddress()
+		}
 		return nil
 	})
 	return out, err
@@ -73,6 +78,7 @@ func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Loc
 		Time:     when.In(zone).Format("Mon 2 Jan 15:04"),
 		Reply:    mailto(links.ReplyAddress(list, p.Seq), replySubject(p.Subject)),
 	}
+	m.ReplyAuthor = mailto(links.PrivateReplyAddress(list, p.Seq), replySubject(p.Subject))
 	if t, err := replytext.Body(raw, maxTextChars); err == nil {
 		m.Text, m.Trimmed = t.Text, t.Trimmed
 		for _, f := range t.Attachments {

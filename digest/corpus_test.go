@@ -12,9 +12,9 @@ import (
 	"crewmail/lists"
 )
 
-// tokenRE matches the signed part of a list's Reply and Mute addresses, which differs with
-// each database's secret.
-var tokenRE = regexp.MustCompile(`(crew(?:\+|&#43;)(?:r|mute)-)[a-z2-7]+`)
+// tokenRE matches the signed part of a list's Reply, private reply and Mute addresses, which
+// differs with each database's secret.
+var tokenRE = regexp.MustCompile(`(crew(?:\+|&#43;)(?:r|p|mute)-)[a-z2-7]+`)
 
 // TestCorpusDayGolden builds the daily digest of a real day of a mailing list (the corpus's
 // notmuch messages of 17 November 2009, posted in Date order) and compares its text and HTML

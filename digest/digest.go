@@ -52,6 +52,9 @@ type Message struct {
 	Trimmed     bool   // quoted text or a signature was left out (the archive has it all)
 	Attachments []Attachment
 	Reply       string // mailto: URL of the Reply link, with subject (RFC 6068)
+	// ReplyAuthor is the mailto: URL of the "Reply to Alice only" link: the post's private
+	// reply address (crew+p-TOKEN@), which passes an answer on to its author alone.
+	ReplyAuthor string
 }
 
 // Attachment names a file that came with a post.

@@ -13,6 +13,9 @@ import (
 type fuzzLinks struct{}
 
 func (fuzzLinks) ReplyAddress(list string, seq uint64) string { return "crew+r-x@lists.example.test" }
+func (fuzzLinks) PrivateReplyAddress(list string, seq uint64) string {
+	return "crew+p-x@lists.example.test"
+}
 func (fuzzLinks) MuteAddress(list string, thread uint64) string {
 	return "crew+mute-x@lists.example.test"
 }

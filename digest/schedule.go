@@ -303,7 +303,7 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 	if len(d.dues) == 0 || from >= last {
 		return d, nil
 	}
-	if d.posts, err = readPosts(tx, l.Address, from, s.links, d.zone); err != nil {
+	if d.posts, err = readPosts(tx, l, from, s.links, d.zone); err != nil {
 		return dueList{}, err
 	}
 	d.mutes = map[uint64]map[uint64]bool{}
@@ -542,7 +542,7 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 				return err
 			}
 		}
-		posts, err := readPosts(tx, list, after, s.links, zone)
+		posts, err := readPosts(tx, l, after, s.links, zone)
 		if err != nil {
 			return err
 		}

@@ -234,6 +234,8 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 				err = s.forward(tx, l, l.Owners, kept, &res)
 			case KindReply:
 				err = s.acceptReply(tx, l, t, env, m, kept, &res)
+			case KindPrivate:
+				err = s.acceptPrivateReply(tx, l, t, env, m, &res)
 			}
 			if err != nil {
 				return err

@@ -49,7 +49,11 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
 	}
-	msg, err := listcopy.Post(l, p, raw, s.postBlock(l, d.Member))
+	var private string
+	if l.HideAddresses {
+		private = s.PrivateReplyAddress(l.Address, p.Seq)
+	}
+	msg, err := listcopy.Post(l, p, raw, s.postBlock(l, d.Member), private)
 	if err != nil {
 		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
 	}

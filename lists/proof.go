@@ -79,7 +79,7 @@ func commandAddress(t Target, sep string) string {
 	}
 	cmd := map[Kind]string{
 		KindHelp: "help", KindUnsubscribe: "unsubscribe", KindSubscribe: "subscribe", KindOwner: "owner",
-		KindPassword: "password", KindDigestReply: "digest", KindMuteThread: "mute", KindFollow: "follow", KindPause: "pause", KindMode: t.Token, KindReply: "r-" + t.Token,
+		KindPassword: "password", KindDigestReply: "digest", KindMuteThread: "mute", KindFollow: "follow", KindPause: "pause", KindMode: t.Token, KindReply: "r-" + t.Token, KindPrivate: "p-" + t.Token,
 		KindMute: "mute-" + t.Token, KindUnmute: "unmute-" + t.Token, KindConfirm: "confirm-" + t.Token,
 		KindBounce: "bounces-" + t.Token,
 	}[t.Kind]

@@ -33,13 +33,14 @@ const (
 	KindMuteThread                  // crew+mute@: the sender mutes the thread the mail replies to or forwards
 	KindFollow                      // crew+follow@: the sender follows the thread the mail replies to or forwards
 	KindPause                       // crew+pause@: no mail for the sender until a date (subject or first line)
+	KindPrivate                     // crew+p-TOKEN@: a member's answer to the author of the post TOKEN names, passed on to her alone
 )
 
 // Target is where one recipient address leads.
 type Target struct {
 	List  string // the list's address
 	Kind  Kind
-	Token string // for KindConfirm, KindBounce, KindMode, KindReply, KindMute and KindUnmute
+	Token string // for KindConfirm, KindBounce, KindMode, KindReply, KindPrivate, KindMute and KindUnmute
 }
 
 // Refusal is a reason to refuse a recipient or a message, with the SMTP reply it deserves.
@@ -79,6 +80,10 @@ func (s *Service) Route(rcpt string) (Target, error) {
 		if base, cmd, ok := strings.Cut(local, s.cfg.Separator); ok {
 			list := base + "@" + domain
 			if _, err := tx.List(list); err == nil {
+				if tok, ok := strings.CutPrefix(cmd, "p-"); ok {
+					t, err = s.routePrivateReply(list, tok)
+					return err
+				}
 				if t, ok = s.routeCommand(list, cmd); ok {
 					return nil
 				}

@@ -42,6 +42,9 @@ type Config struct {
 	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
 	// list's own time zone wins) say when digests go out, for the welcome.
 	DailyAt, WeeklyOn, Zone string
+	// PrivateRepliesPerHour is how many private replies (crew+p-TOKEN@) one member may send
+	// in an hour; default 20.
+	PrivateRepliesPerHour int
 }
 
 // Service is the domain layer over the store. Its methods are safe for concurrent use.
@@ -51,6 +54,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	tokens *token.Signer
+	// replies counts private replies per replier (privatereply.go).
+	replies *replyRate
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
@@ -73,7 +78,11 @@ func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Se
 	if cfg.ConfirmWithin == 0 {
 		cfg.ConfirmWithin = 7 * 24 * time.Hour
 	}
-	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()), Now: time.Now, Enqueued: func() {}}
+	if cfg.PrivateRepliesPerHour == 0 {
+		cfg.PrivateRepliesPerHour = 20
+	}
+	return &Service{st: st, tpl: tpl, cfg: cfg, log: log, tokens: token.NewSigner(st.Secret()),
+		replies: &replyRate{perHour: cfg.PrivateRepliesPerHour}, Now: time.Now, Enqueued: func() {}}
 }
 
 // ListOptions are the settings given when a list is created or changed, as the operator typed
@@ -98,6 +107,8 @@ type ListOptions struct {
 	ModerateFirstPosts *bool
 	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
 	Archive            string // "private" or "public": who reads the archive on the web
+	// HideAddresses: list copies and digests show authors' names, not their addresses.
+	HideAddresses *bool
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -195,6 +206,9 @@ func (o ListOptions) apply(l *store.List) error {
 		l.PublicArchive = true
 	default:
 		return fmt.Errorf("the archive is private (members read it on the web) or public (anyone does), not %q", o.Archive)
+	}
+	if o.HideAddresses != nil {
+		l.HideAddresses = *o.HideAddresses
 	}
 	for _, b := range o.Ban {
 		entry, err := banEntry(b)

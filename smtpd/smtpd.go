@@ -30,6 +30,9 @@ import (
 // Domain is what the SMTP server needs from the domain layer.
 type Domain interface {
 	Route(rcpt string) (lists.Target, error)
+	// Admit says whether the envelope sender may send to a target at RCPT (a private reply
+	// address takes only the list's members, within their rate).
+	Admit(from string, t lists.Target) error
 	Accept(env lists.Envelope, raw []byte) (lists.Result, error)
 }
 
@@ -176,6 +179,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 				return err
 			}
 		}
+		return smtpError(err)
+	}
+	if err := s.srv.domain.Admit(s.from, t); err != nil {
+		s.log.Info("recipient refused for this sender", "from", s.from, "rcpt", to, "reason", err)
 		return smtpError(err)
 	}
 	s.rcpts = append(s.rcpts, to)

@@ -3,6 +3,8 @@ package smtpd
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +28,8 @@ type fakeDomain struct {
 func (d *fakeDomain) Route(rcpt string) (lists.Target, error) {
 	return lists.Target{List: rcpt, Kind: lists.KindPost}, nil
 }
+
+func (d *fakeDomain) Admit(from string, t lists.Target) error { return nil }
 
 func (d *fakeDomain) Accept(env lists.Envelope, raw []byte) (lists.Result, error) {
 	d.envs = append(d.envs, env)
@@ -196,5 +200,48 @@ func TestReceivedIPv6(t *testing.T) {
 	}
 	if len(d.envs) != 1 || !strings.Contains(d.envs[0].Received, " ([IPv6:::1])\r\n\tby mx.example.test ") {
 		t.Errorf("Received fields: %+v", d.envs)
+	}
+}
+
+// senderDomain admits only some senders to the address "private@example.test", as the domain
+// does for a private reply address: others are refused with what it says.
+type senderDomain struct {
+	fakeDomain
+	refusals map[string]*lists.Refusal // sender → refusal
+}
+
+func (d *senderDomain) Admit(from string, t lists.Target) error {
+	if r := d.refusals[from]; r != nil && t.List == "private@example.test" {
+		return r
+	}
+	return nil
+}
+
+// TestRcptAsksTheDomainAboutTheSender: at RCPT the domain judges the sender for the address
+// (Domain.Admit); its refusal is the reply, code and enhanced code as it said, and the other
+// recipients of the transaction still go through.
+func TestRcptAsksTheDomainAboutTheSender(t *testing.T) {
+	d := &senderDomain{refusals: map[string]*lists.Refusal{
+		"stranger@example.test": {Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "members only"},
+		"busy@example.test":     {Code: 450, Enhanced: [3]int{4, 7, 1}, Message: "too many this hour"},
+	}}
+	addr := startSMTP(t, Config{}, d)
+	for from, want := range map[string]string{"stranger@example.test": "550 5.7.1", "busy@example.test": "450 4.7.1"} {
+		c := dial(t, addr)
+		if err := c.Mail(from, nil); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Rcpt("private@example.test", nil)
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2]) != want {
+			t.Errorf("RCPT from %s: %v, want %s", from, err, want)
+		}
+		if err := c.Rcpt("crew@example.test", nil); err != nil {
+			t.Errorf("RCPT of another address from %s after a refusal: %v", from, err)
+		}
+		c.Close()
+	}
+	if err := dial(t, addr).SendMail("member@example.test", []string{"private@example.test"}, strings.NewReader("From: member@example.test\r\n\r\nhi\r\n")); err != nil {
+		t.Errorf("a sender the domain admits: %v", err)
 	}
 }

@@ -57,6 +57,9 @@ type List struct {
 	// PublicArchive: anyone may read the list's archive on the web; by default (false) only
 	// its members. It is the owners' explicit choice (crewmail list set -archive public).
 	PublicArchive bool `json:"public_archive,omitempty"`
+	// HideAddresses: members see each other's names, never their addresses, in list copies
+	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
+	HideAddresses bool `json:"hide_addresses,omitempty"`
 }
 
 // Member is one subscriber of a list.

@@ -164,6 +164,14 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.ModerateFirstPosts = &b
 		return nil
 	})
+	fs.Func("hide-addresses", "true: list copies and digests show authors' names, not their addresses (members answer an author alone through the private reply address)", func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("-hide-addresses is true or false, not %q", s)
+		}
+		o.HideAddresses = &b
+		return nil
+	})
 	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
 	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
 		if o.Moderators == nil {
@@ -178,7 +186,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-archive private|public]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-archive private|public]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)
@@ -309,6 +317,7 @@ func cmdListShow(c *cmd) error {
 		fmt.Fprintf(tw, "time zone:\t%s\n", l.Timezone)
 	}
 	fmt.Fprintf(tw, "first posts:\t%s\n", map[bool]string{true: "wait for a moderator", false: "go out like any other"}[l.ModerateFirstPosts])
+	fmt.Fprintf(tw, "addresses:\t%s\n", map[bool]string{true: "hidden: members see names only", false: "shown"}[l.HideAddresses])
 	if l.Description != "" {
 		fmt.Fprintf(tw, "description:\t%s\n", oneLine(l.Description, 120))
 	}

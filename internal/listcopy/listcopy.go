@@ -1,7 +1,8 @@
 // Package listcopy owns what a list writes on the mail it sends: the one header block every
 // post, notice and digest carries (RFC 2919 List-Id, the RFC 2369 List-* fields, the RFC 8058
 // one-click fields, Precedence and X-Loop), and the list copy of a post: the archived message
-// under that block, with the subject prefix and the DMARC-safe From rewrite when they apply.
+// under that block, with the subject prefix, the DMARC-safe From rewrite and the author's
+// address hidden when they apply.
 package listcopy
 
 import (
@@ -12,10 +13,13 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // a display name in any charset is read to be written again
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
 	"crewmail/internal/mailaddr"
+	"crewmail/internal/rawmsg"
+	"crewmail/internal/safetext"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -122,15 +126,21 @@ func phrase(name string) string {
 // the block on top and nothing else changed, so the author's DKIM signature still verifies at
 // every member (docs/design.md, "No modification vs. subject prefix and footer"). A subject
 // prefix, when the list has one, is the one exception, and the From rewrite where the author's
-// DMARC policy then demands it.
-func Post(l store.List, p store.Post, raw []byte, b Block) ([]byte, error) {
+// DMARC policy then demands it. On a list that hides addresses the copy always comes From the
+// list, without the author's address, and privateReply (the post's crew+p-TOKEN@ address) is
+// its Reply-To: replying answers the author alone, through the list.
+func Post(l store.List, p store.Post, raw []byte, b Block, privateReply string) ([]byte, error) {
 	var err error
 	if l.SubjectPrefix != "" {
 		if raw, err = withSubjectPrefix(raw, l.SubjectPrefix); err != nil {
 			return nil, err
 		}
 	}
-	if needsFromRewrite(l, p) {
+	if l.HideAddresses {
+		if raw, err = hideAuthor(raw, l, p.From, privateReply); err != nil {
+			return nil, err
+		}
+	} else if needsFromRewrite(l, p) {
 		if raw, err = fromTheList(raw, l); err != nil {
 			return nil, err
 		}
@@ -191,14 +201,6 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 		return raw, nil // nothing readable to rewrite; accepted posts have one From
 	}
 	author := from[0]
-	name := author.Name
-	if name == "" {
-		name, _, _ = mailaddr.Split(author.Address)
-	}
-	listName := l.Name
-	if listName == "" {
-		listName, _, _ = mailaddr.Split(l.Address)
-	}
 	if l.AuthorIn == vocab.AuthorInCc {
 		cc, _ := h.AddressList("Cc")
 		h.SetAddressList("Cc", append(cc, author))
@@ -206,7 +208,73 @@ func fromTheList(raw []byte, l store.List) ([]byte, error) {
 		h.SetAddressList("Reply-To", []*mail.Address{author})
 	}
 	h.Set("X-Original-From", original)
-	h.SetAddressList("From", []*mail.Address{{Name: name + " via " + listName, Address: l.Address}})
+	h.SetAddressList("From", []*mail.Address{Via(l, author)})
+	var buf bytes.Buffer
+	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(&buf, br); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Via is the From of mail the list sends on someone's behalf: '"Alice via Garden crew"
+// <crew@example.org>', named by their display name, or the local part of their address when
+// they have none (or one that looks like an address).
+func Via(l store.List, person *mail.Address) *mail.Address {
+	name := safetext.Author(person.Name)
+	if name == "" {
+		name, _, _ = mailaddr.Split(person.Address)
+	}
+	listName := l.Name
+	if listName == "" {
+		listName, _, _ = mailaddr.Split(l.Address)
+	}
+	return &mail.Address{Name: name + " via " + listName, Address: l.Address}
+}
+
+// hideAuthor sends the copy From the list on a list that hides addresses: every field that
+// names the author's address (From, Sender, Reply-To, the Return-Path and
+// Authentication-Results of her mail, an Exim "envelope-from" in a Received field, her
+// DKIM-Signature's i=) is removed, but the Message-IDs that thread it; privateReply, when set,
+// is the Reply-To. Her signature no longer verifies, and need not: the list signs the copy
+// with its own domain, which From then names (DMARC-aligned).
+func hideAuthor(raw []byte, l store.List, author, privateReply string) ([]byte, error) {
+	// Blank lines before the header (some mail software writes them) are neither a field nor
+	// its end: skipped, as the archive's readers skip them (rawmsg).
+	br := bufio.NewReader(bytes.NewReader(rawmsg.SkipBlankLines(raw)))
+	th, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	h := mail.Header{Header: message.Header{Header: th}}
+	from := &mail.Address{Address: author}
+	if as, err := h.AddressList("From"); err == nil && len(as) == 1 {
+		from = as[0]
+	}
+	names := []string{strings.ToLower(author), strings.ToLower(from.Address)}
+	for f := h.Fields(); f.Next(); { // h, not th: Del shortens the list h writes
+		switch strings.ToLower(f.Key()) {
+		case "message-id", "in-reply-to", "references":
+			continue
+		}
+		v := strings.ToLower(f.Value())
+		if dec, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+			v += " " + strings.ToLower(dec)
+		}
+		for _, n := range names {
+			if n != "" && strings.Contains(v, n) {
+				f.Del()
+				break
+			}
+		}
+	}
+	h.Del("X-Original-From")
+	if privateReply != "" {
+		h.SetAddressList("Reply-To", []*mail.Address{{Address: privateReply}})
+	}
+	h.SetAddressList("From", []*mail.Address{Via(l, from)})
 	var buf bytes.Buffer
 	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
 		return nil, err

@@ -1,9 +1,9 @@
 // Package token owns the signed tokens in the addresses and links that act for someone: the
-// VERP bounce address, Reply and mute addresses, confirmation addresses and one-click
-// unsubscribe links. Each is HMAC-signed with the server secret, bound to its purpose and its
-// list (the incarnation of the list at that address), and written in lowercase base32 with one
-// spelling only, so it survives mail systems that fold the case of local parts
-// (docs/design.md, "Tokens").
+// VERP bounce address, Reply, private reply and mute addresses, confirmation addresses and
+// one-click unsubscribe links. Each is HMAC-signed with the server secret, bound to its
+// purpose and its list (the incarnation of the list at that address), and written in
+// lowercase base32 with one spelling only, so it survives mail systems that fold the case of
+// local parts (docs/design.md, "Tokens").
 package token
 
 import (
@@ -155,4 +155,36 @@ func (s *Signer) ParseConfirm(l List, token string, now time.Time) (action byte,
 		return 0, 0, ErrExpired
 	}
 	return b[0], binary.BigEndian.Uint64(b[5:13]), nil
+}
+
+// A private reply address (crew+p-TOKEN@) forwards a member's answer to the author of one
+// archived post, and to nobody else. The token names the post (its sequence in the list's
+// archive) and when the address stops working, under a MAC bound to the list's incarnation.
+// It does not name a member: digests are composed once for every member with the same
+// cursor, so the relay asks instead that whoever mails it is a member of the list
+// (docs/design.md, "Addresses of a list").
+
+// PrivateReply names archived post seq of list until expires (kept to the hour).
+func (s *Signer) PrivateReply(l List, seq uint64, expires time.Time) string {
+	data := binary.AppendUvarint(nil, seq)
+	data = binary.BigEndian.AppendUint32(data, uint32(expires.Unix()/3600))
+	return Encode(append(data, s.listMAC(l, "private:"+l.Address, data, 8)...))
+}
+
+// ParsePrivateReply returns the archived post a private reply token names: ErrInvalid for a
+// token that is not genuine for list, ErrExpired for one that was but expired before now.
+func (s *Signer) ParsePrivateReply(l List, token string, now time.Time) (seq uint64, err error) {
+	b, ok := Decode(token)
+	if !ok || len(b) < 1+4+8 {
+		return 0, ErrInvalid
+	}
+	data, sum := b[:len(b)-8], b[len(b)-8:]
+	seq, k := binary.Uvarint(data[:len(data)-4])
+	if k != len(data)-4 || !hmac.Equal(sum, s.listMAC(l, "private:"+l.Address, data, 8)) {
+		return 0, ErrInvalid
+	}
+	if expires := time.Unix(int64(binary.BigEndian.Uint32(data[len(data)-4:]))*3600, 0); now.After(expires) {
+		return 0, ErrExpired
+	}
+	return seq, nil
 }

@@ -121,3 +121,47 @@ func TestSignIn(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrivateReply: a private reply token is accepted only in the one spelling the signer makes
+// for its post and expiry, for its list; anything else, however close, is refused.
+func FuzzPrivateReply(f *testing.F) {
+	expires := now.Add(30 * 24 * time.Hour)
+	f.Add(signer.PrivateReply(crew, 42, expires))
+	f.Add(signer.PrivateReply(crew, 1<<40, expires))
+	f.Add(signer.Seq(crew, Reply, 42))
+	f.Fuzz(func(t *testing.T, token string) {
+		seq, err := signer.ParsePrivateReply(crew, token, now)
+		if err == nil && signer.PrivateReply(crew, seq, expires) != strings.ToLower(token) {
+			t.Errorf("private reply token %q accepted for post %d but is not the one made for it", token, seq)
+		}
+		if _, err := signer.ParsePrivateReply(List{Address: "seeds@x.test"}, token, now); err == nil {
+			t.Errorf("private reply token %q of crew accepted for another list", token)
+		}
+	})
+}
+
+// TestPrivateReplyToken: a private reply token names its post until it expires, for its list
+// and incarnation only, and is no Reply token.
+func TestPrivateReplyToken(t *testing.T) {
+	tok := signer.PrivateReply(crew, 42, now.Add(time.Hour))
+	if seq, err := signer.ParsePrivateReply(crew, strings.ToUpper(tok), now); err != nil || seq != 42 {
+		t.Errorf("private reply token read back as %d, %v", seq, err)
+	}
+	if _, err := signer.ParsePrivateReply(crew, tok, now.Add(2*time.Hour)); err != ErrExpired {
+		t.Errorf("an expired private reply token: %v", err)
+	}
+	for _, l := range []List{{Address: "seeds@x.test"}, {Address: crew.Address, Incarnation: 2}} {
+		if _, err := signer.ParsePrivateReply(l, tok, now); err != ErrInvalid {
+			t.Errorf("a private reply token of crew for %+v: %v", l, err)
+		}
+	}
+	if _, ok := signer.ParseSeq(crew, Reply, tok); ok {
+		t.Error("a private reply token was accepted as a Reply token")
+	}
+	if _, err := signer.ParsePrivateReply(crew, signer.Seq(crew, Reply, 42), now); err != ErrInvalid {
+		t.Errorf("a Reply token was accepted as a private reply token: %v", err)
+	}
+	if n := len("crew+p-" + tok); n > 64 {
+		t.Errorf("crew+p-TOKEN is %d characters; RFC 5321 §4.5.3.1.1 allows a local part 64", n)
+	}
+}
