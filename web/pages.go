@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-message"
 
+	"crewmail/internal/listcopy"
 	"crewmail/internal/mbox"
 	"crewmail/internal/mimetree"
 	"crewmail/internal/replytext"
@@ -175,13 +176,14 @@ func firstBy(idx *listIndex, c *convo, addr string) uint64 {
 }
 
 // person is an author as a page names her: her display name, and her address for members
-// only.
+// only, and for nobody on a list that hides addresses; without either, the address's local
+// part.
 func (r *Reader) person(tx store.Archive, idx *listIndex, l store.List, member bool, addr string, seq uint64) person {
 	p := person{Name: idx.name(tx, l.Address, addr, seq)}
-	if member {
+	if member && !l.HideAddresses {
 		p.Address = addr
 	}
-	if p.Name == "" && !member {
+	if p.Name == "" && p.Address == "" {
 		p.Name, _, _ = strings.Cut(addr, "@")
 	}
 	return p
@@ -222,8 +224,10 @@ func (r *Reader) conversationPage(w http.ResponseWriter, req *http.Request) {
 			return errNotFound
 		}
 		unseen = unseen[:0]
-		view = convoView{ListName: listName(l), List: l.Address, ListURL: ListURL(r.prefix, l.Address), Subject: c.Subject,
-			Mbox: ConversationURL(r.prefix, list, thread) + "/conversation.mbox"}
+		view = convoView{ListName: listName(l), List: l.Address, ListURL: ListURL(r.prefix, l.Address), Subject: c.Subject}
+		if m != nil {
+			view.Mbox = ConversationURL(r.prefix, list, thread) + "/conversation.mbox"
+		}
 		seen, err := r.seen(tx, l, m, c.Seqs)
 		if err != nil {
 			return err
@@ -326,15 +330,16 @@ func (r *Reader) message(tx store.Tx, idx *listIndex, l store.List, m *store.Mem
 		Seq: seq, Anchor: fmt.Sprintf("m%d", seq), Subject: displaySubject(p.Subject),
 		Author: r.person(tx, idx, l, m != nil, p.From, seq), Proven: p.Verified.ByAuthor(), Proof: proof(p),
 		Time: r.when(when, zone), ISOTime: when.UTC().Format(time.RFC3339),
-		Permalink: MessageURL(r.prefix, l.Address, seq), Raw: MessageURL(r.prefix, l.Address, seq) + "/message.eml",
-		Blocks: full.Blocks, Trimmed: full.Trimmed,
+		Permalink: MessageURL(r.prefix, l.Address, seq),
+		Blocks:    full.Blocks, Trimmed: full.Trimmed,
 	}
 	if name := fromName(raw); name != "" {
 		mv.Author.Name = name
 	}
 	if m != nil {
 		mv.Reply = mailto(r.lists.ReplyAddress(l.Address, seq), "Re: "+mv.Subject)
-		mv.ReplyAuthor = mailto(p.From, "Re: "+mv.Subject)
+		mv.ReplyAuthor = mailto(r.lists.PrivateReplyAddress(l.Address, seq), "Re: "+mv.Subject)
+		mv.Raw = MessageURL(r.prefix, l.Address, seq) + "/message.eml"
 	}
 	for i, a := range full.Attachments {
 		mv.Attachments = append(mv.Attachments, attachmentView{Name: a.Name, Size: size(a.Size),
@@ -440,13 +445,20 @@ func (r *Reader) messageRaw(w http.ResponseWriter, req *http.Request) {
 	}
 	var raw []byte
 	err = r.st.View(func(tx store.Tx) error {
-		if _, _, err := access(tx, v, list); err != nil {
+		l, m, err := access(tx, v, list)
+		if err != nil {
 			return err
 		}
-		_, raw, err = tx.Post(list, seq)
-		if errors.Is(err, store.ErrNotFound) {
+		if m == nil { // the message as it came names people: members only
 			return errNotFound
 		}
+		p, raw0, err := tx.Post(list, seq)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNotFound
+		} else if err != nil {
+			return err
+		}
+		raw, err = r.asSent(l, p, raw0)
 		return err
 	})
 	if err != nil {
@@ -468,9 +480,12 @@ func (r *Reader) conversationMbox(w http.ResponseWriter, req *http.Request) {
 	}
 	var buf bytes.Buffer
 	err = r.st.View(func(tx store.Tx) error {
-		l, _, err := access(tx, v, list)
+		l, m, err := access(tx, v, list)
 		if err != nil {
 			return err
+		}
+		if m == nil { // the messages as they came name people: members only
+			return errNotFound
 		}
 		idx, err := r.index.of(tx, l)
 		if err != nil {
@@ -487,7 +502,14 @@ func (r *Reader) conversationMbox(w http.ResponseWriter, req *http.Request) {
 			if err != nil {
 				return err
 			}
-			if err := mw.Write(p.From, p.Received, raw); err != nil {
+			if raw, err = r.asSent(l, p, raw); err != nil {
+				return err
+			}
+			from := p.From
+			if l.HideAddresses {
+				from = l.Address
+			}
+			if err := mw.Write(from, p.Received, raw); err != nil {
 				return err
 			}
 		}
@@ -541,6 +563,16 @@ func (r *Reader) attachment(w http.ResponseWriter, req *http.Request) {
 	}
 	download(w, "application/octet-stream", name, int64(len(body)))
 	w.Write(body) //nolint:errcheck // the reader went away
+}
+
+// asSent is a post's message as a member downloads it: as archived, or on a list that hides
+// addresses as its list copy (listcopy.Post: From the list, the author's address nowhere in
+// the header, the private reply address as Reply-To).
+func (r *Reader) asSent(l store.List, p store.Post, raw []byte) ([]byte, error) {
+	if !l.HideAddresses {
+		return raw, nil
+	}
+	return listcopy.Post(l, p, raw, listcopy.Block{Name: l.Name, Address: l.Address, Post: true}, r.lists.PrivateReplyAddress(l.Address, p.Seq))
 }
 
 // partBody is the decoded body (transfer encoding undone) of the part of raw at pos, as

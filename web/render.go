@@ -105,7 +105,7 @@ var pages = map[string]string{
 <nav aria-label="Breadcrumb" class="crumbs"><a href="{{$.Prefix}}/">Your lists</a> › <a href="{{.ListURL}}">{{.ListName}}</a></nav>
 <h1>{{.Subject}}</h1>
 {{if .Single}}<p class="meta">One message of <a href="{{.Conversation}}">the conversation</a>{{if .Count}} ({{.Count}} message{{if ne .Count 1}}s{{end}}){{end}}.</p>
-{{else}}<p class="meta">{{len .Messages}} message{{if ne (len .Messages) 1}}s{{end}} · <a href="{{.Mbox}}" download>Download the conversation (mbox)</a></p>{{end}}
+{{else}}<p class="meta">{{len .Messages}} message{{if ne (len .Messages) 1}}s{{end}}{{if .Mbox}} · <a href="{{.Mbox}}" download>Download the conversation (mbox)</a>{{end}}</p>{{end}}
 {{range .Messages}}<article id="{{.Anchor}}" class="message" aria-labelledby="{{.Anchor}}-h">
 <header>
 <h2 id="{{.Anchor}}-h" class="author">{{or .Author.Name .Author.Address}}{{if .Proven}} <span class="proven" aria-label="proven">✓</span>{{end}}</h2>
@@ -116,13 +116,13 @@ var pages = map[string]string{
 {{range .Blocks}}{{if .Quoted}}<details class="quote"><summary>show quoted text</summary><pre>{{.Text}}</pre></details>
 {{else}}<pre>{{.Text}}</pre>
 {{end}}{{else}}<p class="meta">(no text)</p>{{end}}
-{{if .Trimmed}}<p class="meta">This message is longer than shown here; <a href="{{.Raw}}">download it</a> for the rest.</p>{{end}}
+{{if .Trimmed}}<p class="meta">This message is longer than shown here{{if .Raw}}; <a href="{{.Raw}}">download it</a> for the rest{{end}}.</p>{{end}}
 </div>
 {{if .Attachments}}<h3 class="files">Attachments</h3>
 <ul class="files">{{range .Attachments}}<li><a href="{{.URL}}" download>{{.Name}}</a> <span class="meta">{{.Size}}</span></li>{{end}}</ul>{{end}}
 <footer class="actions">
 {{if .Reply}}<a href="{{.Reply}}" class="button">Reply</a> <a href="{{.ReplyAuthor}}" class="button">Reply to the author only</a>{{end}}
-<a href="{{.Raw}}" download>Download (.eml)</a>
+{{if .Raw}}<a href="{{.Raw}}" download>Download (.eml)</a>{{end}}
 </footer>
 </article>
 {{end}}
@@ -296,18 +296,20 @@ type convoView struct {
 func (v convoView) title() string { return v.Subject + " · " + v.ListName }
 
 type messageView struct {
-	Seq            uint64
-	Anchor         string
-	Subject        string
-	Author         person
-	Proven         bool
-	Proof          string
-	Time, ISOTime  string
-	Permalink, Raw string
-	Blocks         []replytext.Block
-	Trimmed        bool
-	Attachments    []attachmentView
-	// Reply and ReplyAuthor are mailto links, for members only.
+	Seq           uint64
+	Anchor        string
+	Subject       string
+	Author        person
+	Proven        bool
+	Proof         string
+	Time, ISOTime string
+	Permalink     string
+	Raw           string
+	Blocks        []replytext.Block
+	Trimmed       bool
+	Attachments   []attachmentView
+	// Reply and ReplyAuthor are mailto links, and Raw the download of the message as it
+	// came, for members only.
 	Reply, ReplyAuthor string
 	New                bool
 }

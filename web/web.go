@@ -29,6 +29,9 @@ type Lists interface {
 	MailSignIn(tx store.Tx, list, to, link string, expires time.Time) error
 	// ReplyAddress is the address that replies to post seq of list, to the list.
 	ReplyAddress(list string, seq uint64) string
+	// PrivateReplyAddress is the address that answers the author of post seq of list alone,
+	// through the list (crew+p-TOKEN@), the digests' "Reply to … only".
+	PrivateReplyAddress(list string, seq uint64) string
 }
 
 // Config is how the reader is reached and what it shows.

@@ -85,15 +85,16 @@ func newWorld(t testing.TB) *world {
 // archive appends a post to list in thread (0: a new one) and returns it.
 func (w *world) archive(t testing.TB, list string, thread uint64, from, name, subject, body string, verified vocab.Verified) store.Post {
 	t.Helper()
-	raw := fmt.Sprintf("From: %s <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%d.%s>\r\n%s",
-		name, from, list, subject, time.Now().UnixNano(), from, body)
+	id := fmt.Sprintf("%d.%s", time.Now().UnixNano(), strings.ReplaceAll(from, "@", ".at."))
+	raw := fmt.Sprintf("From: %s <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s@x.test>\r\n%s",
+		name, from, list, subject, id, body)
 	if !strings.HasPrefix(body, "Content-Type:") && !strings.HasPrefix(body, "MIME-Version:") {
 		raw = strings.TrimSuffix(raw, body) + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body
 	}
 	var p store.Post
 	err := w.st.Update(func(tx store.Tx) error {
 		var err error
-		p, err = tx.AppendPost(list, store.Post{Received: w.now().UTC(), Date: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), MessageID: fmt.Sprintf("%d.%s", time.Now().UnixNano(), from),
+		p, err = tx.AppendPost(list, store.Post{Received: w.now().UTC(), Date: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), MessageID: id + "@x.test",
 			From: from, Subject: subject, Thread: thread, Verified: verified, AuthDomain: "x.test"}, []byte(raw))
 		if err != nil {
 			return err
@@ -401,8 +402,13 @@ func TestNonMemberGetsTheSameNotFoundAsForNoList(t *testing.T) {
 	if a.status != http.StatusOK || !strings.Contains(a.body, "Who has seeds?") || !strings.Contains(a.body, "Ann") {
 		t.Errorf("a public archive to a visitor: %d\n%s", a.status, a.body)
 	}
-	if strings.Contains(a.body, "ann@x.test") || strings.Contains(a.body, "mailto:") {
-		t.Errorf("a public archive shows a visitor addresses:\n%s", a.body)
+	if strings.Contains(a.body, "ann@x.test") || strings.Contains(a.body, "mailto:") || strings.Contains(a.body, ".eml") || strings.Contains(a.body, ".mbox") {
+		t.Errorf("a public archive shows a visitor addresses or the messages as they came:\n%s", a.body)
+	}
+	for _, path := range []string{fmt.Sprintf("/l/crew@x.test/m/%d/message.eml", p.Seq), fmt.Sprintf("/l/crew@x.test/t/%d/conversation.mbox", p.Thread)} {
+		if a := anon.get(path); a.status != http.StatusNotFound {
+			t.Errorf("a visitor downloads %s from a public archive: %d", path, a.status)
+		}
 	}
 }
 
@@ -640,7 +646,7 @@ func TestListAndConversationPages(t *testing.T) {
 	for _, want := range []string{
 		"<h1>Seed swap</h1>", "Who has tomato seeds?", "signed by their provider (x.test)", "confirmed by reply", "not proven",
 		`<details class="quote"><summary>show quoted text</summary><pre>On Wed, 25 Nov 2026, Ann Example wrote:` + "\n&gt; Who has tomato seeds?</pre></details>",
-		"<pre>Two kinds.</pre>", `href="mailto:crew&#43;r-`, `href="mailto:ann@x.test?subject=Re%3A%20Seed%20swap"`, "Reply to the author only",
+		"<pre>Two kinds.</pre>", `href="mailto:crew&#43;r-`, `href="mailto:crew&#43;p-`, "Reply to the author only",
 		fmt.Sprintf(`href="/l/crew@x.test/m/%d"`, p1.Seq), `<time datetime="`, "Wed 25 Nov 2026, 10:00 UTC",
 	} {
 		if !strings.Contains(conv.body, want) {
@@ -844,5 +850,34 @@ func TestSearchPage(t *testing.T) {
 	missing := olga.get("/l/nolist@x.test/")
 	if a := olga.get(SearchURL("", crew, "tomato")); a.status != http.StatusNotFound || a.body != missing.body {
 		t.Errorf("a non-member's search: %d\n%s", a.status, a.body)
+	}
+}
+
+// TestHiddenAddresses: on a list that hides addresses, members see names and never an author's
+// address, "Reply to the author only" is the private reply address, and the downloads are the
+// list copies (From the list).
+func TestHiddenAddresses(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.svc.UpdateList(crew, lists.ListOptions{HideAddresses: new(true)}); err != nil {
+		t.Fatal(err)
+	}
+	p := w.archive(t, crew, 0, "ann@x.test", "Ann", "Seeds", "Who has seeds?\r\n", vocab.VerifiedDKIM)
+	w.archive(t, crew, p.Thread, "carl@x.test", "", "Re: Seeds", "Me.\r\n", "")
+	b := w.browser(t)
+	b.signIn("bob@x.test")
+	for _, path := range []string{"/l/crew@x.test/", fmt.Sprintf("/l/crew@x.test/t/%d", p.Thread), fmt.Sprintf("/l/crew@x.test/m/%d", p.Seq),
+		SearchURL("", crew, "seeds"), fmt.Sprintf("/l/crew@x.test/m/%d/message.eml", p.Seq), fmt.Sprintf("/l/crew@x.test/t/%d/conversation.mbox", p.Thread)} {
+		a := b.get(path)
+		if a.status != http.StatusOK || strings.Contains(a.body, "ann@x.test") || strings.Contains(a.body, "carl@x.test") {
+			t.Errorf("%s on a list that hides addresses: %d\n%s", path, a.status, a.body)
+		}
+	}
+	page := b.get(fmt.Sprintf("/l/crew@x.test/t/%d", p.Thread)).body
+	private := strings.ReplaceAll(w.svc.PrivateReplyAddress(crew, p.Seq), "+", "&#43;")
+	if !strings.Contains(page, ">Ann <") || !strings.Contains(page, ">carl</h2>") || !strings.Contains(page, "mailto:"+private[:len("crew&#43;p-")]) {
+		t.Errorf("names and the private reply address:\n%s", page)
+	}
+	if eml := b.get(fmt.Sprintf("/l/crew@x.test/m/%d/message.eml", p.Seq)).body; !strings.Contains(eml, "crew@x.test") || !strings.Contains(eml, "Who has seeds?") {
+		t.Errorf("the .eml of a list that hides addresses:\n%s", eml)
 	}
 }
