@@ -97,9 +97,9 @@ func (r *Reader) listPage(w http.ResponseWriter, req *http.Request) {
 		page = 1
 	}
 	var (
-		view   listView
-		member *store.Member
-		last   uint64
+		view         listView
+		member       *store.Member
+		last, looked uint64
 	)
 	err = r.st.View(func(tx store.Tx) error {
 		l, m, err := access(tx, v, list)
@@ -111,8 +111,7 @@ func (r *Reader) listPage(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			return err
 		}
-		last = idx.last
-		var looked uint64
+		last, looked = idx.last, 0
 		if m != nil {
 			if looked, err = tx.Looked(m.Address, list); err != nil {
 				return err
@@ -157,7 +156,7 @@ func (r *Reader) listPage(w http.ResponseWriter, req *http.Request) {
 		r.pageFailed(w, req, v, err)
 		return
 	}
-	if member != nil && page == 1 {
+	if member != nil && page == 1 && last != looked { // a write only when there is something new
 		if err := r.st.Update(func(tx store.Tx) error { return tx.PutLooked(member.Address, list, last) }); err != nil {
 			r.log.Error("web reader: recording where a member looked", "err", err)
 		}
