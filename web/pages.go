@@ -599,8 +599,9 @@ func partBody(raw []byte, pos []int) ([]byte, error) {
 	return io.ReadAll(e.Body)
 }
 
-// download writes the header of a file download: never shown by the browser as a page (a
-// download, sandboxed, its type not sniffed).
+// download writes the header of a file download: never shown by the browser as a page (RFC
+// 6266 attachment, the name encoded as RFC 2231 says when it is not ASCII; sandboxed; its type
+// not sniffed).
 func download(w http.ResponseWriter, ctype, name string, n int64) {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
