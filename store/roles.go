@@ -167,6 +167,8 @@ type Web interface {
 	// UseSignIn records that sign-in link id was used; ErrExists when it was before. The
 	// record may be forgotten after expires (ExpireWeb), when the link is refused for its age.
 	UseSignIn(id []byte, expires time.Time) error
+	// SignInUsed says whether sign-in link id was used (and not forgotten yet).
+	SignInUsed(id []byte) (bool, error)
 	// SignInMailed is when a sign-in link was last mailed to addr; zero when never.
 	SignInMailed(addr string) (time.Time, error)
 	PutSignInMailed(addr string, at time.Time) error

@@ -49,6 +49,11 @@ func (t *boltTx) UseSignIn(id []byte, expires time.Time) error {
 	return b.Put(id, u64(uint64(expires.Unix())))
 }
 
+// SignInUsed says whether the sign-in link id was used.
+func (t *boltTx) SignInUsed(id []byte) (bool, error) {
+	return t.tx.Bucket(bucketSignIns).Get(id) != nil, nil
+}
+
 // SignInMailed returns when a sign-in link was last mailed to addr; zero when never.
 func (t *boltTx) SignInMailed(addr string) (time.Time, error) {
 	v := t.tx.Bucket(bucketSignInMails).Get([]byte(addr))

@@ -229,6 +229,21 @@ func (r *Reader) signInPage(w http.ResponseWriter, req *http.Request) {
 		http.Redirect(w, req, r.prefix+"/", http.StatusSeeOther)
 		return
 	}
+	if in.Once() {
+		var used bool
+		if err := r.st.View(func(tx store.Tx) error {
+			var err error
+			used, err = tx.SignInUsed(in.ID)
+			return err
+		}); err != nil {
+			r.storeFailed(w, req, v, err)
+			return
+		}
+		if used {
+			r.badLink(w, req, v, store.ErrExists)
+			return
+		}
+	}
 	r.render(w, req, http.StatusOK, "link", v, linkView{Address: in.Address, Action: r.prefix + "/s/" + req.PathValue("token")})
 }
 

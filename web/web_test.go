@@ -249,9 +249,15 @@ func TestSignInByMailLinkWorksOnceAndExpires(t *testing.T) {
 		t.Fatal("no cookie after signing in")
 	}
 
-	// The same link again, in another browser: refused, it was used.
-	if a := w.browser(t).useLink(links[0], http.StatusGone); !strings.Contains(a.body, "used already") {
-		t.Errorf("a used link:\n%s", a.body)
+	// The same link again, in another browser: refused, it was used; its page says so.
+	other := w.browser(t)
+	if a := other.get(strings.TrimPrefix(links[0], w.srv.URL)); a.status != http.StatusGone || !strings.Contains(a.body, "used already") {
+		t.Errorf("the page of a used link: %d\n%s", a.status, a.body)
+	}
+	// Pressing a button of the page as it was before (another tab) is refused too.
+	tok := strings.TrimPrefix(links[0], w.srv.URL)
+	if a := other.post(tok, url.Values{"csrf": {other.csrf("/")}}); a.status != http.StatusGone || !strings.Contains(a.body, "used already") {
+		t.Errorf("a used link's button: %d\n%s", a.status, a.body)
 	}
 
 	// A new link, opened 16 minutes later: expired.

@@ -23,7 +23,18 @@ func webSignInsSessionsAndLooks(t *testing.T, s store.Backend) {
 	if err := s.Update(func(tx store.Tx) error { return tx.UseSignIn([]byte("link-1"), now.Add(15*time.Minute)) }); !errors.Is(err, store.ErrExists) {
 		t.Errorf("a link used twice: %v, want ErrExists", err)
 	}
-	update("another link", func(tx store.Tx) error { return tx.UseSignIn([]byte("link-2"), now.Add(time.Hour)) })
+	update("another link", func(tx store.Tx) error {
+		if used, err := tx.SignInUsed([]byte("link-2")); err != nil || used {
+			t.Errorf("a link not used yet: used %v, %v", used, err)
+		}
+		if err := tx.UseSignIn([]byte("link-2"), now.Add(time.Hour)); err != nil {
+			return err
+		}
+		if used, err := tx.SignInUsed([]byte("link-2")); err != nil || !used {
+			t.Errorf("a link just used: used %v, %v", used, err)
+		}
+		return nil
+	})
 
 	update("mailed", func(tx store.Tx) error {
 		if at, err := tx.SignInMailed("a@x.test"); err != nil || !at.IsZero() {
