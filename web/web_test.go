@@ -517,6 +517,11 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		check("GET "+path+" (visitor)", b.get(path))
 	}
 	check("POST /signin without token", b.post("/signin", nil))
+	if a := b.post("/l/crew@x.test/", nil); a.status != http.StatusNotFound {
+		t.Errorf("POST to a page: %d, want the one not found", a.status)
+	} else {
+		check("POST to a page", a)
+	}
 	check("POST /signin", b.post("/signin", url.Values{"csrf": {b.csrf("/")}, "address": {"x"}}))
 	b.signIn("ann@x.test")
 	for _, path := range []string{"/", "/l/crew@x.test/", "/l/crew@x.test/?page=9", fmt.Sprintf("/l/crew@x.test/t/%d", p.Thread),
