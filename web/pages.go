@@ -386,14 +386,14 @@ func (r *Reader) seen(tx store.IMAPAccess, l store.List, m *store.Member, seqs [
 	if m == nil || len(seqs) == 0 {
 		return seen, nil
 	}
-	_, err := flagsOf(tx, l.Address, m.ID, seqs, func(seq uint64, f byte) { seen[seq] = f&store.FlagSeen != 0 })
+	err := flagsOf(tx, l.Address, m.ID, seqs, func(seq uint64, f byte) { seen[seq] = f&store.FlagSeen != 0 })
 	return seen, err
 }
 
 var errStop = errors.New("stop")
 
 // flagsOf calls fn with the flags of those of seqs (in order) that have any.
-func flagsOf(tx store.IMAPAccess, list string, member uint64, seqs []uint64, fn func(seq uint64, f byte)) (bool, error) {
+func flagsOf(tx store.IMAPAccess, list string, member uint64, seqs []uint64, fn func(seq uint64, f byte)) error {
 	last := seqs[len(seqs)-1]
 	err := tx.FlagsOf(list, member, func(seq uint64, f byte) error {
 		if seq > last {
@@ -407,7 +407,7 @@ func flagsOf(tx store.IMAPAccess, list string, member uint64, seqs []uint64, fn 
 	if errors.Is(err, errStop) {
 		err = nil
 	}
-	return true, err
+	return err
 }
 
 // markSeen sets \Seen on unseen, posts the member m had not seen when the page was read (one
@@ -418,7 +418,7 @@ func (r *Reader) markSeen(list string, m *store.Member, unseen []uint64) {
 	}
 	err := r.st.Update(func(tx store.Tx) error {
 		flags := map[uint64]byte{}
-		if _, err := flagsOf(tx, list, m.ID, unseen, func(seq uint64, f byte) { flags[seq] = f }); err != nil {
+		if err := flagsOf(tx, list, m.ID, unseen, func(seq uint64, f byte) { flags[seq] = f }); err != nil {
 			return err
 		}
 		for _, s := range unseen {
