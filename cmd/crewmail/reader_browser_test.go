@@ -291,6 +291,7 @@ func TestReaderInABrowser(t *testing.T) {
 
 	do("sessions", chromedp.Navigate(base+"/settings/sessions"), waitTitle("Sessions"))
 	check("sessions")
+	shoot("sessions")
 	do("not found", chromedp.Navigate(base+"/l/nolist@"+testDomain+"/"), waitTitle("Not found"))
 	check("not found")
 
