@@ -103,6 +103,9 @@ type inbound struct {
 	// search is what the search index keeps of the post, read with the body (searchRead).
 	search     store.SearchDoc
 	searchRead bool
+	// searched are the answers to search commands, found before the write transaction: list
+	// + 0x00 + the words → the answer's lines.
+	searched map[string][]string
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
@@ -213,6 +216,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
 	m.kept = kept
 	m.readBody(targets, kept)
+	s.searchAhead(targets, m)
 
 	err = s.st.Update(func(tx store.Tx) error {
 		res = Result{}

@@ -25,7 +25,8 @@ type conversation struct {
 // search answers "search WORDS" in a mail to crew-request@: the conversations of the list's
 // archive that match (searchq's language), newest first, each with a line that matched, its
 // web link when the server has a configured base URL ([http] base_url), and the Reply address
-// of its newest matching post. Only members search: the archive is theirs (as over IMAP).
+// of its newest matching post. Only members search: the archive is theirs (as over IMAP). The
+// answer was found before the write transaction (searchAhead) when it could be.
 func (s *Service) search(tx store.Tx, c *command, words string) ([]string, error) {
 	l := c.l
 	if _, err := tx.Member(l.Address, c.m.from); errors.Is(err, store.ErrNotFound) {
@@ -33,6 +34,51 @@ func (s *Service) search(tx store.Tx, c *command, words string) ([]string, error
 	} else if err != nil {
 		return nil, err
 	}
+	if found, ok := c.m.searched[l.Address+"\x00"+words]; ok {
+		return found, nil
+	}
+	return s.searchAnswer(tx, l.Address, words)
+}
+
+// searchAhead finds, in a read transaction before the write transaction begins, the answers to
+// the search commands of a mail to crew-request@ (any line, or the subject, that begins with
+// "search"): a search may read many posts, and the write transaction holds up every post and
+// command of every session while it runs.
+func (s *Service) searchAhead(targets []Target, m *inbound) {
+	var queries []string
+	for _, line := range append([]string{stripReplyPrefix(m.subject)}, m.lines(maxRequestLines)...) {
+		if w, rest := firstWord(line); w == "search" {
+			queries = append(queries, rest)
+		}
+	}
+	if len(queries) == 0 {
+		return
+	}
+	for _, t := range targets {
+		if t.Kind != KindRequest {
+			continue
+		}
+		err := s.st.View(func(tx store.Tx) error {
+			for _, q := range queries {
+				found, err := s.searchAnswer(tx, t.List, q)
+				if err != nil {
+					return err
+				}
+				if m.searched == nil {
+					m.searched = map[string][]string{}
+				}
+				m.searched[t.List+"\x00"+q] = found
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("search before the transaction failed; it is done in it", "list", t.List, "err", err)
+		}
+	}
+}
+
+// searchAnswer is the answer to one search of list's archive.
+func (s *Service) searchAnswer(tx store.Tx, list, words string) ([]string, error) {
 	head := "search:"
 	if words != "" {
 		head = "search " + clip(words, 60) + ":"
@@ -43,7 +89,7 @@ func (s *Service) search(tx store.Tx, c *command, words string) ([]string, error
 	}
 	var found []*conversation
 	byThread := map[uint64]*conversation{}
-	err = tx.SearchPosts(l.Address, q, maxSearchConversations, func(h store.Hit) error {
+	err = tx.SearchPosts(list, q, maxSearchConversations, func(h store.Hit) error {
 		cv := byThread[h.Thread]
 		if cv == nil {
 			cv = &conversation{thread: h.Thread, latest: h}
@@ -64,7 +110,7 @@ func (s *Service) search(tx store.Tx, c *command, words string) ([]string, error
 		out[0] = fmt.Sprintf("%s the %d newest conversations:", head, len(found))
 	}
 	for i, cv := range found {
-		p, err := tx.PostMeta(l.Address, cv.latest.Seq)
+		p, err := tx.PostMeta(list, cv.latest.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -81,9 +127,9 @@ func (s *Service) search(tx store.Tx, c *command, words string) ([]string, error
 			out = append(out, "   | "+clip(line, 66))
 		}
 		if base := s.cfg.ArchiveURL; base != "" {
-			out = append(out, fmt.Sprintf("   Read: %s/l/%s/t/%d", base, url.PathEscape(l.Address), cv.thread))
+			out = append(out, fmt.Sprintf("   Read: %s/l/%s/t/%d", base, url.PathEscape(list), cv.thread))
 		}
-		out = append(out, "   Reply: "+s.ReplyAddress(l.Address, cv.latest.Seq))
+		out = append(out, "   Reply: "+s.ReplyAddress(list, cv.latest.Seq))
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,34 +18,34 @@ import (
 
 // The search index of a list, in sub-buckets of the list's bucket (schema 8):
 //
-//	search-docs      sequence → the SearchDoc without Other (docHead, then JSON of its texts)
-//	search-other     sequence → its Other words, as given
-//	search-pending   sequence → the post's words (docTerms, one after the other), while they
-//	                 are in no segment yet
+//	search-docs      sequence → the SearchDoc (docHead, then its texts; see encodeDoc)
+//	search-pending   sequence → nothing: the posts whose words are in no segment yet
 //	search-terms     segment + field byte + word + 0x00 → the sequences of the segment's posts
 //	                 with that word in that field, ascending, as uvarint deltas (searchq words
 //	                 hold no 0x00)
-//	search-segments  segment → the lowest and highest sequence it holds
+//	search-segments  segment → the lowest and highest sequence it holds, then the sequence,
+//	                 thread and date of each of its posts (8 bytes each), ascending: what a
+//	                 search needs of a candidate before it shows it, without reading its
+//	                 document
 //
 // A post's document is written when it is archived, and its words wait in search-pending
 // until pendingMerge posts do; then the transaction that archives the last of them writes
 // their words as one segment, whose keys follow every key written before (the segment number
 // grows), so bbolt appends pages instead of rewriting pages all over the index for every post.
 // Searches look a word up in every segment and read the pending posts' documents. The Other
-// words (for IMAP only) are kept per post and read whole by SearchSubstrings: they are mostly
-// words no one searches for (Message-IDs, hashes, boundaries) that would make every segment
-// large. The list's key search-count is how many posts are indexed; the index is complete
+// words (for IMAP only) are kept in the document and read there by SearchSubstrings: they are
+// mostly words no one searches for (Message-IDs, hashes, boundaries) that would make every
+// segment large. The list's key search-count is how many posts are indexed; the index is complete
 // when that is the archive's last sequence.
 var (
 	subSearchDocs     = []byte("search-docs")
-	subSearchOther    = []byte("search-other")
 	subSearchTerms    = []byte("search-terms")
 	subSearchPending  = []byte("search-pending")
 	subSearchSegments = []byte("search-segments")
 	keySearchCount    = []byte("search-count")
 	keySearchPending  = []byte("search-pending-n") // how many posts search-pending holds
 
-	searchSubs = [][]byte{subSearchDocs, subSearchOther, subSearchTerms, subSearchPending, subSearchSegments}
+	searchSubs = [][]byte{subSearchDocs, subSearchTerms, subSearchPending, subSearchSegments}
 )
 
 // Fields of the posting lists.
@@ -65,9 +66,10 @@ const (
 )
 
 // A stored document is docHead, then its texts, each a uvarint length and the bytes: from
-// address, from name, subject, own text, quoted text.
+// address, from name, subject, own text, quoted text, other words (last, so that
+// SearchSubstrings reads them without the rest: docOther).
 func encodeDoc(d SearchDoc) ([]byte, error) {
-	texts := []string{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted}
+	texts := []string{d.FromAddr, d.FromName, d.Subject, d.Own, d.Quoted, d.Other}
 	n := docHead
 	for _, t := range texts {
 		n += binary.MaxVarintLen64 + len(t)
@@ -95,6 +97,25 @@ func docDate(v []byte) time.Time {
 	return time.Time{}
 }
 
+// docOther are the Other words of a stored document, nil when it is damaged.
+func docOther(v []byte) []byte {
+	if len(v) < docHead {
+		return nil
+	}
+	rest := v[docHead:]
+	for i := 0; i < 6; i++ {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return nil
+		}
+		if i == 5 {
+			return rest[k : k+int(n)]
+		}
+		rest = rest[k+int(n):]
+	}
+	return nil
+}
+
 func decodeDoc(v []byte) (SearchDoc, error) {
 	var d SearchDoc
 	if len(v) < docHead {
@@ -104,7 +125,7 @@ func decodeDoc(v []byte) (SearchDoc, error) {
 	d.Date = docDate(v)
 	d.Attachment = v[16] == 1
 	rest := v[docHead:]
-	for _, t := range []*string{&d.FromAddr, &d.FromName, &d.Subject, &d.Own, &d.Quoted} {
+	for _, t := range []*string{&d.FromAddr, &d.FromName, &d.Subject, &d.Own, &d.Quoted, &d.Other} {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || uint64(len(rest)-k) < n {
 			return d, fmt.Errorf("damaged search document")
@@ -130,15 +151,8 @@ func docTerms(d SearchDoc) []string {
 			}
 		})
 	}
-	if c := d.cache; c != nil && c.own == d.Own && c.quoted == d.Quoted {
-		out = slices.Clone(c.terms) // the texts' words, found before the transaction
-		for _, k := range out {
-			seen[k] = true
-		}
-	} else {
-		add(fieldOwn, d.Own)
-		add(fieldQuoted, d.Quoted)
-	}
+	add(fieldOwn, d.Own)
+	add(fieldQuoted, d.Quoted)
 	add(fieldSubject, d.Subject)
 	add(fieldFrom, d.FromName+" "+d.FromAddr)
 	if d.Attachment {
@@ -149,7 +163,7 @@ func docTerms(d SearchDoc) []string {
 
 // searchBuckets are a list's index buckets.
 type searchBuckets struct {
-	list, docs, other, terms, pending, segs *bolt.Bucket
+	list, docs, terms, pending, segs *bolt.Bucket
 }
 
 func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
@@ -157,8 +171,8 @@ func (t *boltTx) searchBuckets(list string) (searchBuckets, error) {
 	if b == nil {
 		return searchBuckets{}, fmt.Errorf("list %s: %w", list, ErrNotFound)
 	}
-	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchOther), b.Bucket(subSearchTerms), b.Bucket(subSearchPending), b.Bucket(subSearchSegments)}
-	if s.docs == nil || s.other == nil || s.terms == nil || s.pending == nil || s.segs == nil {
+	s := searchBuckets{b, b.Bucket(subSearchDocs), b.Bucket(subSearchTerms), b.Bucket(subSearchPending), b.Bucket(subSearchSegments)}
+	if s.docs == nil || s.terms == nil || s.pending == nil || s.segs == nil {
 		return s, fmt.Errorf("list %s has no search index", list)
 	}
 	return s, nil
@@ -189,16 +203,11 @@ func (t *boltTx) IndexPost(list string, seq uint64, d SearchDoc) error {
 	if err != nil {
 		return err
 	}
-	s.docs.FillPercent, s.other.FillPercent = 0.95, 0.95
+	s.docs.FillPercent = 0.95
 	if err := s.docs.Put(u64(seq), v); err != nil {
 		return err
 	}
-	if d.Other != "" {
-		if err := s.other.Put(u64(seq), []byte(d.Other)); err != nil {
-			return err
-		}
-	}
-	if err := s.pending.Put(u64(seq), []byte(strings.Join(docTerms(d), ""))); err != nil {
+	if err := s.pending.Put(u64(seq), nil); err != nil {
 		return err
 	}
 	if err := s.setCount(s.count() + 1); err != nil {
@@ -219,18 +228,21 @@ func (s searchBuckets) merge() error {
 	adds := map[string][]uint64{}
 	var done [][]byte
 	lo, hi := uint64(math.MaxUint64), uint64(0)
-	if err := s.pending.ForEach(func(k, v []byte) error {
+	var heads []byte // sequence, thread, date of each post, ascending (pending is in order)
+	if err := s.pending.ForEach(func(k, _ []byte) error {
 		seq := binary.BigEndian.Uint64(k)
-		for len(v) > 0 {
-			end := bytes.IndexByte(v, 0)
-			if end < 1 {
-				return fmt.Errorf("damaged pending words of post %d", seq)
-			}
-			adds[string(v[:end+1])] = append(adds[string(v[:end+1])], seq)
-			v = v[end+1:]
+		d, err := decodeDoc(s.docs.Get(k))
+		if err != nil {
+			return fmt.Errorf("post %d: %w", seq, err)
+		}
+		for _, term := range docTerms(d) {
+			adds[term] = append(adds[term], seq)
 		}
 		done = append(done, slices.Clone(k))
 		lo, hi = min(lo, seq), max(hi, seq)
+		if d := s.docs.Get(k); len(d) >= docHead {
+			heads = append(heads, slices.Concat(k, d[:16])...)
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -253,7 +265,7 @@ func (s searchBuckets) merge() error {
 			return err
 		}
 	}
-	if err := s.segs.Put(u64(seg), slices.Concat(u64(lo), u64(hi))); err != nil {
+	if err := s.segs.Put(u64(seg), slices.Concat(u64(lo), u64(hi), heads)); err != nil {
 		return err
 	}
 	for _, k := range done {
@@ -336,10 +348,8 @@ func (t *boltTx) UnindexPost(list string, seq uint64) error {
 	} else if err := s.unsegment(seq, docTerms(d)); err != nil {
 		return err
 	}
-	for _, b := range []*bolt.Bucket{s.docs, s.other} {
-		if err := b.Delete(u64(seq)); err != nil {
-			return err
-		}
+	if err := s.docs.Delete(u64(seq)); err != nil {
+		return err
 	}
 	if n := s.count(); n > 0 {
 		return s.setCount(n - 1)
@@ -359,6 +369,17 @@ func (s searchBuckets) unsegment(seq uint64, terms []string) error {
 		return err
 	}
 	for _, seg := range segs {
+		// The post's head goes too, so that no search takes it from here.
+		if v := s.segs.Get(seg); len(v) >= 16 && (len(v)-16)%24 == 0 {
+			for j := 16; j < len(v); j += 24 {
+				if binary.BigEndian.Uint64(v[j:]) == seq {
+					if err := s.segs.Put(seg, slices.Concat(v[:j], v[j+24:])); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
 		for _, term := range terms {
 			key := slices.Concat(seg, []byte(term))
 			v := s.terms.Get(key)
@@ -421,6 +442,7 @@ func (t *boltTx) ClearSearch(list string) error {
 // ascending.
 func (s searchBuckets) postings(fields string, w string) ([]uint64, error) {
 	var out []uint64
+	sorted := true
 	c := s.segs.Cursor()
 	for seg, _ := c.First(); seg != nil; seg, _ = c.Next() {
 		for _, f := range []byte(fields) {
@@ -433,8 +455,15 @@ func (s searchBuckets) postings(fields string, w string) ([]uint64, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = mergeSorted(out, seqs)
+			if len(out) > 0 && len(seqs) > 0 && seqs[0] <= out[len(out)-1] {
+				sorted = false
+			}
+			out = append(out, seqs...)
 		}
+	}
+	if !sorted { // several fields, or segments made out of order (a post indexed again)
+		slices.Sort(out)
+		out = slices.Compact(out)
 	}
 	return out, nil
 }
@@ -531,12 +560,18 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 	}
 	merged := s.list.Bucket(subMerged)
 	threads := map[uint64]bool{}
+	led := map[uint64]uint64{} // thread archived in → thread now
+	heads := s.heads()
 	visit := func(seq uint64) error {
-		v := s.docs.Get(u64(seq))
-		if len(v) < docHead {
-			return nil
+		var v []byte // the document, read when it is needed
+		head := heads.find(seq)
+		if head == nil || pending[seq] {
+			if v = s.docs.Get(u64(seq)); len(v) < docHead {
+				return nil
+			}
+			head = v[:16]
 		}
-		date := docDate(v)
+		date := docDate(head)
 		for _, term := range q.Terms {
 			switch {
 			case term.Field == searchq.Before && (date.IsZero() || !date.Before(term.Date)) != term.Not,
@@ -544,12 +579,22 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 				return nil
 			}
 		}
-		th := thread(merged, binary.BigEndian.Uint64(v))
+		origin := binary.BigEndian.Uint64(head)
+		th, ok := led[origin]
+		if !ok {
+			th = thread(merged, origin)
+			led[origin] = th
+		}
 		if limit > 0 && len(threads) >= limit && !threads[th] {
 			return nil
 		}
 		if _, out := slices.BinarySearch(excluded, seq); out && !pending[seq] {
 			return nil
+		}
+		if v == nil {
+			if v = s.docs.Get(u64(seq)); len(v) < docHead {
+				return nil
+			}
 		}
 		d, err := decodeDoc(v)
 		if err != nil {
@@ -575,6 +620,49 @@ func (t *boltTx) SearchPosts(list string, q searchq.Query, limit int, fn func(Hi
 	for i := len(cand) - 1; i >= 0; i-- {
 		if err := visit(cand[i]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// segmentHeads are the heads (sequence, thread, date) the segments keep of their posts.
+type segmentHeads struct {
+	ranges [][2]uint64 // of each segment: lowest and highest sequence
+	heads  [][]byte    // of each segment: 24 bytes a post
+}
+
+func (s searchBuckets) heads() segmentHeads {
+	var h segmentHeads
+	_ = s.segs.ForEach(func(_, v []byte) error {
+		if len(v) >= 16 && (len(v)-16)%24 == 0 {
+			h.ranges = append(h.ranges, [2]uint64{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])})
+			h.heads = append(h.heads, v[16:])
+		}
+		return nil
+	})
+	return h
+}
+
+// find returns the thread and date of post seq (16 bytes, as a document begins), nil when no
+// segment keeps it.
+func (h segmentHeads) find(seq uint64) []byte {
+	// Segments are made in sequence order but for posts indexed again: look from the one
+	// whose range should hold seq.
+	i, _ := slices.BinarySearchFunc(h.ranges, seq, func(r [2]uint64, seq uint64) int {
+		if r[1] < seq {
+			return -1
+		}
+		return 1
+	})
+	for ; i < len(h.ranges) && i >= 0; i++ {
+		if h.ranges[i][0] > seq {
+			break
+		}
+		heads := h.heads[i]
+		n := len(heads) / 24
+		j := sort.Search(n, func(j int) bool { return binary.BigEndian.Uint64(heads[24*j:]) >= seq })
+		if j < n && binary.BigEndian.Uint64(heads[24*j:]) == seq {
+			return heads[24*j+8 : 24*j+24]
 		}
 	}
 	return nil
@@ -703,9 +791,10 @@ func (t *boltTx) SearchSubstrings(list, text string) (seqs []uint64, ok bool, er
 		}
 	}
 	// The Other words of every post, and the words of the posts in no segment yet.
-	if err := s.other.ForEach(func(k, v []byte) error {
+	if err := s.docs.ForEach(func(k, v []byte) error {
+		other := docOther(v)
 		for i, w := range words {
-			if bytes.Contains(v, []byte(w)) {
+			if bytes.Contains(other, []byte(w)) {
 				sets[i] = append(sets[i], binary.BigEndian.Uint64(k))
 			}
 		}

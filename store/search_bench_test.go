@@ -49,7 +49,7 @@ func BenchmarkSearchArchive(b *testing.B) {
 				indexed, indexedRate = s, r
 			}
 		}
-		lat := benchQueries(b, indexed)
+		lat, slowest := benchQueries(b, indexed)
 		slices.Sort(lat)
 		p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
 		fmt.Printf("posts %d\n", n)
@@ -57,6 +57,7 @@ func BenchmarkSearchArchive(b *testing.B) {
 		archive, index := benchSizes(b, indexed)
 		fmt.Printf("bytes in use per post: archive (message and record) %.0f B, search index %.0f B\n", archive/float64(n), index/float64(n))
 		fmt.Printf("searches %d: p50 %v, p99 %v, max %v\n", len(lat), p(0.5), p(0.99), lat[len(lat)-1])
+		fmt.Printf("slowest (median of its 10 runs): %s\n", slowest)
 		b.ReportMetric(indexedRate/plainRate, "ingest-ratio")
 		b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
@@ -162,14 +163,14 @@ func benchIngest(b *testing.B, posts []benchPost, index bool) (*Store, float64) 
 
 // benchQueries runs searches of every kind, limit 10 conversations as a search by mail asks,
 // and returns their latencies.
-func benchQueries(b *testing.B, s *Store) []time.Duration {
+func benchQueries(b *testing.B, s *Store) (lat []time.Duration, slowest string) {
 	queries := []string{
 		"the", "patch", "notmuch", benchWord(3), benchWord(40), benchWord(900), benchWord(20000),
 		benchWord(5) + " " + benchWord(7), `"the patch"`, `"signed off by"`, "from:m7", "from:m7@x.test the",
 		"has:attachment", "has:attachment pdf", "before:2023-01-01 patch", "after:2025-06-01 the", "kernel -patch",
 		"in:quotes wrote", "subject:s", "zzzznotthere", `"` + benchWord(2) + " " + benchWord(3) + `"`,
 	}
-	var lat []time.Duration
+	per := map[string][]time.Duration{}
 	for range 10 {
 		for _, text := range queries {
 			q, err := searchq.Parse(text)
@@ -184,9 +185,23 @@ func benchQueries(b *testing.B, s *Store) []time.Duration {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))
+			per[text] = append(per[text], time.Since(t0))
 		}
 	}
-	return lat
+	type q struct {
+		text string
+		med  time.Duration
+	}
+	var qs []q
+	for text, ds := range per {
+		slices.Sort(ds)
+		qs = append(qs, q{text, ds[len(ds)/2]})
+	}
+	slices.SortFunc(qs, func(a, b q) int { return int(b.med - a.med) })
+	for _, x := range qs[:5] {
+		slowest += fmt.Sprintf("%q %v; ", x.text, x.med.Round(10*time.Microsecond))
+	}
+	return lat, slowest
 }
 
 // benchSizes are the bytes the list's archive (posts and their records) and its search index

@@ -34,16 +34,6 @@ type SearchDoc struct {
 	// the fields above do not have, space-separated. They are indexed for IMAP only, so that
 	// the index narrows a substring search to a superset of the posts it matches.
 	Other string
-
-	cache *termCache // the words of the fields above, as NewSearchDoc found them
-}
-
-// termCache keeps the words of a document's own and quoted text (see docTerms) with the texts:
-// NewSearchDoc finds them outside the write transaction, and they are used while the texts
-// are the same.
-type termCache struct {
-	own, quoted string
-	terms       []string
 }
 
 // Hit is a post that matched a search.
@@ -84,8 +74,6 @@ func NewSearchDoc(raw []byte) SearchDoc {
 		d.Own, d.Quoted, d.Attachment = own, quoted, len(files) > 0
 	}
 	d.Other = otherWords(raw, d)
-	d.cache = &termCache{own: d.Own, quoted: d.Quoted}
-	d.cache.terms = docTerms(SearchDoc{Own: d.Own, Quoted: d.Quoted})
 	return d
 }
 

@@ -25,6 +25,7 @@ var searchCases = []struct {
 	{"SearchManyPostsAcrossMerges", searchManyPosts},
 	{"SearchSubstringsIsASuperset", searchSubstrings},
 	{"SearchOfADeletedList", searchDeletedList},
+	{"SearchReindexedPostTakesItsNewThreadAndDate", searchReindexedPostTakesItsNewThreadAndDate},
 }
 
 const searchList = "crew@x.test"
@@ -420,5 +421,27 @@ func searchDeletedList(t *testing.T, s store.Backend) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// searchReindexedPostTakesItsNewThreadAndDate: a post indexed again with another thread and
+// date is found as indexed last, whatever a backend kept of it before.
+func searchReindexedPostTakesItsNewThreadAndDate(t *testing.T, s store.Backend) {
+	var docs []store.SearchDoc
+	for i := range 600 {
+		docs = append(docs, store.SearchDoc{Own: fmt.Sprintf("word%d common", i), Date: day("2024-01-01")})
+	}
+	seqs := archive(t, s, docs...)
+	if err := s.Update(func(tx store.Tx) error {
+		return tx.IndexPost(searchList, seqs[5], store.SearchDoc{Own: "word5 common", Thread: seqs[0], Date: day("2025-01-01")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hits := searchHits(t, s, "word5 after:2024-06-01", 0)
+	if len(hits) != 1 || hits[0].Seq != seqs[5] || hits[0].Thread != seqs[0] || !hits[0].Date.Equal(day("2025-01-01")) {
+		t.Errorf("hits %+v, want post %d in thread %d dated 2025-01-01", hits, seqs[5], seqs[0])
+	}
+	if got := search(t, s, "word5 before:2024-06-01", 0); len(got) != 0 {
+		t.Errorf("found by its old date: %v", got)
 	}
 }
