@@ -121,12 +121,12 @@ func sentenceOf(err error) string {
 	return msg
 }
 
-// highlight cuts line into pieces, marking each run of letters and digits that holds a word
+// highlight cuts line (made valid UTF-8) into pieces, marking each run of letters and digits that holds a word
 // of marks (as searchq.Words normalizes it: case and accents aside).
 func highlight(line string, marks map[string]bool) []piece {
 	var out []piece
 	word := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) }
-	rs := []rune(line)
+	rs := []rune(strings.ToValidUTF8(line, "\uFFFD"))
 	for i := 0; i < len(rs); {
 		j := i
 		isWord := word(rs[i])
