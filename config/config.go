@@ -34,6 +34,7 @@ type Config struct {
 	// built-in NAME); empty: the folder "templates" in the data folder.
 	TemplatesDir string `toml:"templates_dir"`
 
+	Store    Store    `toml:"store"`
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`
 	HTTP     HTTP     `toml:"http"`
@@ -42,6 +43,16 @@ type Config struct {
 	DNS      DNS      `toml:"dns"`
 	Digest   Digest   `toml:"digest"`
 	Bounces  Bounces  `toml:"bounces"`
+}
+
+// Store says which database the server keeps its records in.
+type Store struct {
+	// Backend is "bbolt" (one file in DataDir, one process) or "postgres" (a PostgreSQL
+	// database any number of crewmail processes share, at DSN).
+	Backend string `toml:"backend"`
+	// DSN is the PostgreSQL connection string, a postgres:// URL or key=value pairs; several
+	// hosts with target_session_attrs=read-write find the primary after a failover.
+	DSN string `toml:"dsn"`
 }
 
 // Bounces says when delivery to a member whose mail keeps bouncing is paused: when their
@@ -61,6 +72,9 @@ type Digest struct {
 	Timezone string `toml:"timezone"`
 	// MaxBytes: a digest larger than this is sent in parts.
 	MaxBytes int `toml:"max_bytes"`
+	// MaxHTMLBytes: a digest whose HTML part is larger than this is sent in parts too (Gmail
+	// clips a message's HTML after about 102 KB).
+	MaxHTMLBytes int `toml:"max_html_bytes"`
 }
 
 // Log says how crewmail writes its log.
@@ -200,6 +214,7 @@ func Default() *Config {
 		DataDir:       "crewmail-data",
 		Separator:     "+",
 		ConfirmWithin: Duration{7 * 24 * time.Hour},
+		Store:         Store{Backend: "bbolt"},
 		Log:           Log{Format: "text", Level: "info"},
 		SMTP: SMTP{
 			Listen:          "127.0.0.1:2525",
@@ -220,7 +235,7 @@ func Default() *Config {
 		},
 		HTTP:    HTTP{Listen: "127.0.0.1:8025", MaxConnections: 100},
 		IMAP:    IMAP{Listen: "127.0.0.1:1143", MaxConnections: 200, MaxConnectionsPerIP: 20},
-		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20},
+		Digest:  Digest{DailyAt: "08:00", WeeklyOn: "monday", MaxBytes: 2 << 20, MaxHTMLBytes: 100000},
 		Bounces: Bounces{Threshold: 3, Period: Duration{7 * 24 * time.Hour}},
 		Delivery: Delivery{
 			Mode:         "maildir",
@@ -284,6 +299,18 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("data_dir", "must not be empty")
 	}
+	switch c.Store.Backend {
+	case "bbolt":
+		if c.Store.DSN != "" {
+			return bad("store.dsn", "is for backend \"postgres\"; backend \"bbolt\" keeps its file in data_dir")
+		}
+	case "postgres":
+		if !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://") && !strings.Contains(c.Store.DSN, "=") {
+			return bad("store.dsn", "must be a PostgreSQL connection string like \"postgres://crewmail@db.example.org/crewmail\", not %q", c.Store.DSN)
+		}
+	default:
+		return bad("store.backend", "must be \"bbolt\" or \"postgres\", not %q", c.Store.Backend)
+	}
 	if len(c.Separator) != 1 || !strings.Contains("+-=", c.Separator) {
 		return bad("separator", "must be one of \"+\", \"-\" or \"=\", not %q", c.Separator)
 	}
@@ -305,6 +332,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.Digest.Timezone); err != nil {
 		return bad("digest.timezone", "%q is not a time zone name like \"Europe/Berlin\"", c.Digest.Timezone)
+	}
+	if c.Digest.MaxHTMLBytes < 16<<10 {
+		return bad("digest.max_html_bytes", "must be at least 16384, not %d", c.Digest.MaxHTMLBytes)
 	}
 	if c.Digest.MaxBytes < 64<<10 {
 		return bad("digest.max_bytes", "must be at least 65536, not %d", c.Digest.MaxBytes)

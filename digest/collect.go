@@ -2,6 +2,7 @@ package digest
 
 import (
 	"fmt"
+	"html/template"
 	"net/url"
 	"slices"
 	"strings"
@@ -9,9 +10,11 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/htmlpost"
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
+	"crewmail/internal/subject"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -76,42 +79,69 @@ func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Loc
 		Seq: p.Seq, Author: author, Address: p.From,
 		Verified: p.Verified.ByAuthor(),
 		Time:     when.In(zone).Format("Mon 2 Jan 15:04"),
-		Reply:    mailto(links.ReplyAddress(list, p.Seq), replySubject(p.Subject)),
+		ReplyTo:  links.ReplyAddress(list, p.Seq),
 	}
-	m.ReplyAuthor = mailto(links.PrivateReplyAddress(list, p.Seq), replySubject(p.Subject))
+	m.Reply = mailto(m.ReplyTo, replySubject(p.Subject))
+	m.ReplyAuthorTo = links.PrivateReplyAddress(list, p.Seq)
+	m.ReplyAuthor = mailto(m.ReplyAuthorTo, replySubject(p.Subject))
 	if t, err := replytext.Body(raw, maxTextChars); err == nil {
-		m.Text, m.Trimmed = t.Text, t.Trimmed
+		var r htmlpost.Post
+		if t.Marked != "" {
+			r = htmlpost.FromMarked(t.Marked)
+		} else {
+			r = htmlpost.FromText(t.Text, t.Flowed)
+		}
+		m.Text, m.Refs, m.Trimmed = r.Text, r.Refs, t.Quoted
+		m.HTML = template.HTML(htmlpost.Style(r.HTML, postStyles)) // it passed htmlpost's policy
 		for _, f := range t.Attachments {
 			m.Attachments = append(m.Attachments, Attachment{Name: f.Name, Size: size(f.Size)})
 		}
 	} else {
-		m.Text, m.Trimmed = "(this message could not be read; it is in the archive as it came)", true
+		r := htmlpost.FromText("(this message could not be read; it is in the archive as it came)", false)
+		m.Text, m.HTML, m.Trimmed = r.Text, template.HTML(htmlpost.Style(r.HTML, postStyles)), true
 	}
 	return post{Post: p, author: author, message: m}
+}
+
+// postStyles are the digest's look of a post's text in the HTML part (htmlpost.Style): mail
+// programs drop style sheets, so each element carries its own. Nothing of the post's own
+// style gets this far.
+var postStyles = map[string]string{
+	"p":     "margin:0 0 12px;",
+	"a":     "color:#1a5a8a; overflow-wrap:anywhere;",
+	"small": "font-size:13px; color:#595959; overflow-wrap:anywhere;",
+	"pre":   "margin:0 0 12px; white-space:pre-wrap; overflow-wrap:anywhere; font-family:Menlo, Consolas, monospace; font-size:14px; line-height:1.4;",
+	"table": "border-collapse:collapse; margin:0 0 12px; font-size:14px; max-width:100%;",
+	"td":    "border:1px solid #d9d9d2; padding:4px 8px; vertical-align:top; overflow-wrap:anywhere;",
+	"th":    "border:1px solid #d9d9d2; padding:4px 8px; vertical-align:top; text-align:left; background-color:#f3f3ef;",
 }
 
 // build groups posts into a digest: threads ordered by latest activity, newest first; each
 // thread's messages in the order they came. New threads are the ones that started after the
 // member's previous digest.
-func build(l store.List, period vocab.Mode, posts []post, after uint64, links Links, zone *time.Location, until time.Time) Digest {
+//
+// The posts in read (IMAP \Seen, for a member who did not ask to see them again) are shown as
+// one line each.
+func build(l store.List, period vocab.Mode, posts []post, after uint64, links Links, zone *time.Location, until time.Time, read map[uint64]bool) Digest {
 	byThread := map[uint64]*Thread{}
 	latest := map[uint64]uint64{}
 	var order []uint64
+	subjects := map[uint64][]string{}
 	for _, p := range posts {
 		t, ok := byThread[p.Thread]
 		if !ok {
-			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), Subject: p.Subject, New: p.Thread > after,
+			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), New: p.Thread > after,
 				Mute: mailto(links.MuteAddress(l.Address, p.Thread), "")}
 			byThread[p.Thread] = t
 			order = append(order, p.Thread)
 		}
-		if t.Subject == "" {
-			t.Subject = p.Subject
-		}
+		subjects[p.Thread] = append(subjects[p.Thread], p.Subject)
 		if !slices.Contains(t.Participants, p.author) {
 			t.Participants = append(t.Participants, p.author)
 		}
-		t.Messages = append(t.Messages, p.message)
+		m := p.message
+		m.Read = read[p.Seq]
+		t.Messages = append(t.Messages, m)
 		t.Count++
 		latest[p.Thread] = p.Seq
 	}
@@ -127,7 +157,9 @@ func build(l store.List, period vocab.Mode, posts []post, after uint64, links Li
 	}
 	for _, th := range order {
 		t := byThread[th]
-		if t.Subject == "" {
+		// The conversation's own subject, not the first one the digest holds ("Re: Tomatoes",
+		// a reply to a digest).
+		if t.Subject = subject.Title(subjects[th]); t.Subject == "" {
 			t.Subject = "(no subject)"
 		}
 		d.Threads = append(d.Threads, *t)

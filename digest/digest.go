@@ -5,6 +5,7 @@
 package digest
 
 import (
+	"html/template"
 	"time"
 
 	"crewmail/internal/vocab"
@@ -20,6 +21,9 @@ type Digest struct {
 	Part     int        // 1-based part number when a digest is split, 0 when it is not
 	Parts    int
 	Threads  []Thread
+	// Contents are the conversations of the whole digest, each with the part it is in: the
+	// table of contents of every part lists them all.
+	Contents []Entry
 	Messages int    // messages in this digest (this part)
 	NewPost  string // mailto: URL that starts a new conversation
 	Help     string // the list's help address
@@ -28,6 +32,17 @@ type Digest struct {
 	Since    time.Time
 	Until    time.Time
 	Zone     string // the time zone the times are shown in
+}
+
+// Entry is a conversation in a digest's table of contents.
+type Entry struct {
+	Anchor       string
+	Subject      string
+	New          bool
+	Participants []string
+	Count        int
+	Part         int  // the part it is in, when the digest is split; 0 when it is not
+	Here         bool // it is in this part (always, when the digest is not split)
 }
 
 // Thread is one conversation in a digest, its messages oldest first.
@@ -39,22 +54,43 @@ type Thread struct {
 	Count        int      // messages of it in this digest
 	Mute         string   // mailto: URL that mutes it for the reader
 	Messages     []Message
+	// Omitted: messages of it left out of this digest because the conversation alone is
+	// larger than a part may be (Renderer.MaxHTMLBytes); the archive has them.
+	Omitted int
 }
 
 // Message is one post in a digest.
 type Message struct {
-	Seq         uint64
-	Author      string // display name (safetext.Author), or the address when there is none
-	Address     string // the From address, which the templates show beside a display name
-	Verified    bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
-	Time        string // local time, e.g. "Wed 25 Nov 09:41"
-	Text        string // the author's own text: quotes and signature trimmed
-	Trimmed     bool   // quoted text or a signature was left out (the archive has it all)
+	Seq      uint64
+	Author   string // display name (safetext.Author), or the address when there is none
+	Address  string // the From address, which the templates show beside a display name
+	Verified bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
+	Time     string // local time, e.g. "Wed 25 Nov 09:41"
+	// Text is the author's own text for the text part (quotes and signature left out,
+	// htmlpost.Post.Text): a paragraph that was only hard-wrapped is one line, which the
+	// format=flowed text part wraps again; links are followed by references such as [1].
+	Text string
+	Refs []string // the URLs of Text's references, [1] first
+	// HTML is the same text for the HTML part: paragraphs, links, tables, as htmlpost's policy
+	// lets them through, styled by the digest.
+	HTML template.HTML
+	// Trimmed: quoted text, the original of a reply or the end of a long text was left out;
+	// the templates show a quiet "…". A signature or a "Sent from my phone" line alone is
+	// left out without a word.
+	Trimmed bool
+	// FullURL is where the whole message can be read, for the "…" to link to; "" until the
+	// web reader fills it in.
+	FullURL string
+	// Read: the reader has read it already (IMAP \Seen); the templates show one line for it.
+	Read        bool
 	Attachments []Attachment
-	Reply       string // mailto: URL of the Reply link, with subject (RFC 6068)
-	// ReplyAuthor is the mailto: URL of the "Reply to Alice only" link: the post's private
-	// reply address (crew+p-TOKEN@), which passes an answer on to its author alone.
-	ReplyAuthor string
+	Reply       string // mailto: URL of the Reply link, with subject (RFC 6068), for the HTML part
+	ReplyTo     string // the bare address the Reply link writes to (crew+r-TOKEN@), for the text part
+	// ReplyAuthor is the mailto: URL of the "Reply to Alice only" link (HTML part): the post's
+	// private reply address (crew+p-TOKEN@), which passes an answer on to its author alone;
+	// ReplyAuthorTo is that bare address, for the text part.
+	ReplyAuthor   string
+	ReplyAuthorTo string
 }
 
 // Attachment names a file that came with a post.

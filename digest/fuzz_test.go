@@ -40,7 +40,7 @@ func FuzzDigest(f *testing.F) {
 	l := store.List{Address: "crew@lists.example.test", Name: "Garden <crew>"}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		p := readPost(l.Address, store.Post{Seq: 1, Thread: 1, From: "a@example.test", Subject: string(raw[:min(len(raw), 40)]), Received: time.Unix(1e9, 0)}, raw, fuzzLinks{}, time.UTC)
-		d := build(l, "daily", []post{p}, 0, fuzzLinks{}, time.UTC, time.Unix(1e9, 0))
+		d := build(l, "daily", []post{p}, 0, fuzzLinks{}, time.UTC, time.Unix(1e9, 0), nil)
 		// Names and subjects are one line without bidi controls; a name is never address-like.
 		if m := d.Threads[0].Messages[0]; m.Author != m.Address && strings.ContainsAny(m.Author, "@\r\n\u202e") || strings.ContainsAny(d.Threads[0].Subject, "\r\n\t\u2028\u202e") {
 			t.Errorf("author %q, subject %q", m.Author, d.Threads[0].Subject)

@@ -5,15 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"html/template"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
 
+	"crewmail/internal/htmlpost"
 	"crewmail/internal/listcopy"
 	"crewmail/templates"
 )
@@ -27,7 +30,10 @@ var hfield = strings.NewReplacer(" ", "%20", ":", "%3A", "?", "%3F", "&", "%26")
 
 // garden is a realistic daily digest: three conversations (one new), seven messages, a
 // non-ASCII author, verified and unverified authors, trimmed quotes and attachments.
-func garden() Digest {
+func garden() Digest { return filled(gardenPlain()) }
+
+// gardenPlain is garden before filled.
+func gardenPlain() Digest {
 	reply := func(token, subject string) string {
 		return "mailto:crew+r-" + token + "@lists.example.org?subject=" + hfield.Replace("Re: "+subject)
 	}
@@ -83,6 +89,23 @@ func garden() Digest {
 		Help:     "crew+help@lists.example.org", Each: "crew+each@lists.example.org", Leave: "crew+unsubscribe@lists.example.org",
 		Since: time.Date(2026, 11, 24, 18, 12, 0, 0, cet), Until: time.Date(2026, 11, 25, 8, 0, 0, 0, cet), Zone: "Europe/Berlin",
 	}
+}
+
+// filled gives each message of d what readPost gives it besides its Text: its HTML, and the
+// bare address of its Reply link.
+func filled(d Digest) Digest {
+	for i := range d.Threads {
+		for j := range d.Threads[i].Messages {
+			m := &d.Threads[i].Messages[j]
+			if m.HTML == "" {
+				m.HTML = template.HTML(htmlpost.Style(htmlpost.FromText(m.Text, false).HTML, postStyles))
+			}
+			if m.ReplyTo == "" {
+				m.ReplyTo, _, _ = strings.Cut(strings.TrimPrefix(m.Reply, "mailto:"), "?")
+			}
+		}
+	}
+	return d
 }
 
 var addresses = Addresses{
@@ -180,6 +203,20 @@ type part struct {
 }
 
 // parse reads a built digest back with go-message: its header and its alternatives.
+// unflow joins format=flowed; delsp=yes text (RFC 3676 §4.2, §4.4) as a reader does.
+func unflow(text string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(strings.TrimSuffix(text, "\n"), "\n") {
+		l = strings.TrimPrefix(l, " ")
+		if strings.HasSuffix(l, " ") && l != "-- " {
+			b.WriteString(l[:len(l)-1])
+			continue
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
 func parse(t *testing.T, msg []byte) (mail.Header, []part) {
 	t.Helper()
 	if i := bytes.IndexByte(bytes.ReplaceAll(msg, []byte("\r\n"), nil), '\n'); i >= 0 {
@@ -217,7 +254,19 @@ func parse(t *testing.T, msg []byte) (mail.Header, []part) {
 			t.Fatal(err)
 		}
 		// The wire has CRLF line endings; the texts compared with have LF.
-		parts = append(parts, part{typ, params["charset"], strings.ReplaceAll(string(body), "\r\n", "\n")})
+		text := strings.ReplaceAll(string(body), "\r\n", "\n")
+		if typ == "text/plain" {
+			if params["format"] != "flowed" || params["delsp"] != "yes" {
+				t.Errorf("the text part is not format=flowed; delsp=yes: %v", params)
+			}
+			for l := range strings.SplitSeq(strings.TrimSuffix(text, "\n"), "\n") {
+				if n := utf8.RuneCountInString(l); n > 78 {
+					t.Errorf("a line of %d characters in the text part: %q", n, l)
+				}
+			}
+			text = unflow(text) // as a reader's mail program shows it
+		}
+		parts = append(parts, part{typ, params["charset"], text})
 	}
 	return mr.Header, parts
 }
@@ -264,7 +313,7 @@ func TestBuildReadsBack(t *testing.T) {
 			t.Errorf("HTML part lacks the mute link or the anchors of %s", th.Anchor)
 		}
 		for _, m := range th.Messages {
-			if !strings.Contains(text, m.Text) || !strings.Contains(text, "Reply: "+m.Reply) {
+			if !strings.Contains(text, m.Text) || !strings.Contains(text, "Reply: "+m.ReplyTo+"\n") {
 				t.Errorf("text part lacks message %d or its Reply link", m.Seq)
 			}
 			if !strings.Contains(links, `href="`+m.Reply+`"`) {
@@ -272,7 +321,7 @@ func TestBuildReadsBack(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Jürgen Müller <juergen@example.de> ✓", "tom@example.net — Wed 25 Nov 07:05", "[some quoted text not shown]",
+	for _, want := range []string{"Jürgen Müller <juergen@example.de> ✓", "tom@example.net — Wed 25 Nov 07:05", "\n…\n",
 		"Attachment: hinge.jpg (240 KB)", "Attachment: lid-measurements.pdf (18 KB)", "[new]",
 		"Garden crew — daily digest, Wednesday 25 November 2026"} {
 		if !strings.Contains(text, want) {
@@ -318,12 +367,13 @@ func TestHTMLEscapesPosts(t *testing.T) {
 	d.Threads[0].Subject = "Tags <i>in</i> subjects"
 	d.Threads[0].Messages[0].Author = `Eve "<script>" Smith`
 	d.Threads[0].Messages[0].Text = "Use <b>bold</b> & see.\n<script>alert(1)</script>"
+	d.Threads[0].Messages[0].HTML = ""
 	d.Threads[0].Messages[0].Reply = "javascript:alert(1)"
-	page, err := r.HTML(d)
+	page, err := r.HTML(filled(d))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Use &lt;b&gt;bold&lt;/b&gt; &amp; see.\n&lt;script&gt;", "Tags &lt;i&gt;in&lt;/i&gt; subjects", `href="#ZgotmplZ"`} {
+	for _, want := range []string{"Use &lt;b&gt;bold&lt;/b&gt; &amp; see.<br>&lt;script&gt;", "Tags &lt;i&gt;in&lt;/i&gt; subjects", `href="#ZgotmplZ"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("HTML lacks %q", want)
 		}
@@ -363,17 +413,21 @@ func big() Digest {
 		}
 		d.Threads = append(d.Threads, th)
 	}
-	return d
+	return filled(d)
 }
 
-func TestSplitKeepsEveryMessageOnce(t *testing.T) {
+// TestSplitKeepsEachConversationInOnePart: a digest whose HTML is four times what a part may
+// hold goes out in parts, each under the limit, each conversation in exactly one of them, the
+// one conversation too large for a part cut short with a note, and every part's contents
+// naming every conversation and the part it is in.
+func TestSplitKeepsEachConversationInOnePart(t *testing.T) {
 	r := newRenderer(t)
 	d := big()
-	whole, err := r.Build(d, addresses)
-	if err != nil || len(whole) != 1 {
-		t.Fatalf("%d messages, %v", len(whole), err)
+	page, err := r.HTML(d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r.MaxBytes = len(whole[0]) / 4
+	r.MaxHTMLBytes = len(page) / 4
 	msgs, err := r.Build(d, addresses)
 	if err != nil {
 		t.Fatal(err)
@@ -394,32 +448,98 @@ func TestSplitKeepsEveryMessageOnce(t *testing.T) {
 			t.Errorf("Message-ID %s twice", id)
 		}
 		ids[id] = true
-		if len(m) > r.MaxBytes && strings.Count(parts[0].body, "\nReply: ") > 1 {
-			t.Errorf("part %d: %d bytes, over %d", i+1, len(m), r.MaxBytes)
+		if n := len(parts[1].body); n > r.MaxHTMLBytes {
+			t.Errorf("part %d: HTML of %d bytes, over %d", i+1, n, r.MaxHTMLBytes)
 		}
 		if want := fmt.Sprintf("part %d of %d", i+1, len(msgs)); !strings.Contains(parts[0].body, want) || !strings.Contains(parts[1].body, want) {
 			t.Errorf("part %d does not say %q", i+1, want)
 		}
+		for _, th := range d.Threads {
+			if !strings.Contains(parts[0].body, ". "+th.Subject) || !strings.Contains(parts[1].body, th.Subject) {
+				t.Errorf("the contents of part %d do not name %q", i+1, th.Subject)
+			}
+		}
+		if i > 0 && !strings.Contains(parts[0].body, "(in part 1)") {
+			t.Errorf("the contents of part %d do not say what is in part 1", i+1)
+		}
 		texts.WriteString(parts[0].body)
 		pages.WriteString(html.UnescapeString(parts[1].body))
 	}
+	cut := 0
 	for _, th := range d.Threads {
-		for _, m := range th.Messages {
-			if n := strings.Count(texts.String(), "Reply: "+m.Reply+"\n"); n != 1 {
-				t.Errorf("message %d in the text parts %d times", m.Seq, n)
+		if n := strings.Count(pages.String(), `id="`+th.Anchor+`"`); n != 1 {
+			t.Errorf("conversation %s in %d parts", th.Anchor, n)
+		}
+		for k, m := range th.Messages {
+			n := strings.Count(texts.String(), "Reply: "+m.ReplyTo+"\n")
+			if n != strings.Count(pages.String(), `href="`+m.Reply+`"`) {
+				t.Errorf("message %d: text and HTML parts differ", m.Seq)
 			}
-			if n := strings.Count(pages.String(), `href="`+m.Reply+`"`); n != 1 {
-				t.Errorf("message %d in the HTML parts %d times", m.Seq, n)
-			}
-			first, _, _ := strings.Cut(m.Text, "\n")
-			if n := strings.Count(texts.String(), first+"\n"); n != 1 {
-				t.Errorf("text of message %d %d times", m.Seq, n)
+			switch {
+			case n > 1:
+				t.Errorf("message %d in %d parts", m.Seq, n)
+			case n == 0 && k == 0:
+				t.Errorf("the first message of %s is in no part", th.Anchor)
+			case n == 0:
+				cut++
 			}
 		}
 	}
-	if !strings.Contains(texts.String(), "Conversation 6 (continued)") {
-		t.Error("the large conversation was not split between its messages")
+	if cut == 0 || !strings.Contains(texts.String(), fmt.Sprintf("… %d more messages of this conversation did not fit in this digest", cut)) {
+		t.Errorf("%d messages cut, and no note saying so", cut)
 	}
+}
+
+// TestTwoHundredMessages: a day of 200 messages in 40 conversations, at the default limits,
+// goes out in parts whose HTML is each under 100,000 bytes, every conversation whole in one.
+func TestTwoHundredMessages(t *testing.T) {
+	r := newRenderer(t)
+	d := garden()
+	d.Threads = nil
+	for i := range 40 {
+		th := Thread{Anchor: fmt.Sprintf("t%d", i+1), Subject: fmt.Sprintf("Conversation %d", i+1), Count: 5,
+			Participants: []string{"Ann Baker"}, Mute: "mailto:crew+mute-x@lists.example.org"}
+		for j := range 5 {
+			seq := i*5 + j + 1
+			th.Messages = append(th.Messages, Message{Seq: uint64(seq), Author: "Ann Baker", Address: "ann@example.org", Time: "Wed 25 Nov 07:05",
+				Text:  fmt.Sprintf("Message %d.\n%s", seq, strings.Repeat("Beans climb the poles we set; the frost came late this year. ", 12)),
+				Reply: fmt.Sprintf("mailto:crew+r-%d@lists.example.org?subject=Re%%3A%%20C", seq)})
+		}
+		d.Threads = append(d.Threads, th)
+	}
+	d = filled(d)
+	msgs, err := r.Build(d, addresses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) < 2 {
+		t.Fatalf("200 messages in %d part", len(msgs))
+	}
+	in := map[string]int{}
+	for i, m := range msgs {
+		_, parts := parse(t, m)
+		if n := len(parts[1].body); n >= 100000 {
+			t.Errorf("part %d of %d: HTML of %d bytes", i+1, len(msgs), n)
+		}
+		for _, th := range d.Threads {
+			if strings.Contains(parts[1].body, `id="`+th.Anchor+`"`) {
+				in[th.Anchor]++
+			}
+		}
+		for _, th := range d.Threads {
+			for _, msg := range th.Messages {
+				if strings.Contains(parts[0].body, "Reply: "+msg.ReplyTo+"\n") && in[th.Anchor] == 0 {
+					t.Errorf("message %d outside its conversation", msg.Seq)
+				}
+			}
+		}
+	}
+	for _, th := range d.Threads {
+		if in[th.Anchor] != 1 {
+			t.Errorf("conversation %s in %d parts", th.Anchor, in[th.Anchor])
+		}
+	}
+	t.Logf("200 messages in %d parts", len(msgs))
 }
 
 // TestSplitSingleLargeMessage: a message larger than the limit goes out alone, whole.
@@ -427,8 +547,9 @@ func TestSplitSingleLargeMessage(t *testing.T) {
 	r := newRenderer(t)
 	d := garden()
 	d.Threads[1].Messages[0].Text = strings.Repeat("A very long message about seeds. ", 2000)
+	d.Threads[1].Messages[0].HTML = ""
 	r.MaxBytes = 30000
-	msgs, err := r.Build(d, addresses)
+	msgs, err := r.Build(filled(d), addresses)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,31 +559,31 @@ func TestSplitSingleLargeMessage(t *testing.T) {
 	found := 0
 	for _, m := range msgs {
 		_, parts := parse(t, m)
-		found += strings.Count(parts[0].body, d.Threads[1].Messages[0].Text)
+		found += strings.Count(parts[0].body, strings.TrimSpace(d.Threads[1].Messages[0].Text))
 	}
 	if found != 1 {
 		t.Errorf("the long message is in %d parts", found)
 	}
 }
 
-// TestHalve: a part that renders too large despite the estimates splits between its threads,
-// then between the messages of its one thread, and never below one message.
-func TestHalve(t *testing.T) {
+// TestShrink: a part that renders too large despite the estimates splits between its threads,
+// then shows one message fewer of its one thread, and never fewer than one.
+func TestShrink(t *testing.T) {
 	d := garden()
-	a, b, c := whole(d.Threads[0]), whole(d.Threads[1]), whole(d.Threads[2])
-	got, ok := halve([]piece{a, b, c})
+	ps := wholes(d.Threads)
+	got, ok := shrink([][]piece{ps}, 0)
 	if !ok || len(got) != 2 || len(got[0]) != 1 || len(got[1]) != 2 {
 		t.Fatalf("three threads: %v %v", got, ok)
 	}
-	got, ok = halve([]piece{a})
-	if !ok || len(got) != 2 || got[0][0].from != 0 || got[0][0].to != 1 || got[1][0].from != 1 || got[1][0].to != 3 {
+	got, ok = shrink(got, 0)
+	if !ok || len(got) != 2 || got[0][0].to != 2 {
 		t.Fatalf("one thread of three messages: %+v %v", got, ok)
 	}
-	if th := got[1][0].thread(); th.Subject != d.Threads[0].Subject+" (continued)" || th.Anchor != "t41-2" ||
-		th.Count != 2 || len(th.Messages) != 2 || strings.Join(th.Participants, ", ") != "Ann Baker, tom@example.net" {
-		t.Errorf("second run: %+v", th)
+	if th := got[0][0].thread(); th.Omitted != 1 || len(th.Messages) != 2 || th.Subject != d.Threads[0].Subject {
+		t.Errorf("the thread cut short: %+v", th)
 	}
-	if _, ok := halve(got[0]); ok {
-		t.Error("a single message was split")
+	got, _ = shrink(got, 0)
+	if _, ok := shrink(got, 0); ok {
+		t.Error("a single message was taken away")
 	}
 }

@@ -165,6 +165,7 @@ type due struct {
 	// sent once when that ends, whatever her mode.
 	catchUp bool
 	hers    map[uint64]bool // for a catch-up: the threads she wrote in, up to 500 posts back
+	read    map[uint64]bool // the posts after her cursor she has read over IMAP (unless ShowRead)
 }
 
 // dueList is what is due on one list, as read in one transaction: the members whose digest is
@@ -306,6 +307,11 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 	if d.posts, err = readPosts(tx, l, from, s.links, d.zone); err != nil {
 		return dueList{}, err
 	}
+	for i := range d.dues {
+		if d.dues[i].read, err = readByMember(tx, l.Address, d.dues[i].member, d.dues[i].cursor.Seq); err != nil {
+			return dueList{}, err
+		}
+	}
 	d.mutes = map[uint64]map[uint64]bool{}
 	for _, p := range d.posts {
 		if _, ok := d.mutes[p.Origin]; !ok { // mutes are about where a post started
@@ -317,6 +323,25 @@ func (s *Scheduler) readDue(tx store.Tx, list string, now time.Time, force bool)
 		}
 	}
 	return d, nil
+}
+
+// readByMember are the posts of list after seq that m has read over IMAP (\Seen), and so sees
+// as one line in her digest; none when she asked to see them in full (Member.ShowRead).
+func readByMember(tx store.IMAPAccess, list string, m store.Member, after uint64) (map[uint64]bool, error) {
+	if m.ShowRead {
+		return nil, nil
+	}
+	var read map[uint64]bool
+	err := tx.FlagsOf(list, m.ID, func(seq uint64, flags byte) error {
+		if seq > after && flags&store.FlagSeen != 0 {
+			if read == nil {
+				read = map[uint64]bool{}
+			}
+			read[seq] = true
+		}
+		return nil
+	})
+	return read, err
 }
 
 // leftOut are the members whose digests leave post p out: those who muted its conversation,
@@ -357,7 +382,12 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 		if m.catchUp { // hers alone: threads she took part in come first
 			self += "/catch-up:" + m.member.Address
 		}
-		key := fmt.Sprintf("%d/%s/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","), self)
+		var read []string // what she read already is one line in her digest
+		for seq := range m.read {
+			read = append(read, fmt.Sprint(seq))
+		}
+		slices.Sort(read)
+		key := fmt.Sprintf("%d/%s/%s/%s/%s", m.cursor.Seq, m.period, strings.Join(muted, ","), self, strings.Join(read, ","))
 		g, ok := groups[key]
 		if !ok {
 			g = &composed{}
@@ -371,7 +401,7 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 			}
 			g.count = len(mine)
 			if len(mine) > 0 {
-				dg := build(d.list, m.period, mine, m.cursor.Seq, s.links, d.zone, now)
+				dg := build(d.list, m.period, mine, m.cursor.Seq, s.links, d.zone, now, m.read)
 				if m.catchUp {
 					catchUp(&dg, m.hers)
 				}
@@ -393,6 +423,10 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 func (s *Scheduler) commit(tx store.Tx, d dueList, digests []*composed, now time.Time) (Sent, error) {
 	var sent Sent
 	l := d.list
+	// Another process on the same database committing this list's digests now: it sends them.
+	if mine, err := store.TryJob(tx, "digest "+l.Address); err != nil || !mine {
+		return Sent{}, err
+	}
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return Sent{}, err
@@ -503,7 +537,7 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		}
 		zone := s.Zone(l)
 		after := uint64(0)
-		var muted map[uint64]bool
+		var muted, read map[uint64]bool
 		var id uint64
 		self := "" // the member's own address when she asked not to get her own posts back
 		if member != "" {
@@ -524,6 +558,9 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 			}
 			if m.Mode.Digest() {
 				period = m.Mode
+			}
+			if read, err = readByMember(tx, list, m, after); err != nil {
+				return err
 			}
 		} else {
 			since := s.Now().Add(-24 * time.Hour)
@@ -560,7 +597,7 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 			}
 			mine = append(mine, p)
 		}
-		d = build(l, period, mine, after, s.links, zone, s.Now())
+		d = build(l, period, mine, after, s.links, zone, s.Now(), read)
 		return nil
 	})
 	return d, err

@@ -59,6 +59,9 @@ func (s *Service) searchAhead(targets []Target, m *inbound) {
 			continue
 		}
 		err := s.st.View(func(tx store.Tx) error {
+			if _, err := tx.Member(t.List, m.from); err != nil {
+				return nil // not a member: told so in the transaction, without a search
+			}
 			for _, q := range queries {
 				found, err := s.searchAnswer(tx, t.List, q)
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"crewmail/internal/subject"
 	"crewmail/store"
 )
 
@@ -19,8 +20,8 @@ func (s *Service) threadOf(tx store.Tx, list string, m *inbound) (uint64, error)
 	if err != nil || th != 0 {
 		return th, err
 	}
-	if len(m.refIDs()) == 0 && isReplySubject(m.subject) {
-		th, ok, err := tx.SubjectThread(list, baseSubject(m.subject), m.postDate(s.Now()).Add(-subjectWindow))
+	if len(m.refIDs()) == 0 && subject.IsReply(m.subject) {
+		th, ok, err := tx.SubjectThread(list, subject.Key(m.subject), m.postDate(s.Now()).Add(-subjectWindow))
 		if err != nil || ok {
 			return th, err
 		}
@@ -31,7 +32,7 @@ func (s *Service) threadOf(tx store.Tx, list string, m *inbound) (uint64, error)
 // indexThread records a newly archived post's ids and subject under the thread it was archived
 // in (not the one merges lead to: mutes follow where a conversation started).
 func (s *Service) indexThread(tx store.Tx, list string, p store.Post, m *inbound) error {
-	return tx.IndexThread(list, p.Origin, append(m.refIDs(), p.MessageID), baseSubject(m.subject), m.postDate(p.Received))
+	return tx.IndexThread(list, p.Origin, append(m.refIDs(), p.MessageID), subject.Key(m.subject), m.postDate(p.Received))
 }
 
 // refIDs are the Message-IDs a message refers to that can be ids at all (RFC 5322 §3.6.4:
@@ -52,64 +53,4 @@ func (m *inbound) postDate(received time.Time) time.Time {
 		return received
 	}
 	return m.date
-}
-
-// replyPrefixes are what mail clients put in front of a subject when replying or forwarding, in
-// the languages they most often come in.
-var replyPrefixes = []string{"re", "aw", "sv", "vs", "antw", "odp", "ynt", "fw", "fwd", "wg", "tr", "rv", "enc"}
-
-// isReplySubject reports whether subject starts with a reply prefix ("Re:", "AW:", "Re[2]:"),
-// after any "[list]" tags.
-func isReplySubject(subject string) bool {
-	s := strings.TrimSpace(stripTags(subject))
-	w, _, ok := strings.Cut(s, ":")
-	if !ok {
-		return false
-	}
-	w = strings.ToLower(strings.TrimSpace(w))
-	if i := strings.IndexAny(w, "[("); i > 0 {
-		w = w[:i]
-	}
-	return w == "re" || w == "aw" || w == "sv" || w == "vs" || w == "antw" || w == "odp" || w == "ynt"
-}
-
-// baseSubject is a subject without reply and forward prefixes and list tags, spaces folded,
-// lowercased: what a thread's posts have in common.
-func baseSubject(subject string) string {
-	s := subject
-	for {
-		s = strings.TrimSpace(stripTags(s))
-		w, rest, ok := strings.Cut(s, ":")
-		if !ok {
-			break
-		}
-		w = strings.ToLower(strings.TrimSpace(w))
-		if i := strings.IndexAny(w, "[("); i > 0 {
-			w = w[:i]
-		}
-		known := false
-		for _, p := range replyPrefixes {
-			known = known || w == p
-		}
-		if !known {
-			break
-		}
-		s = rest
-	}
-	return strings.ToLower(strings.Join(strings.Fields(s), " "))
-}
-
-// stripTags removes leading "[tag]" groups, as lists put in subjects.
-func stripTags(s string) string {
-	for {
-		t := strings.TrimSpace(s)
-		if !strings.HasPrefix(t, "[") {
-			return t
-		}
-		end := strings.Index(t, "]")
-		if end < 0 {
-			return t
-		}
-		s = t[end+1:]
-	}
 }

@@ -9,7 +9,7 @@ import (
 // The store's roles: what a transaction offers, one interface per kind of record. The packages
 // above take the smallest role a function uses (a digest read step takes Archive, IMAP login
 // IMAPAccess), so what each one touches is written in its signature, and a backend other than
-// this bbolt file (PostgreSQL, say) implements Tx and Backend and passes the conformance suite
+// this bbolt file (store/postgres) implements Tx and Backend and passes the conformance suite
 // in store/storetest.
 //
 // Every role's records are the types of this package (List, Member, Post …); the errors a
@@ -61,7 +61,9 @@ type Archive interface {
 	PostMeta(list string, seq uint64) (Post, error)
 	// Posts calls fn for every archived post in sequence order.
 	Posts(list string, fn func(Post) error) error
-	// LastSeq is the sequence of the newest post, 0 when there is none.
+	// LastSeq is the sequence of the newest post, 0 when there is none. Sequences are given
+	// one after the other from 1, and posts are never removed: the archive holds exactly the
+	// posts 1…LastSeq (IMAP reads its mailbox from this alone).
 	LastSeq(list string) (uint64, error)
 	// PostsAfter calls fn for the posts after seq, in sequence order, with their bytes.
 	PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) error) error
@@ -134,7 +136,11 @@ type Outbox interface {
 	Delivered(d Delivery) error
 	Retry(d Delivery, next time.Time, reason string) error
 	Fail(d Delivery, now time.Time, reason string) error
-	// ReleaseLeases makes every leased delivery due at now (at start-up).
+	// ReleaseLeases makes the deliveries leased by this process due at now (a process starting
+	// calls it): on the bbolt file, which one process uses, every leased delivery, since the
+	// process that leased it is gone; on a database several processes (nodes) share, only the
+	// leases of this one, which is a new node at every start, so none — another node's lease is
+	// its own while it lives and runs out when it dies.
 	ReleaseLeases(now time.Time) (int, error)
 	NextDue() (due time.Time, ok bool, err error)
 	Outbox(fn func(Delivery) error) error

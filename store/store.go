@@ -1,8 +1,9 @@
 // Package store owns crewmail's records and where they are kept: the roles a transaction plays
 // (Lists, Members, Archive, Outbox … in roles.go, the boundary any backend implements and
-// store/storetest checks), and their backend on a single bbolt file: the schema, its version
-// and migrations, and the group commit that makes every acknowledged write durable without one
-// fsync per message.
+// store/storetest checks, with Watcher and JobLocker for backends several processes share),
+// the copy of a whole database between backends (Copier, Copy), and their backend on a single
+// bbolt file: the schema, its version and migrations, and the group commit that makes every
+// acknowledged write durable without one fsync per message.
 //
 // It is the only package that imports bbolt.
 package store
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -62,7 +64,8 @@ type Store struct {
 	// incarnations: list address → List.Incarnation of the list there, kept in step with
 	// committed creations and removals, for tokens made and checked outside transactions.
 	incarnations sync.Map
-	faults       faults // failures tests inject (Faults)
+	faults       faults  // failures tests inject (Faults)
+	decoded      decoded // list settings and members as last decoded (see decoded)
 }
 
 // Open opens (creating if needed) the database in dir, checks its schema version and migrates
@@ -71,11 +74,22 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
-	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
-	// its own, where a damaged page's panic cannot be recovered and kills the process: read
-	// every page here first, where it can.
-	if _, err := os.Stat(path); err == nil {
+	return OpenFile(filepath.Join(dir, FileName))
+}
+
+// OpenFile is Open on the database file at path (crewmail migrate copies to and from files
+// named so), in a folder that exists.
+func OpenFile(path string) (*Store, error) {
+	// bbolt keeps the free list on disk (written with each commit), so opening reads the meta
+	// and free-list pages only, whatever the file's size, and maps no other page. A file whose
+	// free list is not on disk (crewmail wrote files without it before) has it rebuilt by
+	// bbolt at this opening, once, by reading every page in a goroutine of its own, where a
+	// damaged page's panic cannot be recovered and kills the process: walk reads every page
+	// here first, where it can. Damage found later, in a transaction, is an error of that
+	// transaction (View and Update recover it); "crewmail check-db" reads every page.
+	if onDisk, err := freelistOnDisk(path); err != nil {
+		return nil, err
+	} else if !onDisk {
 		db, err := openBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 		if err != nil {
 			return nil, err
@@ -88,9 +102,7 @@ func Open(dir string) (*Store, error) {
 			return nil, err
 		}
 	}
-	// The free list is not written at every commit (fewer pages to fsync per message); bbolt
-	// rebuilds it when the file is opened.
-	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +110,11 @@ func Open(dir string) (*Store, error) {
 	if err := s.prepare(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Opening maps what migrations and the lists' configurations read; give it back.
+	if err := s.ReleaseMapped(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	go s.committer()
 	return s, nil
@@ -280,9 +297,24 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// View runs fn in a read-only transaction (Backend.View).
-func (s *Store) View(fn func(Tx) error) error {
+// View runs fn in a read-only transaction (Backend.View). A damaged page met on the way (bbolt
+// panics, or faults on a page outside the file) is an error of this read, not the end of the
+// process (see readPanic).
+func (s *Store) View(fn func(Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.readPanic(r)
+		}
+	}()
 	return s.db.View(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+}
+
+// readPanic is the error of a transaction that panicked: bbolt trusts its pages, and a
+// damaged one makes it panic wherever it is read. Open no longer reads every page (see Open),
+// so this is where damage shows while serving; the transaction is rolled back by bbolt.
+func (s *Store) readPanic(r any) error {
+	return &damagedError{s.path, oneLine(r)}
 }
 
 // Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
@@ -340,7 +372,7 @@ func (s *Store) runBatch(batch []*commit) {
 		failed := -1
 		var fnErr error
 		var tx *boltTx
-		err := s.db.Update(func(btx *bolt.Tx) error {
+		err := s.commitBatch(func(btx *bolt.Tx) error {
 			tx = &boltTx{tx: btx, st: s}
 			for i, c := range batch {
 				if err := s.safeRun(c.fn, tx); err != nil {
@@ -364,6 +396,18 @@ func (s *Store) runBatch(batch []*commit) {
 		batch[failed].done <- fnErr
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
+}
+
+// commitBatch is db.Update that turns a panic of bbolt's own (a damaged page met while
+// committing) into the batch's error instead of taking the committer down.
+func (s *Store) commitBatch(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.readPanic(r)
+		}
+	}()
+	return s.db.Update(fn)
 }
 
 // safeRun keeps a panicking caller from taking the committer down with it.

@@ -75,3 +75,51 @@ func breakAt(line string) int {
 	}
 	return -1
 }
+
+// FlowDelSp is Flow for a part sent with "format=flowed; delsp=yes" (RFC 3676 §4.2), where
+// a reader deletes the space before each soft line break when it joins the lines: a line is
+// broken at a space by keeping that space and adding one, and a word longer than FlowWidth (a
+// long URL, a run of CJK text) is broken inside, so that no line is longer than MaxLine
+// characters. A mail program that does not know format=flowed shows such a word broken.
+func FlowDelSp(text string) string {
+	var b strings.Builder
+	text = strings.TrimSuffix(text, "\n")
+	for line := range strings.SplitSeq(text, "\n") {
+		if line != "-- " {
+			line = strings.TrimRight(line, " \t\r")
+		}
+		pieces := wrap(line)
+		for i, piece := range pieces {
+			soft := i < len(pieces)-1 // ends in the space it was broken at
+			cs := chunks(piece)
+			for j, chunk := range cs {
+				if strings.HasPrefix(chunk, " ") || strings.HasPrefix(chunk, ">") || strings.HasPrefix(chunk, "From ") {
+					b.WriteByte(' ')
+				}
+				b.WriteString(chunk)
+				if soft || j < len(cs)-1 {
+					b.WriteByte(' ') // deleted by the reader (delsp=yes)
+				}
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String()
+}
+
+// chunks cuts piece into runs of at most FlowWidth characters (a trailing space not counted).
+func chunks(piece string) []string {
+	if utf8.RuneCountInString(strings.TrimSuffix(piece, " ")) <= FlowWidth {
+		return []string{piece}
+	}
+	var out []string
+	n, start := 0, 0
+	for i := range piece {
+		if n == FlowWidth && strings.TrimSpace(piece[i:]) != "" {
+			out = append(out, piece[start:i])
+			start, n = i, 0
+		}
+		n++
+	}
+	return append(out, piece[start:])
+}

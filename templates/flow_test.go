@@ -120,3 +120,41 @@ func TestNoticesSpeakPlainly(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowDelSp checks that every line is at most MaxLine characters and that joining the lines
+// as RFC 3676 says (§4.2 with delsp=yes, §4.4 unstuffing) gives the text back.
+func TestFlowDelSp(t *testing.T) {
+	long := "Reply: https://example.org/" + strings.Repeat("abcdefghij", 15) + "?q=1 and more words after it"
+	for _, text := range []string{
+		"short line\n",
+		strings.Repeat("word ", 40) + "end\n\nnext paragraph\n",
+		long + "\n",
+		strings.Repeat("東京の天気は晴れです。", 20) + "\n",
+		"> not a quote " + strings.Repeat("x", 100) + "\nFrom here on\n",
+		"-- \nsig\n",
+	} {
+		got := FlowDelSp(text)
+		for l := range strings.SplitSeq(strings.TrimSuffix(got, "\n"), "\n") {
+			if n := utf8.RuneCountInString(l); n > MaxLine {
+				t.Errorf("line of %d characters: %q", n, l)
+			}
+		}
+		if back := unflowDelSp(got); back != text {
+			t.Errorf("FlowDelSp(%q) = %q, which reads back as %q", text, got, back)
+		}
+	}
+}
+
+// unflowDelSp joins format=flowed; delsp=yes text (RFC 3676 §4.2, §4.4), as a reader does.
+func unflowDelSp(text string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(strings.TrimSuffix(text, "\n"), "\n") {
+		l = strings.TrimPrefix(l, " ")
+		if strings.HasSuffix(l, " ") && l != "-- " {
+			b.WriteString(l[:len(l)-1])
+			continue
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}

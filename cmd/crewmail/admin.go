@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"crewmail/config"
 	"crewmail/delivery"
 	"crewmail/digest"
+	"crewmail/internal/subject"
 	"crewmail/internal/vocab"
 	"crewmail/lists"
 	"crewmail/store"
@@ -37,13 +39,16 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "crewmail: %v\n", err)
 		return exitError
 	}
-	if code, ok := ctlCall(ctlPath(cfg), absFileArgs(args), stdout, stderr); ok {
-		return code
+	// A shared database (PostgreSQL) is open to every process: no need for the server.
+	if !shared(cfg) {
+		if code, ok := ctlCall(ctlPath(cfg), absFileArgs(args), stdout, stderr); ok {
+			return code
+		}
 	}
-	var st *store.Store
+	var st store.Backend
 	open := func() (*backend, error) {
 		var err error
-		if st, err = store.Open(cfg.DataDir); err != nil {
+		if st, err = openStore(cfg); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				return nil, errNoAnswer(cfg)
 			}
@@ -95,7 +100,7 @@ func execAdmin(args []string, open func() (*backend, error), direct *config.Conf
 type backend struct {
 	svc     *lists.Service
 	digests *digest.Scheduler
-	st      *store.Store
+	st      store.Backend
 	// queue is the running server's delivery queue; nil when the command opened the database
 	// itself (no server runs, so no destination is on hold).
 	queue *delivery.Queue
@@ -475,12 +480,32 @@ func cmdMemberMode(c *cmd) error {
 }
 
 func cmdMemberSet(c *cmd) error {
-	c.params = "LIST ADDRESS -no-own-posts|-own-posts"
-	c.help = "Sets whether a member gets her own posts back (by mail and in digests)."
+	c.params = "LIST ADDRESS -no-own-posts|-own-posts|-show-read|-hide-read"
+	c.help = "Sets whether a member gets her own posts back (by mail and in digests), and whether her digests show in full the posts she has read over IMAP."
 	noOwn := c.flag.Bool("no-own-posts", false, "her own posts are not sent back to her")
 	own := c.flag.Bool("own-posts", false, "her own posts come back to her, as to everyone (the default)")
+	showRead := c.flag.Bool("show-read", false, "her digests show in full the posts she has read over IMAP")
+	hideRead := c.flag.Bool("hide-read", false, "her digests show one line for each post she has read over IMAP (the default)")
 	args, err := c.parse(2, 2)
 	if err != nil {
+		return err
+	}
+	if *showRead || *hideRead {
+		if *showRead == *hideRead || *noOwn || *own {
+			return c.usageError()
+		}
+		b, err := c.backend()
+		if err != nil {
+			return err
+		}
+		m, err := b.svc.SetShowRead(args[0], args[1], *showRead)
+		if err == nil {
+			what := "one line for each post she has read over IMAP"
+			if m.ShowRead {
+				what = "in full the posts she has read over IMAP"
+			}
+			fmt.Fprintf(c.stdout, "%s: her digests of %s show %s\n", m.Address, args[0], what)
+		}
 		return err
 	}
 	if *noOwn == *own {
@@ -807,11 +832,18 @@ func cmdBackup(c *cmd) error {
 	if err != nil {
 		return err
 	}
+	if c.cfg != nil && shared(c.cfg) {
+		return errNotAFile("backup")
+	}
 	b, err := c.backend()
 	if err != nil {
 		return err
 	}
-	n, err := b.st.Backup(args[0])
+	m, ok := b.st.(store.Maintenance)
+	if !ok {
+		return errNotAFile("backup")
+	}
+	n, err := m.Backup(args[0])
 	if err != nil {
 		return err
 	}
@@ -827,6 +859,9 @@ func cmdCheckDB(c *cmd) error {
 	if _, err := c.parse(0, 0); err != nil {
 		return err
 	}
+	if c.direct && shared(c.cfg) {
+		return errNotAFile("check-db")
+	}
 	if c.direct {
 		problems, err := store.CheckFile(c.cfg.DataDir)
 		if errors.Is(err, store.ErrLocked) {
@@ -841,11 +876,15 @@ func cmdCheckDB(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	problems, err := b.st.Problems()
+	m, ok := b.st.(store.Maintenance)
+	if !ok {
+		return errNotAFile("check-db")
+	}
+	problems, err := m.Problems()
 	if err != nil {
 		return err
 	}
-	return reportProblems(c.stdout, b.st.Path(), problems)
+	return reportProblems(c.stdout, m.Path(), problems)
 }
 
 func cmdArchiveLs(c *cmd) error {
@@ -860,25 +899,63 @@ func cmdArchiveLs(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	posts, err := b.svc.Archive(args[0])
-	if err != nil {
+	// Streamed a page of posts at a time, through one buffer: over the control socket each
+	// write is a frame (a million lines were 30 million writes).
+	out := bufio.NewWriterSize(c.stdout, 64<<10)
+	var (
+		each func([]store.Post) error
+		tw   *tabwriter.Writer // the table's page being aligned
+	)
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		each = func(posts []store.Post) error {
+			for _, p := range posts {
+				if err := enc.Encode(archiveEntry(p)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	} else {
+		// The table is aligned a page at a time: aligning all of it would hold all of it.
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tCONVERSATION\tMESSAGE-ID")
+		titles := conversationTitles{}
+		each = func(posts []store.Post) error {
+			for _, p := range posts {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(titles.of(p), 60), p.MessageID)
+			}
+			return tw.Flush()
+		}
+	}
+	if err := b.svc.EachPost(args[0], each); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		for _, p := range posts {
-			if err := enc.Encode(archiveEntry(p)); err != nil {
-				return err
-			}
+	if tw != nil {
+		if err := tw.Flush(); err != nil { // the header of an empty archive
+			return err
 		}
-		return nil
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tSUBJECT\tMESSAGE-ID")
-	for _, p := range posts {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(p.Subject, 60), p.MessageID)
+	return out.Flush()
+}
+
+// conversationTitles name the threads of an archive read in order, as digests do
+// (subject.Title: "Tomatoes" for a thread of "Re: [Crew] Tomatoes" posts), from the first few
+// subjects of each thread seen so far.
+type conversationTitles map[uint64][]string
+
+// titleSubjects bounds the subjects kept per thread: the title is the first that is not a
+// digest's, found among the first few.
+const titleSubjects = 4
+
+func (ct conversationTitles) of(p store.Post) string {
+	if s := ct[p.Thread]; len(s) < titleSubjects {
+		ct[p.Thread] = append(s, p.Subject)
 	}
-	return tw.Flush()
+	if t := subject.Title(ct[p.Thread]); t != "" {
+		return t
+	}
+	return "(no subject)"
 }
 
 // archiveEntry is the stable JSON form of an archived post.

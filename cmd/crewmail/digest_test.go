@@ -33,6 +33,9 @@ func digestParts(t *testing.T, m mailtest.Message) (text, html string) {
 		switch ct := p.Header.Get("Content-Type"); {
 		case strings.HasPrefix(ct, "text/plain"):
 			text = string(b)
+			if strings.Contains(ct, "format=flowed") {
+				text = string(unflow([]byte(text), strings.Contains(ct, "delsp=yes")))
+			}
 		case strings.HasPrefix(ct, "text/html"):
 			html = string(b)
 		}
@@ -74,14 +77,18 @@ func TestDigestReplyLinkThreads(t *testing.T) {
 	if !strings.Contains(page, "mailto:crew+r-") || strings.Contains(page, "http://") || strings.Contains(page, "https://") {
 		t.Errorf("HTML part: links\n%s", page)
 	}
+	// The HTML part's Reply links carry the subject; the text part gives the bare address.
 	var seedsLink string
-	for _, m := range replyLinkRE.FindAllStringSubmatch(text, -1) {
+	for _, m := range replyLinkRE.FindAllStringSubmatch(page, -1) {
 		if subj, _ := url.QueryUnescape(m[2]); subj == "Re: Seeds" {
 			seedsLink = m[1]
 		}
 	}
 	if seedsLink == "" {
-		t.Fatalf("no Reply link for Seeds in:\n%s", text)
+		t.Fatalf("no Reply link for Seeds in:\n%s", page)
+	}
+	if !strings.Contains(text, "Reply: "+seedsLink+"\r\n") && !strings.Contains(text, "Reply: "+seedsLink+"\n") {
+		t.Errorf("no Reply line with the bare address %s in the text part:\n%s", seedsLink, text)
 	}
 	if out := ts.mustCLI(t, "digest", "send", "-now"); !strings.Contains(out, "sent 0 digests") {
 		t.Errorf("a second send repeated the digest: %s", out)

@@ -35,7 +35,7 @@ func TestConfirmQuestionShowsThePostNotInjectedLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(p.Body)
-	text := string(unflow(b))
+	text := string(unflow(b, false)) // notices are flowed without delsp
 	if !strings.Contains(text, "Did you send this") && !strings.Contains(text, "arrived under your address") {
 		t.Fatalf("not the question to confirm a post:\n%s", text)
 	}

@@ -39,20 +39,25 @@ func text(t *testing.T, m mailtest.Message) string {
 	}
 	body, _ := io.ReadAll(p.Body)
 	if _, params, err := p.Header.(*mail.InlineHeader).ContentType(); err == nil && params["format"] == "flowed" {
-		body = unflow(body)
+		body = unflow(body, params["delsp"] == "yes")
 	}
 	head, _, _ := bytes.Cut(m.Data, []byte("\r\n\r\n"))
 	return string(head) + "\r\n\r\n" + string(body)
 }
 
 // unflow reads format=flowed text as a mail program does (RFC 3676 §4.1, §4.4): without the
-// space-stuffing, each line that ends in a space joined with the next.
-func unflow(text []byte) []byte {
+// space-stuffing, each line that ends in a space joined with the next (that space deleted when
+// delsp=yes, RFC 3676 §4.2).
+func unflow(text []byte, delsp bool) []byte {
 	var b bytes.Buffer
 	for line := range strings.SplitSeq(strings.TrimSuffix(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n"), "\n") {
 		line = strings.TrimPrefix(line, " ")
+		soft := strings.HasSuffix(line, " ") && line != "-- "
+		if soft && delsp {
+			line = strings.TrimSuffix(line, " ")
+		}
 		b.WriteString(line)
-		if !strings.HasSuffix(line, " ") || line == "-- " {
+		if !soft {
 			b.WriteString("\n")
 		}
 	}

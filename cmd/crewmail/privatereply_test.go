@@ -20,7 +20,7 @@ import (
 	"crewmail/internal/mailtest"
 )
 
-var privateLinkRE = regexp.MustCompile(`mailto:(crew\+p-([a-z2-7]+)@` + regexp.QuoteMeta(testDomain) + `)\?subject=`)
+var privateLinkRE = regexp.MustCompile(`only: (crew\+p-([a-z2-7]+)@` + regexp.QuoteMeta(testDomain) + `)`)
 
 // listDKIM makes the list domain's Ed25519 key with "crewmail dkim keygen" and returns a
 // LookupTXT that answers with the record it printed, as the test's DNS would.
@@ -87,7 +87,7 @@ func TestPrivateReplyRelay(t *testing.T) {
 	}
 	dtext, page := digestParts(t, digest)
 	m := privateLinkRE.FindStringSubmatch(dtext)
-	if m == nil || !strings.Contains(dtext, "Reply to Alice only: mailto:"+m[1]) {
+	if m == nil || !strings.Contains(dtext, "Reply to Alice only: "+m[1]) {
 		t.Fatalf("no Reply to Alice only link in the digest:\n%s", dtext)
 	}
 	relay, tok := m[1], m[2]
@@ -278,7 +278,7 @@ func TestHideAddresses(t *testing.T) {
 			t.Errorf("the digest shows an author's address:\n%s", part)
 		}
 	}
-	for _, want := range []string{"Alice Liddell ✓ — ", "carol ✓ — ", "Reply to Alice Liddell only: mailto:crew+p-", "Reply to carol only: mailto:crew+p-"} {
+	for _, want := range []string{"Alice Liddell ✓ — ", "carol ✓ — ", "Reply to Alice Liddell only: crew+p-", "Reply to carol only: crew+p-"} {
 		if !strings.Contains(dtext, want) {
 			t.Errorf("the digest lacks %q:\n%s", want, dtext)
 		}

@@ -75,7 +75,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 type server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	st      *store.Store
+	st      store.Backend
 	svc     *lists.Service
 	guide   *guide.Guide
 	smtp    *smtpd.Server
@@ -103,8 +103,12 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 			s.closeAll()
 		}
 	}()
-	if s.st, err = store.Open(cfg.DataDir); err != nil {
+	if s.st, err = openStore(cfg); err != nil {
 		return nil, err
+	}
+	// The data folder holds the control socket, keys and templates whatever the backend.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
 	tpl, err := templates.New(templatesDir(cfg))
 	if err != nil {
@@ -196,10 +200,34 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
+	s.watch()
 	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st, queue: s.queue}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// watch makes what other nodes commit on a shared backend reach this one as its own commits
+// do: new deliveries wake the workers, new posts and flag changes the IMAP IDLE sessions.
+func (s *server) watch() {
+	w, ok := s.st.(store.Watcher)
+	if !ok {
+		return
+	}
+	w.Watch(func(c store.Change) {
+		switch c.Kind {
+		case store.ChangeOutbox:
+			s.queue.Wake()
+		case store.ChangePost:
+			if s.imap != nil {
+				s.imap.Notify()
+			}
+		case store.ChangeFlags:
+			if s.imap != nil {
+				s.imap.FlagsChanged(c.List, c.Member)
+			}
+		}
+	})
 }
 
 // bindIMAP binds the IMAP listeners of the configuration (plain with STARTTLS, implicit TLS).
@@ -300,7 +328,7 @@ func imapServer(cfg *config.Config, plain, implicit string) string {
 func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc *lists.Service, log *slog.Logger) *digest.Scheduler {
 	zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
-	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes}
+	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes, MaxHTMLBytes: cfg.Digest.MaxHTMLBytes}
 	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
 	// A round over thousands of lists reads the whole archive through the store's memory map:
 	// the server gives the pages back as the round goes, so its resident set stays what it holds.
@@ -397,7 +425,7 @@ func (s *server) routes() http.Handler {
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
 func (s *server) run(ctx context.Context) error {
-	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
+	s.log.Info("crewmail started", "version", version(), "store", s.cfg.Store.Backend, "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8) // one per goroutine that sends, so none blocks
 	qctx, stopQueue := context.WithCancel(context.Background())
@@ -454,6 +482,10 @@ func (s *server) run(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	go func() {
 		s.smtp.Shutdown(30 * time.Second)
+		// go-smtp closes only the listeners its Serve has registered: a stop that comes before
+		// the Serve goroutine got that far (a server stopped right after it started) would
+		// leave Serve waiting in Accept for good. Closing the listener here ends it either way.
+		_ = s.smtpLn.Close()
 		if s.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.http.Shutdown(hctx)

@@ -17,13 +17,24 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"crewmail/internal/htmlpost"
 	"crewmail/internal/mimetree"
 )
 
 // Text is what a digest shows of a post: the author's own words.
 type Text struct {
-	Text        string // the author's text: quoted blocks, their attribution lines and the signature left out
-	Trimmed     bool   // something was left out (the archive keeps it all)
+	Text string // the author's text: quoted blocks, their attribution lines and the signature left out
+	// Marked is the same text with its links and tables marked for htmlpost.FromMarked, when
+	// it was read from HTML; "" when it was read from plain text.
+	Marked string
+	// Flowed: the text was read from a format=flowed part (RFC 3676), and its line breaks
+	// are the ones its author typed.
+	Flowed  bool
+	Trimmed bool // something was left out (the archive keeps it all)
+	// Quoted: what was left out is more than a signature, a list's footer or a phone's
+	// "Sent from my …" line: quoted text, the original of a reply, or the end of a text too
+	// long to show. A reader may want to see that; the rest is not worth a mention.
+	Quoted      bool
 	Attachments []File // files that came with it, in order
 }
 
@@ -79,11 +90,13 @@ func Body(msg []byte, maxChars int) (Text, error) {
 		// clients name the body too. After that it is a file shown inline.
 		if kind != "" && p.kind == kind && !p.blank && (first || p.name == "") {
 			first = false
-			text, trimmed := ownText(p.lines())
+			text, trimmed, quoted := ownText(p.lines())
 			if text != "" {
 				texts = append(texts, text)
 			}
 			out.Trimmed = out.Trimmed || trimmed || p.long
+			out.Quoted = out.Quoted || quoted || p.long
+			out.Flowed = out.Flowed || p.flowed()
 			continue
 		}
 		if !p.skip && (p.kind == "" || p.name != "") {
@@ -96,8 +109,39 @@ func Body(msg []byte, maxChars int) (Text, error) {
 	}
 	text, cut := cutText(strings.Join(texts, "\n\n"), maxChars)
 	out.Text = text
+	if kind == "text/html" {
+		out.Marked, out.Text = text, plainOf(text)
+	}
 	out.Trimmed = out.Trimmed || cut
+	out.Quoted = out.Quoted || cut
 	return out, nil
+}
+
+// plainOf is marked text (htmlText's, rich) without its marks: a table's cells apart by two
+// spaces.
+func plainOf(marked string) string {
+	marked = strings.ReplaceAll(marked, htmlpost.Cell, "  ")
+	var lines []string
+	for l := range strings.SplitSeq(marked, "\n") {
+		if t := strings.TrimSpace(l); t == htmlpost.TableStart || t == htmlpost.TableEnd {
+			l = ""
+		}
+		l = unmarked(l)
+		if l == "" && (len(lines) == 0 || lines[len(lines)-1] == "") {
+			continue // a table's marks leave no run of blank lines
+		}
+		lines = append(lines, l)
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// flowed reports whether p is a format=flowed text/plain part (RFC 3676 §4.1).
+func (p part) flowed() bool {
+	_, params, _ := p.header.ContentType()
+	return p.kind == "text/plain" && strings.EqualFold(params["format"], "flowed")
 }
 
 // part is a leaf of the message's MIME tree that Body reports: a text that may be shown, or a
@@ -269,7 +313,7 @@ func (p part) lines() []string {
 	text := strings.ToValidUTF8(string(b), "\uFFFD")
 
 	if p.kind == "text/html" {
-		lines := splitLines(htmlText(markQuotes([]byte(text))))
+		lines := splitLines(htmlText(markQuotes([]byte(text)), true))
 		for i, l := range lines {
 			// A browser shows each run of white space as one space.
 			lines[i] = clean(l)
@@ -379,11 +423,14 @@ var unseen = map[atom.Atom]bool{
 	atom.Style: true, atom.Script: true, atom.Head: true, atom.Title: true, atom.Template: true,
 }
 
-// ownText returns the author's own lines of a text as one string, and whether anything was
-// left out.
-func ownText(lines []string) (string, bool) {
-	keys := make([]string, len(lines)) // cleaned, for the rules
+// ownText returns the author's own lines of a text as one string, whether anything was left
+// out, and whether that was more than a signature, a list's footer or a phone's line (quoted).
+func ownText(lines []string) (text string, trimmed, quoted bool) {
+	keys := make([]string, len(lines)) // cleaned and without marks, for the rules
 	for i, l := range lines {
+		if strings.ContainsFunc(l, isMark) {
+			l = unmarked(l)
+		}
 		keys[i] = clean(l)
 	}
 	lower := func(i int) string {
@@ -393,7 +440,6 @@ func ownText(lines []string) (string, bool) {
 		return strings.ToLower(keys[i])
 	}
 	q := quotes(lines, keys)
-	trimmed := false
 
 	// Where the author's text ends: a signature, or the original of a top-posted reply. The
 	// original counts only below some text of the author's: at the top, "From:" and "Date:"
@@ -418,7 +464,7 @@ func ownText(lines []string) (string, bool) {
 			if !own {
 				continue // a forward, with nothing of the author's above it
 			}
-			end = i
+			end, quoted = i, true
 			// Outlook draws a rule of underscores above its header block.
 			for end > 0 && (keys[end-1] == "" || isRule(keys[end-1])) {
 				end--
@@ -437,7 +483,7 @@ func ownText(lines []string) (string, bool) {
 		if !q[i] {
 			continue
 		}
-		drop[i], trimmed = true, true
+		drop[i], trimmed, quoted = true, true, true
 		if i > 0 && drop[i-1] {
 			continue // inside a run
 		}
@@ -488,7 +534,7 @@ func ownText(lines []string) (string, bool) {
 		}
 		b.WriteString(strings.TrimRightFunc(lines[i], unicode.IsSpace))
 	}
-	return b.String(), trimmed
+	return b.String(), trimmed, quoted
 }
 
 // quotes reports which lines are quoted. Besides the lines that begin with ">", these are the
@@ -645,3 +691,31 @@ func cutText(text string, max int) (string, bool) {
 	}
 	return strings.TrimRightFunc(head, unicode.IsSpace), true
 }
+
+// unmarked is a line of marked text as a reader sees it: a link's URL and the marks out.
+func unmarked(l string) string {
+	if t := strings.TrimSpace(l); t == htmlpost.TableStart || t == htmlpost.TableEnd {
+		return t // not blank: where a table starts and ends stays in the text
+	}
+	if !strings.Contains(l, htmlpost.LinkStart) && !strings.Contains(l, htmlpost.Cell) {
+		return htmlpost.Clean(l)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(l, htmlpost.LinkStart)
+		if i < 0 {
+			break
+		}
+		j := strings.Index(l[i:], htmlpost.LinkText)
+		if j < 0 {
+			break
+		}
+		b.WriteString(l[:i])
+		l = l[i+j+len(htmlpost.LinkText):]
+	}
+	b.WriteString(l)
+	return htmlpost.Clean(strings.ReplaceAll(b.String(), htmlpost.Cell, " "))
+}
+
+// isMark reports whether r is one of htmlpost's marks (U+E001 to U+E00F).
+func isMark(r rune) bool { return r >= 0xE001 && r <= 0xE00F }

@@ -35,22 +35,27 @@ func TestBodyFixtures(t *testing.T) {
 				"Thanks,\n" +
 				"Ilse",
 			Trimmed: true,
+			Quoted:  true,
 		}},
 		{"gmail-top-post.eml", Text{
 			Text:    "Count me in — I can be there from 10:30.\n\nCould someone bring the sign-up sheet?\n\nPriya",
 			Trimmed: true,
+			Quoted:  true,
 		}},
 		{"outlook-html-only.eml", Text{
 			Text:    "Bonjour – I will come too, and I can bring the projector.\n\nRenée",
 			Trimmed: true,
+			Quoted:  true, // the original below Outlook's rule; "Get Outlook for iOS" alone would not be
 		}},
 		{"bottom-post.eml", Text{
 			Text:    "Friday works for me. I'll be a bit late, though — 10:15 or so.\n\nJürgen",
 			Trimmed: true,
+			Quoted:  true,
 		}},
 		{"pdf-and-image.eml", Text{
 			Text:        "Hi all,\n\nthe minutes are attached, with a photo of the whiteboard.\n\nJonas",
 			Attachments: []File{{"Minutes 2026-11.pdf", 2682}, {"weißes Brett.png", 70}},
+			Flowed:      true,
 		}},
 		{"forwarded-rfc822.eml", Text{
 			Text:        "The table is booked, see below.",
@@ -65,6 +70,7 @@ func TestBodyFixtures(t *testing.T) {
 				"Obrigada,\n" +
 				"Inês",
 			Trimmed: true,
+			Quoted:  true, Flowed: true,
 		}},
 		{"latin1-base64.eml", Text{
 			Text: "Hallo zusammen,\n" +
@@ -112,7 +118,8 @@ func TestBodyFixtures(t *testing.T) {
 }
 
 func equalText(a, b Text) bool {
-	return a.Text == b.Text && a.Trimmed == b.Trimmed && slices.Equal(a.Attachments, b.Attachments)
+	return a.Text == b.Text && a.Trimmed == b.Trimmed && a.Quoted == b.Quoted && a.Flowed == b.Flowed &&
+		slices.Equal(a.Attachments, b.Attachments)
 }
 
 func names(t Text) []string {
@@ -248,7 +255,7 @@ func TestOwnText(t *testing.T) {
 			"That is the answer, a full sentence of it.", true},
 		{"quote mark of HTML", "answer\n" + quoteMark + "\nmore", "answer\nmore", true},
 	} {
-		got, trimmed := ownText(splitLines(tc.in))
+		got, trimmed, _ := ownText(splitLines(tc.in))
 		if got != tc.want || trimmed != tc.trimmed {
 			t.Errorf("%s: ownText(%q) = %q, %v; want %q, %v", tc.name, tc.in, got, trimmed, tc.want, tc.trimmed)
 		}

@@ -127,7 +127,7 @@ func bodyText(msg []byte) (text string, ok bool, err error) {
 		return plain, true, nil
 	}
 	if hasHTML {
-		return htmlText(html), true, nil
+		return htmlText(html, false), true, nil
 	}
 	return "", false, first
 }

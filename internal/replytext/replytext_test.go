@@ -245,7 +245,7 @@ func TestHTMLText(t *testing.T) {
 			[]string{"subscribe", "daily", "who", "help"}},
 		{"tags inside a script", "<script>document.write('<blockquote>')</script><p>approve</p>", []string{"approve"}},
 	} {
-		if got := ownLines(htmlText([]byte(tc.in)), 10); !slices.Equal(got, tc.want) {
+		if got := ownLines(htmlText([]byte(tc.in), false), 10); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: htmlText(%q) gives %q; want %q", tc.name, tc.in, got, tc.want)
 		}
 	}

@@ -1,6 +1,10 @@
 package replytext
 
-import "strings"
+import (
+	"strings"
+
+	"crewmail/internal/htmlpost"
+)
 
 // Split returns the author's own text of msg, as Body gives it but uncut, and the rest of the
 // text of the same parts: the quoted lines, their attributions, the signature and the original
@@ -19,9 +23,9 @@ func Split(msg []byte) (own, rest string, files []File, err error) {
 		if kind != "" && p.kind == kind && !p.blank && (first || p.name == "") {
 			first = false
 			lines := p.lines()
-			text, _ := ownText(lines)
+			text, _, _ := ownText(lines)
 			if text != "" {
-				owns = append(owns, text)
+				owns = append(owns, plain(text))
 			}
 			// The rest is every line that is not one of the author's, as often as it is
 			// more in the part than in the own text.
@@ -41,7 +45,7 @@ func Split(msg []byte) (own, rest string, files []File, err error) {
 				}
 			}
 			if len(r) > 0 {
-				rests = append(rests, strings.Join(r, "\n"))
+				rests = append(rests, plain(strings.Join(r, "\n")))
 			}
 			continue
 		}
@@ -54,4 +58,17 @@ func Split(msg []byte) (own, rest string, files []File, err error) {
 		}
 	}
 	return strings.Join(owns, "\n\n"), strings.Join(rests, "\n"), files, nil
+}
+
+// plain is text as a reader sees it: the marks an HTML part's links and tables leave in its
+// lines (htmlpost) turned into words, a link's URL after the text.
+func plain(text string) string {
+	if !strings.ContainsFunc(text, isMark) {
+		return text
+	}
+	p := htmlpost.FromMarked(text)
+	if len(p.Refs) == 0 {
+		return p.Text
+	}
+	return p.Text + "\n" + strings.Join(p.Refs, "\n")
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Digests: bob switches to daily digests, alice posts twice, "digest send -now" sends bob one
 # digest (subject, Reply-To, multipart/alternative with UTF-8 quoted-printable text and HTML; a
-# second round sends nothing); bob answers the first post through its Reply link with swaks and
+# second round sends nothing; the text part format=flowed, no line over 78 columns, Reply lines
+# with the bare address); bob answers the first post through its Reply link with swaks and
 # no In-Reply-To, and the each-mode copies carry In-Reply-To and References naming that post,
 # which the archive threads the answer under. The HTML part has no http(s) URL, src= or
 # <script, and headless Chromium renders it to a PNG with host names made to fail, its NetLog
-# showing no http(s) request from the page.
+# showing no http(s) request from the page. A digest like a real day's (HTML posts with links
+# and a table, hard-wrapped and flowed posts) is rendered at 390 and 1024 px, kept with KEEP=1.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 init t-04-digests
@@ -81,22 +83,26 @@ for i in 0 1; do
 done
 say "ok: multipart/alternative: text/plain and text/html, both UTF-8 quoted-printable; the text part holds both posts"
 
-# 4. The first post's Reply link: the first "Reply: " line after its text.
-REPLY_LINK=$(awk -v text="${POST4_LINES[0]}" '$0 == text { seen = 1 } seen && /^Reply: / { print substr($0, 8); exit }' "$WORK/digest.txt")
-n=$(grep -c '^Reply: mailto:' "$WORK/digest.txt" || true)
-((n == 2)) || fail "the text part has $n Reply links, expected 2 (one per message)"
+# 4. The first post's Reply line: the first "Reply: " line after its text, the bare address
+# (the text part is format=flowed and at most 78 columns wide; the mailto: URL with its
+# percent-encoded subject is the HTML part's).
+long4=$(python3 -c 'import sys; print("\n".join(l for l in open(sys.argv[1], encoding="utf-8").read().splitlines() if len(l) > 78))' "$WORK/digest.txt")
+[[ -z $long4 ]] || fail "the text part has lines longer than 78 columns: $long4"
+grep -q 'format=flowed' "$DIGEST_MAIL" || fail "the digest's text part is not format=flowed"
+REPLY_ADDR=$(awk -v text="${POST4_LINES[0]}" '$0 == text { seen = 1 } seen && /^Reply: / { print substr($0, 8); exit }' "$WORK/digest.txt")
+n=$(grep -c "^Reply: $LIST_LOCAL+r-" "$WORK/digest.txt" || true)
+((n == 2)) || fail "the text part has $n Reply lines, expected 2 (one per message)"
 n=$(grep -cE "mailto:$LIST_LOCAL\+mute-[^@[:space:]]+@$LIST_HOST" "$WORK/digest.txt" || true)
 ((n == 2)) || fail "the text part has $n Mute links, expected 2 (one per conversation)"
-[[ $REPLY_LINK =~ ^mailto:($LIST_LOCAL\+r-[^@?[:space:]]+@${LIST_HOST//./\\.})\?subject=([^[:space:]]+)$ ]] ||
-	fail "no mailto:$LIST_LOCAL+r-TOKEN@$LIST_HOST?subject=... Reply link after the first post's text: \"$REPLY_LINK\""
-REPLY_ADDR=${BASH_REMATCH[1]}
-reply_subject=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "${BASH_REMATCH[2]}")
+[[ $REPLY_ADDR =~ ^$LIST_LOCAL\+r-[^@?[:space:]]+@${LIST_HOST//./\\.}$ ]] ||
+	fail "no \"Reply: $LIST_LOCAL+r-TOKEN@$LIST_HOST\" line after the first post's text: \"$REPLY_ADDR\""
+# The HTML part links the same address, with the subject (its "+" may be written &#43;).
+REPLY_LINK=$(sed 's/&#43;/+/g' "$WORK/digest.html" | grep -oE "href=\"mailto:${REPLY_ADDR//+/\\+}\\?subject=[^\"]+" | head -1 | cut -c7-)
+[[ $REPLY_LINK =~ \?subject=([^[:space:]]+)$ ]] || fail "the HTML part has no Reply link to $REPLY_ADDR with a subject"
+reply_subject=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "${BASH_REMATCH[1]}")
 [[ $reply_subject == "Re: ${POST4_SUBJECTS[0]}" ]] ||
 	fail "the Reply link's subject is \"$reply_subject\", expected \"Re: ${POST4_SUBJECTS[0]}\""
-# The HTML part links the same address (its "+" may be written &#43;).
-sed 's/&#43;/+/g' "$WORK/digest.html" | grep -F "href=\"mailto:$REPLY_ADDR?" >/dev/null ||
-	fail "the HTML part has no Reply link to $REPLY_ADDR"
-say "ok: the first post's Reply link: $REPLY_LINK"
+say "ok: the first post's Reply line: $REPLY_ADDR; its link in the HTML part: $REPLY_LINK"
 
 # 5. bob answers with swaks, as a mail program writing to a mailto: link does: no In-Reply-To,
 # no References.
@@ -156,7 +162,7 @@ chromium_shot() {
 		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir="$home/profile" --host-resolver-rules="MAP * ~NOTFOUND" \
 		--enable-logging=stderr --v=0 --log-net-log="$3" \
-		--screenshot="$2" --window-size=800,1600 "file://$1" >"$2.log" 2>&1
+		--screenshot="$2" --window-size="${4:-800,1600}" "file://$1" >"$2.log" 2>&1
 }
 # page_requests NETLOG: the http(s) URLs the page asked for, one a line. Chromium asks for some
 # of its own (update checks, the time); the page's requests are those keyed to its file:// site.
@@ -182,6 +188,41 @@ page_requests "$WORK/digest.netlog" >"$WORK/digest-requests.out"
 [[ ! -s $WORK/digest-requests.out ]] || fail "rendering the digest asked for: $(sort -u "$WORK/digest-requests.out" | tr '\n' ' ')"
 say "ok: screenshot $png_dims, $png_size bytes; Chromium's NetLog shows no http(s) request from the page (the test page's one request was seen)"
 [[ -z ${KEEP:-} ]] || say "the digest's screenshot: $WORK/digest.png (its HTML: $WORK/digest.html)"
+
+# 7. A digest like a real day's, as a phone and a laptop show it: the hand-written posts of
+# digest/testdata/posts (an HTML-only post with links and a table, a hard-wrapped post with a
+# list, code and a poem, a flowed one, a quote under a Cyrillic subject) and, when the corpus is
+# there, HTML-only and hard-wrapped posts of real lists, imported (nothing sent), previewed
+# as HTML, rendered by Chromium 390 and 1024 pixels wide. KEEP=1 keeps the PNGs.
+like=("$ROOT"/digest/testdata/posts/*.eml)
+corpus=${CREWMAIL_CORPUS:-}
+if [[ -n $corpus && -d $corpus/mime ]]; then
+	like+=("$corpus"/mime/28-html-alternative-users-ponymail.eml "$corpus"/mime/22-html-only-related-nexus.eml
+		"$corpus"/threads/notmuch-0{1,2,3}.eml "$corpus"/mime/20-utf8-bilingual.eml)
+fi
+python3 - "$WORK/like.mbox" "${like[@]}" <<'PY' || fail "cannot write the mbox of the corpus-like posts"
+import re, sys
+with open(sys.argv[1], "wb") as out:
+    for name in sys.argv[2:]:
+        raw = open(name, "rb").read().replace(b"\r\n", b"\n")
+        out.write(b"From crewmail-test Thu Jan  1 00:00:00 1970\n")
+        out.write(re.sub(rb"(?m)^(>*From )", rb">\1", raw).rstrip(b"\n") + b"\n\n")
+PY
+admin import "$LIST" "$WORK/like.mbox" >"$WORK/import4.out" 2>&1 || fail "import of the corpus-like posts: $(cat "$WORK/import4.out")"
+admin digest preview "$LIST" -period daily -html >"$WORK/like.html" 2>"$WORK/like.err" || fail "digest preview -html: $(cat "$WORK/like.err")"
+for bad in '<script' 'src=' 'url(' 'onload' 'javascript:' 'utm_'; do
+	! grep -iF -- "$bad" "$WORK/like.html" >/dev/null || fail "the corpus-like digest has \"$bad\": $(grep -iF -- "$bad" "$WORK/like.html" | head -2)"
+done
+grep -qF 'href="https://example.org/frost?id=7"' "$WORK/like.html" || fail "the corpus-like digest lost the HTML post's link"
+for w in 390 1024; do
+	chromium_shot "$WORK/like.html" "$WORK/like-$w.png" "$WORK/like-$w.netlog" "$w,3000" ||
+		fail "chromium on the corpus-like digest at $w px: exit $?: $(grep -v dbus "$WORK/like-$w.png.log" | tail -5)"
+	[[ -f $WORK/like-$w.png ]] || fail "chromium wrote no screenshot at $w px"
+	page_requests "$WORK/like-$w.netlog" >"$WORK/like-$w-requests.out"
+	[[ ! -s $WORK/like-$w-requests.out ]] || fail "rendering the corpus-like digest asked for: $(sort -u "$WORK/like-$w-requests.out" | tr '\n' ' ')"
+done
+say "ok: the corpus-like digest (${#like[@]} posts imported) rendered at 390 and 1024 px, no request from the page"
+[[ -z ${KEEP:-} ]] || say "its screenshots: $WORK/like-390.png $WORK/like-1024.png (its HTML: $WORK/like.html)"
 
 settle
 # This test sent: two copies of each post, the digest, two copies of the answer.
