@@ -101,9 +101,8 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 		pace: pacer{maxConns: cfg.MaxConnectionsPerDestination, perMinute: cfg.MessagesPerMinute}}
 }
 
-// Lease is how long a claimed row stays leased: Config.Lease, or the least a claim's rows
-// need (18 send timeouts, 3 hours by default). A node that dies leaves its leased rows to the
-// others when it ends.
+// Lease is how long a claimed row stays leased: Config.Lease, at least 3 send timeouts (30
+// minutes by default). A node that dies leaves its leased rows to the others when it ends.
 func (q *Queue) Lease() time.Duration { return q.cfg.Lease }
 
 // Wake tells the workers that new rows are due. It never blocks.
