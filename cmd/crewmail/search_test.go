@@ -11,6 +11,7 @@ import (
 	"crewmail/internal/mailtest"
 	"crewmail/internal/searchq"
 	"crewmail/store"
+	"crewmail/store/postgres/pgtest"
 )
 
 // TestSearchByMail: "search WORDS" to crew-request@ answers a member with the matching
@@ -94,7 +95,23 @@ func TestSearchByMail(t *testing.T) {
 func TestReindexRebuildsADroppedIndex(t *testing.T) {
 	t.Parallel()
 	sink := mailtest.NewSink(t)
-	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	reindexRebuilds(t, newCrew(t, sink, "alice@example.test", "bob@example.test"), sink)
+}
+
+// TestReindexRebuildsADroppedIndexOnPostgres: the same, on PostgreSQL's index (search_docs).
+func TestReindexRebuildsADroppedIndexOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	ts.mustCLI(t, "list", "create", crew, "-name", "Garden crew")
+	ts.mustCLI(t, "member", "add", crew, "alice@example.test", "bob@example.test")
+	reindexRebuilds(t, ts, sink)
+}
+
+// reindexRebuilds posts into ts's crew (alice and bob members), drops the index, reindexes and
+// searches by mail.
+func reindexRebuilds(t *testing.T, ts *testServer, sink *mailtest.Sink) {
 	for i, body := range []string{"Rhubarb is ready.", "Who wants rhubarb?", "Beans, not rhubarb."} {
 		if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Harvest", fmt.Sprintf("h%d@example.test", i), body+"\r\n")); err != nil {
 			t.Fatal(err)
