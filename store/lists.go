@@ -57,6 +57,18 @@ type List struct {
 	// HideAddresses: members see each other's names, never their addresses, in list copies
 	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
 	HideAddresses bool `json:"hide_addresses,omitempty"`
+	// Directory is who may see the crew's directory (names, since when, brought in by whom,
+	// proven posts): "owners" (the default, also ""), "members" or "off". InviteBy is who may
+	// invite: owners ("") or "members", whose invitations the join policy then treats as
+	// requests.
+	Directory string `json:"directory,omitempty"`
+	InviteBy  string `json:"invite_by,omitempty"`
+	// Keep is how long posts stay in the archive before they are redacted to a tombstone
+	// (0: for ever).
+	Keep time.Duration `json:"keep,omitempty"`
+	// Redactions counts the posts redacted: part of the IMAP UIDVALIDITY, so that a client
+	// drops what it cached of them (RFC 9051 §2.3.1.1).
+	Redactions uint32 `json:"redactions,omitempty"`
 }
 
 // Member is one subscriber of a list.
@@ -83,7 +95,24 @@ type Member struct {
 	// ShowRead: her digests show in full the posts she has read already over IMAP (\Seen);
 	// by default each is one line.
 	ShowRead bool `json:"show_read,omitempty"`
+	// How the membership began (issue 21, "who vouched for whom"): Origin is one of the
+	// Origin* words; InvitedBy the owner or member who invited; ApprovedBy the owner who
+	// approved the request; Consent says in a sentence how and when the member confirmed.
+	// Added is when. Memberships from before have none (Origin empty: not recorded).
+	Origin     string `json:"origin,omitempty"`
+	InvitedBy  string `json:"invited_by,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
+	Consent    string `json:"consent,omitempty"`
 }
+
+// How a membership began (Member.Origin).
+const (
+	OriginOpen     = "open"     // joined an open list, confirming by mail
+	OriginInvited  = "invited"  // accepted an invitation
+	OriginApproved = "approved" // asked, confirmed, and an owner approved
+	OriginOperator = "operator" // added by the operator (crewmail member add)
+	OriginRejoined = "rejoined" // undid leaving
+)
 
 // Per-list sub-buckets.
 var (

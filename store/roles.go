@@ -156,6 +156,33 @@ type IMAPAccess interface {
 	FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error
 }
 
+// People is what the server holds about one person across every list (issue 21): moving it
+// to another address, forgetting it, and taking a post's words away.
+type People interface {
+	// ChangeAddress moves every membership of old (with its member ID, so its mutes, follows
+	// and read state), its digest cursors, its app password and the authorship (Post.From)
+	// of its archived posts to new; it returns the lists whose membership moved. ErrExists,
+	// and nothing moved, when new is a member of a list old is on.
+	ChangeAddress(old, new string) ([]string, error)
+	// ForgetMember removes addr from list with what is kept under its member ID (read state,
+	// mutes, follows), its cursor and the actions pending about it; ErrNotFound when it is
+	// not a member.
+	ForgetMember(list, addr string) error
+	// DeleteAppPassword removes addr's app password; none is not an error.
+	DeleteAppPassword(addr string) error
+	// RedactPost replaces post seq of list with p and raw, keeping its sequence, Message-ID
+	// and thread, and adds one to the list's Redactions (a new IMAP UIDVALIDITY); a post
+	// redacted already to the same bytes is left alone.
+	RedactPost(list string, seq uint64, p Post, raw []byte) error
+}
+
+// Journaled is a backend that keeps a redaction journal outside its database, applied again
+// to a copy restored from before a redaction (the bbolt file: see Store.Journal).
+type Journaled interface {
+	// Journal makes r durable before the redaction is committed.
+	Journal(r Redaction) error
+}
+
 // Tx is a transaction: every role, and what is to happen once it is committed.
 type Tx interface {
 	Lists
@@ -168,6 +195,7 @@ type Tx interface {
 	Pendings
 	Outbox
 	IMAPAccess
+	People
 	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
 	// Update function may run more than once (see Backend.Update), so whatever it does outside
 	// the transaction — waking delivery, counting in metrics — it asks for here, and a run
@@ -238,6 +266,8 @@ var (
 	_ Pendings    = (*boltTx)(nil)
 	_ Outbox      = (*boltTx)(nil)
 	_ IMAPAccess  = (*boltTx)(nil)
+	_ People      = (*boltTx)(nil)
+	_ Journaled   = (*Store)(nil)
 	_ Faulty      = (*Store)(nil)
 	_ Maintenance = (*Store)(nil)
 )

@@ -100,6 +100,11 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	go s.committer()
+	// A backup restored from before a redaction gets it again (see Store.Journal).
+	if _, err := s.replayJournal(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	return s, nil
 }
 
