@@ -111,8 +111,11 @@ func readOnly(what string) error {
 	return no(imap.ResponseCodeCannot, "%s is not possible: list archives are read-only; only \\Seen and \\Flagged can be set", what)
 }
 
+// uidValidity is the list's creation time, plus one for every post redacted since: a redacted
+// post keeps its UID number with other bytes, which RFC 9051 §2.3.1.1 allows only under a new
+// UIDVALIDITY (a client then drops what it cached of the mailbox and fetches it again).
 func uidValidity(l store.List) uint32 {
-	if v := uint32(l.Created.Unix()); v != 0 {
+	if v := uint32(l.Created.Unix()) + l.Redactions; v != 0 {
 		return v
 	}
 	return 1 // RFC 9051 §2.3.1.1: UIDVALIDITY is a non-zero number

@@ -45,7 +45,7 @@ type foldedNotice struct {
 // into the answer being collected is not sent on its own.
 func (s *Service) passAnswer(tx store.Tx, l store.List, n *notice, res *Result) (bool, error) {
 	a := res.answering
-	if a == nil || n.to != a.to {
+	if a == nil || n.to != a.to || n.files != nil {
 		return true, nil
 	}
 	if a.fold {

@@ -28,6 +28,9 @@ type notice struct {
 	inReplyTo string
 	replied   bool   // it answers someone's mail even without a Message-ID to cite
 	attach    []byte // a message to attach whole (message/rfc822), for moderators
+	// files are attachments (a member's export): such a notice is never folded into the
+	// results of a mail to crew-request@ and goes to the address on file on its own.
+	files []file
 	// note is a paragraph put above the signature: what an answer adds about the answers
 	// themselves (see noteDeferred).
 	note string
@@ -99,7 +102,7 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	// Each Set puts its field on top: set them in reverse of the order a reader expects.
 	var h mail.Header
-	if n.attach == nil {
+	if n.attach == nil && n.files == nil {
 		h.Set("Content-Transfer-Encoding", "quoted-printable")
 		h.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
 	} else {
@@ -125,9 +128,12 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	h.SetAddressList("To", []*mail.Address{{Address: n.to}})
 	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
 	var buf bytes.Buffer
-	if n.attach == nil {
+	switch {
+	case n.files != nil:
+		err = writeWithFiles(&buf, h, body, n.files)
+	case n.attach == nil:
 		err = writeSingle(&buf, h, body)
-	} else {
+	default:
 		err = writeWithMessage(&buf, h, body, n.attach)
 	}
 	if err != nil {
@@ -156,6 +162,50 @@ func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// file is an attachment of a notice.
+type file struct {
+	name, contentType string
+	data              []byte
+}
+
+// writeWithFiles writes body followed by files, each an attachment in base64 (RFC 2183).
+func writeWithFiles(buf *bytes.Buffer, h mail.Header, body string, files []file) error {
+	mw, err := message.CreateWriter(buf, h.Header)
+	if err != nil {
+		return err
+	}
+	var th message.Header
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	th.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
+	tw, err := mw.CreatePart(th)
+	if err != nil {
+		return err
+	}
+	if _, err := tw.Write([]byte(body)); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	for _, f := range files {
+		var ah message.Header
+		ah.Set("Content-Transfer-Encoding", "base64")
+		ah.SetContentDisposition("attachment", map[string]string{"filename": f.name})
+		ah.SetContentType(f.contentType, map[string]string{"name": f.name})
+		aw, err := mw.CreatePart(ah)
+		if err != nil {
+			return err
+		}
+		if _, err := aw.Write(f.data); err != nil {
+			return err
+		}
+		if err := aw.Close(); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
 }
 
 // writeWithMessage writes body followed by msg attached whole (RFC 2046 §5.2.1: a

@@ -128,7 +128,24 @@ lines:
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
-		case "who", "invite", "remove", "ban", "unban":
+		case "change-address":
+			result, err = s.changeAddress(tx, c, rest)
+		case "export":
+			result, err = s.export(tx, c)
+		case "forget":
+			result, err = s.forget(tx, c, rest)
+		case "who", "invite":
+			if slices.Contains(l.Owners, c.m.from) {
+				owner = append(owner, word+strings.TrimRight(" "+rest, " "))
+				understood = true
+				continue
+			}
+			if word == "who" {
+				result, err = s.memberWho(tx, c)
+			} else {
+				result, err = s.memberInvite(tx, c, rest)
+			}
+		case "remove", "ban", "unban":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
 			understood = true
 			continue
@@ -152,7 +169,7 @@ lines:
 			if guess := didYouMean(word); guess != "" {
 				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
 			} else {
-				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, help, and for owners who, invite, remove, ban and unban.", line)
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, help, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
 			}
 		}
 		if word != "" && isCommand(word) {
@@ -223,7 +240,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 
 // commandWords are the command words of crew-request@ (isCommand knows "join" and "leave" as
 // well), and what didYouMean guesses among.
-var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "help", "who", "invite", "remove", "ban", "unban"}
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "help", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
 // same word with extra letters) separates them; empty when none is that close.
@@ -285,13 +302,9 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 		word, rest := firstWord(line)
 		switch word {
 		case "who":
-			members, err := tx.Members(l.Address)
+			r, err := s.directory(tx, l, true)
 			if err != nil {
 				return nil, err
-			}
-			r := fmt.Sprintf("who: %d members:", len(members))
-			for _, m := range members {
-				r += "\n    " + m.Address + " (" + string(m.Mode) + ")"
 			}
 			results = append(results, r)
 		case "invite":

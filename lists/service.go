@@ -384,7 +384,8 @@ func (s *Service) AddMember(list, address, typed string, welcome bool) (store.Me
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
 	_, err = s.update(func(tx store.Tx, res *Result) error {
 		var err error
-		if m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added}); err != nil || !welcome {
+		origin := store.Member{Address: addr, Mode: mode, Added: m.Added, Origin: store.OriginOperator, Consent: "added by the operator, " + moment(m.Added)}
+		if m, err = tx.AddMember(laddr, origin); err != nil || !welcome {
 			return err
 		}
 		l, err := tx.List(laddr)
