@@ -104,6 +104,9 @@ type ListOptions struct {
 	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
 	// HideAddresses: list copies and digests show authors' names, not their addresses.
 	HideAddresses *bool
+	// Directory: who sees the crew's directory (owners, members, off); InviteBy: who may
+	// invite (owners, members).
+	Directory, InviteBy string
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -195,6 +198,20 @@ func (o ListOptions) apply(l *store.List) error {
 	}
 	if o.HideAddresses != nil {
 		l.HideAddresses = *o.HideAddresses
+	}
+	switch o.Directory {
+	case "":
+	case DirectoryOwners, DirectoryMembers, DirectoryOff:
+		l.Directory = o.Directory
+	default:
+		return fmt.Errorf("directory: owners, members or off, not %q", o.Directory)
+	}
+	switch o.InviteBy {
+	case "":
+	case DirectoryOwners, DirectoryMembers:
+		l.InviteBy = o.InviteBy
+	default:
+		return fmt.Errorf("invite-by: owners or members, not %q", o.InviteBy)
 	}
 	for _, b := range o.Ban {
 		entry, err := banEntry(b)

@@ -46,6 +46,7 @@ func init() {
 		{"member set", cmdMemberSet, true},
 		{"member password", cmdMemberPassword, true},
 		{"archive ls", cmdArchiveLs, true},
+		{"post redact", cmdPostRedact, true},
 		{"digest preview", cmdDigestPreview, true},
 		{"digest send", cmdDigestSend, true},
 		{"held ls", cmdHeldLs, true},
