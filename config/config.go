@@ -34,6 +34,7 @@ type Config struct {
 	// built-in NAME); empty: the folder "templates" in the data folder.
 	TemplatesDir string `toml:"templates_dir"`
 
+	Store    Store    `toml:"store"`
 	Log      Log      `toml:"log"`
 	SMTP     SMTP     `toml:"smtp"`
 	HTTP     HTTP     `toml:"http"`
@@ -42,6 +43,16 @@ type Config struct {
 	DNS      DNS      `toml:"dns"`
 	Digest   Digest   `toml:"digest"`
 	Bounces  Bounces  `toml:"bounces"`
+}
+
+// Store says which database the server keeps its records in.
+type Store struct {
+	// Backend is "bbolt" (one file in DataDir, one process) or "postgres" (a PostgreSQL
+	// database any number of crewmail processes share, at DSN).
+	Backend string `toml:"backend"`
+	// DSN is the PostgreSQL connection string, a postgres:// URL or key=value pairs; several
+	// hosts with target_session_attrs=read-write find the primary after a failover.
+	DSN string `toml:"dsn"`
 }
 
 // Bounces says when delivery to a member whose mail keeps bouncing is paused: when their
@@ -203,6 +214,7 @@ func Default() *Config {
 		DataDir:       "crewmail-data",
 		Separator:     "+",
 		ConfirmWithin: Duration{7 * 24 * time.Hour},
+		Store:         Store{Backend: "bbolt"},
 		Log:           Log{Format: "text", Level: "info"},
 		SMTP: SMTP{
 			Listen:          "127.0.0.1:2525",
@@ -286,6 +298,18 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("data_dir", "must not be empty")
+	}
+	switch c.Store.Backend {
+	case "bbolt":
+		if c.Store.DSN != "" {
+			return bad("store.dsn", "is for backend \"postgres\"; backend \"bbolt\" keeps its file in data_dir")
+		}
+	case "postgres":
+		if !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://") && !strings.Contains(c.Store.DSN, "=") {
+			return bad("store.dsn", "must be a PostgreSQL connection string like \"postgres://crewmail@db.example.org/crewmail\", not %q", c.Store.DSN)
+		}
+	default:
+		return bad("store.backend", "must be \"bbolt\" or \"postgres\", not %q", c.Store.Backend)
 	}
 	if len(c.Separator) != 1 || !strings.Contains("+-=", c.Separator) {
 		return bad("separator", "must be one of \"+\", \"-\" or \"=\", not %q", c.Separator)

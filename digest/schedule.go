@@ -423,6 +423,10 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 func (s *Scheduler) commit(tx store.Tx, d dueList, digests []*composed, now time.Time) (Sent, error) {
 	var sent Sent
 	l := d.list
+	// Another process on the same database committing this list's digests now: it sends them.
+	if mine, err := store.TryJob(tx, "digest "+l.Address); err != nil || !mine {
+		return Sent{}, err
+	}
 	last, err := tx.LastSeq(l.Address)
 	if err != nil {
 		return Sent{}, err

@@ -69,6 +69,7 @@ type Server struct {
 
 	flagsMu  sync.Mutex
 	flagGens map[flagsKey]uint64 // how often each member's flags on a list changed: see flagGen
+	allGen   uint64              // how often everyone's flags may have changed (FlagsChanged with no list)
 
 	dummyOnce sync.Once
 	dummyHash []byte
@@ -172,7 +173,7 @@ type flagsKey struct {
 func (s *Server) flagGen(k flagsKey) uint64 {
 	s.flagsMu.Lock()
 	defer s.flagsMu.Unlock()
-	return s.flagGens[k]
+	return s.flagGens[k] + s.allGen
 }
 
 // flagsChanged records a committed change of k's flags and wakes the IDLE sessions, which tell
@@ -181,10 +182,24 @@ func (s *Server) flagGen(k flagsKey) uint64 {
 func (s *Server) flagsChanged(k flagsKey) uint64 {
 	s.flagsMu.Lock()
 	s.flagGens[k]++
-	g := s.flagGens[k]
+	g := s.flagGens[k] + s.allGen
 	s.flagsMu.Unlock()
 	s.Notify()
 	return g
+}
+
+// FlagsChanged tells the sessions of member on list that her flags changed in another process
+// sharing the database (a session on another node), so that they report them as they report
+// one another's (RFC 9051 §7.5.2). An empty list means anyone's may have changed.
+func (s *Server) FlagsChanged(list string, member uint64) {
+	s.flagsMu.Lock()
+	if list == "" {
+		s.allGen++
+	} else {
+		s.flagGens[flagsKey{list, member}]++
+	}
+	s.flagsMu.Unlock()
+	s.Notify()
 }
 
 // notified returns a channel closed at the next Notify.

@@ -400,6 +400,10 @@ func (s *Service) Sweep() (int, error) {
 	var res Result
 	err := s.st.Update(func(tx store.Tx) error {
 		n, res = 0, Result{}
+		// Another process on the same database sweeping now does this sweep.
+		if mine, err := store.TryJob(tx, "sweep"); err != nil || !mine {
+			return err
+		}
 		ls, err := tx.Lists()
 		if err != nil {
 			return err

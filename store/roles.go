@@ -5,7 +5,7 @@ import "time"
 // The store's roles: what a transaction offers, one interface per kind of record. The packages
 // above take the smallest role a function uses (a digest read step takes Archive, IMAP login
 // IMAPAccess), so what each one touches is written in its signature, and a backend other than
-// this bbolt file (PostgreSQL, say) implements Tx and Backend and passes the conformance suite
+// this bbolt file (store/postgres) implements Tx and Backend and passes the conformance suite
 // in store/storetest.
 //
 // Every role's records are the types of this package (List, Member, Post …); the errors a
@@ -130,7 +130,11 @@ type Outbox interface {
 	Delivered(d Delivery) error
 	Retry(d Delivery, next time.Time, reason string) error
 	Fail(d Delivery, now time.Time, reason string) error
-	// ReleaseLeases makes every leased delivery due at now (at start-up).
+	// ReleaseLeases makes the deliveries leased by this process due at now (a process starting
+	// calls it): on the bbolt file, which one process uses, every leased delivery, since the
+	// process that leased it is gone; on a database several processes (nodes) share, only the
+	// leases of this one, which is a new node at every start, so none — another node's lease is
+	// its own while it lives and runs out when it dies.
 	ReleaseLeases(now time.Time) (int, error)
 	NextDue() (due time.Time, ok bool, err error)
 	Outbox(fn func(Delivery) error) error

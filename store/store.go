@@ -1,8 +1,9 @@
 // Package store owns crewmail's records and where they are kept: the roles a transaction plays
 // (Lists, Members, Archive, Outbox … in roles.go, the boundary any backend implements and
-// store/storetest checks), and their backend on a single bbolt file: the schema, its version
-// and migrations, and the group commit that makes every acknowledged write durable without one
-// fsync per message.
+// store/storetest checks, with Watcher and JobLocker for backends several processes share),
+// the copy of a whole database between backends (Copier, Copy), and their backend on a single
+// bbolt file: the schema, its version and migrations, and the group commit that makes every
+// acknowledged write durable without one fsync per message.
 //
 // It is the only package that imports bbolt.
 package store
@@ -71,7 +72,12 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
+	return OpenFile(filepath.Join(dir, FileName))
+}
+
+// OpenFile is Open on the database file at path (crewmail migrate copies to and from files
+// named so), in a folder that exists.
+func OpenFile(path string) (*Store, error) {
 	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
 	// its own, where a damaged page's panic cannot be recovered and kills the process: read
 	// every page here first, where it can.

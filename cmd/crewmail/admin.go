@@ -38,13 +38,16 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "crewmail: %v\n", err)
 		return exitError
 	}
-	if code, ok := ctlCall(ctlPath(cfg), absFileArgs(args), stdout, stderr); ok {
-		return code
+	// A shared database (PostgreSQL) is open to every process: no need for the server.
+	if !shared(cfg) {
+		if code, ok := ctlCall(ctlPath(cfg), absFileArgs(args), stdout, stderr); ok {
+			return code
+		}
 	}
-	var st *store.Store
+	var st store.Backend
 	open := func() (*backend, error) {
 		var err error
-		if st, err = store.Open(cfg.DataDir); err != nil {
+		if st, err = openStore(cfg); err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				return nil, errNoAnswer(cfg)
 			}
@@ -96,7 +99,7 @@ func execAdmin(args []string, open func() (*backend, error), direct *config.Conf
 type backend struct {
 	svc     *lists.Service
 	digests *digest.Scheduler
-	st      *store.Store
+	st      store.Backend
 	// queue is the running server's delivery queue; nil when the command opened the database
 	// itself (no server runs, so no destination is on hold).
 	queue *delivery.Queue
@@ -850,11 +853,18 @@ func cmdBackup(c *cmd) error {
 	if err != nil {
 		return err
 	}
+	if c.cfg != nil && shared(c.cfg) {
+		return errNotAFile("backup")
+	}
 	b, err := c.backend()
 	if err != nil {
 		return err
 	}
-	n, err := b.st.Backup(args[0])
+	m, ok := b.st.(store.Maintenance)
+	if !ok {
+		return errNotAFile("backup")
+	}
+	n, err := m.Backup(args[0])
 	if err != nil {
 		return err
 	}
@@ -870,6 +880,9 @@ func cmdCheckDB(c *cmd) error {
 	if _, err := c.parse(0, 0); err != nil {
 		return err
 	}
+	if c.direct && shared(c.cfg) {
+		return errNotAFile("check-db")
+	}
 	if c.direct {
 		problems, err := store.CheckFile(c.cfg.DataDir)
 		if errors.Is(err, store.ErrLocked) {
@@ -884,11 +897,15 @@ func cmdCheckDB(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	problems, err := b.st.Problems()
+	m, ok := b.st.(store.Maintenance)
+	if !ok {
+		return errNotAFile("check-db")
+	}
+	problems, err := m.Problems()
 	if err != nil {
 		return err
 	}
-	return reportProblems(c.stdout, b.st.Path(), problems)
+	return reportProblems(c.stdout, m.Path(), problems)
 }
 
 func cmdArchiveLs(c *cmd) error {

@@ -147,7 +147,7 @@ func TestBigMailToBounceAddressIsNotKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := func() int64 {
-		fi, err := os.Stat(ts.st.Path())
+		fi, err := os.Stat(ts.st.(store.Maintenance).Path())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,6 +61,7 @@ func init() {
 		{"import", cmdImport, true},
 		{"backup", cmdBackup, true},
 		{"check-db", cmdCheckDB, true},
+		{"migrate", cmdMigrate, false},
 		{"queue ls", cmdQueueLs, true},
 		{"queue retry", cmdQueueRetry, true},
 		{"queue drop", cmdQueueDrop, true},

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"crewmail/internal/mailtest"
+	"crewmail/store"
 )
 
 // TestDamagedDatabaseRefusedInOneSentence: garbage over the database's branch pages made
@@ -31,7 +32,7 @@ func TestDamagedDatabaseRefusedInOneSentence(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.mustCLI(t, "import", crew, file)
-	path := ts.st.Path()
+	path := ts.st.(store.Maintenance).Path()
 	if out := ts.mustCLI(t, "check-db"); out != path+": ok\n" {
 		t.Errorf("check-db while serving: %q", out)
 	}

@@ -281,11 +281,11 @@ func newCrew(t *testing.T, sink *mailtest.Sink, members ...string) *testServer {
 	return ts
 }
 
-// startBenchServer is startTestServer for benchmarks.
-func startBenchServer(b *testing.B, dir, smarthost string) *testServer {
+// startBenchServer is startTestServer for benchmarks; more are more lines of its configuration.
+func startBenchServer(b *testing.B, dir, smarthost string, more ...string) *testServer {
 	b.Helper()
 	path := filepath.Join(dir, "crewmail.toml")
-	text := fmt.Sprintf("hostname = %q\ndata_dir = %q\n[log]\nlevel = \"warn\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"\"\n[imap]\nlisten = \"\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = %q\nsmarthost_tls = \"none\"\n", testDomain, filepath.Join(dir, "data"), smarthost)
+	text := fmt.Sprintf("hostname = %q\ndata_dir = %q\n[log]\nlevel = \"warn\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"\"\n[imap]\nlisten = \"\"\n[delivery]\nmode = \"smarthost\"\nsmarthost = %q\nsmarthost_tls = \"none\"\n", testDomain, filepath.Join(dir, "data"), smarthost) + strings.Join(more, "")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		b.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 type server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	st      *store.Store
+	st      store.Backend
 	svc     *lists.Service
 	guide   *guide.Guide
 	smtp    *smtpd.Server
@@ -101,8 +101,12 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 			s.closeAll()
 		}
 	}()
-	if s.st, err = store.Open(cfg.DataDir); err != nil {
+	if s.st, err = openStore(cfg); err != nil {
 		return nil, err
+	}
+	// The data folder holds the control socket, keys and templates whatever the backend.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
 	tpl, err := templates.New(templatesDir(cfg))
 	if err != nil {
@@ -190,10 +194,34 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.digests = newScheduler(cfg, s.st, tpl, s.svc, log.With("component", "digest"))
 	s.digests.Enqueued = s.queue.Wake
+	s.watch()
 	if s.ctl, err = listenCtl(ctlPath(cfg), &backend{svc: s.svc, digests: s.digests, st: s.st, queue: s.queue}, log.With("component", "ctl")); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// watch makes what other nodes commit on a shared backend reach this one as its own commits
+// do: new deliveries wake the workers, new posts and flag changes the IMAP IDLE sessions.
+func (s *server) watch() {
+	w, ok := s.st.(store.Watcher)
+	if !ok {
+		return
+	}
+	w.Watch(func(c store.Change) {
+		switch c.Kind {
+		case store.ChangeOutbox:
+			s.queue.Wake()
+		case store.ChangePost:
+			if s.imap != nil {
+				s.imap.Notify()
+			}
+		case store.ChangeFlags:
+			if s.imap != nil {
+				s.imap.FlagsChanged(c.List, c.Member)
+			}
+		}
+	})
 }
 
 // bindIMAP binds the IMAP listeners of the configuration (plain with STARTTLS, implicit TLS).
@@ -388,7 +416,7 @@ func (s *server) routes() http.Handler {
 // run serves until ctx is done, then stops gracefully: no new connections, SMTP transactions
 // in progress finish, deliveries in flight finish, the database is closed.
 func (s *server) run(ctx context.Context) error {
-	s.log.Info("crewmail started", "version", version(), "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
+	s.log.Info("crewmail started", "version", version(), "store", s.cfg.Store.Backend, "smtp", s.SMTPAddr, "http", s.HTTPAddr, "imap", s.IMAPAddr, "imaps", s.IMAPSAddr, "data", s.cfg.DataDir, "hostname", s.cfg.Hostname)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8) // one per goroutine that sends, so none blocks
 	qctx, stopQueue := context.WithCancel(context.Background())
@@ -442,6 +470,10 @@ func (s *server) run(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	go func() {
 		s.smtp.Shutdown(30 * time.Second)
+		// go-smtp closes only the listeners its Serve has registered: a stop that comes before
+		// the Serve goroutine got that far (a server stopped right after it started) would
+		// leave Serve waiting in Accept for good. Closing the listener here ends it either way.
+		_ = s.smtpLn.Close()
 		if s.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.http.Shutdown(hctx)
