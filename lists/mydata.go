@@ -90,7 +90,11 @@ func (s *Service) moveAddress(tx store.Tx, l store.List, p store.Pending, inRepl
 	if err := tx.DeletePending(l.Address, p.ID); err != nil {
 		return err
 	}
-	moved, err := tx.ChangeAddress(p.By, p.Address)
+	pe, err := store.AsPeople(tx)
+	if err != nil {
+		return err
+	}
+	moved, err := pe.ChangeAddress(p.By, p.Address)
 	if errors.Is(err, store.ErrExists) {
 		s.log.Info("change of address refused: the new address is a member already", "list", l.Address, "member", p.By, "to", p.Address)
 		return s.saidNoTo(tx, l, p.Address, inReplyTo, "nothing moved: "+p.Address+" is a member already of a list "+p.By+" is on.", res)
@@ -313,6 +317,10 @@ func (s *Service) forgetAddress(tx store.Tx, l store.List, p store.Pending, inRe
 		how = p.Lines[0]
 	}
 	addr := p.Address
+	pe, err := store.AsPeople(tx)
+	if err != nil {
+		return err
+	}
 	all, err := tx.Lists()
 	if err != nil {
 		return err
@@ -321,7 +329,7 @@ func (s *Service) forgetAddress(tx store.Tx, l store.List, p store.Pending, inRe
 	redacted := 0
 	for _, other := range all {
 		if _, err := tx.Member(other.Address, addr); err == nil {
-			if err := tx.ForgetMember(other.Address, addr); err != nil {
+			if err := pe.ForgetMember(other.Address, addr); err != nil {
 				return err
 			}
 			left = append(left, other.Address)
@@ -352,7 +360,7 @@ func (s *Service) forgetAddress(tx store.Tx, l store.List, p store.Pending, inRe
 			redacted++
 		}
 	}
-	if err := tx.DeleteAppPassword(addr); err != nil {
+	if err := pe.DeleteAppPassword(addr); err != nil {
 		return err
 	}
 	s.log.Info("address forgotten", "list", l.Address, "lists", len(left), "posts", how, "redacted", redacted)
@@ -416,7 +424,11 @@ func (s *Service) redact(tx store.Tx, l store.List, seq uint64, kind, reason str
 	if kind == store.RedactRemoved {
 		p.Subject = ""
 	}
-	if err := tx.RedactPost(l.Address, seq, p, out); err != nil {
+	pe, err := store.AsPeople(tx)
+	if err != nil {
+		return err
+	}
+	if err := pe.RedactPost(l.Address, seq, p, out); err != nil {
 		return err
 	}
 	s.log.Info("post redacted", "list", l.Address, "seq", seq, "how", kind, "msgid", p.MessageID)

@@ -46,7 +46,7 @@ func TestRestoredBackupGetsItsRedactionsAgain(t *testing.T) {
 		}
 	}
 	if err := s.Update(func(tx Tx) error {
-		return tx.RedactPost("crew@x.test", 1, Post{From: "ann@x.test", Redacted: RedactRemoved}, tomb)
+		return tx.(*boltTx).RedactPost("crew@x.test", 1, Post{From: "ann@x.test", Redacted: RedactRemoved}, tomb)
 	}); err != nil {
 		t.Fatal(err)
 	}

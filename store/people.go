@@ -298,7 +298,7 @@ func (s *Store) replayJournal() (int, error) {
 				return nil
 			}
 			tx.AfterCommit(func() { applied++ })
-			return tx.RedactPost(r.List, r.Seq, r.Post, r.Raw)
+			return tx.(*boltTx).RedactPost(r.List, r.Seq, r.Post, r.Raw)
 		})
 		if err != nil {
 			return applied, fmt.Errorf("apply the redaction of post %d of %s: %w", r.Seq, r.List, err)

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // The store's roles: what a transaction offers, one interface per kind of record. The packages
 // above take the smallest role a function uses (a digest read step takes Archive, IMAP login
@@ -161,7 +165,8 @@ type IMAPAccess interface {
 }
 
 // People is what the server holds about one person across every list (issue 21): moving it
-// to another address, forgetting it, and taking a post's words away.
+// to another address, forgetting it, and taking a post's words away. A backend's Tx offers it
+// besides Tx (the bbolt one does; callers ask with AsPeople), until every backend has it.
 type People interface {
 	// ChangeAddress moves every membership of old (with its member ID, so its mutes, follows
 	// and read state), its digest cursors, its app password and the authorship (Post.From)
@@ -178,6 +183,17 @@ type People interface {
 	// and thread, and adds one to the list's Redactions (a new IMAP UIDVALIDITY); a post
 	// redacted already to the same bytes is left alone.
 	RedactPost(list string, seq uint64, p Post, raw []byte) error
+}
+
+// ErrUnsupported is what AsPeople answers for a backend whose transactions lack the role.
+var ErrUnsupported = errors.New("the store backend cannot do this yet")
+
+// AsPeople is tx as People, or ErrUnsupported.
+func AsPeople(tx Tx) (People, error) {
+	if p, ok := tx.(People); ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("a member's own data (change of address, forgetting, redaction): %w", ErrUnsupported)
 }
 
 // Journaled is a backend that keeps a redaction journal outside its database, applied again
@@ -199,7 +215,6 @@ type Tx interface {
 	Pendings
 	Outbox
 	IMAPAccess
-	People
 	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
 	// Update function may run more than once (see Backend.Update), so whatever it does outside
 	// the transaction — waking delivery, counting in metrics — it asks for here, and a run
