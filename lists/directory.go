@@ -82,14 +82,14 @@ func BroughtBy(m store.Member) string {
 	return by
 }
 
-// directory is the directory of l as a result line of a mail to crew-request@; owners see each
-// member's address and mode too.
-func (s *Service) directory(tx store.Tx, l store.List, owner bool) (string, error) {
+// directory is the directory of l as result lines of a mail to crew-request@ (a notice's
+// values are one line each), a member a line; owners see each member's address and mode too.
+func (s *Service) directory(tx store.Tx, l store.List, owner bool) ([]string, error) {
 	entries, err := Directory(tx, l)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	r := fmt.Sprintf("who: %d members:", len(entries))
+	r := []string{fmt.Sprintf("who: %d members:", len(entries))}
 	for _, e := range entries {
 		line := e.Name
 		if owner {
@@ -102,22 +102,22 @@ func (s *Service) directory(tx store.Tx, l store.List, owner bool) (string, erro
 			line += ", " + e.BroughtBy
 		}
 		line += fmt.Sprintf(", %d of %d posts proven", e.Proven, e.Posts)
-		r += "\n    " + line
+		r = append(r, "  - "+line)
 	}
 	return r, nil
 }
 
 // memberWho answers "who" from a member who is not an owner: the directory, where the list
 // lets members see it.
-func (s *Service) memberWho(tx store.Tx, c *command) (string, error) {
+func (s *Service) memberWho(tx store.Tx, c *command) ([]string, error) {
 	l := c.l
 	if _, err := tx.Member(l.Address, c.m.from); errors.Is(err, store.ErrNotFound) {
-		return "who: the members of " + l.Address + " are shown only to its members.", nil
+		return []string{"who: the members of " + l.Address + " are shown only to its members."}, nil
 	} else if err != nil {
-		return "", err
+		return nil, err
 	}
 	if l.Directory != DirectoryMembers {
-		return "who: the directory of " + l.Address + " is shown only to its owners.", nil
+		return []string{"who: the directory of " + l.Address + " is shown only to its owners."}, nil
 	}
 	return s.directory(tx, l, false)
 }

@@ -483,11 +483,19 @@ func redactedMessage(raw []byte, kind, reason, pseudonym string) ([]byte, error)
 		}
 		out.Write(body)
 	case store.RedactRemoved:
-		var t textproto.Header
-		for _, f := range slices.Backward(keptFields) {
-			if v := h.Get(f); v != "" {
-				t.Add(f, v)
+		// The kept fields as they were written (AddRaw puts each on top: add them last
+		// first).
+		var kept [][]byte
+		for f := h.Fields(); f.Next(); {
+			if slices.ContainsFunc(keptFields, func(k string) bool { return strings.EqualFold(k, f.Key()) }) {
+				if raw, err := f.Raw(); err == nil {
+					kept = append(kept, raw)
+				}
 			}
+		}
+		var t textproto.Header
+		for _, raw := range slices.Backward(kept) {
+			t.AddRaw(raw)
 		}
 		t.Add("X-Crewmail-Redacted", reason)
 		t.Add("Content-Type", "text/plain; charset=utf-8")

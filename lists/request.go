@@ -140,11 +140,17 @@ lines:
 				understood = true
 				continue
 			}
-			if word == "who" {
-				result, err = s.memberWho(tx, c)
-			} else {
+			if word == "invite" {
 				result, err = s.memberInvite(tx, c, rest)
+				break
 			}
+			rs, err := s.memberWho(tx, c)
+			if err != nil {
+				return err
+			}
+			understood = true
+			results = append(results, rs...)
+			continue
 		case "remove", "ban", "unban":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
 			understood = true
@@ -306,7 +312,7 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 			if err != nil {
 				return nil, err
 			}
-			results = append(results, r)
+			results = append(results, r...)
 		case "invite":
 			if rest == "" {
 				results = append(results, "invite: name the addresses to invite after the word invite.")

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/mail"
+
+	"crewmail/config"
+	"crewmail/internal/mailtest"
+	"crewmail/lists"
+	"crewmail/store"
+)
+
+var request = "crew-request@" + testDomain
+
+// attachments are the attached files of m, by file name.
+func attachments(t *testing.T, m mailtest.Message) map[string][]byte {
+	t.Helper()
+	r, err := mail.CreateReader(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, _ := h.Filename()
+			out[name], _ = io.ReadAll(p.Body)
+		}
+	}
+}
+
+// confirmFrom sends any mail from addr to the confirm address m names (unproven: the token
+// is the proof).
+func confirmFrom(t *testing.T, ts *testServer, m mailtest.Message, addr string) {
+	t.Helper()
+	cs := confirmAddresses(t, m)
+	if len(cs) == 0 {
+		t.Fatalf("no confirm address in:\n%s", text(t, m))
+	}
+	if err := ask(t, ts, addr, cs[len(cs)-1], "yes\r\n", false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangeAddressKeepsAuthorship: a proven "change-address" sends a confirmation to the new
+// address; its answer moves the membership, the read state and the authorship of past posts,
+// and the old address hears of it. The new address then posts as the member.
+func TestChangeAddressKeepsAuthorship(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Seeds", "s1@example.test", "I have seeds.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	var alice store.Member
+	if err := ts.st.Update(func(tx store.Tx) error {
+		var err error
+		if alice, err = tx.Member(crew, "alice@example.test"); err != nil {
+			return err
+		}
+		return tx.SetFlags(crew, alice.ID, 1, store.FlagSeen)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ask(t, ts, "alice@example.test", request, "change-address ali@example.test\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "alice@example.test", "change-address: a confirmation went to ali@example.test")
+	c := expectSome(t, ts, sink, "ali@example.test", "Confirm: your new address", "alice@example.test")
+	if strings.Contains(members(t, ts), "ali@example.test") {
+		t.Fatal("the address moved before the new one confirmed")
+	}
+	confirmFrom(t, ts, c, "ali@example.test")
+	expectSome(t, ts, sink, "alice@example.test", "is now ali@example.test", "If you did not ask for this")
+	expectSome(t, ts, sink, "ali@example.test", "is now ali@example.test")
+	ms := members(t, ts)
+	if strings.Contains(ms, "alice@example.test") || !strings.Contains(ms, "ali@example.test") {
+		t.Fatalf("members after the change:\n%s", ms)
+	}
+	if out := ts.mustCLI(t, "archive", "ls", crew); !strings.Contains(out, "ali@example.test") || strings.Contains(out, "alice@example.test") {
+		t.Errorf("the post's author did not move:\n%s", out)
+	}
+	if err := ts.st.View(func(tx store.Tx) error {
+		m, err := tx.Member(crew, "ali@example.test")
+		if err != nil || m.ID != alice.ID {
+			t.Errorf("moved member: %+v %v", m, err)
+		}
+		n := 0
+		return tx.FlagsOf(crew, m.ID, func(seq uint64, f byte) error {
+			if n++; seq != 1 || f != store.FlagSeen {
+				t.Errorf("read state after the move: %d %b", seq, f)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// She posts from her new address, as a member; bob gets it.
+	before := len(sink.Messages())
+	if err := send(t, ts.SMTPAddr, "ali@example.test", []string{crew}, post("ali@example.test", "Moved", "s2@example.test", "New address.\r\n")); err != nil {
+		t.Fatalf("a post from the new address: %v", err)
+	}
+	expectSome(t, ts, sink, "bob@example.test", "New address.")
+	if len(sink.Messages()) <= before {
+		t.Error("nothing went out for the post from the new address")
+	}
+}
+
+// TestForgedMyDataCommandsOnlyAskTheAddressOnFile: "export" and "change-address" under a
+// member's forged From send nothing anywhere but one answer to the member's address, which
+// asks her to confirm; nothing moves and no data goes out.
+func TestForgedMyDataCommandsOnlyAskTheAddressOnFile(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	if err := ask(t, ts, "alice@example.test", request, "export\r\nchange-address mallory@elsewhere.example\r\n", false); err != nil {
+		t.Fatal(err)
+	}
+	m := expect(t, sink, 1, "alice@example.test", "export: your address could not be verified", "change-address: your address could not be verified", "a copy of your data", "moving your address to mallory@elsewhere.example")
+	settle(t, ts)
+	for _, got := range sink.Messages() {
+		if got.To[0] != "alice@example.test" {
+			t.Errorf("a mail went to %s:\n%s", got.To[0], got.Data)
+		}
+	}
+	if len(sink.Messages()) != 1 || len(attachments(t, m)) != 0 {
+		t.Errorf("%d mails, the answer with %d attachments", len(sink.Messages()), len(attachments(t, m)))
+	}
+	if ms := members(t, ts); !strings.Contains(ms, "alice@example.test") || strings.Contains(ms, "mallory") {
+		t.Errorf("members:\n%s", ms)
+	}
+}
+
+// TestExportByMail: a member's proven "export" brings her, at the address on file, her
+// memberships with how each began and was confirmed, her settings, and her posts as an mbox
+// (nobody else's).
+func TestExportByMail(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner)
+	ts.mustCLI(t, "member", "set", crew, "alice@example.test", "-no-own-posts")
+	for _, p := range []struct{ from, id, body string }{{"alice@example.test", "e1@example.test", "Alice's words.\r\n"}, {"bob@example.test", "e2@example.test", "Bob's words.\r\n"}} {
+		if err := send(t, ts.SMTPAddr, p.from, []string{crew}, post(p.from, "Words", p.id, p.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, ts)
+	if err := ask(t, ts, "alice@example.test", request, "export\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	m := expectSome(t, ts, sink, "alice@example.test", "Subject: Your data on Garden crew", "my-posts.mbox")
+	expectSome(t, ts, sink, "alice@example.test", "export: your data went to alice@example.test")
+	files := attachments(t, m)
+	var d lists.MyData
+	if err := json.Unmarshal(files["my-data.json"], &d); err != nil {
+		t.Fatalf("my-data.json: %v\n%s", err, files["my-data.json"])
+	}
+	if d.Address != "alice@example.test" || len(d.Memberships) != 1 || d.Posts != 1 {
+		t.Fatalf("my-data.json: %+v", d)
+	}
+	ms := d.Memberships[0]
+	if ms.List != crew || ms.Origin != store.OriginOperator || !strings.Contains(ms.Consent, "added by the operator") || ms.Since.IsZero() || !ms.NoOwnPosts {
+		t.Errorf("membership: %+v", ms)
+	}
+	box := string(files["my-posts.mbox"])
+	if !strings.HasPrefix(box, "From alice@example.test ") || !strings.Contains(box, "Alice's words.") || strings.Contains(box, "Bob's words.") {
+		t.Errorf("my-posts.mbox:\n%s", box)
+	}
+}
+
+// TestDirectoryAndLineageOnlyForMembers: an owner invites carol by mail; she accepts. With
+// -directory members, carol's "who" shows the crew with who brought her in and her proven
+// posts; a stranger's "who" shows nobody; with the default (owners) a member is told it is
+// the owners'. -invite-by members lets a member invite; on an approve list the owners decide,
+// and the directory says both who invited and who approved.
+func TestDirectoryAndLineageOnlyForMembers(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test")
+	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-directory", "members", "-invite-by", "members", "-join", "approve")
+	if err := ask(t, ts, owner, request, "invite carol@example.test\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	inv := expectSome(t, ts, sink, "carol@example.test", "invit")
+	confirmFrom(t, ts, inv, "carol@example.test")
+	expectSome(t, ts, sink, "carol@example.test", "Welcome")
+	if err := send(t, ts.SMTPAddr, "carol@example.test", []string{crew}, post("carol@example.test", "Hello", "c1@example.test", "Hi all.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if err := ask(t, ts, "carol@example.test", request, "who\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "carol@example.test", "who: 2 members:", "- alice@example.test, since ", "added by the operator, 0 of 0 posts proven", "- carol@example.test, since ", "invited by "+owner+", 1 of 1 posts proven")
+
+	// A member invites dave; the owners approve; the directory says both.
+	if err := ask(t, ts, "alice@example.test", request, "invite dave@example.test\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "alice@example.test", "invite dave@example.test: invitation sent.")
+	confirmFrom(t, ts, expectSome(t, ts, sink, "dave@example.test", "invit"), "dave@example.test")
+	settle(t, ts)
+	if strings.Contains(members(t, ts), "dave") {
+		t.Fatal("a member's invitee joined an approve list without the owners")
+	}
+	req := expectSome(t, ts, sink, owner, "dave@example.test")
+	ts.mustCLI(t, "pending", "approve", crew, pendingID(t, ts, "dave@example.test"))
+	_ = req
+	if err := ask(t, ts, "carol@example.test", request, "who\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "carol@example.test", "who: 3 members:", "dave@example.test, since ", "invited by alice@example.test, approved by the operator")
+
+	// A stranger sees nobody.
+	if err := ask(t, ts, "eve@example.test", request, "who\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	e := expectSome(t, ts, sink, "eve@example.test", "who: the members of "+crew+" are shown only to its members.")
+	if strings.Contains(text(t, e), "carol@") || strings.Contains(text(t, e), "alice@") {
+		t.Errorf("a stranger was shown members:\n%s", text(t, e))
+	}
+	// The owners' setting keeps it from members.
+	ts.mustCLI(t, "list", "set", crew, "-directory", "owners")
+	ts.clock.Advance(61 * 60e9)
+	if err := ask(t, ts, "carol@example.test", request, "who\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	expectSome(t, ts, sink, "carol@example.test", "who: the directory of "+crew+" is shown only to its owners.")
+}
+
+// pendingID is the ID `pending ls` shows for addr's request.
+func pendingID(t *testing.T, ts *testServer, addr string) string {
+	t.Helper()
+	for _, line := range strings.Split(ts.mustCLI(t, "pending", "ls", crew), "\n") {
+		if strings.Contains(line, addr) {
+			return strings.Fields(line)[0]
+		}
+	}
+	t.Fatalf("no pending request of %s", addr)
+	return ""
+}
+
+// imapFetch logs in as addr and returns the mailbox's UIDVALIDITY and each message by UID.
+func imapFetch(t *testing.T, ts *testServer, addr, pw string) (uint32, map[imap.UID][]byte) {
+	t.Helper()
+	c, err := imapclient.DialInsecure(ts.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(addr, pw).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("crew", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1, 2, 3), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[imap.UID][]byte{}
+	for _, m := range msgs {
+		for _, b := range m.BodySection {
+			out[m.UID] = b.Bytes
+		}
+	}
+	c.Logout().Wait()
+	return sel.UIDValidity, out
+}
+
+// TestForgetMeRedactAndAnonymise: alice asks to be forgotten with her posts redacted, carol
+// with hers anonymised; each confirms. They leave the list and their records go; over IMAP
+// (under a new UIDVALIDITY), in the list's export and in a digest, alice's post is a
+// tombstone in its place in the thread and carol's has a pseudonym for author and keeps its
+// words; neither address is left in them. A backup made before, restored, shows the same.
+func TestForgetMeRedactAndAnonymise(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test", "carol@example.test")
+	ts.mustCLI(t, "member", "mode", crew, "bob@example.test", "daily")
+	posts := []struct{ from, id, body string }{
+		{"Alice Smith <alice@example.test>", "f1@example.test", "Alice's secret plans.\r\n"},
+		{"Carol <carol@example.test>", "f2@example.test", "Carol's garden notes.\r\n"},
+	}
+	for _, p := range posts {
+		env := strings.TrimSuffix(strings.Split(p.from, "<")[1], ">")
+		if err := send(t, ts.SMTPAddr, env, []string{crew}, post(p.from, "Plans", p.id, p.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply := []byte("From: bob@example.test\r\nTo: " + crew + "\r\nSubject: Re: Plans\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <f3@example.test>\r\nIn-Reply-To: <f1@example.test>\r\nReferences: <f1@example.test>\r\n\r\nGood plans.\r\n")
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, reply); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	backup := filepath.Join(t.TempDir(), "before.db")
+	ts.mustCLI(t, "backup", backup)
+	ts.mustCLI(t, "member", "password", crew, "bob@example.test")
+	pw := passwordRE.FindStringSubmatch(text(t, expectSome(t, ts, sink, "bob@example.test", "Password:")))[1]
+	validity, before := imapFetch(t, ts, "bob@example.test", pw)
+	if !bytes.Contains(before[1], []byte("Alice's secret plans.")) {
+		t.Fatalf("UID 1 before: %s", before[1])
+	}
+
+	for _, who := range []struct{ addr, how string }{{"alice@example.test", "redact"}, {"carol@example.test", "anonymise"}} {
+		if err := ask(t, ts, who.addr, request, "forget "+who.how+"\r\n", true); err != nil {
+			t.Fatal(err)
+		}
+		c := expectSome(t, ts, sink, who.addr, "forget: a confirmation went to "+who.addr)
+		if !strings.Contains(members(t, ts), who.addr) {
+			t.Fatalf("%s was forgotten before confirming", who.addr)
+		}
+		confirmFrom(t, ts, c, who.addr)
+		expectSome(t, ts, sink, who.addr, "Subject: "+who.addr+" was forgotten")
+		if strings.Contains(members(t, ts), who.addr) {
+			t.Fatalf("%s is still a member", who.addr)
+		}
+	}
+	check := func(where string, alice, carol, bob []byte) {
+		t.Helper()
+		for _, b := range [][]byte{alice, carol, bob} {
+			if bytes.Contains(b, []byte("alice@example.test")) && !bytes.Contains(b, []byte("f1@example.test")) || bytes.Contains(b, []byte("carol@example.test")) {
+				t.Errorf("%s: an address of a forgotten member is left:\n%s", where, b)
+			}
+		}
+		if !bytes.Contains(alice, []byte("removed at the author's request")) || bytes.Contains(alice, []byte("secret plans")) || bytes.Contains(alice, []byte("Alice Smith")) {
+			t.Errorf("%s: alice's post is not a tombstone:\n%s", where, alice)
+		}
+		if !bytes.Contains(carol, []byte("Carol's garden notes.")) || !bytes.Contains(carol, []byte("former-member-")) {
+			t.Errorf("%s: carol's post is not anonymised:\n%s", where, carol)
+		}
+		if !bytes.Contains(bob, []byte("Good plans.")) || !bytes.Contains(bob, []byte("In-Reply-To: <f1@example.test>")) {
+			t.Errorf("%s: bob's reply changed:\n%s", where, bob)
+		}
+	}
+	newValidity, after := imapFetch(t, ts, "bob@example.test", pw)
+	if newValidity == validity {
+		t.Errorf("UIDVALIDITY stayed %d though messages changed", validity)
+	}
+	check("IMAP", after[1], after[2], after[3])
+	if !bytes.Contains(after[1], []byte("Message-ID: <f1@example.test>")) {
+		t.Errorf("the tombstone lost its place in the thread:\n%s", after[1])
+	}
+	box := ts.mustCLI(t, "export", crew)
+	parts := strings.Split(box, "\nFrom ")
+	if len(parts) != 3 {
+		t.Fatalf("export has %d messages:\n%s", len(parts), box)
+	}
+	check("export", []byte(parts[0]), []byte(parts[1]), []byte(parts[2]))
+	digest := ts.mustCLI(t, "digest", "preview", crew, "-member", "bob@example.test")
+	if strings.Contains(digest, "secret plans") || strings.Contains(digest, "alice@example.test") || strings.Contains(digest, "carol@example.test") || !strings.Contains(digest, "garden notes") {
+		t.Errorf("the digest not yet sent:\n%s", digest)
+	}
+
+	// The backup from before, restored in place of the database, gets the redactions again.
+	cfg, err := config.Load(ts.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.stop()
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, store.FileName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts2 := startTestServer(t, ts.cfgPath)
+	box = ts2.mustCLI(t, "export", crew)
+	parts = strings.Split(box, "\nFrom ")
+	if len(parts) != 3 {
+		t.Fatalf("restored export has %d messages:\n%s", len(parts), box)
+	}
+	check("the restored backup", []byte(parts[0]), []byte(parts[1]), []byte(parts[2]))
+}
+
+// TestOwnerRedactsAPost: crewmail post redact replaces the post with a tombstone giving the
+// owners' reason, everywhere the archive is read.
+func TestOwnerRedactsAPost(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Buy now", "sp@example.test", "Cheap pills.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if out := ts.mustCLI(t, "post", "redact", crew, "1", "-reason", "removed by the owners: spam"); !strings.Contains(out, "post 1 of "+crew+" redacted") {
+		t.Errorf("post redact said %q", out)
+	}
+	box := ts.mustCLI(t, "export", crew)
+	if strings.Contains(box, "Cheap pills") || !strings.Contains(box, "This post was removed by the owners: spam.") || !strings.Contains(box, "Message-ID: <sp@example.test>") {
+		t.Errorf("export after the redaction:\n%s", box)
+	}
+	if _, errOut, code := ts.cli(t, "post", "redact", crew, "7"); code == 0 || !strings.Contains(errOut, "has no post 7") {
+		t.Errorf("redacting a post that is not there: exit %d, %q", code, errOut)
+	}
+}
