@@ -459,7 +459,7 @@ var redactedFields = []string{"From", "Sender", "Reply-To", "Return-Path", "Rece
 	"ARC-Authentication-Results", "Authentication-Results", "Received-SPF", "X-Original-From", "X-Originating-IP", "X-Mailer", "User-Agent", "Organization"}
 
 // keptFields are what a tombstone keeps of the post: where it stands in its thread.
-var keptFields = []string{"Message-ID", "In-Reply-To", "References", "Date", "To", "Cc"}
+var keptFields = []string{"Message-ID", "In-Reply-To", "References", "Date", "To"}
 
 // redactedMessage is raw redacted: kind RedactAnonymised keeps the body and replaces the
 // author with pseudonym; RedactRemoved keeps only the fields that place it in its thread,
