@@ -511,3 +511,82 @@ func redactedMessage(raw []byte, kind, reason, pseudonym string) ([]byte, error)
 	}
 	return out.Bytes(), nil
 }
+
+// retentionBatch bounds the posts one retention transaction redacts.
+const retentionBatch = 200
+
+// ApplyRetention redacts to tombstones the posts older than their list keeps them (List.Keep),
+// as an owner's redaction would (nothing is kept after the retention but the post's place in
+// its thread). It returns how many it redacted; RunSweeper calls it.
+func (s *Service) ApplyRetention() (int, error) {
+	total := 0
+	for {
+		n := 0
+		_, err := s.update(func(tx store.Tx, res *Result) error {
+			n = 0
+			ls, err := tx.Lists()
+			if err != nil {
+				return err
+			}
+			now := s.Now().UTC()
+			for _, l := range ls {
+				if l.Keep <= 0 {
+					continue
+				}
+				var old []uint64
+				if err := tx.Posts(l.Address, func(p store.Post) error {
+					if p.Redacted == "" && p.Received.Before(now.Add(-l.Keep)) && n+len(old) < retentionBatch {
+						old = append(old, p.Seq)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				for _, seq := range old {
+					if err := s.redact(tx, l, seq, store.RedactRemoved, "removed: "+l.Address+" keeps posts for "+KeepWords(l.Keep)); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			return nil
+		})
+		total += n
+		if err != nil || n < retentionBatch {
+			return total, err
+		}
+	}
+}
+
+// ParseKeep reads a retention as the operator types it: "2y", "18m", "90d" (years of 365
+// days, months of 30), or "0" (for ever).
+func ParseKeep(s string) (time.Duration, error) {
+	if s == "0" || s == "" {
+		return 0, nil
+	}
+	unit := map[byte]time.Duration{'y': 365 * 24 * time.Hour, 'm': 30 * 24 * time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
+	var n int
+	if _, err := fmt.Sscanf(s[:len(s)-1], "%d", &n); err != nil || unit == 0 || n <= 0 || fmt.Sprint(n) != s[:len(s)-1] {
+		return 0, fmt.Errorf("keep: a number of years, months or days, as in 2y, 18m or 90d, or 0 for ever; not %q", s)
+	}
+	return time.Duration(n) * unit, nil
+}
+
+// KeepWords says a retention in words.
+func KeepWords(d time.Duration) string {
+	days := int(d / (24 * time.Hour))
+	switch {
+	case days%365 == 0:
+		return plural(days/365, "year")
+	case days%30 == 0:
+		return plural(days/30, "month")
+	}
+	return plural(days, "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}

@@ -107,6 +107,8 @@ type ListOptions struct {
 	// Directory: who sees the crew's directory (owners, members, off); InviteBy: who may
 	// invite (owners, members).
 	Directory, InviteBy string
+	// Keep: how long posts stay before retention redacts them (ParseKeep).
+	Keep *string
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -205,6 +207,13 @@ func (o ListOptions) apply(l *store.List) error {
 		l.Directory = o.Directory
 	default:
 		return fmt.Errorf("directory: owners, members or off, not %q", o.Directory)
+	}
+	if o.Keep != nil {
+		keep, err := ParseKeep(*o.Keep)
+		if err != nil {
+			return err
+		}
+		l.Keep = keep
 	}
 	switch o.InviteBy {
 	case "":

@@ -176,6 +176,10 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		return nil
 	})
 	fs.StringVar(&o.Directory, "directory", "", "who sees the crew's directory (who brought whom in, since when, proven posts) by mail: owners (the default), members or off")
+	fs.Func("keep", "how long posts stay in the archive before they are redacted to tombstones: 2y, 18m, 90d, or 0 for ever (the default)", func(s string) error {
+		o.Keep = &s
+		return nil
+	})
 	fs.StringVar(&o.InviteBy, "invite-by", "", "who may invite by mail: owners (the default) or members (the join policy then decides whether owners approve)")
 	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
 	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
@@ -191,7 +195,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-directory owners|members|off] [-invite-by owners|members]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-directory owners|members|off] [-invite-by owners|members] [-keep 2y|18m|90d|0]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -410,5 +411,37 @@ func TestOwnerRedactsAPost(t *testing.T) {
 	}
 	if _, errOut, code := ts.cli(t, "post", "redact", crew, "7"); code == 0 || !strings.Contains(errOut, "has no post 7") {
 		t.Errorf("redacting a post that is not there: exit %d, %q", code, errOut)
+	}
+}
+
+// TestRetentionRedactsOldPosts: with list set -keep 30d, a post older than 30 days becomes a
+// tombstone in its place when retention runs, and a newer one stays; a -keep that is not a
+// retention is refused.
+func TestRetentionRedactsOldPosts(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Old", "old@example.test", "Old words.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	ts.clock.Advance(31 * 24 * time.Hour)
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "New", "new@example.test", "New words.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if _, errOut, code := ts.cli(t, "list", "set", crew, "-keep", "2w"); code == 0 || !strings.Contains(errOut, "not \"2w\"") {
+		t.Errorf("-keep 2w: exit %d, %q", code, errOut)
+	}
+	ts.mustCLI(t, "list", "set", crew, "-keep", "30d")
+	if n, err := ts.svc.ApplyRetention(); err != nil || n != 1 {
+		t.Fatalf("retention redacted %d posts: %v", n, err)
+	}
+	box := ts.mustCLI(t, "export", crew)
+	if strings.Contains(box, "Old words.") || !strings.Contains(box, "This post was removed: "+crew+" keeps posts for 1 month.") || !strings.Contains(box, "New words.") {
+		t.Errorf("export after retention:\n%s", box)
+	}
+	if n, err := ts.svc.ApplyRetention(); err != nil || n != 0 {
+		t.Errorf("retention again redacted %d posts: %v", n, err)
 	}
 }
