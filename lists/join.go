@@ -572,7 +572,7 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 	} else if err != nil {
 		return err
 	}
-	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
+	if err := s.dropMember(tx, l, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
@@ -598,6 +598,24 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 		return err
 	}
 	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
+}
+
+// dropMember takes addr off l and, where the backend can (store.People), what is kept under
+// its member ID (read state, mutes, follows) and the actions pending about it; when it was
+// the address's last list, its app password goes too. Nothing of an address lingers after its
+// last unsubscribe but the undo of leaving (PendingRejoin, made after this).
+func (s *Service) dropMember(tx store.Tx, l store.List, addr string) error {
+	pe, err := store.AsPeople(tx)
+	if err != nil {
+		return tx.RemoveMember(l.Address, addr)
+	}
+	if err := pe.ForgetMember(l.Address, addr); err != nil {
+		return err
+	}
+	if ls, _, err := tx.ListsOf(addr); err != nil || len(ls) > 0 {
+		return err
+	}
+	return pe.DeleteAppPassword(addr)
 }
 
 // tellOwners sends the owners of l a notice about addr, except an owner it is about; on a list

@@ -436,7 +436,8 @@ func (s *Service) RemoveMember(list, address string) error {
 		if _, err := tx.List(laddr); err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
-		return tx.RemoveMember(laddr, addr)
+		l, _ := tx.List(laddr)
+		return s.dropMember(tx, l, addr)
 	})
 	return notFound(err, "%s is not a member of %s", addr, laddr)
 }

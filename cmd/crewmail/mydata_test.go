@@ -445,3 +445,45 @@ func TestRetentionRedactsOldPosts(t *testing.T) {
 		t.Errorf("retention again redacted %d posts: %v", n, err)
 	}
 }
+
+// TestNothingLingersAfterTheLastUnsubscribe: a member with an app password and read state is
+// removed from her only list: nothing the server holds names her any more (her export would
+// be empty), and her password no longer works.
+func TestNothingLingersAfterTheLastUnsubscribe(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "member", "password", crew, "alice@example.test")
+	pw := passwordRE.FindStringSubmatch(text(t, expectSome(t, ts, sink, "alice@example.test", "Password:")))[1]
+	var id uint64
+	if err := ts.st.Update(func(tx store.Tx) error {
+		m, err := tx.Member(crew, "alice@example.test")
+		id = m.ID
+		if err != nil {
+			return err
+		}
+		return tx.SetFlags(crew, m.ID, 1, store.FlagSeen)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts.mustCLI(t, "member", "rm", crew, "alice@example.test")
+	if passwordWorks(t, ts, "alice@example.test", pw) {
+		t.Error("the app password still works")
+	}
+	if err := ts.st.View(func(tx store.Tx) error {
+		d, box, err := lists.MyDataOf(tx, "alice@example.test", time.Now())
+		if err != nil {
+			return err
+		}
+		if len(d.Memberships) != 0 || !d.AppPassword.IsZero() || len(d.Waiting) != 0 || len(box) != 0 {
+			t.Errorf("what is left of alice: %+v", d)
+		}
+		n := 0
+		if err := tx.FlagsOf(crew, id, func(uint64, byte) error { n++; return nil }); err != nil || n != 0 {
+			t.Errorf("her read state is left: %d %v", n, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
