@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +82,33 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil
 	}
 
-	if !needsText(criteria) {
+	var cands []uint64
+	narrowed := false
+	if needsText(criteria) {
+		if cands, narrowed, err = s.indexed(sel.list, criteria); err != nil {
+			return nil, err
+		}
+	}
+	if narrowed {
+		// The index gave the posts that can hold the text; each is then searched as below,
+		// in batches of short transactions.
+		for len(cands) > 0 && err == nil {
+			n := min(len(cands), batchMessages)
+			err = s.srv.st.View(func(tx store.Tx) error {
+				for _, seq := range cands[:n] {
+					p, raw, err := tx.Post(sel.list, seq)
+					if err != nil {
+						return err
+					}
+					if err := consider(p, raw); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			cands = cands[n:]
+		}
+	} else if !needsText(criteria) {
 		err = s.srv.st.View(func(tx store.Tx) error {
 			return tx.Posts(sel.list, func(p store.Post) error { return consider(p, nil) })
 		})
@@ -126,6 +153,48 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		data.All = seqs
 	}
 	return data, nil
+}
+
+// indexed asks the search index for the posts that can match c's TEXT and BODY criteria (those
+// all of c needs, not under NOT or OR): ok false when it cannot tell for any of them, and the
+// archive is read whole. The index finds a superset (store.Search.SearchSubstrings), so
+// checking each of its posts as before gives the same answer as reading every post.
+func (s *session) indexed(list string, c *imap.SearchCriteria) (seqs []uint64, ok bool, err error) {
+	err = s.srv.st.View(func(tx store.Tx) error {
+		for _, pattern := range slices.Concat(c.Text, c.Body) {
+			found, can, err := tx.SearchSubstrings(list, pattern)
+			if err != nil || !can {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if ok {
+				seqs = intersect(seqs, found)
+			} else {
+				seqs, ok = found, true
+			}
+		}
+		return nil
+	})
+	return seqs, ok, err
+}
+
+// intersect is what two ascending lists have in common.
+func intersect(a, b []uint64) []uint64 {
+	var out []uint64
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case b[j] < a[i]:
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
 }
 
 // staticCriteria replaces "*" in the criteria's sets by numbers.

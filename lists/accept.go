@@ -100,6 +100,12 @@ type inbound struct {
 	// postRead says they were read: a body that could not be read is not an empty one.
 	postLines []string
 	postRead  bool
+	// search is what the search index keeps of the post, read with the body (searchRead).
+	search     store.SearchDoc
+	searchRead bool
+	// searched are the answers to search commands, found before the write transaction: list
+	// + 0x00 + the words → the answer's lines.
+	searched map[string][]string
 	// Read from the body by readBody before the write transaction, for the targets that need
 	// them: the lines commands are taken from, and what a bounce reports.
 	own       []string
@@ -210,6 +216,7 @@ func (s *Service) Accept(env Envelope, raw []byte) (Result, error) {
 	kept := slices.Concat([]byte(env.Auth.Header), []byte(env.Received), msgid, raw)
 	m.kept = kept
 	m.readBody(targets, kept)
+	s.searchAhead(targets, m)
 
 	err = s.st.Update(func(tx store.Tx) error {
 		res = Result{}
@@ -343,6 +350,14 @@ func (s *Service) distribute(tx store.Tx, l store.List, m *inbound, kept []byte,
 	}
 	p.Thread = th
 	if p, err = tx.AppendPost(l.Address, p, kept); err != nil {
+		return err
+	}
+	// The index is kept in the transaction that archives the post. A released held post is
+	// read here, as parseMessage read it in the transaction that releases it.
+	if !m.searchRead {
+		m.search, m.searchRead = store.NewSearchDoc(kept), true
+	}
+	if err := tx.IndexPost(l.Address, p.Seq, m.search.For(p)); err != nil {
 		return err
 	}
 	if mem, err := tx.Member(l.Address, m.from); err == nil && !mem.Posted {

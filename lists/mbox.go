@@ -152,6 +152,9 @@ func (s *Service) importOne(tx store.Tx, list string, raw []byte, received time.
 	if err != nil {
 		return false, "", err
 	}
+	if err := tx.IndexPost(list, p.Seq, store.NewSearchDoc(raw).For(p)); err != nil {
+		return false, "", err
+	}
 	return true, "", s.indexThread(tx, list, p, m)
 }
 

@@ -577,14 +577,14 @@ func KeepWords(d time.Duration) string {
 	days := int(d / (24 * time.Hour))
 	switch {
 	case days%365 == 0:
-		return plural(days/365, "year")
+		return unitsOf(days/365, "year")
 	case days%30 == 0:
-		return plural(days/30, "month")
+		return unitsOf(days/30, "month")
 	}
-	return plural(days, "day")
+	return unitsOf(days, "day")
 }
 
-func plural(n int, unit string) string {
+func unitsOf(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -39,6 +39,9 @@ func (m *inbound) readBody(targets []Target, kept []byte) {
 					m.excerpt = excerpt(m.postLines)
 				}
 			}
+			if !m.searchRead {
+				m.search, m.searchRead = store.NewSearchDoc(kept), true
+			}
 		case KindBounce:
 			m.report, m.reportErr = dsn.Parse(kept)
 		case KindMuteThread, KindFollow:
@@ -125,6 +128,14 @@ lines:
 			result, err = s.pause(tx, c, rest)
 		case "resume":
 			result, err = s.resumeNow(tx, c)
+		case "search":
+			var found []string
+			if found, err = s.search(tx, c, rest); err != nil {
+				return err
+			}
+			understood = true
+			results = append(results, found...)
+			continue
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
@@ -175,7 +186,7 @@ lines:
 			if guess := didYouMean(word); guess != "" {
 				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
 			} else {
-				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, help, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, search WORDS, help, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
 			}
 		}
 		if word != "" && isCommand(word) {
@@ -246,7 +257,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 
 // commandWords are the command words of crew-request@ (isCommand knows "join" and "leave" as
 // well), and what didYouMean guesses among.
-var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "help", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "search", "help", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
 // same word with extra letters) separates them; empty when none is that close.

@@ -36,6 +36,9 @@ type Config struct {
 	// BaseURL is where the HTTP listener is reached (https://lists.example.org), for one-click
 	// unsubscribe links; empty: mailto links only.
 	BaseURL string
+	// ArchiveURL is the configured [http] base_url, where the web reader shows a conversation
+	// (ArchiveURL/l/LIST/t/THREAD), for the links a search by mail answers with; empty: none.
+	ArchiveURL string
 	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
 	// list's own time zone wins) say when digests go out, for the welcome.
 	DailyAt, WeeklyOn, Zone string
@@ -65,6 +68,7 @@ func New(st store.Backend, tpl *templates.Set, cfg Config, log *slog.Logger) *Se
 		cfg.Separator = "+"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	cfg.ArchiveURL = strings.TrimRight(cfg.ArchiveURL, "/")
 	if cfg.BounceThreshold == 0 {
 		cfg.BounceThreshold = 3
 	}

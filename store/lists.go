@@ -135,7 +135,7 @@ func (t *boltTx) listBucket(addr string) *bolt.Bucket {
 
 // listBuckets are the sub-buckets of every list.
 var listBuckets = [][]byte{subMembers, subMemberIDs, subArchive, subPosts, subMsgIDs, subBounces, subHeld, subPending, subPendKeys,
-	subThreadIDs, subSubjects, subMutes, subCursors, subFlags, subMerged}
+	subThreadIDs, subSubjects, subMutes, subCursors, subFlags, subMerged, subSearchDocs, subSearchTerms, subSearchPending, subSearchSegments}
 
 // CreateList stores a new list; ErrExists if one with that address is there.
 func (t *boltTx) CreateList(l List) error {

@@ -201,7 +201,7 @@ func (t *boltTx) DeleteAppPassword(addr string) error {
 
 // RedactPost replaces archived post seq of list with p and raw, keeping its sequence,
 // Message-ID and thread (the thread structure stays), and counts one more redaction on the
-// list (List.Redactions): IMAP clients are told by a new UIDVALIDITY that what they cached
+// list (List.Redactions) and re-indexes it for search: IMAP clients are told by a new UIDVALIDITY that what they cached
 // under the old one is gone (RFC 9051 §2.3.1.1). A post redacted already the same way is left
 // as it is (no new count), so a journal applied twice changes nothing.
 func (t *boltTx) RedactPost(list string, seq uint64, p Post, raw []byte) error {
@@ -223,6 +223,13 @@ func (t *boltTx) RedactPost(list string, seq uint64, p Post, raw []byte) error {
 		return err
 	}
 	if err := putJSON(b.Bucket(subPosts), u64(seq), p); err != nil {
+		return err
+	}
+	// The search index reads the redacted words from now on (a journal applied again at
+	// opening re-indexes too).
+	indexed := p
+	indexed.Origin, indexed.Thread = was.Thread, thread(b.Bucket(subMerged), was.Thread)
+	if err := t.IndexPost(list, seq, NewSearchDoc(raw).For(indexed)); err != nil {
 		return err
 	}
 	var l List

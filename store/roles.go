@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"crewmail/internal/searchq"
 )
 
 // The store's roles: what a transaction offers, one interface per kind of record. The packages
@@ -203,6 +205,36 @@ type Journaled interface {
 	Journal(r Redaction) error
 }
 
+// Search is each list's search index: the archived posts' words, kept in the transaction that
+// archives each post (lists indexes it beside AppendPost), and the searches it answers. A
+// backend may keep it however it likes (bbolt: posting lists in buckets; PostgreSQL could use
+// its full-text search) as long as the answers are the ones the conformance suite defines:
+// words are normalized as searchq.Words does, a term matches as searchq documents, and a post
+// either matches a query or not (there is no ranking).
+type Search interface {
+	// IndexPost indexes archived post seq of list as d says (NewSearchDoc, then For),
+	// replacing what was indexed for it before.
+	IndexPost(list string, seq uint64, d SearchDoc) error
+	// UnindexPost takes post seq out of the index; a post not indexed is no error.
+	UnindexPost(list string, seq uint64) error
+	// SearchPosts calls fn for each indexed post of list that matches q, newest (highest
+	// sequence) first, so that conversations come in the order of their latest matching
+	// post. limit, when above 0, bounds the conversations: fn is called for every matching
+	// post of the first limit conversations and no other. An error from fn ends the search
+	// and is returned.
+	SearchPosts(list string, q searchq.Query, limit int, fn func(Hit) error) error
+	// SearchSubstrings returns, ascending, a superset of the posts whose text (as IMAP's
+	// SEARCH TEXT reads it: every header field, every text part decoded) holds text, case
+	// aside; ok false when the index cannot narrow the search (it is not complete, or text
+	// has no word or a word longer than searchq.MaxWord/2 runes).
+	SearchSubstrings(list, text string) (seqs []uint64, ok bool, err error)
+	// SearchIndexed says whether every archived post of list is indexed (false after an
+	// upgrade from a database without an index, until crewmail reindex).
+	SearchIndexed(list string) (bool, error)
+	// ClearSearch empties list's index, as reindexing begins.
+	ClearSearch(list string) error
+}
+
 // Tx is a transaction: every role, and what is to happen once it is committed.
 type Tx interface {
 	Lists
@@ -215,6 +247,7 @@ type Tx interface {
 	Pendings
 	Outbox
 	IMAPAccess
+	Search
 	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
 	// Update function may run more than once (see Backend.Update), so whatever it does outside
 	// the transaction — waking delivery, counting in metrics — it asks for here, and a run
@@ -287,6 +320,7 @@ var (
 	_ IMAPAccess  = (*boltTx)(nil)
 	_ People      = (*boltTx)(nil)
 	_ Journaled   = (*Store)(nil)
+	_ Search      = (*boltTx)(nil)
 	_ Faulty      = (*Store)(nil)
 	_ Maintenance = (*Store)(nil)
 )

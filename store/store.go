@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Opening a file with a newer version is
 // refused; an older one is migrated (see migrations).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // FileName is the name of the database inside the data folder.
 const FileName = "crewmail.db"
@@ -256,6 +256,9 @@ var migrations = []func(tx *bolt.Tx) error{
 			return nil
 		})
 	},
+	// 7 → 8: every list gets an empty search index. It is not complete (SearchIndexed) until
+	// crewmail reindex fills it; IMAP searches the old way meanwhile.
+	addListBuckets(searchSubs...),
 }
 
 // addListBuckets is a migration that gives every list the sub-buckets names, empty.

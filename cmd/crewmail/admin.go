@@ -1053,3 +1053,36 @@ func reportProblems(out io.Writer, path string, problems []string) error {
 	}
 	return fmt.Errorf("the database %s is damaged; stop the server and restore it from a backup (docs/operator.md, \"Backups and restoring\")", path)
 }
+
+// cmdReindex rebuilds the search index of one list or of every list: after an upgrade from a
+// database without one, or to be sure of it.
+func cmdReindex(c *cmd) error {
+	c.params = "[LIST]"
+	c.help = "Rebuilds the search index of LIST (of every list when none is named) from its archive."
+	args, err := c.parse(0, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	names := args
+	if len(names) == 0 {
+		if err := b.st.View(func(tx store.Tx) (err error) { names, err = tx.ListAddresses(); return err }); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		p := newProgress(b.progress, "indexed")
+		n, err := b.svc.Reindex(name, p.update)
+		p.done(n)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("there is no list %s", name)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "indexed %d posts of %s\n", n, name)
+	}
+	return nil
+}

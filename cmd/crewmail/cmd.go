@@ -59,6 +59,7 @@ func init() {
 		{"pending decline", cmdPendingDecline, true},
 		{"export", cmdExport, true},
 		{"import", cmdImport, true},
+		{"reindex", cmdReindex, true},
 		{"backup", cmdBackup, true},
 		{"check-db", cmdCheckDB, true},
 		{"migrate", cmdMigrate, false},

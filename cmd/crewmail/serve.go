@@ -273,7 +273,7 @@ func (s *server) listenIMAP(cfg *config.Config, smtpTLS *tls.Config, log *slog.L
 
 func listsConfig(cfg *config.Config) lists.Config {
 	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
-		BaseURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration,
+		BaseURL: cfg.HTTP.BaseURL, ArchiveURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration,
 		DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekdayName(cfg.Digest.WeeklyOn), Zone: zoneName(cfg.Digest.Timezone)}
 }
 

@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
 	}
+	for _, c := range searchCases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+	}
 }
 
 // updatesCommitAlone: many concurrent updates (which a backend may batch into one commit, or

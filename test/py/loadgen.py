@@ -1,4 +1,4 @@
-"""loadgen.py PORT RECORDS TAG SENDER RCPT THREADS: the crash test's load generator.
+"""loadgen.py PORT RECORDS TAG SENDER RCPT THREADS [MAX]: the crash test's load generator.
 
 THREADS SMTP connections posting as a member, each post with a unique Message-ID. One line per
 event goes to RECORDS (appended with one write(2) each, so lines of concurrent threads never
@@ -7,11 +7,12 @@ once the 250 has arrived), "refused ID CODE" (5xx after the data), "tempfail ID 
 the data), "lost ID ERROR" (the connection broke after the data was sent: the 250 may have been
 lost). "unsent ID STAGE CODE-or-ERROR": the transaction failed before the data went out (refused
 at MAIL/RCPT/DATA, or the connection broke). SIGTERM stops it: each thread finishes the
-transaction it is in and quits.
+transaction it is in and quits; with MAX, each thread also quits after MAX posts.
 """
 import email.utils, os, signal, smtplib, socket, sys, threading, time
 
 port, records, tag, sender, rcpt, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+most = int(sys.argv[7]) if len(sys.argv) > 7 else None
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 print("ready", flush=True)  # the kill timer starts only now: a TERM before this line would kill us
@@ -36,7 +37,7 @@ def message(mid, n):
 
 def worker(t):
     s, n = None, 0
-    while not stop.is_set():
+    while not stop.is_set() and (most is None or n < most):
         if s is None:
             try:
                 s = smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example.test", timeout=10)
