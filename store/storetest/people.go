@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"crewmail/internal/searchq"
 	"crewmail/internal/vocab"
 	"crewmail/store"
 )
@@ -128,7 +129,12 @@ func redactedPostKeepsItsPlace(t *testing.T, s store.Backend) {
 		if err := tx.SetFlags(a, m.ID, 1, store.FlagSeen); err != nil {
 			return err
 		}
-		if _, err := tx.AppendPost(a, store.Post{MessageID: "1@x", From: "ann@x.test", Subject: "Seeds"}, []byte("Subject: Seeds\r\n\r\nmine\r\n")); err != nil {
+		raw := []byte("From: Ann Lee <ann@x.test>\r\nSubject: Seeds\r\n\r\nmarigolds\r\n")
+		p, err := tx.AppendPost(a, store.Post{MessageID: "1@x", From: "ann@x.test", Subject: "Seeds"}, raw)
+		if err != nil {
+			return err
+		}
+		if err := tx.IndexPost(a, p.Seq, store.NewSearchDoc(raw).For(p)); err != nil {
 			return err
 		}
 		_, err = tx.AppendPost(a, store.Post{MessageID: "2@x", From: "bob@x.test", Thread: 1}, []byte("Subject: Re: Seeds\r\n\r\nyes\r\n"))
@@ -137,7 +143,7 @@ func redactedPostKeepsItsPlace(t *testing.T, s store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tomb := []byte("Subject: (removed)\r\n\r\nremoved at the author's request\r\n")
+	tomb := []byte("From: Former member <former-member-x@invalid.x.test>\r\nSubject: (removed)\r\n\r\nremoved at the author's request\r\n")
 	for range 2 {
 		if err := s.Update(func(tx store.Tx) error {
 			return people(tx).RedactPost(a, 1, store.Post{From: "x", Redacted: store.RedactRemoved, MessageID: "other@x", Thread: 9}, tomb)
@@ -158,6 +164,19 @@ func redactedPostKeepsItsPlace(t *testing.T, s store.Backend) {
 		}
 		if p, err := tx.PostMeta(a, 2); err != nil || p.Thread != 1 || p.Redacted != "" {
 			t.Errorf("the reply: %+v %v", p, err)
+		}
+		for q, want := range map[string]int{"marigolds": 0, "ann": 0, "lee": 0, "removed": 1} {
+			query, err := searchq.Parse(q)
+			if err != nil {
+				return err
+			}
+			n := 0
+			if err := tx.SearchPosts(a, query, 0, func(store.Hit) error { n++; return nil }); err != nil {
+				return err
+			}
+			if n != want {
+				t.Errorf("search %q after the redaction: %d posts, want %d", q, n, want)
+			}
 		}
 		if l, err := tx.List(a); err != nil || l.Redactions != 1 {
 			t.Errorf("redactions counted: %d %v", l.Redactions, err)
