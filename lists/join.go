@@ -255,6 +255,8 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 			return err
 		}
 		return s.sendExport(tx, l, p.Address, c.m.messageID, c.res)
+	case store.PendingResume:
+		return s.resumeDelivery(tx, l, p, c.m.messageID, c.res)
 	case store.PendingForget:
 		return s.forgetAddress(tx, l, p, c.m.messageID, c.res)
 	case store.PendingOwner:

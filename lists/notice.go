@@ -78,6 +78,17 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	if ok, err := s.passAnswer(tx, l, &n, res); err != nil || !ok {
 		return err
 	}
+	// Every mail that still reaches a member whose delivery is paused says so, and how to
+	// resume (the notice of the pause says it itself).
+	if n.template != "bounce-paused" {
+		note, err := s.pausedNote(tx, l, n.to)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			n.note = strings.TrimSpace(n.note + "\n\n" + note)
+		}
+	}
 	subject, body, err := s.tpl.Render(n.template, n.data)
 	if err != nil {
 		return err

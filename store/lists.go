@@ -82,6 +82,8 @@ type Member struct {
 	BounceScore float64   `json:"bounce_score,omitempty"`
 	BouncedFrom time.Time `json:"bounced_from,omitzero"`
 	Paused      time.Time `json:"paused,omitzero"`
+	// PausedWhy is the last answer of her mail provider when delivery was paused.
+	PausedWhy string `json:"paused_why,omitempty"`
 	// Posted: a post of theirs went to the list (ModerateFirstPosts holds none after it).
 	Posted bool `json:"posted,omitempty"`
 	// NoOwnPosts: the member's own posts are not sent back to her (by mail nor in digests).

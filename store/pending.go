@@ -30,6 +30,9 @@ const (
 	PendingExport    = "export"
 	PendingForget    = "forget"
 	PendingExported  = "exported"
+	// PendingResume: the one-click resume of a member whose delivery was paused for bouncing,
+	// named in every mail that still reaches her.
+	PendingResume = "resume"
 	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
 	PendingAnswers = "answers"
 	// PendingDeferred lists (Lines) the mails from an address that came while answers to it
