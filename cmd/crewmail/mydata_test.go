@@ -487,3 +487,44 @@ func TestNothingLingersAfterTheLastUnsubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPausedMemberIsToldWhyAndResumesInOneClick: delivery to alice is paused for bouncing
+// (as bounce accounting does it, see bounce_test.go); the answer to her next mail says since
+// when and why, with an address that resumes; one mail to it and the list's posts reach her
+// again, and later mail no longer speaks of a pause.
+func TestPausedMemberIsToldWhyAndResumesInOneClick(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	if err := ts.st.Update(func(tx store.Tx) error {
+		m, err := tx.Member(crew, "alice@example.test")
+		if err != nil {
+			return err
+		}
+		m.Paused, m.PausedWhy, m.BounceScore = time.Now(), "550 5.2.2 mailbox full", 3
+		return tx.PutMember(crew, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Before", "p1@example.test", "While paused.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if err := ask(t, ts, "alice@example.test", request, "export\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	m := expectSome(t, ts, sink, "alice@example.test", "export: your data went to", "has been paused since", "because it bounced", "550 5.2.2 mailbox full", "mailto:crew+confirm-")
+	for _, got := range sink.Messages() {
+		if got.To[0] == "alice@example.test" && strings.Contains(text(t, got), "While paused.") {
+			t.Fatal("a post reached a paused member")
+		}
+	}
+	confirmFrom(t, ts, m, "alice@example.test")
+	expectSome(t, ts, sink, "alice@example.test", "resume: mail from "+crew+" comes to you again.")
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "After", "p2@example.test", "After resuming.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text(t, expectSome(t, ts, sink, "alice@example.test", "After resuming.")), "paused") {
+		t.Error("a mail after resuming still speaks of a pause")
+	}
+}
