@@ -66,6 +66,9 @@ type Message struct {
 	Address  string // the From address, which the templates show beside a display name
 	Verified bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
 	Time     string // local time, e.g. "Wed 25 Nov 09:41"
+	// Newcomer says who brought the author in, beside the posts of her first weeks ("new
+	// member, invited by ann@…"); empty otherwise.
+	Newcomer string
 	// Text is the author's own text for the text part (quotes and signature left out,
 	// htmlpost.Post.Text): a paragraph that was only hard-wrapped is one line, which the
 	// format=flowed text part wraps again; links are followed by references such as [1].

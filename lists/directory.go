@@ -61,26 +61,8 @@ func Directory(tx store.Tx, l store.List) ([]Entry, error) {
 	return out, nil
 }
 
-// BroughtBy says in words how m's membership began.
-func BroughtBy(m store.Member) string {
-	var by string
-	switch m.Origin {
-	case store.OriginInvited:
-		by = "invited by " + m.InvitedBy
-	case store.OriginApproved:
-		by = "approved by " + m.ApprovedBy
-		if m.InvitedBy != "" {
-			by = "invited by " + m.InvitedBy + ", approved by " + m.ApprovedBy
-		}
-	case store.OriginOpen:
-		by = "joined on their own"
-	case store.OriginOperator:
-		by = "added by the operator"
-	case store.OriginRejoined:
-		by = "came back after leaving"
-	}
-	return by
-}
+// BroughtBy says in words how m's membership began (store.Member.BroughtBy).
+func BroughtBy(m store.Member) string { return m.BroughtBy() }
 
 // directory is the directory of l as result lines of a mail to crew-request@ (a notice's
 // values are one line each), a member a line; owners see each member's address and mode too.

@@ -107,6 +107,27 @@ type Member struct {
 	Consent    string `json:"consent,omitempty"`
 }
 
+// BroughtBy says in words how m's membership began: "invited by ann@…", "approved by …",
+// "joined on their own", "added by the operator"; empty when it was not recorded.
+func (m Member) BroughtBy() string {
+	switch m.Origin {
+	case OriginInvited:
+		return "invited by " + m.InvitedBy
+	case OriginApproved:
+		if m.InvitedBy != "" {
+			return "invited by " + m.InvitedBy + ", approved by " + m.ApprovedBy
+		}
+		return "approved by " + m.ApprovedBy
+	case OriginOpen:
+		return "joined on their own"
+	case OriginOperator:
+		return "added by the operator"
+	case OriginRejoined:
+		return "came back after leaving"
+	}
+	return ""
+}
+
 // How a membership began (Member.Origin).
 const (
 	OriginOpen     = "open"     // joined an open list, confirming by mail

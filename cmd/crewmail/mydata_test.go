@@ -195,6 +195,7 @@ func TestDirectoryAndLineageOnlyForMembers(t *testing.T) {
 	sink := mailtest.NewSink(t)
 	ts := newCrew(t, sink, "alice@example.test")
 	ts.mustCLI(t, "list", "set", crew, "-owner", owner, "-directory", "members", "-invite-by", "members", "-join", "approve")
+	ts.mustCLI(t, "member", "mode", crew, "alice@example.test", "daily")
 	if err := ask(t, ts, owner, request, "invite carol@example.test\r\n", true); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +210,17 @@ func TestDirectoryAndLineageOnlyForMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectSome(t, ts, sink, "carol@example.test", "who: 2 members:", "- alice@example.test, since ", "added by the operator, 0 of 0 posts proven", "- carol@example.test, since ", "invited by "+owner+", 1 of 1 posts proven")
+
+	// A digest shows who brought the newcomer in beside her first post.
+	for _, html := range []string{"", "-html"} {
+		args := []string{"digest", "preview", crew, "-member", "alice@example.test"}
+		if html != "" {
+			args = append(args, html)
+		}
+		if d := ts.mustCLI(t, args...); !strings.Contains(d, "Hi all.") || !strings.Contains(d, "new member, invited by "+owner) {
+			t.Errorf("the digest does not say who brought carol in:\n%s", d)
+		}
+	}
 
 	// A member invites dave; the owners approve; the directory says both.
 	if err := ask(t, ts, "alice@example.test", request, "invite dave@example.test\r\n", true); err != nil {
