@@ -382,6 +382,15 @@ func TestForgetMeRedactAndAnonymise(t *testing.T) {
 		t.Errorf("the digest not yet sent:\n%s", digest)
 	}
 
+	// Search by mail finds carol's words, not alice's nor either name.
+	for q, want := range map[string]string{"secret": "search secret: nothing found.", "Smith": "search Smith: nothing found.", "garden": "search garden: 1 conversation"} {
+		ts.clock.Advance(61 * time.Minute) // one answer an hour to an address
+		if err := ask(t, ts, "bob@example.test", request, "search "+q+"\r\n", true); err != nil {
+			t.Fatal(err)
+		}
+		expectSome(t, ts, sink, "bob@example.test", want)
+	}
+
 	// The backup from before, restored in place of the database, gets the redactions again.
 	cfg, err := config.Load(ts.cfgPath)
 	if err != nil {
