@@ -99,7 +99,7 @@ func (s *Service) memberWho(tx store.Tx, c *command) ([]string, error) {
 		return nil, err
 	}
 	if l.Directory != DirectoryMembers {
-		return []string{"who: the directory of " + l.Address + " is shown only to its owners."}, nil
+		return []string{"who: only the owners of " + l.Address + " may see its directory."}, nil
 	}
 	return s.directory(tx, l, false)
 }

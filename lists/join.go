@@ -318,7 +318,7 @@ func (s *Service) askOwners(tx store.Tx, c *command, addr, invitedBy string) err
 // decline it.
 func (s *Service) sendJoinRequest(tx store.Tx, l store.List, p store.Pending, to []string, res *Result) error {
 	data := s.noticeData(l)
-	data.Address, data.Expires = p.Address, day(p.Expires)
+	data.Address, data.Expires, data.By = p.Address, day(p.Expires), p.By
 	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
 	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
 	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
