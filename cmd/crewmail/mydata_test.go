@@ -331,6 +331,19 @@ func TestForgetMeRedactAndAnonymise(t *testing.T) {
 		t.Fatalf("UID 1 before: %s", before[1])
 	}
 
+	// A session that has the mailbox selected while its posts are redacted.
+	open, err := imapclient.DialInsecure(ts.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err = open.Login("bob@example.test", pw).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Select("crew", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, who := range []struct{ addr, how string }{{"alice@example.test", "redact"}, {"carol@example.test", "anonymise"}} {
 		if err := ask(t, ts, who.addr, request, "forget "+who.how+"\r\n", true); err != nil {
 			t.Fatal(err)
@@ -360,6 +373,21 @@ func TestForgetMeRedactAndAnonymise(t *testing.T) {
 		}
 		if !bytes.Contains(bob, []byte("Good plans.")) || !bytes.Contains(bob, []byte("In-Reply-To: <f1@example.test>")) {
 			t.Errorf("%s: bob's reply changed:\n%s", where, bob)
+		}
+	}
+	// The open session's UIDs no longer name what they named: it gets no new bytes under
+	// them (RFC 9051 §2.3.1.1), and the connection ends.
+	msgs, err := open.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err == nil {
+		for _, m := range msgs {
+			for _, b := range m.BodySection {
+				if !bytes.Contains(b.Bytes, []byte("secret plans")) {
+					t.Errorf("a session selected before the redaction got other bytes under the same UID:\n%s", b.Bytes)
+				}
+			}
+		}
+		if err := open.Noop().Wait(); err == nil {
+			t.Error("a session selected before the redaction goes on")
 		}
 	}
 	newValidity, after := imapFetch(t, ts, "bob@example.test", pw)
