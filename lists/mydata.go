@@ -590,3 +590,59 @@ func unitsOf(n int, unit string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
 }
+
+// settings answers "settings": what the sender's membership of l is set to, each with the
+// address or command that changes it (the web settings page says the same). It changes
+// nothing, and goes to the address on file like every answer.
+func (s *Service) settings(tx store.Tx, c *command) ([]string, error) {
+	l := c.l
+	m, err := tx.Member(l.Address, c.m.from)
+	if errors.Is(err, store.ErrNotFound) {
+		return []string{"settings: " + s.notOnList(l, c.m.from)}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	out := []string{"settings of " + m.Address + " on " + l.Address + ":",
+		"  - you get " + modeWords(m.Mode) + " (each, daily, weekly or nomail changes it)"}
+	if m.NoOwnPosts {
+		out = append(out, "  - your own posts are not sent back to you (selfcopy on sends them)")
+	} else {
+		out = append(out, "  - your own posts come back to you (selfcopy off stops them)")
+	}
+	if !m.AwayUntil.IsZero() {
+		out = append(out, "  - no mail until "+day(m.AwayUntil)+" (resume ends it)")
+	}
+	if !m.Paused.IsZero() {
+		resume, err := s.resumeAddress(tx, l, m.Address)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, "  - delivery paused since "+moment(m.Paused)+" because it bounced ("+m.PausedWhy+"); any mail to "+resume+" resumes it")
+	}
+	if pe, err := store.AsPeople(tx); err == nil {
+		muted, followed, err := pe.MarksOf(l.Address, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range []struct {
+			what string
+			ths  []uint64
+		}{{"muted", muted}, {"followed", followed}} {
+			for _, th := range g.ths {
+				subj := "(a conversation)"
+				if p, err := tx.PostMeta(l.Address, th); err == nil && p.Subject != "" {
+					subj = p.Subject
+				}
+				out = append(out, fmt.Sprintf("  - %s: %q; any mail to %s ends it", g.what, subj, s.UnmuteAddress(l.Address, th)))
+			}
+		}
+	}
+	if pw, err := tx.AppPasswordOf(m.Address); err == nil {
+		out = append(out, "  - an IMAP app password made "+day(pw.Created)+" (password makes a new one, which replaces it)")
+	}
+	since := "  - a member since " + day(m.Added)
+	if by := m.BroughtBy(); by != "" {
+		since += ", " + by
+	}
+	return append(out, since), nil
+}

@@ -139,6 +139,14 @@ lines:
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
+		case "settings":
+			rs, err := s.settings(tx, c)
+			if err != nil {
+				return err
+			}
+			understood = true
+			results = append(results, rs...)
+			continue
 		case "change-address":
 			result, err = s.changeAddress(tx, c, rest)
 		case "export":
@@ -186,7 +194,7 @@ lines:
 			if guess := didYouMean(word); guess != "" {
 				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
 			} else {
-				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, search WORDS, help, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, search WORDS, help, settings, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
 			}
 		}
 		if word != "" && isCommand(word) {
@@ -257,7 +265,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 
 // commandWords are the command words of crew-request@ (isCommand knows "join" and "leave" as
 // well), and what didYouMean guesses among.
-var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "search", "help", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "search", "help", "settings", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
 // same word with extra letters) separates them; empty when none is that close.

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -312,4 +313,31 @@ func (s *Store) replayJournal() (int, error) {
 		}
 	}
 	return applied, nil
+}
+
+// MarksOf returns the threads of list the member muted and those she follows, ascending.
+func (t *boltTx) MarksOf(list string, member uint64) (muted, followed []uint64, err error) {
+	b := t.listBucket(list)
+	if b == nil {
+		return nil, nil, fmt.Errorf("list %s: %w", list, ErrNotFound)
+	}
+	of := func(name []byte) ([]uint64, error) {
+		var out []uint64
+		marks := b.Bucket(name)
+		if marks == nil {
+			return nil, nil
+		}
+		err := marks.ForEach(func(k, _ []byte) error {
+			if len(k) == 16 && bytes.Equal(k[8:], u64(member)) {
+				out = append(out, binary.BigEndian.Uint64(k[:8]))
+			}
+			return nil
+		})
+		return out, err
+	}
+	if muted, err = of(subMutes); err != nil {
+		return nil, nil, err
+	}
+	followed, err = of(subFollows)
+	return muted, followed, err
 }

@@ -181,6 +181,9 @@ type People interface {
 	ForgetMember(list, addr string) error
 	// DeleteAppPassword removes addr's app password; none is not an error.
 	DeleteAppPassword(addr string) error
+	// MarksOf returns the threads of list the member muted and those she follows, as
+	// muted or followed (before later merges), ascending.
+	MarksOf(list string, member uint64) (muted, followed []uint64, err error)
 	// RedactPost replaces post seq of list with p and raw, keeping its sequence, Message-ID
 	// and thread, and adds one to the list's Redactions (a new IMAP UIDVALIDITY); a post
 	// redacted already to the same bytes is left alone.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -574,5 +575,47 @@ func TestPausedMemberIsToldWhyAndResumesInOneClick(t *testing.T) {
 	}
 	if strings.Contains(text(t, expectSome(t, ts, sink, "alice@example.test", "After resuming.")), "paused") {
 		t.Error("a mail after resuming still speaks of a pause")
+	}
+}
+
+// TestSettingsByMail: "settings" answers a member with her mode, own posts, the
+// conversations she muted with the address that unmutes each, her app password's date and
+// how she joined; the unmute address works.
+func TestSettingsByMail(t *testing.T) {
+	t.Parallel()
+	sink := mailtest.NewSink(t)
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ts.mustCLI(t, "member", "mode", crew, "alice@example.test", "weekly")
+	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Compost", "c1@example.test", "Turn it.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	reply := []byte("From: alice@example.test\r\nTo: crew+mute@" + testDomain + "\r\nSubject: Re: Compost\r\nMessage-ID: <m1@example.test>\r\nIn-Reply-To: <c1@example.test>\r\n\r\nmute\r\n")
+	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{"crew+mute@" + testDomain}, reply); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	ts.clock.Advance(61 * time.Minute)
+	if err := ask(t, ts, "alice@example.test", request, "settings\r\n", true); err != nil {
+		t.Fatal(err)
+	}
+	m := expectSome(t, ts, sink, "alice@example.test", "settings of alice@example.test on "+crew+":", "you get a weekly digest", "your own posts come back to you", `muted: "Compost"; any mail to crew+unmute-`, "a member since", "added by the operator")
+	unmute := regexp.MustCompile(`crew\+unmute-[a-z2-7]+@` + regexp.QuoteMeta(testDomain)).FindString(text(t, m))
+	if err := ask(t, ts, "alice@example.test", unmute, "", true); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ts)
+	if err := ts.st.View(func(tx store.Tx) error {
+		mem, err := tx.Member(crew, "alice@example.test")
+		if err != nil {
+			return err
+		}
+		muted, err := tx.Muted(crew, store.Post{Seq: 1, Thread: 1, Origin: 1})
+		if err == nil && muted[mem.ID] {
+			t.Error("the unmute address of the settings did not unmute")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -100,6 +100,9 @@ func changeAddressMovesEverything(t *testing.T, s store.Backend) {
 		if p, err := tx.PostMeta(b, 2); err != nil || p.From != "bob@x.test" {
 			t.Errorf("someone else's post: %+v %v", p, err)
 		}
+		if mu, fo, err := people(tx).MarksOf(a, ann.ID); err != nil || len(mu) != 1 || mu[0] != 1 || len(fo) != 0 {
+			t.Errorf("her marks after the move: muted %v, followed %v, %v", mu, fo, err)
+		}
 		muted, err := tx.Muted(a, store.Post{Thread: 1, Origin: 1})
 		if err != nil || !muted[ann.ID] {
 			t.Errorf("her mute did not stay with her: %v %v", muted, err)
