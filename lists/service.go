@@ -106,6 +106,7 @@ type ListOptions struct {
 	// ModerateFirstPosts: a new member's first post goes to the moderators.
 	ModerateFirstPosts *bool
 	OwnerNotices       string // "each" or "daily": how owners hear of joins and leaves
+	Archive            string // "private" or "public": who reads the archive on the web
 	// HideAddresses: list copies and digests show authors' names, not their addresses.
 	HideAddresses *bool
 	// Directory: who sees the crew's directory (owners, members, off); InviteBy: who may
@@ -201,6 +202,15 @@ func (o ListOptions) apply(l *store.List) error {
 	}
 	if o.ModerateFirstPosts != nil {
 		l.ModerateFirstPosts = *o.ModerateFirstPosts
+	}
+	switch o.Archive {
+	case "":
+	case "private":
+		l.PublicArchive = false
+	case "public":
+		l.PublicArchive = true
+	default:
+		return fmt.Errorf("the archive is private (members read it on the web) or public (anyone does), not %q", o.Archive)
 	}
 	if o.HideAddresses != nil {
 		l.HideAddresses = *o.HideAddresses

@@ -54,6 +54,9 @@ type List struct {
 	// members and posts are numbered from 1 again) does not honour the old one's tokens.
 	// Lists from before schema 7 have none (0) and keep the tokens they mailed.
 	Incarnation uint64 `json:"incarnation,omitempty"`
+	// PublicArchive: anyone may read the list's archive on the web; by default (false) only
+	// its members. It is the owners' explicit choice (crewmail list set -archive public).
+	PublicArchive bool `json:"public_archive,omitempty"`
 	// HideAddresses: members see each other's names, never their addresses, in list copies
 	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
 	HideAddresses bool `json:"hide_addresses,omitempty"`

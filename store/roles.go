@@ -208,6 +208,35 @@ type Journaled interface {
 	Journal(r Redaction) error
 }
 
+// Web is what the web reader keeps: the single-use sign-in links used, members' sessions
+// (one a browser, named by a hash of the cookie's secret), when a sign-in link was last mailed
+// to an address, and where each member last looked in each list.
+type Web interface {
+	// UseSignIn records that sign-in link id was used; ErrExists when it was before. The
+	// record may be forgotten after expires (ExpireWeb), when the link is refused for its age.
+	UseSignIn(id []byte, expires time.Time) error
+	// SignInUsed says whether sign-in link id was used (and not forgotten yet).
+	SignInUsed(id []byte) (bool, error)
+	// SignInMailed is when a sign-in link was last mailed to addr; zero when never.
+	SignInMailed(addr string) (time.Time, error)
+	PutSignInMailed(addr string, at time.Time) error
+	// PutSession stores a session, replacing the one with its ID.
+	PutSession(s Session) error
+	// Session returns a session; ErrNotFound when there is none.
+	Session(id []byte) (Session, error)
+	// Sessions returns addr's sessions, the latest seen first.
+	Sessions(addr string) ([]Session, error)
+	// DeleteSession ends a session; one that is not there is no error.
+	DeleteSession(id []byte) error
+	// Looked is the newest sequence of list that addr saw listed (0: never looked); it goes
+	// with the list.
+	Looked(addr, list string) (uint64, error)
+	PutLooked(addr, list string, seq uint64) error
+	// ExpireWeb forgets used sign-in links and sessions expired before now, and sign-in mail
+	// records older than a day; it returns how many records went.
+	ExpireWeb(now time.Time) (int, error)
+}
+
 // Search is each list's search index: the archived posts' words, kept in the transaction that
 // archives each post (lists indexes it beside AppendPost), and the searches it answers. A
 // backend may keep it however it likes (bbolt: posting lists in buckets; PostgreSQL could use
@@ -250,6 +279,7 @@ type Tx interface {
 	Pendings
 	Outbox
 	IMAPAccess
+	Web
 	Search
 	// AfterCommit runs fn once the transaction is committed, and never when it is not: an
 	// Update function may run more than once (see Backend.Update), so whatever it does outside
@@ -323,6 +353,7 @@ var (
 	_ IMAPAccess  = (*boltTx)(nil)
 	_ People      = (*boltTx)(nil)
 	_ Journaled   = (*Store)(nil)
+	_ Web         = (*boltTx)(nil)
 	_ Search      = (*boltTx)(nil)
 	_ Faulty      = (*Store)(nil)
 	_ Maintenance = (*Store)(nil)

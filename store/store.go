@@ -150,6 +150,9 @@ func (s *Store) prepare() error {
 			}
 		}
 		s.secret = append([]byte(nil), secret...)
+		if err := makeWebBuckets(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketLists).ForEachBucket(func(k []byte) error {
 			var l List
 			if err := getJSON(tx.Bucket(bucketLists).Bucket(k), keyConfig, &l); err != nil {

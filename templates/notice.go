@@ -49,6 +49,7 @@ type Notice struct {
 	By       string // the owner who invited
 	Note     string // the owner's own words to the invitee
 	How      string // how someone joined or left, for the owners
+	SignIn   string // a link that signs a member in to the web reader
 	Password string // a new IMAP app password, and the server to use it with
 	IMAP     string
 	Lines    []string     // an owner's command lines that wait for confirmation

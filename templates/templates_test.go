@@ -32,6 +32,7 @@ var data = Notice{
 	Results:     []string{"daily: you now get a daily digest.", "who: only owners may use this command."},
 	NewPassword: "crew+password@x.test", Password: "k3v9-xq2a-7mfp-d8wz", IMAP: "x.test, port 993 (TLS)",
 	Threads:  []ThreadLink{{"Seeds", "crew+r-abc@x.test"}, {"Tomatoes", "crew+r-def@x.test"}},
+	SignIn:   "https://x.test/s/mfrggzdfmztwq2lknnwg23tpobyxe43uov3ho6dzpiaq",
 	Attached: true, Waiting: 12, Unnoticed: 5,
 	DailyAt: "08:00", WeeklyOn: "Monday", Zone: "Europe/Berlin",
 }

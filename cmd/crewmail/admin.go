@@ -158,6 +158,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.Welcome = &text
 		return nil
 	})
+	fs.StringVar(&o.Archive, "archive", "", "who reads the archive on the web: private (its members, the default) or public (anyone)")
 	fs.StringVar(&o.OwnerNotices, "owner-notices", "", "how owners hear of joins and leaves: each (a mail each, the default) or daily (one mail a day)")
 	fs.Func("moderate-first-posts", "true: a new member's first post waits for the moderators", func(s string) error {
 		b, err := strconv.ParseBool(s)
@@ -195,7 +196,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-directory owners|members|off] [-invite-by owners|members] [-keep 2y|18m|90d|0]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-directory owners|members|off] [-invite-by owners|members] [-keep 2y|18m|90d|0] [-archive private|public]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)
@@ -339,6 +340,11 @@ func cmdListShow(c *cmd) error {
 	if l.PolicyBounces > 0 {
 		fmt.Fprintf(tw, "policy refusals:\t%d, the last on %s: %s\n", l.PolicyBounces, l.LastPolicyAt.Format("2006-01-02 15:04"), oneLine(l.LastPolicy, 120))
 	}
+	archive := "private (members read it on the web)"
+	if l.PublicArchive {
+		archive = "public (anyone reads it on the web)"
+	}
+	fmt.Fprintf(tw, "web archive:\t%s\n", archive)
 	fmt.Fprintf(tw, "subject prefix:\t%s\narchive url:\t%s\ncreated:\t%s\nmembers:\t%d\nposts:\t%d\n", l.SubjectPrefix, l.ArchiveURL, l.Created.Format(time.RFC3339), len(ms), len(posts))
 	return tw.Flush()
 }

@@ -33,6 +33,7 @@ import (
 	"crewmail/store"
 	"crewmail/templates"
 	"crewmail/verify"
+	"crewmail/web"
 )
 
 func cmdServe(c *cmd) error {
@@ -82,6 +83,7 @@ type server struct {
 	digests *digest.Scheduler
 	ctl     *ctlServer
 	http    *http.Server
+	web     *web.Reader // the members' web reader, under [http] base_url
 
 	imap                            *imapd.Server
 	smtpLn, httpLn, imapLn, imapsLn net.Listener
@@ -179,6 +181,10 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.SMTPAddr = s.smtpLn.Addr().String()
 	if s.httpLn != nil {
+		zone, _ := time.LoadLocation(cfg.Digest.Timezone) // checked by config.Validate
+		if s.web, err = web.New(s.st, s.svc, web.Config{BaseURL: lcfg.BaseURL, Zone: zone, Log: log.With("component", "web")}); err != nil {
+			return nil, fmt.Errorf("key http.base_url: %w", err)
+		}
 		// Slow clients (slow-loris) and idle ones are dropped, and at most max_connections are
 		// open: the rest wait in the kernel's queue. Only small forms are ever posted.
 		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 20 * time.Second,
@@ -410,6 +416,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /guide", s.guidePage)
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribeNow)
+	// The reader's pages are under the base URL's path; at the root, the paths above stay
+	// the server's own (ServeMux prefers the longer pattern).
+	mux.Handle(s.web.Prefix()+"/", s.web)
 	return mux
 }
 
@@ -456,6 +465,9 @@ func (s *server) run(ctx context.Context) error {
 	stopSweeper := make(chan struct{})
 	wg.Go(func() { s.svc.RunSweeper(stopSweeper, 10*time.Minute) })
 	wg.Go(func() { s.digests.Run(qctx, time.Minute) })
+	if s.web != nil {
+		wg.Go(func() { s.web.Run(qctx, time.Hour) })
+	}
 
 	var runErr error
 	select {

@@ -24,7 +24,11 @@ func FuzzTokens(f *testing.F) {
 	f.Add(genuine)
 	f.Add(signer.Seq(crew, VERP, 300))
 	f.Add(signer.OneClick(crew, 300))
+	f.Add(signer.SignIn(SignIn{Address: "a@x.test", Expires: now.Add(time.Hour), ID: []byte("12345678")}))
 	f.Fuzz(func(t *testing.T, token string) {
+		if in, err := signer.ParseSignIn(token, now); err == nil && signer.SignIn(in) != strings.ToLower(token) {
+			t.Errorf("sign-in token %q accepted but is not the one for %+v", token, in)
+		}
 		if list, id, ok := signer.ParseOneClick(token, incarnation); ok && signer.OneClick(List{Address: list}, id) != strings.ToLower(token) {
 			t.Errorf("one-click token %q accepted but is not the one for member %d of %s", token, id, list)
 		}
@@ -83,6 +87,38 @@ func TestDecodeOneSpelling(t *testing.T) {
 	}
 	if _, ok := Decode("77"); ok {
 		t.Error("a second spelling of 0xff was accepted")
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	s := NewSigner([]byte("secret"))
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	once := SignIn{Address: "a@x.test", Expires: now.Add(15 * time.Minute), ID: []byte("12345678")}
+	tok := s.SignIn(once)
+	got, err := s.ParseSignIn(tok, now)
+	if err != nil || got.Address != "a@x.test" || !got.Once() || string(got.ID) != "12345678" || !got.Expires.Equal(once.Expires) {
+		t.Errorf("single-use link: %+v %v", got, err)
+	}
+	if _, err := s.ParseSignIn(tok, now.Add(16*time.Minute)); err != ErrExpired {
+		t.Errorf("16 minutes later: %v, want ErrExpired", err)
+	}
+	member := s.SignIn(SignIn{Address: "b@x.test", Expires: now.Add(7 * 24 * time.Hour)})
+	if got, err := s.ParseSignIn(member, now.Add(6*24*time.Hour)); err != nil || got.Once() || got.Address != "b@x.test" {
+		t.Errorf("member's link: %+v %v", got, err)
+	}
+	if _, err := NewSigner([]byte("other")).ParseSignIn(tok, now); err != ErrInvalid {
+		t.Errorf("another server's link: %v", err)
+	}
+	// Another address under the same MAC is refused.
+	b, _ := Decode(tok)
+	b[len(b)-signInMAC-1] ^= 1
+	if _, err := s.ParseSignIn(Encode(b), now); err != ErrInvalid {
+		t.Errorf("an address changed: %v", err)
+	}
+	for _, bad := range []string{"", "aa", "a1", tok[:10]} {
+		if _, err := s.ParseSignIn(bad, now); err != ErrInvalid {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }
 

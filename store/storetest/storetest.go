@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"DamagedCursorIsAnErrorNotNone", damagedCursorIsAnErrorNotNone},
 		{"ChangeAddressMovesEverything", changeAddressMovesEverything},
 		{"RedactedPostKeepsItsPlace", redactedPostKeepsItsPlace},
+		{"WebSignInsSessionsAndLooks", webSignInsSessionsAndLooks},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
 	}
