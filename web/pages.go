@@ -32,12 +32,15 @@ func (r *Reader) home(w http.ResponseWriter, req *http.Request) {
 	}
 	var view listsView
 	err := r.st.View(func(tx store.Tx) error {
-		ls, _, err := tx.ListsOf(v.session.Address)
+		ls, ms, err := tx.ListsOf(v.session.Address)
 		if err != nil {
 			return err
 		}
-		view.Lists = view.Lists[:0]
-		for _, l := range ls {
+		view.Lists, view.Paused = view.Lists[:0], nil
+		for i, l := range ls {
+			if !ms[i].Paused.IsZero() {
+				view.Paused = append(view.Paused, "Mail from "+listName(l)+" to you has been paused since "+r.when(ms[i].Paused, r.zone(l))+" because it bounced.")
+			}
 			last, err := tx.LastSeq(l.Address)
 			if err != nil {
 				return err

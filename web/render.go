@@ -32,6 +32,7 @@ const layout = `{{define "layout"}}<!DOCTYPE html>
 {{- if .Me}}
 <nav aria-label="Your account">
 <span class="me">{{.Me}}</span>
+<a href="{{.Prefix}}/settings">Settings</a>
 <a href="{{.Prefix}}/settings/sessions">Sessions</a>
 <form method="post" action="{{.Prefix}}/signout" class="inline"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="link">Sign out</button></form>
 </nav>
@@ -75,7 +76,8 @@ var pages = map[string]string{
 
 	"lists": `{{define "content"}}{{with .Data}}
 <h1>Your lists</h1>
-{{if .Lists}}<ul class="lists">
+{{range .Paused}}<p class="problem" role="alert">{{.}} <a href="{{$.Prefix}}/settings">Resume it in your settings</a>.</p>
+{{end}}{{if .Lists}}<ul class="lists">
 {{range .Lists}}<li><a href="{{.URL}}"><span class="name">{{.Name}}</span></a> <span class="addr">{{.Address}}</span>
 <span class="meta">{{.Posts}} message{{if ne .Posts 1}}s{{end}}{{if .New}}, <strong>{{.New}} new</strong>{{end}}</span></li>
 {{end}}</ul>{{else}}<p>You are not a member of any list here.</p>{{end}}
@@ -240,7 +242,12 @@ type linkView struct {
 	Action  string
 }
 
-type listsView struct{ Lists []listRow }
+type listsView struct {
+	Lists []listRow
+	// Paused says, for each list whose mail to her is paused because it bounced, why; the
+	// settings page resumes it.
+	Paused []string
+}
 
 type listRow struct {
 	Name, Address, URL string
