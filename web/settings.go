@@ -260,38 +260,38 @@ const settingsPage = `{{define "content"}}{{with .Data}}
 <h2 id="l-{{.Address}}">{{.Name}} <span class="addr">{{.Address}}</span></h2>
 <p class="meta">A member since {{.Since}}{{if .BroughtBy}}, {{.BroughtBy}}{{end}}.{{if .Directory}} <a href="{{.Directory}}">Who is in the crew</a>{{end}}</p>
 {{if .Paused}}<p class="problem" role="alert">{{.Paused}}</p>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="resume"><button type="submit">Resume my mail</button></form>{{end}}
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="mode">
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="resume"><button type="submit">Resume my mail</button></form>{{end}}
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="mode">
 <label for="mode-{{.Address}}">How you get it</label>
 <select id="mode-{{.Address}}" name="mode">{{range $.Data.Modes}}<option value="{{.}}"{{if eq . $l.Mode}} selected{{end}}>{{.}}</option>{{end}}</select>
 <button type="submit">Save</button></form>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="selfcopy">
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="selfcopy">
 <input type="checkbox" id="own-{{.Address}}" name="own" value="on"{{if .OwnPosts}} checked{{end}}> <label for="own-{{.Address}}">Send me my own posts</label>
 <button type="submit">Save</button></form>
 {{if .AwayUntil}}<p>No mail until {{.AwayUntil}}.</p>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="resume"><button type="submit">Get mail again now</button></form>
-{{else}}<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="pause">
-<label for="until-{{.Address}}">No mail until</label> <input type="date" id="until-{{.Address}}" name="until" min="{{$.Data.Today}}" required>
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="resume"><button type="submit">Get mail again now</button></form>
+{{else}}<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="pause">
+<label for="until-{{.Address}}">No mail until</label> <input type="text" id="until-{{.Address}}" name="until" inputmode="numeric" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}" placeholder="{{$.Data.Today}}" aria-describedby="until-help-{{.Address}}" required> <span id="until-help-{{.Address}}" class="meta">(year-month-day)</span>
 <button type="submit">Pause</button></form>{{end}}
 {{if or .Muted .Followed}}<h3>Conversations</h3><ul class="marks">
 {{range .Muted}}<li>Muted: {{.Subject}} <form method="post" action="{{$.Prefix}}/settings" class="inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{$l.Address}}"><input type="hidden" name="do" value="unmark"><input type="hidden" name="thread" value="{{.Thread}}"><button type="submit">Unmute</button></form></li>
 {{end}}{{range .Followed}}<li>Followed: {{.Subject}} <form method="post" action="{{$.Prefix}}/settings" class="inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{$l.Address}}"><input type="hidden" name="do" value="unmark"><input type="hidden" name="thread" value="{{.Thread}}"><button type="submit">Unfollow</button></form></li>
 {{end}}</ul>{{end}}
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="leave"><button type="submit">Leave {{.Name}}</button></form>
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="leave"><button type="submit">Leave {{.Name}}</button></form>
 </section>
 {{end}}
-<section aria-labelledby="imap"><h2 id="imap">Reading in a mail program (IMAP)</h2>
+<section class="account" aria-labelledby="imap"><h2 id="imap">Reading in a mail program (IMAP)</h2>
 <p>{{if .PasswordMade}}Your app password was made {{.PasswordMade}}.{{else}}You have no app password.{{end}}</p>
 <form method="post" action="{{$.Prefix}}/settings" class="inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="do" value="password"><button type="submit">Make a new app password</button></form>
 {{if .PasswordMade}}<form method="post" action="{{$.Prefix}}/settings" class="inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="do" value="revoke"><button type="submit">Revoke it</button></form>{{end}}
 </section>
-<section aria-labelledby="sessions"><h2 id="sessions">Where you are signed in</h2><p><a href="{{$.Prefix}}/settings/sessions">Your sessions</a></p></section>
-{{if .Lists}}{{with index .Lists 0}}<section aria-labelledby="data"><h2 id="data">Your address and your data</h2>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="address">
+<section class="account" aria-labelledby="sessions"><h2 id="sessions">Where you are signed in</h2><p><a href="{{$.Prefix}}/settings/sessions">Your sessions</a></p></section>
+{{if .Lists}}{{with index .Lists 0}}<section class="account" aria-labelledby="data"><h2 id="data">Your address and your data</h2>
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="address">
 <label for="to">A new address</label> <input type="email" id="to" name="to" required> <button type="submit">Move everything to it</button></form>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="export"><button type="submit">Mail me my data</button></form>
-<form method="post" action="{{$.Prefix}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="forget">
-<fieldset><legend>Forget me: leave every list, and my posts…</legend>
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="export"><button type="submit">Mail me my data</button></form>
+<form method="post" action="{{$.Prefix}}/settings" class="setting"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="list" value="{{.Address}}"><input type="hidden" name="do" value="forget">
+<fieldset class="choice"><legend>Forget me: leave every list, and my posts…</legend>
 <input type="radio" id="keep" name="posts" value="keep" checked> <label for="keep">stay as I wrote them</label><br>
 <input type="radio" id="anonymise" name="posts" value="anonymise"> <label for="anonymise">keep my words, under a pseudonym</label><br>
 <input type="radio" id="redact" name="posts" value="redact"> <label for="redact">are removed (their place in the conversations stays)</label>
