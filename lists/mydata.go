@@ -101,6 +101,10 @@ func (s *Service) moveAddress(tx store.Tx, l store.List, p store.Pending, inRepl
 	} else if err != nil {
 		return err
 	}
+	// The web reader's sessions of the old address end: the new one signs in itself.
+	if err := endSessions(tx, p.By); err != nil {
+		return err
+	}
 	s.log.Info("address changed", "list", l.Address, "member", p.By, "to", p.Address, "lists", len(moved))
 	data := s.noticeData(l)
 	data.Address, data.By, data.Lines = p.Address, p.By, moved
@@ -361,6 +365,9 @@ func (s *Service) forgetAddress(tx store.Tx, l store.List, p store.Pending, inRe
 		}
 	}
 	if err := pe.DeleteAppPassword(addr); err != nil {
+		return err
+	}
+	if err := endSessions(tx, addr); err != nil {
 		return err
 	}
 	s.log.Info("address forgotten", "list", l.Address, "lists", len(left), "posts", how, "redacted", redacted)
@@ -645,4 +652,18 @@ func (s *Service) settings(tx store.Tx, c *command) ([]string, error) {
 		since += ", " + by
 	}
 	return append(out, since), nil
+}
+
+// endSessions ends addr's sessions of the web reader.
+func endSessions(tx store.Web, addr string) error {
+	ss, err := tx.Sessions(addr)
+	if err != nil {
+		return err
+	}
+	for _, sess := range ss {
+		if err := tx.DeleteSession(sess.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

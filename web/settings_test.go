@@ -154,8 +154,22 @@ func TestSettingsDataAndDirectory(t *testing.T) {
 	if len(w.mailedTo(t, "ann@new.x.test", "Confirm")) != 1 {
 		t.Error("no confirmation went to the new address")
 	}
+	// A second browser of hers confirms from the new address; the old address's sessions end.
+	confirm := regexp.MustCompile(`crew\+confirm-[a-z2-7]+@x\.test`).FindString(w.mailedTo(t, "ann@new.x.test", "Confirm")[0])
+	target, err := w.svc.Route(confirm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Accept(lists.Envelope{From: "ann@new.x.test", Targets: []lists.Target{target}}, []byte("From: ann@new.x.test\r\nTo: "+confirm+"\r\nSubject: yes\r\nMessage-ID: <c1@new.x.test>\r\n\r\nyes\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if a := b.get("/settings"); a.status != http.StatusSeeOther {
+		t.Errorf("the old address's session goes on after the change: %d", a.status)
+	}
+	b = w.browser(t)
+	b.signIn("ann@new.x.test")
 	b.settingsPost(url.Values{"do": {"forget"}, "list": {crew}, "posts": {"redact"}})
-	if len(w.mailedTo(t, "ann@x.test", "your posts removed")) != 1 {
+	if len(w.mailedTo(t, "ann@new.x.test", "your posts removed")) != 1 {
 		t.Error("no confirmation of forgetting went to her")
 	}
 	if a := b.get("/l/crew@x.test/directory"); a.status != http.StatusNotFound {
