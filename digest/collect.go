@@ -11,7 +11,6 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"crewmail/internal/htmlpost"
-	"crewmail/internal/mailaddr"
 	"crewmail/internal/rawmsg"
 	"crewmail/internal/replytext"
 	"crewmail/internal/safetext"
@@ -59,7 +58,7 @@ func readPosts(tx archiveMembers, l store.List, after uint64, links Links, zone 
 	err = tx.PostsAfter(l.Address, after, func(p store.Post, raw []byte) error {
 		out = append(out, readPost(l.Address, p, raw, links, zone))
 		if m, ok := byAddr[p.From]; ok {
-			out[len(out)-1].message.Newcomer = newcomer(l, m, p)
+			out[len(out)-1].message.Newcomer = m.Newcomer(p.Received, l.HideAddresses)
 		}
 		if l.HideAddresses {
 			out[len(out)-1].hideAddress()
@@ -73,27 +72,6 @@ func readPosts(tx archiveMembers, l store.List, after uint64, links Links, zone 
 type archiveMembers interface {
 	store.Archive
 	store.Members
-}
-
-// newcomerWindow is how long after joining a member's posts say who brought her in.
-const newcomerWindow = 30 * 24 * time.Hour
-
-// newcomer is what a digest says beside a post of m's first weeks on l ("new member,
-// invited by ann@…"; by their local parts on a list that hides addresses); empty for a post
-// of a member of longer standing, or whose beginning was not recorded.
-func newcomer(l store.List, m store.Member, p store.Post) string {
-	by := m.BroughtBy()
-	if by == "" || p.Received.Before(m.Added) || p.Received.Sub(m.Added) > newcomerWindow {
-		return ""
-	}
-	if l.HideAddresses {
-		for _, a := range []string{m.InvitedBy, m.ApprovedBy} {
-			if local, _, ok := mailaddr.Split(a); ok {
-				by = strings.ReplaceAll(by, a, local)
-			}
-		}
-	}
-	return "new member, " + by
 }
 
 func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Location) post {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -129,6 +130,28 @@ func (m Member) BroughtBy() string {
 		return "came back after leaving"
 	}
 	return ""
+}
+
+// NewcomerWindow is how long after joining a member's posts say who brought her in.
+const NewcomerWindow = 30 * 24 * time.Hour
+
+// Newcomer is what digests and the web reader say beside m's post received at: "new member,
+// invited by ann@…" within NewcomerWindow of her joining, "" after it or when how she joined
+// was not recorded. hide: the list hides addresses, so the ones named are cut to their local
+// parts.
+func (m Member) Newcomer(at time.Time, hide bool) string {
+	by := m.BroughtBy()
+	if by == "" || at.Before(m.Added) || at.Sub(m.Added) > NewcomerWindow {
+		return ""
+	}
+	if hide {
+		for _, a := range []string{m.InvitedBy, m.ApprovedBy} {
+			if local, _, ok := strings.Cut(a, "@"); ok {
+				by = strings.ReplaceAll(by, a, local)
+			}
+		}
+	}
+	return "new member, " + by
 }
 
 // How a membership began (Member.Origin).

@@ -339,6 +339,9 @@ func (r *Reader) message(tx store.Tx, idx *listIndex, l store.List, m *store.Mem
 		mv.Author.Name = name
 	}
 	if m != nil {
+		if author, err := tx.Member(l.Address, p.From); err == nil {
+			mv.Newcomer = author.Newcomer(p.Received, l.HideAddresses)
+		}
 		mv.Reply = mailto(r.lists.ReplyAddress(l.Address, seq), "Re: "+mv.Subject)
 		mv.ReplyAuthor = mailto(r.lists.PrivateReplyAddress(l.Address, seq), "Re: "+mv.Subject)
 		mv.Raw = MessageURL(r.prefix, l.Address, seq) + "/message.eml"

@@ -112,6 +112,7 @@ var pages = map[string]string{
 <header>
 <h2 id="{{.Anchor}}-h" class="author">{{or .Author.Name .Author.Address}}{{if .Proven}} <span class="proven" aria-label="proven">✓</span>{{end}}</h2>
 <p class="meta">{{if .Author.Address}}<span class="addr">{{.Author.Address}}</span> · {{end}}<span class="proof">{{.Proof}}</span>{{if .New}} · <strong class="new">new</strong>{{end}}</p>
+{{if .Newcomer}}<p class="meta newcomer">{{.Newcomer}}</p>{{end}}
 <p class="meta"><a href="{{.Permalink}}" class="when"><time datetime="{{.ISOTime}}">{{.Time}}</time></a></p>
 </header>
 <div class="text">
@@ -319,6 +320,8 @@ type messageView struct {
 	// came, for members only.
 	Reply, ReplyAuthor string
 	New                bool
+	// Newcomer says who brought the author in, beside the posts of her first weeks.
+	Newcomer string
 }
 
 type attachmentView struct {

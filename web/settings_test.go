@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -185,5 +186,31 @@ func TestSettingsDataAndDirectory(t *testing.T) {
 	olga.signIn("olga@x.test")
 	if a := olga.get("/l/crew@x.test/directory"); a.status != http.StatusNotFound || strings.Contains(a.body, "bob@x.test") {
 		t.Errorf("a member of another list sees the directory: %d", a.status)
+	}
+}
+
+// TestNewcomerShownBesideHerFirstPosts: a member invited by an owner a week ago has "new
+// member, invited by …" beside her post on the conversation page; a month later, not.
+func TestNewcomerShownBesideHerFirstPosts(t *testing.T) {
+	w := newWorld(t)
+	if err := w.st.Update(func(tx store.Tx) error {
+		_, err := tx.AddMember(crew, store.Member{Address: "cat@x.test", Mode: vocab.Each, Added: w.now().Add(-7 * 24 * time.Hour), Origin: store.OriginInvited, InvitedBy: "bob@x.test"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := w.archive(t, crew, 0, "cat@x.test", "Cat", "Hello", "I am new here.\r\n", vocab.VerifiedDKIM)
+	b := w.browser(t)
+	b.signIn("ann@x.test")
+	path := fmt.Sprintf("/l/%s/t/%d", crew, p.Thread)
+	if page := b.get(path); !strings.Contains(page.body, "new member, invited by bob@x.test") {
+		t.Errorf("the conversation does not say who brought cat in:\n%s", page.body)
+	}
+	w.offset.Add(int64(40 * 24 * time.Hour))
+	later := w.archive(t, crew, p.Thread, "cat@x.test", "Cat", "Re: Hello", "Still here.\r\n", vocab.VerifiedDKIM)
+	b = w.browser(t)
+	b.signIn("ann@x.test")
+	if page := b.get(fmt.Sprintf("/l/%s/m/%d", crew, later.Seq)); !strings.Contains(page.body, "Still here.") || strings.Contains(page.body, "new member") {
+		t.Errorf("a post of her second month still says new member:\n%s", page.body)
 	}
 }
