@@ -337,6 +337,22 @@ func (s *Service) forgetAddress(tx store.Tx, l store.List, p store.Pending, inRe
 				return err
 			}
 		}
+		// What waits about her on a list she is not on (an invitation, a join request, the
+		// count of answers) goes too.
+		var waiting []uint64
+		if err := tx.PendingActions(other.Address, func(p store.Pending) error {
+			if p.Address == addr {
+				waiting = append(waiting, p.ID)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range waiting {
+			if err := tx.DeletePending(other.Address, id); err != nil {
+				return err
+			}
+		}
 		if how == forgetKeep {
 			continue
 		}

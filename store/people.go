@@ -129,7 +129,8 @@ func (t *boltTx) ChangeAddress(old, new string) ([]string, error) {
 }
 
 // ForgetMember takes addr off list with everything kept under its member ID: its read state,
-// mutes and follows, its digest cursor, and the actions pending about it. ErrNotFound when it
+// mutes and follows, the bounces kept from its address, its digest cursor, and the actions
+// pending about it. ErrNotFound when it
 // is not a member.
 func (t *boltTx) ForgetMember(list, addr string) error {
 	m, err := t.Member(list, addr)
@@ -161,6 +162,23 @@ func (t *boltTx) ForgetMember(list, addr string) error {
 			if err := marks.Delete(k); err != nil {
 				return err
 			}
+		}
+	}
+	// What came back from her address: the bounces kept name her.
+	bounces := b.Bucket(subBounces)
+	var gone [][]byte
+	if err := bounces.ForEach(func(k, v []byte) error {
+		var bo Bounce
+		if json.Unmarshal(v, &bo) == nil && bo.Member == m.ID {
+			gone = append(gone, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range gone {
+		if err := bounces.Delete(k); err != nil {
+			return err
 		}
 	}
 	var pending []uint64

@@ -132,6 +132,11 @@ func redactedPostKeepsItsPlace(t *testing.T, s store.Backend) {
 		if err := tx.SetFlags(a, m.ID, 1, store.FlagSeen); err != nil {
 			return err
 		}
+		for _, id := range []uint64{m.ID, m.ID + 1} {
+			if err := tx.AddBounce(a, store.Bounce{Member: id, Kind: "failed", Head: []byte("From: MAILER-DAEMON")}); err != nil {
+				return err
+			}
+		}
 		raw := []byte("From: Ann Lee <ann@x.test>\r\nSubject: Seeds\r\n\r\nmarigolds\r\n")
 		p, err := tx.AppendPost(a, store.Post{MessageID: "1@x", From: "ann@x.test", Subject: "Seeds"}, raw)
 		if err != nil {
@@ -190,6 +195,10 @@ func redactedPostKeepsItsPlace(t *testing.T, s store.Backend) {
 		}
 		if _, err := tx.Member(a, "ann@x.test"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("forgotten member: %v", err)
+		}
+		var left []uint64
+		if err := tx.Bounces(a, func(b store.Bounce) error { left = append(left, b.Member); return nil }); err != nil || len(left) != 1 || left[0] != m.ID+1 {
+			t.Errorf("bounces after forgetting member %d: %v %v", m.ID, left, err)
 		}
 		return nil
 	})
