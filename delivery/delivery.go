@@ -41,7 +41,7 @@ type Config struct {
 	Workers     int
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
-	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); default three send timeouts
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least 2×claimAhead+2 send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting), with the outcome of its last attempt.
@@ -53,6 +53,9 @@ type Config struct {
 	MessagesPerMinute int
 }
 
+// claimAhead is how many rows per worker one claim leases: one commit for that many attempts.
+const claimAhead = 8
+
 // Queue drains the outbox.
 type Queue struct {
 	st        store.Backend
@@ -62,6 +65,7 @@ type Queue struct {
 	log       *slog.Logger
 	wake      chan struct{}
 	pace      pacer
+	rec       *recorder // while Run runs: writes outcomes in batches
 	// Now is the clock; Jitter returns a number in [0,1) for the retry schedule. Tests replace them.
 	Now    func() time.Time
 	Jitter func() float64
@@ -75,10 +79,11 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 10 * time.Minute
 	}
-	// A worker takes at most two claimed rows in turn: the lease must outlast both attempts,
-	// or a row could be claimed again while it is being sent.
-	if cfg.Lease < 3*cfg.SendTimeout {
-		cfg.Lease = 3 * cfg.SendTimeout
+	// A claimed row waits behind at most the rows of two claims per worker: the lease must
+	// outlast all those attempts, or a row could be claimed again while it waits or is being
+	// sent.
+	if minLease := time.Duration(2*claimAhead+2) * cfg.SendTimeout; cfg.Lease < minLease {
+		cfg.Lease = minLease
 	}
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 5 * 24 * time.Hour
@@ -117,6 +122,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+	q.rec = newRecorder(q.st)
+	// Every outcome is written before Run returns (drain waits for the attempts first).
+	defer func() { q.rec.close(); q.rec = nil }()
 	finished := make(chan string, q.cfg.Workers)
 	inflight := 0
 	// One recipient's deliveries go one at a time, in the order claimed (due time, then the
@@ -128,24 +136,44 @@ func (q *Queue) Run(ctx context.Context) error {
 			delete(busy, to)
 		}
 	}
-	// Rows are claimed in batches (one write transaction for many rows) and wait here for a
-	// free worker; their leases cover the wait.
+	// Rows are claimed in batches (one write transaction, one fsync, for many rows) and wait
+	// here for a free worker; their leases cover the wait. A claim is committed beside this
+	// loop, which goes on handing rows to the workers meanwhile, and the next one starts while
+	// they still have plenty in hand: no worker stands idle while a claim is written.
 	var ready []store.Delivery
-	batch := 2 * q.cfg.Workers
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		more := false
-		if len(ready) == 0 && ctx.Err() == nil {
+	batch := claimAhead * q.cfg.Workers
+	claims := make(chan []store.Delivery, 1)
+	claiming := false
+	// want: something happened since the last claim began (the start, a wake-up, the timer,
+	// an attempt that ended, a full batch), so there may be rows to claim.
+	want := true
+	claim := func() {
+		claiming, want = true, false
+		go func() {
+			var claimed []store.Delivery
 			err := q.st.Update(func(tx store.Tx) error {
 				var err error
-				ready, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
+				claimed, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
 				return err
 			})
 			if err != nil {
 				q.log.Error("cannot claim deliveries from the outbox", "err", err)
 			}
-			more = len(ready) == batch
+			claims <- claimed
+		}()
+	}
+	took := func(claimed []store.Delivery) {
+		claiming = false
+		ready = append(ready, claimed...)
+		if len(claimed) == batch {
+			want = true // a full batch: there may be more due right now
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if want && !claiming && len(ready) < batch/2 && ctx.Err() == nil {
+			claim()
 		}
 		for i := 0; inflight < q.cfg.Workers && i < len(ready) && ctx.Err() == nil; {
 			d := ready[i]
@@ -162,19 +190,22 @@ func (q *Queue) Run(ctx context.Context) error {
 			}()
 		}
 		if ctx.Err() != nil {
+			if claiming {
+				took(<-claims)
+			}
 			q.unclaim(ready)
 			return q.drain(inflight, finished, cancelSends)
 		}
-		if len(ready) > 0 || (more && inflight == q.cfg.Workers) {
+		if claiming || len(ready) > 0 || want {
 			select {
 			case to := <-finished:
 				done(to)
+				want = true
+			case claimed := <-claims:
+				took(claimed)
 			case <-ctx.Done():
 			}
 			continue
-		}
-		if more {
-			continue // a full batch: there may be more due right now
 		}
 		wait := time.Hour
 		if err := q.st.View(func(tx store.Tx) error {
@@ -194,6 +225,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			done(to)
 		case <-timer.C:
 		}
+		want = true
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -252,7 +284,7 @@ func (q *Queue) drain(inflight int, finished chan string, cancel context.CancelF
 // counted.
 func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 	start := time.Now()
-	log := q.log.With("id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)
+	log := attemptLog{l: q.log, attrs: append(make([]any, 0, 32), "id", d.ID, "list", d.List, "seq", d.Seq, "rcpt", d.To, "attempt", d.Attempts)}
 	defer func() {
 		// A poisoned row must not take the server down: set it aside and keep serving.
 		if r := recover(); r != nil {
@@ -315,7 +347,7 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery) {
 // wait puts d back in the outbox until its destination takes mail again; the attempt that did
 // not happen is not counted. Deliveries held together are due together and so come back in the
 // order they were queued.
-func (q *Queue) wait(log *slog.Logger, d store.Delivery, dest string, until time.Time) {
+func (q *Queue) wait(log attemptLog, d store.Delivery, dest string, until time.Time) {
 	back := d
 	back.Attempts--
 	log.Debug("destination on hold: delivery waits", "destination", dest, "until", until.Format(time.RFC3339))
@@ -326,7 +358,7 @@ func (q *Queue) wait(log *slog.Logger, d store.Delivery, dest string, until time
 
 // record writes an attempt's outcome: delivered, retried later, or failed for good. holdUntil,
 // when set, is when the destination that asked us to slow down takes mail again.
-func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start time.Time, note *Note, holdUntil time.Time) {
+func (q *Queue) record(log attemptLog, d store.Delivery, sendErr error, start time.Time, note *Note, holdUntil time.Time) {
 	now := q.Now()
 	ms := time.Since(start).Milliseconds()
 	res := Outcome(sendErr)
@@ -370,6 +402,10 @@ func (q *Queue) record(log *slog.Logger, d store.Delivery, sendErr error, start 
 		log.Info("delivery deferred", "err", sendErr, "retry", next.Format(time.RFC3339), "ms", ms)
 		update = func(tx store.Tx) error { return tx.Retry(d, next, sendErr.Error()) }
 	}
+	if q.rec != nil {
+		q.rec.add(outcomeUpdate{fn: update, log: log})
+		return
+	}
 	if err := q.st.Update(update); err != nil {
 		// The row stays leased; it is retried when the lease runs out or at the next start.
 		log.Error("cannot record delivery outcome", "err", err)
@@ -397,6 +433,32 @@ func (q *Queue) fail(tx store.Tx, d store.Delivery, now time.Time, reason string
 	}
 	return nil
 }
+
+// attemptLog is the log of one attempt: the logger, and the attributes every line about the
+// attempt carries, put on each line as it is written. slog's With formats its attributes at
+// once, and again for each With after it: an attempt adds attributes four or five times and
+// writes one or two lines.
+type attemptLog struct {
+	l     *slog.Logger
+	attrs []any
+}
+
+// With returns the log with args added to every line.
+func (a attemptLog) With(args ...any) attemptLog {
+	return attemptLog{l: a.l, attrs: append(a.attrs[:len(a.attrs):len(a.attrs)], args...)}
+}
+
+func (a attemptLog) line(level slog.Level, msg string, args []any) {
+	if !a.l.Enabled(context.Background(), level) {
+		return
+	}
+	a.l.Log(context.Background(), level, msg, append(a.attrs[:len(a.attrs):len(a.attrs)], args...)...)
+}
+
+func (a attemptLog) Debug(msg string, args ...any) { a.line(slog.LevelDebug, msg, args) }
+func (a attemptLog) Info(msg string, args ...any)  { a.line(slog.LevelInfo, msg, args) }
+func (a attemptLog) Warn(msg string, args ...any)  { a.line(slog.LevelWarn, msg, args) }
+func (a attemptLog) Error(msg string, args ...any) { a.line(slog.LevelError, msg, args) }
 
 // messageID is the Message-ID of msg as written, for the log; "" when its header has none.
 func messageID(msg []byte) string {

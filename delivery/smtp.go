@@ -55,12 +55,14 @@ type client struct {
 
 // A session is an open SMTP connection between transactions.
 type session struct {
-	c        *smtp.Client
-	used     int       // transactions sent on it
-	last     time.Time // when it was last put back
-	tls      string    // the TLS version in use; "" for plain text
-	fallback string    // why opportunistic TLS fell back to plain text
-	local    net.Addr  // the address it leaves from
+	c        *smtp.Client // greets, says EHLO, logs in; closes the connection
+	w        *wire        // everything after: the mail transactions, RSET, QUIT
+	used     int          // transactions sent on it
+	last     time.Time    // when it was last put back
+	tls      string       // the TLS version in use; "" for plain text
+	fallback string       // why opportunistic TLS fell back to plain text
+	local    net.Addr     // the address it leaves from
+	conn     net.Conn     // the connection c was made on (TLS, plain, or resumed after the greeting)
 }
 
 // Limits on keeping sessions open (Postfix's smtp_connection_reuse_* say the same).
@@ -80,7 +82,7 @@ func (c *client) get(addr string) *session {
 		if time.Since(s.last) < c.maxIdle() {
 			return s
 		}
-		go quit(s.c)
+		go quit(s)
 	}
 	return nil
 }
@@ -101,7 +103,7 @@ func (c *client) put(addr string, s *session) {
 	}
 	c.mu.Unlock()
 	if s != nil {
-		go quit(s.c)
+		go quit(s)
 	}
 }
 
@@ -118,7 +120,7 @@ func (c *client) retire(addr string, s *session) {
 	}
 	c.idle[addr] = slices.Delete(list, i, i+1)
 	c.mu.Unlock()
-	quit(s.c)
+	quit(s)
 }
 
 // close ends every idle session with QUIT.
@@ -134,18 +136,23 @@ func (c *client) close() {
 	// that a stopping server says goodbye before it exits.
 	var wg sync.WaitGroup
 	for _, s := range all {
-		wg.Go(func() { quit(s.c) })
+		wg.Go(func() { quit(s) })
 	}
 	wg.Wait()
 }
 
 // quit says goodbye politely but waits at most a few seconds for the answer: the messages
 // the session carried are delivered already.
-func quit(sc *smtp.Client) {
-	sc.CommandTimeout = 5 * time.Second
-	if sc.Quit() != nil {
-		sc.Close()
+func quit(s *session) {
+	if s.w == nil {
+		s.c.CommandTimeout = 5 * time.Second
+		if s.c.Quit() != nil {
+			s.c.Close()
+		}
+		return
 	}
+	_ = s.w.command("QUIT", 221, 5*time.Second)
+	s.c.Close()
 }
 
 // TLSPolicy is what one destination requires of a session's encryption: a parameter of every
@@ -223,7 +230,7 @@ func (c *client) send(ctx context.Context, addr string, pol TLSPolicy, from, to 
 		// A refused or unsafe login is a fault in our own configuration, not in the message:
 		// the mail waits until the operator fixes it (as Postfix's smtp_sasl_auth_soft_bounce).
 		if s.tls == "" && !isLoopback(addr) {
-			quit(s.c)
+			quit(s)
 			return Temporary(stepErr(outcome.Hello, addr, errors.New("refusing to send the password without TLS")))
 		}
 		if err := s.c.Auth(c.auth()); err != nil {
@@ -231,6 +238,7 @@ func (c *client) send(ctx context.Context, addr string, pol TLSPolicy, from, to 
 			return Temporary(stepErr(outcome.Hello, addr, fmt.Errorf("AUTH: %w", err)))
 		}
 	}
+	s.w = newWire(s.c, s.conn)
 	err = c.transaction(ctx, s, addr, from, to, msg)
 	c.finish(key, s, err)
 	return err
@@ -241,7 +249,7 @@ func (c *client) finish(addr string, s *session, err error) {
 	switch {
 	case err == nil:
 		c.put(addr, s)
-	case isReply(err) && !isClosing(err) && s.c.Reset() == nil:
+	case isReply(err) && !isClosing(err) && s.w.reset() == nil:
 		// A refused transaction leaves the session usable once reset.
 		c.put(addr, s)
 	default:
@@ -264,21 +272,15 @@ func isReply(err error) bool {
 
 // transaction sends one message on an open session.
 func (c *client) transaction(ctx context.Context, s *session, addr, from, to string, msg []byte) error {
-	sc := s.c
-	if deadline, ok := ctx.Deadline(); ok {
-		sc.CommandTimeout = time.Until(deadline)
-		sc.SubmissionTimeout = time.Until(deadline)
-	}
-	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
 	defer stop()
 	s.used++
 
-	utf8, _ := sc.Extension("SMTPUTF8")
-	opts := &smtp.MailOptions{}
 	sender, rcpt := from, to
+	utf8 := false
 	if needsUTF8(from) || needsUTF8(to) {
-		if utf8 {
-			opts.UTF8 = true
+		if s.w.utf8 {
+			utf8 = true
 		} else {
 			// A peer without SMTPUTF8 gets A-label domains; a non-ASCII local part has no
 			// ASCII form (RFC 6531 §3.2).
@@ -293,24 +295,7 @@ func (c *client) transaction(ctx context.Context, s *session, addr, from, to str
 			}
 		}
 	}
-	if err := sc.Mail(sender, opts); err != nil {
-		return stepErr(outcome.Mail, addr, err)
-	}
-	if err := sc.Rcpt(rcpt, nil); err != nil {
-		return stepErr(outcome.Rcpt, addr, err)
-	}
-	w, err := sc.Data()
-	if err != nil {
-		return stepErr(outcome.Data, addr, err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		w.Close()
-		return stepErr(outcome.Data, addr, err)
-	}
-	if err := w.Close(); err != nil {
-		return stepErr(outcome.Data, addr, err)
-	}
-	return nil
+	return s.w.transaction(ctx, addr, sender, rcpt, utf8, msg)
 }
 
 // dial opens one session to addr: connect, read the greeting, EHLO with our own name,
@@ -335,10 +320,10 @@ func (c *client) dial(ctx context.Context, addr string, pol TLSPolicy) (*session
 			conn.Close()
 			return nil, stepErr(outcome.TLS, addr, err)
 		}
-		return c.hello(smtp.NewClient(tconn), conn, addr, tlsName(tconn))
+		return c.hello(tconn, conn, addr, tlsName(tconn))
 	}
 	if pol.Mode == TLSNone {
-		return c.hello(smtp.NewClient(conn), conn, addr, "")
+		return c.hello(conn, conn, addr, "")
 	}
 	// go-smtp's own STARTTLS path greets as "localhost"; the greeting, the first EHLO and
 	// STARTTLS are spoken here, and the client takes over from the second EHLO.
@@ -365,7 +350,7 @@ func (c *client) dial(ctx context.Context, addr string, pol TLSPolicy) (*session
 		if pol.OnPlain != nil {
 			pol.OnPlain(errors.New("the server does not offer STARTTLS"))
 		}
-		return c.hello(smtp.NewClient(resumed(conn, br)), conn, addr, "")
+		return c.hello(resumed(conn, br), conn, addr, "")
 	}
 	if _, err := fmt.Fprintf(conn, "STARTTLS\r\n"); err != nil {
 		conn.Close()
@@ -378,7 +363,7 @@ func (c *client) dial(ctx context.Context, addr string, pol TLSPolicy) (*session
 			return nil, stepErr(outcome.TLS, addr, replyError(err))
 		}
 		// STARTTLS refused with a reply: the session goes on in plain text (RFC 3207 §4).
-		s, err := c.hello(smtp.NewClient(resumed(conn, br)), conn, addr, "")
+		s, err := c.hello(resumed(conn, br), conn, addr, "")
 		if s != nil {
 			s.fallback = "STARTTLS refused: " + te.Error()
 		}
@@ -398,11 +383,13 @@ func (c *client) dial(ctx context.Context, addr string, pol TLSPolicy) (*session
 		}
 		return s, err
 	}
-	return c.hello(smtp.NewClient(resumed(tconn, nil)), conn, addr, tlsName(tconn))
+	return c.hello(resumed(tconn, nil), conn, addr, tlsName(tconn))
 }
 
-// hello sends EHLO with our own name on a new client and makes the session.
-func (c *client) hello(sc *smtp.Client, conn net.Conn, addr, tlsVersion string) (*session, error) {
+// hello sends EHLO with our own name on a new client, made on the connection on, and makes the
+// session; conn is the TCP connection under it.
+func (c *client) hello(on net.Conn, conn net.Conn, addr, tlsVersion string) (*session, error) {
+	sc := smtp.NewClient(on)
 	if err := sc.Hello(c.hostname); err != nil {
 		sc.Close()
 		step := outcome.Hello
@@ -411,7 +398,7 @@ func (c *client) hello(sc *smtp.Client, conn net.Conn, addr, tlsVersion string) 
 		}
 		return nil, stepErr(step, addr, err)
 	}
-	return &session{c: sc, tls: tlsVersion, local: conn.LocalAddr()}, nil
+	return &session{c: sc, conn: on, tls: tlsVersion, local: conn.LocalAddr()}, nil
 }
 
 // connect opens the TCP connection, from the configured source address of addr's family.
@@ -488,7 +475,8 @@ func replyError(err error) error {
 	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg}
 	if code, text, ok := strings.Cut(te.Msg, " "); ok {
 		if ec, ok := parseEnhanced(code); ok {
-			se.EnhancedCode, se.Message = ec, text
+			// RFC 2034 §4 repeats the status on every line of a reply: kept once.
+			se.EnhancedCode, se.Message = ec, strings.ReplaceAll(text, "\n"+code+" ", "\n")
 		}
 	}
 	return se

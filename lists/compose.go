@@ -3,6 +3,8 @@ package lists
 import (
 	"bytes"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
@@ -35,29 +37,99 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 	if d.Seq == 0 {
 		return d.Message, nil
 	}
+	pc, err := s.postCopy(d.List, d.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+	}
+	return s.postBlock(pc.list, d.Member).OnTop(pc.body)
+}
+
+// postCopy is the part of post seq's list copy that every member gets the same
+// (listcopy.Body), composed once for all of them: a post goes to every member within moments,
+// so the copies of the latest posts are kept a short while (postCopies), each under the
+// list's incarnation, so that a list made again under the same address never gets the copy
+// of an old one's post.
+func (s *Service) postCopy(list string, seq uint64) (*postCopy, error) {
+	key := copyKey{list: list, inc: s.st.Incarnation(list), seq: seq}
+	if pc := s.copies.get(key); pc != nil {
+		return pc, nil
+	}
 	var l store.List
 	var p store.Post
 	var raw []byte
 	err := s.st.View(func(tx store.Tx) error {
 		var err error
-		if l, err = tx.List(d.List); err != nil {
+		if l, err = tx.List(list); err != nil {
 			return err
 		}
-		p, raw, err = tx.Post(d.List, d.Seq)
+		p, raw, err = tx.Post(list, seq)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+		return nil, err
 	}
 	var private string
 	if l.HideAddresses {
 		private = s.PrivateReplyAddress(l.Address, p.Seq)
 	}
-	msg, err := listcopy.Post(l, p, raw, s.postBlock(l, d.Member), private)
+	body, err := listcopy.Body(l, p, raw, private)
 	if err != nil {
-		return nil, fmt.Errorf("compose post %d of %s: %w", d.Seq, d.List, err)
+		return nil, err
 	}
-	return msg, nil
+	pc := &postCopy{list: l, body: body, made: time.Now()}
+	s.copies.put(key, pc)
+	return pc, nil
+}
+
+// The list copies kept: as many posts as are delivered at once, for as long as it takes (a
+// change of the list's settings reaches every post composed after it).
+const (
+	postCopies   = 64
+	postCopyKept = time.Minute
+)
+
+type copyKey struct {
+	list     string
+	inc, seq uint64
+}
+
+type postCopy struct {
+	list store.List // the settings it was composed under, for each member's block
+	body []byte     // never changed once made: each member's copy is a new slice
+	made time.Time
+}
+
+// copies are the list copies kept (Service.postCopy); the zero value is ready.
+type copies struct {
+	mu    sync.Mutex
+	m     map[copyKey]*postCopy
+	order []copyKey // oldest first
+}
+
+func (c *copies) get(k copyKey) *postCopy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pc := c.m[k]
+	if pc == nil || time.Since(pc.made) > postCopyKept {
+		return nil
+	}
+	return pc
+}
+
+func (c *copies) put(k copyKey, pc *postCopy) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[copyKey]*postCopy{}
+	}
+	if _, ok := c.m[k]; !ok {
+		if len(c.order) >= postCopies {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, k)
+	}
+	c.m[k] = pc
 }
 
 // postBlock is what a list puts on top of each post: RFC 2919 List-Id, the RFC 2369 List-*

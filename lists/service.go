@@ -60,6 +60,8 @@ type Service struct {
 	Now func() time.Time
 	// Enqueued is called after a commit that put mail in the outbox (it wakes delivery).
 	Enqueued func()
+
+	copies copies // the list copies of the posts being delivered (Compose)
 }
 
 // New returns a Service.

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -225,8 +228,93 @@ func (t *boltTx) List(addr string) (List, error) {
 	if b == nil {
 		return l, fmt.Errorf("list %s: %w", addr, ErrNotFound)
 	}
-	err := getJSON(b, keyConfig, &l)
-	return l, err
+	data := b.Get(keyConfig)
+	if data == nil {
+		return l, ErrNotFound
+	}
+	if t.st != nil {
+		if l, ok := t.st.decoded.list(addr, data); ok {
+			return l, nil
+		}
+	}
+	if err := json.Unmarshal(data, &l); err != nil {
+		return l, fmt.Errorf("damaged record %q: %w", keyConfig, err)
+	}
+	if t.st != nil {
+		t.st.decoded.putList(addr, data, l)
+	}
+	return l, nil
+}
+
+// decoded keeps the settings of each list and the members that post, as last decoded, with
+// the bytes they were decoded from. A post reads its list's settings and its author's record
+// inside the write transaction every concurrent post waits on, and they seldom change between
+// two posts: a read that finds the very same bytes takes the value decoded before, and no JSON
+// is decoded on the way of a post. A record written since has other bytes and is decoded
+// afresh. The zero value is ready.
+type decoded struct {
+	mu      sync.Mutex
+	lists   map[string]decodedList
+	members map[string]decodedMember // by list + "\x00" + address
+}
+
+type decodedList struct {
+	raw []byte
+	l   List
+}
+
+type decodedMember struct {
+	raw []byte
+	m   Member
+}
+
+// maxDecodedMembers bounds the members kept; past it the record starts again.
+const maxDecodedMembers = 4096
+
+// clone gives a caller a List of its own: its slices are not the ones kept.
+func (l List) clone() List {
+	l.Owners = slices.Clone(l.Owners)
+	l.Moderators = slices.Clone(l.Moderators)
+	l.Banned = slices.Clone(l.Banned)
+	return l
+}
+
+func (d *decoded) list(addr string, raw []byte) (List, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.lists[addr]
+	if !ok || !bytes.Equal(c.raw, raw) {
+		return List{}, false
+	}
+	return c.l.clone(), true
+}
+
+func (d *decoded) putList(addr string, raw []byte, l List) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lists == nil {
+		d.lists = map[string]decodedList{}
+	}
+	d.lists[addr] = decodedList{raw: bytes.Clone(raw), l: l.clone()}
+}
+
+func (d *decoded) member(key string, raw []byte) (Member, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.members[key]
+	if !ok || !bytes.Equal(c.raw, raw) {
+		return Member{}, false
+	}
+	return c.m, true
+}
+
+func (d *decoded) putMember(key string, raw []byte, m Member) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.members == nil || len(d.members) >= maxDecodedMembers {
+		d.members = map[string]decodedMember{}
+	}
+	d.members[key] = decodedMember{raw: bytes.Clone(raw), m: m}
 }
 
 // Lists returns every list, ordered by address.
@@ -323,8 +411,19 @@ func (t *boltTx) Member(list, addr string) (Member, error) {
 	if v == nil {
 		return m, fmt.Errorf("%s on %s: %w", addr, list, ErrNotFound)
 	}
-	err := json.Unmarshal(v, &m)
-	return m, err
+	key := list + "\x00" + addr
+	if t.st != nil {
+		if m, ok := t.st.decoded.member(key, v); ok {
+			return m, nil
+		}
+	}
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, err
+	}
+	if t.st != nil {
+		t.st.decoded.putMember(key, v, m)
+	}
+	return m, nil
 }
 
 // MemberByID returns the member of list with the given ID.

@@ -63,7 +63,8 @@ type Store struct {
 	// incarnations: list address → List.Incarnation of the list there, kept in step with
 	// committed creations and removals, for tokens made and checked outside transactions.
 	incarnations sync.Map
-	faults       faults // failures tests inject (Faults)
+	faults       faults  // failures tests inject (Faults)
+	decoded      decoded // list settings and members as last decoded (see decoded)
 }
 
 // Open opens (creating if needed) the database in dir, checks its schema version and migrates

@@ -130,6 +130,16 @@ func phrase(name string) string {
 // list, without the author's address, and privateReply (the post's crew+p-TOKEN@ address) is
 // its Reply-To: replying answers the author alone, through the list.
 func Post(l store.List, p store.Post, raw []byte, b Block, privateReply string) ([]byte, error) {
+	body, err := Body(l, p, raw, privateReply)
+	if err != nil {
+		return nil, err
+	}
+	return b.OnTop(body)
+}
+
+// Body is the part of the list copy of post p that every member gets the same: Post without
+// the block. A list composes it once per post and puts each member's block on top (OnTop).
+func Body(l store.List, p store.Post, raw []byte, privateReply string) ([]byte, error) {
 	var err error
 	if l.SubjectPrefix != "" {
 		if raw, err = withSubjectPrefix(raw, l.SubjectPrefix); err != nil {
@@ -145,7 +155,7 @@ func Post(l store.List, p store.Post, raw []byte, b Block, privateReply string) 
 			return nil, err
 		}
 	}
-	return b.OnTop(raw)
+	return raw, nil
 }
 
 // withSubjectPrefix puts prefix in front of the Subject unless it is already there.
