@@ -64,7 +64,8 @@ func benchArchive(b *testing.B, n int) (e *env, list string, size int64) {
 	return e, list, size
 }
 
-// BenchmarkSelect: SELECT reads every post's record to number the messages.
+// BenchmarkSelect: SELECT numbers the messages from the archive's last sequence and reads the
+// member's flags; no post's record is read.
 func BenchmarkSelect(b *testing.B) {
 	e, list, _ := benchArchive(b, benchMessages(b))
 	c := e.login(b, carol)
@@ -73,6 +74,26 @@ func BenchmarkSelect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFetchFlags: FETCH 1:* (FLAGS), as a mail client does at every resync; UIDs and
+// flags only, so no post's record is read, and the answers go out in bulk.
+func BenchmarkFetchFlags(b *testing.B) {
+	n := benchMessages(b)
+	e, list, _ := benchArchive(b, n)
+	c := e.login(b, carol)
+	if _, err := c.Select(list, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	start, ops := time.Now(), 0
+	for b.Loop() {
+		msgs, err := c.Fetch(allSeq(), &imap.FetchOptions{Flags: true}).Collect()
+		if err != nil || len(msgs) != n {
+			b.Fatalf("fetched %d flags, want %d: %v", len(msgs), n, err)
+		}
+		ops++
+	}
+	b.ReportMetric(float64(n*ops)/time.Since(start).Seconds(), "msgs/s")
 }
 
 var benchBody = strings.Repeat("A line of a long enough post about sailing and the weather, ahoy.\n", 60)

@@ -66,10 +66,11 @@ func (l countedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	ip := ipKey(c.RemoteAddr())
+	b := &batchConn{Conn: c} // under TLS too: its records are collected the same way
 	if !l.srv.open.add(ip, l.srv.cfg.MaxConnections, l.srv.cfg.MaxConnectionsPerIP) {
-		return &countedConn{Conn: c, over: true}, nil
+		return &countedConn{Conn: b, over: true}, nil
 	}
-	return &countedConn{Conn: c, done: func() { l.srv.open.remove(ip) }}, nil
+	return &countedConn{Conn: b, done: func() { l.srv.open.remove(ip) }}, nil
 }
 
 type countedConn struct {

@@ -82,6 +82,12 @@ type fetched struct {
 	raw  []byte // nil when no item needs the bytes
 }
 
+// needsRecord: an item is read from the post's record. UID and FLAGS are not: UID i is message
+// i, and flags are the member's.
+func needsRecord(o *imap.FetchOptions) bool {
+	return needsBytes(o) || o.InternalDate || o.RFC822Size
+}
+
 func needsBytes(o *imap.FetchOptions) bool {
 	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
@@ -139,21 +145,22 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err != nil {
 		return err
 	}
-	withBytes := needsBytes(options)
+	withBytes, withRecord := needsBytes(options), needsRecord(options)
 	var batch []fetched
 	for len(idx) > 0 {
 		var used int
-		err := s.srv.st.View(func(tx store.Tx) error {
+		read := func(tx store.Archive) error {
 			batch, used = batch[:0], 0
 			size := 0
 			for used < len(idx) && len(batch) < batchMessages && size < batchBytes {
 				i := idx[used]
 				used++
-				f := fetched{idx: i}
+				f := fetched{idx: i, post: store.Post{Seq: uint64(sel.uids[i])}}
 				var err error
-				if withBytes {
+				switch {
+				case withBytes:
 					f.post, f.raw, err = tx.Post(sel.list, uint64(sel.uids[i]))
-				} else {
+				case withRecord:
 					f.post, err = tx.PostMeta(sel.list, uint64(sel.uids[i]))
 				}
 				if errors.Is(err, store.ErrNotFound) {
@@ -165,7 +172,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				batch = append(batch, f)
 			}
 			return nil
-		})
+		}
+		var err error
+		if withRecord {
+			err = s.srv.st.View(func(tx store.Tx) error { return read(tx) })
+		} else {
+			err = read(nil) // UID and FLAGS only: nothing to read
+		}
 		if err != nil {
 			return err
 		}

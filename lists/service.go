@@ -525,6 +525,52 @@ func (s *Service) Archive(list string) ([]store.Post, error) {
 	return out, notFound(err, "there is no list %s", laddr)
 }
 
+// archivePage is how many post records EachPost reads in one read transaction: a slow
+// reader of a long archive never holds one open for long (bbolt cannot grow its file while a
+// read transaction is open).
+const archivePage = 4096
+
+// EachPost calls fn with the records of list's archive in sequence order, a page of them at a
+// time (each read in a short transaction of its own, fn called between them): an archive of a
+// million posts streams in constant memory. Posts archived meanwhile are included up to the
+// newest when EachPost started.
+func (s *Service) EachPost(list string, fn func([]store.Post) error) error {
+	laddr, err := ParseAddress(list)
+	if err != nil {
+		return err
+	}
+	var last uint64
+	err = s.st.View(func(tx store.Tx) error {
+		last, err = tx.LastSeq(laddr)
+		return err
+	})
+	if err != nil {
+		return notFound(err, "there is no list %s", laddr)
+	}
+	page := make([]store.Post, 0, archivePage)
+	for next := uint64(1); next <= last; {
+		err := s.st.View(func(tx store.Tx) error {
+			page = page[:0]
+			for seq := next; seq <= last && len(page) < archivePage; seq++ {
+				p, err := tx.PostMeta(laddr, seq)
+				if err != nil {
+					return err
+				}
+				page = append(page, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return notFound(err, "there is no list %s", laddr)
+		}
+		next += uint64(len(page))
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func parseTwo(list, address string) (string, string, error) {
 	laddr, err := ParseAddress(list)
 	if err != nil {

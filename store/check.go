@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -111,9 +113,20 @@ func CheckFile(dir string) ([]string, error) {
 	return check(db)
 }
 
-// Problems runs bbolt's consistency check on the open database (a read transaction: the
-// server goes on serving) and returns what is wrong, nothing when it is sound.
-func (s *Store) Problems() ([]string, error) { return check(s.db) }
+// Problems reads every page of the open database and runs bbolt's consistency check (read
+// transactions: the server goes on serving) and returns what is wrong, nothing when it is
+// sound. The pages are read here first, as CheckFile does: bbolt's check runs in a goroutine
+// of its own, where a damaged page's panic would end the server.
+func (s *Store) Problems() ([]string, error) {
+	defer s.ReleaseMapped() // the walk mapped the whole file
+	var damaged *damagedError
+	if err := walk(s.db, s.path); errors.As(err, &damaged) {
+		return []string{damaged.detail}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return check(s.db)
+}
 
 func check(db *bolt.DB) ([]string, error) {
 	var out []string
@@ -135,4 +148,53 @@ func check(db *bolt.DB) ([]string, error) {
 // oneLine is a panic value or error as one line of text.
 func oneLine(v any) string {
 	return strings.Join(strings.Fields(fmt.Sprint(v)), " ")
+}
+
+// freelistOnDisk reports whether the bbolt file at path keeps its free list on disk, as read
+// from its newest valid meta page; true when there is no file yet. Anything it cannot make out
+// is false: the caller then reads every page first, the cautious way.
+//
+// bbolt exports nothing that says so before opening the file for writing, which is when it
+// would rebuild a missing free list; the meta page's layout is fixed by the file format
+// (bbolt's internal/common/meta.go): after the 16-byte page header, magic, version, page size
+// and flags (4 bytes each), the root bucket (8 + 8), the free list's page id (8), the high
+// water mark (8), the transaction id (8) and an FNV-1a checksum of the 56 bytes before it.
+func freelistOnDisk(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	const (
+		header    = 16
+		magic     = 0xED0CDAED
+		noFreelst = ^uint64(0)
+	)
+	meta := func(off int64) (freelist, txid uint64, pageSize uint32, ok bool) {
+		var b [header + 64]byte
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		m := b[header:]
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if binary.LittleEndian.Uint32(m) != magic || binary.LittleEndian.Uint64(m[56:]) != h.Sum64() {
+			return 0, 0, 0, false
+		}
+		return binary.LittleEndian.Uint64(m[32:]), binary.LittleEndian.Uint64(m[48:]), binary.LittleEndian.Uint32(m[8:]), true
+	}
+	fl0, tx0, pageSize, ok0 := meta(0)
+	if !ok0 {
+		pageSize = uint32(os.Getpagesize())
+	}
+	fl1, tx1, _, ok1 := meta(int64(pageSize))
+	switch {
+	case ok0 && (!ok1 || tx0 > tx1):
+		return fl0 != noFreelst, nil
+	case ok1:
+		return fl1 != noFreelst, nil
+	}
+	return false, nil
 }

@@ -37,6 +37,10 @@ const (
 	RecFailure   RecordKind = "failure"   // Nums[0]: ID; Data: Failure
 	RecBlob      RecordKind = "blob"      // Nums: ID, references; Data: the message
 	RecPassword  RecordKind = "password"  // Key: address; Data: AppPassword
+	// RecSearchDoc is a post's entry in its list's search index: Nums[0]: sequence; Data:
+	// SearchDoc.Encode. A copy carries the index, so the copy answers searches (and IMAP's
+	// narrowing) at once, as complete as the original's was, without reindexing.
+	RecSearchDoc RecordKind = "search-doc"
 )
 
 // Record is one raw record, as Copier.Dump gives it and Loader.Add takes it. List names the

@@ -119,6 +119,7 @@ func dumpList(b *bolt.Bucket, list string, fn func(Record) error) error {
 		{subBounces, func(k, v []byte) error { return emit(Record{Kind: RecBounce, Nums: []uint64{id(k)}, Data: v}) }},
 		{subHeld, func(k, v []byte) error { return emit(Record{Kind: RecHeld, Nums: []uint64{id(k)}, Data: v}) }},
 		{subPending, func(k, v []byte) error { return emit(Record{Kind: RecPending, Nums: []uint64{id(k)}, Data: v}) }},
+		{subSearchDocs, func(k, v []byte) error { return emit(Record{Kind: RecSearchDoc, Nums: []uint64{id(k)}, Data: v}) }},
 	}
 	for _, s := range steps {
 		if err := each(s.name, s.rec); err != nil {
@@ -373,6 +374,15 @@ func loadRecord(tx *bolt.Tx, r Record) error {
 			return err
 		}
 		return b.Bucket(subPending).Put(u64(r.Nums[0]), r.Data)
+	case RecSearchDoc:
+		if err := need(r, 1); err != nil {
+			return err
+		}
+		d, err := decodeDoc(r.Data)
+		if err != nil {
+			return fmt.Errorf("search document %d: %w", r.Nums[0], err)
+		}
+		return (&boltTx{tx: tx}).IndexPost(r.List, r.Nums[0], d)
 	}
 	return fmt.Errorf("unknown kind of record %q", r.Kind)
 }

@@ -92,3 +92,94 @@ func TestMigrationToSchema8GivesAnIncompleteIndex(t *testing.T) {
 		t.Errorf("found %d posts, %v", n, err)
 	}
 }
+
+// TestCopyCarriesTheSearchIndex: a file whose list has 600 indexed posts (a segment written,
+// the rest waiting, one indexed again) and a list whose index is not complete, copied into a
+// new file: the copy answers every search as the original does, and says its indexes are
+// as complete as they were.
+func TestCopyCarriesTheSearchIndex(t *testing.T) {
+	orig, err := OpenFile(t.TempDir() + "/orig.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	const list, partial = "crew@x.test", "partial@x.test"
+	if err := orig.Update(func(tx Tx) error {
+		for _, l := range []string{list, partial} {
+			if err := tx.CreateList(List{Address: l}); err != nil {
+				return err
+			}
+		}
+		for i := 1; i <= 600; i++ {
+			p, err := tx.AppendPost(list, Post{MessageID: fmt.Sprintf("%d@x", i)}, []byte("x"))
+			if err != nil {
+				return err
+			}
+			d := SearchDoc{Own: fmt.Sprintf("Tea number%d", i), Subject: "Café", Attachment: i%7 == 0, Other: fmt.Sprintf("mx%d", i)}
+			if err := tx.IndexPost(list, p.Seq, d.For(p)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.AppendPost(partial, Post{MessageID: "old@x"}, []byte("x")); err != nil {
+			return err
+		}
+		return tx.IndexPost(list, 5, SearchDoc{Own: "reindexed scone", Thread: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	answers := func(s *Store) []string {
+		var out []string
+		if err := s.View(func(tx Tx) error {
+			for _, l := range []string{list, partial} {
+				ok, err := tx.SearchIndexed(l)
+				if err != nil {
+					return err
+				}
+				out = append(out, fmt.Sprintf("%s complete %v", l, ok))
+			}
+			for _, query := range []string{"tea", "scone", "has:attachment cafe", "number599", "-tea"} {
+				q, err := searchq.Parse(query)
+				if err != nil {
+					return err
+				}
+				if err := tx.SearchPosts(list, q, 0, func(h Hit) error {
+					out = append(out, fmt.Sprintf("%s: %d %d %q", query, h.Seq, h.Thread, h.Lines))
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			seqs, ok, err := tx.SearchSubstrings(list, "mx59")
+			out = append(out, fmt.Sprintf("substrings %v %v", seqs, ok))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := answers(orig)
+	if len(want) < 600 {
+		t.Fatalf("the original answers %d lines", len(want))
+	}
+	cp, err := OpenFile(t.TempDir() + "/copy.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	sum, err := Copy(orig, cp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts[RecSearchDoc] != 600 {
+		t.Errorf("%d search documents copied, want 600", sum.Counts[RecSearchDoc])
+	}
+	got := answers(cp)
+	if len(got) != len(want) {
+		t.Fatalf("the copy answers %d lines, the original %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("the copy answers %q, the original %q", got[i], want[i])
+		}
+	}
+}

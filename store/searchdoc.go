@@ -159,3 +159,47 @@ func otherWords(raw []byte, d SearchDoc) string {
 	}()
 	return string(out)
 }
+
+// What another backend's index (store/postgres) needs to keep and answer as this file's does:
+// the same keys for the same words, the same check of a post against a query, the same
+// lines, and the document in the encoding a copy carries (RecSearchDoc).
+
+// Encode is d as the bbolt index stores it and a copy carries it.
+func (d SearchDoc) Encode() []byte {
+	v, _ := encodeDoc(d)
+	return v
+}
+
+// DecodeSearchDoc reads what Encode wrote.
+func DecodeSearchDoc(v []byte) (SearchDoc, error) { return decodeDoc(v) }
+
+// Terms are the keys d is found under, each once: a field's letter followed by a word of that
+// field (searchq.Words), for the author's own text, the quoted text, the subject and the
+// sender; the attachment field's letter alone when a file came with the post. Other's words
+// are not among them (SearchSubstrings reads them).
+func (d SearchDoc) Terms() []string {
+	terms := docTerms(d)
+	for i, k := range terms {
+		terms[i] = strings.TrimSuffix(k, "\x00")
+	}
+	return terms
+}
+
+// TermKeys are the keys (as Terms makes them) a post with word w for term t is found under:
+// it matches when it has any of them. w is one of t's words ("" for has:attachment); quotes is
+// Query.Quotes.
+func TermKeys(t searchq.Term, quotes bool, w string) []string {
+	fields := termFields(t, quotes)
+	keys := make([]string, len(fields))
+	for i := range len(fields) {
+		keys[i] = fields[i:i+1] + w
+	}
+	return keys
+}
+
+// Matches says whether d matches every term of q, read in its text: phrases, exclusions,
+// dates.
+func (d SearchDoc) Matches(q searchq.Query) bool { return docMatches(d, q) }
+
+// HitLines are d's lines that hold a word q highlights, as a Hit carries them.
+func (d SearchDoc) HitLines(q searchq.Query) []string { return hitLines(d, q) }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -79,10 +80,16 @@ func Open(dir string) (*Store, error) {
 // OpenFile is Open on the database file at path (crewmail migrate copies to and from files
 // named so), in a folder that exists.
 func OpenFile(path string) (*Store, error) {
-	// bbolt rebuilds the free list at opening (below) by reading every page in a goroutine of
-	// its own, where a damaged page's panic cannot be recovered and kills the process: read
-	// every page here first, where it can.
-	if _, err := os.Stat(path); err == nil {
+	// bbolt keeps the free list on disk (written with each commit), so opening reads the meta
+	// and free-list pages only, whatever the file's size, and maps no other page. A file whose
+	// free list is not on disk (crewmail wrote files without it before) has it rebuilt by
+	// bbolt at this opening, once, by reading every page in a goroutine of its own, where a
+	// damaged page's panic cannot be recovered and kills the process: walk reads every page
+	// here first, where it can. Damage found later, in a transaction, is an error of that
+	// transaction (View and Update recover it); "crewmail check-db" reads every page.
+	if onDisk, err := freelistOnDisk(path); err != nil {
+		return nil, err
+	} else if !onDisk {
 		db, err := openBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 		if err != nil {
 			return nil, err
@@ -95,9 +102,7 @@ func OpenFile(path string) (*Store, error) {
 			return nil, err
 		}
 	}
-	// The free list is not written at every commit (fewer pages to fsync per message); bbolt
-	// rebuilds it when the file is opened.
-	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +110,11 @@ func OpenFile(path string) (*Store, error) {
 	if err := s.prepare(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Opening maps what migrations and the lists' configurations read; give it back.
+	if err := s.ReleaseMapped(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	go s.committer()
 	// A backup restored from before a redaction gets it again (see Store.Journal).
@@ -289,9 +299,24 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// View runs fn in a read-only transaction (Backend.View).
-func (s *Store) View(fn func(Tx) error) error {
+// View runs fn in a read-only transaction (Backend.View). A damaged page met on the way (bbolt
+// panics, or faults on a page outside the file) is an error of this read, not the end of the
+// process (see readPanic).
+func (s *Store) View(fn func(Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.readPanic(r)
+		}
+	}()
 	return s.db.View(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+}
+
+// readPanic is the error of a transaction that panicked: bbolt trusts its pages, and a
+// damaged one makes it panic wherever it is read. Open no longer reads every page (see Open),
+// so this is where damage shows while serving; the transaction is rolled back by bbolt.
+func (s *Store) readPanic(r any) error {
+	return &damagedError{s.path, oneLine(r)}
 }
 
 // Update runs fn in a read-write transaction that is on disk (fsync'd) when Update returns nil.
@@ -349,7 +374,7 @@ func (s *Store) runBatch(batch []*commit) {
 		failed := -1
 		var fnErr error
 		var tx *boltTx
-		err := s.db.Update(func(btx *bolt.Tx) error {
+		err := s.commitBatch(func(btx *bolt.Tx) error {
 			tx = &boltTx{tx: btx, st: s}
 			for i, c := range batch {
 				if err := s.safeRun(c.fn, tx); err != nil {
@@ -373,6 +398,18 @@ func (s *Store) runBatch(batch []*commit) {
 		batch[failed].done <- fnErr
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
+}
+
+// commitBatch is db.Update that turns a panic of bbolt's own (a damaged page met while
+// committing) into the batch's error instead of taking the committer down.
+func (s *Store) commitBatch(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.readPanic(r)
+		}
+	}()
+	return s.db.Update(fn)
 }
 
 // safeRun keeps a panicking caller from taking the committer down with it.

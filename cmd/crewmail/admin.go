@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -924,42 +925,63 @@ func cmdArchiveLs(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	posts, err := b.svc.Archive(args[0])
-	if err != nil {
+	// Streamed a page of posts at a time, through one buffer: over the control socket each
+	// write is a frame (a million lines were 30 million writes).
+	out := bufio.NewWriterSize(c.stdout, 64<<10)
+	var (
+		each func([]store.Post) error
+		tw   *tabwriter.Writer // the table's page being aligned
+	)
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		each = func(posts []store.Post) error {
+			for _, p := range posts {
+				if err := enc.Encode(archiveEntry(p)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	} else {
+		// The table is aligned a page at a time: aligning all of it would hold all of it.
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tCONVERSATION\tMESSAGE-ID")
+		titles := conversationTitles{}
+		each = func(posts []store.Post) error {
+			for _, p := range posts {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(titles.of(p), 60), p.MessageID)
+			}
+			return tw.Flush()
+		}
+	}
+	if err := b.svc.EachPost(args[0], each); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		for _, p := range posts {
-			if err := enc.Encode(archiveEntry(p)); err != nil {
-				return err
-			}
+	if tw != nil {
+		if err := tw.Flush(); err != nil { // the header of an empty archive
+			return err
 		}
-		return nil
 	}
-	titles := conversationTitles(posts)
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDATE\tTHREAD\tFROM\tCONVERSATION\tMESSAGE-ID")
-	for _, p := range posts {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t<%s>\n", p.Seq, p.Received.Format("2006-01-02 15:04"), p.Thread, p.From, oneLine(titles[p.Thread], 60), p.MessageID)
-	}
-	return tw.Flush()
+	return out.Flush()
 }
 
-// conversationTitles are the titles of the threads of posts, as digests show them
-// (subject.Title: "Tomatoes" for a thread of "Re: [Crew] Tomatoes" posts).
-func conversationTitles(posts []store.Post) map[uint64]string {
-	subjects := map[uint64][]string{}
-	for _, p := range posts {
-		subjects[p.Thread] = append(subjects[p.Thread], p.Subject)
+// conversationTitles name the threads of an archive read in order, as digests do
+// (subject.Title: "Tomatoes" for a thread of "Re: [Crew] Tomatoes" posts), from the first few
+// subjects of each thread seen so far.
+type conversationTitles map[uint64][]string
+
+// titleSubjects bounds the subjects kept per thread: the title is the first that is not a
+// digest's, found among the first few.
+const titleSubjects = 4
+
+func (ct conversationTitles) of(p store.Post) string {
+	if s := ct[p.Thread]; len(s) < titleSubjects {
+		ct[p.Thread] = append(s, p.Subject)
 	}
-	titles := make(map[uint64]string, len(subjects))
-	for th, s := range subjects {
-		if titles[th] = subject.Title(s); titles[th] == "" {
-			titles[th] = "(no subject)"
-		}
+	if t := subject.Title(ct[p.Thread]); t != "" {
+		return t
 	}
-	return titles
+	return "(no subject)"
 }
 
 // archiveEntry is the stable JSON form of an archived post.

@@ -19,18 +19,26 @@ import (
 // The control socket lets admin commands reach a running server, which alone may open the
 // database. One request per connection: a JSON line with the command's arguments; the answer
 // is a stream of JSON lines, each with some of what the command prints (so long commands
-// stream their output and progress), the last with its exit status.
+// stream their output and progress), the last with its exit status. A caller that asks for
+// raw frames (every caller of this version does) gets the printed bytes after their frame's
+// line instead of inside it, in base64: `archive ls` of a million posts is 300 MB, which
+// JSON-encoding and decoding slowed to half its pace.
 
 type ctlRequest struct {
 	Args []string `json:"args"`
 	// TTY: the caller's stderr is a terminal, so long commands show progress there.
 	TTY bool `json:"tty,omitempty"`
+	// Raw: the caller reads raw frames (ctlFrame.Raw).
+	Raw bool `json:"raw,omitempty"`
 }
 
 type ctlFrame struct {
 	Stdout []byte `json:"stdout,omitempty"` // bytes, not text: an export is whatever the mail was
 	Stderr []byte `json:"stderr,omitempty"`
 	Code   *int   `json:"code,omitempty"` // set in the last frame
+	// Raw: this many bytes follow the frame's line, for stdout, or for stderr when ToStderr.
+	Raw      int  `json:"raw,omitempty"`
+	ToStderr bool `json:"to_stderr,omitempty"`
 }
 
 // frameWriter sends what is written to it as frames of one kind.
@@ -38,16 +46,27 @@ type frameWriter struct {
 	mu     *sync.Mutex
 	conn   net.Conn
 	stderr bool
+	raw    bool // the caller reads raw frames
 }
 
 func (w frameWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	if w.raw && len(p) > 0 {
+		head, err := json.Marshal(ctlFrame{Raw: len(p), ToStderr: w.stderr})
+		if err != nil {
+			return 0, err
+		}
+		if _, err := (&net.Buffers{append(head, '\n'), p}).WriteTo(w.conn); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	f := ctlFrame{Stdout: p}
 	if w.stderr {
 		f = ctlFrame{Stderr: p}
 	}
-	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Minute))
 	if err := json.NewEncoder(w.conn).Encode(f); err != nil {
 		return 0, err
 	}
@@ -86,14 +105,27 @@ func ctlCallIdle(path string, args []string, stdout, stderr io.Writer, idle time
 		return exitError, true
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(idle))
-	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args, TTY: isTerminal(stderr)}); err != nil {
+	if err := json.NewEncoder(conn).Encode(ctlRequest{Args: args, TTY: isTerminal(stderr), Raw: true}); err != nil {
 		return failed(err)
 	}
-	dec := json.NewDecoder(bufio.NewReader(conn))
+	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		var f ctlFrame
 		_ = conn.SetReadDeadline(time.Now().Add(idle))
-		if err := dec.Decode(&f); err != nil {
+		line, err := br.ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &f)
+		}
+		if err == nil && f.Raw > 0 {
+			w := stdout
+			if f.ToStderr {
+				w = stderr
+			}
+			if _, err = io.CopyN(heedless{w}, br, int64(f.Raw)); err != nil {
+				return failed(err)
+			}
+		}
+		if err != nil {
 			return failed(err)
 		}
 		stdout.Write(f.Stdout)
@@ -102,6 +134,16 @@ func ctlCallIdle(path string, args []string, stdout, stderr io.Writer, idle time
 			return *f.Code, true
 		}
 	}
+}
+
+// heedless passes what is written on and reports it written: output the caller stopped
+// reading (a pipe into head) must not be taken for the server's failure, and the frames
+// after it must still be read.
+type heedless struct{ w io.Writer }
+
+func (h heedless) Write(p []byte) (int, error) {
+	_, _ = h.w.Write(p)
+	return len(p), nil
 }
 
 // ctlServer answers admin commands on the control socket.
@@ -173,7 +215,7 @@ func (c *ctlServer) handle(conn net.Conn) {
 		return
 	}
 	var mu sync.Mutex
-	out, errOut := frameWriter{&mu, conn, false}, frameWriter{&mu, conn, true}
+	out, errOut := frameWriter{&mu, conn, false, req.Raw}, frameWriter{&mu, conn, true, req.Raw}
 	b := *c.b
 	b.progress = nil
 	if req.TTY {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"crewmail/internal/mailtest"
+	"crewmail/internal/searchq"
 	"crewmail/store"
 	"crewmail/store/postgres/pgtest"
 )
@@ -30,6 +33,52 @@ func archived(t *testing.T, st store.Backend, list string) (map[uint64][]byte, [
 	return out, bytes.Clone(st.Secret())
 }
 
+// searchQueries are searches whose answers a copy of the archive must give alike.
+var searchQueries = []string{"the", `"thank you"`, "patch -the", "from:gmail", "subject:re", "has:attachment",
+	"in:quotes wrote", "after:2010-01-01 before:2020-01-01 list", `-"the"`}
+
+// searched is what st answers for searchQueries on list (every hit, written out, with a
+// limit of 5 conversations and without), whether the index is complete, and the posts IMAP's
+// search for "ello" would read.
+func searched(t *testing.T, st store.Backend, list string) []string {
+	t.Helper()
+	var out []string
+	err := st.View(func(tx store.Tx) error {
+		out = out[:0]
+		complete, err := tx.SearchIndexed(list)
+		if err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprintf("complete: %v", complete))
+		for _, query := range searchQueries {
+			q, err := searchq.Parse(query)
+			if err != nil {
+				return err
+			}
+			for _, limit := range []int{0, 5} {
+				n := 0
+				if err := tx.SearchPosts(list, q, limit, func(h store.Hit) error {
+					n++
+					out = append(out, fmt.Sprintf("%s|%d: %d %d %s %q", query, limit, h.Seq, h.Thread, h.Date, h.Lines))
+					return nil
+				}); err != nil {
+					return err
+				}
+				if n == 0 {
+					t.Errorf("search %q finds nothing in the corpus: not a test", query)
+				}
+			}
+		}
+		seqs, ok, err := tx.SearchSubstrings(list, "ello")
+		out = append(out, fmt.Sprintf("substrings: %v %v", seqs, ok))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // sameArchive fails t unless got holds exactly the messages of want, byte for byte.
 func sameArchive(t *testing.T, where string, got, want map[uint64][]byte) {
 	t.Helper()
@@ -47,8 +96,9 @@ var oneClickRE = regexp.MustCompile(`/u/([a-z2-7]+)>`)
 
 // TestMigrateRoundTripOverCorpus: a bbolt server's archive (the corpus, imported) and a member
 // whose one-click unsubscribe link went out in a post; crewmail migrate copies the stopped
-// store into PostgreSQL, where a server runs with every message byte for byte and honours the
-// link minted before; copied back to a bbolt file (-from the PostgreSQL [store]), the same.
+// store into PostgreSQL, where a server runs with every message byte for byte, honours the
+// link minted before and answers every search as bbolt did (the index is copied); copied back
+// to a bbolt file (-from the PostgreSQL [store]), the same.
 func TestMigrateRoundTripOverCorpus(t *testing.T) {
 	files := mailtest.Corpus(t, "threads", "mime")
 	dsn := pgtest.DSN(t)
@@ -95,6 +145,7 @@ func TestMigrateRoundTripOverCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, secret := archived(t, orig, crew)
+	wantSearch := searched(t, orig, crew)
 	if err := orig.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +166,9 @@ func TestMigrateRoundTripOverCorpus(t *testing.T) {
 	b := startTestServer(t, pgCfg)
 	got, gotSecret := archived(t, b.st, crew)
 	sameArchive(t, "on PostgreSQL", got, want)
+	if got := searched(t, b.st, crew); !slices.Equal(got, wantSearch) {
+		t.Errorf("searches on PostgreSQL differ from bbolt's:\n%s", diffLines(got, wantSearch))
+	}
 	if !bytes.Equal(gotSecret, secret) {
 		t.Fatal("the server's secret was not copied")
 	}
@@ -148,10 +202,23 @@ func TestMigrateRoundTripOverCorpus(t *testing.T) {
 	c := startTestServer(t, cCfg)
 	got, gotSecret = archived(t, c.st, crew)
 	sameArchive(t, "back on bbolt", got, want)
+	if got := searched(t, c.st, crew); !slices.Equal(got, wantSearch) {
+		t.Errorf("searches back on bbolt differ from the original's:\n%s", diffLines(got, wantSearch))
+	}
 	if !bytes.Equal(gotSecret, secret) {
 		t.Fatal("the server's secret did not come back")
 	}
 	if u, err := c.svc.OneClick(link); err != nil || u.Address != "reader@example.test" {
 		t.Fatalf("the one-click link minted before the moves, back on bbolt: %+v, %v", u, err)
 	}
+}
+
+// diffLines says where got and want first differ, and how long each is.
+func diffLines(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("line %d: got %s\nwant %s\n(%d lines, want %d)", i, got[i], want[i], len(got), len(want))
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(got), len(want))
 }

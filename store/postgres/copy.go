@@ -138,6 +138,22 @@ func (db *DB) Dump(fn func(store.Record) error) error {
 			{"SELECT id, data FROM bounces WHERE list = $1 ORDER BY id", idData(store.RecBounce, list)},
 			{"SELECT id, data FROM held WHERE list = $1 ORDER BY id", idData(store.RecHeld, list)},
 			{"SELECT id, data FROM pending WHERE list = $1 ORDER BY id", idData(store.RecPending, list)},
+			{"SELECT seq, doc, other FROM search_docs WHERE list = $1 ORDER BY seq", func(r pgx.Rows) (store.Record, error) {
+				rec := store.Record{Kind: store.RecSearchDoc, List: list}
+				var seq int64
+				var doc []byte
+				var other string
+				if err := r.Scan(&seq, &doc, &other); err != nil {
+					return rec, err
+				}
+				d, err := store.DecodeSearchDoc(doc)
+				if err != nil {
+					return rec, fmt.Errorf("search document %d of %s: %w", seq, list, err)
+				}
+				d.Other = other
+				rec.Nums, rec.Data = nums(seq), d.Encode()
+				return rec, nil
+			}},
 		}
 		for _, s := range steps {
 			if err := each(s.sql, l, s.rec); err != nil {
@@ -186,6 +202,8 @@ type loader struct {
 	tx    pgx.Tx
 	batch pgx.Batch
 	lists []string
+	// indexed counts each list's search documents, for its search_count at Close.
+	indexed map[string]int64
 }
 
 // loadBatch is how many statements go to the server in one round trip.
@@ -207,7 +225,7 @@ func (db *DB) Loader() (store.Loader, error) {
 		_ = ptx.Rollback(db.ctx)
 		return nil, store.ErrNotEmpty
 	}
-	return &loader{db: db, tx: ptx}, nil
+	return &loader{db: db, tx: ptx, indexed: map[string]int64{}}, nil
 }
 
 func (l *loader) queue(sql string, a ...any) error {
@@ -251,7 +269,7 @@ func (l *loader) add(r store.Record) error {
 	counts := map[store.RecordKind]int{
 		store.RecSequences: 2, store.RecList: 6, store.RecPost: 1, store.RecThreadID: 1, store.RecSubject: 2,
 		store.RecMerge: 3, store.RecMark: 3, store.RecFlags: 3, store.RecBounce: 1, store.RecHeld: 1,
-		store.RecPending: 1, store.RecFailure: 1, store.RecBlob: 2,
+		store.RecPending: 1, store.RecFailure: 1, store.RecBlob: 2, store.RecSearchDoc: 1,
 	}
 	if err := need(r, counts[r.Kind]); err != nil {
 		return err
@@ -324,6 +342,14 @@ func (l *loader) add(r store.Record) error {
 		return l.queue("INSERT INTO blobs VALUES ($1, $2, $3)", n(0), n(1), data)
 	case store.RecPassword:
 		return l.queue("INSERT INTO app_passwords VALUES ($1, $2)", r.Key, data)
+	case store.RecSearchDoc:
+		d, err := store.DecodeSearchDoc(r.Data)
+		if err != nil {
+			return fmt.Errorf("search document %d: %w", r.Nums[0], err)
+		}
+		row := searchRow(r.List, r.Nums[0], d)
+		l.indexed[r.List]++
+		return l.queue(insertSearchDoc, row...)
 	}
 	return fmt.Errorf("unknown kind of record %q", r.Kind)
 }
@@ -331,6 +357,12 @@ func (l *loader) add(r store.Record) error {
 // Close writes what is queued and commits; the secret loaded becomes this handle's.
 func (l *loader) Close() error {
 	ctx := l.db.ctx
+	for _, list := range l.lists {
+		if err := l.queue("UPDATE lists SET search_count = $2 WHERE address = $1", list, l.indexed[list]); err != nil {
+			_ = l.tx.Rollback(ctx)
+			return err
+		}
+	}
 	if err := l.flush(); err != nil {
 		_ = l.tx.Rollback(ctx)
 		return err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"crewmail/internal/searchq"
 	"crewmail/store"
 )
 
@@ -27,9 +28,10 @@ func dump(t *testing.T, c store.Copier) []string {
 
 // TestCopyKeepsEveryKindOfRecord: a bbolt file with every kind of record (merged threads,
 // mutes and follows, cursors, flags, bounces, held posts, pending actions, waiting, leased and
-// failed deliveries with a shared message, app passwords) copied into PostgreSQL and back
-// into a new file holds the same records, the same IDs and counters, and the same secret; the
-// next member, post and delivery get the numbers they would have had.
+// failed deliveries with a shared message, app passwords, the search index) copied into
+// PostgreSQL and back into a new file holds the same records, the same IDs and counters, and
+// the same secret; the next member, post and delivery get the numbers they would have had, and
+// the copied index answers searches at once, complete.
 func TestCopyKeepsEveryKindOfRecord(t *testing.T) {
 	const list = "crew@x.test"
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -56,6 +58,12 @@ func TestCopyKeepsEveryKindOfRecord(t *testing.T) {
 				return err
 			}
 			if err := tx.IndexThread(list, p.Origin, []string{p.MessageID, fmt.Sprintf("ghost%d@x", i)}, fmt.Sprintf("subject %d", i), now); err != nil {
+				return err
+			}
+			// Every post is indexed for search, with words for IMAP only and a file on the last.
+			doc := store.SearchDoc{FromAddr: "a@x.test", FromName: "Ann Ö", Subject: "s", Own: fmt.Sprintf("Café number%d", i),
+				Quoted: "> quoted", Other: fmt.Sprintf("mx%d example", i), Attachment: i == 3, Date: now.Add(time.Duration(i) * time.Hour)}
+			if err := tx.IndexPost(list, p.Seq, doc.For(p)); err != nil {
 				return err
 			}
 		}
@@ -143,7 +151,32 @@ func TestCopyKeepsEveryKindOfRecord(t *testing.T) {
 		if db.Incarnation(list) != orig.Incarnation(list) || orig.Incarnation(list) == 0 {
 			t.Errorf("%s: incarnation %d, want %d", name, db.Incarnation(list), orig.Incarnation(list))
 		}
-		err := db.Update(func(tx store.Tx) error {
+		err := db.View(func(tx store.Tx) error {
+			if ok, err := tx.SearchIndexed(list); err != nil || !ok {
+				t.Errorf("%s: the copied index is not complete (%v)", name, err)
+			}
+			q, err := searchq.Parse(`cafe from:"ann o" has:attachment`)
+			if err != nil {
+				return err
+			}
+			var hits []store.Hit
+			if err := tx.SearchPosts(list, q, 0, func(h store.Hit) error { hits = append(hits, h); return nil }); err != nil {
+				return err
+			}
+			if len(hits) != 1 || hits[0].Seq != 3 || hits[0].Thread != 2 || !hits[0].Date.Equal(now.Add(3*time.Hour)) ||
+				!slices.Equal(hits[0].Lines, []string{"Café number3"}) {
+				t.Errorf("%s: search hits %+v, want post 3 in thread 2", name, hits)
+			}
+			seqs, ok, err := tx.SearchSubstrings(list, "mx2")
+			if err != nil || !ok || !slices.Contains(seqs, 2) {
+				t.Errorf("%s: SearchSubstrings(mx2) = %v, %v, %v", name, seqs, ok, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx store.Tx) error {
 			r, err := tx.Recipients(list)
 			if err != nil || len(r) != 1 || r[0] != (store.Recipient{ID: 1, Address: "a@x.test"}) {
 				t.Errorf("%s: recipients %v, %v", name, r, err)
