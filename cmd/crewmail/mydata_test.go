@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
 
 	"crewmail/config"
 	"crewmail/internal/mailtest"
@@ -537,32 +540,45 @@ func TestNothingLingersAfterTheLastUnsubscribe(t *testing.T) {
 	}
 }
 
-// TestPausedMemberIsToldWhyAndResumesInOneClick: delivery to alice is paused for bouncing
-// (as bounce accounting does it, see bounce_test.go); the answer to her next mail says since
-// when and why, with an address that resumes; one mail to it and the list's posts reach her
-// again, and later mail no longer speaks of a pause.
+// TestPausedMemberIsToldWhyAndResumesInOneClick: alice's server refuses every copy; after
+// three hard bounces over eight days delivery to her is paused. Her server takes mail again,
+// but the list sends her none; the answer to her next mail says since when and why, with an
+// address that resumes; one mail to it and the list's posts reach her again, and later mail no
+// longer speaks of a pause.
 func TestPausedMemberIsToldWhyAndResumesInOneClick(t *testing.T) {
 	t.Parallel()
 	sink := mailtest.NewSink(t)
-	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
-	if err := ts.st.Update(func(tx store.Tx) error {
-		m, err := tx.Member(crew, "alice@example.test")
-		if err != nil {
-			return err
+	var refuse atomic.Bool
+	refuse.Store(true)
+	sink.Reject = func(m mailtest.Message) error {
+		if m.To[0] == "alice@example.test" && refuse.Load() {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "mailbox full"}
 		}
-		m.Paused, m.PausedWhy, m.BounceScore = time.Now(), "550 5.2.2 mailbox full", 3
-		return tx.PutMember(crew, m)
-	}); err != nil {
-		t.Fatal(err)
+		return nil
 	}
+	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	for i := range 3 {
+		if i > 0 {
+			ts.clock.Advance(4 * 24 * time.Hour)
+		}
+		if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", fmt.Sprint("Post ", i), fmt.Sprintf("b%d@example.test", i), "x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, ts)
+	}
+	if l := members(t, ts); !strings.Contains(l, "paused since") {
+		t.Fatalf("alice is not paused after three bounces over eight days:\n%s", l)
+	}
+	refuse.Store(false)
 	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Before", "p1@example.test", "While paused.\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, ts)
+	ts.clock.Advance(61 * time.Minute)
 	if err := ask(t, ts, "alice@example.test", request, "export\r\n", true); err != nil {
 		t.Fatal(err)
 	}
-	m := expectSome(t, ts, sink, "alice@example.test", "export: your data went to", "has been paused since", "because it bounced", "550 5.2.2 mailbox full", "mailto:crew+confirm-")
+	m := expectSome(t, ts, sink, "alice@example.test", "export: your data went to", "has been paused since", "because it bounced", "mailbox full", "mailto:crew+confirm-")
 	for _, got := range sink.Messages() {
 		if got.To[0] == "alice@example.test" && strings.Contains(text(t, got), "While paused.") {
 			t.Fatal("a post reached a paused member")
