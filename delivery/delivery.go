@@ -41,7 +41,7 @@ type Config struct {
 	Workers     int
 	MaxAge      time.Duration // temporary failures are retried this long after the mail was queued
 	SendTimeout time.Duration // one attempt; default 10 minutes
-	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least 2×claimAhead+2 send timeouts
+	Lease       time.Duration // a claimed row becomes due again after this (a crash mid-send); at least 3 send timeouts
 	Signer      *Signer       // DKIM-signs each message with its list's domain key; nil: unsigned
 	// Failed, when set, runs in the transaction that records a delivery as failed for good
 	// (bounce accounting), with the outcome of its last attempt.
@@ -79,10 +79,11 @@ func New(st store.Backend, composer Composer, transport Transport, cfg Config, l
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 10 * time.Minute
 	}
-	// A claimed row waits behind at most the rows of two claims per worker: the lease must
-	// outlast all those attempts, or a row could be claimed again while it waits or is being
-	// sent.
-	if minLease := time.Duration(2*claimAhead+2) * cfg.SendTimeout; cfg.Lease < minLease {
+	// An attempt starts only while its row's lease has more than a send timeout (and the time
+	// to record its outcome) left, so it ends before another process may claim the row; a row
+	// that waited longer for a worker is given back instead (Run). The lease is kept short, since
+	// on a shared database a dead node's rows wait for it to run out.
+	if minLease := 3 * cfg.SendTimeout; cfg.Lease < minLease {
 		cfg.Lease = minLease
 	}
 	if cfg.MaxAge == 0 {
@@ -140,9 +141,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	// here for a free worker; their leases cover the wait. A claim is committed beside this
 	// loop, which goes on handing rows to the workers meanwhile, and the next one starts while
 	// they still have plenty in hand: no worker stands idle while a claim is written.
-	var ready []store.Delivery
+	var ready []claimed
 	batch := claimAhead * q.cfg.Workers
-	claims := make(chan []store.Delivery, 1)
+	claims := make(chan []claimed, 1)
 	claiming := false
 	// want: something happened since the last claim began (the start, a wake-up, the timer,
 	// an attempt that ended, a full batch), so there may be rows to claim.
@@ -150,22 +151,30 @@ func (q *Queue) Run(ctx context.Context) error {
 	claim := func() {
 		claiming, want = true, false
 		go func() {
-			var claimed []store.Delivery
+			var rows []store.Delivery
+			now := q.Now()
 			err := q.st.Update(func(tx store.Tx) error {
 				var err error
-				claimed, err = tx.ClaimDue(q.Now(), q.cfg.Lease, batch)
+				rows, err = tx.ClaimDue(now, q.cfg.Lease, batch)
 				return err
 			})
 			if err != nil {
 				q.log.Error("cannot claim deliveries from the outbox", "err", err)
 			}
-			claims <- claimed
+			// The lease runs from the claim's clock reading at the latest: a start judged by
+			// it is never later than the store's.
+			last := now.Add(q.cfg.Lease - q.cfg.SendTimeout - min(recordMargin, q.cfg.SendTimeout))
+			got := make([]claimed, len(rows))
+			for i, d := range rows {
+				got[i] = claimed{d, last}
+			}
+			claims <- got
 		}()
 	}
-	took := func(claimed []store.Delivery) {
+	took := func(rows []claimed) {
 		claiming = false
-		ready = append(ready, claimed...)
-		if len(claimed) == batch {
+		ready = append(ready, rows...)
+		if len(rows) == batch {
 			want = true // a full batch: there may be more due right now
 		}
 	}
@@ -175,8 +184,15 @@ func (q *Queue) Run(ctx context.Context) error {
 		if want && !claiming && len(ready) < batch/2 && ctx.Err() == nil {
 			claim()
 		}
+		var stale []store.Delivery
 		for i := 0; inflight < q.cfg.Workers && i < len(ready) && ctx.Err() == nil; {
-			d := ready[i]
+			d := ready[i].Delivery
+			if q.Now().After(ready[i].lastStart) {
+				// It waited for a worker so long that its lease could run out mid-send.
+				stale = append(stale, d)
+				ready = slices.Delete(ready, i, i+1)
+				continue
+			}
 			if busy[d.To] > 0 {
 				i++
 				continue
@@ -189,11 +205,15 @@ func (q *Queue) Run(ctx context.Context) error {
 				q.attempt(sendCtx, d)
 			}()
 		}
+		if len(stale) > 0 {
+			q.unclaim(stale)
+			want = true
+		}
 		if ctx.Err() != nil {
 			if claiming {
 				took(<-claims)
 			}
-			q.unclaim(ready)
+			q.unclaim(deliveries(ready))
 			return q.drain(inflight, finished, cancelSends)
 		}
 		if claiming || len(ready) > 0 || want {
@@ -233,6 +253,24 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// claimed is a row claimed and waiting for a worker, and the latest time its attempt may start.
+type claimed struct {
+	store.Delivery
+	lastStart time.Time
+}
+
+// recordMargin is what an attempt's outcome is given to be recorded before its lease ends (a
+// send timeout, when that is shorter).
+const recordMargin = time.Minute
+
+func deliveries(rows []claimed) []store.Delivery {
+	ds := make([]store.Delivery, len(rows))
+	for i, r := range rows {
+		ds[i] = r.Delivery
+	}
+	return ds
 }
 
 // unclaim gives back rows claimed but not started, as they were: due now, the attempt that

@@ -573,3 +573,49 @@ func TestWakeNeverBlocks(t *testing.T) {
 		t.Fatal("Wake blocked with nobody running the queue")
 	}
 }
+
+// TestQueueGivesBackARowWhoseLeaseRanLow: a claimed row that waited for a worker until its
+// lease has less than a send timeout left is not sent on that lease, where another process
+// could claim it again mid-send; it is given back and claimed anew, and then sent once.
+func TestQueueGivesBackARowWhoseLeaseRanLow(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	g := newGate()
+	ds := enqueue(t, st,
+		store.Delivery{List: "crew", Seq: 1, From: "crew-bounces@crew.test", To: "first@example.test", Created: t0.Add(-2 * time.Millisecond)},
+		store.Delivery{List: "crew", Seq: 2, From: "crew-bounces@crew.test", To: "second@example.test", Created: t0.Add(-time.Millisecond)})
+	cfg := delivery.Config{Workers: 1, SendTimeout: 10 * time.Minute, Lease: 30 * time.Minute}
+	q, clk := newQueue(t, st, composeMessage, g, cfg)
+	runQueue(t, q)
+
+	if to := g.next(t); to != ds[0].To {
+		t.Fatalf("first send to %s, want %s", to, ds[0].To)
+	}
+	// The lease is what the configuration says: on a shared database a dead node's rows wait
+	// for it to end.
+	for _, d := range outbox(t, st) {
+		if want := t0.Add(cfg.Lease); !d.Due.Equal(want) {
+			t.Errorf("row %d leased until %s, want %s", d.ID, d.Due.Format(time.TimeOnly), want.Format(time.TimeOnly))
+		}
+	}
+	// Both rows were claimed together; the first send takes 25 of the lease's 30 minutes.
+	now := clk.Advance(25 * time.Minute)
+	g.pass(t)
+	if to := g.next(t); to != ds[1].To {
+		t.Fatalf("second send to %s, want %s", to, ds[1].To)
+	}
+	var lease time.Time
+	for _, d := range outbox(t, st) {
+		if d.ID == ds[1].ID {
+			lease = d.Due
+		}
+	}
+	if lease.Sub(now) < cfg.SendTimeout {
+		t.Errorf("the second row is sent on a lease that ends %s after the send began, less than a send timeout; want a new lease", lease.Sub(now))
+	}
+	g.pass(t)
+	waitOutbox(t, st, "an empty outbox", empty)
+	if _, sent, _ := g.stats(); !slices.Equal(sent, []string{ds[0].To, ds[1].To}) {
+		t.Errorf("sent to %v, want each once, in order", sent)
+	}
+}

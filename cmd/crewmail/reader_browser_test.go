@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"crewmail/internal/mailtest"
+	"crewmail/store/postgres/pgtest"
 )
 
 // chromium is the browser the reader's test drives: $CHROMIUM, else Debian's chromium.
@@ -44,15 +45,33 @@ var signInLinkRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/s/[a-z2-7]+`)
 // accessibility fault that axe-core finds. Screenshots at 390 and 1024 px (and 390 px dark)
 // go to $CREWMAIL_SCREENSHOTS, else to a temporary folder.
 func TestReaderInABrowser(t *testing.T) {
-	exe := chromium()
-	if exe == "" {
-		t.Skip("chromium is not installed (set CHROMIUM to a Chrome or Chromium binary)")
-	}
 	shots := os.Getenv("CREWMAIL_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
 	} else if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	readerInABrowser(t, func(sink *mailtest.Sink) *testServer { return newCrew(t, sink, "ann@example.test", "bob@example.test") }, shots)
+}
+
+// TestReaderInABrowserOnPostgres: the same on the PostgreSQL backend (skipped without
+// CREWMAIL_TEST_POSTGRES), without the screenshots.
+func TestReaderInABrowserOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	readerInABrowser(t, func(sink *mailtest.Sink) *testServer {
+		ts := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+		ts.mustCLI(t, "list", "create", "crew@"+testDomain, "-name", "Garden crew")
+		ts.mustCLI(t, "member", "add", "crew@"+testDomain, "ann@example.test", "bob@example.test")
+		return ts
+	}, "")
+}
+
+// readerInABrowser is the browser test on the server start makes; screenshots go to shots,
+// none when it is "".
+func readerInABrowser(t *testing.T, start func(*mailtest.Sink) *testServer, shots string) {
+	exe := chromium()
+	if exe == "" {
+		t.Skip("chromium is not installed (set CHROMIUM to a Chrome or Chromium binary)")
 	}
 	axe, err := os.ReadFile("../../web/testdata/axe.min.js")
 	if err != nil {
@@ -60,7 +79,7 @@ func TestReaderInABrowser(t *testing.T) {
 	}
 
 	sink := mailtest.NewSink(t)
-	ts := newCrew(t, sink, "ann@example.test", "bob@example.test")
+	ts := start(sink)
 	base := "http://" + ts.HTTPAddr
 	ann := signAsExampleTest(t, []byte("From: Ann Example <ann@example.test>\r\nTo: crew@"+testDomain+"\r\nSubject: Seed swap on Saturday\r\n"+
 		"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <seeds@example.test>\r\nMIME-Version: 1.0\r\n"+
@@ -192,6 +211,9 @@ func TestReaderInABrowser(t *testing.T) {
 	}
 	shoot := func(name string) {
 		t.Helper()
+		if shots == "" {
+			return
+		}
 		for _, s := range []struct {
 			w    int64
 			dark bool
@@ -314,7 +336,7 @@ func TestReaderInABrowser(t *testing.T) {
 			t.Errorf("a page asked for %s, outside %s", u, base)
 		}
 	}
-	t.Logf("screenshots in %s; %d requests, all to %s", shots, len(requests), base)
+	t.Logf("%d requests, all to %s; screenshots in %q", len(requests), base, shots)
 }
 
 // TestArchivePublicByCLI: a list's web archive is for its members until the owners make it
