@@ -235,3 +235,20 @@ func (s *Service) AskForget(list, addr, how string) error {
 		return s.sendMyDataConfirm(tx, l, p, forgetWhat(how), "", res)
 	})
 }
+
+// MyDataOfAddress is what the server holds about addr (MyDataOf), for the operator's
+// crewmail member data: the record, and the address's posts as an mbox.
+func (s *Service) MyDataOfAddress(address string) (MyData, []byte, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return MyData{}, nil, err
+	}
+	var d MyData
+	var box []byte
+	err = s.st.View(func(tx store.Tx) error {
+		var err error
+		d, box, err = MyDataOf(tx, addr, s.Now().UTC())
+		return err
+	})
+	return d, box, err
+}

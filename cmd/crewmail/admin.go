@@ -415,6 +415,36 @@ func cmdMemberRm(c *cmd) error {
 	return nil
 }
 
+func cmdMemberData(c *cmd) error {
+	c.params = "ADDRESS [-mbox]"
+	c.help = `Prints, as JSON, everything the server holds about ADDRESS on every list: memberships
+with how each began and was confirmed, settings, the app password's date, actions waiting
+(what the member's own "export" mails her); -mbox prints her posts instead, as an mbox.`
+	posts := c.flag.Bool("mbox", false, "print the address's posts as an mbox (mboxrd) instead")
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	d, box, err := b.svc.MyDataOfAddress(args[0])
+	if err != nil {
+		return err
+	}
+	if *posts {
+		_, err = c.stdout.Write(box)
+		return err
+	}
+	out, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", out)
+	return err
+}
+
 func cmdPostRedact(c *cmd) error {
 	c.params = "LIST SEQ [-reason TEXT]"
 	c.help = `Replaces archived post SEQ of LIST with a tombstone that says why (its place in its

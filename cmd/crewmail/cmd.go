@@ -45,6 +45,7 @@ func init() {
 		{"member mode", cmdMemberMode, true},
 		{"member set", cmdMemberSet, true},
 		{"member password", cmdMemberPassword, true},
+		{"member data", cmdMemberData, true},
 		{"archive ls", cmdArchiveLs, true},
 		{"post redact", cmdPostRedact, true},
 		{"digest preview", cmdDigestPreview, true},

@@ -187,6 +187,14 @@ func TestExportByMail(t *testing.T) {
 	if !strings.HasPrefix(box, "From alice@example.test ") || !strings.Contains(box, "Alice's words.") || strings.Contains(box, "Bob's words.") {
 		t.Errorf("my-posts.mbox:\n%s", box)
 	}
+	// The operator answers a data request with the same record (crewmail member data).
+	var op lists.MyData
+	if err := json.Unmarshal([]byte(ts.mustCLI(t, "member", "data", "Alice@Example.test")), &op); err != nil || op.Address != "alice@example.test" || len(op.Memberships) != 1 || op.Memberships[0].Consent != ms.Consent || op.Posts != 1 {
+		t.Errorf("member data: %+v %v", op, err)
+	}
+	if out := ts.mustCLI(t, "member", "data", "alice@example.test", "-mbox"); out != box {
+		t.Errorf("member data -mbox differs from the mailed mbox:\n%s", out)
+	}
 }
 
 // TestDirectoryAndLineageOnlyForMembers: an owner invites carol by mail; she accepts. With
