@@ -114,6 +114,16 @@ func (t *boltTx) ChangeAddress(old, new string) ([]string, error) {
 			if err := posts.Put(kv[0], kv[1]); err != nil {
 				return nil, err
 			}
+			// Search's from: finds her posts under the new address (For takes the sender
+			// as recorded). The post was archived before, and is bounded by the list's size.
+			seq := binary.BigEndian.Uint64(kv[0])
+			p, raw, err := t.Post(list, seq)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.IndexPost(list, seq, NewSearchDoc(raw).For(p)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	pw := t.tx.Bucket(bucketPasswords)

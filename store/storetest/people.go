@@ -46,7 +46,12 @@ func changeAddressMovesEverything(t *testing.T, s store.Backend) {
 			return err
 		}
 		for _, p := range []store.Post{{MessageID: "1@x", From: "ann@old.test"}, {MessageID: "2@x", From: "bob@x.test"}} {
-			if _, err := tx.AppendPost(b, p, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+			raw := []byte("From: " + p.From + "\r\nSubject: x\r\n\r\nx\r\n")
+			p, err := tx.AppendPost(b, p, raw)
+			if err != nil {
+				return err
+			}
+			if err := tx.IndexPost(b, p.Seq, store.NewSearchDoc(raw).For(p)); err != nil {
 				return err
 			}
 		}
@@ -99,6 +104,19 @@ func changeAddressMovesEverything(t *testing.T, s store.Backend) {
 		}
 		if p, err := tx.PostMeta(b, 2); err != nil || p.From != "bob@x.test" {
 			t.Errorf("someone else's post: %+v %v", p, err)
+		}
+		for q, want := range map[string]int{"from:ann@new.test": 1, "from:bob@x.test": 1} {
+			query, err := searchq.Parse(q)
+			if err != nil {
+				return err
+			}
+			n := 0
+			if err := tx.SearchPosts(b, query, 0, func(store.Hit) error { n++; return nil }); err != nil {
+				return err
+			}
+			if n != want {
+				t.Errorf("search %q after the move: %d posts, want %d", q, n, want)
+			}
 		}
 		if mu, fo, err := people(tx).MarksOf(a, ann.ID); err != nil || len(mu) != 1 || mu[0] != 1 || len(fo) != 0 {
 			t.Errorf("her marks after the move: muted %v, followed %v, %v", mu, fo, err)
