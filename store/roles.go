@@ -174,8 +174,9 @@ type IMAPAccess interface {
 type People interface {
 	// ChangeAddress moves every membership of old (with its member ID, so its mutes, follows
 	// and read state), its digest cursors, its app password and the authorship (Post.From)
-	// of its archived posts to new; it returns the lists whose membership moved. ErrExists,
-	// and nothing moved, when new is a member of a list old is on.
+	// of its archived posts to new (re-indexed for search); it returns the lists whose
+	// membership moved. ErrExists, and nothing moved, when new is a member of a list old is
+	// on.
 	ChangeAddress(old, new string) ([]string, error)
 	// ForgetMember removes addr from list with what is kept under its member ID (read state,
 	// mutes, follows), its cursor and the actions pending about it; ErrNotFound when it is
