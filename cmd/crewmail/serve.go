@@ -330,6 +330,13 @@ func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc 
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
 	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes, MaxHTMLBytes: cfg.Digest.MaxHTMLBytes}
 	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
+	if base := cfg.HTTP.BaseURL; base != "" { // the web reader is there: digests link to it
+		s.Web = digest.Web{
+			Conversation: func(list string, thread uint64) string { return web.ConversationURL(base, list, thread) },
+			Message:      func(list string, seq uint64) string { return web.MessageURL(base, list, seq) },
+			Attachment:   func(list string, seq uint64, n int, name string) string { return web.AttachmentURL(base, list, seq, n, name) },
+		}
+	}
 	// A round over thousands of lists reads the whole archive through the store's memory map:
 	// the server gives the pages back as the round goes, so its resident set stays what it holds.
 	if m, ok := st.(store.Maintenance); ok { // a backend with a memory map of its own
