@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"crewmail/internal/listcopy"
 	"crewmail/internal/vocab"
 )
 
@@ -45,10 +46,20 @@ type Web struct {
 	Conversation func(list string, thread uint64) string
 	Message      func(list string, seq uint64) string
 	Attachment   func(list string, seq uint64, n int, name string) string
+	// SignIn: the footer links to the reader with each member's own sign-in link. A digest is
+	// shared by the members it is the same for (one stored copy), so it carries
+	// listcopy.SignInMark, which lists.Compose replaces for each member at delivery.
+	SignIn bool
+	// List is the list's page in the reader, which a preview's footer shows instead (a
+	// preview is nobody's).
+	List func(list string) string
 }
 
 // link gives d's conversations, trimmed messages and attachments their web addresses.
 func (w Web) link(d *Digest) {
+	if w.SignIn {
+		d.Archive = listcopy.SignInMark
+	}
 	for i := range d.Threads {
 		t := &d.Threads[i]
 		if w.Conversation != nil {

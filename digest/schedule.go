@@ -602,6 +602,9 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 		}
 		d = build(l, period, mine, after, s.links, zone, s.Now(), read)
 		s.Web.link(&d)
+		if d.Archive = ""; s.Web.List != nil {
+			d.Archive = s.Web.List(list)
+		}
 		return nil
 	})
 	return d, err
