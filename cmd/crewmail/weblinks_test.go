@@ -118,7 +118,7 @@ func TestDigestLinksToTheReader(t *testing.T) {
 		for _, want := range []string{
 			`<a href="` + conv + `" style="color:#1f1f1f;">Seeds</a>`,
 			`<a href="https://lists.example.test/l/` + crew + `/m/1/a/1/sowing%20plan.pdf"`,
-			`<a href="https://lists.example.test/l/` + crew + `/m/2" title="the whole message"`,
+			`<a href="https://lists.example.test/l/` + crew + `/m/2" title="the whole message" style="color:#595959; font-size:14px;">… the whole message</a>`,
 			`<a href="https://lists.example.test/s/`,
 		} {
 			if !strings.Contains(page, want) {
