@@ -88,13 +88,18 @@ func TestDigestLinksToTheReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, ts)
+	conv := "https://lists.example.test/l/" + crew + "/t/1"
+	// A preview is nobody's: its footer links to the list's page, not to a sign-in.
+	if out := string(unflow([]byte(ts.mustCLI(t, "digest", "preview", crew, "-member", bob)), true)); !strings.Contains(out, "Read online: "+conv) ||
+		!strings.Contains(out, "Read and search the archive: https://lists.example.test/l/"+crew+"/") || strings.Contains(out, "sign-in") {
+		t.Errorf("preview:\n%s", out)
+	}
 	n := len(sink.Messages())
 	if out := ts.mustCLI(t, "digest", "send", "-now"); !strings.Contains(out, "sent 1 digests to 2 members (2 messages)") {
 		t.Fatalf("digest send: %s", out)
 	}
 	settle(t, ts)
 
-	conv := "https://lists.example.test/l/" + crew + "/t/1"
 	links := map[string]string{}
 	for _, m := range sink.Messages()[n:] {
 		text, page := rawParts(t, m)
