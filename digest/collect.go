@@ -147,7 +147,7 @@ func build(l store.List, period vocab.Mode, posts []post, after uint64, links Li
 	for _, p := range posts {
 		t, ok := byThread[p.Thread]
 		if !ok {
-			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), New: p.Thread > after,
+			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), Number: p.Thread, New: p.Thread > after,
 				Mute: mailto(links.MuteAddress(l.Address, p.Thread), "")}
 			byThread[p.Thread] = t
 			order = append(order, p.Thread)

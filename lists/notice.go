@@ -3,6 +3,7 @@ package lists
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -100,6 +101,9 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 			body += "\n-- \n" + sig
 		}
 	}
+	if body, err = s.signInLine(tx, l, n, body); err != nil {
+		return err
+	}
 	// Wrapped only now, with every address filled in, and flowed (RFC 3676), so a phone
 	// rewraps it to its screen.
 	body = templates.Flow(body)
@@ -155,6 +159,21 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	res.Queued++
 	return nil
+}
+
+// signInLine ends body, a notice to n.to, with a line that signs her in to the web reader
+// (Config.SignIn) when she is a member of l: not for a stranger, nor for someone asked to
+// confirm her joining, nor for one who just left; the web sign-in mail has its own link.
+func (s *Service) signInLine(tx store.Members, l store.List, n notice, body string) (string, error) {
+	if s.cfg.SignIn == nil || n.template == "web-signin" {
+		return body, nil
+	}
+	if _, err := tx.Member(l.Address, n.to); errors.Is(err, store.ErrNotFound) {
+		return body, nil
+	} else if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(body, "\n") + "\nRead and search the archive: " + s.cfg.SignIn(n.to, s.Now()) + "\n", nil
 }
 
 // replyToOwners are the notices that invite a reply from a person: their Reply-To is

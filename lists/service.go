@@ -39,6 +39,10 @@ type Config struct {
 	// ArchiveURL is the configured [http] base_url, where the web reader shows a conversation
 	// (ArchiveURL/l/LIST/t/THREAD), for the links a search by mail answers with; empty: none.
 	ArchiveURL string
+	// SignIn mints the link that signs member addr in to the web reader for 7 days from now
+	// (web.MemberSignInURL), which digests and the notices to members carry; nil: none (no
+	// [http] base_url).
+	SignIn func(addr string, now time.Time) string
 	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
 	// list's own time zone wins) say when digests go out, for the welcome.
 	DailyAt, WeeklyOn, Zone string

@@ -333,7 +333,7 @@ func (r *Reader) message(tx store.Tx, idx *listIndex, l store.List, m *store.Mem
 		Author: r.person(tx, idx, l, m != nil, p.From, seq), Proven: p.Verified.ByAuthor(), Proof: proof(p),
 		Time: r.when(when, zone), ISOTime: when.UTC().Format(time.RFC3339),
 		Permalink: MessageURL(r.prefix, l.Address, seq),
-		Blocks:    full.Blocks, Trimmed: full.Trimmed,
+		Blocks:    blocks(full), Trimmed: full.Trimmed,
 	}
 	if name := fromName(raw); name != "" {
 		mv.Author.Name = name

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"crewmail/internal/htmlpost"
 	"crewmail/internal/replytext"
 )
 
@@ -116,7 +117,8 @@ var pages = map[string]string{
 <p class="meta"><a href="{{.Permalink}}" class="when"><time datetime="{{.ISOTime}}">{{.Time}}</time></a></p>
 </header>
 <div class="text">
-{{range .Blocks}}{{if .Quoted}}<details class="quote"><summary>show quoted text</summary><pre>{{.Text}}</pre></details>
+{{range .Blocks}}{{if .HTML}}<div class="html">{{.HTML}}</div>
+{{else if .Quoted}}<details class="quote"><summary>show quoted text</summary><pre>{{.Text}}</pre></details>
 {{else}}<pre>{{.Text}}</pre>
 {{end}}{{else}}<p class="meta">(no text)</p>{{end}}
 {{if .Trimmed}}<p class="meta">This message is longer than shown here{{if .Raw}}; <a href="{{.Raw}}">download it</a> for the rest{{end}}.</p>{{end}}
@@ -313,7 +315,7 @@ type messageView struct {
 	Time, ISOTime string
 	Permalink     string
 	Raw           string
-	Blocks        []replytext.Block
+	Blocks        []block
 	Trimmed       bool
 	Attachments   []attachmentView
 	// Reply and ReplyAuthor are mailto links, and Raw the download of the message as it
@@ -322,6 +324,28 @@ type messageView struct {
 	New                bool
 	// Newcomer says who brought the author in, beside the posts of her first weeks.
 	Newcomer string
+}
+
+// block is a run of a message's text: quoted or the author's, as plain text, or (the author's
+// own text of an HTML-only post) as HTML that passed htmlpost's policy, the digests' own.
+type block struct {
+	Quoted bool
+	Text   string
+	HTML   template.HTML
+}
+
+// blocks are the blocks of full as a page shows them. An HTML post keeps its paragraphs, links
+// (with their URLs, cleaned of trackers) and tables through htmlpost, nothing else of its
+// HTML; its quoted runs are plain text.
+func blocks(full replytext.Full) []block {
+	out := make([]block, len(full.Blocks))
+	for i, b := range full.Blocks {
+		out[i] = block{Quoted: b.Quoted, Text: htmlpost.Clean(b.Text)}
+		if full.HTML && !b.Quoted {
+			out[i].HTML = template.HTML(htmlpost.FromMarked(b.Text).HTML) // it passed the policy
+		}
+	}
+	return out
 }
 
 type attachmentView struct {

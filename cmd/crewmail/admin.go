@@ -59,7 +59,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 			return nil, err
 		}
 		log := slog.New(slog.DiscardHandler)
-		svc := lists.New(st, tpl, listsConfig(cfg), log)
+		svc := lists.New(st, tpl, listsConfig(cfg, st), log)
 		b := &backend{svc: svc, digests: newScheduler(cfg, st, tpl, svc, log), st: st}
 		if isTerminal(stderr) {
 			b.progress = stderr
