@@ -45,16 +45,33 @@ type post struct {
 
 // readPosts reads the posts of list after seq, with their text, once for all the members
 // whose digests include them.
-func readPosts(tx store.Archive, l store.List, after uint64, links Links, zone *time.Location) ([]post, error) {
+func readPosts(tx archiveMembers, l store.List, after uint64, links Links, zone *time.Location) ([]post, error) {
 	var out []post
-	err := tx.PostsAfter(l.Address, after, func(p store.Post, raw []byte) error {
+	members, err := tx.Members(l.Address)
+	if err != nil {
+		return nil, err
+	}
+	byAddr := make(map[string]store.Member, len(members))
+	for _, m := range members {
+		byAddr[m.Address] = m
+	}
+	err = tx.PostsAfter(l.Address, after, func(p store.Post, raw []byte) error {
 		out = append(out, readPost(l.Address, p, raw, links, zone))
+		if m, ok := byAddr[p.From]; ok {
+			out[len(out)-1].message.Newcomer = m.Newcomer(p.Received, l.HideAddresses)
+		}
 		if l.HideAddresses {
 			out[len(out)-1].hideAddress()
 		}
 		return nil
 	})
 	return out, err
+}
+
+// archiveMembers is what readPosts reads: the posts, and the members who wrote them.
+type archiveMembers interface {
+	store.Archive
+	store.Members
 }
 
 func readPost(list string, p store.Post, raw []byte, links Links, zone *time.Location) post {
@@ -130,7 +147,7 @@ func build(l store.List, period vocab.Mode, posts []post, after uint64, links Li
 	for _, p := range posts {
 		t, ok := byThread[p.Thread]
 		if !ok {
-			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), New: p.Thread > after,
+			t = &Thread{Anchor: fmt.Sprintf("t%d", p.Thread), Number: p.Thread, New: p.Thread > after,
 				Mute: mailto(links.MuteAddress(l.Address, p.Thread), "")}
 			byThread[p.Thread] = t
 			order = append(order, p.Thread)

@@ -6,8 +6,10 @@ package digest
 
 import (
 	"html/template"
+	"slices"
 	"time"
 
+	"crewmail/internal/listcopy"
 	"crewmail/internal/vocab"
 )
 
@@ -32,6 +34,52 @@ type Digest struct {
 	Since    time.Time
 	Until    time.Time
 	Zone     string // the time zone the times are shown in
+	// Archive is the link to the web reader in the footer ("Read and search the archive"),
+	// which signs the member in (Web.SignIn); "" without [http] base_url.
+	Archive string
+}
+
+// Web makes the web reader's addresses a digest links to (web.ConversationURL, MessageURL,
+// AttachmentURL, MemberSignInURL, under the [http] base_url). The command wires them in:
+// digest does not know the reader. A nil function leaves its links out, as without a base_url.
+type Web struct {
+	Conversation func(list string, thread uint64) string
+	Message      func(list string, seq uint64) string
+	Attachment   func(list string, seq uint64, n int, name string) string
+	// SignIn: the footer links to the reader with each member's own sign-in link. A digest is
+	// shared by the members it is the same for (one stored copy), so it carries
+	// listcopy.SignInMark, which lists.Compose replaces for each member at delivery.
+	SignIn bool
+	// List is the list's page in the reader, which a preview's footer shows instead (a
+	// preview is nobody's).
+	List func(list string) string
+}
+
+// link gives d's conversations, trimmed messages and attachments their web addresses.
+func (w Web) link(d *Digest) {
+	if w.SignIn {
+		d.Archive = listcopy.SignInMark
+	}
+	for i := range d.Threads {
+		t := &d.Threads[i]
+		if w.Conversation != nil {
+			t.URL = w.Conversation(d.List, t.Number)
+		}
+		for j := range t.Messages {
+			m := &t.Messages[j]
+			if w.Message != nil && m.Trimmed {
+				m.FullURL = w.Message(d.List, m.Seq)
+			}
+			if w.Attachment != nil {
+				// Numbered as the reader's message page lists them (replytext's order).
+				as := slices.Clone(m.Attachments)
+				for k := range as {
+					as[k].URL = w.Attachment(d.List, m.Seq, k+1, as[k].Name)
+				}
+				m.Attachments = as
+			}
+		}
+	}
 }
 
 // Entry is a conversation in a digest's table of contents.
@@ -48,6 +96,8 @@ type Entry struct {
 // Thread is one conversation in a digest, its messages oldest first.
 type Thread struct {
 	Anchor       string // "t" + thread number, for the table of contents
+	Number       uint64 // the thread number (store.Post.Thread)
+	URL          string // the conversation in the web reader; "" without one
 	Subject      string
 	New          bool     // it started in this digest's period
 	Participants []string // display names (or addresses), in order of first message
@@ -66,6 +116,9 @@ type Message struct {
 	Address  string // the From address, which the templates show beside a display name
 	Verified bool   // proven: DMARC-aligned DKIM or SPF, or confirmed by its author
 	Time     string // local time, e.g. "Wed 25 Nov 09:41"
+	// Newcomer says who brought the author in, beside the posts of her first weeks ("new
+	// member, invited by ann@…"); empty otherwise.
+	Newcomer string
 	// Text is the author's own text for the text part (quotes and signature left out,
 	// htmlpost.Post.Text): a paragraph that was only hard-wrapped is one line, which the
 	// format=flowed text part wraps again; links are followed by references such as [1].
@@ -78,8 +131,8 @@ type Message struct {
 	// the templates show a quiet "…". A signature or a "Sent from my phone" line alone is
 	// left out without a word.
 	Trimmed bool
-	// FullURL is where the whole message can be read, for the "…" to link to; "" until the
-	// web reader fills it in.
+	// FullURL is where the whole message can be read (the web reader's permalink), for the
+	// "…" to link to; "" without the reader.
 	FullURL string
 	// Read: the reader has read it already (IMAP \Seen); the templates show one line for it.
 	Read        bool
@@ -97,4 +150,5 @@ type Message struct {
 type Attachment struct {
 	Name string
 	Size string // human-readable: "240 KB"
+	URL  string // its download from the web reader; "" without one
 }

@@ -7,6 +7,7 @@ import (
 	"html"
 	"html/template"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -585,5 +586,48 @@ func TestShrink(t *testing.T) {
 	got, _ = shrink(got, 0)
 	if _, ok := shrink(got, 0); ok {
 		t.Error("a single message was taken away")
+	}
+}
+
+// TestGoldenWithWebLinks: with the web reader ([http] base_url), each conversation's heading
+// links to it (a "Read online" line in the text part), each attachment to its download, the
+// "…" of a trimmed message to the whole of it, and the footer to the reader through the mark
+// lists.Compose replaces with each member's sign-in link; the text part's lines stay within
+// 78 columns.
+func TestGoldenWithWebLinks(t *testing.T) {
+	r := newRenderer(t)
+	base := "https://lists.example.org"
+	w := Web{
+		Conversation: func(list string, thread uint64) string { return fmt.Sprintf("%s/l/%s/t/%d", base, list, thread) },
+		Message:      func(list string, seq uint64) string { return fmt.Sprintf("%s/l/%s/m/%d", base, list, seq) },
+		Attachment: func(list string, seq uint64, n int, name string) string {
+			return fmt.Sprintf("%s/l/%s/m/%d/a/%d/%s", base, list, seq, n, url.PathEscape(name))
+		},
+		SignIn: true,
+	}
+	d := garden()
+	for i := range d.Threads {
+		d.Threads[i].Number = uint64(i + 1)
+	}
+	w.link(&d)
+	text, err := r.Text(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(text, "\n") {
+		if n := len([]rune(line)); n > 78 {
+			t.Errorf("a line of %d columns: %q", n, line)
+		}
+	}
+	golden(t, "digest-web.txt.golden", []byte(text))
+	page, err := r.HTML(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "digest-web.html.golden", []byte(page))
+	for _, want := range []string{base + "/l/crew@lists.example.org/t/1", "/a/1/", "the whole message", listcopy.SignInMark} {
+		if !strings.Contains(text, want) || !strings.Contains(page, want) {
+			t.Errorf("the text or the HTML lacks %q", want)
+		}
 	}
 }

@@ -54,6 +54,8 @@ type Scheduler struct {
 	log      *slog.Logger
 	Now      func() time.Time // tests replace it
 	Enqueued func()           // wakes delivery
+	// Web links the digests to the web reader, when there is one ([http] base_url).
+	Web Web
 	// Chores, when set, keep pace with each round (the server gives back there the database
 	// pages a long round has read).
 	Chores Chores
@@ -405,6 +407,7 @@ func (s *Scheduler) compose(d dueList, now time.Time) ([]*composed, error) {
 				if m.catchUp {
 					catchUp(&dg, m.hers)
 				}
+				s.Web.link(&dg)
 				msgs, err := s.render.Build(dg, s.addresses(d.list))
 				if err != nil {
 					return nil, err
@@ -598,6 +601,10 @@ func (s *Scheduler) Preview(list string, period vocab.Mode, member string) (Dige
 			mine = append(mine, p)
 		}
 		d = build(l, period, mine, after, s.links, zone, s.Now(), read)
+		s.Web.link(&d)
+		if d.Archive = ""; s.Web.List != nil {
+			d.Archive = s.Web.List(list)
+		}
 		return nil
 	})
 	return d, err

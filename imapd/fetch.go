@@ -130,6 +130,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if member, err = s.current(tx); err != nil {
 			return err
 		}
+		// The UIDs the client holds name other bytes since a redaction (RFC 9051 §2.3.1.1).
+		if stale, err := sel.stale(tx); err != nil || stale {
+			if err == nil {
+				err = no("", "a message of this mailbox was redacted; select it again")
+			}
+			return err
+		}
 		if wantFlags {
 			flags, err = flagMap(tx, sel.list, member.ID)
 		}

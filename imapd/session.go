@@ -71,7 +71,10 @@ type selected struct {
 	list     string
 	created  time.Time // a list deleted and created again is another mailbox
 	readOnly bool      // EXAMINE: no flag changes, BODY[] does not set \Seen
-	uids     []imap.UID
+	// uidValidity is the mailbox's UIDVALIDITY when it was selected: a redaction changes it
+	// (see uidValidity), and then this view's UIDs no longer name what they named.
+	uidValidity uint32
+	uids        []imap.UID
 	// The member's flags as this session knows them, of generation flagGen (Server.flagGen):
 	// when another session changes them, the next poll tells the client what changed.
 	member  uint64
@@ -111,8 +114,23 @@ func readOnly(what string) error {
 	return no(imap.ResponseCodeCannot, "%s is not possible: list archives are read-only; only \\Seen and \\Flagged can be set", what)
 }
 
+// uidValidity is the list's creation time, plus one for every post redacted since: a redacted
+// post keeps its UID number with other bytes, which RFC 9051 §2.3.1.1 allows only under a new
+// UIDVALIDITY (a client then drops what it cached of the mailbox and fetches it again).
+// errRedacted ends a session whose selected mailbox had a post redacted.
+var errRedacted = errors.New("a message of the selected mailbox was redacted: select it again")
+
+// stale reports whether a post of the selected mailbox was redacted since it was selected.
+func (sel *selected) stale(tx store.Lists) (bool, error) {
+	l, err := tx.List(sel.list)
+	if err != nil {
+		return false, nil // gone; the next command on it says so
+	}
+	return uidValidity(l) != sel.uidValidity, nil
+}
+
 func uidValidity(l store.List) uint32 {
-	if v := uint32(l.Created.Unix()); v != 0 {
+	if v := uint32(l.Created.Unix()) + l.Redactions; v != 0 {
 		return v
 	}
 	return 1 // RFC 9051 §2.3.1.1: UIDVALIDITY is a non-zero number
@@ -289,6 +307,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			UIDNext:           imap.UID(last) + 1,
 			UIDValidity:       uidValidity(l),
 		}
+		sel.uidValidity = data.UIDValidity
 		return nil
 	})
 	if err != nil {
@@ -483,10 +502,14 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 		flags map[uint64]byte // read when another session changed them
 		gen   uint64
 	)
+	stale := false
 	err := s.srv.st.View(func(tx store.Tx) error {
 		m, err := s.current(tx)
 		if err != nil {
 			return nil // gone; the next command on it says so
+		}
+		if stale, err = sel.stale(tx); err != nil || stale {
+			return err
 		}
 		if gen = s.srv.flagGen(flagsKey{sel.list, m.ID}); gen != sel.flagGen && m.ID == sel.member {
 			if flags, err = flagMap(tx, sel.list, m.ID); err != nil {
@@ -508,6 +531,13 @@ func (s *session) pollLocked(w *imapserver.UpdateWriter) error {
 	if err != nil {
 		s.log.Error("imap: look for new posts", "list", sel.list, "err", err)
 		return nil
+	}
+	if stale {
+		// RFC 9051 §2.3.1.1: a UID names one message for as long as UIDVALIDITY stays, and a
+		// selected mailbox's UIDVALIDITY cannot change: the session ends (the library drops
+		// the connection on a Poll error), and the client's next SELECT sees the new one.
+		s.log.Info("imap: a post of the selected mailbox was redacted; the session ends", "list", sel.list)
+		return errRedacted
 	}
 	if len(fresh) > 0 {
 		sel.uids = append(sel.uids, fresh...)

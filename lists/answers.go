@@ -45,7 +45,7 @@ type foldedNotice struct {
 // into the answer being collected is not sent on its own.
 func (s *Service) passAnswer(tx store.Tx, l store.List, n *notice, res *Result) (bool, error) {
 	a := res.answering
-	if a == nil || n.to != a.to {
+	if a == nil || n.to != a.to || n.files != nil {
 		return true, nil
 	}
 	if a.fold {
@@ -53,10 +53,16 @@ func (s *Service) passAnswer(tx store.Tx, l store.List, n *notice, res *Result) 
 		if err != nil {
 			return false, err
 		}
-		f := foldedNotice{template: n.template, text: foldText(subject, body), confirm: n.data.Confirm}
+		key := n.template
+		if n.template == "mydata-confirm" {
+			// One template for several confirmations (export, change-address, forget):
+			// each is a kind of its own.
+			key += "\x00" + subject
+		}
+		f := foldedNotice{template: key, text: foldText(subject, body), confirm: n.data.Confirm}
 		// A second notice of the same kind replaces the first: for a mode asked twice, only
 		// the newest confirmation is valid.
-		if i := slices.IndexFunc(a.folded, func(g foldedNotice) bool { return g.template == n.template }); i >= 0 {
+		if i := slices.IndexFunc(a.folded, func(g foldedNotice) bool { return g.template == key }); i >= 0 {
 			a.folded[i] = f
 		} else {
 			a.folded = append(a.folded, f)

@@ -124,7 +124,7 @@ func (s *Service) applyBounce(tx store.Tx, l store.List, id uint64, r dsn.Report
 	if !m.Paused.IsZero() || m.BounceScore < s.cfg.BounceThreshold || now.Sub(m.BouncedFrom) < s.cfg.BouncePeriod {
 		return tx.PutMember(l.Address, m)
 	}
-	m.Paused = now
+	m.Paused, m.PausedWhy = now, oneLine(r.Diagnostic, 300)
 	if err := tx.PutMember(l.Address, m); err != nil {
 		return err
 	}
@@ -132,6 +132,9 @@ func (s *Service) applyBounce(tx store.Tx, l store.List, id uint64, r dsn.Report
 	data := s.noticeData(l)
 	data.Address, data.Reason = m.Address, oneLine(r.Diagnostic, 300)
 	data.Received = moment(m.BouncedFrom)
+	if data.Confirm, err = s.resumeAddress(tx, l, m.Address); err != nil {
+		return err
+	}
 	if err := s.enqueueNotice(tx, l, notice{to: m.Address, template: "bounce-paused", data: data}, res); err != nil {
 		return err
 	}
@@ -143,7 +146,7 @@ func resume(m *store.Member) bool {
 	if m.Paused.IsZero() && m.BounceScore == 0 {
 		return false
 	}
-	m.Paused, m.BounceScore, m.BouncedFrom = time.Time{}, 0, time.Time{}
+	m.Paused, m.BounceScore, m.BouncedFrom, m.PausedWhy = time.Time{}, 0, time.Time{}, ""
 	return true
 }
 
@@ -153,4 +156,60 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// resumeValidity is how long the one-click resume of a paused member works.
+const resumeValidity = 30 * 24 * time.Hour
+
+// resumeAddress is the confirm address that resumes delivery to addr, paused for bouncing:
+// any mail to it (one click on its mailto link) is enough, as only the member's mailbox has it.
+func (s *Service) resumeAddress(tx store.Tx, l store.List, addr string) (string, error) {
+	now := s.Now().UTC()
+	p, err := tx.PendingFor(l.Address, store.PendingResume, addr)
+	if err != nil || now.After(p.Expires.Add(-24*time.Hour)) {
+		if p, err = tx.PutPending(l.Address, store.Pending{Kind: store.PendingResume, Address: addr, Created: now, Sent: now, Expires: now.Add(resumeValidity)}); err != nil {
+			return "", err
+		}
+	}
+	return s.confirmAddress(l.Address, actionPending, p.ID, p.Expires), nil
+}
+
+// pausedNote is what every mail that still reaches a member whose delivery is paused says
+// (issue 21, "why my mail stopped"): since when, why, and the address that resumes it; empty
+// when delivery to to on l is not paused.
+func (s *Service) pausedNote(tx store.Tx, l store.List, to string) (string, error) {
+	m, err := tx.Member(l.Address, to)
+	if err != nil || m.Paused.IsZero() {
+		return "", nil
+	}
+	resume, err := s.resumeAddress(tx, l, to)
+	if err != nil {
+		return "", err
+	}
+	why := ""
+	if m.PausedWhy != "" {
+		why = " The last answer of your mail provider was: " + m.PausedWhy
+	}
+	return "Mail from " + l.Name + " to you has been paused since " + moment(m.Paused) + " because it bounced." + why + " To get it again, send any mail to " + resume + " (one click: mailto:" + resume + ").", nil
+}
+
+// resumeDelivery carries out the one-click resume (p, PendingResume).
+func (s *Service) resumeDelivery(tx store.Tx, l store.List, p store.Pending, inReplyTo string, res *Result) error {
+	if err := tx.DeletePending(l.Address, p.ID); err != nil {
+		return err
+	}
+	m, err := tx.Member(l.Address, p.Address)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !resume(&m) {
+		return nil
+	}
+	if err := tx.PutMember(l.Address, m); err != nil {
+		return err
+	}
+	s.log.Info("delivery to a paused member resumed by its one-click address", "list", l.Address, "member", m.Address)
+	return s.saidNoTo(tx, l, m.Address, inReplyTo, "resume: mail from "+l.Address+" comes to you again.", res)
 }

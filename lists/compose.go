@@ -3,15 +3,20 @@ package lists
 import (
 	"bytes"
 	"fmt"
+	"html"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
 	"crewmail/internal/listcopy"
 	"crewmail/internal/rawmsg"
 	"crewmail/store"
+	"crewmail/templates"
 )
 
 // Compose returns the message an outbox entry carries. For a post that is the list copy
@@ -27,6 +32,11 @@ func (s *Service) Compose(d store.Delivery) ([]byte, error) {
 		})
 		if err != nil || d.Member == 0 {
 			return msg, err
+		}
+		if s.cfg.SignIn != nil {
+			if msg, err = signIn(msg, s.cfg.SignIn(d.To, s.Now())); err != nil {
+				return nil, fmt.Errorf("compose digest for %s: %w", d.To, err)
+			}
 		}
 		b := listcopy.Block{Unsubscribe: s.address(d.List, "unsubscribe"), OneClick: s.oneClickURL(d.List, d.Member)}
 		if msg, err = b.OnTop(msg); err != nil {
@@ -142,6 +152,86 @@ func (s *Service) postBlock(l store.List, member uint64) listcopy.Block {
 		Unsubscribe: s.address(l.Address, "unsubscribe"), OneClick: s.oneClickURL(l.Address, member),
 		Archive: l.ArchiveURL, Precedence: true, Loop: true,
 	}
+}
+
+// signIn puts link, a member's own web sign-in link, where the digest msg has
+// listcopy.SignInMark: in its text part (format=flowed, delsp=yes) the line that holds the
+// mark is flowed again, so that no line is longer than 78 characters (RFC 3676), and in its
+// HTML part the mark is replaced, escaped. msg is the server's own mail (UTF-8, written by
+// digest.Renderer), so its parts are decoded and encoded again; the header stays as it is.
+// A message without the mark is returned unchanged.
+func signIn(msg []byte, link string) ([]byte, error) {
+	e, err := message.Read(bytes.NewReader(msg))
+	if err != nil {
+		return nil, err
+	}
+	mr := e.MultipartReader()
+	if mr == nil {
+		return msg, nil
+	}
+	var buf bytes.Buffer
+	w, err := message.CreateWriter(&buf, e.Header)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(p.Body)
+		if err != nil {
+			return nil, err
+		}
+		text := string(body)
+		if strings.Contains(text, listcopy.SignInMark) {
+			found = true
+			if t, _, _ := p.Header.ContentType(); t == "text/html" {
+				text = strings.ReplaceAll(text, listcopy.SignInMark, html.EscapeString(link))
+			} else {
+				text = reflow(text, link)
+			}
+		}
+		pw, err := w.CreatePart(p.Header)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(pw, text); err != nil {
+			return nil, err
+		}
+		if err := pw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return msg, nil
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// reflow replaces the mark in the flowed text with link, and flows each line that held it
+// again (templates.FlowDelSp): a link is longer than a line.
+func reflow(text, link string) string {
+	lines := strings.SplitAfter(text, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, listcopy.SignInMark) {
+			continue
+		}
+		end := l[len(strings.TrimRight(l, "\r\n")):]
+		sep := end
+		if sep == "" { // the last line, without its end
+			sep = "\n"
+		}
+		flowed := templates.FlowDelSp(strings.ReplaceAll(strings.TrimRight(l, "\r\n"), listcopy.SignInMark, link))
+		lines[i] = strings.ReplaceAll(strings.TrimSuffix(flowed, "\n"), "\n", sep) + end
+	}
+	return strings.Join(lines, "")
 }
 
 // toOnTop puts "To: addr" on top of msg when msg has no To field: a digest is addressed to

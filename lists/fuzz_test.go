@@ -128,3 +128,35 @@ func FuzzNamedIDs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRedactedMessage: whatever an archived post holds, its tombstone keeps no word of its
+// body and no address but the pseudonym in From, and its anonymised copy names no author.
+func FuzzRedactedMessage(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if _, err := parseMessage(raw); err != nil {
+			return // never archived
+		}
+		tomb, err := redactedMessage(raw, "removed", "removed at the author's request", "former-member-x@invalid.x.test")
+		if err != nil {
+			return
+		}
+		m, err := parseMessage(tomb)
+		if err != nil {
+			t.Fatalf("the tombstone does not parse: %v\n%q", err, tomb)
+		}
+		if m.from != "former-member-x@invalid.x.test" {
+			t.Errorf("the tombstone is From %q", m.from)
+		}
+		_, body, _ := bytes.Cut(tomb, []byte("\r\n\r\n"))
+		if string(body) != "This post was removed at the author's request.\r\n" {
+			t.Errorf("the tombstone's body: %q", body)
+		}
+		anon, err := redactedMessage(raw, "anonymised", "anonymised at the author's request", "former-member-x@invalid.x.test")
+		if err != nil {
+			t.Fatalf("anonymise what a tombstone was made of: %v", err)
+		}
+		if m, err := parseMessage(anon); err != nil || m.from != "former-member-x@invalid.x.test" {
+			t.Errorf("the anonymised copy: From %q, %v", m.from, err)
+		}
+	})
+}

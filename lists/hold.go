@@ -493,6 +493,9 @@ func (s *Service) RunSweeper(stop <-chan struct{}, interval time.Duration) {
 			if _, err := s.Sweep(); err != nil {
 				s.log.Error("cannot expire held posts", "err", err)
 			}
+			if _, err := s.ApplyRetention(); err != nil {
+				s.log.Error("cannot redact the posts past their list's retention", "err", err)
+			}
 		}
 	}
 }

@@ -179,14 +179,19 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 			return err
 		}
 		if l.Join == vocab.JoinOpen {
-			return s.join(tx, l, p.Address, vocab.Each, "they confirmed by mail", c.m.messageID, c.res)
+			return s.join(tx, l, store.Member{Address: p.Address, Mode: vocab.Each, Origin: store.OriginOpen}, "they confirmed by mail", c.m.messageID, c.res)
 		}
-		return s.askOwners(tx, c, p.Address)
+		return s.askOwners(tx, c, p.Address, "")
 	case store.PendingInvite:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
 		}
-		return s.join(tx, l, p.Address, vocab.Each, "invited by "+p.By+", they accepted", c.m.messageID, c.res)
+		// A member's invitation (List.InviteBy "members") on a list whose owners approve who
+		// joins is a request to them, saying who brought the invitee in.
+		if !slices.Contains(l.Owners, p.By) && l.Join != vocab.JoinOpen {
+			return s.askOwners(tx, c, p.Address, p.By)
+		}
+		return s.join(tx, l, store.Member{Address: p.Address, Mode: vocab.Each, Origin: store.OriginInvited, InvitedBy: p.By}, "invited by "+p.By+", they accepted", c.m.messageID, c.res)
 	case store.PendingMode:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
@@ -226,6 +231,34 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 			return err
 		}
 		return s.issuePassword(tx, l, p.Address, c.m.messageID, c.res)
+	case store.PendingChangeOld:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		if _, err := tx.Member(l.Address, p.Address); errors.Is(err, store.ErrNotFound) || len(p.Lines) != 1 {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		_, to, _ := strings.Cut(p.Lines[0], " ")
+		_, err := s.askNewAddress(tx, l, p.Address, to, c.res)
+		return err
+	case store.PendingChangeNew:
+		return s.moveAddress(tx, l, p, c.m.messageID, c.res)
+	case store.PendingExport:
+		if err := tx.DeletePending(l.Address, id); err != nil {
+			return err
+		}
+		if _, err := tx.Member(l.Address, p.Address); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return s.sendExport(tx, l, p.Address, c.m.messageID, c.res)
+	case store.PendingResume:
+		return s.resumeDelivery(tx, l, p, c.m.messageID, c.res)
+	case store.PendingForget:
+		return s.forgetAddress(tx, l, p, c.m.messageID, c.res)
 	case store.PendingOwner:
 		if err := tx.DeletePending(l.Address, id); err != nil {
 			return err
@@ -252,19 +285,24 @@ func (s *Service) confirmPending(tx store.Tx, c *command, id uint64) error {
 // refusedPending says, for each kind of pending action a person confirms, what stays as it
 // was when their reply refuses it (%s: the list).
 var refusedPending = map[string]string{
-	store.PendingJoin:     "you did not join %s, and will get no mail from it.",
-	store.PendingInvite:   "you did not join %s, and will get no mail from it.",
-	store.PendingMode:     "how you receive %s stays as it was.",
-	store.PendingPassword: "no new password was made for the archive of %s; the one you have still works.",
-	store.PendingOwner:    "your commands to %s were not carried out.",
+	store.PendingJoin:      "you did not join %s, and will get no mail from it.",
+	store.PendingInvite:    "you did not join %s, and will get no mail from it.",
+	store.PendingMode:      "how you receive %s stays as it was.",
+	store.PendingPassword:  "no new password was made for the archive of %s; the one you have still works.",
+	store.PendingOwner:     "your commands to %s were not carried out.",
+	store.PendingChangeOld: "your address on %s stays as it is.",
+	store.PendingChangeNew: "nothing moved to this address on %s.",
+	store.PendingExport:    "no copy of your data on %s was made.",
+	store.PendingForget:    "nothing was forgotten: you stay on %s as you were.",
 }
 
 // askOwners hands a confirmed join to the owners: each gets the request with addresses to
 // approve or decline; the requester hears it waits.
-func (s *Service) askOwners(tx store.Tx, c *command, addr string) error {
+// invitedBy is the member whose invitation the request comes from, empty for none.
+func (s *Service) askOwners(tx store.Tx, c *command, addr, invitedBy string) error {
 	l := c.l
 	now := s.Now().UTC()
-	p, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingRequest, Address: addr, Created: now, Sent: now, Expires: now.Add(confirmValidity)})
+	p, err := tx.PutPending(l.Address, store.Pending{Kind: store.PendingRequest, Address: addr, By: invitedBy, Created: now, Sent: now, Expires: now.Add(confirmValidity)})
 	if err != nil {
 		return err
 	}
@@ -280,7 +318,7 @@ func (s *Service) askOwners(tx store.Tx, c *command, addr string) error {
 // decline it.
 func (s *Service) sendJoinRequest(tx store.Tx, l store.List, p store.Pending, to []string, res *Result) error {
 	data := s.noticeData(l)
-	data.Address, data.Expires = p.Address, day(p.Expires)
+	data.Address, data.Expires, data.By = p.Address, day(p.Expires), p.By
 	data.Confirm = s.confirmAddress(l.Address, actionDecideJoin, p.ID, p.Expires)
 	data.Approve = s.confirmAddress(l.Address, actionApproveJoin, p.ID, p.Expires)
 	data.Reject = s.confirmAddress(l.Address, actionDeclineJoin, p.ID, p.Expires)
@@ -370,7 +408,12 @@ func (s *Service) decideJoin(tx store.Tx, l store.List, p store.Pending, approve
 		return err
 	}
 	if approve {
-		return s.join(tx, l, p.Address, vocab.Each, "they confirmed, and "+by+" approved", "", res)
+		m := store.Member{Address: p.Address, Mode: vocab.Each, Origin: store.OriginApproved, ApprovedBy: by, InvitedBy: p.By}
+		how := "they confirmed, and " + by + " approved"
+		if p.By != "" {
+			how = "invited by " + p.By + ", they accepted, and " + by + " approved"
+		}
+		return s.join(tx, l, m, how, "", res)
 	}
 	s.log.Info("join request declined", "list", l.Address, "address", p.Address, "by", by)
 	data := s.noticeData(l)
@@ -488,9 +531,13 @@ func cutFold(s, prefix string) (string, bool) {
 	return s, false
 }
 
-// join makes addr a member of l: a welcome to them, a notice to the owners saying how.
-func (s *Service) join(tx store.Tx, l store.List, addr string, mode vocab.Mode, how, inReplyTo string, res *Result) error {
-	if _, err := tx.AddMember(l.Address, store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}); errors.Is(err, store.ErrExists) {
+// join makes m.Address a member of l, in m.Mode, recording how it began (m.Origin and who
+// vouched) and how they consented: a welcome to them, a notice to the owners saying how.
+func (s *Service) join(tx store.Tx, l store.List, m store.Member, how, inReplyTo string, res *Result) error {
+	addr, mode := m.Address, m.Mode
+	m.Added = s.Now().UTC()
+	m.Consent = how + ", " + moment(m.Added)
+	if _, err := tx.AddMember(l.Address, m); errors.Is(err, store.ErrExists) {
 		return nil
 	} else if err != nil {
 		return err
@@ -527,7 +574,7 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 	} else if err != nil {
 		return err
 	}
-	if err := tx.RemoveMember(l.Address, addr); errors.Is(err, store.ErrNotFound) {
+	if err := s.dropMember(tx, l, addr); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
@@ -553,6 +600,24 @@ func (s *Service) leave(tx store.Tx, l store.List, addr, how, by, inReplyTo stri
 		return err
 	}
 	return s.tellOwners(tx, l, "owner-leave", addr, how, res)
+}
+
+// dropMember takes addr off l and, where the backend can (store.People), what is kept under
+// its member ID (read state, mutes, follows) and the actions pending about it; when it was
+// the address's last list, its app password goes too. Nothing of an address lingers after its
+// last unsubscribe but the undo of leaving (PendingRejoin, made after this).
+func (s *Service) dropMember(tx store.Tx, l store.List, addr string) error {
+	pe, err := store.AsPeople(tx)
+	if err != nil {
+		return tx.RemoveMember(l.Address, addr)
+	}
+	if err := pe.ForgetMember(l.Address, addr); err != nil {
+		return err
+	}
+	if ls, _, err := tx.ListsOf(addr); err != nil || len(ls) > 0 {
+		return err
+	}
+	return pe.DeleteAppPassword(addr)
 }
 
 // tellOwners sends the owners of l a notice about addr, except an owner it is about; on a list
@@ -595,5 +660,5 @@ func (s *Service) rejoin(tx store.Tx, l store.List, p store.Pending, inReplyTo s
 	if err := tx.DeletePending(l.Address, p.ID); err != nil {
 		return err
 	}
-	return s.join(tx, l, p.Address, p.Mode, "they undid their leaving", inReplyTo, res)
+	return s.join(tx, l, store.Member{Address: p.Address, Mode: p.Mode, Origin: store.OriginRejoined}, "they undid their leaving", inReplyTo, res)
 }

@@ -3,6 +3,7 @@ package lists
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -28,6 +29,9 @@ type notice struct {
 	inReplyTo string
 	replied   bool   // it answers someone's mail even without a Message-ID to cite
 	attach    []byte // a message to attach whole (message/rfc822), for moderators
+	// files are attachments (a member's export): such a notice is never folded into the
+	// results of a mail to crew-request@ and goes to the address on file on its own.
+	files []file
 	// note is a paragraph put above the signature: what an answer adds about the answers
 	// themselves (see noteDeferred).
 	note string
@@ -75,6 +79,17 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	if ok, err := s.passAnswer(tx, l, &n, res); err != nil || !ok {
 		return err
 	}
+	// Every mail that still reaches a member whose delivery is paused says so, and how to
+	// resume (the notice of the pause says it itself).
+	if n.template != "bounce-paused" {
+		note, err := s.pausedNote(tx, l, n.to)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			n.note = strings.TrimSpace(n.note + "\n\n" + note)
+		}
+	}
 	subject, body, err := s.tpl.Render(n.template, n.data)
 	if err != nil {
 		return err
@@ -85,6 +100,9 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 		if ok {
 			body += "\n-- \n" + sig
 		}
+	}
+	if body, err = s.signInLine(tx, l, n, body); err != nil {
+		return err
 	}
 	// Wrapped only now, with every address filled in, and flowed (RFC 3676), so a phone
 	// rewraps it to its screen.
@@ -99,7 +117,7 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	// Each Set puts its field on top: set them in reverse of the order a reader expects.
 	var h mail.Header
-	if n.attach == nil {
+	if n.attach == nil && n.files == nil {
 		h.Set("Content-Transfer-Encoding", "quoted-printable")
 		h.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
 	} else {
@@ -125,9 +143,12 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	h.SetAddressList("To", []*mail.Address{{Address: n.to}})
 	h.SetAddressList("From", []*mail.Address{{Name: l.Name, Address: from}})
 	var buf bytes.Buffer
-	if n.attach == nil {
+	switch {
+	case n.files != nil:
+		err = writeWithFiles(&buf, h, body, n.files)
+	case n.attach == nil:
 		err = writeSingle(&buf, h, body)
-	} else {
+	default:
 		err = writeWithMessage(&buf, h, body, n.attach)
 	}
 	if err != nil {
@@ -138,6 +159,21 @@ func (s *Service) enqueueNotice(tx store.Tx, l store.List, n notice, res *Result
 	}
 	res.Queued++
 	return nil
+}
+
+// signInLine ends body, a notice to n.to, with a line that signs her in to the web reader
+// (Config.SignIn) when she is a member of l: not for a stranger, nor for someone asked to
+// confirm her joining, nor for one who just left; the web sign-in mail has its own link.
+func (s *Service) signInLine(tx store.Members, l store.List, n notice, body string) (string, error) {
+	if s.cfg.SignIn == nil || n.template == "web-signin" {
+		return body, nil
+	}
+	if _, err := tx.Member(l.Address, n.to); errors.Is(err, store.ErrNotFound) {
+		return body, nil
+	} else if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(body, "\n") + "\nRead and search the archive: " + s.cfg.SignIn(n.to, s.Now()) + "\n", nil
 }
 
 // replyToOwners are the notices that invite a reply from a person: their Reply-To is
@@ -156,6 +192,50 @@ func writeSingle(buf *bytes.Buffer, h mail.Header, body string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// file is an attachment of a notice.
+type file struct {
+	name, contentType string
+	data              []byte
+}
+
+// writeWithFiles writes body followed by files, each an attachment in base64 (RFC 2183).
+func writeWithFiles(buf *bytes.Buffer, h mail.Header, body string, files []file) error {
+	mw, err := message.CreateWriter(buf, h.Header)
+	if err != nil {
+		return err
+	}
+	var th message.Header
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	th.Set("Content-Type", "text/plain; charset=utf-8; format=flowed")
+	tw, err := mw.CreatePart(th)
+	if err != nil {
+		return err
+	}
+	if _, err := tw.Write([]byte(body)); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	for _, f := range files {
+		var ah message.Header
+		ah.Set("Content-Transfer-Encoding", "base64")
+		ah.SetContentDisposition("attachment", map[string]string{"filename": f.name})
+		ah.SetContentType(f.contentType, map[string]string{"name": f.name})
+		aw, err := mw.CreatePart(ah)
+		if err != nil {
+			return err
+		}
+		if _, err := aw.Write(f.data); err != nil {
+			return err
+		}
+		if err := aw.Close(); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
 }
 
 // writeWithMessage writes body followed by msg attached whole (RFC 2046 §5.2.1: a

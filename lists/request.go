@@ -139,7 +139,38 @@ lines:
 		case "help":
 			err = s.enqueueNotice(tx, l, c.reply("help", s.noticeData(l)), c.res)
 			result = "help: below."
-		case "who", "invite", "remove", "ban", "unban":
+		case "settings":
+			rs, err := s.settings(tx, c)
+			if err != nil {
+				return err
+			}
+			understood = true
+			results = append(results, rs...)
+			continue
+		case "change-address":
+			result, err = s.changeAddress(tx, c, rest)
+		case "export":
+			result, err = s.export(tx, c)
+		case "forget":
+			result, err = s.forget(tx, c, rest)
+		case "who", "invite":
+			if slices.Contains(l.Owners, c.m.from) {
+				owner = append(owner, word+strings.TrimRight(" "+rest, " "))
+				understood = true
+				continue
+			}
+			if word == "invite" {
+				result, err = s.memberInvite(tx, c, rest)
+				break
+			}
+			rs, err := s.memberWho(tx, c)
+			if err != nil {
+				return err
+			}
+			understood = true
+			results = append(results, rs...)
+			continue
+		case "remove", "ban", "unban":
 			owner = append(owner, word+strings.TrimRight(" "+rest, " "))
 			understood = true
 			continue
@@ -163,7 +194,7 @@ lines:
 			if guess := didYouMean(word); guess != "" {
 				result = fmt.Sprintf("%q: not a command. Did you mean %s?", line, guess)
 			} else {
-				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, search WORDS, help, and for owners who, invite, remove, ban and unban.", line)
+				result = fmt.Sprintf("%q: not a command; the commands are subscribe, unsubscribe, each, daily, weekly, nomail, password, selfcopy on|off, pause [until DATE], resume, search WORDS, help, settings, change-address NEW, export, forget [anonymise|redact], who, and for owners invite, remove, ban and unban.", line)
 			}
 		}
 		if word != "" && isCommand(word) {
@@ -234,7 +265,7 @@ func (s *Service) forwardQuestion(tx store.Tx, c *command) error {
 
 // commandWords are the command words of crew-request@ (isCommand knows "join" and "leave" as
 // well), and what didYouMean guesses among.
-var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "search", "help", "who", "invite", "remove", "ban", "unban"}
+var commandWords = []string{"subscribe", "unsubscribe", "each", "daily", "weekly", "nomail", "password", "selfcopy", "pause", "resume", "search", "help", "settings", "change-address", "export", "forget", "who", "invite", "remove", "ban", "unban"}
 
 // didYouMean is the command word closest to word, when a slip of one or two letters (or the
 // same word with extra letters) separates them; empty when none is that close.
@@ -296,15 +327,11 @@ func (s *Service) ownerCommands(tx store.Tx, l store.List, owner string, lines [
 		word, rest := firstWord(line)
 		switch word {
 		case "who":
-			members, err := tx.Members(l.Address)
+			r, err := s.directory(tx, l, true)
 			if err != nil {
 				return nil, err
 			}
-			r := fmt.Sprintf("who: %d members:", len(members))
-			for _, m := range members {
-				r += "\n    " + m.Address + " (" + string(m.Mode) + ")"
-			}
-			results = append(results, r)
+			results = append(results, r...)
 		case "invite":
 			if rest == "" {
 				results = append(results, "invite: name the addresses to invite after the word invite.")

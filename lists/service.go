@@ -39,6 +39,10 @@ type Config struct {
 	// ArchiveURL is the configured [http] base_url, where the web reader shows a conversation
 	// (ArchiveURL/l/LIST/t/THREAD), for the links a search by mail answers with; empty: none.
 	ArchiveURL string
+	// SignIn mints the link that signs member addr in to the web reader for 7 days from now
+	// (web.MemberSignInURL), which digests and the notices to members carry; nil: none (no
+	// [http] base_url).
+	SignIn func(addr string, now time.Time) string
 	// DailyAt (15:04), WeeklyOn (a weekday, as members read it) and Zone (an IANA name; a
 	// list's own time zone wins) say when digests go out, for the welcome.
 	DailyAt, WeeklyOn, Zone string
@@ -111,6 +115,11 @@ type ListOptions struct {
 	Archive            string // "private" or "public": who reads the archive on the web
 	// HideAddresses: list copies and digests show authors' names, not their addresses.
 	HideAddresses *bool
+	// Directory: who sees the crew's directory (owners, members, off); InviteBy: who may
+	// invite (owners, members).
+	Directory, InviteBy string
+	// Keep: how long posts stay before retention redacts them (ParseKeep).
+	Keep *string
 }
 
 func (o ListOptions) apply(l *store.List) error {
@@ -211,6 +220,27 @@ func (o ListOptions) apply(l *store.List) error {
 	}
 	if o.HideAddresses != nil {
 		l.HideAddresses = *o.HideAddresses
+	}
+	switch o.Directory {
+	case "":
+	case DirectoryOwners, DirectoryMembers, DirectoryOff:
+		l.Directory = o.Directory
+	default:
+		return fmt.Errorf("directory: owners, members or off, not %q", o.Directory)
+	}
+	if o.Keep != nil {
+		keep, err := ParseKeep(*o.Keep)
+		if err != nil {
+			return err
+		}
+		l.Keep = keep
+	}
+	switch o.InviteBy {
+	case "":
+	case DirectoryOwners, DirectoryMembers:
+		l.InviteBy = o.InviteBy
+	default:
+		return fmt.Errorf("invite-by: owners or members, not %q", o.InviteBy)
 	}
 	for _, b := range o.Ban {
 		entry, err := banEntry(b)
@@ -400,7 +430,8 @@ func (s *Service) AddMember(list, address, typed string, welcome bool) (store.Me
 	m := store.Member{Address: addr, Mode: mode, Added: s.Now().UTC()}
 	_, err = s.update(func(tx store.Tx, res *Result) error {
 		var err error
-		if m, err = tx.AddMember(laddr, store.Member{Address: addr, Mode: mode, Added: m.Added}); err != nil || !welcome {
+		origin := store.Member{Address: addr, Mode: mode, Added: m.Added, Origin: store.OriginOperator, Consent: "added by the operator, " + moment(m.Added)}
+		if m, err = tx.AddMember(laddr, origin); err != nil || !welcome {
 			return err
 		}
 		l, err := tx.List(laddr)
@@ -425,7 +456,8 @@ func (s *Service) RemoveMember(list, address string) error {
 		if _, err := tx.List(laddr); err != nil {
 			return fmt.Errorf("there is no list %s", laddr)
 		}
-		return tx.RemoveMember(laddr, addr)
+		l, _ := tx.List(laddr)
+		return s.dropMember(tx, l, addr)
 	})
 	return notFound(err, "%s is not a member of %s", addr, laddr)
 }

@@ -32,6 +32,11 @@ type Post struct {
 	// Evidence are the Authentication-Results fields of the trusted front MTA's checkers the
 	// post arrived with (unfolded, without the field name).
 	Evidence []string `json:"evidence,omitempty"`
+	// Redacted says how the post's words were taken away at its author's or an owner's
+	// request (RedactAnonymised, RedactRemoved; empty: they were not), when and why.
+	Redacted     string    `json:"redacted,omitempty"`
+	RedactedAt   time.Time `json:"redacted_at,omitzero"`
+	RedactReason string    `json:"redact_reason,omitempty"`
 	// Origin is the thread the post was archived in, before the merges Thread follows: the
 	// conversation mutes are about (see Muted).
 	Origin uint64 `json:"-"`

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,18 @@ type List struct {
 	// HideAddresses: members see each other's names, never their addresses, in list copies
 	// and digests; a private reply address (crew+p-TOKEN@) is how one answers an author alone.
 	HideAddresses bool `json:"hide_addresses,omitempty"`
+	// Directory is who may see the crew's directory (names, since when, brought in by whom,
+	// proven posts): "owners" (the default, also ""), "members" or "off". InviteBy is who may
+	// invite: owners ("") or "members", whose invitations the join policy then treats as
+	// requests.
+	Directory string `json:"directory,omitempty"`
+	InviteBy  string `json:"invite_by,omitempty"`
+	// Keep is how long posts stay in the archive before they are redacted to a tombstone
+	// (0: for ever).
+	Keep time.Duration `json:"keep,omitempty"`
+	// Redactions counts the posts redacted: part of the IMAP UIDVALIDITY, so that a client
+	// drops what it cached of them (RFC 9051 §2.3.1.1).
+	Redactions uint32 `json:"redactions,omitempty"`
 }
 
 // Member is one subscriber of a list.
@@ -76,6 +89,8 @@ type Member struct {
 	BounceScore float64   `json:"bounce_score,omitempty"`
 	BouncedFrom time.Time `json:"bounced_from,omitzero"`
 	Paused      time.Time `json:"paused,omitzero"`
+	// PausedWhy is the last answer of her mail provider when delivery was paused.
+	PausedWhy string `json:"paused_why,omitempty"`
 	// Posted: a post of theirs went to the list (ModerateFirstPosts holds none after it).
 	Posted bool `json:"posted,omitempty"`
 	// NoOwnPosts: the member's own posts are not sent back to her (by mail nor in digests).
@@ -89,7 +104,67 @@ type Member struct {
 	// ShowRead: her digests show in full the posts she has read already over IMAP (\Seen);
 	// by default each is one line.
 	ShowRead bool `json:"show_read,omitempty"`
+	// How the membership began (issue 21, "who vouched for whom"): Origin is one of the
+	// Origin* words; InvitedBy the owner or member who invited; ApprovedBy the owner who
+	// approved the request; Consent says in a sentence how and when the member confirmed.
+	// Added is when. Memberships from before have none (Origin empty: not recorded).
+	Origin     string `json:"origin,omitempty"`
+	InvitedBy  string `json:"invited_by,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
+	Consent    string `json:"consent,omitempty"`
 }
+
+// BroughtBy says in words how m's membership began: "invited by ann@…", "approved by …",
+// "joined on their own", "added by the operator"; empty when it was not recorded.
+func (m Member) BroughtBy() string {
+	switch m.Origin {
+	case OriginInvited:
+		return "invited by " + m.InvitedBy
+	case OriginApproved:
+		if m.InvitedBy != "" {
+			return "invited by " + m.InvitedBy + ", approved by " + m.ApprovedBy
+		}
+		return "approved by " + m.ApprovedBy
+	case OriginOpen:
+		return "joined on their own"
+	case OriginOperator:
+		return "added by the operator"
+	case OriginRejoined:
+		return "came back after leaving"
+	}
+	return ""
+}
+
+// NewcomerWindow is how long after joining a member's posts say who brought her in.
+const NewcomerWindow = 30 * 24 * time.Hour
+
+// Newcomer is what digests and the web reader say beside m's post received at: "new member,
+// invited by ann@…" within NewcomerWindow of her joining, "" after it or when how she joined
+// was not recorded. hide: the list hides addresses, so the ones named are cut to their local
+// parts.
+func (m Member) Newcomer(at time.Time, hide bool) string {
+	by := m.BroughtBy()
+	if by == "" || at.Before(m.Added) || at.Sub(m.Added) > NewcomerWindow {
+		return ""
+	}
+	if hide {
+		for _, a := range []string{m.InvitedBy, m.ApprovedBy} {
+			if local, _, ok := strings.Cut(a, "@"); ok {
+				by = strings.ReplaceAll(by, a, local)
+			}
+		}
+	}
+	return "new member, " + by
+}
+
+// How a membership began (Member.Origin).
+const (
+	OriginOpen     = "open"     // joined an open list, confirming by mail
+	OriginInvited  = "invited"  // accepted an invitation
+	OriginApproved = "approved" // asked, confirmed, and an owner approved
+	OriginOperator = "operator" // added by the operator (crewmail member add)
+	OriginRejoined = "rejoined" // undid leaving
+)
 
 // Per-list sub-buckets.
 var (

@@ -20,6 +20,19 @@ const (
 	PendingNotice  = "notice"  // an answer was sent to an address: no second one before Expires
 	// PendingPassword: a member asked for a new app password, unverified.
 	PendingPassword = "password"
+	// Issue 21: a member's data. PendingChangeOld: "change-address" (Lines[0]: the new
+	// address) from an unproven sender, waiting for the address on file; PendingChangeNew:
+	// the new address (Address) must confirm, By is the old one; PendingExport: an unproven
+	// "export"; PendingForget: "forget" (Lines[0]: what becomes of the posts), always
+	// confirmed; PendingExported: an export went to Address, no second one before Expires.
+	PendingChangeOld = "change-address"
+	PendingChangeNew = "new-address"
+	PendingExport    = "export"
+	PendingForget    = "forget"
+	PendingExported  = "exported"
+	// PendingResume: the one-click resume of a member whose delivery was paused for bouncing,
+	// named in every mail that still reaches her.
+	PendingResume = "resume"
 	// PendingAnswers counts the automatic answers sent to an address from Created to Expires.
 	PendingAnswers = "answers"
 	// PendingDeferred lists (Lines) the mails from an address that came while answers to it

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"crewmail/internal/searchq"
@@ -166,6 +168,49 @@ type IMAPAccess interface {
 	FlagsOf(list string, member uint64, fn func(seq uint64, flags byte) error) error
 }
 
+// People is what the server holds about one person across every list (issue 21): moving it
+// to another address, forgetting it, and taking a post's words away. A backend's Tx offers it
+// besides Tx (the bbolt one does; callers ask with AsPeople), until every backend has it.
+type People interface {
+	// ChangeAddress moves every membership of old (with its member ID, so its mutes, follows
+	// and read state), its digest cursors, its app password and the authorship (Post.From)
+	// of its archived posts to new (re-indexed for search); it returns the lists whose
+	// membership moved. ErrExists, and nothing moved, when new is a member of a list old is
+	// on.
+	ChangeAddress(old, new string) ([]string, error)
+	// ForgetMember removes addr from list with what is kept under its member ID (read state,
+	// mutes, follows), its cursor and the actions pending about it; ErrNotFound when it is
+	// not a member.
+	ForgetMember(list, addr string) error
+	// DeleteAppPassword removes addr's app password; none is not an error.
+	DeleteAppPassword(addr string) error
+	// MarksOf returns the threads of list the member muted and those she follows, as
+	// muted or followed (before later merges), ascending.
+	MarksOf(list string, member uint64) (muted, followed []uint64, err error)
+	// RedactPost replaces post seq of list with p and raw, keeping its sequence, Message-ID
+	// and thread, and adds one to the list's Redactions (a new IMAP UIDVALIDITY); a post
+	// redacted already to the same bytes is left alone.
+	RedactPost(list string, seq uint64, p Post, raw []byte) error
+}
+
+// ErrUnsupported is what AsPeople answers for a backend whose transactions lack the role.
+var ErrUnsupported = errors.New("the store backend cannot do this yet")
+
+// AsPeople is tx as People, or ErrUnsupported.
+func AsPeople(tx Tx) (People, error) {
+	if p, ok := tx.(People); ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("a member's own data (change of address, forgetting, redaction): %w", ErrUnsupported)
+}
+
+// Journaled is a backend that keeps a redaction journal outside its database, applied again
+// to a copy restored from before a redaction (the bbolt file: see Store.Journal).
+type Journaled interface {
+	// Journal makes r durable before the redaction is committed.
+	Journal(r Redaction) error
+}
+
 // Web is what the web reader keeps: the single-use sign-in links used, members' sessions
 // (one a browser, named by a hash of the cookie's secret), when a sign-in link was last mailed
 // to an address, and where each member last looked in each list.
@@ -309,6 +354,8 @@ var (
 	_ Pendings    = (*boltTx)(nil)
 	_ Outbox      = (*boltTx)(nil)
 	_ IMAPAccess  = (*boltTx)(nil)
+	_ People      = (*boltTx)(nil)
+	_ Journaled   = (*Store)(nil)
 	_ Web         = (*boltTx)(nil)
 	_ Search      = (*boltTx)(nil)
 	_ Faulty      = (*Store)(nil)

@@ -117,6 +117,11 @@ func OpenFile(path string) (*Store, error) {
 		return nil, err
 	}
 	go s.committer()
+	// A backup restored from before a redaction gets it again (see Store.Journal).
+	if _, err := s.replayJournal(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	return s, nil
 }
 

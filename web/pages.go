@@ -32,12 +32,15 @@ func (r *Reader) home(w http.ResponseWriter, req *http.Request) {
 	}
 	var view listsView
 	err := r.st.View(func(tx store.Tx) error {
-		ls, _, err := tx.ListsOf(v.session.Address)
+		ls, ms, err := tx.ListsOf(v.session.Address)
 		if err != nil {
 			return err
 		}
-		view.Lists = view.Lists[:0]
-		for _, l := range ls {
+		view.Lists, view.Paused = view.Lists[:0], nil
+		for i, l := range ls {
+			if !ms[i].Paused.IsZero() {
+				view.Paused = append(view.Paused, "Mail from "+listName(l)+" to you has been paused since "+r.when(ms[i].Paused, r.zone(l))+" because it bounced.")
+			}
 			last, err := tx.LastSeq(l.Address)
 			if err != nil {
 				return err
@@ -330,12 +333,15 @@ func (r *Reader) message(tx store.Tx, idx *listIndex, l store.List, m *store.Mem
 		Author: r.person(tx, idx, l, m != nil, p.From, seq), Proven: p.Verified.ByAuthor(), Proof: proof(p),
 		Time: r.when(when, zone), ISOTime: when.UTC().Format(time.RFC3339),
 		Permalink: MessageURL(r.prefix, l.Address, seq),
-		Blocks:    full.Blocks, Trimmed: full.Trimmed,
+		Blocks:    blocks(full), Trimmed: full.Trimmed,
 	}
 	if name := fromName(raw); name != "" {
 		mv.Author.Name = name
 	}
 	if m != nil {
+		if author, err := tx.Member(l.Address, p.From); err == nil {
+			mv.Newcomer = author.Newcomer(p.Received, l.HideAddresses)
+		}
 		mv.Reply = mailto(r.lists.ReplyAddress(l.Address, seq), "Re: "+mv.Subject)
 		mv.ReplyAuthor = mailto(r.lists.PrivateReplyAddress(l.Address, seq), "Re: "+mv.Subject)
 		mv.Raw = MessageURL(r.prefix, l.Address, seq) + "/message.eml"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"crewmail/internal/htmlpost"
 	"crewmail/internal/replytext"
 )
 
@@ -32,6 +33,7 @@ const layout = `{{define "layout"}}<!DOCTYPE html>
 {{- if .Me}}
 <nav aria-label="Your account">
 <span class="me">{{.Me}}</span>
+<a href="{{.Prefix}}/settings">Settings</a>
 <a href="{{.Prefix}}/settings/sessions">Sessions</a>
 <form method="post" action="{{.Prefix}}/signout" class="inline"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="link">Sign out</button></form>
 </nav>
@@ -75,7 +77,8 @@ var pages = map[string]string{
 
 	"lists": `{{define "content"}}{{with .Data}}
 <h1>Your lists</h1>
-{{if .Lists}}<ul class="lists">
+{{range .Paused}}<p class="problem" role="alert">{{.}} <a href="{{$.Prefix}}/settings">Resume it in your settings</a>.</p>
+{{end}}{{if .Lists}}<ul class="lists">
 {{range .Lists}}<li><a href="{{.URL}}"><span class="name">{{.Name}}</span></a> <span class="addr">{{.Address}}</span>
 <span class="meta">{{.Posts}} message{{if ne .Posts 1}}s{{end}}{{if .New}}, <strong>{{.New}} new</strong>{{end}}</span></li>
 {{end}}</ul>{{else}}<p>You are not a member of any list here.</p>{{end}}
@@ -110,10 +113,12 @@ var pages = map[string]string{
 <header>
 <h2 id="{{.Anchor}}-h" class="author">{{or .Author.Name .Author.Address}}{{if .Proven}} <span class="proven" aria-label="proven">✓</span>{{end}}</h2>
 <p class="meta">{{if .Author.Address}}<span class="addr">{{.Author.Address}}</span> · {{end}}<span class="proof">{{.Proof}}</span>{{if .New}} · <strong class="new">new</strong>{{end}}</p>
+{{if .Newcomer}}<p class="meta newcomer">{{.Newcomer}}</p>{{end}}
 <p class="meta"><a href="{{.Permalink}}" class="when"><time datetime="{{.ISOTime}}">{{.Time}}</time></a></p>
 </header>
 <div class="text">
-{{range .Blocks}}{{if .Quoted}}<details class="quote"><summary>show quoted text</summary><pre>{{.Text}}</pre></details>
+{{range .Blocks}}{{if .HTML}}<div class="html">{{.HTML}}</div>
+{{else if .Quoted}}<details class="quote"><summary>show quoted text</summary><pre>{{.Text}}</pre></details>
 {{else}}<pre>{{.Text}}</pre>
 {{end}}{{else}}<p class="meta">(no text)</p>{{end}}
 {{if .Trimmed}}<p class="meta">This message is longer than shown here{{if .Raw}}; <a href="{{.Raw}}">download it</a> for the rest{{end}}.</p>{{end}}
@@ -240,7 +245,12 @@ type linkView struct {
 	Action  string
 }
 
-type listsView struct{ Lists []listRow }
+type listsView struct {
+	Lists []listRow
+	// Paused says, for each list whose mail to her is paused because it bounced, why; the
+	// settings page resumes it.
+	Paused []string
+}
 
 type listRow struct {
 	Name, Address, URL string
@@ -305,13 +315,37 @@ type messageView struct {
 	Time, ISOTime string
 	Permalink     string
 	Raw           string
-	Blocks        []replytext.Block
+	Blocks        []block
 	Trimmed       bool
 	Attachments   []attachmentView
 	// Reply and ReplyAuthor are mailto links, and Raw the download of the message as it
 	// came, for members only.
 	Reply, ReplyAuthor string
 	New                bool
+	// Newcomer says who brought the author in, beside the posts of her first weeks.
+	Newcomer string
+}
+
+// block is a run of a message's text: quoted or the author's, as plain text, or (the author's
+// own text of an HTML-only post) as HTML that passed htmlpost's policy, the digests' own.
+type block struct {
+	Quoted bool
+	Text   string
+	HTML   template.HTML
+}
+
+// blocks are the blocks of full as a page shows them. An HTML post keeps its paragraphs, links
+// (with their URLs, cleaned of trackers) and tables through htmlpost, nothing else of its
+// HTML; its quoted runs are plain text.
+func blocks(full replytext.Full) []block {
+	out := make([]block, len(full.Blocks))
+	for i, b := range full.Blocks {
+		out[i] = block{Quoted: b.Quoted, Text: htmlpost.Clean(b.Text)}
+		if full.HTML && !b.Quoted {
+			out[i].HTML = template.HTML(htmlpost.FromMarked(b.Text).HTML) // it passed the policy
+		}
+	}
+	return out
 }
 
 type attachmentView struct {

@@ -123,6 +123,7 @@ func (r *Reader) routes() {
 	m.HandleFunc("GET "+p+"/l/{list}/m/{seq}", r.messagePage)
 	m.HandleFunc("GET "+p+"/l/{list}/m/{seq}/message.eml", r.messageRaw)
 	m.HandleFunc("GET "+p+"/l/{list}/m/{seq}/a/{n}/{name}", r.attachment)
+	r.settingsRoutes(m)
 	m.HandleFunc(p+"/", func(w http.ResponseWriter, req *http.Request) { r.notFound(w, req) })
 	r.mux = m
 }

@@ -704,7 +704,11 @@ func activeContent(page string) string {
 	allowed := map[string]bool{"html": true, "head": true, "meta": true, "title": true, "link": true, "body": true, "header": true,
 		"a": true, "nav": true, "span": true, "form": true, "input": true, "button": true, "main": true, "h1": true, "h2": true, "h3": true,
 		"p": true, "ol": true, "ul": true, "li": true, "strong": true, "b": true, "article": true, "time": true, "div": true,
-		"details": true, "summary": true, "pre": true, "footer": true, "label": true, "mark": true, "code": true}
+		"details": true, "summary": true, "pre": true, "footer": true, "label": true, "mark": true, "code": true,
+		// What htmlpost's policy lets through of an HTML post.
+		"br": true, "em": true, "i": true, "u": true, "s": true, "small": true, "sub": true, "sup": true, "blockquote": true,
+		"hr": true, "h4": true, "h5": true, "h6": true, "table": true, "thead": true, "tbody": true, "tfoot": true, "tr": true,
+		"th": true, "td": true, "caption": true}
 	z := html.NewTokenizer(strings.NewReader(page))
 	for {
 		switch z.Next() {
@@ -715,14 +719,64 @@ func activeContent(page string) string {
 			if !allowed[tok.Data] {
 				return "element " + tok.Data
 			}
+			// A post's own link leads out (http or https), but tells nobody where it was
+			// followed from.
+			rel := ""
+			for _, a := range tok.Attr {
+				if a.Key == "rel" {
+					rel = a.Val
+				}
+			}
+			outward := tok.Data == "a" && strings.Contains(rel, "nofollow") && strings.Contains(rel, "noreferrer")
 			for _, a := range tok.Attr {
 				v := strings.ToLower(strings.TrimSpace(a.Val))
 				switch {
 				case strings.HasPrefix(a.Key, "on"), a.Key == "style", a.Key == "src", a.Key == "srcset":
 					return "attribute " + a.Key + " on " + tok.Data
+				case a.Key == "href" && outward && (strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")):
 				case (a.Key == "href" || a.Key == "action") && !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "mailto:") && !strings.HasPrefix(v, "#"):
 					return a.Key + "=" + a.Val
 				}
+			}
+		}
+	}
+}
+
+// TestHTMLPostThroughThePolicy: an HTML-only post is shown as HTML through htmlpost, the
+// digests' policy: its paragraphs, links (with their URLs shown, trackers removed) and tables
+// stay; script, style, event handlers, javascript: links, remote images, forms and
+// frames go, and the page's Content-Security-Policy is the reader's own.
+func TestHTMLPostThroughThePolicy(t *testing.T) {
+	w := newWorld(t)
+	post := "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+		`<html><head><style>p{color:red}</style><script>alert(1)</script></head><body onload="alert(2)">` +
+		`<p style="font-size:40px">Hello <b>crew</b>, the <a href="https://example.org/plan?utm_source=mail&amp;id=7" onclick="alert(3)">sowing plan</a> is up.</p>` +
+		`<table><tr><th>Bed</th><th>Crop</th></tr><tr><td>North</td><td>Beans</td></tr></table>` +
+		`<p><img src="https://evil.test/pixel.gif" alt="pixel"><a href="javascript:alert(4)">click me</a></p>` +
+		`<iframe src="https://evil.test/"></iframe><form action="https://evil.test/"><input name=x></form></body></html>`
+	p := w.archive(t, crew, 0, "ann@x.test", "Ann", "Plan", post, "")
+	b := w.browser(t)
+	b.signIn("bob@x.test")
+	for _, path := range []string{fmt.Sprintf("/l/crew@x.test/t/%d", p.Thread), fmt.Sprintf("/l/crew@x.test/m/%d", p.Seq)} {
+		a := b.get(path)
+		if bad := activeContent(a.body); bad != "" {
+			t.Errorf("%s has active content: %s\n%s", path, bad, a.body)
+		}
+		if got := a.header.Get("Content-Security-Policy"); got != "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'" {
+			t.Errorf("%s: Content-Security-Policy %q", path, got)
+		}
+		for _, want := range []string{
+			`<p>Hello crew, the <a href="https://example.org/plan?id=7" rel="nofollow noreferrer">sowing plan</a> <small>(example.org/plan?id=7)</small> is up.</p>`,
+			"<table><tr><th>Bed</th><th>Crop</th></tr><tr><td>North</td><td>Beans</td></tr></table>",
+			"<p>click me</p>",
+		} {
+			if !strings.Contains(a.body, want) {
+				t.Errorf("%s lacks %s:\n%s", path, want, a.body)
+			}
+		}
+		for _, bad := range []string{"utm_source", "evil.test", "alert(", "javascript:", "<script", "<style>p", "font-size:40px", "<img", "<iframe", "<form action=\"https", "\ue001"} {
+			if strings.Contains(a.body, bad) {
+				t.Errorf("%s shows %q:\n%s", path, bad, a.body)
 			}
 		}
 	}

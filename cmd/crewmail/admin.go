@@ -59,7 +59,7 @@ func adminCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 			return nil, err
 		}
 		log := slog.New(slog.DiscardHandler)
-		svc := lists.New(st, tpl, listsConfig(cfg), log)
+		svc := lists.New(st, tpl, listsConfig(cfg, st), log)
 		b := &backend{svc: svc, digests: newScheduler(cfg, st, tpl, svc, log), st: st}
 		if isTerminal(stderr) {
 			b.progress = stderr
@@ -177,6 +177,12 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 		o.HideAddresses = &b
 		return nil
 	})
+	fs.StringVar(&o.Directory, "directory", "", "who sees the crew's directory (who brought whom in, since when, proven posts) by mail: owners (the default), members or off")
+	fs.Func("keep", "how long posts stay in the archive before they are redacted to tombstones: 2y, 18m, 90d, or 0 for ever (the default)", func(s string) error {
+		o.Keep = &s
+		return nil
+	})
+	fs.StringVar(&o.InviteBy, "invite-by", "", "who may invite by mail: owners (the default) or members (the join policy then decides whether owners approve)")
 	fs.StringVar(&o.NonMembers, "nonmembers", "", "what happens to posts from non-members: reject (the default) or hold for the moderators")
 	fs.Func("moderator", "a moderator's address (repeat for more; \"\" for the owners, the default)", func(s string) error {
 		if o.Moderators == nil {
@@ -191,7 +197,7 @@ func listFlags(fs *flag.FlagSet) *lists.ListOptions {
 }
 
 func cmdListCreate(c *cmd) error {
-	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-archive private|public]"
+	c.params = "ADDRESS [-name NAME] [-owner ADDR]... [-join open|approve|invite] [-post verified|members|anyone] [-moderated true|false] [-nonmembers reject|hold] [-moderator ADDR]... [-timezone ZONE] [-subject-prefix TEXT] [-archive-url URL] [-dmarc-author reply-to|cc] [-description TEXT] [-welcome-file FILE] [-moderate-first-posts true|false] [-owner-notices each|daily] [-hide-addresses true|false] [-directory owners|members|off] [-invite-by owners|members] [-keep 2y|18m|90d|0] [-archive private|public]"
 	c.help = "Makes a mailing list at ADDRESS."
 	o := listFlags(c.flag)
 	args, err := c.parse(1, 1)
@@ -406,6 +412,62 @@ func cmdMemberRm(c *cmd) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "removed %s from %s\n", args[1], args[0])
+	return nil
+}
+
+func cmdMemberData(c *cmd) error {
+	c.params = "ADDRESS [-mbox]"
+	c.help = `Prints, as JSON, everything the server holds about ADDRESS on every list: memberships
+with how each began and was confirmed, settings, the app password's date, actions waiting
+(what the member's own "export" mails her); -mbox prints her posts instead, as an mbox.`
+	posts := c.flag.Bool("mbox", false, "print the address's posts as an mbox (mboxrd) instead")
+	args, err := c.parse(1, 1)
+	if err != nil {
+		return err
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	d, box, err := b.svc.MyDataOfAddress(args[0])
+	if err != nil {
+		return err
+	}
+	if *posts {
+		_, err = c.stdout.Write(box)
+		return err
+	}
+	out, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", out)
+	return err
+}
+
+func cmdPostRedact(c *cmd) error {
+	c.params = "LIST SEQ [-reason TEXT]"
+	c.help = `Replaces archived post SEQ of LIST with a tombstone that says why (its place in its
+thread stays): in the archive, IMAP (under a new UIDVALIDITY), digests not yet sent and
+exports. The redaction is journaled beside the database, so a backup from before it,
+restored, gets it again.`
+	reason := c.flag.String("reason", "", "why, as the tombstone says it (default: removed by the list's owners)")
+	args, err := c.parse(2, 2)
+	if err != nil {
+		return err
+	}
+	seq, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil || seq == 0 {
+		return usageError(fmt.Sprintf("SEQ is a post's number (crewmail archive ls), not %q", args[1]))
+	}
+	b, err := c.backend()
+	if err != nil {
+		return err
+	}
+	if err := b.svc.RedactPost(args[0], seq, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "post %d of %s redacted\n", seq, args[0])
 	return nil
 }
 

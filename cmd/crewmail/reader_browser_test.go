@@ -314,6 +314,15 @@ func readerInABrowser(t *testing.T, start func(*mailtest.Sink) *testServer, shot
 	do("sessions", chromedp.Navigate(base+"/settings/sessions"), waitTitle("Sessions"))
 	check("sessions")
 	shoot("sessions")
+	// Her settings: the page, a new app password shown once.
+	do("settings", chromedp.Navigate(base+"/settings"), waitTitle("Settings"))
+	check("settings")
+	shoot("settings")
+	do("new app password", chromedp.Click(chromedp.CSS(`section[aria-labelledby="imap"] button`)), chromedp.WaitVisible(chromedp.CSS("code.password")))
+	check("settings with a new password")
+	if pw, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("code.password"))); err != nil || !regexp.MustCompile(`^[a-z2-7]{4}(-[a-z2-7]{4}){3}$`).MatchString(pw) {
+		t.Errorf("the app password shown: %q %v", pw, err)
+	}
 	do("not found", chromedp.Navigate(base+"/l/nolist@"+testDomain+"/"), waitTitle("Not found"))
 	check("not found")
 

@@ -114,7 +114,7 @@ func startServer(cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	lcfg := listsConfig(cfg)
+	lcfg := listsConfig(cfg, s.st)
 	if cfg.HTTP.Listen != "" {
 		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return nil, fmt.Errorf("key http.listen: %w", err)
@@ -277,8 +277,12 @@ func (s *server) listenIMAP(cfg *config.Config, smtpTLS *tls.Config, log *slog.L
 	return nil
 }
 
-func listsConfig(cfg *config.Config) lists.Config {
-	return lists.Config{Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
+func listsConfig(cfg *config.Config, st store.Backend) lists.Config {
+	var signIn func(addr string, now time.Time) string
+	if base := cfg.HTTP.BaseURL; base != "" { // digests and notices to members sign them in to the reader
+		signIn = func(addr string, now time.Time) string { return web.MemberSignInURL(base, st.Secret(), addr, now) }
+	}
+	return lists.Config{SignIn: signIn, Hostname: cfg.Hostname, Separator: cfg.Separator, Postmaster: cfg.Postmaster, ConfirmWithin: cfg.ConfirmWithin.Duration,
 		BaseURL: cfg.HTTP.BaseURL, ArchiveURL: cfg.HTTP.BaseURL, IMAPServer: imapServer(cfg, cfg.IMAP.Listen, cfg.IMAP.ListenTLS), BounceThreshold: cfg.Bounces.Threshold, BouncePeriod: cfg.Bounces.Period.Duration,
 		DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekdayName(cfg.Digest.WeeklyOn), Zone: zoneName(cfg.Digest.Timezone)}
 }
@@ -330,6 +334,17 @@ func newScheduler(cfg *config.Config, st store.Backend, tpl *templates.Set, svc 
 	weekday, _ := config.ParseWeekday(cfg.Digest.WeeklyOn)
 	r := &digest.Renderer{Templates: tpl, Hostname: cfg.Hostname, MaxBytes: cfg.Digest.MaxBytes, MaxHTMLBytes: cfg.Digest.MaxHTMLBytes}
 	s := digest.NewScheduler(st, r, svc, digest.Schedule{DailyAt: cfg.Digest.DailyAt, WeeklyOn: weekday, Zone: zone}, log)
+	if base := cfg.HTTP.BaseURL; base != "" { // the web reader is there: digests link to it
+		s.Web = digest.Web{
+			Conversation: func(list string, thread uint64) string { return web.ConversationURL(base, list, thread) },
+			Message:      func(list string, seq uint64) string { return web.MessageURL(base, list, seq) },
+			Attachment: func(list string, seq uint64, n int, name string) string {
+				return web.AttachmentURL(base, list, seq, n, name)
+			},
+			List:   func(list string) string { return web.ListURL(base, list) },
+			SignIn: true, // lists.Config.SignIn (listsConfig) puts each member's link in
+		}
+	}
 	// A round over thousands of lists reads the whole archive through the store's memory map:
 	// the server gives the pages back as the round goes, so its resident set stays what it holds.
 	if m, ok := st.(store.Maintenance); ok { // a backend with a memory map of its own

@@ -294,3 +294,8 @@ func hideAuthor(raw []byte, l store.List, author, privateReply string) ([]byte, 
 	}
 	return buf.Bytes(), nil
 }
+
+// SignInMark stands in a digest, which many members share (one stored copy), where each
+// member's own web sign-in link goes: lists.Compose puts the link of the member a copy is
+// for in its place at delivery, as it puts her own To and List-Unsubscribe on top.
+const SignInMark = "crewmail-member-sign-in-link"

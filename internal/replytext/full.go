@@ -7,8 +7,11 @@ import (
 // Full is the whole text of a post as a reader shows it: blocks of the author's lines and of
 // quoted lines, in order, and the files that came with it.
 type Full struct {
-	Blocks      []Block
-	Trimmed     bool         // a text was longer than what is read of it
+	Blocks  []Block
+	Trimmed bool // a text was longer than what is read of it
+	// HTML: the text was read from text/html parts (there was no text/plain one), and each
+	// block's Text carries htmlpost's marks for its links and tables (htmlpost.FromMarked).
+	HTML        bool
 	Attachments []Attachment // in order
 }
 
@@ -37,7 +40,7 @@ func Read(msg []byte) (Full, error) {
 		return Full{}, err
 	}
 	kind := w.kind()
-	var out Full
+	out := Full{HTML: kind == "text/html"}
 	first := true
 	for _, p := range w.parts {
 		if kind != "" && p.kind == kind && !p.blank && (first || p.name == "") {

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"MergedThreadsFollowThroughEverything", mergedThreadsFollowThroughEverything},
 		{"FollowsAreTheirOwnAndFollowMerges", followsAreTheirOwnAndFollowMerges},
 		{"DamagedCursorIsAnErrorNotNone", damagedCursorIsAnErrorNotNone},
+		{"ChangeAddressMovesEverything", changeAddressMovesEverything},
+		{"RedactedPostKeepsItsPlace", redactedPostKeepsItsPlace},
 		{"WebSignInsSessionsAndLooks", webSignInsSessionsAndLooks},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
