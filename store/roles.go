@@ -170,7 +170,7 @@ type IMAPAccess interface {
 
 // People is what the server holds about one person across every list (issue 21): moving it
 // to another address, forgetting it, and taking a post's words away. A backend's Tx offers it
-// besides Tx (the bbolt one does; callers ask with AsPeople), until every backend has it.
+// besides Tx (bbolt's and PostgreSQL's do; callers ask with AsPeople).
 type People interface {
 	// ChangeAddress moves every membership of old (with its member ID, so its mutes, follows
 	// and read state), its digest cursors, its app password and the authorship (Post.From)
