@@ -67,7 +67,18 @@ func confirmFrom(t *testing.T, ts *testServer, m mailtest.Message, addr string) 
 func TestChangeAddressKeepsAuthorship(t *testing.T) {
 	t.Parallel()
 	sink := mailtest.NewSink(t)
-	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	changeAddressKeepsAuthorship(t, newCrew(t, sink, "alice@example.test", "bob@example.test"), sink)
+}
+
+// TestChangeAddressKeepsAuthorshipOnPostgres: the same on PostgreSQL.
+func TestChangeAddressKeepsAuthorshipOnPostgres(t *testing.T) {
+	sink := mailtest.NewSink(t)
+	ts := newCrewOnPostgres(t, sink, "alice@example.test", "bob@example.test")
+	t.Parallel()
+	changeAddressKeepsAuthorship(t, ts, sink)
+}
+
+func changeAddressKeepsAuthorship(t *testing.T, ts *testServer, sink *mailtest.Sink) {
 	if err := send(t, ts.SMTPAddr, "alice@example.test", []string{crew}, post("alice@example.test", "Seeds", "s1@example.test", "I have seeds.\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +468,18 @@ func TestForgetMeRedactAndAnonymise(t *testing.T) {
 func TestOwnerRedactsAPost(t *testing.T) {
 	t.Parallel()
 	sink := mailtest.NewSink(t)
-	ts := newCrew(t, sink, "alice@example.test", "bob@example.test")
+	ownerRedactsAPost(t, newCrew(t, sink, "alice@example.test", "bob@example.test"), sink)
+}
+
+// TestOwnerRedactsAPostOnPostgres: the same on PostgreSQL.
+func TestOwnerRedactsAPostOnPostgres(t *testing.T) {
+	sink := mailtest.NewSink(t)
+	ts := newCrewOnPostgres(t, sink, "alice@example.test", "bob@example.test")
+	t.Parallel()
+	ownerRedactsAPost(t, ts, sink)
+}
+
+func ownerRedactsAPost(t *testing.T, ts *testServer, sink *mailtest.Sink) {
 	if err := send(t, ts.SMTPAddr, "bob@example.test", []string{crew}, post("bob@example.test", "Buy now", "sp@example.test", "Cheap pills.\r\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -243,3 +243,16 @@ func TestDigestOnceAcrossNodes(t *testing.T) {
 		t.Fatalf("%d mails went out, want alice's two copies and bob's one digest", n)
 	}
 }
+
+// newCrewOnPostgres is newCrew on a PostgreSQL database of its own (the test is skipped without
+// one).
+func newCrewOnPostgres(t *testing.T, sink *mailtest.Sink, members ...string) *testServer {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	ts := startTestServer(t, postgresConfig(t, t.TempDir(), sink.Addr, dsn))
+	ts.mustCLI(t, "list", "create", "crew@"+testDomain, "-name", "Garden crew")
+	if len(members) > 0 {
+		ts.mustCLI(t, append([]string{"member", "add", "crew@" + testDomain}, members...)...)
+	}
+	return ts
+}
