@@ -64,8 +64,8 @@ type Archive interface {
 	// Posts calls fn for every archived post in sequence order.
 	Posts(list string, fn func(Post) error) error
 	// LastSeq is the sequence of the newest post, 0 when there is none. Sequences are given
-	// one after the other from 1, and posts are never removed: the archive holds exactly the
-	// posts 1…LastSeq (IMAP reads its mailbox from this alone).
+	// one after the other from 1, and a post is never removed (a redaction replaces it in its place): the archive
+	// holds exactly the posts 1…LastSeq (IMAP reads its mailbox from this alone).
 	LastSeq(list string) (uint64, error)
 	// PostsAfter calls fn for the posts after seq, in sequence order, with their bytes.
 	PostsAfter(list string, seq uint64, fn func(p Post, raw []byte) error) error
