@@ -32,9 +32,18 @@ wait_mail 2 "" "<$POST_ID>" || fail "${#found[@]} copies of alice's post at smtp
 admin digest send -now >"$WORK/digest-send.out" 2>&1 || fail "digest send -now: $(cat "$WORK/digest-send.out")"
 wait_mail 1 "$REPLIER" "Subject: [Crew] Daily digest" || fail "no digest to $REPLIER at smtp-sink"
 python3 "$PY/mime.py" part "${found[0]}" text/plain >"$WORK/digest.txt" 2>"$WORK/digest.err" || fail "the text part: $(cat "$WORK/digest.err")"
-LINK=$(sed -n 's/^Reply to Alice Example only: //p' "$WORK/digest.txt")
-[[ $LINK =~ ^mailto:($LIST_LOCAL\+p-([a-z2-7]+)@${LIST_HOST//./\\.})\?subject= ]] ||
-	fail "no \"Reply to Alice Example only: mailto:$LIST_LOCAL+p-TOKEN@$LIST_HOST?subject=...\" line in the digest: \"$LINK\""
+# The text part is format=flowed; delsp=yes (RFC 3676): read it as a mail program shows it, each
+# soft line break (a line ending in a space) joined and that space deleted.
+python3 -c 'import sys
+out = []
+for line in sys.stdin.read().replace("\r\n", "\n").split("\n"):
+    line = line[1:] if line.startswith(" ") else line
+    soft = line.endswith(" ") and line != "-- "
+    out.append(line[:-1] if soft else line + "\n")
+sys.stdout.write("".join(out))' <"$WORK/digest.txt" >"$WORK/digest.read"
+LINK=$(sed -n 's/^Reply to Alice Example only: //p' "$WORK/digest.read")
+[[ $LINK =~ ^($LIST_LOCAL\+p-([a-z2-7]+)@${LIST_HOST//./\\.})$ ]] ||
+	fail "no \"Reply to Alice Example only: $LIST_LOCAL+p-TOKEN@$LIST_HOST\" line in the digest: \"$LINK\""
 PRIV=${BASH_REMATCH[1]}
 TOKEN=${BASH_REMATCH[2]}
 say "ok: the digest's private reply link: $LINK"
