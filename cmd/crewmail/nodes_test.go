@@ -480,8 +480,13 @@ func TestDeferredDeliveryNotLeftForTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	deferred.Wait()
-	// The database answers again; the retry is due after the first back-off (about a minute).
-	ts.waitOutbox(t, "the deferred row still there", func(rows []store.Delivery) bool { return len(rows) == 1 })
+	// The database answers again: the deferral is written after all, and the row is no longer
+	// leased (without that it stays leased until its lease ends). Only then does the clock
+	// move, so that the deferral's retry time was read before it: the retry is due after the
+	// first back-off (about a minute).
+	ts.waitOutbox(t, "the deferred row written again, no longer leased", func(rows []store.Delivery) bool {
+		return len(rows) == 1 && !rows[0].Leased
+	})
 	ts.clock.Advance(3 * time.Minute)
 	ts.queue.Wake()
 	if got := sink.Wait(t, 1); len(got) != 1 || got[0].To[0] != "alice@example.test" {
