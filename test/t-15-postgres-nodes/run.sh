@@ -156,11 +156,12 @@ drain() {
 		fail "archive ls: $(cat "$WORK/archive.err")"
 }
 
-# check WHAT: the crash test's checks over everything posted so far; the summary in
+# check WHAT [MODE]: the crash test's checks (crash_check.py MODE, default final) over everything
+# posted so far; the summary in
 # $WORK/check.WHAT.
 check() {
 	local rc=0
-	python3 "$PY/crash_check.py" final "$RECORDS" "$WORK/archive.json" "$DUMP" "${CREW[@]}" >"$WORK/check.$1" || rc=$?
+	python3 "$PY/crash_check.py" "${2:-final}" "$RECORDS" "$WORK/archive.json" "$DUMP" "${CREW[@]}" >"$WORK/check.$1" || rc=$?
 	if ((rc != 0)); then
 		grep '^FAIL: ' "$WORK/check.$1" | sed 's/^FAIL: /  /' >&2 || true
 		fail "$1: $(grep -c '^FAIL: ' "$WORK/check.$1" || true) violation(s) of the crash guarantees (records: $RECORDS, dumps: $DUMP)"
@@ -202,7 +203,7 @@ failover() {
 before=$(wc -l <"$RECORDS")
 load 2 failover
 drain
-check failover
+check failover failover
 # Never a 5xx, before or after the data; 4xx while no database takes writes.
 fivexx=$(awk '$1 == "refused" || ($1 == "unsent" && $4 ~ /^5[0-9][0-9]$/)' "$RECORDS" | wc -l)
 ((fivexx == 0)) || fail "answers with 5xx during the failover: $(awk '$1 == "refused" || ($1 == "unsent" && $4 ~ /^5[0-9][0-9]$/)' "$RECORDS" | head -n 3 | tr '\n' ' ')"
