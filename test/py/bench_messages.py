@@ -7,34 +7,10 @@ as Dovecot names what it delivers: S= the file's size, W= the size with CRLF lin
 IMAP sends), so Dovecot need not read a file to know its size. Prints "N TOTAL_BYTES".
 """
 import os, random, re, sys, time
-from email.header import Header
+from message_text import addr, ascii_words, display, names, paragraph, words
 
 n, size, list_addr, mbox_path, maildir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rnd = random.Random(20261125)
-words = ("the a of to and in is it that for on with as was be this are at by not from have or but an "
-         "list archive thread reply message digest member server client mailbox folder release build test "
-         "patch review commit branch merge deploy schedule meeting notes agenda question answer issue fix "
-         "config option default value change proposal draft plan budget weekend trip train station "
-         "café naïve Köln Grüße déjà-vu smörgåsbord").split()
-names = ["Alice Example", "Bob Builder", "Carol Jones", "Dave Smith", "Eve Müller", "Frank Ødegård",
-         "Grace Hopper", "Heidi Klein", "Ivan Petrov", "Judy Chen"]
-ascii_words = [w for w in words if w.isascii()]
-def display(name):  # RFC 2047 for names that are not ASCII, as mail programs write them
-    return name if name.isascii() else Header(name, "utf-8").encode()
-def addr(name):
-    return re.sub(r"[^a-z]", "", name.split()[0].lower()) + "@example.test"
-def sentence():
-    s = " ".join(rnd.choice(words) for _ in range(rnd.randint(6, 16)))
-    return s[0].upper() + s[1:] + rnd.choice("...?!")
-def paragraph(width=72):
-    text, lines, line = " ".join(sentence() for _ in range(rnd.randint(2, 6))), [], ""
-    for w in text.split():
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = (line + " " + w) if line else w
-    return lines + [line]
 
 t0 = 1795000000
 subjects, ids, out = [], [], []
@@ -67,10 +43,10 @@ with open(mbox_path, "wb") as mbox:
                  "Content-Transfer-Encoding: 8bit", "User-Agent: bench/imap-fetch"]
         body = ["Hello crew,", ""]
         if reply:
-            body += ["On %s, someone wrote:" % date] + ["> " + l for l in paragraph(68)] + [""]
+            body += ["On %s, someone wrote:" % date] + ["> " + l for l in paragraph(rnd, 68)] + [""]
         want = size * rnd.uniform(0.8, 1.2)
         while len("\r\n".join(head + [""] + body).encode()) < want - 120:
-            body += paragraph() + [""]
+            body += paragraph(rnd) + [""]
         body += ["-- ", name]
         msg = ("\r\n".join(head + [""] + body) + "\r\n").encode()
         subjects.append(subject)
