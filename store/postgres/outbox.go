@@ -159,61 +159,56 @@ func (t *tx) NextDue() (time.Time, bool, error) {
 // walkOutbox calls fn for every outbox row, earliest first, outboxChunk rows at a time.
 func (t *tx) walkOutbox(fn func(store.Delivery) error) error {
 	afterDue, afterID := int64(-1<<63), int64(0)
-	for {
-		var chunk []store.Delivery
-		err := t.rows("SELECT due, id, data FROM outbox WHERE (due, id) > ($1, $2) ORDER BY due, id LIMIT $3", args(afterDue, afterID, outboxChunk), func(r pgx.Rows) error {
-			var data []byte
-			if err := r.Scan(&afterDue, &afterID, &data); err != nil {
-				return err
-			}
-			var d store.Delivery
-			if err := decode(fmt.Sprintf("outbox row %d", afterID), data, &d); err != nil {
-				return err
-			}
-			chunk = append(chunk, d)
-			return nil
-		})
-		if err != nil {
-			return err
+	return inChunks(outboxChunk, fn, func(r pgx.Rows) (d store.Delivery, err error) {
+		var data []byte
+		if err := r.Scan(&afterDue, &afterID, &data); err != nil {
+			return d, err
 		}
-		for _, d := range chunk {
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		if len(chunk) < outboxChunk {
-			return nil
-		}
-	}
+		return d, decode(fmt.Sprintf("outbox row %d", afterID), data, &d)
+	}, func() (string, []any) {
+		return "SELECT due, id, data FROM outbox WHERE (due, id) > ($1, $2) ORDER BY due, id LIMIT $3", args(afterDue, afterID, outboxChunk)
+	}, t)
 }
 
 func (t *tx) Outbox(fn func(store.Delivery) error) error { return t.walkOutbox(fn) }
 
 func (t *tx) Failures(fn func(store.Failure) error) error {
 	after := int64(0)
+	return inChunks(outboxChunk, fn, func(r pgx.Rows) (f store.Failure, err error) {
+		var data []byte
+		if err := r.Scan(&after, &data); err != nil {
+			return f, err
+		}
+		return f, decode(fmt.Sprintf("failure row %d", after), data, &f)
+	}, func() (string, []any) {
+		return "SELECT id, data FROM failures WHERE id > $1 ORDER BY id LIMIT $2", args(after, outboxChunk)
+	}, t)
+}
+
+// inChunks calls fn for every row of a keyset-paginated query, size rows per statement: next
+// gives the statement after the last row read (scan moves the key on as it reads), and each
+// chunk is read whole before fn sees its rows, so fn may run statements of its own.
+func inChunks[T any](size int, fn func(T) error, scan func(pgx.Rows) (T, error), next func() (string, []any), t *tx) error {
 	for {
-		var chunk []store.Failure
-		err := t.rows("SELECT id, data FROM failures WHERE id > $1 ORDER BY id LIMIT $2", args(after, outboxChunk), func(r pgx.Rows) error {
-			var data []byte
-			if err := r.Scan(&after, &data); err != nil {
+		var chunk []T
+		q, a := next()
+		err := t.rows(q, a, func(r pgx.Rows) error {
+			v, err := scan(r)
+			if err != nil {
 				return err
 			}
-			var f store.Failure
-			if err := decode(fmt.Sprintf("failure row %d", after), data, &f); err != nil {
-				return err
-			}
-			chunk = append(chunk, f)
+			chunk = append(chunk, v)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, f := range chunk {
-			if err := fn(f); err != nil {
+		for _, v := range chunk {
+			if err := fn(v); err != nil {
 				return err
 			}
 		}
-		if len(chunk) < outboxChunk {
+		if len(chunk) < size {
 			return nil
 		}
 	}
