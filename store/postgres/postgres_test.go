@@ -26,15 +26,7 @@ import (
 // runs it again, unseen by the caller, and neither owner is lost.
 func TestConcurrentUpdatesOfOneRowBothSucceed(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	db := nodes[0]
 	const list = "crew@x.test"
 	if err := db.Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
@@ -91,15 +83,7 @@ func TestConcurrentUpdatesOfOneRowBothSucceed(t *testing.T) {
 // list at once; the sequences are 1…n without a gap or a repeat.
 func TestArchiveSequenceGapFreeAcrossNodes(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	const list = "crew@x.test"
 	if err := nodes[0].Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
 		t.Fatal(err)
@@ -163,15 +147,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // another node) does not get it; once the first ends, it does.
 func TestJobLockHeldByOneTransaction(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	held, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -213,15 +189,7 @@ func TestJobLockHeldByOneTransaction(t *testing.T) {
 // lease has run out, B claims and delivers them.
 func TestLeasesBelongToTheirNode(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	a, b := nodes[0], nodes[1]
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	if err := a.Update(func(tx store.Tx) error {
@@ -284,15 +252,7 @@ func TestLeasesBelongToTheirNode(t *testing.T) {
 // nothing of its own commits (it knows those already).
 func TestWatchHearsOtherNodesCommits(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	a, b := nodes[0], nodes[1]
 	heard := make(chan store.Change, 16)
 	a.Watch(func(c store.Change) { heard <- c })
@@ -418,4 +378,20 @@ func TestIncarnationInsideManyUpdates(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openNodes opens n backends on the database at dsn, as n crewmail nodes would, closed when the
+// test ends.
+func openNodes(t *testing.T, dsn string, n int) []*postgres.DB {
+	t.Helper()
+	nodes := make([]*postgres.DB, n)
+	for i := range nodes {
+		db, err := postgres.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes[i] = db
+	}
+	return nodes
 }

@@ -151,15 +151,7 @@ func TestSchema1ArchiveSearchableOnceReindexed(t *testing.T) {
 // count it is judged complete by agrees with the archive.
 func TestIndexCountedRightAcrossNodes(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	var nodes []*postgres.DB
-	for range 2 {
-		db, err := postgres.Open(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		nodes = append(nodes, db)
-	}
+	nodes := openNodes(t, dsn, 2)
 	const list = "crew@x.test"
 	if err := nodes[0].Update(func(tx store.Tx) error { return tx.CreateList(store.List{Address: list}) }); err != nil {
 		t.Fatal(err)
